@@ -1,0 +1,1 @@
+"""The shipped, trained models (installed as the package ``tagger.shipped``)."""

@@ -1,0 +1,17 @@
+"""Exceptions that mean "the user asked for something that cannot be done".
+
+The CLI turns these into one line on stderr and a non-zero exit, never a
+traceback; anything else escaping is a bug and keeps its traceback.
+"""
+
+
+class TaggerError(Exception):
+    """A user-facing failure: a missing path, an unopenable database, no model."""
+
+    exit_code = 1
+
+
+class BusyError(TaggerError):
+    """Another tagger process holds the database for writing."""
+
+    exit_code = 3

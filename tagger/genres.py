@@ -1,0 +1,95 @@
+"""The one genre vocabulary of tagger: canonical names, display names, synonyms.
+
+Every model speaks lower-case canonical names (GTZAN's where they exist, so
+``hiphop`` and not ``hip-hop``).  Files get the display spelling taggers and
+players expect (``Hip-Hop``, ``R&B``).  Free-text genres found in users' tags
+are mapped back onto the canonical names through one synonym table, so that
+the report can compare what a library already says with what a model predicts.
+Keeping all three in one place means a spelling is never fixed in one spot and
+left wrong in another.
+"""
+from __future__ import annotations
+
+import re
+
+GTZAN_GENRES: tuple[str, ...] = (
+    "blues", "classical", "country", "disco", "hiphop",
+    "jazz", "metal", "pop", "reggae", "rock",
+)
+
+_DISPLAY = {
+    "hiphop": "Hip-Hop",
+    "rnb": "R&B",
+    "new age": "New Age",
+    "easy listening": "Easy Listening",
+}
+
+# Normalised free text (lower case, letters and digits only) -> canonical genre.
+_SYNONYMS: dict[str, str] = {
+    "hiphop": "hiphop", "hip hop": "hiphop", "rap": "hiphop", "gangsta rap": "hiphop",
+    "trap": "hiphop", "hip hop rap": "hiphop",
+    "classical": "classical", "classic": "classical", "orchestral": "classical",
+    "orchestra": "classical", "symphony": "classical", "baroque": "classical",
+    "opera": "classical", "choral": "classical", "chamber music": "classical",
+    "romantic": "classical", "soundtrack": None,  # type: ignore[dict-item]
+    "blues": "blues", "delta blues": "blues", "rhythm and blues": "rnb",
+    "country": "country", "country western": "country", "bluegrass": "country",
+    "americana": "country",
+    "disco": "disco", "eurodisco": "disco", "euro disco": "disco",
+    "jazz": "jazz", "bebop": "jazz", "swing": "jazz", "smooth jazz": "jazz",
+    "acid jazz": "jazz", "fusion": "jazz", "big band": "jazz",
+    "metal": "metal", "heavy metal": "metal", "death metal": "metal",
+    "black metal": "metal", "thrash metal": "metal", "nu metal": "metal",
+    "metalcore": "metal",
+    "pop": "pop", "synthpop": "pop", "synth pop": "pop", "dance pop": "pop",
+    "kpop": "pop", "k pop": "pop", "jpop": "pop", "j pop": "pop", "indie pop": "pop",
+    "reggae": "reggae", "dub": "reggae", "ska": "reggae", "dancehall": "reggae",
+    "roots reggae": "reggae",
+    "rock": "rock", "classic rock": "rock", "hard rock": "rock", "rock n roll": "rock",
+    "rock and roll": "rock", "alternative rock": "rock", "indie rock": "rock",
+    "progressive rock": "rock", "prog rock": "rock", "grunge": "rock",
+    "electronic": "electronic", "electronica": "electronic", "electro": "electronic",
+    "edm": "electronic", "idm": "electronic", "drum and bass": "electronic",
+    "dubstep": "electronic", "trance": "electronic",
+    "techno": "techno", "house": "house", "deep house": "house",
+    "dance": "dance", "ambient": "ambient", "chillout": "ambient", "new age": "new age",
+    "folk": "folk", "singer songwriter": "folk", "punk": "punk", "punk rock": "punk",
+    "soul": "soul", "funk": "funk", "r b": "rnb", "rnb": "rnb", "r n b": "rnb",
+    "contemporary r b": "rnb",
+    "indie": "indie", "alternative": "alternative", "easy listening": "easy listening",
+}
+_SYNONYMS = {k: v for k, v in _SYNONYMS.items() if v is not None}
+
+
+def display_name(genre: str) -> str:
+    """The spelling written into files: ``hiphop`` -> ``Hip-Hop``, ``rock`` -> ``Rock``."""
+    return _DISPLAY.get(genre, genre.title())
+
+
+def _normalise(text: str) -> str:
+    text = text.lower().replace("&", " and ")
+    text = re.sub(r"[^a-z0-9]+", " ", text)
+    return re.sub(r"\s+", " ", text).strip()
+
+
+def canonical(text: str | None) -> str | None:
+    """Map a free-text genre (``"Hip Hop"``, ``"Rap"``, ``"(17)"``) to a canonical name.
+
+    Returns None for text that names no genre tagger knows, so callers can list
+    the unmapped ones instead of guessing.
+    """
+    if not text:
+        return None
+    norm = _normalise(text)
+    if norm in _SYNONYMS:
+        return _SYNONYMS[norm]
+    nospace = norm.replace(" ", "")
+    if nospace in _SYNONYMS:
+        return _SYNONYMS[nospace]
+    # "Rock/Pop", "Jazz; Blues": take the first part that maps.
+    for part in re.split(r"[/;,|]", text):
+        if part.strip() and part.strip() != text:
+            found = canonical(part)
+            if found:
+                return found
+    return None

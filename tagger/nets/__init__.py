@@ -1,0 +1,1 @@
+"""Keras 3 network definitions, built in code (no pickled architectures)."""

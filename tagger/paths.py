@@ -1,0 +1,42 @@
+"""Where tagger keeps things: the database, user-trained models, shipped models.
+
+Resolved at call time (not import time) so that ``$TAGGER_DB`` and
+``$TAGGER_HOME`` set by a test or a script take effect.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import platformdirs
+
+
+def data_dir() -> Path:
+    """``$TAGGER_HOME``, else the platform's user data folder (``~/.local/share/tagger``)."""
+    home = os.environ.get("TAGGER_HOME")
+    return Path(home) if home else Path(platformdirs.user_data_dir("tagger", appauthor=False))
+
+
+def default_db(db: str | os.PathLike | None = None) -> Path:
+    """``--db``, else ``$TAGGER_DB``, else ``<data dir>/library.db``."""
+    if db:
+        return Path(db).expanduser()
+    env = os.environ.get("TAGGER_DB")
+    if env:
+        return Path(env).expanduser()
+    return data_dir() / "library.db"
+
+
+def user_models_dir() -> Path:
+    """Models written by ``tagger retrain``; they take precedence over shipped ones."""
+    return data_dir() / "models"
+
+
+def shipped_models_dir() -> Path:
+    """The models committed under ``models/`` and installed as ``tagger.shipped``."""
+    try:
+        from importlib.resources import files
+
+        return Path(str(files("tagger.shipped")))
+    except ModuleNotFoundError:  # running from a checkout that was never installed
+        return Path(__file__).resolve().parent.parent / "models"

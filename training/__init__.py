@@ -1,0 +1,1 @@
+"""Training, evaluation and model conversion (installed as ``tagger.training``)."""
