@@ -1,0 +1,157 @@
+"""The ``tagger`` command line: parses arguments and calls the library, nothing more.
+
+Exit codes: 0 done (files that failed to decode are recorded, not fatal),
+1 a user-facing error (bad path, unopenable database, no model), 2 bad usage,
+3 the database is busy with another tagger, 130 interrupted.
+"""
+from __future__ import annotations
+
+import functools
+import json
+import sys
+from pathlib import Path
+from typing import Callable, List, Optional
+
+import typer
+
+from .errors import TaggerError
+
+app = typer.Typer(
+    help="Offline batch genre tagger for music libraries: scan, store in SQLite, "
+         "write genre tags, report.",
+    no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
+
+DbOption = typer.Option(None, "--db", help="SQLite database (default: $TAGGER_DB, else "
+                        "~/.local/share/tagger/library.db).", show_default=False)
+JsonOption = typer.Option(False, "--json", help="Print one JSON object for scripts instead of text.")
+ModelOption = typer.Option(None, "--model", "-m", help="resnet, mlp, musicnn, or a .keras model "
+                           "file (default: the trained ResNet if installed, else musicnn).")
+
+
+def _err(msg: str) -> None:
+    typer.echo(f"tagger: {msg}", err=True)
+
+
+def handles_errors(fn: Callable) -> Callable:
+    """Turn user-facing failures into one line on stderr and an exit code."""
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except TaggerError as exc:
+            _err(f"error: {exc}")
+            raise typer.Exit(exc.exit_code)
+        except KeyboardInterrupt:
+            _err("interrupted; everything finished so far is saved")
+            raise typer.Exit(130)
+    return wrapper
+
+
+def _print_json(obj) -> None:
+    typer.echo(json.dumps(obj, indent=2, default=str))
+
+
+@app.command()
+@handles_errors
+def scan(
+    paths: List[Path] = typer.Argument(..., help="Folders or files to scan.", show_default=False),
+    db: Optional[Path] = DbOption,
+    model: Optional[str] = ModelOption,
+    jobs: Optional[int] = typer.Option(None, "--jobs", "-j", min=1, help="Worker processes "
+                                       "(default: number of CPUs)."),
+    rescan: bool = typer.Option(False, "--rescan", help="Analyse every file again, even unchanged ones."),
+    timeout: float = typer.Option(120.0, "--timeout", min=1, help="Seconds one file may take "
+                                  "before it is recorded as an error."),
+    json_out: bool = JsonOption,
+) -> None:
+    """Scan folders: decode each audio file, predict its genre, store it in SQLite.
+
+    Unchanged files (same size, mtime and model version) are skipped, so an
+    interrupted scan resumes where it stopped.  Files that cannot be decoded are
+    recorded with the reason and the scan goes on.
+    """
+    from .scan import scan as run_scan
+
+    summary = run_scan([str(p) for p in paths], db=db, model=model, jobs=jobs, rescan=rescan,
+                       timeout=timeout, progress=not json_out)
+    if json_out:
+        _print_json(summary.to_dict())
+        return
+    if summary.notice:
+        _err(summary.notice)
+    typer.echo(f"{summary.files_seen} audio files: {summary.scanned} analysed, "
+               f"{summary.skipped} unchanged, {summary.errors} errors, "
+               f"{summary.missing} missing  [{summary.model} {summary.model_version}, "
+               f"{summary.seconds:.1f} s]")
+    for e in summary.error_files[:20]:
+        typer.echo(f"  error: {e['path']}: {e['error']}", err=True)
+    if len(summary.error_files) > 20:
+        typer.echo(f"  ... and {len(summary.error_files) - 20} more (see `tagger report`)", err=True)
+    for f in summary.unreadable_folders:
+        typer.echo(f"  unreadable folder: {f['path']}: {f['error']}", err=True)
+    typer.echo(f"database: {summary.db}")
+
+
+@app.command()
+@handles_errors
+def show(
+    file: Path = typer.Argument(..., help="An audio file.", show_default=False),
+    model: Optional[str] = ModelOption,
+    top: int = typer.Option(3, "--top", min=1, help="How many genres to list."),
+    json_out: bool = JsonOption,
+) -> None:
+    """Predict the genre of one file and print the top genres (the database is not touched)."""
+    from .predict import predict_file, top_k
+
+    ref, pred, notice = predict_file(file, model)
+    best = top_k(pred.probabilities, top)
+    if json_out:
+        _print_json({"path": str(file), "model": ref.name, "model_version": ref.version,
+                     "kind": ref.kind, "genre": pred.genre, "confidence": pred.confidence,
+                     "top": [{"genre": g, "probability": p} for g, p in best],
+                     "probabilities": pred.probabilities, "tags": pred.tags})
+        return
+    if notice:
+        _err(notice)
+    typer.echo(f"{file}  [{ref.name}]")
+    for g, p in best:
+        typer.echo(f"  {g:<16} {p:6.3f}")
+
+
+@app.command("models")
+@handles_errors
+def models_cmd(json_out: bool = JsonOption) -> None:
+    """List the installed models with the figures from their model cards."""
+    from .model import available
+
+    rows = []
+    for ref in available():
+        card = ref.card
+        rows.append({"name": ref.name, "version": ref.version, "kind": ref.kind,
+                     "genres": list(ref.genres), "source": ref.source, "path": ref.path,
+                     "licence": card.get("licence"), "data": card.get("data"),
+                     "accuracy": card.get("accuracy")})
+    if json_out:
+        _print_json(rows)
+        return
+    for r in rows:
+        typer.echo(f"{r['name']}  {r['version']}  ({r['kind']}, {r['source']})")
+        typer.echo(f"  genres:  {', '.join(r['genres'])}")
+        typer.echo(f"  licence: {r['licence']}")
+        acc = r["accuracy"] or {}
+        figures = ", ".join(f"{k} {v}" for k, v in acc.items() if isinstance(v, (int, float)))
+        if figures:
+            typer.echo(f"  figures: {figures}")
+        typer.echo(f"  file:    {r['path']}")
+
+
+def main() -> None:
+    """Console entry point."""
+    from .runtime import quiet_tensorflow
+
+    quiet_tensorflow()
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,131 @@
+"""Worker pools that run ``analyse_files`` and survive crashing or hanging decoders.
+
+``run_chunks`` feeds chunks of files to a pool and yields each chunk's rows as
+it finishes.  A native decoder that segfaults kills its worker process, which
+breaks every chunk in flight; a decoder stuck in C code never returns.  Either
+way the files of the affected chunks are retried one at a time, alone in the
+pool, so the culprit is found exactly and recorded as an error, and innocent
+files still get their result.  Workers are started once and reused: each
+imports TensorFlow and loads the model a single time.
+"""
+from __future__ import annotations
+
+import time
+from collections import deque
+from concurrent.futures import FIRST_COMPLETED, Future, wait
+from concurrent.futures import TimeoutError as FutureTimeout
+from concurrent.futures.process import BrokenProcessPool
+from typing import Callable, Iterator, Protocol
+
+from .analyse import analyse_files, new_row
+from .model import ModelRef
+
+Item = tuple[str, int, float]
+# A fresh worker imports TensorFlow and loads the model before its first file.
+STARTUP_GRACE = 180.0
+
+
+def silence_native_stderr() -> None:
+    """Worker initializer: send C libraries' chatter on fd 2 to /dev/null.
+
+    libmpg123 prints a line for every MP3 seek that lands inside the bit
+    reservoir, FFmpeg for every damaged packet; over thousands of files that
+    buries the progress bar.  Python-level errors still reach the scanning
+    process through the futures, and decoding errors are recorded per file.
+    """
+    import os
+
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 2)
+    os.close(devnull)
+
+
+class Runner(Protocol):
+    slots: int
+    broken: tuple[type[BaseException], ...]
+
+    def submit(self, fn: Callable, *args) -> Future: ...
+    def kill(self) -> None: ...
+    def close(self) -> None: ...
+
+
+class LokyRunner:
+    """joblib's loky process pool: reusable workers, crash detection, hard kill."""
+
+    def __init__(self, jobs: int):
+        from joblib.externals.loky.process_executor import TerminatedWorkerError
+
+        self.slots = jobs
+        self.broken = (BrokenProcessPool, TerminatedWorkerError)
+        self._ex = None
+
+    def _executor(self):
+        if self._ex is None:
+            from joblib.externals.loky import get_reusable_executor
+
+            self._ex = get_reusable_executor(max_workers=self.slots, timeout=600, reuse=True,
+                                             initializer=silence_native_stderr)
+        return self._ex
+
+    def submit(self, fn: Callable, *args) -> Future:
+        return self._executor().submit(fn, *args)
+
+    def kill(self) -> None:
+        if self._ex is not None:
+            self._ex.shutdown(wait=False, kill_workers=True)
+            self._ex = None
+
+    def close(self) -> None:
+        # Workers stay alive for reuse within this process (loky's idle timeout
+        # ends them); nothing to do.
+        pass
+
+
+def run_chunks(runner: Runner, ref: ModelRef, chunks: list[list[Item]], timeout: float,
+               threads: int) -> Iterator[list[dict]]:
+    """Yield rows for every item of ``chunks``: results, or error rows for crashes/hangs."""
+    suspects: list[Item] = []
+    pending = deque(chunks)
+    inflight: dict[Future, tuple[list[Item], float]] = {}
+    try:
+        while pending or inflight:
+            while pending and len(inflight) < 2 * runner.slots:
+                items = pending.popleft()
+                fut = runner.submit(analyse_files, ref, items, timeout, threads)
+                inflight[fut] = (items, time.monotonic() + STARTUP_GRACE + 2 * timeout * len(items))
+            done, _ = wait(list(inflight), timeout=1.0, return_when=FIRST_COMPLETED)
+            broken = False
+            for fut in done:
+                items, _ = inflight.pop(fut)
+                try:
+                    yield fut.result()
+                except runner.broken:
+                    suspects.extend(items)
+                    broken = True
+            hung = any(deadline < time.monotonic() for _, deadline in inflight.values())
+            if broken or hung:
+                # A worker died (the whole pool is then broken) or something is
+                # stuck in native code: stop every worker; all files in flight
+                # are retried alone, and the pool is replaced on the next submit.
+                runner.kill()
+                for items, _ in inflight.values():
+                    suspects.extend(items)
+                inflight.clear()
+        for item in suspects:
+            yield _run_alone(runner, ref, item, timeout, threads)
+    finally:
+        for fut in inflight:
+            fut.cancel()
+
+
+def _run_alone(runner: Runner, ref: ModelRef, item: Item, timeout: float, threads: int) -> list[dict]:
+    fut = runner.submit(analyse_files, ref, [item], timeout, threads)
+    try:
+        return fut.result(timeout=STARTUP_GRACE + 2 * timeout)
+    except FutureTimeout:
+        runner.kill()
+        reason = f"timed out after {timeout:g} s (decoder hung; worker killed)"
+    except runner.broken:
+        runner.kill()
+        reason = "decoder crashed (the worker process died on this file)"
+    return [new_row(ref, *item, error=reason)]

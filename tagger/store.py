@@ -1,0 +1,228 @@
+"""The SQLite library database: schema, migrations, and every read and write of it.
+
+One file (``library.db``), opened through sqlite-utils, in WAL mode so that a
+report can read while a scan writes.  Results are committed in batches: a scan
+killed at any moment keeps every batch it committed, and SQLite's journal
+guarantees the file is never half-written.  Only one process writes at a time:
+writers hold an advisory lock on ``<db>.lock`` and a second writer is told so
+in one line instead of waiting on a busy database.
+
+The schema version lives in ``PRAGMA user_version``; opening an older database
+runs the migrations in order, and a database from a newer tagger is refused
+rather than touched.
+"""
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import fcntl
+import json
+import os
+import sqlite3
+from pathlib import Path
+from typing import Iterable, Iterator
+
+import sqlite_utils
+
+from .errors import BusyError, TaggerError
+
+# Each entry upgrades the schema from version i to i+1.  Never edit a released
+# entry: append a new one.
+MIGRATIONS: list[list[str]] = [
+    [
+        """CREATE TABLE tracks (
+            path TEXT PRIMARY KEY,
+            size INTEGER,
+            mtime REAL,
+            duration REAL,
+            format TEXT,
+            tag_genre TEXT,
+            genre TEXT,
+            confidence REAL,
+            probabilities TEXT,
+            tags TEXT,
+            model TEXT,
+            model_version TEXT,
+            slices INTEGER,
+            scanned_at TEXT,
+            error TEXT,
+            missing INTEGER NOT NULL DEFAULT 0,
+            scan_id INTEGER,
+            written_genre TEXT,
+            written_at TEXT
+        )""",
+        "CREATE INDEX tracks_genre ON tracks(genre)",
+        """CREATE TABLE scans (
+            id INTEGER PRIMARY KEY,
+            started TEXT,
+            finished TEXT,
+            status TEXT,
+            model TEXT,
+            model_version TEXT,
+            arguments TEXT,
+            files_seen INTEGER,
+            scanned INTEGER,
+            skipped INTEGER,
+            errors INTEGER,
+            missing INTEGER
+        )""",
+        """CREATE TABLE tag_history (
+            id INTEGER PRIMARY KEY,
+            path TEXT NOT NULL,
+            old_values TEXT,
+            new_values TEXT,
+            written_at TEXT,
+            scan_id INTEGER,
+            undone_at TEXT
+        )""",
+        "CREATE INDEX tag_history_path ON tag_history(path)",
+    ],
+]
+SCHEMA_VERSION = len(MIGRATIONS)
+
+TRACK_COLUMNS = ("path", "size", "mtime", "duration", "format", "tag_genre", "genre",
+                 "confidence", "probabilities", "tags", "model", "model_version", "slices",
+                 "scanned_at", "error", "missing", "scan_id")
+
+
+def now() -> str:
+    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+
+
+class Store:
+    """An open library database."""
+
+    def __init__(self, path: str | os.PathLike, create: bool = True):
+        self.path = Path(path)
+        if self.path.is_dir():
+            raise TaggerError(f"cannot open database {self.path}: it is a directory")
+        if not create and not self.path.exists():
+            raise TaggerError(f"no database at {self.path} (run `tagger scan` first)")
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            conn = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+            conn.execute("PRAGMA busy_timeout = 30000")
+            version = conn.execute("PRAGMA user_version").fetchone()[0]
+            if create:
+                conn.execute("PRAGMA journal_mode = WAL")
+            conn.execute("PRAGMA synchronous = NORMAL")
+        except (sqlite3.Error, OSError) as exc:
+            raise TaggerError(f"cannot open database {self.path}: {exc}") from None
+        self.conn = conn
+        self.db = sqlite_utils.Database(conn)
+        if version > SCHEMA_VERSION:
+            raise TaggerError(f"database {self.path} has schema version {version}, newer than "
+                              f"this tagger understands ({SCHEMA_VERSION}); upgrade tagger")
+        if version < SCHEMA_VERSION:
+            self._migrate(version)
+
+    def _migrate(self, version: int) -> None:
+        try:
+            with self.transaction():
+                for steps in MIGRATIONS[version:]:
+                    for sql in steps:
+                        self.conn.execute(sql)
+                self.conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+        except sqlite3.Error as exc:
+            raise TaggerError(f"cannot set up database {self.path}: {exc}") from None
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[None]:
+        self.conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+        except BaseException:
+            self.conn.execute("ROLLBACK")
+            raise
+        self.conn.execute("COMMIT")
+
+    @contextlib.contextmanager
+    def writer_lock(self) -> Iterator[None]:
+        """Exclusive right to write (scan, write, undo); a second writer fails at once."""
+        lock_path = self.path.with_name(self.path.name + ".lock")
+        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "?"
+                raise BusyError(f"database {self.path} is in use by another tagger process "
+                                f"(pid {holder}); try again when it has finished") from None
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, str(os.getpid()).encode(), 0)
+            yield
+        finally:
+            os.close(fd)  # closing releases the lock
+
+    def close(self) -> None:
+        self.conn.close()
+
+    # --- tracks -----------------------------------------------------------------
+    def known(self) -> dict[str, dict]:
+        """path -> the row fields a scan needs to decide what to skip."""
+        cur = self.conn.execute(
+            "SELECT path, size, mtime, model, model_version, error, missing FROM tracks")
+        cols = [d[0] for d in cur.description]
+        return {row[0]: dict(zip(cols, row)) for row in cur}
+
+    def put_tracks(self, rows: Iterable[dict]) -> None:
+        """Insert or replace track rows, in one transaction."""
+        rows = [_encode(r) for r in rows]
+        if not rows:
+            return
+        with self.transaction():
+            self.db["tracks"].upsert_all(rows, pk="path")
+
+    def set_missing(self, paths: Iterable[str], missing: bool) -> int:
+        paths = list(paths)
+        with self.transaction():
+            for i in range(0, len(paths), 500):
+                chunk = paths[i:i + 500]
+                self.conn.execute(
+                    f"UPDATE tracks SET missing = ? WHERE path IN ({','.join('?' * len(chunk))})",
+                    [int(missing), *chunk])
+        return len(paths)
+
+    def track(self, path: str) -> dict | None:
+        rows = list(self.db.query("SELECT * FROM tracks WHERE path = ?", [path]))
+        return _decode(rows[0]) if rows else None
+
+    def tracks(self, where: str = "1", params: list | None = None) -> list[dict]:
+        return [_decode(r) for r in
+                self.db.query(f"SELECT * FROM tracks WHERE {where} ORDER BY path", params or [])]
+
+    # --- scans --------------------------------------------------------------------
+    def start_scan(self, model: str, model_version: str, arguments: dict) -> int:
+        with self.transaction():
+            cur = self.conn.execute(
+                "INSERT INTO scans (started, status, model, model_version, arguments) "
+                "VALUES (?, 'running', ?, ?, ?)",
+                [now(), model, model_version, json.dumps(arguments, default=str)])
+        return int(cur.lastrowid)
+
+    def finish_scan(self, scan_id: int, status: str, counts: dict) -> None:
+        with self.transaction():
+            self.conn.execute(
+                "UPDATE scans SET finished = ?, status = ?, files_seen = ?, scanned = ?, "
+                "skipped = ?, errors = ?, missing = ? WHERE id = ?",
+                [now(), status, counts.get("files_seen"), counts.get("scanned"),
+                 counts.get("skipped"), counts.get("errors"), counts.get("missing"), scan_id])
+
+    def scans(self) -> list[dict]:
+        return list(self.db.query("SELECT * FROM scans ORDER BY id"))
+
+
+def _encode(row: dict) -> dict:
+    out = dict(row)
+    for key in ("probabilities", "tags"):
+        if isinstance(out.get(key), dict):
+            out[key] = json.dumps(out[key], sort_keys=True)
+    return out
+
+
+def _decode(row: dict) -> dict:
+    out = dict(row)
+    for key in ("probabilities", "tags"):
+        if isinstance(out.get(key), str):
+            out[key] = json.loads(out[key])
+    return out

@@ -1,0 +1,80 @@
+"""Shared fixtures: real audio files in every format, and the real CLI."""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tagger.training.synth import synth_track, write_audio
+
+FORMATS = (".mp3", ".flac", ".ogg", ".opus", ".m4a", ".wav", ".aiff", ".wma")
+SR = 22050
+
+
+@pytest.fixture(autouse=True)
+def isolated_home(tmp_path_factory, monkeypatch):
+    """Every test gets its own tagger home (models folder, default DB)."""
+    home = tmp_path_factory.mktemp("home")
+    monkeypatch.setenv("TAGGER_HOME", str(home))
+    monkeypatch.delenv("TAGGER_DB", raising=False)
+    return home
+
+
+def make_library(root: Path, seconds: float = 7.0, formats=FORMATS) -> list[Path]:
+    """One generated track per format, each a different synthetic 'genre'."""
+    root.mkdir(parents=True, exist_ok=True)
+    files = []
+    genres = ["drone", "pulse", "noise", "bells"]
+    for i, ext in enumerate(formats):
+        y = synth_track(genres[i % 4], seconds, SR, seed=i)
+        files.append(write_audio(root / f"track{i}{ext}", y, SR))
+    return files
+
+
+@pytest.fixture(scope="session")
+def library_template(tmp_path_factory) -> Path:
+    return Path(make_library(tmp_path_factory.mktemp("template") / "lib")[0]).parent
+
+
+@pytest.fixture
+def library(tmp_path, library_template) -> Path:
+    """A fresh copy of a small library holding every supported format."""
+    dst = tmp_path / "Music"
+    shutil.copytree(library_template, dst)
+    return dst
+
+
+def tagger_cmd() -> list[str]:
+    exe = shutil.which("tagger")
+    return [exe] if exe else [sys.executable, "-m", "tagger.cli"]
+
+
+def run_cli(*args, check: bool = True, env: dict | None = None, timeout: float = 600,
+            **kwargs) -> subprocess.CompletedProcess:
+    """Run the installed ``tagger`` command exactly as a user does."""
+    full_env = {**os.environ, **(env or {})}
+    proc = subprocess.run([*tagger_cmd(), *map(str, args)], capture_output=True, text=True,
+                          env=full_env, timeout=timeout, **kwargs)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"tagger {' '.join(map(str, args))} exited {proc.returncode}\n"
+                             f"stdout:\n{proc.stdout}\nstderr:\n{proc.stderr}")
+    return proc
+
+
+def run_json(*args, **kwargs):
+    return json.loads(run_cli(*args, "--json", **kwargs).stdout)
+
+
+def rows(db: Path, sql: str = "SELECT * FROM tracks ORDER BY path", params=()) -> list[dict]:
+    conn = sqlite3.connect(db)
+    conn.row_factory = sqlite3.Row
+    try:
+        return [dict(r) for r in conn.execute(sql, params)]
+    finally:
+        conn.close()
