@@ -145,6 +145,92 @@ def models_cmd(json_out: bool = JsonOption) -> None:
         typer.echo(f"  file:    {r['path']}")
 
 
+@app.command()
+@handles_errors
+def retrain(
+    data: Path = typer.Option(..., "--data", help="Genre collection: GTZAN (genres/<genre>/...) "
+                              "or any <genre>/<files> folder.", show_default=False),
+    model: str = typer.Option("all", "--model", "-m", help="resnet, mlp or all."),
+    split: Optional[str] = typer.Option(None, "--split", help="filtered (default when split "
+                                        "lists exist) or random (stratified, by track)."),
+    split_dir: Optional[Path] = typer.Option(None, "--split-dir", help="Folder with "
+                                             "train/valid/test_filtered.txt (default: DATA/splits)."),
+    folds: Optional[int] = typer.Option(None, "--folds", min=2, help="K-fold cross-validation by "
+                                        "track instead (reports mean accuracy, installs nothing)."),
+    epochs: int = typer.Option(60, "--epochs", min=1, help="Maximum epochs (early stopping on "
+                               "the validation split)."),
+    batch: int = typer.Option(64, "--batch", min=1),
+    seed: int = typer.Option(0, "--seed"),
+    out: Optional[Path] = typer.Option(None, "--out", help="Where to write <model>.keras and its "
+                                       "card (default: the user model folder, used by scans)."),
+    cache_dir: Optional[Path] = typer.Option(None, "--cache-dir", help="Feature cache "
+                                             "(default: the user cache folder)."),
+    jobs: Optional[int] = typer.Option(None, "--jobs", "-j", min=1),
+    json_out: bool = JsonOption,
+) -> None:
+    """Train the ResNet and/or MLP on a genre collection, split by track, and test once."""
+    from .training.retrain import retrain as run
+    from .training.train import TrainConfig
+
+    kinds = ["resnet", "mlp"] if model == "all" else [model]
+    result = run(data, kinds, split=split, split_dir=split_dir, folds=folds,
+                 cfg=TrainConfig(epochs=epochs, batch=batch, seed=seed), out_dir=out,
+                 cache_dir=cache_dir, jobs=jobs, log=lambda m: typer.echo(m, err=True))
+    if json_out:
+        _print_json(result)
+        return
+    for kind, f in result["folds"].items():
+        typer.echo(f"{kind}: {f['k']}-fold track accuracy {f['mean']:.3f} +- {f['std']:.3f}")
+    for kind, card in result["models"].items():
+        a = card["accuracy"]
+        typer.echo(f"{kind}: track accuracy {a['track_accuracy']:.3f}, slice accuracy "
+                   f"{a['slice_accuracy']:.3f}, macro-F1 {a['macro_f1']:.3f}, ECE "
+                   f"{a['ece_before_calibration']:.3f} -> {a['ece']:.3f} "
+                   f"[{card['split']['name']} split]")
+
+
+@app.command()
+@handles_errors
+def evaluate(
+    data: Path = typer.Option(..., "--data", help="The genre collection the model was trained on.",
+                              show_default=False),
+    model: Optional[str] = typer.Option(None, "--model", "-m", help="resnet (default), mlp, or a "
+                                        ".keras file."),
+    split: Optional[str] = typer.Option(None, "--split", help="filtered or random (default: the "
+                                        "split in the model card)."),
+    split_dir: Optional[Path] = typer.Option(None, "--split-dir"),
+    seed: Optional[int] = typer.Option(None, "--seed", help="Seed of a random split (default: "
+                                       "the card's)."),
+    cache_dir: Optional[Path] = typer.Option(None, "--cache-dir"),
+    plot: Optional[Path] = typer.Option(None, "--plot", help="Write the confusion matrix as PNG."),
+    json_out: bool = JsonOption,
+) -> None:
+    """Evaluate a trained model on the test split: track and slice accuracy, F1, confusion, ECE."""
+    from .training.retrain import confusion_text, evaluate as run
+
+    rep = run(data, model, split=split, split_dir=split_dir, seed=seed, cache_dir=cache_dir,
+              plot=plot)
+    if json_out:
+        _print_json(rep)
+        return
+    typer.echo(f"{rep['model']} {rep['model_version']} on {rep['split']['name']} split, "
+               f"{rep['tracks']} test tracks ({rep['slices']} slices)")
+    typer.echo(f"  track accuracy  {rep['track_accuracy']:.3f}   (headline)")
+    typer.echo(f"  slice accuracy  {rep['slice_accuracy']:.3f}")
+    typer.echo(f"  macro-F1        {rep['macro_f1']:.3f}")
+    typer.echo(f"  ECE             {rep['ece']:.3f}")
+    typer.echo(f"  inference       {rep['inference_seconds']:.2f} s "
+               f"({rep['tracks_per_second']} tracks/s, features cached)")
+    if rep.get("training"):
+        typer.echo(f"  training        {rep['training'].get('seconds')} s, "
+                   f"{rep['training'].get('epochs')} epochs")
+    typer.echo("  per genre: " + ", ".join(f"{g} P{v['precision']:.2f}/R{v['recall']:.2f}"
+                                         for g, v in rep["per_genre"].items()))
+    typer.echo(confusion_text(rep["confusion"]))
+    if rep.get("plot"):
+        typer.echo(f"confusion matrix: {rep['plot']}")
+
+
 def main() -> None:
     """Console entry point."""
     from .runtime import quiet_tensorflow

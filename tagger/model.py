@@ -253,11 +253,15 @@ def _musicnn_ref() -> ModelRef:
 
 
 def installed(name: str) -> Path | None:
-    """The ``.keras`` file for a trainable model name, user folder first, else None."""
+    """The ``.keras`` file for a trainable model name, user folder first, else None.
+
+    Models whose card says they were trained on synthetic data are skipped:
+    they can be used by path, never under a default name.
+    """
     for folder in (user_models_dir(), shipped_models_dir()):
         p = folder / f"{name}.keras"
-        if p.is_file() and card_path(p).is_file():
-            return p
+        if p.is_file() and card_path(p).is_file() and not read_card(card_path(p)).get("synthetic"):
+            return p  # a model trained on generated signals is never a default
     return None
 
 

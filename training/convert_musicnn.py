@@ -61,6 +61,9 @@ def load_into(model, tensors: dict[str, np.ndarray]) -> int:
 def convert(wheel: Path, out_dir: Path) -> dict:
     from tagger.features import MUSICNN
     from tagger.nets.musicnn import build_musicnn
+    from tagger.runtime import keras_module
+
+    keras_module()  # quiet TensorFlow before the checkpoint reader imports it
 
     out_dir.mkdir(parents=True, exist_ok=True)
     nets = {}

@@ -1,0 +1,157 @@
+"""`tagger retrain` / `tagger evaluate` on a tiny GTZAN-shaped collection made here."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from conftest import run_cli, run_json
+from tagger.training import metrics
+from tagger.training.data import Track, find_tracks
+from tagger.training.splits import (Split, assert_disjoint, filtered_split, fold_splits,
+                                    random_split)
+from tagger.training.synth import make_dataset
+
+SHARED_SPLITS = Path(__file__).resolve().parents[2] / "shared" / "gtzan" / "splits"
+
+
+@pytest.fixture(scope="module")
+def toy(tmp_path_factory) -> Path:
+    """4 synthetic genres x 8 tracks of 9 s, filtered-style split lists, one corrupt file."""
+    root = tmp_path_factory.mktemp("toy")
+    base = make_dataset(root, per_genre=8, seconds=9.0)
+    (base / "pulse" / "pulse.00099.wav").write_bytes(b"RIFF" + bytes(100))  # corrupt
+    tracks = sorted(t.id for t in find_tracks(root))
+    sides = {"train": [], "valid": [], "test": []}
+    for tid in tracks:
+        n = int(tid.rsplit(".", 1)[1])
+        sides["test" if n >= 6 else "valid" if n >= 4 else "train"].append(tid)
+    (root / "splits").mkdir()
+    for side, ids in sides.items():
+        (root / "splits" / f"{side}_filtered.txt").write_text("\n".join(ids) + "\n")
+    return root
+
+
+@pytest.fixture(scope="module")
+def trained(toy, tmp_path_factory):
+    out = tmp_path_factory.mktemp("models")
+    cache = tmp_path_factory.mktemp("cache")
+    proc = run_cli("retrain", "--data", toy, "--epochs", "12", "--out", out,
+                   "--cache-dir", cache, "--json")
+    return {"out": out, "cache": cache, "result": json.loads(proc.stdout), "stderr": proc.stderr}
+
+
+def test_retrain_writes_loadable_models_and_cards(trained):
+    out, result = trained["out"], trained["result"]
+    assert "pulse.00099.wav" in trained["stderr"]  # the corrupt file is skipped with a warning
+    for kind in ("resnet", "mlp"):
+        card = json.loads((out / f"{kind}.json").read_text())
+        assert (out / f"{kind}.keras").stat().st_size < 5_000_000
+        assert card == result["models"][kind]
+        assert card["synthetic"] is True and "NOT a genre model" in card["licence"]
+        assert card["split"]["name"] == "filtered"
+        assert card["split"]["train"] == 16 and card["split"]["test"] == 8
+        acc = card["accuracy"]
+        for key in ("track_accuracy", "slice_accuracy", "macro_f1", "ece", "ece_before_calibration"):
+            assert 0.0 <= acc[key] <= 1.0
+        assert len(card["confusion"]["matrix"]) == 4
+        assert sum(map(sum, card["confusion"]["matrix"])) == 8
+        assert card["temperature"] > 0
+        assert card["command"].startswith("tagger retrain")
+        assert card["training"]["slices_per_second"] > 0
+
+
+def test_evaluate_reads_models_back_above_chance(trained, toy, tmp_path):
+    for kind in ("resnet", "mlp"):
+        png = tmp_path / f"{kind}.png"
+        rep = run_json("evaluate", "--data", toy, "--model", trained["out"] / f"{kind}.keras",
+                       "--cache-dir", trained["cache"], "--plot", png)
+        for key in ("track_accuracy", "slice_accuracy", "macro_f1", "ece", "per_genre", "confusion"):
+            assert key in rep
+        assert rep["tracks"] == 8
+        assert rep["track_accuracy"] > 0.25 + 0.2, (kind, rep["track_accuracy"])  # chance is 0.25
+        assert rep["track_accuracy"] == trained["result"]["models"][kind]["accuracy"]["track_accuracy"]
+        assert png.stat().st_size > 5000 and png.read_bytes()[:4] == b"\x89PNG"
+    text = run_cli("evaluate", "--data", toy, "--model", trained["out"] / "mlp.keras",
+                   "--cache-dir", trained["cache"]).stdout
+    assert "track accuracy" in text and "pulse" in text
+
+
+def test_cached_second_run_does_not_decode_again(trained, toy, tmp_path):
+    again = run_json("retrain", "--data", toy, "--model", "mlp", "--epochs", "1",
+                     "--out", tmp_path, "--cache-dir", trained["cache"])
+    assert again["decoded"] == {"mlp": 0}
+    assert trained["result"]["decoded"]["mlp"] == 33  # 32 tracks + the corrupt one, once
+
+
+def test_synthetic_models_are_never_the_default(trained, isolated_home):
+    import shutil
+
+    from tagger.model import resolve
+
+    models = isolated_home / "models"
+    models.mkdir()
+    for f in ("resnet.keras", "resnet.json"):
+        shutil.copy(trained["out"] / f, models / f)
+    ref, notice = resolve(None)
+    assert ref.name == "musicnn" and "no trained ResNet" in notice
+    # The same file with a card that says it saw real data becomes the default.
+    card = json.loads((models / "resnet.json").read_text())
+    card["synthetic"] = False
+    (models / "resnet.json").write_text(json.dumps(card))
+    ref, notice = resolve(None)
+    assert ref.name == "resnet" and notice is None and ref.source == "user"
+    listed = run_json("models")
+    assert [m["name"] for m in listed] == ["musicnn", "resnet"]
+
+
+def test_scan_with_a_trained_model(trained, library, tmp_path):
+    for kind in ("resnet", "mlp"):
+        db = tmp_path / f"{kind}.db"
+        summary = run_json("scan", library, "--db", db, "--model", trained["out"] / f"{kind}.keras")
+        assert summary["model"] == kind and summary["scanned"] == 8 and summary["errors"] == 0
+        from conftest import rows
+
+        for t in rows(db):
+            probs = json.loads(t["probabilities"])
+            assert set(probs) == {"bells", "drone", "noise", "pulse"}
+            assert abs(sum(probs.values()) - 1) < 1e-3  # multiclass: a distribution
+            assert t["tags"] is None
+
+
+def _tracks(ids):
+    return [Track(i, i.split("/")[0], f"/x/{i}.wav") for i in ids]
+
+
+def test_no_track_crosses_train_and_test():
+    tracks = _tracks([f"{g}/{g}.{i:05d}" for g in ("a", "b", "c") for i in range(20)])
+    for split in [random_split(tracks, seed=s) for s in range(3)] + fold_splits(tracks, 5):
+        assert_disjoint(split)
+        all_ids = [t.id for side in (split.train, split.valid, split.test) for t in side]
+        assert sorted(all_ids) == sorted(t.id for t in tracks)
+    tests = [t.id for f in fold_splits(tracks, 5) for t in f.test]
+    assert sorted(tests) == sorted(t.id for t in tracks)  # each track tested exactly once
+    with pytest.raises(AssertionError):
+        assert_disjoint(Split("bad", tracks[:10], [], tracks[9:12]))
+
+
+@pytest.mark.skipif(not SHARED_SPLITS.is_dir(), reason="../shared/gtzan/splits not present")
+def test_fault_filtered_lists_are_by_track_and_disjoint():
+    ids = []
+    for side in ("train", "valid", "test"):
+        ids += (SHARED_SPLITS / f"{side}_filtered.txt").read_text().split()
+    split = filtered_split(_tracks(ids), SHARED_SPLITS)
+    assert (len(split.train), len(split.valid), len(split.test)) == (443, 197, 290)
+
+
+def test_temperature_scaling_fixes_overconfidence():
+    rng = np.random.default_rng(0)
+    labels = rng.integers(0, 4, 2000)
+    logits = rng.normal(0, 1, (2000, 4))
+    logits[np.arange(2000), labels] += 1.0
+    hot = logits * 6  # an overconfident net
+    t = metrics.fit_temperature(hot, labels)
+    assert 4 < t < 8
+    assert metrics.ece(metrics.softmax(hot / t), labels) < metrics.ece(metrics.softmax(hot), labels) / 3

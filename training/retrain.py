@@ -1,0 +1,164 @@
+"""``tagger retrain`` and ``tagger evaluate``: whole runs over a genre collection."""
+from __future__ import annotations
+
+import json
+import os
+import re
+import shlex
+import sys
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+from tagger.errors import TaggerError
+from tagger.paths import user_models_dir
+
+from . import metrics
+from .cache import load_features
+from .data import find_tracks, is_synthetic
+from .splits import fold_splits, make_split
+from .train import SPECS, TrainConfig, slices_of, train
+
+
+def _command() -> str:
+    return "tagger " + " ".join(shlex.quote(a) for a in sys.argv[1:]) \
+        if Path(sys.argv[0]).name == "tagger" else " ".join(shlex.quote(a) for a in sys.argv)
+
+
+def retrain(data_dir: str | os.PathLike, models: list[str], split: str | None = None,
+            split_dir: str | os.PathLike | None = None, folds: int | None = None,
+            cfg: TrainConfig | None = None, out_dir: str | os.PathLike | None = None,
+            cache_dir: str | os.PathLike | None = None, jobs: int | None = None,
+            work_dir: str | os.PathLike | None = None, log=print) -> dict:
+    """Train ``models`` on ``data_dir``; returns {"models": {name: card}, ...}."""
+    cfg = cfg or TrainConfig()
+    data_dir = Path(data_dir).expanduser()
+    out = Path(out_dir).expanduser() if out_dir else user_models_dir()
+    work = Path(work_dir).expanduser() if work_dir else out / "work"
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        tracks = find_tracks(data_dir)
+    for w in caught:
+        log(f"warning: {w.message}")
+    genres = sorted({t.genre for t in tracks})
+    synthetic = is_synthetic(data_dir)
+    data = {"path": str(data_dir), "files": len(tracks), "genres": genres,
+            "synthetic": synthetic}
+    result: dict = {"data": data, "models": {}, "decoded": {}, "folds": {}}
+    for kind in models:
+        if kind not in SPECS:
+            raise TaggerError(f"unknown model {kind!r} (resnet or mlp)")
+        t0 = time.time()
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            loaded = load_features(tracks, SPECS[kind], Path(cache_dir) if cache_dir else None, jobs)
+        for w in caught:
+            log(f"warning: {w.message}")
+        result["decoded"][kind] = loaded.decoded
+        log(f"{kind}: features of {len(loaded.features)} tracks ready in {time.time() - t0:.1f} s "
+            f"({loaded.decoded} decoded, the rest from the cache)")
+        usable = [t for t in tracks if t.id in loaded.features]  # undecodable ones are skipped
+        if folds:
+            accs = []
+            for i, fold in enumerate(fold_splits(usable, folds, cfg.seed)):
+                card = train(kind, fold, loaded.features, genres, work / f"fold{i}", cfg,
+                             work / f"fold{i}", log)
+                accs.append(card["accuracy"]["track_accuracy"])
+                log(f"{kind}: {fold.name}: track accuracy {accs[-1]:.3f}")
+            result["folds"][kind] = {"k": folds, "track_accuracy": accs,
+                                     "mean": round(float(np.mean(accs)), 4),
+                                     "std": round(float(np.std(accs)), 4)}
+            continue
+        the_split = make_split(usable, split, data_dir, Path(split_dir) if split_dir else None,
+                               cfg.seed)
+        card = train(kind, the_split, loaded.features, genres, out, cfg, work, log)
+        card.update(data=data, synthetic=synthetic, command=_command())
+        if synthetic:
+            card["licence"] = "trained on generated signals: NOT a genre model, for tests only"
+        (out / f"{kind}.json").write_text(json.dumps(card, indent=2) + "\n")
+        result["models"][kind] = card
+        log(f"{kind}: test track accuracy {card['accuracy']['track_accuracy']:.3f}, "
+            f"slice accuracy {card['accuracy']['slice_accuracy']:.3f} -> {out / (kind + '.keras')}")
+    return result
+
+
+def _split_from_card(card: dict) -> tuple[str | None, int]:
+    name = (card.get("split") or {}).get("name", "")
+    seed = int((card.get("split") or {}).get("seed", 0))
+    if name.startswith("random"):
+        m = re.search(r"seed=(\d+)", name)
+        return "random", int(m.group(1)) if m else seed
+    return ("filtered" if name == "filtered" else None), seed
+
+
+def evaluate(data_dir: str | os.PathLike, model: str | None = None, split: str | None = None,
+             split_dir: str | os.PathLike | None = None, seed: int | None = None,
+             cache_dir: str | os.PathLike | None = None, jobs: int | None = None,
+             plot: str | os.PathLike | None = None) -> dict:
+    """Evaluate a trained model on the test split of ``data_dir`` (the split it was trained with)."""
+    from tagger.model import resolve
+
+    ref, _ = resolve(model or "resnet")
+    m = ref.load()
+    card = ref.card
+    data_dir = Path(data_dir).expanduser()
+    tracks = find_tracks(data_dir)
+    missing = sorted({t.genre for t in tracks} - set(m.genres))
+    if missing:
+        raise TaggerError(f"model {ref.name} does not know the genres {', '.join(missing)} "
+                          f"of {data_dir}")
+    card_split, card_seed = _split_from_card(card)
+    the_split = make_split(tracks, split or card_split, data_dir,
+                           Path(split_dir) if split_dir else None,
+                           card_seed if seed is None else seed)
+    loaded = load_features(the_split.test, m.spec, Path(cache_dir) if cache_dir else None, jobs)
+    genres = list(m.genres)
+    x, y, idx, kept = slices_of(the_split.test, loaded.features, genres)
+    t0 = time.time()
+    slice_probs = m.to_genres(m._forward_batched(x))
+    seconds = time.time() - t0
+    rep = metrics.report(genres, metrics.pool_tracks(slice_probs, idx),
+                         np.array([genres.index(t.genre) for t in kept]), slice_probs, y)
+    rep.update(model=ref.name, model_version=ref.version, split=the_split.describe(),
+               inference_seconds=round(seconds, 2),
+               tracks_per_second=round(len(kept) / max(seconds, 1e-9), 1),
+               training=card.get("training"), data={"path": str(data_dir), "files": len(tracks)})
+    if plot:
+        rep["plot"] = str(plot_confusion(rep["confusion"], plot,
+                                         f"{ref.name} on {data_dir.name}: track accuracy "
+                                         f"{rep['track_accuracy']:.1%}"))
+    return rep
+
+
+def plot_confusion(conf: dict, path: str | os.PathLike, title: str) -> Path:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    genres, cm = conf["genres"], np.array(conf["matrix"])
+    fig, ax = plt.subplots(figsize=(1.0 + 0.6 * len(genres), 0.8 + 0.6 * len(genres)))
+    ax.imshow(cm, cmap="Blues")
+    ax.set_xticks(range(len(genres)), genres, rotation=45, ha="right")
+    ax.set_yticks(range(len(genres)), genres)
+    for i in range(len(genres)):
+        for j in range(len(genres)):
+            ax.text(j, i, str(cm[i, j]), ha="center", va="center",
+                    color="white" if cm[i, j] > cm.max() / 2 else "black")
+    ax.set_xlabel("predicted genre")
+    ax.set_ylabel("true genre")
+    ax.set_title(title)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return Path(path)
+
+
+def confusion_text(conf: dict) -> str:
+    genres, cm = conf["genres"], conf["matrix"]
+    w = max(6, max(len(g) for g in genres) + 1)
+    lines = [" " * w + "".join(f"{g[:5]:>6}" for g in genres)]
+    lines += [f"{g:<{w}}" + "".join(f"{v:>6}" for v in row) for g, row in zip(genres, cm)]
+    return "\n".join(lines)
