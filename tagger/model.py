@@ -30,7 +30,9 @@ from .features import FeatureSpec
 from .paths import shipped_models_dir, user_models_dir
 
 TRAINABLE = ("resnet", "mlp")
-BATCH = 64
+# Slices per forward pass: large enough to amortise the call, small enough
+# to bound a worker's memory (musicnn's front-end holds ~9 MB per slice).
+BATCH = 32
 
 
 @dataclass
@@ -67,15 +69,8 @@ class Model(ABC):
         return None
 
     def _forward_batched(self, x: np.ndarray) -> np.ndarray:
-        outs = []
-        for i in range(0, len(x), BATCH):
-            chunk = x[i:i + BATCH]
-            # Pad to a power of two so the compiled graph is traced for few shapes.
-            size = 1 << max(0, (len(chunk) - 1).bit_length())
-            padded = np.concatenate([chunk, np.repeat(chunk[-1:], size - len(chunk), 0)]) \
-                if size > len(chunk) else chunk
-            outs.append(np.asarray(self.forward(padded))[: len(chunk)])
-        return np.concatenate(outs)
+        return np.concatenate([np.asarray(self.forward(x[i:i + BATCH]))
+                               for i in range(0, len(x), BATCH)])
 
     def predict_tracks(self, inputs: list[np.ndarray]) -> list[TrackPrediction]:
         """Predict several tracks at once: one batched pass over all their slices."""
@@ -97,6 +92,15 @@ class Model(ABC):
                 slice_genres=[self.genres[i] for i in slice_best],
             ))
         return preds
+
+
+def compiled(net):
+    """``net`` as one traced graph for any batch size (no retracing per batch shape)."""
+    import tensorflow as tf
+
+    sig = tf.TensorSpec([None, *net.input_shape[1:]], tf.float32)
+    fn = tf.function(lambda x: net(x, training=False), input_signature=[sig])
+    return lambda x: fn(x).numpy()
 
 
 def _softmax(z: np.ndarray) -> np.ndarray:
@@ -123,6 +127,7 @@ class KerasClassifier(Model):
             self.net = keras.saving.load_model(path, compile=False, safe_mode=True)
         except Exception as exc:
             raise TaggerError(f"cannot load model {path}: {str(exc).splitlines()[0]}") from None
+        self._call = compiled(self.net)
         self.card = card
         self.name = card["name"]
         self.version = card["version"]
@@ -131,7 +136,7 @@ class KerasClassifier(Model):
         self.temperature = float(card.get("temperature", 1.0))
 
     def logits(self, x: np.ndarray) -> np.ndarray:
-        return np.asarray(self.net.predict_on_batch(x))
+        return self._call(x)
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         return _softmax(self.logits(x) / self.temperature)
@@ -155,6 +160,7 @@ class MusicnnModel(Model):
             nets.append(net)
         inp = keras.Input(nets[0].input_shape[1:])
         self.net = keras.Model(inp, keras.layers.Concatenate()([n(inp) for n in nets]))
+        self._call = compiled(self.net)
         self.card = card
         self.name = card["name"]
         self.version = card["version"]
@@ -162,7 +168,7 @@ class MusicnnModel(Model):
         self.spec = FeatureSpec.from_dict(card["features"])
 
     def forward(self, x: np.ndarray) -> np.ndarray:
-        return np.asarray(self.net.predict_on_batch(x))
+        return self._call(x)
 
     def to_genres(self, raw: np.ndarray) -> np.ndarray:
         from .musicnn_genres import merge_genres

@@ -25,16 +25,25 @@ Item = tuple[str, int, float]
 STARTUP_GRACE = 180.0
 
 
-def silence_native_stderr() -> None:
-    """Worker initializer: send C libraries' chatter on fd 2 to /dev/null.
+def init_worker() -> None:
+    """Worker initializer: quiet native stderr, and keep the worker alive.
 
     libmpg123 prints a line for every MP3 seek that lands inside the bit
     reservoir, FFmpeg for every damaged packet; over thousands of files that
-    buries the progress bar.  Python-level errors still reach the scanning
-    process through the futures, and decoding errors are recorded per file.
+    buries the progress bar, so fd 2 goes to /dev/null.  Python-level errors
+    still reach the scanning process through the futures, and decoding errors
+    are recorded per file.
+
+    loky restarts a worker whose memory grew by 300 MB after its first task,
+    taking it for a leak; TensorFlow's allocator legitimately grows that much
+    while it warms up, and each restart costs a TensorFlow import and a model
+    load (~7 s).  Memory per worker is bounded by the batch size instead.
     """
     import os
 
+    from joblib.externals.loky import process_executor
+
+    process_executor._MAX_MEMORY_LEAK_SIZE = int(4e9)
     devnull = os.open(os.devnull, os.O_WRONLY)
     os.dup2(devnull, 2)
     os.close(devnull)
@@ -64,7 +73,7 @@ class LokyRunner:
             from joblib.externals.loky import get_reusable_executor
 
             self._ex = get_reusable_executor(max_workers=self.slots, timeout=600, reuse=True,
-                                             initializer=silence_native_stderr)
+                                             initializer=init_worker)
         return self._ex
 
     def submit(self, fn: Callable, *args) -> Future:
