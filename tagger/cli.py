@@ -28,6 +28,44 @@ ModelOption = typer.Option(None, "--model", "-m", help="resnet, mlp, musicnn, or
                            "file (default: the trained ResNet if installed, else musicnn).")
 
 
+OverwriteOption = typer.Option(False, "--overwrite", help="Replace genres already in the files "
+                               "(default: files that have a genre are left alone).")
+MinConfOption = typer.Option(0.0, "--min-confidence", min=0.0, max=1.0, help="Do not write a "
+                             "genre whose probability is below this.")
+TopOption = typer.Option(1, "--top", min=1, help="Write up to K genres that pass "
+                         "--min-confidence.")
+Id3v23Option = typer.Option(False, "--id3v23", help="Write ID3v2.3 (old players) instead of v2.4; "
+                            "several genres are then joined with --separator.")
+SeparatorOption = typer.Option("; ", "--separator", help="Joins several genres where a format "
+                               "holds only one value (ID3v2.3).")
+DryRunOption = typer.Option(False, "--dry-run", help="Show existing -> proposed per file and "
+                            "change nothing.")
+
+
+def _write_options(overwrite, min_confidence, top, id3v23, separator, dry_run):
+    from .write import WriteOptions
+
+    return WriteOptions(overwrite=overwrite, min_confidence=min_confidence, top=top,
+                        id3v23=id3v23, separator=separator, dry_run=dry_run)
+
+
+def _print_write(summary: dict, changes: bool) -> None:
+    if changes:
+        for c in summary["changes"]:
+            if c["action"] in ("write", "error") or summary["dry_run"]:
+                old = "; ".join(c["existing"]) or "(none)"
+                new = "; ".join(c["proposed"]) or "(none)"
+                typer.echo(f"{c['action']:<15} {c['path']}: {old} -> {new}")
+    verb = "would write" if summary["dry_run"] else "wrote"
+    n = sum(c["action"] == "write" for c in summary["changes"]) if summary["dry_run"] \
+        else summary["written"]
+    typer.echo(f"tags: {verb} {n}, kept existing {summary['kept_existing']}, already set "
+               f"{summary['already_set']}, low confidence {summary['low_confidence']}, "
+               f"errors {summary['errors']}")
+    for e in summary["error_files"][:20]:
+        typer.echo(f"  error: {e['path']}: {e['error']}", err=True)
+
+
 def _err(msg: str) -> None:
     typer.echo(f"tagger: {msg}", err=True)
 
@@ -62,6 +100,14 @@ def scan(
     rescan: bool = typer.Option(False, "--rescan", help="Analyse every file again, even unchanged ones."),
     timeout: float = typer.Option(120.0, "--timeout", min=1, help="Seconds one file may take "
                                   "before it is recorded as an error."),
+    write_tags: bool = typer.Option(False, "--write-tags", help="Then write the genres into the "
+                                    "files' tags (same options as `tagger write`)."),
+    overwrite: bool = OverwriteOption,
+    min_confidence: float = MinConfOption,
+    top: int = TopOption,
+    id3v23: bool = Id3v23Option,
+    separator: str = SeparatorOption,
+    dry_run: bool = DryRunOption,
     json_out: bool = JsonOption,
 ) -> None:
     """Scan folders: decode each audio file, predict its genre, store it in SQLite.
@@ -72,8 +118,10 @@ def scan(
     """
     from .scan import scan as run_scan
 
+    write = _write_options(overwrite, min_confidence, top, id3v23, separator, dry_run) \
+        if write_tags else None
     summary = run_scan([str(p) for p in paths], db=db, model=model, jobs=jobs, rescan=rescan,
-                       timeout=timeout, progress=not json_out)
+                       timeout=timeout, progress=not json_out, write=write)
     if json_out:
         _print_json(summary.to_dict())
         return
@@ -89,7 +137,101 @@ def scan(
         typer.echo(f"  ... and {len(summary.error_files) - 20} more (see `tagger report`)", err=True)
     for f in summary.unreadable_folders:
         typer.echo(f"  unreadable folder: {f['path']}: {f['error']}", err=True)
+    if summary.tags:
+        _print_write(summary.tags, changes=dry_run)
     typer.echo(f"database: {summary.db}")
+
+
+@app.command()
+@handles_errors
+def write(
+    paths: Optional[List[Path]] = typer.Argument(None, help="Only files under these paths "
+                                                 "(default: every analysed track).",
+                                                 show_default=False),
+    db: Optional[Path] = DbOption,
+    overwrite: bool = OverwriteOption,
+    min_confidence: float = MinConfOption,
+    top: int = TopOption,
+    id3v23: bool = Id3v23Option,
+    separator: str = SeparatorOption,
+    dry_run: bool = DryRunOption,
+    json_out: bool = JsonOption,
+) -> None:
+    """Write the stored genres into the files' own tags (ID3, Vorbis comments, MP4, ASF).
+
+    Each file's previous genre is journaled first, so `tagger undo` can restore
+    it; each write replaces the file atomically.
+    """
+    from .write import write_tags as run_write
+
+    summary = run_write([str(p) for p in paths] if paths else None, db=db,
+                        options=_write_options(overwrite, min_confidence, top, id3v23, separator,
+                                               dry_run)).to_dict()
+    if json_out:
+        _print_json(summary)
+        return
+    _print_write(summary, changes=True)
+
+
+@app.command()
+@handles_errors
+def undo(
+    paths: Optional[List[Path]] = typer.Argument(None, help="Only files under these paths.",
+                                                 show_default=False),
+    db: Optional[Path] = DbOption,
+    scan: Optional[int] = typer.Option(None, "--scan", help="Only the writes of this scan id."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Show what would be restored."),
+    json_out: bool = JsonOption,
+) -> None:
+    """Restore the genres that were in the files before tagger wrote them."""
+    from .write import undo as run_undo
+
+    summary = run_undo([str(p) for p in paths] if paths else None, db=db, scan_id=scan,
+                       dry_run=dry_run).to_dict()
+    if json_out:
+        _print_json(summary)
+        return
+    for c in summary["changes"]:
+        typer.echo(f"{'would restore' if dry_run else 'restored'} {c['path']}: "
+                   f"{'; '.join(c['current']) or '(none)'} -> {'; '.join(c['restore']) or '(none)'}")
+    typer.echo(f"{len(summary['changes']) if dry_run else summary['restored']} files "
+               f"{'to restore' if dry_run else 'restored'}, {summary['errors']} errors")
+    for e in summary["error_files"]:
+        typer.echo(f"  error: {e['path']}: {e['error']}", err=True)
+
+
+@app.command()
+@handles_errors
+def report(
+    db: Optional[Path] = DbOption,
+    by: str = typer.Option("genre", "--by", help="Group by genre, folder, format or model."),
+    uncertain: int = typer.Option(10, "--uncertain", min=0, help="List the N tracks the model "
+                                  "is least sure of."),
+    low_confidence: float = typer.Option(0.4, "--low-confidence", min=0.0, max=1.0,
+                                         help="Confidence under which a track counts as low."),
+    json_out: bool = JsonOption,
+    csv_out: bool = typer.Option(False, "--csv", help="Print the grouped table as CSV."),
+    plot: Optional[Path] = typer.Option(None, "--plot", help="Also draw the distribution and "
+                                        "agreement matrix to a PNG or SVG file."),
+) -> None:
+    """Genre statistics of the library, and agreement with the genres already in the tags."""
+    from . import report as rp
+
+    if by not in rp.GROUPINGS:
+        raise TaggerError(f"--by must be one of {', '.join(rp.GROUPINGS)}")
+    if plot and plot.suffix.lower() not in (".png", ".svg"):
+        raise TaggerError("--plot needs a .png or .svg file name")
+    rep = rp.build_report(db, by=by, uncertain=uncertain, low_confidence=low_confidence)
+    if plot:
+        rep["plot"] = str(rp.plot(rep, plot))
+    if json_out:
+        _print_json(rep)
+    elif csv_out:
+        typer.echo(rp.to_csv(rep), nl=False)
+    else:
+        typer.echo(rp.to_text(rep))
+        if plot:
+            typer.echo(f"plot: {plot}")
 
 
 @app.command()

@@ -54,11 +54,12 @@ _SYNONYMS: dict[str, str] = {
     "techno": "techno", "house": "house", "deep house": "house",
     "dance": "dance", "ambient": "ambient", "chillout": "ambient", "new age": "new age",
     "folk": "folk", "singer songwriter": "folk", "punk": "punk", "punk rock": "punk",
-    "soul": "soul", "funk": "funk", "r b": "rnb", "rnb": "rnb", "r n b": "rnb",
+    "soul": "soul", "funk": "funk", "r and b": "rnb", "rnb": "rnb", "r n b": "rnb",
     "contemporary r b": "rnb",
     "indie": "indie", "alternative": "alternative", "easy listening": "easy listening",
 }
 _SYNONYMS = {k: v for k, v in _SYNONYMS.items() if v is not None}
+_BY_LENGTH = sorted(_SYNONYMS, key=len, reverse=True)
 
 
 def display_name(genre: str) -> str:
@@ -92,4 +93,9 @@ def canonical(text: str | None) -> str | None:
             found = canonical(part)
             if found:
                 return found
+    # "Romantic Classical", "Modern Hard Rock": the longest known name inside it.
+    padded = f" {norm} "
+    for name in _BY_LENGTH:
+        if f" {name} " in padded:
+            return _SYNONYMS[name]
     return None

@@ -197,15 +197,20 @@ class ModelRef:
     source: str         # user | shipped | file
 
     def load(self, threads: int | None = None) -> Model:
+        from .runtime import stderr_silenced
+
         key = (self.path, self.version)
         if key not in _LOADED:
-            card = read_card(Path(self.path) if self.name == "musicnn" else card_path(Path(self.path)))
-            if card.get("kind") == "multilabel" and card["name"] == "musicnn":
-                _LOADED[key] = MusicnnModel(Path(self.path).parent, card, threads)
-            else:
-                model = KerasClassifier(Path(self.path), card, threads)
-                model.version = self.version
-                _LOADED[key] = model
+            card = self.card
+            with stderr_silenced():  # TensorFlow's start-up logging
+                if self.name == "musicnn":
+                    model: Model = MusicnnModel(Path(self.path).parent, card, threads)
+                else:
+                    model = KerasClassifier(Path(self.path), card, threads)
+                    model.version = self.version
+                # Trace the graph now, so the first file pays no extra cost.
+                model.forward(np.zeros((1, *model.spec.input_shape()), np.float32))
+            _LOADED[key] = model
         return _LOADED[key]
 
     @property

@@ -23,11 +23,12 @@ def quiet_tensorflow() -> None:
 
 
 @contextlib.contextmanager
-def _stderr_silenced() -> Iterator[None]:
+def stderr_silenced() -> Iterator[None]:
     """Mute file descriptor 2 while TensorFlow's C++ runtime starts.
 
-    Its absl logging announces oneDNN before TF_CPP_MIN_LOG_LEVEL is read;
-    oneDNN itself we want (3x faster convolutions on CPU than Eigen).
+    Its absl logging announces oneDNN at import and again at the first
+    operation, before TF_CPP_MIN_LOG_LEVEL is read; oneDNN itself we want (3x
+    faster convolutions on CPU than Eigen).  Python exceptions still propagate.
     """
     sys.stderr.flush()
     saved = os.dup(2)
@@ -46,7 +47,7 @@ def keras_module(threads: int | None = None) -> ModuleType:
     global _configured
     quiet_tensorflow()
     if "keras" not in sys.modules:
-        with _stderr_silenced():
+        with stderr_silenced():
             import keras  # noqa: F401  (imports TensorFlow)
     import keras
     import tensorflow as tf

@@ -23,6 +23,7 @@ from .paths import default_db
 from .pool import LokyRunner, Runner, run_chunks
 from .store import Store
 from .walk import walk
+from .write import WriteOptions, write_tags
 
 COMMIT_ROWS = 64
 COMMIT_SECONDS = 2.0
@@ -46,6 +47,7 @@ class ScanSummary:
     error_files: list[dict] = field(default_factory=list)
     unreadable_folders: list[dict] = field(default_factory=list)
     notice: str | None = None
+    tags: dict | None = None  # the tag-writing summary with --write-tags
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -84,76 +86,92 @@ def scan(paths: list[str | os.PathLike], db: str | os.PathLike | None = None,
          model: str | None = None, jobs: int | None = None, rescan: bool = False,
          timeout: float = 120.0, chunk_size: int = 8, progress: bool = True,
          runner: Runner | None = None, arguments: dict | None = None,
-         on_rows: Callable[[list[dict]], None] | None = None) -> ScanSummary:
-    """Scan ``paths`` into the database; the library entry point behind ``tagger scan``."""
+         on_rows: Callable[[list[dict]], None] | None = None,
+         write: WriteOptions | None = None) -> ScanSummary:
+    """Scan ``paths`` into the database; the library entry point behind ``tagger scan``.
+
+    With ``write``, the stored genres are then written into the files' tags
+    (``tagger scan --write-tags``), under the same database lock.
+    """
     for p in paths:
         if not os.path.exists(os.path.expanduser(os.fspath(p))):
             raise TaggerError(f"no such file or folder: {p}")
     ref, notice = resolve(model)
     jobs = jobs or os.cpu_count() or 1
     store = Store(default_db(db))
+    try:
+        with store.writer_lock():
+            summary = _scan_locked(store, paths, ref, jobs, rescan, timeout, chunk_size, progress,
+                                   runner or LokyRunner(jobs), arguments or {
+                                       "paths": [os.fspath(p) for p in paths], "model": model,
+                                       "jobs": jobs, "rescan": rescan}, on_rows)
+            summary.notice = notice
+            if write is not None:
+                summary.tags = write_tags([os.fspath(p) for p in paths], options=write,
+                                          scan_id=summary.scan_id, store=store).to_dict()
+    finally:
+        store.close()
+    return summary
+
+
+def _scan_locked(store: Store, paths: list, ref: ModelRef, jobs: int, rescan: bool,
+                 timeout: float, chunk_size: int, progress: bool, runner: Runner,
+                 arguments: dict, on_rows: Callable | None) -> ScanSummary:
     started = time.monotonic()
-    with store.writer_lock():
-        walked = walk(list(paths))
-        known = store.known()
-        todo, unchanged, gone = plan(walked.files, known, ref, rescan)
-        roots = [os.path.abspath(os.path.expanduser(os.fspath(p))) for p in paths]
-        problem_dirs = [d for d, _ in walked.problems]
-        found = {os.fspath(p) for p in walked.files}
-        vanished = [p for p, row in known.items()
-                    if not row["missing"] and p not in found and _is_under(p, roots)
-                    and not _is_under(p, problem_dirs)]
-        back = [p for p in unchanged if known[p]["missing"]]
-        store.set_missing(vanished, True)
-        store.set_missing(back, False)
-        scan_id = store.start_scan(ref.name, ref.version, arguments or {
-            "paths": [os.fspath(p) for p in paths], "model": model, "jobs": jobs,
-            "rescan": rescan})
-        summary = ScanSummary(scan_id, str(store.path), ref.name, ref.version,
-                              files_seen=len(walked.files), skipped=len(unchanged),
-                              missing=len(vanished), notice=notice,
-                              errors=len(gone),
-                              error_files=[{"path": r["path"], "error": r["error"]} for r in gone],
-                              unreadable_folders=[{"path": d, "error": e} for d, e in walked.problems])
-        runner = runner or LokyRunner(jobs)
-        chunks = [todo[i:i + chunk_size] for i in range(0, len(todo), chunk_size)]
-        buffer: list[dict] = list(gone)
-        last_commit = time.monotonic()
+    walked = walk(list(paths))
+    known = store.known()
+    todo, unchanged, gone = plan(walked.files, known, ref, rescan)
+    roots = [os.path.abspath(os.path.expanduser(os.fspath(p))) for p in paths]
+    problem_dirs = [d for d, _ in walked.problems]
+    found = {os.fspath(p) for p in walked.files}
+    vanished = [p for p, row in known.items()
+                if not row["missing"] and p not in found and _is_under(p, roots)
+                and not _is_under(p, problem_dirs)]
+    store.set_missing(vanished, True)
+    store.set_missing([p for p in unchanged if known[p]["missing"]], False)
+    scan_id = store.start_scan(ref.name, ref.version, arguments)
+    summary = ScanSummary(scan_id, str(store.path), ref.name, ref.version,
+                          files_seen=len(walked.files), skipped=len(unchanged),
+                          missing=len(vanished), errors=len(gone),
+                          error_files=[{"path": r["path"], "error": r["error"]} for r in gone],
+                          unreadable_folders=[{"path": d, "error": e} for d, e in walked.problems])
+    chunks = [todo[i:i + chunk_size] for i in range(0, len(todo), chunk_size)]
+    buffer: list[dict] = list(gone)
+    last_commit = time.monotonic()
 
-        def commit() -> None:
-            nonlocal buffer, last_commit
-            for row in buffer:
-                row["scan_id"] = scan_id
-            store.put_tracks(buffer)
-            if on_rows:
-                on_rows(buffer)
-            buffer, last_commit = [], time.monotonic()
+    def commit() -> None:
+        nonlocal buffer, last_commit
+        for row in buffer:
+            row["scan_id"] = scan_id
+        store.put_tracks(buffer)
+        if on_rows:
+            on_rows(buffer)
+        buffer, last_commit = [], time.monotonic()
 
-        bar = _progress(len(todo), progress)
-        try:
-            for rows in run_chunks(runner, ref, chunks, timeout, worker_threads(jobs)):
-                buffer.extend(rows)
-                for row in rows:
-                    if row["error"]:
-                        summary.errors += 1
-                        summary.error_files.append({"path": row["path"], "error": row["error"]})
-                    else:
-                        summary.scanned += 1
-                bar.update(len(rows))
-                bar.set_postfix(errors=summary.errors, refresh=False)
-                if len(buffer) >= COMMIT_ROWS or time.monotonic() - last_commit > COMMIT_SECONDS:
-                    commit()
-        except BaseException:
-            summary.status = "interrupted"
-            runner.kill()
-            raise
-        finally:
-            bar.close()
-            commit()
-            summary.seconds = round(time.monotonic() - started, 3)
-            store.finish_scan(scan_id, summary.status, asdict(summary))
-            runner.close()
-            store.close()
+    bar = _progress(len(todo), progress)
+    try:
+        for rows in run_chunks(runner, ref, chunks, timeout, worker_threads(jobs)):
+            buffer.extend(rows)
+            for row in rows:
+                if row["error"]:
+                    summary.errors += 1
+                    summary.error_files.append({"path": row["path"], "error": row["error"]})
+                else:
+                    summary.scanned += 1
+            bar.update(len(rows))
+            bar.set_postfix(errors=summary.errors, refresh=False)
+            if len(buffer) >= COMMIT_ROWS or time.monotonic() - last_commit > COMMIT_SECONDS:
+                commit()
+    except BaseException:
+        summary.status = "interrupted"
+        runner.kill()
+        raise
+    finally:
+        bar.close()
+        commit()
+        summary.seconds = round(time.monotonic() - started, 3)
+        store.finish_scan(scan_id, summary.status, asdict(summary))
+        runner.close()
     return summary
 
 

@@ -71,9 +71,11 @@ MIGRATIONS: list[list[str]] = [
             path TEXT NOT NULL,
             old_values TEXT,
             new_values TEXT,
+            status TEXT NOT NULL DEFAULT 'pending',
             written_at TEXT,
             scan_id INTEGER,
-            undone_at TEXT
+            undone_at TEXT,
+            error TEXT
         )""",
         "CREATE INDEX tag_history_path ON tag_history(path)",
     ],
@@ -157,6 +159,10 @@ class Store:
     def close(self) -> None:
         self.conn.close()
 
+    @property
+    def history(self) -> "History":
+        return History(self)
+
     # --- tracks -----------------------------------------------------------------
     def known(self) -> dict[str, dict]:
         """path -> the row fields a scan needs to decide what to skip."""
@@ -210,6 +216,61 @@ class Store:
 
     def scans(self) -> list[dict]:
         return list(self.db.query("SELECT * FROM scans ORDER BY id"))
+
+
+class History:
+    """The ``tag_history`` journal: every tag write, recorded before it happens."""
+
+    def __init__(self, store: "Store"):
+        self.store = store
+
+    def begin(self, path: str, old: list[str], new: list[str], scan_id: int | None) -> int:
+        """Journal the old values *before* the file is touched; status 'pending'."""
+        with self.store.transaction():
+            cur = self.store.conn.execute(
+                "INSERT INTO tag_history (path, old_values, new_values, status, scan_id) "
+                "VALUES (?, ?, ?, 'pending', ?)", [path, json.dumps(old), json.dumps(new), scan_id])
+        return int(cur.lastrowid)
+
+    def finish(self, entry: int, status: str, error: str | None = None,
+               track_update: dict | None = None) -> None:
+        """Mark an entry written/failed and, in the same transaction, update its track row."""
+        with self.store.transaction():
+            self.store.conn.execute(
+                "UPDATE tag_history SET status = ?, written_at = ?, error = ? WHERE id = ?",
+                [status, now(), error, entry])
+            if track_update:
+                self._update_track(track_update)
+
+    def _update_track(self, fields: dict) -> None:
+        fields = dict(fields)
+        path = fields.pop("path")
+        sets = ", ".join(f"{k} = ?" for k in fields)
+        self.store.conn.execute(f"UPDATE tracks SET {sets} WHERE path = ?", [*fields.values(), path])
+
+    def undoable(self, scan_id: int | None = None) -> dict[str, list[dict]]:
+        """path -> its not-yet-undone entries (oldest first), optionally of one scan."""
+        sql = ("SELECT * FROM tag_history WHERE status IN ('written', 'pending') "
+               "AND undone_at IS NULL")
+        params: list = []
+        if scan_id is not None:
+            sql += " AND scan_id = ?"
+            params.append(scan_id)
+        out: dict[str, list[dict]] = {}
+        for row in self.store.db.query(sql + " ORDER BY id", params):
+            row["old_values"] = json.loads(row["old_values"] or "[]")
+            row["new_values"] = json.loads(row["new_values"] or "[]")
+            out.setdefault(row["path"], []).append(row)
+        return out
+
+    def mark_undone(self, ids: list[int], track_update: dict | None = None) -> None:
+        with self.store.transaction():
+            stamp = now()
+            for i in ids:
+                self.store.conn.execute(
+                    "UPDATE tag_history SET status = 'undone', undone_at = ? WHERE id = ?", [stamp, i])
+            if track_update:
+                self._update_track(track_update)
 
 
 def _encode(row: dict) -> dict:

@@ -1,0 +1,183 @@
+"""``tagger write`` and ``tagger undo``: stored predictions into the files' tags, safely.
+
+Rules, in the order they are applied to each analysed track:
+
+1. the proposal is the top genre, or with ``top > 1`` up to K genres, each
+   with probability >= ``min_confidence``; none passing -> *low confidence*,
+   not written;
+2. a file whose genre already equals the proposal is left alone;
+3. a file that already has a genre is left alone unless ``overwrite``;
+4. otherwise the old values are journaled in ``tag_history`` (status
+   *pending*), the file is rewritten atomically (``tags.write_genres``), and
+   only then is the entry marked *written* and the track's stored size and
+   mtime updated, so the next incremental scan does not see a changed file.
+
+``undo`` restores, per file, the values from before the first write it has
+not undone yet (removing the genre where there was none) and marks those
+entries undone; a second undo finds nothing to do.
+"""
+from __future__ import annotations
+
+import contextlib
+import os
+from dataclasses import asdict, dataclass, field
+
+from .genres import display_name
+from .paths import default_db
+from .store import Store, now
+from .tags import TagError, read_genres, write_genres
+
+
+@dataclass
+class WriteOptions:
+    overwrite: bool = False
+    min_confidence: float = 0.0
+    top: int = 1
+    id3v23: bool = False
+    separator: str = "; "
+    dry_run: bool = False
+
+
+@dataclass
+class WriteSummary:
+    considered: int = 0
+    written: int = 0
+    kept_existing: int = 0
+    low_confidence: int = 0
+    already_set: int = 0
+    errors: int = 0
+    dry_run: bool = False
+    changes: list[dict] = field(default_factory=list)       # path, existing, proposed, action
+    error_files: list[dict] = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def proposal(probabilities: dict[str, float], top: int = 1, min_confidence: float = 0.0
+             ) -> list[str]:
+    """Display names of up to ``top`` genres whose probability passes ``min_confidence``."""
+    ranked = sorted(probabilities.items(), key=lambda kv: -kv[1])[:max(1, top)]
+    return [display_name(g) for g, p in ranked if p >= min_confidence]
+
+
+def _under(path: str, roots: list[str] | None) -> bool:
+    if not roots:
+        return True
+    return any(path == r or path.startswith(r.rstrip(os.sep) + os.sep) for r in roots)
+
+
+def _roots(paths) -> list[str] | None:
+    return [os.path.abspath(os.path.expanduser(os.fspath(p))) for p in paths] if paths else None
+
+
+def _stat_fields(path: str) -> dict:
+    st = os.stat(path)
+    return {"size": st.st_size, "mtime": st.st_mtime}
+
+
+def write_tags(paths: list | None = None, db=None, options: WriteOptions | None = None,
+               scan_id: int | None = None, store: Store | None = None) -> WriteSummary:
+    """Write stored genres into files under ``paths`` (all analysed tracks if None)."""
+    opts = options or WriteOptions()
+    own = store is None
+    store = store or Store(default_db(db), create=False)
+    summary = WriteSummary(dry_run=opts.dry_run)
+    roots = _roots(paths)
+    try:
+        with store.writer_lock() if own else contextlib.nullcontext():
+            rows = [r for r in store.tracks("error IS NULL AND missing = 0 AND genre IS NOT NULL")
+                    if _under(r["path"], roots)]
+            history = store.history
+            for row in rows:
+                summary.considered += 1
+                path = row["path"]
+                new = proposal(row["probabilities"] or {}, opts.top, opts.min_confidence)
+                try:
+                    old = read_genres(path, row["format"])
+                except TagError as exc:
+                    summary.errors += 1
+                    summary.error_files.append({"path": path, "error": str(exc)})
+                    continue
+                change = {"path": path, "existing": old, "proposed": new}
+                if not new:
+                    summary.low_confidence += 1
+                    change["action"] = "low confidence"
+                elif old == new:
+                    summary.already_set += 1
+                    change["action"] = "already set"
+                elif old and not opts.overwrite:
+                    summary.kept_existing += 1
+                    change["action"] = "keep existing"
+                else:
+                    change["action"] = "write"
+                summary.changes.append(change)
+                if change["action"] != "write" or opts.dry_run:
+                    continue
+                entry = history.begin(path, old, new, scan_id if scan_id is not None else row["scan_id"])
+                try:
+                    write_genres(path, new, row["format"], opts.id3v23, opts.separator)
+                except TagError as exc:
+                    history.finish(entry, "failed", str(exc))
+                    summary.errors += 1
+                    summary.error_files.append({"path": path, "error": str(exc)})
+                    change["action"] = "error"
+                    continue
+                history.finish(entry, "written", track_update={
+                    "path": path, **_stat_fields(path), "written_genre": opts.separator.join(new),
+                    "written_at": now()})
+                summary.written += 1
+    finally:
+        if own:
+            store.close()
+    return summary
+
+
+@dataclass
+class UndoSummary:
+    restored: int = 0
+    errors: int = 0
+    dry_run: bool = False
+    changes: list[dict] = field(default_factory=list)
+    error_files: list[dict] = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def undo(paths: list | None = None, db=None, scan_id: int | None = None,
+         dry_run: bool = False) -> UndoSummary:
+    """Restore the genres journaled before tagger's writes (``tagger undo``)."""
+    store = Store(default_db(db), create=False)
+    summary = UndoSummary(dry_run=dry_run)
+    roots = _roots(paths)
+    try:
+        with store.writer_lock():
+            history = store.history
+            for path, entries in history.undoable(scan_id).items():
+                if not _under(path, roots):
+                    continue
+                original = entries[0]["old_values"]
+                ids = [e["id"] for e in entries]
+                try:
+                    current = read_genres(path)
+                except TagError as exc:
+                    summary.errors += 1
+                    summary.error_files.append({"path": path, "error": str(exc)})
+                    continue
+                summary.changes.append({"path": path, "current": current, "restore": original})
+                if dry_run:
+                    continue
+                try:
+                    if current != original:
+                        write_genres(path, original)
+                except TagError as exc:
+                    summary.errors += 1
+                    summary.error_files.append({"path": path, "error": str(exc)})
+                    continue
+                history.mark_undone(ids, track_update={"path": path, **_stat_fields(path),
+                                                       "written_genre": None, "written_at": None})
+                summary.restored += 1
+    finally:
+        store.close()
+    return summary
