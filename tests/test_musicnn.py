@@ -1,0 +1,88 @@
+"""The musicnn port: parity with the original graph, the float16 fix, the genre merge."""
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tagger.features import MUSICNN, extract, log_compress
+from tagger.model import resolve
+from tagger.musicnn_genres import GENRES, MSD_LABELS, MTT_LABELS, merge_genres
+
+FIXTURES = Path(__file__).parent / "fixtures"
+
+
+@pytest.fixture(scope="module")
+def musicnn():
+    return resolve("musicnn")[0].load()
+
+
+@pytest.fixture(scope="module")
+def parity():
+    return np.load(FIXTURES / "musicnn_parity.npz")
+
+
+def test_architecture_has_the_checkpoint_size(musicnn):
+    for layer in musicnn.net.layers:
+        if layer.name.startswith("musicnn_"):
+            assert layer.count_params() == 792_079
+
+
+def test_port_matches_the_original_graph(musicnn, parity):
+    raw = musicnn.forward(parity["patches"])
+    np.testing.assert_allclose(raw[:, :50], parity["mtt_reference"], atol=1e-4, rtol=0)
+    np.testing.assert_allclose(raw[:, 50:], parity["msd_reference"], atol=1e-4, rtol=0)
+
+
+def test_spectrogram_matches_the_recorded_input(parity):
+    """tagger's own feature code still produces the inputs the references were made from."""
+    from tagger.training.musicnn_reference import fixed_signals
+
+    patches = np.concatenate([extract([s.astype(np.float32)], MUSICNN)
+                              for s in fixed_signals().values()])
+    np.testing.assert_allclose(patches, parity["patches"], atol=1e-5)
+
+
+def test_loud_input_gives_music_dependent_tags(musicnn, parity):
+    """The package's float16 rounding turns loud frames into inf and every such patch into one
+    constant tag vector; the port's float32 compression keeps the music."""
+    f16 = parity["float16_patches"]
+    assert np.isinf(f16).any()
+    np.testing.assert_allclose(parity["mtt_float16_reference"][0], parity["mtt_float16_reference"][1])
+    assert MTT_LABELS[int(np.argmax(parity["mtt_float16_reference"][0]))] == "guitar"
+    loud = [list(parity["names"]).index(n) for n in parity["loud_names"]]
+    patches = parity["patches"][loud]
+    assert np.isfinite(patches).all()
+    raw = musicnn.forward(patches)
+    assert np.abs(raw[0] - raw[1]).max() > 0.1  # two different loud signals, two answers
+    assert np.isfinite(log_compress(np.array([1e30], np.float32))).all()
+
+
+def test_merge_on_real_recordings():
+    """Pooled tag vectors of real soundtracks (see training/musicnn_real_tags.py)."""
+    d = np.load(FIXTURES / "musicnn_real_tags.npz")
+    tags, kinds = d["tags"], d["kinds"]
+    merged = np.array(GENRES)[merge_genres(tags[:, :50], tags[:, 50:]).argmax(axis=1)]
+    orchestral = Counter(merged[kinds == "orchestral"])
+    electronic = Counter(merged[kinds == "electronic"])
+    assert (kinds == "orchestral").sum() == 41 and (kinds == "electronic").sum() == 16
+    assert orchestral.most_common(1)[0][0] == "classical" and orchestral["classical"] >= 25
+    assert electronic["electronic"] + electronic["techno"] >= 12
+    # MSD alone has no classical tag and calls most of the symphony ambient:
+    msd_only = Counter(np.array(MSD_LABELS)[tags[kinds == "orchestral", 50:].argmax(axis=1)])
+    assert msd_only["classical"] == 0
+    assert orchestral["ambient"] < 15
+    assert "reggae" not in GENRES and "disco" not in GENRES
+
+
+def test_multilabel_probabilities_are_independent(musicnn):
+    rng = np.random.default_rng(0)
+    x = rng.uniform(0, 3, (3, 187, 96)).astype(np.float32)
+    pred = musicnn.predict_tracks([x])[0]
+    assert musicnn.kind == "multilabel"
+    assert set(pred.probabilities) == set(GENRES)
+    assert all(0 <= p <= 1 for p in pred.probabilities.values())
+    assert pred.genre == max(pred.probabilities, key=pred.probabilities.get)
+    assert len(pred.tags) == 100 and "mtt:no vocals" in pred.tags
