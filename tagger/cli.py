@@ -15,6 +15,7 @@ from typing import Callable, List, Optional
 import typer
 
 from .errors import TaggerError
+from .paths import printable
 
 app = typer.Typer(
     help="Offline batch genre tagger for music libraries: scan, store in SQLite, "
@@ -55,7 +56,7 @@ def _print_write(summary: dict, changes: bool) -> None:
             if c["action"] in ("write", "error") or summary["dry_run"]:
                 old = "; ".join(c["existing"]) or "(none)"
                 new = "; ".join(c["proposed"]) or "(none)"
-                typer.echo(f"{c['action']:<15} {c['path']}: {old} -> {new}")
+                typer.echo(f"{c['action']:<15} {printable(c['path'])}: {old} -> {new}")
     verb = "would write" if summary["dry_run"] else "wrote"
     n = sum(c["action"] == "write" for c in summary["changes"]) if summary["dry_run"] \
         else summary["written"]
@@ -63,7 +64,7 @@ def _print_write(summary: dict, changes: bool) -> None:
                f"{summary['already_set']}, low confidence {summary['low_confidence']}, "
                f"errors {summary['errors']}")
     for e in summary["error_files"][:20]:
-        typer.echo(f"  error: {e['path']}: {e['error']}", err=True)
+        typer.echo(f"  error: {printable(e['path'])}: {e['error']}", err=True)
 
 
 def _err(msg: str) -> None:
@@ -100,6 +101,11 @@ def scan(
     rescan: bool = typer.Option(False, "--rescan", help="Analyse every file again, even unchanged ones."),
     timeout: float = typer.Option(120.0, "--timeout", min=1, help="Seconds one file may take "
                                   "before it is recorded as an error."),
+    backend: str = typer.Option("loky", "--backend", help="loky (worker processes on this "
+                                "machine) or dask (a Dask cluster; see --scheduler)."),
+    scheduler: Optional[str] = typer.Option(None, "--scheduler", help="Dask scheduler address, "
+                                            "e.g. tcp://host:8786 (default with --backend dask: "
+                                            "a local cluster)."),
     write_tags: bool = typer.Option(False, "--write-tags", help="Then write the genres into the "
                                     "files' tags (same options as `tagger write`)."),
     overwrite: bool = OverwriteOption,
@@ -121,7 +127,8 @@ def scan(
     write = _write_options(overwrite, min_confidence, top, id3v23, separator, dry_run) \
         if write_tags else None
     summary = run_scan([str(p) for p in paths], db=db, model=model, jobs=jobs, rescan=rescan,
-                       timeout=timeout, progress=not json_out, write=write)
+                       timeout=timeout, progress=not json_out, write=write, backend=backend,
+                       scheduler=scheduler)
     if json_out:
         _print_json(summary.to_dict())
         return
@@ -132,11 +139,11 @@ def scan(
                f"{summary.missing} missing  [{summary.model} {summary.model_version}, "
                f"{summary.seconds:.1f} s]")
     for e in summary.error_files[:20]:
-        typer.echo(f"  error: {e['path']}: {e['error']}", err=True)
+        typer.echo(f"  error: {printable(e['path'])}: {e['error']}", err=True)
     if len(summary.error_files) > 20:
         typer.echo(f"  ... and {len(summary.error_files) - 20} more (see `tagger report`)", err=True)
     for f in summary.unreadable_folders:
-        typer.echo(f"  unreadable folder: {f['path']}: {f['error']}", err=True)
+        typer.echo(f"  unreadable folder: {printable(f['path'])}: {f['error']}", err=True)
     if summary.tags:
         _print_write(summary.tags, changes=dry_run)
     typer.echo(f"database: {summary.db}")
@@ -192,12 +199,12 @@ def undo(
         _print_json(summary)
         return
     for c in summary["changes"]:
-        typer.echo(f"{'would restore' if dry_run else 'restored'} {c['path']}: "
+        typer.echo(f"{'would restore' if dry_run else 'restored'} {printable(c['path'])}: "
                    f"{'; '.join(c['current']) or '(none)'} -> {'; '.join(c['restore']) or '(none)'}")
     typer.echo(f"{len(summary['changes']) if dry_run else summary['restored']} files "
                f"{'to restore' if dry_run else 'restored'}, {summary['errors']} errors")
     for e in summary["error_files"]:
-        typer.echo(f"  error: {e['path']}: {e['error']}", err=True)
+        typer.echo(f"  error: {printable(e['path'])}: {e['error']}", err=True)
 
 
 @app.command()
@@ -255,7 +262,7 @@ def show(
         return
     if notice:
         _err(notice)
-    typer.echo(f"{file}  [{ref.name}]")
+    typer.echo(f"{printable(file)}  [{ref.name}]")
     for g, p in best:
         typer.echo(f"  {g:<16} {p:6.3f}")
 

@@ -40,3 +40,8 @@ def shipped_models_dir() -> Path:
         return Path(str(files("tagger.shipped")))
     except ModuleNotFoundError:  # running from a checkout that was never installed
         return Path(__file__).resolve().parent.parent / "models"
+
+
+def printable(path: str | os.PathLike) -> str:
+    """A path safe to print: bytes that are not UTF-8 appear as ``\\xff`` escapes."""
+    return os.fsencode(path).decode("utf-8", "backslashreplace")

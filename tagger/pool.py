@@ -138,3 +138,87 @@ def _run_alone(runner: Runner, ref: ModelRef, item: Item, timeout: float, thread
         runner.kill()
         reason = "decoder crashed (the worker process died on this file)"
     return [new_row(ref, *item, error=reason)]
+
+
+class DaskRunner:
+    """A Dask distributed cluster: ``tcp://HOST:8786``, or a ``LocalCluster`` when no address.
+
+    Workers must see the files at the same paths (shared storage) and have
+    tagger installed; each loads the model once (``ModelRef.load`` caches it
+    per worker process).  This process stays the only writer of the database
+    and of tags.  A worker that dies takes only its in-flight files with it:
+    the scheduler gives up on a task after one failure (``allowed-failures``
+    = 1 on a cluster tagger starts), and ``run_chunks`` retries those files
+    alone once before recording them as errors.  Dask runs tasks in worker
+    threads, where the per-file alarm cannot fire; hung files are caught by
+    ``run_chunks``'s deadline, which restarts the workers.
+    """
+
+    def __init__(self, scheduler: str | None = None, jobs: int = 2):
+        from distributed import KilledWorker
+
+        self.scheduler, self.jobs = scheduler, jobs
+        self.cluster = self._client = None
+        self.broken = (KilledWorker,)
+
+    @property
+    def client(self):
+        """Connected on first use, so a scan with nothing to do starts no cluster."""
+        if self._client is None:
+            import dask
+            from distributed import Client, LocalCluster
+
+            if self.scheduler:
+                self._client = Client(self.scheduler, timeout="30s")
+            else:
+                with dask.config.set({"distributed.scheduler.allowed-failures": 1}):
+                    self.cluster = LocalCluster(n_workers=self.jobs, threads_per_worker=1,
+                                                processes=True, host="127.0.0.1",
+                                                dashboard_address=None)
+                self._client = Client(self.cluster)
+            self._client.wait_for_workers(1, timeout=120)
+        return self._client
+
+    @property
+    def slots(self) -> int:
+        return max(1, sum(self.client.nthreads().values()))
+
+    def submit(self, fn: Callable, *args) -> Future:
+        """A concurrent.futures Future mirroring the Dask future, so ``run_chunks`` can wait on it."""
+        out: Future = Future()
+        fut = self.client.submit(fn, *args, pure=False)
+
+        def transfer(f) -> None:
+            try:
+                out.set_result(f.result())
+            except BaseException as exc:  # the task's own error, KilledWorker, cancellation
+                out.set_exception(exc)
+
+        fut.add_done_callback(transfer)
+        out.dask_future = fut  # type: ignore[attr-defined]
+        return out
+
+    def kill(self) -> None:
+        self.client.restart(wait_for_workers=False)
+
+    def close(self) -> None:
+        if self._client is not None:
+            self._client.close()
+        if self.cluster is not None:
+            self.cluster.close()
+
+
+def make_runner(backend: str, jobs: int, scheduler: str | None = None) -> Runner:
+    """The worker pool for ``--backend`` (``loky`` on this machine, or ``dask``)."""
+    if backend == "dask" or scheduler:
+        try:
+            return DaskRunner(scheduler, jobs)
+        except ImportError:
+            from .errors import TaggerError
+
+            raise TaggerError("the dask backend needs `pip install 'tagger[dask]'`") from None
+    if backend != "loky":
+        from .errors import TaggerError
+
+        raise TaggerError(f"unknown backend {backend!r} (loky or dask)")
+    return LokyRunner(jobs)

@@ -15,7 +15,7 @@ from collections import Counter, defaultdict
 from pathlib import Path
 
 from .genres import canonical
-from .paths import default_db
+from .paths import default_db, printable
 from .store import Store
 
 GROUPINGS = ("genre", "folder", "format", "model")
@@ -109,7 +109,7 @@ def to_text(rep: dict) -> str:
     lines.append(f"{by:<{width}}  {'tracks':>7}  {'share':>6}  {'conf':>5}  "
                  f"{'low':>5}  {'written':>7}")
     for g in rep["groups"]:
-        name = str(g[by])
+        name = printable(str(g[by]))
         name = name if len(name) <= width else "..." + name[-(width - 3):]
         lines.append(f"{name:<{width}}  {g['tracks']:>7}  {g['share']:>6.1%}  "
                      f"{g['mean_confidence']:>5.2f}  {g['low_confidence']:>5}  {g['written']:>7}")
@@ -129,7 +129,8 @@ def to_text(rep: dict) -> str:
         lines.append("unmapped tags: " + ", ".join(f"{k} ({v})" for k, v in a["unmapped"].items()))
     if rep["uncertain"]:
         lines += ["", "least certain:"]
-        lines += [f"  {u['confidence']:.2f}  {u['genre']:<12} {u['path']}" for u in rep["uncertain"]]
+        lines += [f"  {u['confidence']:.2f}  {u['genre']:<12} {printable(u['path'])}"
+                  for u in rep["uncertain"]]
     s = rep["last_scan"]
     if s:
         lines += ["", f"last scan #{s['id']}: {s['started']} ({s['status']}), model {s['model']}, "

@@ -20,7 +20,7 @@ from .analyse import new_row, worker_threads
 from .errors import TaggerError
 from .model import ModelRef, resolve
 from .paths import default_db
-from .pool import LokyRunner, Runner, run_chunks
+from .pool import Runner, make_runner, run_chunks
 from .store import Store
 from .walk import walk
 from .write import WriteOptions, write_tags
@@ -87,11 +87,14 @@ def scan(paths: list[str | os.PathLike], db: str | os.PathLike | None = None,
          timeout: float = 120.0, chunk_size: int = 8, progress: bool = True,
          runner: Runner | None = None, arguments: dict | None = None,
          on_rows: Callable[[list[dict]], None] | None = None,
-         write: WriteOptions | None = None) -> ScanSummary:
+         write: WriteOptions | None = None, backend: str = "loky",
+         scheduler: str | None = None) -> ScanSummary:
     """Scan ``paths`` into the database; the library entry point behind ``tagger scan``.
 
     With ``write``, the stored genres are then written into the files' tags
-    (``tagger scan --write-tags``), under the same database lock.
+    (``tagger scan --write-tags``), under the same database lock.  ``backend``
+    ``dask`` runs the per-file work on a Dask cluster (``scheduler`` address,
+    else a LocalCluster); this process remains the only writer.
     """
     for p in paths:
         if not os.path.exists(os.path.expanduser(os.fspath(p))):
@@ -102,9 +105,10 @@ def scan(paths: list[str | os.PathLike], db: str | os.PathLike | None = None,
     try:
         with store.writer_lock():
             summary = _scan_locked(store, paths, ref, jobs, rescan, timeout, chunk_size, progress,
-                                   runner or LokyRunner(jobs), arguments or {
+                                   runner or make_runner(backend, jobs, scheduler), arguments or {
                                        "paths": [os.fspath(p) for p in paths], "model": model,
-                                       "jobs": jobs, "rescan": rescan}, on_rows)
+                                       "jobs": jobs, "rescan": rescan, "backend": backend,
+                                       "scheduler": scheduler}, on_rows)
             summary.notice = notice
             if write is not None:
                 summary.tags = write_tags([os.fspath(p) for p in paths], options=write,

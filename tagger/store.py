@@ -82,9 +82,24 @@ MIGRATIONS: list[list[str]] = [
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 
-TRACK_COLUMNS = ("path", "size", "mtime", "duration", "format", "tag_genre", "genre",
-                 "confidence", "probabilities", "tags", "model", "model_version", "slices",
-                 "scanned_at", "error", "missing", "scan_id")
+
+def db_path(path: str) -> str | bytes:
+    """A file path as stored: text, or the raw bytes for a name that is not valid UTF-8.
+
+    POSIX file names are bytes; Python maps undecodable bytes to lone
+    surrogates, which SQLite's UTF-8 text cannot hold.  Those few paths are
+    stored as BLOBs of their exact bytes so the file can still be found.
+    """
+    try:
+        path.encode("utf-8")
+        return path
+    except UnicodeEncodeError:
+        return os.fsencode(path)
+
+
+def fs_path(value: str | bytes) -> str:
+    """The inverse of ``db_path``."""
+    return os.fsdecode(value) if isinstance(value, bytes) else value
 
 
 def now() -> str:
@@ -169,7 +184,7 @@ class Store:
         cur = self.conn.execute(
             "SELECT path, size, mtime, model, model_version, error, missing FROM tracks")
         cols = [d[0] for d in cur.description]
-        return {row[0]: dict(zip(cols, row)) for row in cur}
+        return {fs_path(row[0]): dict(zip(cols, row)) | {"path": fs_path(row[0])} for row in cur}
 
     def put_tracks(self, rows: Iterable[dict]) -> None:
         """Insert or replace track rows, in one transaction."""
@@ -183,14 +198,14 @@ class Store:
         paths = list(paths)
         with self.transaction():
             for i in range(0, len(paths), 500):
-                chunk = paths[i:i + 500]
+                chunk = [db_path(p) for p in paths[i:i + 500]]
                 self.conn.execute(
                     f"UPDATE tracks SET missing = ? WHERE path IN ({','.join('?' * len(chunk))})",
                     [int(missing), *chunk])
         return len(paths)
 
     def track(self, path: str) -> dict | None:
-        rows = list(self.db.query("SELECT * FROM tracks WHERE path = ?", [path]))
+        rows = list(self.db.query("SELECT * FROM tracks WHERE path = ?", [db_path(path)]))
         return _decode(rows[0]) if rows else None
 
     def tracks(self, where: str = "1", params: list | None = None) -> list[dict]:
@@ -229,7 +244,8 @@ class History:
         with self.store.transaction():
             cur = self.store.conn.execute(
                 "INSERT INTO tag_history (path, old_values, new_values, status, scan_id) "
-                "VALUES (?, ?, ?, 'pending', ?)", [path, json.dumps(old), json.dumps(new), scan_id])
+                "VALUES (?, ?, ?, 'pending', ?)",
+                [db_path(path), json.dumps(old), json.dumps(new), scan_id])
         return int(cur.lastrowid)
 
     def finish(self, entry: int, status: str, error: str | None = None,
@@ -246,7 +262,8 @@ class History:
         fields = dict(fields)
         path = fields.pop("path")
         sets = ", ".join(f"{k} = ?" for k in fields)
-        self.store.conn.execute(f"UPDATE tracks SET {sets} WHERE path = ?", [*fields.values(), path])
+        self.store.conn.execute(f"UPDATE tracks SET {sets} WHERE path = ?",
+                                [*fields.values(), db_path(path)])
 
     def undoable(self, scan_id: int | None = None) -> dict[str, list[dict]]:
         """path -> its not-yet-undone entries (oldest first), optionally of one scan."""
@@ -260,6 +277,7 @@ class History:
         for row in self.store.db.query(sql + " ORDER BY id", params):
             row["old_values"] = json.loads(row["old_values"] or "[]")
             row["new_values"] = json.loads(row["new_values"] or "[]")
+            row["path"] = fs_path(row["path"])
             out.setdefault(row["path"], []).append(row)
         return out
 
@@ -275,6 +293,7 @@ class History:
 
 def _encode(row: dict) -> dict:
     out = dict(row)
+    out["path"] = db_path(out["path"])
     for key in ("probabilities", "tags"):
         if isinstance(out.get(key), dict):
             out[key] = json.dumps(out[key], sort_keys=True)
@@ -283,6 +302,7 @@ def _encode(row: dict) -> dict:
 
 def _decode(row: dict) -> dict:
     out = dict(row)
+    out["path"] = fs_path(out["path"])
     for key in ("probabilities", "tags"):
         if isinstance(out.get(key), str):
             out[key] = json.loads(out[key])

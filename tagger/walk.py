@@ -81,7 +81,12 @@ def walk(paths: list[str | os.PathLike]) -> WalkResult:
     seen_files: set[str] = set()
     for p in paths:
         path = Path(os.path.abspath(os.path.expanduser(os.fspath(p))))
-        found = _walk_dir(path, seen_dirs, out) if path.is_dir() else iter([path])
+        try:
+            is_dir = path.is_dir()
+        except OSError as exc:  # a parent folder we may not enter
+            out.problems.append((str(path), exc.strerror or str(exc)))
+            continue
+        found = _walk_dir(path, seen_dirs, out) if is_dir else iter([path])
         for f in found:
             s = os.fspath(f)
             if s not in seen_files:
