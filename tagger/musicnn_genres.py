@@ -82,6 +82,27 @@ def merge_genres(mtt: np.ndarray, msd: np.ndarray) -> np.ndarray:
     return np.stack(cols, axis=-1)
 
 
+def top_genres(tags: np.ndarray) -> dict[str, list[str]]:
+    """(n, 100) pooled tag vectors -> each track's top genre under four rules.
+
+    ``merged`` is tagger's rule; ``mtt``/``msd`` use one net alone and
+    ``naive_max`` takes the highest genre score of either net: the
+    alternatives the model card compares it with.
+    """
+    mtt, msd = tags[:, :50], tags[:, 50:]
+    mtt_g = {g: mtt[:, idx].max(axis=1) for g, idx in _MTT_IDX.items()}
+    msd_g = {g: msd[:, idx].max(axis=1) for g, idx in _MSD_IDX.items()}
+
+    def best(scores: dict[str, np.ndarray]) -> list[str]:
+        names = list(scores)
+        return [names[i] for i in np.stack([scores[g] for g in names], axis=1).argmax(axis=1)]
+
+    naive = {**{f"mtt:{g}": v for g, v in mtt_g.items()}, **{f"msd:{g}": v for g, v in msd_g.items()}}
+    return {"merged": [GENRES[i] for i in merge_genres(mtt, msd).argmax(axis=1)],
+            "mtt": best(mtt_g), "msd": best(msd_g),
+            "naive_max": [n.split(":", 1)[1] for n in best(naive)]}
+
+
 def tag_dict(mtt: np.ndarray, msd: np.ndarray) -> dict[str, float]:
     """Both nets' raw tag outputs under ``mtt:<tag>`` / ``msd:<tag>`` in the original spelling."""
     out = {f"mtt:{t}": round(float(v), 5) for t, v in zip(MTT_LABELS, mtt)}

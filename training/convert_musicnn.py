@@ -1,7 +1,8 @@
 """Convert the pretrained musicnn taggers (ISC licence) into tagger's model files.
 
     pip download musicnn==0.1.0 --no-deps -d /tmp/musicnn
-    python -m tagger.training.convert_musicnn /tmp/musicnn/musicnn-0.1.0-py3-none-any.whl models/
+    python -m tagger.training.convert_musicnn /tmp/musicnn/musicnn-0.1.0-py3-none-any.whl models/ \
+        --real-tags tests/fixtures/musicnn_real_tags.npz
 
 Reads the TensorFlow 1 checkpoints inside the wheel (skipping Adam slots),
 loads them into the Keras 3 re-implementation of ``tagger.nets.musicnn`` by
@@ -58,7 +59,23 @@ def load_into(model, tensors: dict[str, np.ndarray]) -> int:
     return copied
 
 
-def convert(wheel: Path, out_dir: Path) -> dict:
+def behaviour(real_tags: Path) -> dict:
+    """Top-genre counts per rule on real recordings (``training/musicnn_real_tags.py``)."""
+    from collections import Counter
+
+    from tagger.musicnn_genres import top_genres
+
+    d = np.load(real_tags)
+    out = {"source": "pooled tag vectors of Battle for Wesnoth's orchestral score (41 tracks) "
+                     "and Endgame: Singularity's electronic score (16 tracks), Debian packages "
+                     "wesnoth-1.16-music and singularity-music; file " + real_tags.name}
+    for kind in sorted(set(d["kinds"])):
+        rules = top_genres(d["tags"][d["kinds"] == kind])
+        out[str(kind)] = {rule: dict(Counter(v).most_common()) for rule, v in rules.items()}
+    return out
+
+
+def convert(wheel: Path, out_dir: Path, real_tags: Path | None = None) -> dict:
     from tagger.features import MUSICNN
     from tagger.nets.musicnn import build_musicnn
     from tagger.runtime import keras_module
@@ -88,6 +105,7 @@ def convert(wheel: Path, out_dir: Path) -> dict:
         "features": MUSICNN.to_dict(),
         "nets": nets,
         "genres_from_tags": merge_description(),
+        "behaviour_on_real_music": behaviour(real_tags) if real_tags else None,
         "data": {"mtt": "MagnaTagATune (25,863 clips), 50 tags",
                  "msd": "Million Song Dataset with Last.fm tags, 50 tags"},
         "split": "the original authors' train/valid/test splits",
@@ -103,7 +121,8 @@ def convert(wheel: Path, out_dir: Path) -> dict:
             "not over the whole file, so the two edge frames of a patch see reflect padding",
             "a track's tags are the mean over a bounded number of patches spread over the track",
         ],
-        "command": f"python -m tagger.training.convert_musicnn {wheel.name} {out_dir}",
+        "command": f"python -m tagger.training.convert_musicnn {wheel.name} {out_dir}"
+                   + (f" --real-tags {real_tags}" if real_tags else ""),
         "source": "musicnn 0.1.0 wheel (PyPI), Music Technology Group, Universitat Pompeu Fabra",
         "licence": "ISC (see LICENSE.musicnn)",
         "date": dt.date.today().isoformat(),
@@ -116,8 +135,10 @@ def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("wheel", type=Path, help="musicnn-0.1.0-py3-none-any.whl")
     ap.add_argument("out_dir", type=Path, nargs="?", default=Path("models"))
+    ap.add_argument("--real-tags", type=Path, help="tag vectors of real recordings (made by "
+                    "training/musicnn_real_tags.py) to show the genre merge in the card")
     args = ap.parse_args(argv)
-    card = convert(args.wheel, args.out_dir)
+    card = convert(args.wheel, args.out_dir, args.real_tags)
     print(f"wrote {', '.join(n['file'] for n in card['nets'].values())} and musicnn.json "
           f"to {args.out_dir}")
 
