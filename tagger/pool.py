@@ -25,8 +25,12 @@ Item = tuple[str, int, float]
 STARTUP_GRACE = 180.0
 
 
-def init_worker() -> None:
-    """Worker initializer: quiet native stderr, and keep the worker alive.
+def init_worker(threads: int = 1) -> None:
+    """Worker initializer: one share of the CPUs, quiet native stderr, a long life.
+
+    BLAS/OpenMP pools are capped at ``threads`` (the CPUs divided by the
+    workers): left alone, every worker starts one thread per CPU and they
+    fight over the cores.
 
     libmpg123 prints a line for every MP3 seek that lands inside the bit
     reservoir, FFmpeg for every damaged packet; over thousands of files that
@@ -42,7 +46,9 @@ def init_worker() -> None:
     import os
 
     from joblib.externals.loky import process_executor
+    from threadpoolctl import threadpool_limits
 
+    threadpool_limits(threads)
     process_executor._MAX_MEMORY_LEAK_SIZE = int(4e9)
     devnull = os.open(os.devnull, os.O_WRONLY)
     os.dup2(devnull, 2)
@@ -72,8 +78,11 @@ class LokyRunner:
         if self._ex is None:
             from joblib.externals.loky import get_reusable_executor
 
+            from .analyse import worker_threads
+
             self._ex = get_reusable_executor(max_workers=self.slots, timeout=600, reuse=True,
-                                             initializer=init_worker)
+                                             initializer=init_worker,
+                                             initargs=(worker_threads(self.slots),))
         return self._ex
 
     def submit(self, fn: Callable, *args) -> Future:
