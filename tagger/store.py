@@ -120,6 +120,10 @@ class Store:
             conn = sqlite3.connect(self.path, timeout=30, isolation_level=None)
             conn.execute("PRAGMA busy_timeout = 30000")
             version = conn.execute("PRAGMA user_version").fetchone()[0]
+            if version > SCHEMA_VERSION:  # refuse before changing anything, even the journal
+                conn.close()
+                raise TaggerError(f"database {self.path} has schema version {version}, newer "
+                                  f"than this tagger understands ({SCHEMA_VERSION}); upgrade tagger")
             if create:
                 conn.execute("PRAGMA journal_mode = WAL")
             conn.execute("PRAGMA synchronous = NORMAL")
@@ -127,9 +131,6 @@ class Store:
             raise TaggerError(f"cannot open database {self.path}: {exc}") from None
         self.conn = conn
         self.db = sqlite_utils.Database(conn)
-        if version > SCHEMA_VERSION:
-            raise TaggerError(f"database {self.path} has schema version {version}, newer than "
-                              f"this tagger understands ({SCHEMA_VERSION}); upgrade tagger")
         if version < SCHEMA_VERSION:
             self._migrate(version)
 
@@ -214,7 +215,12 @@ class Store:
 
     # --- scans --------------------------------------------------------------------
     def start_scan(self, model: str, model_version: str, arguments: dict) -> int:
+        """A new ``scans`` row; earlier rows still 'running' belonged to killed scans.
+
+        Called under the writer lock, so no other scan can be running.
+        """
         with self.transaction():
+            self.conn.execute("UPDATE scans SET status = 'killed' WHERE status = 'running'")
             cur = self.conn.execute(
                 "INSERT INTO scans (started, status, model, model_version, arguments) "
                 "VALUES (?, 'running', ?, ?, ?)",

@@ -171,6 +171,22 @@ def test_killed_scan_resumes_without_redoing_finished_files(tmp_path):
     assert len(after) == 12
     assert all(after[p] == s for p, s in done.items())
     assert rows(db, "PRAGMA integrity_check")[0]["integrity_check"] == "ok"
+    assert [s["status"] for s in rows(db, "SELECT * FROM scans ORDER BY id")] == ["killed", "finished"]
+
+
+def test_database_from_a_newer_tagger_is_refused_untouched(tmp_path, library):
+    import sqlite3
+
+    db = tmp_path / "future.db"
+    conn = sqlite3.connect(db)
+    conn.execute("PRAGMA user_version = 99")
+    conn.execute("CREATE TABLE tracks (path TEXT PRIMARY KEY, future TEXT)")
+    conn.commit()
+    conn.close()
+    before = db.read_bytes()
+    proc = run_cli("scan", library, "--db", db, check=False)
+    assert proc.returncode == 1 and "newer than this tagger understands" in proc.stderr
+    assert db.read_bytes() == before
 
 
 def test_user_mistakes_give_one_line_and_nonzero_exit(tmp_path, library):

@@ -155,3 +155,23 @@ def test_temperature_scaling_fixes_overconfidence():
     t = metrics.fit_temperature(hot, labels)
     assert 4 < t < 8
     assert metrics.ece(metrics.softmax(hot / t), labels) < metrics.ece(metrics.softmax(hot), labels) / 3
+
+
+def test_k_fold_cross_validation(toy, trained, tmp_path):
+    result = run_json("retrain", "--data", toy, "--model", "mlp", "--folds", "2", "--epochs", "3",
+                      "--out", tmp_path, "--cache-dir", trained["cache"])
+    folds = result["folds"]["mlp"]
+    assert folds["k"] == 2 and len(folds["track_accuracy"]) == 2
+    assert abs(folds["mean"] - np.mean(folds["track_accuracy"])) < 1e-3
+    assert result["models"] == {}  # cross-validation reports, it installs nothing
+    assert not (tmp_path / "mlp.keras").exists()
+
+
+def test_known_corrupt_gtzan_file_is_skipped_with_a_warning(tmp_path):
+    for name in ("jazz/jazz.00053.wav", "jazz/jazz.00054.wav", "blues/blues.00000.au"):
+        (tmp_path / "genres" / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / "genres" / name).write_bytes(b"x")
+    with pytest.warns(UserWarning, match="jazz.00054"):
+        tracks = find_tracks(tmp_path)
+    assert [t.id for t in tracks] == ["blues/blues.00000", "jazz/jazz.00053"]
+    assert {t.genre for t in tracks} == {"blues", "jazz"}
