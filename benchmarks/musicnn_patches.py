@@ -34,7 +34,7 @@ def main(folders: list[str]) -> None:
     t0 = time.time()
     for f in files:
         dec = decode(f, spec.sr, 10_000, spec.slice_seconds)  # every consecutive patch
-        raw = model._forward_batched(extract(dec.windows, spec))
+        raw = model.forward_batched(extract(dec.windows, spec))
         full = model.to_genres(raw.mean(axis=0))
         used += 1
         for n in COUNTS:

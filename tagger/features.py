@@ -120,7 +120,7 @@ def spectral_shape(S: np.ndarray, sr: int, n_fft: int, roll_percent: float = 0.8
     energy), computed together in a few vectorised passes: 3x faster than the
     three librosa calls, which each re-normalise the spectrum.
     """
-    freqs = librosa.fft_frequencies(sr=sr, n_fft=n_fft)[:, None]
+    freqs = librosa.fft_frequencies(sr=sr, n_fft=n_fft).astype(S.dtype)[:, None]  # stay float32
     total = S.sum(axis=-2, keepdims=True)
     norm = S / np.maximum(total, np.finfo(np.float32).tiny)
     centroid = (freqs * norm).sum(axis=-2, keepdims=True)
@@ -166,7 +166,10 @@ def summary_features(windows: np.ndarray, sr: int, n_fft: int = 2048, hop: int =
     harm, perc = _hpss_signals(D, power, windows, sr, n_fft, hop)
     mel_db = librosa.power_to_db(mel)
     onset = librosa.onset.onset_strength(S=mel_db, sr=sr, hop_length=hop)
-    tempo = librosa.feature.tempo(onset_envelope=onset, sr=sr, hop_length=hop).reshape(len(windows))
+    # The autocorrelation window defaults to 8 s; a 3-second slice has 3 s to offer,
+    # the rest would be padding (and 7x the cost).
+    tempo = librosa.feature.tempo(onset_envelope=onset, sr=sr, hop_length=hop,
+                                  ac_size=min(8.0, windows.shape[-1] / sr)).reshape(len(windows))
     centroid, bandwidth, rolloff = spectral_shape(S, sr, n_fft)
     cols: list[np.ndarray] = []
     for feat in (

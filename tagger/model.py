@@ -20,7 +20,7 @@ import hashlib
 import json
 import os
 from abc import ABC, abstractmethod
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -43,7 +43,6 @@ class TrackPrediction:
     confidence: float
     probabilities: dict[str, float]
     tags: dict[str, float] | None = None
-    slice_genres: list[str] = field(default_factory=list)  # each slice's own top genre
 
 
 class Model(ABC):
@@ -68,7 +67,8 @@ class Model(ABC):
         """A track's pooled raw outputs as a tag dict, for models with a tag vocabulary."""
         return None
 
-    def _forward_batched(self, x: np.ndarray) -> np.ndarray:
+    def forward_batched(self, x: np.ndarray) -> np.ndarray:
+        """``forward`` over any number of slices, ``BATCH`` at a time (bounded memory)."""
         return np.concatenate([np.asarray(self.forward(x[i:i + BATCH]))
                                for i in range(0, len(x), BATCH)])
 
@@ -76,20 +76,18 @@ class Model(ABC):
         """Predict several tracks at once: one batched pass over all their slices."""
         if not inputs:
             return []
-        raw = self._forward_batched(np.concatenate(inputs).astype(np.float32, copy=False))
+        raw = self.forward_batched(np.concatenate(inputs).astype(np.float32, copy=False))
         bounds = np.cumsum([0] + [len(x) for x in inputs])
         preds = []
         for a, b in zip(bounds[:-1], bounds[1:]):
             pooled = raw[a:b].mean(axis=0)
             probs = self.to_genres(pooled)
             best = int(np.argmax(probs))
-            slice_best = np.argmax(self.to_genres(raw[a:b]), axis=-1)
             preds.append(TrackPrediction(
                 genre=self.genres[best],
                 confidence=float(probs[best]),
                 probabilities={g: round(float(p), 5) for g, p in zip(self.genres, probs)},
                 tags=self.to_tags(pooled),
-                slice_genres=[self.genres[i] for i in slice_best],
             ))
         return preds
 
@@ -103,7 +101,8 @@ def compiled(net):
     return lambda x: fn(x).numpy()
 
 
-def _softmax(z: np.ndarray) -> np.ndarray:
+def softmax(z: np.ndarray) -> np.ndarray:
+    """Softmax over the last axis, stable for large logits."""
     z = z - z.max(axis=-1, keepdims=True)
     e = np.exp(z)
     return e / e.sum(axis=-1, keepdims=True)
@@ -139,7 +138,7 @@ class KerasClassifier(Model):
         return self._call(x)
 
     def forward(self, x: np.ndarray) -> np.ndarray:
-        return _softmax(self.logits(x) / self.temperature)
+        return softmax(self.logits(x) / self.temperature)
 
 
 class MusicnnModel(Model):

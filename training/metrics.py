@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from tagger.model import softmax  # noqa: F401  (one softmax for scanning and training)
+
 
 def confusion(y_true: np.ndarray, y_pred: np.ndarray, n: int) -> np.ndarray:
     """Rows: true genre, columns: predicted genre."""
@@ -32,12 +34,6 @@ def ece(probs: np.ndarray, labels: np.ndarray, bins: int = 15) -> float:
         if sel.any():
             total += sel.mean() * abs(correct[sel].mean() - conf[sel].mean())
     return float(total)
-
-
-def softmax(z: np.ndarray) -> np.ndarray:
-    z = z - z.max(axis=-1, keepdims=True)
-    e = np.exp(z)
-    return e / e.sum(axis=-1, keepdims=True)
 
 
 def fit_temperature(logits: np.ndarray, labels: np.ndarray) -> float:

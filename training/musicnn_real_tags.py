@@ -31,7 +31,7 @@ def main(args: list[str]) -> None:
         kind, folder = group.split("=", 1)
         for f in walk([folder]).files:
             dec = decode(f, spec.sr, spec.n_slices, spec.slice_seconds)
-            vectors.append(model._forward_batched(extract(dec.windows, spec)).mean(axis=0))
+            vectors.append(model.forward_batched(extract(dec.windows, spec)).mean(axis=0))
             kinds.append(kind)
             names.append(f.name)
     np.savez_compressed(out, kinds=np.array(kinds), names=np.array(names),

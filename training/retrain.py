@@ -117,7 +117,7 @@ def evaluate(data_dir: str | os.PathLike, model: str | None = None, split: str |
     genres = list(m.genres)
     x, y, idx, kept = slices_of(the_split.test, loaded.features, genres)
     t0 = time.time()
-    slice_probs = m.to_genres(m._forward_batched(x))
+    slice_probs = m.to_genres(m.forward_batched(x))
     seconds = time.time() - t0
     rep = metrics.report(genres, metrics.pool_tracks(slice_probs, idx),
                          np.array([genres.index(t.genre) for t in kept]), slice_probs, y)
