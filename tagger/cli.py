@@ -371,7 +371,7 @@ def evaluate(
     typer.echo(f"  inference       {rep['inference_seconds']:.2f} s "
                f"({rep['tracks_per_second']} tracks/s, features cached)")
     if rep.get("training"):
-        typer.echo(f"  training        {rep['training'].get('seconds')} s, "
+        typer.echo(f"  training        {rep['training'].get('seconds_this_run')} s, "
                    f"{rep['training'].get('epochs')} epochs")
     typer.echo("  per genre: " + ", ".join(f"{g} P{v['precision']:.2f}/R{v['recall']:.2f}"
                                          for g, v in rep["per_genre"].items()))

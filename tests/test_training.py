@@ -175,3 +175,38 @@ def test_known_corrupt_gtzan_file_is_skipped_with_a_warning(tmp_path):
         tracks = find_tracks(tmp_path)
     assert [t.id for t in tracks] == ["blues/blues.00000", "jazz/jazz.00053"]
     assert {t.genre for t in tracks} == {"blues", "jazz"}
+
+
+def test_killed_training_resumes_at_the_epoch_it_reached(toy, trained, tmp_path):
+    import csv
+    import os
+    import signal
+    import subprocess
+    import time
+
+    from conftest import tagger_cmd
+
+    out = tmp_path / "out"
+    log = out / "work" / "resnet-log.csv"
+    args = ["retrain", "--data", str(toy), "--model", "resnet", "--epochs", "6", "--out", str(out),
+            "--cache-dir", str(trained["cache"])]
+    proc = subprocess.Popen([*tagger_cmd(), *args], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, start_new_session=True)
+    deadline = time.time() + 300
+    while time.time() < deadline and proc.poll() is None:
+        if log.exists() and len(log.read_text().splitlines()) >= 3:  # header + 2 epochs
+            break
+        time.sleep(0.2)
+    assert proc.poll() is None, "training ended before it could be killed"
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert not (out / "resnet.keras").exists()
+    done = len(log.read_text().splitlines()) - 1
+    run_cli(*args)
+    epochs = [int(r["epoch"]) for r in csv.DictReader(log.open())]
+    assert epochs.count(0) == 1, epochs            # the second run did not start over
+    assert epochs[done] >= done - 1, epochs        # it went on where the checkpoint was
+    assert max(epochs) == 5
+    assert (out / "resnet.keras").exists()
+    card = json.loads((out / "resnet.json").read_text())["training"]
+    assert card["epochs"] == 6 and card["epochs_this_run"] < 6

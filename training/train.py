@@ -139,8 +139,9 @@ def train(kind: str, split: Split, feats: dict[str, np.ndarray], genres: list[st
                    validation_data=(x_va, onehot_va), epochs=cfg.epochs, callbacks=callbacks,
                    verbose=2 if sys.stderr.isatty() else 0)
     seconds = time.time() - t0
-    epochs_run = len(hist.history.get("loss", []))
-    log(f"{kind}: trained {epochs_run} epochs in {seconds:.0f} s")
+    epochs_run = len(hist.epoch)                     # in this call (a resumed run did fewer)
+    epochs_total = hist.epoch[-1] + 1 if hist.epoch else 0
+    log(f"{kind}: trained {epochs_run} epochs in {seconds:.0f} s ({epochs_total} in all)")
 
     def logits(x):
         return np.concatenate([np.asarray(net.predict_on_batch(x[i:i + 256]))
@@ -186,7 +187,8 @@ def train(kind: str, split: Split, feats: dict[str, np.ndarray], genres: list[st
         },
         "per_genre": test["per_genre"],
         "confusion": test["confusion"],
-        "training": {"epochs": epochs_run, "max_epochs": cfg.epochs, "seconds": round(seconds, 1),
+        "training": {"epochs": epochs_total, "epochs_this_run": epochs_run,
+                     "max_epochs": cfg.epochs, "seconds_this_run": round(seconds, 1),
                      "slices": int(len(x_tr)),
                      "slices_per_second": round(len(x_tr) * epochs_run / max(seconds, 1e-9), 1),
                      "batch": cfg.batch, "learning_rate": cfg.learning_rate,
