@@ -361,3 +361,48 @@ def test_dask_worker_lost_mid_scan_costs_nothing(tmp_path):
     assert summary["scanned"] + summary["errors"] == 16
     assert all(r["genre"] or r["error"] for r in stored)
     assert integrity(db) == "ok"
+
+
+def test_crashed_worker_is_isolated_and_its_files_retried_alone(tmp_path):
+    """A worker process dying mid-chunk (as on a segfaulting decoder) costs no file."""
+    import psutil
+
+    lib = tmp_path / "lib"
+    for i in range(4):
+        make_library(lib / f"a{i}", seconds=4.0, formats=(".flac", ".wav", ".ogg", ".mp3"))
+    db = tmp_path / "lib.db"
+    proc = subprocess.Popen([*tagger_cmd(), "scan", str(lib), "--db", str(db), "--jobs", "2",
+                             "--json"], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                            text=True)
+    parent = psutil.Process(proc.pid)
+    victim = None
+    deadline = time.time() + 120
+    while time.time() < deadline and victim is None and proc.poll() is None:
+        time.sleep(0.2)
+        for child in parent.children(recursive=True):
+            try:
+                if child.memory_info().rss > 400e6:  # a worker that has loaded the model
+                    victim = child
+                    break
+            except psutil.Error:
+                continue
+    assert victim is not None, "no busy worker found"
+    victim.kill()
+    out, _ = proc.communicate(timeout=600)
+    assert proc.returncode == 0
+    summary = json.loads(out)
+    assert summary["scanned"] == 16 and summary["errors"] == 0, summary["error_files"]
+    assert len(rows(db)) == 16
+
+
+def test_a_file_over_its_time_limit_becomes_an_error_row(library):
+    from tagger.analyse import analyse_files
+    from tagger.model import resolve
+
+    ref = resolve("musicnn")[0]
+    path = library / "track1.flac"
+    st = path.stat()
+    (row,) = analyse_files(ref, [(str(path), st.st_size, st.st_mtime)], timeout=1e-4, threads=1)
+    assert row["error"] == "timed out after 0.0001 s" and row["genre"] is None
+    (ok,) = analyse_files(ref, [(str(path), st.st_size, st.st_mtime)], timeout=60, threads=1)
+    assert ok["error"] is None and ok["genre"]
