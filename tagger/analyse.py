@@ -20,8 +20,13 @@ from .store import now
 from .tags import TagError, read_genres
 
 
-class FileTimeout(Exception):
-    pass
+class FileTimeout(BaseException):
+    """Raised by the per-file alarm.
+
+    A BaseException, like KeyboardInterrupt: it arrives asynchronously, and
+    the decoders' ``except Exception`` fallbacks (try the next backend) must
+    not swallow it.
+    """
 
 
 @contextlib.contextmanager
