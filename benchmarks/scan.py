@@ -20,7 +20,7 @@ import time
 from pathlib import Path
 
 from tagger.decode import decode
-from tagger.features import LOGMEL, MUSICNN, SUMMARY, FeatureSpec
+from tagger.features import LOGMEL, SUMMARY, FeatureSpec
 from tagger.model import resolve
 from tagger.pool import LokyRunner
 from tagger.scan import scan

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import functools
 import json
-import sys
 from pathlib import Path
 from typing import Callable, List, Optional
 
@@ -79,10 +78,10 @@ def handles_errors(fn: Callable) -> Callable:
             return fn(*args, **kwargs)
         except TaggerError as exc:
             _err(f"error: {exc}")
-            raise typer.Exit(exc.exit_code)
+            raise typer.Exit(exc.exit_code) from None
         except KeyboardInterrupt:
             _err("interrupted; everything finished so far is saved")
-            raise typer.Exit(130)
+            raise typer.Exit(130) from None
     return wrapper
 
 

@@ -73,14 +73,14 @@ def load_features(tracks: list[Track], spec: FeatureSpec, cache_dir: Path | None
             out[t.id] = np.load(target)
         elif target.with_suffix(".err").exists():
             skipped[t.id] = target.with_suffix(".err").read_text()
-            warnings.warn(f"skipping {t.path}: {skipped[t.id]}")
+            warnings.warn(f"skipping {t.path}: {skipped[t.id]}", stacklevel=2)
         else:
             todo.append((t, target))
     results = Parallel(n_jobs=jobs or os.cpu_count() or 1)(
         delayed(_extract_one)(t.path, spec, target) for t, target in todo) if todo else []
     for (t, _), res in zip(todo, results):
         if isinstance(res, str):
-            warnings.warn(f"skipping {t.path}: {res}")
+            warnings.warn(f"skipping {t.path}: {res}", stacklevel=2)
             skipped[t.id] = res
         else:
             out[t.id] = res

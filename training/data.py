@@ -52,7 +52,8 @@ def find_tracks(data_dir: str | os.PathLike) -> list[Track]:
             if f.is_file() and is_audio_name(f.name):
                 tid = f"{genre_dir.name}/{_stem(f.name)}"
                 if tid in KNOWN_CORRUPT:
-                    warnings.warn(f"skipping {f}: known to be corrupt in every GTZAN copy")
+                    warnings.warn(f"skipping {f}: known to be corrupt in every GTZAN copy",
+                                  stacklevel=2)
                     continue
                 tracks.append(Track(tid, genre_dir.name, str(f)))
     if not tracks:

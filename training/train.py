@@ -33,7 +33,6 @@ from tagger.runtime import keras_module
 
 from . import metrics
 from .augment import augment_batch
-from .cache import load_features
 from .data import Track
 from .splits import Split, assert_disjoint
 
@@ -200,7 +199,3 @@ def train(kind: str, split: Split, feats: dict[str, np.ndarray], genres: list[st
     (out_dir / f"{kind}.json").write_text(json.dumps(card, indent=2) + "\n")
     shutil.rmtree(ckpt, ignore_errors=True)  # finished: nothing left to resume
     return card
-
-
-def load_for(kind: str, tracks: list[Track], cache_dir: Path | None, jobs: int | None):
-    return load_features(tracks, SPECS[kind], cache_dir, jobs)
