@@ -127,12 +127,10 @@ def scan(
         if write_tags else None
     summary = run_scan([str(p) for p in paths], db=db, model=model, jobs=jobs, rescan=rescan,
                        timeout=timeout, progress=not json_out, write=write, backend=backend,
-                       scheduler=scheduler)
+                       scheduler=scheduler, notify=None if json_out else _err)
     if json_out:
         _print_json(summary.to_dict())
         return
-    if summary.notice:
-        _err(summary.notice)
     typer.echo(f"{summary.files_seen} audio files: {summary.scanned} analysed, "
                f"{summary.skipped} unchanged, {summary.errors} errors, "
                f"{summary.missing} missing  [{summary.model} {summary.model_version}, "

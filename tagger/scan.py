@@ -88,18 +88,23 @@ def scan(paths: list[str | os.PathLike], db: str | os.PathLike | None = None,
          runner: Runner | None = None, arguments: dict | None = None,
          on_rows: Callable[[list[dict]], None] | None = None,
          write: WriteOptions | None = None, backend: str = "loky",
-         scheduler: str | None = None) -> ScanSummary:
+         scheduler: str | None = None,
+         notify: Callable[[str], None] | None = None) -> ScanSummary:
     """Scan ``paths`` into the database; the library entry point behind ``tagger scan``.
 
     With ``write``, the stored genres are then written into the files' tags
     (``tagger scan --write-tags``), under the same database lock.  ``backend``
     ``dask`` runs the per-file work on a Dask cluster (``scheduler`` address,
-    else a LocalCluster); this process remains the only writer.
+    else a LocalCluster); this process remains the only writer.  ``notify``
+    receives the one-line notice about the default model before the work
+    starts (it is also in the summary).
     """
     for p in paths:
         if not os.path.exists(os.path.expanduser(os.fspath(p))):
             raise TaggerError(f"no such file or folder: {p}")
     ref, notice = resolve(model)
+    if notice and notify:
+        notify(notice)
     jobs = jobs or os.cpu_count() or 1
     store = Store(default_db(db))
     try:
@@ -182,5 +187,7 @@ def _scan_locked(store: Store, paths: list, ref: ModelRef, jobs: int, rescan: bo
 def _progress(total: int, enabled: bool):
     from tqdm import tqdm
 
-    return tqdm(total=total, unit="file", desc="scanning", disable=not enabled,
+    # disable=None: tqdm shows the bar only on a terminal, so logs of cron jobs
+    # and pipes are not filled with carriage-return updates.
+    return tqdm(total=total, unit="file", desc="scanning", disable=None if enabled else True,
                 dynamic_ncols=True, file=sys.stderr)
