@@ -62,6 +62,7 @@ def test_dask_local_cluster_gives_the_same_results(library, tmp_path):
 
 
 def test_ten_random_kills_lose_and_redo_nothing(tmp_path):
+    """Kill a scan (and its workers) at random moments; resume finishes exactly the rest."""
     lib = tmp_path / "lib"
     for i in range(3):
         make_library(lib / f"a{i}", seconds=4.0, formats=(".flac", ".wav", ".ogg", ".mp3"))
@@ -88,6 +89,9 @@ def test_ten_random_kills_lose_and_redo_nothing(tmp_path):
     assert all(r["genre"] and r["error"] is None for r in final)
     assert all({r["path"]: r["scanned_at"] for r in final}[p] == s for p, s in committed.items())
     assert integrity(db) == "ok"
+    statuses = [s["status"] for s in rows(db, "SELECT * FROM scans ORDER BY id")]
+    assert statuses[-1] == "finished" and "killed" in statuses
+    assert set(statuses) <= {"killed", "finished"}  # no scan is left "running"
 
 
 def _samples(path: Path) -> np.ndarray:

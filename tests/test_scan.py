@@ -3,14 +3,12 @@ from __future__ import annotations
 
 import json
 import os
-import signal
-import subprocess
 import time
 from pathlib import Path
 
 import pytest
 
-from conftest import FORMATS, rows, run_cli, run_json, tagger_cmd
+from conftest import FORMATS, rows, run_cli, run_json
 
 
 def test_scan_every_format_into_sqlite(library, tmp_path):
@@ -137,41 +135,6 @@ def test_unreadable_file_gives_permission_denied(library):
     assert parent.poll(60), "child did not answer"
     assert parent.recv() == "permission denied"
     proc.join()
-
-
-def test_killed_scan_resumes_without_redoing_finished_files(tmp_path):
-    from conftest import make_library
-
-    lib = tmp_path / "big"
-    for i in range(4):
-        make_library(lib / f"album{i}", seconds=6.0, formats=(".flac", ".wav", ".ogg"))
-    db = tmp_path / "lib.db"
-    proc = subprocess.Popen([*tagger_cmd(), "scan", str(lib), "--db", str(db), "--jobs", "1"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.time() + 300
-    done: list[dict] = []
-    while time.time() < deadline and proc.poll() is None:
-        time.sleep(0.2)
-        if db.exists():
-            try:
-                done = rows(db)
-            except Exception:
-                continue
-            if done:
-                break
-    assert proc.poll() is None, "scan finished before it could be killed"
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
-    done = {t["path"]: t["scanned_at"] for t in rows(db)}
-    assert 0 < len(done) < 12
-    summary = run_json("scan", lib, "--db", db)
-    assert summary["skipped"] == len(done)
-    assert summary["scanned"] == 12 - len(done)
-    after = {t["path"]: t["scanned_at"] for t in rows(db)}
-    assert len(after) == 12
-    assert all(after[p] == s for p, s in done.items())
-    assert rows(db, "PRAGMA integrity_check")[0]["integrity_check"] == "ok"
-    assert [s["status"] for s in rows(db, "SELECT * FROM scans ORDER BY id")] == ["killed", "finished"]
 
 
 def test_database_from_a_newer_tagger_is_refused_untouched(tmp_path, library):
