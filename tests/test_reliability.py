@@ -330,45 +330,8 @@ def test_fuzz_decode_and_features(seeds, data):
     assert got in ("decoded", "error") or proc.exitcode not in (0, None), got
 
 
-def test_dask_worker_lost_mid_scan_costs_nothing(tmp_path):
-    """Kill one LocalCluster worker process while it works: every file still ends with one row."""
-    import psutil
-
-    lib = tmp_path / "lib"
-    for i in range(4):
-        make_library(lib / f"a{i}", seconds=4.0, formats=(".flac", ".wav", ".ogg", ".mp3"))
-    db = tmp_path / "lib.db"
-    proc = subprocess.Popen([*tagger_cmd(), "scan", str(lib), "--db", str(db), "--backend", "dask",
-                             "--jobs", "2", "--json"], stdout=subprocess.PIPE,
-                            stderr=subprocess.DEVNULL, text=True)
-    parent = psutil.Process(proc.pid)
-    victim = None
-    deadline = time.time() + 120
-    while time.time() < deadline and victim is None and proc.poll() is None:
-        time.sleep(0.5)
-        # Dask worker processes are grandchildren or children running spawn_main; pick one
-        # that has loaded TensorFlow (it is working).
-        for child in parent.children(recursive=True):
-            try:
-                if child.memory_info().rss > 400e6:
-                    victim = child
-                    break
-            except psutil.Error:
-                continue
-    assert victim is not None, "no busy Dask worker found"
-    victim.kill()
-    out, _ = proc.communicate(timeout=600)
-    assert proc.returncode == 0
-    summary = json.loads(out)
-    stored = rows(db)
-    assert len(stored) == 16 == len({r["path"] for r in stored})
-    assert summary["scanned"] + summary["errors"] == 16
-    assert all(r["genre"] or r["error"] for r in stored)
-    assert integrity(db) == "ok"
-
-
-def test_crashed_worker_is_isolated_and_its_files_retried_alone(tmp_path):
-    """A worker process dying mid-chunk (as on a segfaulting decoder) costs no file."""
+def scan_killing_a_worker(tmp_path: Path, *options: str) -> tuple[dict, list[dict]]:
+    """Scan 16 files and SIGKILL one worker process (one that has loaded the model) mid-scan."""
     import psutil
 
     lib = tmp_path / "lib"
@@ -376,16 +339,16 @@ def test_crashed_worker_is_isolated_and_its_files_retried_alone(tmp_path):
         make_library(lib / f"a{i}", seconds=4.0, formats=(".flac", ".wav", ".ogg", ".mp3"))
     db = tmp_path / "lib.db"
     proc = subprocess.Popen([*tagger_cmd(), "scan", str(lib), "--db", str(db), "--jobs", "2",
-                             "--json"], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-                            text=True)
+                             "--json", *options], stdout=subprocess.PIPE,
+                            stderr=subprocess.DEVNULL, text=True)
     parent = psutil.Process(proc.pid)
     victim = None
     deadline = time.time() + 120
     while time.time() < deadline and victim is None and proc.poll() is None:
         time.sleep(0.2)
-        for child in parent.children(recursive=True):
+        for child in parent.children(recursive=True):  # loky workers, or Dask's under nannies
             try:
-                if child.memory_info().rss > 400e6:  # a worker that has loaded the model
+                if child.memory_info().rss > 400e6:  # TensorFlow and the model are loaded
                     victim = child
                     break
             except psutil.Error:
@@ -394,9 +357,23 @@ def test_crashed_worker_is_isolated_and_its_files_retried_alone(tmp_path):
     victim.kill()
     out, _ = proc.communicate(timeout=600)
     assert proc.returncode == 0
-    summary = json.loads(out)
+    stored = rows(db)
+    assert len(stored) == 16 == len({r["path"] for r in stored})
+    assert integrity(db) == "ok"
+    return json.loads(out), stored
+
+
+def test_crashed_worker_is_isolated_and_its_files_retried_alone(tmp_path):
+    """A loky worker dying mid-chunk (as on a segfaulting decoder) costs no file."""
+    summary, _ = scan_killing_a_worker(tmp_path)
     assert summary["scanned"] == 16 and summary["errors"] == 0, summary["error_files"]
-    assert len(rows(db)) == 16
+
+
+def test_dask_worker_lost_mid_scan_costs_nothing(tmp_path):
+    """A lost Dask worker costs only its in-flight files, retried; every file ends with one row."""
+    summary, stored = scan_killing_a_worker(tmp_path, "--backend", "dask")
+    assert summary["scanned"] + summary["errors"] == 16
+    assert all(r["genre"] or r["error"] for r in stored)
 
 
 def test_a_file_over_its_time_limit_becomes_an_error_row(library):
