@@ -45,3 +45,13 @@ def shipped_models_dir() -> Path:
 def printable(path: str | os.PathLike) -> str:
     """A path safe to print: bytes that are not UTF-8 appear as ``\\xff`` escapes."""
     return os.fsencode(path).decode("utf-8", "backslashreplace")
+
+
+def absolute(path: str | os.PathLike) -> str:
+    """``~`` expanded and made absolute, symlinks kept: the form paths are stored in."""
+    return os.path.abspath(os.path.expanduser(os.fspath(path)))
+
+
+def is_under(path: str, roots: list[str]) -> bool:
+    """True when ``path`` is one of ``roots`` or inside one of them (absolute paths)."""
+    return any(path == r or path.startswith(r.rstrip(os.sep) + os.sep) for r in roots)

@@ -19,7 +19,7 @@ from typing import Callable
 from .analyse import new_row, worker_threads
 from .errors import TaggerError
 from .model import ModelRef, resolve
-from .paths import default_db
+from .paths import absolute, default_db, is_under
 from .pool import Runner, make_runner, run_chunks
 from .store import Store
 from .walk import walk
@@ -51,10 +51,6 @@ class ScanSummary:
 
     def to_dict(self) -> dict:
         return asdict(self)
-
-
-def _is_under(path: str, roots: list[str]) -> bool:
-    return any(path == r or path.startswith(r.rstrip(os.sep) + os.sep) for r in roots)
 
 
 def plan(found: list[Path], known: dict[str, dict], ref: ModelRef, rescan: bool
@@ -130,12 +126,12 @@ def _scan_locked(store: Store, paths: list, ref: ModelRef, jobs: int, rescan: bo
     walked = walk(list(paths))
     known = store.known()
     todo, unchanged, gone = plan(walked.files, known, ref, rescan)
-    roots = [os.path.abspath(os.path.expanduser(os.fspath(p))) for p in paths]
+    roots = [absolute(p) for p in paths]
     problem_dirs = [d for d, _ in walked.problems]
     found = {os.fspath(p) for p in walked.files}
     vanished = [p for p, row in known.items()
-                if not row["missing"] and p not in found and _is_under(p, roots)
-                and not _is_under(p, problem_dirs)]
+                if not row["missing"] and p not in found and is_under(p, roots)
+                and not is_under(p, problem_dirs)]
     store.set_missing(vanished, True)
     store.set_missing([p for p in unchanged if known[p]["missing"]], False)
     scan_id = store.start_scan(ref.name, ref.version, arguments)

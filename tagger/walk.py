@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator
 
+from .paths import absolute
+
 AUDIO_EXTENSIONS: dict[str, str] = {
     ".mp3": "mp3", ".flac": "flac", ".ogg": "ogg", ".oga": "ogg", ".opus": "opus",
     ".m4a": "m4a", ".mp4": "m4a", ".aac": "aac", ".m4b": "m4a",
@@ -80,7 +82,7 @@ def walk(paths: list[str | os.PathLike]) -> WalkResult:
     seen_dirs: set[tuple[int, int]] = set()
     seen_files: set[str] = set()
     for p in paths:
-        path = Path(os.path.abspath(os.path.expanduser(os.fspath(p))))
+        path = Path(absolute(p))
         try:
             is_dir = path.is_dir()
         except OSError as exc:  # a parent folder we may not enter

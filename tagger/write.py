@@ -23,7 +23,7 @@ import os
 from dataclasses import asdict, dataclass, field
 
 from .genres import display_name
-from .paths import default_db
+from .paths import absolute, default_db, is_under
 from .store import Store, now
 from .tags import TagError, read_genres, write_genres
 
@@ -61,14 +61,8 @@ def proposal(probabilities: dict[str, float], top: int = 1, min_confidence: floa
     return [display_name(g) for g, p in ranked if p >= min_confidence]
 
 
-def _under(path: str, roots: list[str] | None) -> bool:
-    if not roots:
-        return True
-    return any(path == r or path.startswith(r.rstrip(os.sep) + os.sep) for r in roots)
-
-
-def _roots(paths) -> list[str] | None:
-    return [os.path.abspath(os.path.expanduser(os.fspath(p))) for p in paths] if paths else None
+def _selected(path: str, roots: list[str] | None) -> bool:
+    return roots is None or is_under(path, roots)
 
 
 def _stat_fields(path: str) -> dict:
@@ -83,11 +77,11 @@ def write_tags(paths: list | None = None, db=None, options: WriteOptions | None 
     own = store is None
     store = store or Store(default_db(db), create=False)
     summary = WriteSummary(dry_run=opts.dry_run)
-    roots = _roots(paths)
+    roots = [absolute(p) for p in paths] if paths else None
     try:
         with store.writer_lock() if own else contextlib.nullcontext():
             rows = [r for r in store.tracks("error IS NULL AND missing = 0 AND genre IS NOT NULL")
-                    if _under(r["path"], roots)]
+                    if _selected(r["path"], roots)]
             history = store.history
             for row in rows:
                 summary.considered += 1
@@ -150,12 +144,12 @@ def undo(paths: list | None = None, db=None, scan_id: int | None = None,
     """Restore the genres journaled before tagger's writes (``tagger undo``)."""
     store = Store(default_db(db), create=False)
     summary = UndoSummary(dry_run=dry_run)
-    roots = _roots(paths)
+    roots = [absolute(p) for p in paths] if paths else None
     try:
         with store.writer_lock():
             history = store.history
             for path, entries in history.undoable(scan_id).items():
-                if not _under(path, roots):
+                if not _selected(path, roots):
                     continue
                 original = entries[0]["old_values"]
                 ids = [e["id"] for e in entries]
