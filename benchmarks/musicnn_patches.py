@@ -16,8 +16,8 @@ import time
 
 import numpy as np
 
-from tagger.decode import decode, plan_windows
-from tagger.features import extract
+from tagger.analyse import track_input
+from tagger.decode import plan_windows
 from tagger.model import resolve
 from tagger.walk import walk
 
@@ -33,8 +33,8 @@ def main(folders: list[str]) -> None:
     used = 0
     t0 = time.time()
     for f in files:
-        dec = decode(f, spec.sr, 10_000, spec.slice_seconds)  # every consecutive patch
-        raw = model.forward_batched(extract(dec.windows, spec))
+        dec, x = track_input(f, spec, 10_000)  # every consecutive patch
+        raw = model.forward_batched(x)
         full = model.to_genres(raw.mean(axis=0))
         used += 1
         for n in COUNTS:

@@ -13,8 +13,10 @@ import signal
 import threading
 from typing import Iterator
 
-from .decode import DecodeError, decode
-from .features import extract
+import numpy as np
+
+from .decode import Decoded, DecodeError, decode
+from .features import FeatureSpec, extract
 from .model import ModelRef
 from .store import now
 from .tags import TagError, read_genres
@@ -57,6 +59,18 @@ def one_line(exc: BaseException) -> str:
     return (text.splitlines()[0] if text else type(exc).__name__)[:300]
 
 
+def track_input(path: str | os.PathLike, spec: FeatureSpec,
+                n_slices: int | None = None) -> tuple[Decoded, np.ndarray]:
+    """A file's decoded windows and the model input ``spec`` makes of them.
+
+    The one place where decoding and feature extraction meet, for scans,
+    ``tagger show``, training and the benchmarks alike.  ``n_slices``
+    overrides the spec's window count (training reads every slice).
+    """
+    dec = decode(path, spec.sr, n_slices or spec.n_slices, spec.slice_seconds)
+    return dec, extract(dec.windows, spec)
+
+
 def new_row(ref: ModelRef, path: str, size: int | None, mtime: float | None,
             error: str | None = None) -> dict:
     """A complete ``tracks`` row with no result yet (or only an error)."""
@@ -77,8 +91,7 @@ def analyse_files(ref: ModelRef, items: list[tuple[str, int, float]],
         row = new_row(ref, path, size, mtime)
         try:
             with time_limit(timeout):
-                dec = decode(path, spec.sr, spec.n_slices, spec.slice_seconds)
-                x = extract(dec.windows, spec)
+                dec, x = track_input(path, spec)
             row.update(duration=round(dec.duration, 3), format=dec.format, slices=len(x))
             inputs.append(x)
             owners.append(row)

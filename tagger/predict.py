@@ -3,9 +3,9 @@ from __future__ import annotations
 
 import os
 
-from .decode import DecodeError, decode
+from .analyse import track_input
+from .decode import DecodeError
 from .errors import TaggerError
-from .features import extract
 from .model import ModelRef, TrackPrediction, resolve
 
 
@@ -18,10 +18,10 @@ def predict_file(path: str | os.PathLike, model: str | None = None
     loaded = ref.load()
     spec = loaded.spec
     try:
-        dec = decode(path, spec.sr, spec.n_slices, spec.slice_seconds)
+        _, x = track_input(path, spec)
     except DecodeError as exc:
         raise TaggerError(f"{path}: {exc}") from None
-    return ref, loaded.predict_tracks([extract(dec.windows, spec)])[0], notice
+    return ref, loaded.predict_tracks([x])[0], notice
 
 
 def top_k(probabilities: dict[str, float], k: int = 3) -> list[tuple[str, float]]:

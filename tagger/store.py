@@ -209,9 +209,12 @@ class Store:
         rows = list(self.db.query("SELECT * FROM tracks WHERE path = ?", [db_path(path)]))
         return _decode(rows[0]) if rows else None
 
-    def tracks(self, where: str = "1", params: list | None = None) -> list[dict]:
-        return [_decode(r) for r in
-                self.db.query(f"SELECT * FROM tracks WHERE {where} ORDER BY path", params or [])]
+    def tracks(self, where: str = "1", params: list | None = None,
+               columns: tuple[str, ...] | None = None) -> list[dict]:
+        """Track rows, JSON columns decoded; ``columns`` limits what is read (and parsed)."""
+        cols = ", ".join(columns) if columns else "*"
+        return [_decode(r) for r in self.db.query(
+            f"SELECT {cols} FROM tracks WHERE {where} ORDER BY path", params or [])]
 
     # --- scans --------------------------------------------------------------------
     def start_scan(self, model: str, model_version: str, arguments: dict) -> int:
@@ -308,7 +311,8 @@ def _encode(row: dict) -> dict:
 
 def _decode(row: dict) -> dict:
     out = dict(row)
-    out["path"] = fs_path(out["path"])
+    if "path" in out:
+        out["path"] = fs_path(out["path"])
     for key in ("probabilities", "tags"):
         if isinstance(out.get(key), str):
             out[key] = json.loads(out[key])

@@ -16,8 +16,9 @@ from pathlib import Path
 import numpy as np
 import platformdirs
 
-from tagger.decode import DecodeError, decode
-from tagger.features import FeatureSpec, extract
+from tagger.analyse import track_input
+from tagger.decode import DecodeError
+from tagger.features import FeatureSpec
 
 from .data import Track
 
@@ -37,8 +38,7 @@ def cache_key(path: str, spec: FeatureSpec) -> str:
 
 def _extract_one(path: str, spec: FeatureSpec, target: Path) -> np.ndarray | str:
     try:
-        dec = decode(path, spec.sr, TRAIN_SLICES, spec.slice_seconds)
-        x = extract(dec.windows, spec)
+        _, x = track_input(path, spec, TRAIN_SLICES)
     except DecodeError as exc:
         # Remember failures too, so a second run does not decode a bad file again.
         target.parent.mkdir(parents=True, exist_ok=True)

@@ -16,8 +16,7 @@ import sys
 
 import numpy as np
 
-from tagger.decode import decode
-from tagger.features import extract
+from tagger.analyse import track_input
 from tagger.model import resolve
 from tagger.walk import walk
 
@@ -30,8 +29,8 @@ def main(args: list[str]) -> None:
     for group in groups:
         kind, folder = group.split("=", 1)
         for f in walk([folder]).files:
-            dec = decode(f, spec.sr, spec.n_slices, spec.slice_seconds)
-            vectors.append(model.forward_batched(extract(dec.windows, spec)).mean(axis=0))
+            _, x = track_input(f, spec)
+            vectors.append(model.forward_batched(x).mean(axis=0))
             kinds.append(kind)
             names.append(f.name)
     np.savez_compressed(out, kinds=np.array(kinds), names=np.array(names),
