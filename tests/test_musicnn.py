@@ -38,7 +38,7 @@ def test_port_matches_the_original_graph(musicnn, parity):
 
 def test_spectrogram_matches_the_recorded_input(parity):
     """tagger's own feature code still produces the inputs the references were made from."""
-    from tagger.training.musicnn_reference import fixed_signals
+    from tagger.training.synth import fixed_signals
 
     patches = np.concatenate([extract([s.astype(np.float32)], MUSICNN)
                               for s in fixed_signals().values()])

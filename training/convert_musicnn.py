@@ -1,7 +1,7 @@
 """Convert the pretrained musicnn taggers (ISC licence) into tagger's model files.
 
     pip download musicnn==0.1.0 --no-deps -d /tmp/musicnn
-    python -m tagger.training.convert_musicnn /tmp/musicnn/musicnn-0.1.0-py3-none-any.whl models/ \
+    python training/convert_musicnn.py /tmp/musicnn/musicnn-0.1.0-py3-none-any.whl models/ \
         --real-tags tests/fixtures/musicnn_real_tags.npz
 
 Reads the TensorFlow 1 checkpoints inside the wheel (skipping Adam slots),
@@ -121,7 +121,7 @@ def convert(wheel: Path, out_dir: Path, real_tags: Path | None = None) -> dict:
             "not over the whole file, so the two edge frames of a patch see reflect padding",
             "a track's tags are the mean over a bounded number of patches spread over the track",
         ],
-        "command": f"python -m tagger.training.convert_musicnn {wheel.name} {out_dir}"
+        "command": f"python training/convert_musicnn.py {wheel.name} {out_dir}"
                    + (f" --real-tags {real_tags}" if real_tags else ""),
         "source": "musicnn 0.1.0 wheel (PyPI), Music Technology Group, Universitat Pompeu Fabra",
         "licence": "ISC (see LICENSE.musicnn)",

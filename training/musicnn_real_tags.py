@@ -1,6 +1,6 @@
 """Record musicnn's pooled tag vectors on real recordings, for the genre-merge test.
 
-    python -m tagger.training.musicnn_real_tags orchestral=DIR electronic=DIR OUT.npz
+    python training/musicnn_real_tags.py orchestral=DIR electronic=DIR OUT.npz
 
 Stores only numbers (each track's mean MTT and MSD tag probabilities over the
 patches a scan uses), never audio, so the test of ``musicnn_genres.merge_genres``

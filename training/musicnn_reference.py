@@ -23,22 +23,7 @@ import sys
 
 import numpy as np
 
-
-def fixed_signals(sr: int = 16000, seconds: float = 3.0) -> dict[str, np.ndarray]:
-    """Deterministic test signals: quiet to very loud, tonal and noisy."""
-    rng = np.random.default_rng(1234)
-    t = np.arange(int(sr * seconds)) / sr
-    chirp = np.sin(2 * np.pi * (110 + 900 * t) * t)
-    chords = sum(np.sin(2 * np.pi * f * t) for f in (220, 277.2, 329.6, 440))
-    beat = (np.sin(2 * np.pi * 2 * t) > 0.95).astype(float) * rng.standard_normal(t.size)
-    noise = rng.standard_normal(t.size)
-    return {
-        "chirp_quiet": 0.05 * chirp,
-        "chords": 0.2 * chords + 0.3 * beat,
-        "noise_mid": 0.3 * noise,
-        "loud_chords": 8.0 * chords + 4.0 * beat,   # clipped masters are this hot
-        "loud_noise": 6.0 * noise + 3.0 * chirp,
-    }
+from tagger.training.synth import fixed_signals
 
 
 def original_outputs(wheel_dir: str, patches: np.ndarray, model: str) -> np.ndarray:
