@@ -15,6 +15,7 @@ from typing import Iterator
 
 import numpy as np
 
+from .errors import one_line
 from .decode import Decoded, DecodeError, decode
 from .features import FeatureSpec, extract
 from .model import ModelRef
@@ -52,11 +53,6 @@ def time_limit(seconds: float | None) -> Iterator[None]:
     finally:
         signal.setitimer(signal.ITIMER_REAL, 0)
         signal.signal(signal.SIGALRM, old)
-
-
-def one_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return (text.splitlines()[0] if text else type(exc).__name__)[:300]
 
 
 def track_input(path: str | os.PathLike, spec: FeatureSpec,

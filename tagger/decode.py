@@ -16,9 +16,8 @@ import numpy as np
 import soundfile as sf
 import soxr
 
-from .walk import sniff_format
-
-SOUNDFILE_FORMATS = frozenset({"flac", "ogg", "opus", "wav", "aiff", "mp3", "au"})
+from .errors import one_line
+from .formats import UNKNOWN_DECODERS, sniff
 
 
 class DecodeError(Exception):
@@ -138,8 +137,7 @@ def _reason(exc: BaseException) -> str:
         return "is a directory"
     if isinstance(exc, FileNotFoundError):
         return "file not found"
-    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-    return text[:300]
+    return one_line(exc)
 
 
 def decode(path: str | os.PathLike, sr: int, n_windows: int, length: float) -> Decoded:
@@ -158,13 +156,12 @@ def decode(path: str | os.PathLike, sr: int, n_windows: int, length: float) -> D
             pass
     except OSError as exc:
         raise DecodeError(_reason(exc)) from None
-    fmt = sniff_format(path)
-    order = (["soundfile", "av"] if fmt in SOUNDFILE_FORMATS or fmt is None else ["av"])
+    fmt = sniff(path)
     errors = []
-    for backend in order:
+    for backend in fmt.decoders if fmt else UNKNOWN_DECODERS:
         try:
             fn = _decode_soundfile if backend == "soundfile" else _decode_av
-            dec = fn(path, sr, n_windows, length, fmt or "unknown")
+            dec = fn(path, sr, n_windows, length, fmt.name if fmt else "unknown")
         except DecodeError:
             raise
         except (MemoryError, KeyboardInterrupt):
@@ -180,4 +177,4 @@ def decode(path: str | os.PathLike, sr: int, n_windows: int, length: float) -> D
         return dec
     if fmt is None:
         raise DecodeError(f"not a recognised audio file ({errors[-1]})")
-    raise DecodeError(f"cannot decode {fmt}: {errors[0]}")
+    raise DecodeError(f"cannot decode {fmt.name}: {errors[0]}")

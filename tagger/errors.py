@@ -15,3 +15,9 @@ class BusyError(TaggerError):
     """Another tagger process holds the database for writing."""
 
     exit_code = 3
+
+
+def one_line(exc: BaseException) -> str:
+    """An exception as one line for a user or a database row: its first line, or its type."""
+    text = str(exc).strip()
+    return (text.splitlines()[0] if text else type(exc).__name__)[:300]

@@ -1,18 +1,9 @@
 """Read and write the genre in a file's own metadata, never leaving it half-written.
 
-One reader and one writer per tag family, all through mutagen:
-
-========  ==========================  ====================================
-format    where the genre lives        several genres
-========  ==========================  ====================================
-mp3       ID3v2.4 ``TCON``             one frame, several values (v2.3:
-                                       joined with a separator)
-wav/aiff  their ID3 chunk, ``TCON``    as mp3
-flac      Vorbis comment ``GENRE``     one comment per genre
-ogg/opus  Vorbis comment ``GENRE``     one comment per genre
-m4a       MP4 atom ``©gen``            several values
-wma       ASF ``WM/Genre``             several values
-========  ==========================  ====================================
+Where each format keeps its genre, and how several genres sit there, is
+declared once in ``tagger.formats``; this module reads and edits that field
+through mutagen, with one code path per tag family (ID3, Vorbis comments, MP4,
+ASF).
 
 A write goes to a temporary copy beside the file, which is flushed to disk and
 then renamed over the original (``os.replace`` is atomic on one file system),
@@ -22,23 +13,16 @@ frames are copied byte for byte.
 """
 from __future__ import annotations
 
+import importlib
 import os
 import shutil
 import stat
 import tempfile
-from typing import Callable
 
-import mutagen
 from mutagen import id3
-from mutagen.aiff import AIFF
-from mutagen.asf import ASF
-from mutagen.flac import FLAC
-from mutagen.mp4 import MP4
-from mutagen.oggopus import OggOpus
-from mutagen.oggvorbis import OggVorbis
-from mutagen.wave import WAVE
 
-from .walk import sniff_format
+from .errors import one_line
+from .formats import BY_NAME, Format, sniff, sniff_format as sniff_name
 
 
 class TagError(Exception):
@@ -49,59 +33,44 @@ def _id3_of(audio) -> id3.ID3 | None:
     return audio.tags if isinstance(audio.tags, id3.ID3) else None
 
 
-def _read_id3(audio) -> list[str]:
-    tags = _id3_of(audio)
-    frame = tags.get("TCON") if tags is not None else None
-    return [g for g in frame.genres if g] if frame else []
+def _read(fmt: Format, audio) -> list[str]:
+    """The genre values of an open file, in the tag family ``fmt`` names."""
+    if fmt.tag_family == "id3":
+        tags = _id3_of(audio)
+        frame = tags.get("TCON") if tags is not None else None
+        return [g for g in frame.genres if g] if frame else []
+    if audio.tags is None:
+        return []
+    values = audio.tags.get(fmt.genre_key) or []
+    return [str(v) for v in values if str(v)]
 
 
-def _read_key(key: str) -> Callable:
-    def read(audio) -> list[str]:
-        if audio.tags is None:
-            return []
-        values = audio.tags.get(key) or []
-        return [str(v) for v in values if str(v)]
-    return read
-
-
-_OPENERS: dict[str, tuple[Callable, Callable]] = {
-    "mp3": (lambda p: mutagen.File(p), _read_id3),
-    "wav": (WAVE, _read_id3),
-    "aiff": (AIFF, _read_id3),
-    "flac": (FLAC, _read_key("genre")),
-    "ogg": (OggVorbis, _read_key("genre")),
-    "opus": (OggOpus, _read_key("genre")),
-    "m4a": (MP4, _read_key("\xa9gen")),
-    "wma": (ASF, _read_key("WM/Genre")),
-}
-
-
-def _open(path: str, fmt: str | None):
-    fmt = fmt or sniff_format(path)
-    if fmt not in _OPENERS:
-        raise TagError(f"no genre tag support for format {fmt or 'unknown'}")
-    opener, reader = _OPENERS[fmt]
+def _open(path: str, fmt_name: str | None):
+    fmt = BY_NAME.get(fmt_name) if fmt_name else sniff(path)
+    if fmt is None or fmt.tag_class is None:
+        raise TagError(f"no genre tag support for format {fmt.name if fmt else 'unknown'}")
+    module, _, cls = fmt.tag_class.rpartition(".")
     try:
-        audio = opener(path)
+        audio = getattr(importlib.import_module(module), cls)(path)
     except PermissionError:
         raise TagError("permission denied") from None
     except FileNotFoundError:
         raise TagError("file not found") from None
     except Exception as exc:  # mutagen raises many types for damaged headers
-        raise TagError(f"cannot read tags: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}") from None
+        raise TagError(f"cannot read tags: {one_line(exc)}") from None
     if audio is None:
         raise TagError("not a file mutagen can tag")
-    return fmt, audio, reader
+    return fmt, audio
 
 
 def read_genres(path: str | os.PathLike, fmt: str | None = None) -> list[str]:
     """The genre values already in the file (empty list if none)."""
-    _, audio, reader = _open(os.fspath(path), fmt)
-    return reader(audio)
+    tag_format, audio = _open(os.fspath(path), fmt)
+    return _read(tag_format, audio)
 
 
-def _apply(fmt: str, audio, genres: list[str], id3v23: bool, sep: str, target: str) -> None:
-    if fmt in ("mp3", "wav", "aiff"):
+def _apply(fmt: Format, audio, genres: list[str], id3v23: bool, sep: str, target: str) -> None:
+    if fmt.tag_family == "id3":
         if audio.tags is None:
             audio.add_tags()
         tags = audio.tags
@@ -109,12 +78,9 @@ def _apply(fmt: str, audio, genres: list[str], id3v23: bool, sep: str, target: s
         if genres:
             tags.add(id3.TCON(encoding=id3.Encoding.UTF8 if not id3v23 else id3.Encoding.UTF16,
                               text=genres))
-        if fmt == "mp3":
-            tags.save(target, v2_version=3 if id3v23 else 4, v23_sep=sep)
-        else:
-            audio.save(target, v2_version=3 if id3v23 else 4, v23_sep=sep)
+        audio.save(target, v2_version=3 if id3v23 else 4, v23_sep=sep)
         return
-    key = {"flac": "genre", "ogg": "genre", "opus": "genre", "m4a": "\xa9gen", "wma": "WM/Genre"}[fmt]
+    key = fmt.genre_key
     if audio.tags is None:
         audio.add_tags()
     if genres:
@@ -144,8 +110,8 @@ def write_genres(path: str | os.PathLike, genres: list[str], fmt: str | None = N
     os.close(fd)
     try:
         shutil.copyfile(path, tmp)
-        fmt, audio, _ = _open(tmp, fmt)
-        _apply(fmt, audio, genres, id3v23, sep, tmp)
+        tag_format, audio = _open(tmp, fmt or sniff_name(path))
+        _apply(tag_format, audio, genres, id3v23, sep, tmp)
         os.chmod(tmp, stat.S_IMODE(st.st_mode))
         with open(tmp, "rb+") as f:
             os.fsync(f.fileno())
@@ -153,7 +119,7 @@ def write_genres(path: str | os.PathLike, genres: list[str], fmt: str | None = N
     except TagError:
         raise
     except Exception as exc:
-        raise TagError(f"cannot write tags: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}") from None
+        raise TagError(f"cannot write tags: {one_line(exc)}") from None
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)

@@ -4,9 +4,9 @@ Rules, chosen so that a scan of a real library does what its owner expects:
 hidden folders are skipped, a folder holding a ``.taggerignore`` file is skipped
 with everything below it, symlinked folders are followed but a folder is never
 entered twice (so symlink loops end), and an unreadable folder is reported, not
-fatal.  A file is a candidate by its extension; its real format is then sniffed
-from its first bytes (``sniff_format``), so an Opus stream named ``.ogg`` or an
-ALAC file named ``.m4a`` is decoded and tagged as what it is.
+fatal.  A file is a candidate by its extension (``tagger.formats``); its real
+format is sniffed later from its first bytes, so an Opus stream named ``.ogg``
+or an ALAC file named ``.m4a`` is decoded and tagged as what it is.
 """
 from __future__ import annotations
 
@@ -15,14 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator
 
+from .formats import is_audio_name
 from .paths import absolute
-
-AUDIO_EXTENSIONS: dict[str, str] = {
-    ".mp3": "mp3", ".flac": "flac", ".ogg": "ogg", ".oga": "ogg", ".opus": "opus",
-    ".m4a": "m4a", ".mp4": "m4a", ".aac": "aac", ".m4b": "m4a",
-    ".wav": "wav", ".aif": "aiff", ".aiff": "aiff", ".aifc": "aiff", ".wma": "wma",
-    ".au": "au",
-}
 
 IGNORE_FILE = ".taggerignore"
 
@@ -33,10 +27,6 @@ class WalkResult:
 
     files: list[Path] = field(default_factory=list)
     problems: list[tuple[str, str]] = field(default_factory=list)
-
-
-def is_audio_name(path: str | os.PathLike) -> bool:
-    return os.path.splitext(os.fspath(path))[1].lower() in AUDIO_EXTENSIONS
 
 
 def _walk_dir(root: Path, seen: set[tuple[int, int]], out: WalkResult) -> Iterator[Path]:
@@ -95,41 +85,3 @@ def walk(paths: list[str | os.PathLike]) -> WalkResult:
                 seen_files.add(s)
                 out.files.append(f)
     return out
-
-
-def sniff_format(path: str | os.PathLike) -> str | None:
-    """The container/codec family from the file's first bytes, None if unknown.
-
-    Returns one of ``mp3 flac ogg opus m4a wav aiff wma au``.  Extensions lie
-    (an Opus file named ``.ogg``, an MP3 named ``.wav``); the tag writer and the
-    decoder both need the truth.
-    """
-    try:
-        with open(path, "rb") as f:
-            head = f.read(64)
-    except OSError:
-        return None
-    if head.startswith(b"fLaC"):
-        return "flac"
-    if head.startswith(b"OggS"):
-        if b"OpusHead" in head:
-            return "opus"
-        if b"fLaC" in head:
-            return "flac"
-        return "ogg"
-    if head[:4] == b"RIFF" and head[8:12] == b"WAVE":
-        return "wav"
-    if head[:4] == b"FORM" and head[8:12] in (b"AIFF", b"AIFC"):
-        return "aiff"
-    if head[4:8] == b"ftyp":
-        return "m4a"
-    if head.startswith(bytes.fromhex("3026b2758e66cf11a6d900aa0062ce6c")):
-        return "wma"
-    if head.startswith(b".snd"):
-        return "au"
-    if head.startswith(b"ID3"):
-        return "mp3"
-    if len(head) >= 2 and head[0] == 0xFF and (head[1] & 0xE0) == 0xE0:
-        # MPEG audio frame sync; ADTS AAC shares the sync word but has layer bits 00.
-        return "aac" if (head[1] & 0x06) == 0 else "mp3"
-    return None

@@ -3,7 +3,8 @@ from __future__ import annotations
 
 import os
 
-from tagger.walk import sniff_format, walk
+from tagger.formats import sniff_format
+from tagger.walk import walk
 from tagger.training.synth import synth_track, write_audio
 
 

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tagger.errors import TaggerError
-from tagger.walk import is_audio_name
+from tagger.formats import is_audio_name
 
 # Unreadable in every public GTZAN copy.
 KNOWN_CORRUPT = frozenset({"jazz/jazz.00054"})

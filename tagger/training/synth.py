@@ -13,6 +13,8 @@ from pathlib import Path
 
 import numpy as np
 
+from tagger.formats import by_extension
+
 # name -> (fundamental Hz, harmonics, tempo BPM, noise share, beat pattern over 8 steps)
 RECIPES: dict[str, tuple[float, int, float, float, tuple[int, ...]]] = {
     "drone": (110.0, 8, 60.0, 0.02, (1, 0, 0, 0, 0, 0, 0, 0)),
@@ -42,14 +44,6 @@ def synth_track(genre: str, seconds: float = 30.0, sr: int = 22050, seed: int = 
     return y.astype(np.float32)
 
 
-_AV_CODECS = {".m4a": ("aac", "mp4"), ".mp4": ("aac", "mp4"), ".aac": ("aac", "adts"),
-              ".wma": ("wmav2", "asf")}
-_SF_FORMATS = {".wav": ("WAV", "PCM_16"), ".flac": ("FLAC", "PCM_16"),
-               ".ogg": ("OGG", "VORBIS"), ".opus": ("OGG", "OPUS"),
-               ".mp3": ("MP3", "MPEG_LAYER_III"), ".aiff": ("AIFF", "PCM_16"),
-               ".aif": ("AIFF", "PCM_16"), ".au": ("AU", "PCM_16")}
-
-
 def write_audio(path: str | os.PathLike, y: np.ndarray, sr: int) -> Path:
     """Write ``y`` (mono or (n, channels)) in the format named by the extension.
 
@@ -57,37 +51,36 @@ def write_audio(path: str | os.PathLike, y: np.ndarray, sr: int) -> Path:
     (FFmpeg) writes M4A/AAC and WMA.
     """
     path = Path(path)
-    ext = path.suffix.lower()
-    if ext in _SF_FORMATS:
+    record = by_extension(path)
+    if record is None:
+        raise ValueError(f"cannot write {path.suffix} files")
+    library, name, variant = record.encoder  # soundfile: format, subtype; av: codec, container
+    if library == "soundfile":
         import soundfile as sf
 
-        fmt, subtype = _SF_FORMATS[ext]
-        if ext == ".opus" and sr not in (8000, 12000, 16000, 24000, 48000):
+        if record.name == "opus" and sr not in (8000, 12000, 16000, 24000, 48000):
             import soxr
 
             y, sr = soxr.resample(y, sr, 48000), 48000
-        sf.write(path, y, sr, format=fmt, subtype=subtype)
+        sf.write(path, y, sr, format=name, subtype=variant)
         return path
-    if ext in _AV_CODECS:
-        import av
+    import av
 
-        codec, container_fmt = _AV_CODECS[ext]
-        data = y if y.ndim == 2 else y[:, None]
-        layout = "mono" if data.shape[1] == 1 else "stereo"
-        with av.open(str(path), "w", format=container_fmt) as out:
-            stream = out.add_stream(codec, rate=sr, layout=layout)
-            stream.bit_rate = 128000  # wmav2 refuses to open without one
-            planar = np.ascontiguousarray(data.T.astype(np.float32))
-            for i in range(0, planar.shape[1], 1024):
-                frame = av.AudioFrame.from_ndarray(planar[:, i:i + 1024], format="fltp",
-                                                   layout=layout)
-                frame.sample_rate = sr
-                for packet in stream.encode(frame):
-                    out.mux(packet)
-            for packet in stream.encode(None):
+    data = y if y.ndim == 2 else y[:, None]
+    layout = "mono" if data.shape[1] == 1 else "stereo"
+    with av.open(str(path), "w", format=variant) as out:
+        stream = out.add_stream(name, rate=sr, layout=layout)
+        stream.bit_rate = 128000  # wmav2 refuses to open without one
+        planar = np.ascontiguousarray(data.T.astype(np.float32))
+        for i in range(0, planar.shape[1], 1024):
+            frame = av.AudioFrame.from_ndarray(planar[:, i:i + 1024], format="fltp",
+                                               layout=layout)
+            frame.sample_rate = sr
+            for packet in stream.encode(frame):
                 out.mux(packet)
-        return path
-    raise ValueError(f"cannot write {ext} files")
+        for packet in stream.encode(None):
+            out.mux(packet)
+    return path
 
 
 def make_dataset(root: str | os.PathLike, genres: tuple[str, ...] = tuple(RECIPES),
