@@ -16,10 +16,10 @@ import time
 
 import numpy as np
 
-from tagger.analyse import track_input
 from tagger.decode import plan_windows
-from tagger.model import resolve
+from tagger.models import resolve
 from tagger.walk import walk
+from tagger.worker import track_input
 
 COUNTS = (1, 3, 5, 10)
 

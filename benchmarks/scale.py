@@ -12,18 +12,18 @@ beside them is a bare `os.walk` + `os.stat` of the same tree in the same run.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sqlite3
 import tempfile
 import time
 from pathlib import Path
 
-from tagger.model import resolve
+from tagger.models import TrackPrediction, resolve
 from tagger.report import build_report
 from tagger.scan import scan
-from tagger.store import Store, now
+from tagger.store import Store
 from tagger.walk import walk
+from tagger.worker import TrackResult
 
 
 def build(root: Path, db: Path, n_files: int, n_rows: int) -> list[Path]:
@@ -39,8 +39,9 @@ def build(root: Path, db: Path, n_files: int, n_rows: int) -> list[Path]:
         return files
     ref = resolve("musicnn")[0]
     store = Store(db)
+    scan_id = store.start_scan(ref.name, ref.version, {"benchmark": "scale"})
     genres = ["rock", "pop", "jazz", "classical", "electronic", "hiphop"]
-    rows = []
+    results = []
     for i in range(n_rows):
         if i < len(files):
             st = files[i].stat()
@@ -48,15 +49,15 @@ def build(root: Path, db: Path, n_files: int, n_rows: int) -> list[Path]:
         else:
             path, size, mtime = f"/elsewhere/library/{i:06d}.flac", 1000, 0.0
         g = genres[i % len(genres)]
-        rows.append({"path": path, "size": size, "mtime": mtime, "duration": 200.0,
-                     "format": "mp3", "genre": g, "confidence": 0.5 + (i % 50) / 100,
-                     "probabilities": json.dumps({g: 0.6}), "model": ref.name,
-                     "model_version": ref.version, "scanned_at": now(), "missing": 0,
-                     "tag_genre": genres[(i * 7) % len(genres)] if i % 3 == 0 else None})
-        if len(rows) == 5000:
-            store.put_tracks(rows)
-            rows = []
-    store.put_tracks(rows)
+        results.append(TrackResult(
+            path, size, mtime, ref.name, ref.version, duration=200.0, format="mp3",
+            slices=5, tag_genre=genres[(i * 7) % len(genres)] if i % 3 == 0 else None,
+            prediction=TrackPrediction(g, 0.5 + (i % 50) / 100, {g: 0.6})))
+        if len(results) == 5000:
+            store.put_results(results, scan_id)
+            results = []
+    store.put_results(results, scan_id)
+    store.finish_scan(scan_id, "finished", {})
     store.close()
     return files
 

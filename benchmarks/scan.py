@@ -13,15 +13,16 @@ absolute rates, are comparable between runs on shared machines.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import tempfile
 import time
 from pathlib import Path
 
+import numpy as np
+
 from tagger.decode import decode
-from tagger.features import LOGMEL, SUMMARY, FeatureSpec
-from tagger.model import resolve
+from tagger.features import FeatureSpec
+from tagger.models import KINDS, card_for, resolve, write_card
 from tagger.pool import LokyRunner
 from tagger.scan import scan
 from tagger.training.synth import RECIPES, synth_track, write_audio
@@ -40,22 +41,18 @@ def make_tracks(folder: Path, n: int, minutes: float) -> list[Path]:
 
 
 def untrained(kind: str, folder: Path) -> Path:
-    """The real ResNet/MLP architecture, random weights, with a card marked as such."""
+    """The real architecture of a trainable kind, random weights, with a card marked as such."""
     from tagger.runtime import keras_module
 
     keras_module()
-    from tagger.nets.mlp import build_mlp
-    from tagger.nets.resnet import build_resnet
-
-    spec = LOGMEL if kind == "resnet" else SUMMARY
+    spec = KINDS[kind].spec
     genres = ["blues", "classical", "country", "disco", "hiphop", "jazz", "metal", "pop",
               "reggae", "rock"]
-    net = build_resnet(spec.input_shape(), 10) if kind == "resnet" else build_mlp(57, 10)
+    net = KINDS[kind].build(spec, len(genres), np.zeros((2, *spec.input_shape()), np.float32))
     path = folder / f"{kind}.keras"
     net.save(path)
-    (folder / f"{kind}.json").write_text(json.dumps({
-        "name": kind, "version": "untrained", "kind": "multiclass", "genres": genres,
-        "features": spec.to_dict(), "synthetic": True, "licence": "benchmark only"}))
+    write_card(folder, card_for(KINDS[kind], "untrained", genres, synthetic=True,
+                                licence="benchmark only"))
     return path
 
 
@@ -104,7 +101,7 @@ def main() -> None:
         work = Path(tmp)
         print(f"{'model':<9}{'tracks/s':>10}{'decode floor':>14}{'ratio':>8}")
         for name in args.models.split(","):
-            model = name if name == "musicnn" else str(untrained(name, work))
+            model = str(untrained(name, work)) if KINDS[name].trainable else name
             spec = resolve(model)[0].spec
             floor = decode_rate(files, spec, args.jobs)
             rate = scan_rate(files, model, args.jobs, work)

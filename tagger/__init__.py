@@ -15,12 +15,28 @@ from __future__ import annotations
 __version__ = "0.1.0"
 
 from .errors import BusyError, TaggerError
-from .scan import ScanSummary, scan
-from .predict import predict_file
-from .model import Model, ModelRef, TrackPrediction, available, resolve
+from .models import Model, ModelRef, TrackPrediction, available, resolve
 from .report import build_report
+from .scan import ScanOptions, ScanSummary, scan
+from .worker import TrackResult, predict_file
 from .write import WriteOptions, undo, write_tags
 
-__all__ = ["scan", "ScanSummary", "predict_file", "write_tags", "WriteOptions", "undo",
-           "build_report", "Model", "ModelRef", "TrackPrediction", "available", "resolve",
-           "TaggerError", "BusyError", "__version__"]
+__all__ = [
+           "BusyError",
+           "Model",
+           "ModelRef",
+           "ScanOptions",
+           "ScanSummary",
+           "TaggerError",
+           "TrackPrediction",
+           "TrackResult",
+           "WriteOptions",
+           "__version__",
+           "available",
+           "build_report",
+           "predict_file",
+           "resolve",
+           "scan",
+           "undo",
+           "write_tags",
+]

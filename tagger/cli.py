@@ -247,7 +247,7 @@ def show(
     json_out: bool = JsonOption,
 ) -> None:
     """Predict the genre of one file and print the top genres (the database is not touched)."""
-    from .predict import predict_file, top_k
+    from .worker import predict_file, top_k
 
     ref, pred, notice = predict_file(file, model)
     best = top_k(pred.probabilities, top)
@@ -268,7 +268,7 @@ def show(
 @handles_errors
 def models_cmd(json_out: bool = JsonOption) -> None:
     """List the installed models with the figures from their model cards."""
-    from .model import available
+    from .models import available
 
     rows = []
     for ref in available():

@@ -50,7 +50,7 @@ class FeatureSpec:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, d: dict) -> "FeatureSpec":
+    def from_dict(cls, d: dict) -> FeatureSpec:
         return cls(**{k: v for k, v in d.items() if k in cls.__dataclass_fields__})
 
     def key(self) -> str:

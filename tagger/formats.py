@@ -13,8 +13,9 @@ format a file is decoded and tagged as is always the sniffed one.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable, Literal
+from typing import Literal
 
 Decoder = Literal["soundfile", "av"]
 # Where a tag family keeps several genres: several values inside one field

@@ -12,15 +12,16 @@ from __future__ import annotations
 
 import time
 from collections import deque
+from collections.abc import Callable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, wait
 from concurrent.futures import TimeoutError as FutureTimeout
 from concurrent.futures.process import BrokenProcessPool
-from typing import Callable, Iterator, Protocol
+from typing import Protocol
 
-from .analyse import analyse_files, new_row
-from .model import ModelRef
+from .errors import TaggerError
+from .models import ModelRef
+from .worker import Item, TrackResult, analyse_files, worker_threads
 
-Item = tuple[str, int, float]
 # A fresh worker imports TensorFlow and loads the model before its first file.
 STARTUP_GRACE = 180.0
 
@@ -78,8 +79,6 @@ class LokyRunner:
         if self._ex is None:
             from joblib.externals.loky import get_reusable_executor
 
-            from .analyse import worker_threads
-
             self._ex = get_reusable_executor(max_workers=self.slots, timeout=600, reuse=True,
                                              initializer=init_worker,
                                              initargs=(worker_threads(self.slots),))
@@ -100,8 +99,8 @@ class LokyRunner:
 
 
 def run_chunks(runner: Runner, ref: ModelRef, chunks: list[list[Item]], timeout: float,
-               threads: int) -> Iterator[list[dict]]:
-    """Yield rows for every item of ``chunks``: results, or error rows for crashes/hangs."""
+               threads: int) -> Iterator[list[TrackResult]]:
+    """Yield results for every item of ``chunks``; crashes and hangs become failed results."""
     suspects: list[Item] = []
     pending = deque(chunks)
     inflight: dict[Future, tuple[list[Item], float]] = {}
@@ -136,7 +135,8 @@ def run_chunks(runner: Runner, ref: ModelRef, chunks: list[list[Item]], timeout:
             fut.cancel()
 
 
-def _run_alone(runner: Runner, ref: ModelRef, item: Item, timeout: float, threads: int) -> list[dict]:
+def _run_alone(runner: Runner, ref: ModelRef, item: Item, timeout: float, threads: int
+               ) -> list[TrackResult]:
     fut = runner.submit(analyse_files, ref, [item], timeout, threads)
     try:
         return fut.result(timeout=STARTUP_GRACE + 2 * timeout)
@@ -146,7 +146,7 @@ def _run_alone(runner: Runner, ref: ModelRef, item: Item, timeout: float, thread
     except runner.broken:
         runner.kill()
         reason = "decoder crashed (the worker process died on this file)"
-    return [new_row(ref, *item, error=reason)]
+    return [TrackResult.failed(ref, item, reason)]
 
 
 class DaskRunner:
@@ -204,7 +204,6 @@ class DaskRunner:
                 out.set_exception(exc)
 
         fut.add_done_callback(transfer)
-        out.dask_future = fut  # type: ignore[attr-defined]
         return out
 
     def kill(self) -> None:
@@ -223,11 +222,7 @@ def make_runner(backend: str, jobs: int, scheduler: str | None = None) -> Runner
         try:
             return DaskRunner(scheduler, jobs)
         except ImportError:
-            from .errors import TaggerError
-
             raise TaggerError("the dask backend needs `pip install 'tagger[dask]'`") from None
     if backend != "loky":
-        from .errors import TaggerError
-
         raise TaggerError(f"unknown backend {backend!r} (loky or dask)")
     return LokyRunner(jobs)

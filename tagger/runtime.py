@@ -10,8 +10,8 @@ from __future__ import annotations
 import contextlib
 import os
 import sys
+from collections.abc import Iterator
 from types import ModuleType
-from typing import Iterator
 
 _configured = False
 
@@ -48,7 +48,7 @@ def keras_module(threads: int | None = None) -> ModuleType:
     quiet_tensorflow()
     if "keras" not in sys.modules:
         with stderr_silenced():
-            import keras  # noqa: F401  (imports TensorFlow)
+            import keras
     import keras
     import tensorflow as tf
 

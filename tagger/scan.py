@@ -12,21 +12,42 @@ from __future__ import annotations
 import os
 import sys
 import time
-from dataclasses import asdict, dataclass, field
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Callable
+from typing import Any
 
-from .analyse import new_row, worker_threads
 from .errors import TaggerError
-from .model import ModelRef, resolve
+from .models import ModelRef, resolve
 from .paths import absolute, default_db, is_under
 from .pool import Runner, make_runner, run_chunks
 from .store import Store
-from .walk import walk
+from .walk import WalkResult, walk
+from .worker import Item, TrackResult, worker_threads
 from .write import WriteOptions, write_tags
 
 COMMIT_ROWS = 64
 COMMIT_SECONDS = 2.0
+
+
+@dataclass
+class ScanOptions:
+    """How to scan: every choice ``tagger scan`` offers, with its default."""
+
+    model: str | None = None          # a registered name or a model file; None: the default
+    jobs: int | None = None           # worker processes; None: one per CPU
+    rescan: bool = False              # analyse unchanged files again
+    timeout: float = 120.0            # seconds one file may take
+    chunk_size: int = 8               # files per task (the net runs on their slices at once)
+    progress: bool = True             # a progress bar (on a terminal only)
+    backend: str = "loky"             # loky | dask
+    scheduler: str | None = None      # Dask scheduler address
+    write: WriteOptions | None = None  # then write the genres into the files' tags
+
+    def arguments(self, paths: list[str]) -> dict[str, Any]:
+        """What the ``scans`` table records about this run."""
+        return {"paths": paths, "model": self.model, "jobs": self.jobs, "rescan": self.rescan,
+                "backend": self.backend, "scheduler": self.scheduler}
 
 
 @dataclass
@@ -52,21 +73,43 @@ class ScanSummary:
     def to_dict(self) -> dict:
         return asdict(self)
 
+    def count(self, results: list[TrackResult]) -> None:
+        for r in results:
+            if r.error:
+                self.errors += 1
+                self.error_files.append({"path": r.path, "error": r.error})
+            else:
+                self.scanned += 1
 
-def plan(found: list[Path], known: dict[str, dict], ref: ModelRef, rescan: bool
-         ) -> tuple[list[tuple[str, int, float]], list[str], list[dict]]:
-    """Split found files into (to analyse, unchanged, rows for files that vanished mid-walk).
+
+@dataclass
+class Plan:
+    """What a scan will do, decided before any file is decoded."""
+
+    walked: WalkResult
+    todo: list[Item]
+    unchanged: list[str]
+    gone: list[TrackResult]     # found by the walk, vanished before they could be stat'ed
+    vanished: list[str]         # stored, no longer under the scanned folders
+    reappeared: list[str]       # unchanged files that an earlier scan had marked missing
+
+
+def classify(found: list[Path], known: dict[str, dict], ref: ModelRef, rescan: bool
+             ) -> tuple[list[Item], list[str], list[TrackResult]]:
+    """Split found files into (to analyse, unchanged, results for files that vanished mid-walk).
 
     A file is unchanged when its size and mtime equal the stored ones and the
     stored result came from the same model name and version.
     """
-    todo, unchanged, gone = [], [], []
+    todo: list[Item] = []
+    unchanged: list[str] = []
+    gone: list[TrackResult] = []
     for p in found:
         path = os.fspath(p)
         try:
             st = os.stat(path)
         except OSError as exc:
-            gone.append(new_row(ref, path, None, None, error=exc.strerror or str(exc)))
+            gone.append(TrackResult.failed(ref, (path, None, None), exc.strerror or str(exc)))
             continue
         row = known.get(path)
         if (not rescan and row is not None and row["size"] == st.st_size
@@ -78,92 +121,90 @@ def plan(found: list[Path], known: dict[str, dict], ref: ModelRef, rescan: bool
     return todo, unchanged, gone
 
 
-def scan(paths: list[str | os.PathLike], db: str | os.PathLike | None = None,
-         model: str | None = None, jobs: int | None = None, rescan: bool = False,
-         timeout: float = 120.0, chunk_size: int = 8, progress: bool = True,
-         runner: Runner | None = None, arguments: dict | None = None,
-         on_rows: Callable[[list[dict]], None] | None = None,
-         write: WriteOptions | None = None, backend: str = "loky",
-         scheduler: str | None = None,
-         notify: Callable[[str], None] | None = None) -> ScanSummary:
-    """Scan ``paths`` into the database; the library entry point behind ``tagger scan``.
-
-    With ``write``, the stored genres are then written into the files' tags
-    (``tagger scan --write-tags``), under the same database lock.  ``backend``
-    ``dask`` runs the per-file work on a Dask cluster (``scheduler`` address,
-    else a LocalCluster); this process remains the only writer.  ``notify``
-    receives the one-line notice about the default model before the work
-    starts (it is also in the summary).
-    """
-    for p in paths:
-        if not os.path.exists(os.path.expanduser(os.fspath(p))):
-            raise TaggerError(f"no such file or folder: {p}")
-    ref, notice = resolve(model)
-    if notice and notify:
-        notify(notice)
-    jobs = jobs or os.cpu_count() or 1
-    store = Store(default_db(db))
-    try:
-        with store.writer_lock():
-            summary = _scan_locked(store, paths, ref, jobs, rescan, timeout, chunk_size, progress,
-                                   runner or make_runner(backend, jobs, scheduler), arguments or {
-                                       "paths": [os.fspath(p) for p in paths], "model": model,
-                                       "jobs": jobs, "rescan": rescan, "backend": backend,
-                                       "scheduler": scheduler}, on_rows)
-            summary.notice = notice
-            if write is not None:
-                summary.tags = write_tags([os.fspath(p) for p in paths], options=write,
-                                          scan_id=summary.scan_id, store=store).to_dict()
-    finally:
-        store.close()
-    return summary
-
-
-def _scan_locked(store: Store, paths: list, ref: ModelRef, jobs: int, rescan: bool,
-                 timeout: float, chunk_size: int, progress: bool, runner: Runner,
-                 arguments: dict, on_rows: Callable | None) -> ScanSummary:
-    started = time.monotonic()
+def plan(store: Store, paths: list[str], ref: ModelRef, rescan: bool) -> Plan:
+    """Walk ``paths`` and compare with the database: what to analyse, skip, mark missing."""
     walked = walk(list(paths))
     known = store.known()
-    todo, unchanged, gone = plan(walked.files, known, ref, rescan)
+    todo, unchanged, gone = classify(walked.files, known, ref, rescan)
     roots = [absolute(p) for p in paths]
     problem_dirs = [d for d, _ in walked.problems]
     found = {os.fspath(p) for p in walked.files}
     vanished = [p for p, row in known.items()
                 if not row["missing"] and p not in found and is_under(p, roots)
                 and not is_under(p, problem_dirs)]
-    store.set_missing(vanished, True)
-    store.set_missing([p for p in unchanged if known[p]["missing"]], False)
+    reappeared = [p for p in unchanged if known[p]["missing"]]
+    return Plan(walked, todo, unchanged, gone, vanished, reappeared)
+
+
+def scan(paths: list[str | os.PathLike], db: str | os.PathLike | None = None,
+         options: ScanOptions | None = None, *, runner: Runner | None = None,
+         on_results: Callable[[list[TrackResult]], None] | None = None,
+         notify: Callable[[str], None] | None = None, **overrides: Any) -> ScanSummary:
+    """Scan ``paths`` into the database; the library entry point behind ``tagger scan``.
+
+    ``options`` (or keyword overrides of its fields: ``scan(paths,
+    model="musicnn", jobs=2)``) say how.  With ``options.write`` the stored
+    genres are then written into the files' tags, under the same database
+    lock.  ``notify`` receives the one-line notice about the default model
+    before the work starts (it is also in the summary); ``on_results`` sees
+    each batch of results as it is committed.
+    """
+    opts = replace(options or ScanOptions(), **overrides)
+    texts = [os.fspath(p) for p in paths]
+    for p in texts:
+        if not os.path.exists(os.path.expanduser(p)):
+            raise TaggerError(f"no such file or folder: {p}")
+    ref, notice = resolve(opts.model)
+    if notice and notify:
+        notify(notice)
+    jobs = opts.jobs or os.cpu_count() or 1
+    store = Store(default_db(db))
+    try:
+        with store.writer_lock():
+            the_plan = plan(store, texts, ref, opts.rescan)
+            summary = _run(store, the_plan, ref, opts, jobs,
+                           runner or make_runner(opts.backend, jobs, opts.scheduler),
+                           opts.arguments(texts) | {"jobs": jobs}, on_results)
+            summary.notice = notice
+            if opts.write is not None:
+                summary.tags = write_tags(texts, options=opts.write, scan_id=summary.scan_id,
+                                          store=store).to_dict()
+    finally:
+        store.close()
+    return summary
+
+
+def _run(store: Store, the_plan: Plan, ref: ModelRef, opts: ScanOptions, jobs: int,
+         runner: Runner, arguments: dict, on_results: Callable | None) -> ScanSummary:
+    """Analyse the plan's files in the pool, committing results in batches."""
+    started = time.monotonic()
+    store.set_missing(the_plan.vanished, True)
+    store.set_missing(the_plan.reappeared, False)
     scan_id = store.start_scan(ref.name, ref.version, arguments)
     summary = ScanSummary(scan_id, str(store.path), ref.name, ref.version,
-                          files_seen=len(walked.files), skipped=len(unchanged),
-                          missing=len(vanished), errors=len(gone),
-                          error_files=[{"path": r["path"], "error": r["error"]} for r in gone],
-                          unreadable_folders=[{"path": d, "error": e} for d, e in walked.problems])
-    chunks = [todo[i:i + chunk_size] for i in range(0, len(todo), chunk_size)]
-    buffer: list[dict] = list(gone)
+                          files_seen=len(the_plan.walked.files), skipped=len(the_plan.unchanged),
+                          missing=len(the_plan.vanished),
+                          unreadable_folders=[{"path": d, "error": e}
+                                              for d, e in the_plan.walked.problems])
+    summary.count(the_plan.gone)
+    chunks = [the_plan.todo[i:i + opts.chunk_size]
+              for i in range(0, len(the_plan.todo), opts.chunk_size)]
+    buffer: list[TrackResult] = list(the_plan.gone)
     last_commit = time.monotonic()
 
     def commit() -> None:
         nonlocal buffer, last_commit
-        for row in buffer:
-            row["scan_id"] = scan_id
-        store.put_tracks(buffer)
-        if on_rows:
-            on_rows(buffer)
+        store.put_results(buffer, scan_id)
+        if on_results:
+            on_results(buffer)
         buffer, last_commit = [], time.monotonic()
 
-    bar = _progress(len(todo), progress)
+    bar = _progress(len(the_plan.todo), opts.progress)
     try:
-        for rows in run_chunks(runner, ref, chunks, timeout, worker_threads(jobs)):
-            buffer.extend(rows)
-            for row in rows:
-                if row["error"]:
-                    summary.errors += 1
-                    summary.error_files.append({"path": row["path"], "error": row["error"]})
-                else:
-                    summary.scanned += 1
-            bar.update(len(rows))
+        for results in run_chunks(runner, ref, chunks, opts.timeout, worker_threads(jobs)):
+            buffer.extend(results)
+            summary.count(results)
+            bar.update(len(results))
             bar.set_postfix(errors=summary.errors, refresh=False)
             if len(buffer) >= COMMIT_ROWS or time.monotonic() - last_commit > COMMIT_SECONDS:
                 commit()

@@ -19,12 +19,16 @@ import fcntl
 import json
 import os
 import sqlite3
+from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Iterable, Iterator
+from typing import TYPE_CHECKING
 
 import sqlite_utils
 
 from .errors import BusyError, TaggerError
+
+if TYPE_CHECKING:
+    from .worker import TrackResult
 
 # Each entry upgrades the schema from version i to i+1.  Never edit a released
 # entry: append a new one.
@@ -176,7 +180,7 @@ class Store:
         self.conn.close()
 
     @property
-    def history(self) -> "History":
+    def history(self) -> History:
         return History(self)
 
     # --- tracks -----------------------------------------------------------------
@@ -187,9 +191,9 @@ class Store:
         cols = [d[0] for d in cur.description]
         return {fs_path(row[0]): dict(zip(cols, row)) | {"path": fs_path(row[0])} for row in cur}
 
-    def put_tracks(self, rows: Iterable[dict]) -> None:
-        """Insert or replace track rows, in one transaction."""
-        rows = [_encode(r) for r in rows]
+    def put_results(self, results: Iterable[TrackResult], scan_id: int) -> None:
+        """Store analysis results as ``tracks`` rows (insert or replace), in one transaction."""
+        rows = [_encode(result_row(r, scan_id)) for r in results]
         if not rows:
             return
         with self.transaction():
@@ -204,10 +208,6 @@ class Store:
                     f"UPDATE tracks SET missing = ? WHERE path IN ({','.join('?' * len(chunk))})",
                     [int(missing), *chunk])
         return len(paths)
-
-    def track(self, path: str) -> dict | None:
-        rows = list(self.db.query("SELECT * FROM tracks WHERE path = ?", [db_path(path)]))
-        return _decode(rows[0]) if rows else None
 
     def tracks(self, where: str = "1", params: list | None = None,
                columns: tuple[str, ...] | None = None) -> list[dict]:
@@ -245,7 +245,7 @@ class Store:
 class History:
     """The ``tag_history`` journal: every tag write, recorded before it happens."""
 
-    def __init__(self, store: "Store"):
+    def __init__(self, store: Store):
         self.store = store
 
     def begin(self, path: str, old: list[str], new: list[str], scan_id: int | None) -> int:
@@ -298,6 +298,22 @@ class History:
                     "UPDATE tag_history SET status = 'undone', undone_at = ? WHERE id = ?", [stamp, i])
             if track_update:
                 self._update_track(track_update)
+
+
+def result_row(r: TrackResult, scan_id: int) -> dict:
+    """The ``tracks`` row for a result: the one place results become rows.
+
+    A new column is one migration above plus one field of ``TrackResult``
+    mapped here.
+    """
+    p = r.prediction
+    return {"path": r.path, "size": r.size, "mtime": r.mtime, "duration": r.duration,
+            "format": r.format, "tag_genre": r.tag_genre,
+            "genre": p.genre if p else None,
+            "confidence": round(p.confidence, 5) if p else None,
+            "probabilities": p.probabilities if p else None, "tags": p.tags if p else None,
+            "model": r.model, "model_version": r.model_version, "slices": r.slices,
+            "scanned_at": r.scanned_at, "error": r.error, "missing": 0, "scan_id": scan_id}
 
 
 def _encode(row: dict) -> dict:

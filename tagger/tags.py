@@ -22,7 +22,8 @@ import tempfile
 from mutagen import id3
 
 from .errors import one_line
-from .formats import BY_NAME, Format, sniff, sniff_format as sniff_name
+from .formats import BY_NAME, Format, sniff
+from .formats import sniff_format as sniff_name
 
 
 class TagError(Exception):

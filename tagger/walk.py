@@ -11,9 +11,9 @@ or an ALAC file named ``.m4a`` is decoded and tagged as what it is.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator
 
 from .formats import is_audio_name
 from .paths import absolute

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from tagger.features import MUSICNN, extract, log_compress
-from tagger.model import resolve
-from tagger.musicnn_genres import GENRES, MSD_LABELS, MTT_LABELS, merge_genres
+from tagger.models import resolve
+from tagger.models.musicnn_genres import GENRES, MSD_LABELS, MTT_LABELS, merge_genres
 
 FIXTURES = Path(__file__).parent / "fixtures"
 

@@ -17,10 +17,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
+from conftest import FORMATS, make_library, rows, run_cli, run_json, tagger_cmd
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from conftest import FORMATS, make_library, rows, run_cli, run_json, tagger_cmd
 from tagger.training.synth import synth_track, write_audio
 
 
@@ -377,13 +377,13 @@ def test_dask_worker_lost_mid_scan_costs_nothing(tmp_path):
 
 
 def test_a_file_over_its_time_limit_becomes_an_error_row(library):
-    from tagger.analyse import analyse_files
-    from tagger.model import resolve
+    from tagger.models import resolve
+    from tagger.worker import analyse_files
 
     ref = resolve("musicnn")[0]
     path = library / "track1.flac"
     st = path.stat()
     (row,) = analyse_files(ref, [(str(path), st.st_size, st.st_mtime)], timeout=1e-4, threads=1)
-    assert row["error"] == "timed out after 0.0001 s" and row["genre"] is None
+    assert row.error == "timed out after 0.0001 s" and row.prediction is None
     (ok,) = analyse_files(ref, [(str(path), st.st_size, st.st_mtime)], timeout=60, threads=1)
-    assert ok["error"] is None and ok["genre"]
+    assert ok.error is None and ok.prediction.genre

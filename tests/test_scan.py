@@ -7,7 +7,6 @@ import time
 from pathlib import Path
 
 import pytest
-
 from conftest import FORMATS, rows, run_cli, run_json
 
 

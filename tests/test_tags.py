@@ -9,8 +9,8 @@ from pathlib import Path
 import mutagen
 import numpy as np
 import pytest
-
 from conftest import FORMATS, rows, run_cli, run_json
+
 from tagger.tags import TagError, read_genres, write_genres
 
 

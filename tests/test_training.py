@@ -6,12 +6,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from conftest import run_cli, run_json
+
 from tagger.training import metrics
 from tagger.training.data import Track, find_tracks
-from tagger.training.splits import (Split, assert_disjoint, filtered_split, fold_splits,
-                                    random_split)
+from tagger.training.splits import Split, assert_disjoint, filtered_split, fold_splits, random_split
 from tagger.training.synth import make_dataset
 
 SHARED_SPLITS = Path(__file__).resolve().parents[2] / "shared" / "gtzan" / "splits"
@@ -89,7 +88,7 @@ def test_cached_second_run_does_not_decode_again(trained, toy, tmp_path):
 def test_synthetic_models_are_never_the_default(trained, isolated_home):
     import shutil
 
-    from tagger.model import resolve
+    from tagger.models import resolve
 
     models = isolated_home / "models"
     models.mkdir()

@@ -4,8 +4,8 @@ from __future__ import annotations
 import os
 
 from tagger.formats import sniff_format
-from tagger.walk import walk
 from tagger.training.synth import synth_track, write_audio
+from tagger.walk import walk
 
 
 def test_walk_rules(tmp_path):

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import json
 import shutil
 import tempfile
 import zipfile
@@ -22,7 +21,8 @@ from pathlib import Path
 
 import numpy as np
 
-from tagger.musicnn_genres import MSD_LABELS, MTT_LABELS, merge_description
+from tagger.models import KINDS, card_for, write_card
+from tagger.models.musicnn_genres import GENRES, MSD_LABELS, MTT_LABELS, merge_description
 
 NETS = {"mtt": ("MTT_musicnn", MTT_LABELS, 0.9067), "msd": ("MSD_musicnn", MSD_LABELS, 0.8802)}
 
@@ -63,7 +63,7 @@ def behaviour(real_tags: Path) -> dict:
     """Top-genre counts per rule on real recordings (``training/musicnn_real_tags.py``)."""
     from collections import Counter
 
-    from tagger.musicnn_genres import top_genres
+    from tagger.models.musicnn_genres import top_genres
 
     d = np.load(real_tags)
     out = {"source": "pooled tag vectors of Battle for Wesnoth's orchestral score (41 tracks) "
@@ -76,7 +76,6 @@ def behaviour(real_tags: Path) -> dict:
 
 
 def convert(wheel: Path, out_dir: Path, real_tags: Path | None = None) -> dict:
-    from tagger.features import MUSICNN
     from tagger.nets.musicnn import build_musicnn
     from tagger.runtime import keras_module
 
@@ -97,23 +96,20 @@ def convert(wheel: Path, out_dir: Path, real_tags: Path | None = None) -> dict:
             model.save_weights(out_dir / fname)
             nets[key] = {"file": fname, "checkpoint": folder, "weights": n, "labels": labels,
                          "roc_auc": auc}
-    card = {
-        "name": "musicnn",
-        "version": "0.1.0+tagger1",
-        "kind": "multilabel",
-        "architecture": "musicnn (Pons & Serra 2019), Keras 3 re-implementation",
-        "features": MUSICNN.to_dict(),
-        "nets": nets,
-        "genres_from_tags": merge_description(),
-        "behaviour_on_real_music": behaviour(real_tags) if real_tags else None,
-        "data": {"mtt": "MagnaTagATune (25,863 clips), 50 tags",
-                 "msd": "Million Song Dataset with Last.fm tags, 50 tags"},
-        "split": "the original authors' train/valid/test splits",
-        "accuracy": {"mtt_roc_auc": NETS["mtt"][2], "msd_roc_auc": NETS["msd"][2],
-                     "note": "ROC-AUC per the original experiment.result files; tagging, not "
-                             "10-genre classification, so no GTZAN accuracy or confusion matrix "
-                             "applies"},
-        "differences_from_package": [
+    card = card_for(
+        KINDS["musicnn"], "0.1.0+tagger1", GENRES,
+        architecture="musicnn (Pons & Serra 2019), Keras 3 re-implementation",
+        nets=nets,
+        genres_from_tags=merge_description(),
+        behaviour_on_real_music=behaviour(real_tags) if real_tags else None,
+        data={"mtt": "MagnaTagATune (25,863 clips), 50 tags",
+              "msd": "Million Song Dataset with Last.fm tags, 50 tags"},
+        split="the original authors' train/valid/test splits",
+        accuracy={"mtt_roc_auc": NETS["mtt"][2], "msd_roc_auc": NETS["msd"][2],
+                  "note": "ROC-AUC per the original experiment.result files; tagging, not "
+                          "10-genre classification, so no GTZAN accuracy or confusion matrix "
+                          "applies"},
+        differences_from_package=[
             "mel power is log-compressed in float32; the package rounds it to float16 first, so "
             "10000*x overflows to infinity on loud frames and every such patch yields the same "
             "tag vector (guitar 0.37, ...) whatever the music",
@@ -121,13 +117,13 @@ def convert(wheel: Path, out_dir: Path, real_tags: Path | None = None) -> dict:
             "not over the whole file, so the two edge frames of a patch see reflect padding",
             "a track's tags are the mean over a bounded number of patches spread over the track",
         ],
-        "command": f"python training/convert_musicnn.py {wheel.name} {out_dir}"
-                   + (f" --real-tags {real_tags}" if real_tags else ""),
-        "source": "musicnn 0.1.0 wheel (PyPI), Music Technology Group, Universitat Pompeu Fabra",
-        "licence": "ISC (see LICENSE.musicnn)",
-        "date": dt.date.today().isoformat(),
-    }
-    (out_dir / "musicnn.json").write_text(json.dumps(card, indent=2) + "\n")
+        command=f"python training/convert_musicnn.py {wheel.name} {out_dir}"
+                + (f" --real-tags {real_tags}" if real_tags else ""),
+        source="musicnn 0.1.0 wheel (PyPI), Music Technology Group, Universitat Pompeu Fabra",
+        licence="ISC (see LICENSE.musicnn)",
+        date=dt.date.today().isoformat(),
+    ).to_dict()
+    write_card(out_dir, card)
     return card
 
 

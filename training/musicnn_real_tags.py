@@ -16,9 +16,9 @@ import sys
 
 import numpy as np
 
-from tagger.analyse import track_input
-from tagger.model import resolve
+from tagger.models import resolve
 from tagger.walk import walk
+from tagger.worker import track_input
 
 
 def main(args: list[str]) -> None:

@@ -16,9 +16,9 @@ from pathlib import Path
 import numpy as np
 import platformdirs
 
-from tagger.analyse import track_input
 from tagger.decode import DecodeError
 from tagger.features import FeatureSpec
+from tagger.worker import track_input
 
 from .data import Track
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from tagger.model import softmax  # noqa: F401  (one softmax for scanning and training)
+from tagger.models import softmax
 
 
 def confusion(y_true: np.ndarray, y_pred: np.ndarray, n: int) -> np.ndarray:
@@ -68,8 +68,8 @@ def report(genres: list[str], track_probs: np.ndarray, track_labels: np.ndarray,
         "slice_accuracy": round(float((slice_probs.argmax(axis=1) == slice_labels).mean()), 4),
         "macro_f1": round(float(f1.mean()), 4),
         "ece": round(ece(track_probs, track_labels), 4),
-        "tracks": int(len(track_labels)),
-        "slices": int(len(slice_labels)),
+        "tracks": len(track_labels),
+        "slices": len(slice_labels),
         "per_genre": {g: {"precision": round(float(p), 4), "recall": round(float(r), 4),
                           "f1": round(float(f), 4), "support": int(cm[i].sum())}
                       for i, (g, p, r, f) in enumerate(zip(genres, precision, recall, f1))},

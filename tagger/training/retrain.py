@@ -1,7 +1,6 @@
 """``tagger retrain`` and ``tagger evaluate``: whole runs over a genre collection."""
 from __future__ import annotations
 
-import json
 import os
 import re
 import shlex
@@ -13,13 +12,16 @@ from pathlib import Path
 import numpy as np
 
 from tagger.errors import TaggerError
+from tagger.models import KINDS
 from tagger.paths import user_models_dir
 
 from . import metrics
 from .cache import load_features
 from .data import find_tracks, is_synthetic
 from .splits import fold_splits, make_split
-from .train import SPECS, TrainConfig, slices_of, train
+from .train import TrainConfig, install, slices_of, train
+
+TRAINABLE = tuple(name for name, kind in KINDS.items() if kind.trainable)
 
 
 def _command() -> str:
@@ -48,12 +50,13 @@ def retrain(data_dir: str | os.PathLike, models: list[str], split: str | None = 
             "synthetic": synthetic}
     result: dict = {"data": data, "models": {}, "decoded": {}, "folds": {}}
     for kind in models:
-        if kind not in SPECS:
-            raise TaggerError(f"unknown model {kind!r} (resnet or mlp)")
+        if kind not in TRAINABLE:
+            raise TaggerError(f"unknown model {kind!r} ({' or '.join(TRAINABLE)})")
         t0 = time.time()
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
-            loaded = load_features(tracks, SPECS[kind], Path(cache_dir) if cache_dir else None, jobs)
+            loaded = load_features(tracks, KINDS[kind].spec,
+                                   Path(cache_dir) if cache_dir else None, jobs)
         for w in caught:
             log(f"warning: {w.message}")
         result["decoded"][kind] = loaded.decoded
@@ -63,9 +66,9 @@ def retrain(data_dir: str | os.PathLike, models: list[str], split: str | None = 
         if folds:
             accs = []
             for i, fold in enumerate(fold_splits(usable, folds, cfg.seed)):
-                card = train(kind, fold, loaded.features, genres, work / f"fold{i}", cfg,
-                             work / f"fold{i}", log)
-                accs.append(card["accuracy"]["track_accuracy"])
+                fold_card = train(KINDS[kind], fold, loaded.features, genres, cfg,
+                                  work / f"fold{i}", log).card
+                accs.append(fold_card.details["accuracy"]["track_accuracy"])
                 log(f"{kind}: {fold.name}: track accuracy {accs[-1]:.3f}")
             result["folds"][kind] = {"k": folds, "track_accuracy": accs,
                                      "mean": round(float(np.mean(accs)), 4),
@@ -73,11 +76,13 @@ def retrain(data_dir: str | os.PathLike, models: list[str], split: str | None = 
             continue
         the_split = make_split(usable, split, data_dir, Path(split_dir) if split_dir else None,
                                cfg.seed)
-        card = train(kind, the_split, loaded.features, genres, out, cfg, work, log)
-        card.update(data=data, synthetic=synthetic, command=_command())
+        trained = train(KINDS[kind], the_split, loaded.features, genres, cfg, work, log)
+        trained.card.details.update(data=data, synthetic=synthetic, command=_command())
         if synthetic:
-            card["licence"] = "trained on generated signals: NOT a genre model, for tests only"
-        (out / f"{kind}.json").write_text(json.dumps(card, indent=2) + "\n")
+            trained.card.details["licence"] = ("trained on generated signals: NOT a genre model, "
+                                               "for tests only")
+        install(trained, out)
+        card = trained.card.to_dict()
         result["models"][kind] = card
         log(f"{kind}: test track accuracy {card['accuracy']['track_accuracy']:.3f}, "
             f"slice accuracy {card['accuracy']['slice_accuracy']:.3f} -> {out / (kind + '.keras')}")
@@ -98,7 +103,7 @@ def evaluate(data_dir: str | os.PathLike, model: str | None = None, split: str |
              cache_dir: str | os.PathLike | None = None, jobs: int | None = None,
              plot: str | os.PathLike | None = None) -> dict:
     """Evaluate a trained model on the test split of ``data_dir`` (the split it was trained with)."""
-    from tagger.model import resolve
+    from tagger.models import resolve
 
     ref, _ = resolve(model or "resnet")
     m = ref.load()
@@ -109,7 +114,7 @@ def evaluate(data_dir: str | os.PathLike, model: str | None = None, split: str |
     if missing:
         raise TaggerError(f"model {ref.name} does not know the genres {', '.join(missing)} "
                           f"of {data_dir}")
-    card_split, card_seed = _split_from_card(card)
+    card_split, card_seed = _split_from_card(card.to_dict())
     the_split = make_split(tracks, split or card_split, data_dir,
                            Path(split_dir) if split_dir else None,
                            card_seed if seed is None else seed)
@@ -124,7 +129,7 @@ def evaluate(data_dir: str | os.PathLike, model: str | None = None, split: str |
     rep.update(model=ref.name, model_version=ref.version, split=the_split.describe(),
                inference_seconds=round(seconds, 2),
                tracks_per_second=round(len(kept) / max(seconds, 1e-9), 1),
-               training=card.get("training"), data={"path": str(data_dir), "files": len(tracks)})
+               training=card.details.get("training"), data={"path": str(data_dir), "files": len(tracks)})
     if plot:
         rep["plot"] = str(plot_confusion(rep["confusion"], plot,
                                          f"{ref.name} on {data_dir.name}: track accuracy "

@@ -11,32 +11,32 @@ Used by ``tagger retrain``.  The run:
    run resumes at the epoch it reached;
 4. temperature scaling fitted on the validation split;
 5. one evaluation on the test split, pooled per track;
-6. ``<name>.keras`` and its card ``<name>.json`` written to the output folder.
+6. ``<name>.keras`` and its card ``<name>.json`` written to the output folder
+   (``install``).
 """
 from __future__ import annotations
 
 import datetime as dt
-import json
 import os
 import shutil
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from tagger import __version__
-from tagger.features import LOGMEL, SUMMARY, FeatureSpec
+from tagger.models import KINDS, ModelCard, ModelKind, card_for, write_card
 from tagger.runtime import keras_module
 
 from . import metrics
 from .augment import augment_batch
 from .data import Track
 from .splits import Split, assert_disjoint
-
-SPECS: dict[str, FeatureSpec] = {"resnet": LOGMEL, "mlp": SUMMARY}
 
 
 @dataclass
@@ -83,19 +83,6 @@ def _sequence(keras, x: np.ndarray, y: np.ndarray, n_classes: int, batch: int, s
     return Batches()
 
 
-def build(kind: str, spec: FeatureSpec, n_classes: int, x_train: np.ndarray, cfg: TrainConfig):
-    if kind == "resnet":
-        from tagger.nets.resnet import build_resnet
-
-        return build_resnet(spec.input_shape(), n_classes, width=cfg.width)
-    if kind == "mlp":
-        from tagger.nets.mlp import build_mlp
-
-        return build_mlp(x_train.shape[1], n_classes, mean=x_train.mean(axis=0),
-                         variance=x_train.var(axis=0) + 1e-8)
-    raise ValueError(kind)
-
-
 def code_version() -> str:
     try:
         rev = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
@@ -105,18 +92,31 @@ def code_version() -> str:
     return f"tagger {__version__}" + (f" ({rev})" if rev else "")
 
 
-def train(kind: str, split: Split, feats: dict[str, np.ndarray], genres: list[str],
-          out_dir: Path, cfg: TrainConfig, work_dir: Path, log=print) -> dict:
-    """Train one model on ``split``; returns the model card (also written beside the model)."""
-    assert_disjoint(split)
+@dataclass
+class Fitted:
+    """A trained net and what its training run measured."""
+
+    net: Any
+    epochs_run: int        # in this call (a resumed run does fewer)
+    epochs_total: int
+    seconds: float
+    slices: int
+
+
+def fit(kind: ModelKind, split: Split, feats: dict[str, np.ndarray], genres: list[str],
+        cfg: TrainConfig, work_dir: Path, log: Callable[[str], None]) -> Fitted:
+    """Train ``kind``'s net on the train split, early-stopped on the validation split.
+
+    Checkpoints every epoch in ``work_dir`` (a killed run resumes there); the
+    best weights by validation loss are restored at the end.
+    """
+    assert kind.build is not None, f"{kind.name} is not trainable"
     keras = keras_module()
     keras.utils.set_random_seed(cfg.seed)
-    spec = SPECS[kind]
     x_tr, y_tr, _, _ = slices_of(split.train, feats, genres)
-    x_va, y_va, i_va, tr_va = slices_of(split.valid, feats, genres)
-    x_te, y_te, i_te, tr_te = slices_of(split.test, feats, genres)
+    x_va, y_va, _, _ = slices_of(split.valid, feats, genres)
     n = len(genres)
-    net = build(kind, spec, n, x_tr, cfg)
+    net = kind.build(kind.spec, n, x_tr, cfg.width)
     steps = int(np.ceil(len(x_tr) / cfg.batch)) * cfg.epochs
     schedule = keras.optimizers.schedules.CosineDecay(
         cfg.learning_rate / 10, decay_steps=max(1, steps), warmup_target=cfg.learning_rate,
@@ -124,78 +124,103 @@ def train(kind: str, split: Split, feats: dict[str, np.ndarray], genres: list[st
     net.compile(optimizer=keras.optimizers.AdamW(schedule, weight_decay=1e-4),
                 loss=keras.losses.CategoricalCrossentropy(from_logits=True),
                 metrics=["accuracy"])
-    ckpt = work_dir / f"{kind}-checkpoint"
+    ckpt = work_dir / f"{kind.name}-checkpoint"
     ckpt.mkdir(parents=True, exist_ok=True)
     callbacks = [
         keras.callbacks.BackupAndRestore(str(ckpt)),
         keras.callbacks.EarlyStopping(monitor="val_loss", patience=cfg.patience,
                                       restore_best_weights=True),
-        keras.callbacks.CSVLogger(str(work_dir / f"{kind}-log.csv"), append=True),
+        keras.callbacks.CSVLogger(str(work_dir / f"{kind.name}-log.csv"), append=True),
     ]
-    onehot_va = np.eye(n, dtype=np.float32)[y_va]
     t0 = time.time()
-    hist = net.fit(_sequence(keras, x_tr, y_tr, n, cfg.batch, cfg.seed, kind == "resnet"),
-                   validation_data=(x_va, onehot_va), epochs=cfg.epochs, callbacks=callbacks,
-                   verbose=2 if sys.stderr.isatty() else 0)
+    hist = net.fit(_sequence(keras, x_tr, y_tr, n, cfg.batch, cfg.seed,
+                             kind.spec.kind == "logmel"),
+                   validation_data=(x_va, np.eye(n, dtype=np.float32)[y_va]), epochs=cfg.epochs,
+                   callbacks=callbacks, verbose=2 if sys.stderr.isatty() else 0)
     seconds = time.time() - t0
-    epochs_run = len(hist.epoch)                     # in this call (a resumed run did fewer)
-    epochs_total = hist.epoch[-1] + 1 if hist.epoch else 0
-    log(f"{kind}: trained {epochs_run} epochs in {seconds:.0f} s ({epochs_total} in all)")
+    fitted = Fitted(net, len(hist.epoch), hist.epoch[-1] + 1 if hist.epoch else 0, seconds,
+                    len(x_tr))
+    log(f"{kind.name}: trained {fitted.epochs_run} epochs in {seconds:.0f} s "
+        f"({fitted.epochs_total} in all)")
+    shutil.rmtree(ckpt, ignore_errors=True)  # finished: nothing left to resume
+    return fitted
 
-    def logits(x):
+
+def measure(net: Any, split: Split, feats: dict[str, np.ndarray], genres: list[str]) -> dict:
+    """Temperature fitted on validation, then one pass over the test split, pooled per track."""
+    def logits(x: np.ndarray) -> np.ndarray:
         return np.concatenate([np.asarray(net.predict_on_batch(x[i:i + 256]))
                                for i in range(0, len(x), 256)])
 
+    def scored(lg: np.ndarray, y: np.ndarray, idx: np.ndarray, kept: list[Track], t: float):
+        probs = metrics.softmax(lg / t)
+        return metrics.report(genres, metrics.pool_tracks(probs, idx),
+                              np.array([genres.index(k.genre) for k in kept]), probs, y)
+
+    x_va, y_va, i_va, tr_va = slices_of(split.valid, feats, genres)
+    x_te, y_te, i_te, tr_te = slices_of(split.test, feats, genres)
     lv = logits(x_va)
     temperature = metrics.fit_temperature(lv, y_va)
-    t_inf = time.time()
+    t0 = time.time()
     lt = logits(x_te)
-    infer_seconds = time.time() - t_inf
-    raw = metrics.report(genres, metrics.pool_tracks(metrics.softmax(lt), i_te),
-                         np.array([genres.index(t.genre) for t in tr_te]),
-                         metrics.softmax(lt), y_te)
-    test = metrics.report(genres, metrics.pool_tracks(metrics.softmax(lt / temperature), i_te),
-                          np.array([genres.index(t.genre) for t in tr_te]),
-                          metrics.softmax(lt / temperature), y_te)
-    valid = metrics.report(genres, metrics.pool_tracks(metrics.softmax(lv / temperature), i_va),
-                           np.array([genres.index(t.genre) for t in tr_va]),
-                           metrics.softmax(lv / temperature), y_va)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    model_path = out_dir / f"{kind}.keras"
-    tmp = out_dir / f".{kind}.tmp.keras"
-    clean = build(kind, spec, n, x_tr, cfg)  # uncompiled: no optimizer state in the file
-    clean.set_weights(net.get_weights())
-    clean.save(tmp)
-    os.replace(tmp, model_path)
-    card = {
-        "name": kind,
-        "version": dt.datetime.now(dt.timezone.utc).strftime("%Y.%m.%d.%H%M%S"),
-        "kind": "multiclass",
-        "architecture": ("residual CNN on 3-second log-mel slices" if kind == "resnet"
-                         else "MLP on 57 summary features per 3-second slice"),
-        "parameters": int(net.count_params()),
-        "genres": genres,
-        "features": spec.to_dict(),
-        "temperature": round(temperature, 5),
-        "split": split.describe() | {"seed": cfg.seed},
-        "accuracy": {
+    return {"temperature": temperature, "inference_seconds": time.time() - t0,
+            "raw": scored(lt, y_te, i_te, tr_te, 1.0),
+            "test": scored(lt, y_te, i_te, tr_te, temperature),
+            "valid": scored(lv, y_va, i_va, tr_va, temperature)}
+
+
+def card_of(kind: ModelKind, fitted: Fitted, measured: dict, split: Split, genres: list[str],
+            cfg: TrainConfig) -> ModelCard:
+    """The model card of a training run (data, command and licence are added by the caller)."""
+    test, raw = measured["test"], measured["raw"]
+    return card_for(
+        kind, dt.datetime.now(dt.timezone.utc).strftime("%Y.%m.%d.%H%M%S"), genres,
+        parameters=int(fitted.net.count_params()),
+        temperature=round(measured["temperature"], 5),
+        split=split.describe() | {"seed": cfg.seed},
+        accuracy={
             "track_accuracy": test["track_accuracy"], "slice_accuracy": test["slice_accuracy"],
             "macro_f1": test["macro_f1"], "ece_before_calibration": raw["ece"],
-            "ece": test["ece"], "valid_track_accuracy": valid["track_accuracy"],
+            "ece": test["ece"], "valid_track_accuracy": measured["valid"]["track_accuracy"],
             "measured_on": "test split, once, after choosing on validation",
         },
-        "per_genre": test["per_genre"],
-        "confusion": test["confusion"],
-        "training": {"epochs": epochs_total, "epochs_this_run": epochs_run,
-                     "max_epochs": cfg.epochs, "seconds_this_run": round(seconds, 1),
-                     "slices": int(len(x_tr)),
-                     "slices_per_second": round(len(x_tr) * epochs_run / max(seconds, 1e-9), 1),
-                     "batch": cfg.batch, "learning_rate": cfg.learning_rate,
-                     "inference_seconds_test": round(infer_seconds, 2)},
-        "code_version": code_version(),
-        "date": dt.date.today().isoformat(),
-        "licence": "weights trained by tagger; usable as the training data's licence allows",
-    }
-    (out_dir / f"{kind}.json").write_text(json.dumps(card, indent=2) + "\n")
-    shutil.rmtree(ckpt, ignore_errors=True)  # finished: nothing left to resume
-    return card
+        per_genre=test["per_genre"], confusion=test["confusion"],
+        training={"epochs": fitted.epochs_total, "epochs_this_run": fitted.epochs_run,
+                  "max_epochs": cfg.epochs, "seconds_this_run": round(fitted.seconds, 1),
+                  "slices": fitted.slices,
+                  "slices_per_second": round(fitted.slices * fitted.epochs_run
+                                             / max(fitted.seconds, 1e-9), 1),
+                  "batch": cfg.batch, "learning_rate": cfg.learning_rate,
+                  "inference_seconds_test": round(measured["inference_seconds"], 2)},
+        code_version=code_version(), date=dt.date.today().isoformat(),
+        licence="weights trained by tagger; usable as the training data's licence allows")
+
+
+@dataclass
+class Trained:
+    net: Any
+    card: ModelCard
+
+
+def train(kind: ModelKind, split: Split, feats: dict[str, np.ndarray], genres: list[str],
+          cfg: TrainConfig, work_dir: Path, log: Callable[[str], None] = print) -> Trained:
+    """Train, calibrate and test one model on ``split``; nothing is installed (see ``install``)."""
+    assert_disjoint(split)
+    fitted = fit(kind, split, feats, genres, cfg, work_dir, log)
+    measured = measure(fitted.net, split, feats, genres)
+    return Trained(fitted.net, card_of(kind, fitted, measured, split, genres, cfg))
+
+
+def install(trained: Trained, out_dir: Path) -> Path:
+    """Write ``<name>.keras`` (weights only, no optimizer state) and its card, atomically."""
+    name = trained.card.name
+    kind = KINDS[name]
+    out_dir.mkdir(parents=True, exist_ok=True)
+    clean = kind.build(kind.spec, len(trained.card.genres),  # type: ignore[misc]
+                       np.zeros((1, *kind.spec.input_shape()), np.float32))
+    clean.set_weights(trained.net.get_weights())
+    tmp = out_dir / f".{name}.tmp.keras"
+    clean.save(tmp)
+    os.replace(tmp, out_dir / f"{name}.keras")
+    write_card(out_dir, trained.card)
+    return out_dir / f"{name}.keras"

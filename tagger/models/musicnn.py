@@ -1,0 +1,62 @@
+"""The pretrained musicnn taggers (MTT and MSD nets) as one tagger model.
+
+Both nets run on one shared 16 kHz spectrogram.  Per patch the combined net
+gives 500 columns: MTT's 50 tags, MSD's 50 tags, then each net's penultimate
+layer (``dense``, 200 ReLU units: MTT's, then MSD's).  Pooled over a track's
+patches, the tags become genres (``musicnn_genres.merge_genres``) and the
+tag dict stored for the track; the 400 penultimate values are the track's
+embedding, which similarity search and user-trained heads use.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from .base import Model, ModelCard, compiled
+from .musicnn_genres import GENRES, merge_genres, tag_dict
+
+N_TAGS = 50
+EMBEDDING_UNITS = 200  # per net
+OUTPUTS = 2 * N_TAGS + 2 * EMBEDDING_UNITS
+
+
+def build_combined(card: ModelCard, folder: Path, threads: int | None = None):
+    """The Keras graph: (n, 187, 96) patches -> (n, 500) [MTT tags, MSD tags, MTT emb, MSD emb]."""
+    from ..nets.musicnn import build_musicnn
+    from ..runtime import keras_module
+
+    keras = keras_module(threads)
+    inp = keras.Input(card.spec.input_shape())
+    tags, embeddings = [], []
+    for key in ("mtt", "msd"):
+        net = build_musicnn(len(card.details["nets"][key]["labels"]), name=f"musicnn_{key}")
+        net.load_weights(folder / card.details["nets"][key]["file"])
+        both = keras.Model(net.input, [net.output, net.get_layer("dense").output],
+                           name=f"musicnn_{key}_with_embedding")
+        t, e = both(inp)
+        tags.append(t)
+        embeddings.append(e)
+    return keras.Model(inp, keras.layers.Concatenate()(tags + embeddings))
+
+
+class MusicnnModel(Model):
+    """Both pretrained musicnn nets, merged into genres, with an embedding per track."""
+
+    def __init__(self, path: Path, card: ModelCard, threads: int | None = None):
+        super().__init__(card)
+        self.genres = list(GENRES)
+        self.net = build_combined(card, path.parent, threads)
+        self._call = compiled(self.net)
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        return self._call(x)
+
+    def to_genres(self, raw: np.ndarray) -> np.ndarray:
+        return merge_genres(raw[..., :N_TAGS], raw[..., N_TAGS:2 * N_TAGS])
+
+    def to_tags(self, raw: np.ndarray) -> dict[str, float]:
+        return tag_dict(raw[:N_TAGS], raw[N_TAGS:2 * N_TAGS])
+
+    def to_embedding(self, raw: np.ndarray) -> np.ndarray:
+        return np.asarray(raw[2 * N_TAGS:], dtype=np.float32)

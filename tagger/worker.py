@@ -1,0 +1,165 @@
+"""The per-file work of a scan: decode -> features -> model, returning results.
+
+This runs inside worker processes (joblib/loky or Dask).  It never touches the
+database or the files' tags: it returns one ``TrackResult`` per file, and the
+scanning process alone turns results into rows (``Store.put_results``).  The
+model is loaded once per worker (``ModelRef.load`` caches it) and applied to
+all tracks of a chunk in one batch.
+"""
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .decode import Decoded, DecodeError, decode
+from .errors import TaggerError, one_line
+from .features import FeatureSpec, extract
+from .models import ModelRef, TrackPrediction, resolve
+from .store import now
+from .tags import TagError, read_genres
+
+Item = tuple[str, int | None, float | None]  # path, size, mtime as the scan saw them
+
+
+@dataclass
+class TrackResult:
+    """What analysing one file found: decode facts and a prediction, or the reason there is none.
+
+    One field per fact; the store maps fields to columns in one place.
+    """
+
+    path: str
+    size: int | None
+    mtime: float | None
+    model: str
+    model_version: str
+    error: str | None = None
+    duration: float | None = None
+    format: str | None = None
+    slices: int | None = None
+    tag_genre: str | None = None
+    prediction: TrackPrediction | None = None
+    scanned_at: str = field(default_factory=now)
+
+    @classmethod
+    def failed(cls, ref: ModelRef, item: Item, reason: str) -> TrackResult:
+        return cls(*item, model=ref.name, model_version=ref.version, error=reason)
+
+
+class FileTimeout(BaseException):
+    """Raised by the per-file alarm.
+
+    A BaseException, like KeyboardInterrupt: it arrives asynchronously, and
+    the decoders' ``except Exception`` fallbacks (try the next backend) must
+    not swallow it.
+    """
+
+
+@contextlib.contextmanager
+def time_limit(seconds: float | None) -> Iterator[None]:
+    """Raise ``FileTimeout`` in this thread after ``seconds`` (main thread only).
+
+    This stops a decoder looping in Python; one stuck inside native code is
+    stopped by the scanning process, which kills the worker (see ``pool``).
+    """
+    if not seconds or threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def _raise(signum, frame):
+        raise FileTimeout()
+
+    old = signal.signal(signal.SIGALRM, _raise)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, old)
+
+
+def track_input(path: str | os.PathLike, spec: FeatureSpec,
+                n_slices: int | None = None) -> tuple[Decoded, np.ndarray]:
+    """A file's decoded windows and the model input ``spec`` makes of them.
+
+    The one place where decoding and feature extraction meet, for scans,
+    ``tagger show``, training and the benchmarks alike.  ``n_slices``
+    overrides the spec's window count (training reads every slice).
+    """
+    dec = decode(path, spec.sr, n_slices or spec.n_slices, spec.slice_seconds)
+    return dec, extract(dec.windows, spec)
+
+
+def _decode_one(result: TrackResult, spec: FeatureSpec, timeout: float | None
+                ) -> np.ndarray | None:
+    """Fill ``result``'s decode facts and return the model input, or record why not."""
+    try:
+        with time_limit(timeout):
+            dec, x = track_input(result.path, spec)
+    except DecodeError as exc:
+        result.error = str(exc)
+        return None
+    except FileTimeout:
+        result.error = f"timed out after {timeout:g} s"
+        return None
+    except MemoryError:
+        result.error = "out of memory while decoding"
+        return None
+    except Exception as exc:  # one bad file must never stop the others
+        result.error = f"{type(exc).__name__}: {one_line(exc)}"
+        return None
+    result.duration, result.format, result.slices = round(dec.duration, 3), dec.format, len(x)
+    try:
+        result.tag_genre = "; ".join(read_genres(result.path, result.format)) or None
+    except TagError:
+        pass  # an unreadable tag block does not make the audio unusable
+    return x
+
+
+def analyse_files(ref: ModelRef, items: list[Item], timeout: float | None = 120.0,
+                  threads: int | None = None) -> list[TrackResult]:
+    """One result per (path, size, mtime); failures carry their one-line reason."""
+    model = ref.load(threads)
+    results = [TrackResult(*item, model=ref.name, model_version=ref.version) for item in items]
+    inputs = [(r, _decode_one(r, model.spec, timeout)) for r in results]
+    decoded = [(r, x) for r, x in inputs if x is not None]
+    if decoded:
+        try:
+            preds = model.predict_tracks([x for _, x in decoded])
+        except Exception as exc:
+            for r, _ in decoded:
+                r.error = f"model failed: {one_line(exc)}"
+        else:
+            for (r, _), pred in zip(decoded, preds):
+                r.prediction = pred
+    return results
+
+
+def predict_file(path: str | os.PathLike, model: str | None = None
+                 ) -> tuple[ModelRef, TrackPrediction, str | None]:
+    """(model used, prediction, notice) for one file, without the database (``tagger show``)."""
+    if not os.path.isfile(path):
+        raise TaggerError(f"no such file: {path}")
+    ref, notice = resolve(model)
+    loaded = ref.load()
+    try:
+        _, x = track_input(path, loaded.spec)
+    except DecodeError as exc:
+        raise TaggerError(f"{path}: {exc}") from None
+    return ref, loaded.predict_tracks([x])[0], notice
+
+
+def top_k(probabilities: dict[str, float], k: int = 3) -> list[tuple[str, float]]:
+    """The ``k`` most probable genres, best first."""
+    return sorted(probabilities.items(), key=lambda kv: -kv[1])[:k]
+
+
+def worker_threads(jobs: int) -> int:
+    """TensorFlow threads per worker so that all workers together fill the CPUs once."""
+    return max(1, (os.cpu_count() or 1) // max(1, jobs))
