@@ -114,7 +114,7 @@ def _decode_av(path: str, sr: int, n_windows: int, length: float, fmt: str) -> D
             got, skip = 0, None
             for frame in container.decode(stream):
                 if skip is None:
-                    t0 = float(frame.pts * frame.time_base) if frame.pts is not None else start
+                    t0 = float(frame.pts * frame.time_base) if frame.pts is not None and frame.time_base else start
                     skip = max(0, int(round((start - t0) * sr)))
                 for out in resampler.resample(frame):
                     a = out.to_ndarray().reshape(-1)

@@ -15,7 +15,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 Decoder = Literal["soundfile", "av"]
 # Where a tag family keeps several genres: several values inside one field
@@ -50,8 +50,8 @@ def _mpeg_sync(head: bytes, layer_bits_zero: bool) -> bool:
             and ((head[1] & 0x06) == 0) == layer_bits_zero)
 
 
-ID3 = dict(tag_family="id3", genre_key="TCON", several="values")
-VORBIS = dict(tag_family="vorbis", genre_key="GENRE", several="pairs")
+ID3: dict[str, Any] = dict(tag_family="id3", genre_key="TCON", several="values")
+VORBIS: dict[str, Any] = dict(tag_family="vorbis", genre_key="GENRE", several="pairs")
 
 # Table order is sniffing order: the first record whose magic matches wins.
 FORMATS: tuple[Format, ...] = (

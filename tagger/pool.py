@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, wait
 from concurrent.futures import TimeoutError as FutureTimeout
 from concurrent.futures.process import BrokenProcessPool
-from typing import Protocol
+from typing import Any, Protocol
 
 from .errors import TaggerError
 from .models import ModelRef
@@ -57,8 +57,12 @@ def init_worker(threads: int = 1) -> None:
 
 
 class Runner(Protocol):
-    slots: int
-    broken: tuple[type[BaseException], ...]
+    """A pool that runs functions on files: loky processes here, or a Dask cluster."""
+
+    @property
+    def slots(self) -> int: ...
+    @property
+    def broken(self) -> tuple[type[BaseException], ...]: ...
 
     def submit(self, fn: Callable, *args) -> Future: ...
     def kill(self) -> None: ...
@@ -72,8 +76,8 @@ class LokyRunner:
         from joblib.externals.loky.process_executor import TerminatedWorkerError
 
         self.slots = jobs
-        self.broken = (BrokenProcessPool, TerminatedWorkerError)
-        self._ex = None
+        self.broken: tuple[type[BaseException], ...] = (BrokenProcessPool, TerminatedWorkerError)
+        self._ex: Any = None
 
     def _executor(self):
         if self._ex is None:
@@ -167,8 +171,9 @@ class DaskRunner:
         from distributed import KilledWorker
 
         self.scheduler, self.jobs = scheduler, jobs
-        self.cluster = self._client = None
-        self.broken = (KilledWorker,)
+        self.cluster: Any = None
+        self._client: Any = None
+        self.broken: tuple[type[BaseException], ...] = (KilledWorker,)
 
     @property
     def client(self):

@@ -74,8 +74,8 @@ def build_report(db=None, by: str = "genre", uncertain: int = 10,
 
 def agreement(rows: list[dict]) -> dict:
     """Existing tags (mapped to canonical genres) against predictions."""
-    pairs = Counter()
-    unmapped = Counter()
+    pairs: Counter[tuple[str, str]] = Counter()
+    unmapped: Counter[str] = Counter()
     for r in rows:
         tag = r["tag_genre"]
         if not tag or tag == r.get("written_genre"):

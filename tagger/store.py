@@ -197,7 +197,7 @@ class Store:
         if not rows:
             return
         with self.transaction():
-            self.db["tracks"].upsert_all(rows, pk="path")
+            self.db.table("tracks").upsert_all(rows, pk="path")
 
     def set_missing(self, paths: Iterable[str], missing: bool) -> int:
         paths = list(paths)
@@ -228,7 +228,7 @@ class Store:
                 "INSERT INTO scans (started, status, model, model_version, arguments) "
                 "VALUES (?, 'running', ?, ?, ?)",
                 [now(), model, model_version, json.dumps(arguments, default=str)])
-        return int(cur.lastrowid)
+        return int(cur.lastrowid or 0)
 
     def finish_scan(self, scan_id: int, status: str, counts: dict) -> None:
         with self.transaction():
@@ -255,7 +255,7 @@ class History:
                 "INSERT INTO tag_history (path, old_values, new_values, status, scan_id) "
                 "VALUES (?, ?, ?, 'pending', ?)",
                 [db_path(path), json.dumps(old), json.dumps(new), scan_id])
-        return int(cur.lastrowid)
+        return int(cur.lastrowid or 0)
 
     def finish(self, entry: int, status: str, error: str | None = None,
                track_update: dict | None = None) -> None:

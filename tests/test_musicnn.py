@@ -33,7 +33,7 @@ def test_architecture_has_the_checkpoint_size(musicnn):
 def test_port_matches_the_original_graph(musicnn, parity):
     raw = musicnn.forward(parity["patches"])
     np.testing.assert_allclose(raw[:, :50], parity["mtt_reference"], atol=1e-4, rtol=0)
-    np.testing.assert_allclose(raw[:, 50:], parity["msd_reference"], atol=1e-4, rtol=0)
+    np.testing.assert_allclose(raw[:, 50:100], parity["msd_reference"], atol=1e-4, rtol=0)
 
 
 def test_spectrogram_matches_the_recorded_input(parity):
@@ -55,8 +55,8 @@ def test_loud_input_gives_music_dependent_tags(musicnn, parity):
     loud = [list(parity["names"]).index(n) for n in parity["loud_names"]]
     patches = parity["patches"][loud]
     assert np.isfinite(patches).all()
-    raw = musicnn.forward(patches)
-    assert np.abs(raw[0] - raw[1]).max() > 0.1  # two different loud signals, two answers
+    tags = musicnn.forward(patches)[:, :100]
+    assert np.abs(tags[0] - tags[1]).max() > 0.1  # two different loud signals, two answers
     assert np.isfinite(log_compress(np.array([1e30], np.float32))).all()
 
 

@@ -30,6 +30,8 @@ from .base import Model, ModelCard, ModelRef, card_path, read_card
 
 # (spec, n_classes, training inputs, width) -> an uncompiled Keras model
 Builder = Callable[[FeatureSpec, int, np.ndarray, int], Any]
+# (model file or card, card, threads) -> a loaded model
+Loader = Callable[[Path, ModelCard, "int | None"], Model]
 
 
 @dataclass(frozen=True)
@@ -51,13 +53,13 @@ class ModelKind:
         return self.build is not None
 
 
-def _keras_classifier() -> type[Model]:
+def _keras_classifier() -> Loader:
     from .keras_classifier import KerasClassifier
 
     return KerasClassifier
 
 
-def _musicnn() -> type[Model]:
+def _musicnn() -> Loader:
     from .musicnn import MusicnnModel
 
     return MusicnnModel
@@ -65,7 +67,7 @@ def _musicnn() -> type[Model]:
 
 # model_class -> the class that loads it; imported lazily so that resolving a
 # model in the scanning process never imports TensorFlow.
-LOADERS: dict[str, Callable[[], type[Model]]] = {
+LOADERS: dict[str, Callable[[], Loader]] = {
     "keras-classifier": _keras_classifier,
     "musicnn": _musicnn,
 }
@@ -91,7 +93,7 @@ KINDS: dict[str, ModelKind] = {k.name: k for k in (
 )}
 
 
-def loader(model_class: str) -> type[Model]:
+def loader(model_class: str) -> Loader:
     if model_class not in LOADERS:
         raise TaggerError(f"unknown model class {model_class!r} in a model card "
                           f"(this tagger knows {', '.join(LOADERS)})")

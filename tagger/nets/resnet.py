@@ -26,7 +26,7 @@ def _block(x, filters: int, stride: int, l2: float):
     return layers.ReLU()(layers.Add()([y, shortcut]))
 
 
-def build_resnet(input_shape: tuple[int, int], n_classes: int, width: int = 24,
+def build_resnet(input_shape: tuple[int, ...], n_classes: int, width: int = 24,
                  dropout: float = 0.3, l2: float = 1e-4) -> keras.Model:
     """(batch, frames, mels) -> (batch, n_classes) logits."""
     inp = keras.Input(input_shape, name="logmel")

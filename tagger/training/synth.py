@@ -66,10 +66,12 @@ def write_audio(path: str | os.PathLike, y: np.ndarray, sr: int) -> Path:
         return path
     import av
 
+    from typing import Any
+
     data = y if y.ndim == 2 else y[:, None]
     layout = "mono" if data.shape[1] == 1 else "stereo"
     with av.open(str(path), "w", format=variant) as out:
-        stream = out.add_stream(name, rate=sr, layout=layout)
+        stream: Any = out.add_stream(name, rate=sr, layout=layout)
         stream.bit_rate = 128000  # wmav2 refuses to open without one
         planar = np.ascontiguousarray(data.T.astype(np.float32))
         for i in range(0, planar.shape[1], 1024):

@@ -30,7 +30,7 @@ from typing import Any
 import numpy as np
 
 from tagger import __version__
-from tagger.models import KINDS, ModelCard, ModelKind, card_for, write_card
+from tagger.models import ModelCard, ModelKind, card_for, write_card
 from tagger.runtime import keras_module
 
 from . import metrics
@@ -213,11 +213,10 @@ def train(kind: ModelKind, split: Split, feats: dict[str, np.ndarray], genres: l
 
 def install(trained: Trained, out_dir: Path) -> Path:
     """Write ``<name>.keras`` (weights only, no optimizer state) and its card, atomically."""
+    keras = keras_module()
     name = trained.card.name
-    kind = KINDS[name]
     out_dir.mkdir(parents=True, exist_ok=True)
-    clean = kind.build(kind.spec, len(trained.card.genres),  # type: ignore[misc]
-                       np.zeros((1, *kind.spec.input_shape()), np.float32))
+    clean = keras.models.clone_model(trained.net)  # same graph, never compiled
     clean.set_weights(trained.net.get_weights())
     tmp = out_dir / f".{name}.tmp.keras"
     clean.save(tmp)
