@@ -12,11 +12,6 @@ from __future__ import annotations
 
 import re
 
-GTZAN_GENRES: tuple[str, ...] = (
-    "blues", "classical", "country", "disco", "hiphop",
-    "jazz", "metal", "pop", "reggae", "rock",
-)
-
 _DISPLAY = {
     "hiphop": "Hip-Hop",
     "rnb": "R&B",
@@ -74,7 +69,10 @@ def _normalise(text: str) -> str:
 
 
 def canonical(text: str | None) -> str | None:
-    """Map a free-text genre (``"Hip Hop"``, ``"Rap"``, ``"(17)"``) to a canonical name.
+    """Map a free-text genre (``"Hip Hop"``, ``"Rap"``, ``"Romantic Classical"``) to a canonical name.
+
+    ID3v1 genre numbers (``"(17)"``) are not text: mutagen turns them into
+    names (``TCON.genres``) before they reach here.
 
     Returns None for text that names no genre tagger knows, so callers can list
     the unmapped ones instead of guessing.

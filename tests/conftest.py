@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import sqlite3
 import subprocess
 import sys
@@ -65,6 +66,21 @@ def run_cli(*args, check: bool = True, env: dict | None = None, timeout: float =
         raise AssertionError(f"tagger {' '.join(map(str, args))} exited {proc.returncode}\n"
                              f"stdout:\n{proc.stdout}\nstderr:\n{proc.stderr}")
     return proc
+
+
+def start_tagger(*args) -> subprocess.Popen:
+    """A tagger process in its own session, so that ``kill_tagger`` takes its workers too."""
+    return subprocess.Popen([*tagger_cmd(), *map(str, args)], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, start_new_session=True)
+
+
+def kill_tagger(proc: subprocess.Popen) -> None:
+    """SIGKILL a ``start_tagger`` process and everything it started (a power cut, in effect)."""
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    proc.wait()
 
 
 def run_json(*args, **kwargs):

@@ -11,6 +11,8 @@ from tagger.features import MUSICNN, extract, log_compress
 from tagger.models import resolve
 from tagger.models.musicnn_genres import GENRES, MSD_LABELS, MTT_LABELS, merge_genres
 
+pytestmark = pytest.mark.slow  # TensorFlow, worker pools or the real CLI: seconds each
+
 FIXTURES = Path(__file__).parent / "fixtures"
 
 

@@ -10,6 +10,8 @@ import pytest
 from conftest import FORMATS, rows, run_cli, run_json
 
 
+pytestmark = pytest.mark.slow  # TensorFlow, worker pools or the real CLI: seconds each
+
 def test_scan_every_format_into_sqlite(library, tmp_path):
     db = tmp_path / "lib.db"
     summary = run_json("scan", library, "--db", db, "--jobs", "2")

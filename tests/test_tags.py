@@ -14,6 +14,8 @@ from conftest import FORMATS, rows, run_cli, run_json
 from tagger.tags import TagError, read_genres, write_genres
 
 
+pytestmark = pytest.mark.slow  # TensorFlow, worker pools or the real CLI: seconds each
+
 def audio_samples(path: Path) -> np.ndarray:
     """Every decoded sample of the file (PyAV decodes all formats the same way twice)."""
     import av

@@ -13,6 +13,8 @@ from tagger.training.data import Track, find_tracks
 from tagger.training.splits import Split, assert_disjoint, filtered_split, fold_splits, random_split
 from tagger.training.synth import make_dataset
 
+pytestmark = pytest.mark.slow  # TensorFlow, worker pools or the real CLI: seconds each
+
 SHARED_SPLITS = Path(__file__).resolve().parents[2] / "shared" / "gtzan" / "splits"
 
 
@@ -178,27 +180,22 @@ def test_known_corrupt_gtzan_file_is_skipped_with_a_warning(tmp_path):
 
 def test_killed_training_resumes_at_the_epoch_it_reached(toy, trained, tmp_path):
     import csv
-    import os
-    import signal
-    import subprocess
     import time
 
-    from conftest import tagger_cmd
+    from conftest import kill_tagger, start_tagger
 
     out = tmp_path / "out"
     log = out / "work" / "resnet-log.csv"
     args = ["retrain", "--data", str(toy), "--model", "resnet", "--epochs", "6", "--out", str(out),
             "--cache-dir", str(trained["cache"])]
-    proc = subprocess.Popen([*tagger_cmd(), *args], stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL, start_new_session=True)
+    proc = start_tagger(*args)
     deadline = time.time() + 300
     while time.time() < deadline and proc.poll() is None:
         if log.exists() and len(log.read_text().splitlines()) >= 3:  # header + 2 epochs
             break
         time.sleep(0.2)
     assert proc.poll() is None, "training ended before it could be killed"
-    os.killpg(proc.pid, signal.SIGKILL)
-    proc.wait()
+    kill_tagger(proc)
     assert not (out / "resnet.keras").exists()
     done = len(log.read_text().splitlines()) - 1
     run_cli(*args)

@@ -13,8 +13,8 @@ How genres are merged, and why:
 * MSD's vocabulary is popular music's (Last.fm tags); it splits rock, pop,
   jazz, hip-hop, soul and the rest.  Given a symphony it has no right answer
   and spreads its mass over ``ambient``/``jazz`` (measured on an orchestral
-  soundtrack: MTT's top genre is classical for 26 of 41 tracks, MSD's top is
-  ambient for 32).  So every MSD genre score is gated by MTT's belief that the
+  soundtrack: MTT's top genre is classical for 25 of 41 tracks, MSD's top is
+  ambient for 27, classical for none).  So every MSD genre score is gated by MTT's belief that the
   track is *not* classical: ``msd_score * (1 - classical)``.
 * Genres both nets know (rock, pop, electronic, ambient, dance, country,
   metal) take the mean of the two nets' scores, so neither net's base rate
