@@ -81,15 +81,16 @@ def _builder(name: str) -> Builder:
     return build
 
 
+# Listed in this order by `tagger models`.
 KINDS: dict[str, ModelKind] = {k.name: k for k in (
+    ModelKind("musicnn", "musicnn", "pretrained musicnn taggers (MTT + MSD), genres merged",
+              "musicnn", MUSICNN, ".json", default_rank=9, how_to_get="shipped with tagger"),
     ModelKind("resnet", "ResNet", "residual CNN on 3-second log-mel slices", "keras-classifier", LOGMEL,
               ".keras", build=_builder("resnet"), default_rank=1,
               how_to_get="train it with `tagger retrain --data DIR --model resnet`"),
     ModelKind("mlp", "MLP", "MLP on 57 summary features per 3-second slice", "keras-classifier",
               SUMMARY, ".keras", build=_builder("mlp"),
-              how_to_get="train it with `tagger retrain --data DIR --model mlp`"),
-    ModelKind("musicnn", "musicnn", "pretrained musicnn taggers (MTT + MSD), genres merged",
-              "musicnn", MUSICNN, ".json", default_rank=9, how_to_get="shipped with tagger"),
+              how_to_get="train it with `tagger retrain --data DIR --model mlp`")
 )}
 
 

@@ -96,7 +96,8 @@ def code_version() -> str:
 class Fitted:
     """A trained net and what its training run measured."""
 
-    net: Any
+    net: Any               # compiled, as trained
+    clean: Any             # the same weights in a never-compiled net: what is saved
     epochs_run: int        # in this call (a resumed run does fewer)
     epochs_total: int
     seconds: float
@@ -138,7 +139,9 @@ def fit(kind: ModelKind, split: Split, feats: dict[str, np.ndarray], genres: lis
                    validation_data=(x_va, np.eye(n, dtype=np.float32)[y_va]), epochs=cfg.epochs,
                    callbacks=callbacks, verbose=2 if sys.stderr.isatty() else 0)
     seconds = time.time() - t0
-    fitted = Fitted(net, len(hist.epoch), hist.epoch[-1] + 1 if hist.epoch else 0, seconds,
+    clean = kind.build(kind.spec, n, x_tr, cfg.width)  # no optimizer state in the file
+    clean.set_weights(net.get_weights())
+    fitted = Fitted(net, clean, len(hist.epoch), hist.epoch[-1] + 1 if hist.epoch else 0, seconds,
                     len(x_tr))
     log(f"{kind.name}: trained {fitted.epochs_run} epochs in {seconds:.0f} s "
         f"({fitted.epochs_total} in all)")
@@ -198,7 +201,7 @@ def card_of(kind: ModelKind, fitted: Fitted, measured: dict, split: Split, genre
 
 @dataclass
 class Trained:
-    net: Any
+    net: Any               # never compiled: saving it writes no optimizer state
     card: ModelCard
 
 
@@ -208,18 +211,15 @@ def train(kind: ModelKind, split: Split, feats: dict[str, np.ndarray], genres: l
     assert_disjoint(split)
     fitted = fit(kind, split, feats, genres, cfg, work_dir, log)
     measured = measure(fitted.net, split, feats, genres)
-    return Trained(fitted.net, card_of(kind, fitted, measured, split, genres, cfg))
+    return Trained(fitted.clean, card_of(kind, fitted, measured, split, genres, cfg))
 
 
 def install(trained: Trained, out_dir: Path) -> Path:
-    """Write ``<name>.keras`` (weights only, no optimizer state) and its card, atomically."""
-    keras = keras_module()
+    """Write ``<name>.keras`` and its card, atomically."""
     name = trained.card.name
     out_dir.mkdir(parents=True, exist_ok=True)
-    clean = keras.models.clone_model(trained.net)  # same graph, never compiled
-    clean.set_weights(trained.net.get_weights())
     tmp = out_dir / f".{name}.tmp.keras"
-    clean.save(tmp)
+    trained.net.save(tmp)
     os.replace(tmp, out_dir / f"{name}.keras")
     write_card(out_dir, trained.card)
     return out_dir / f"{name}.keras"
