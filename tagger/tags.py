@@ -1,56 +1,75 @@
-"""Read and write the genre in a file's own metadata, never leaving it half-written.
+"""Read and write the genre field of a file, changing nothing else, and put it back exactly.
 
-Where each format keeps its genre, and how several genres sit there, is
-declared once in ``tagger.formats``; this module reads and edits that field
-through mutagen, with one code path per tag family (ID3, Vorbis comments, MP4,
-ASF).
+Where each format keeps its genre is declared once in ``tagger.formats``.  A
+write edits only that field, at the byte level, in each tag family:
 
-A write goes to a temporary copy beside the file, which is flushed to disk and
-then renamed over the original (``os.replace`` is atomic on one file system),
-with the original's permission bits.  Killed at any instant, the path holds
-either the old file or the new one.  Only metadata blocks change; the audio
-frames are copied byte for byte.
+* **ID3v2** (MP3, and the ID3 chunk of WAV/AIFF): only the ``TCON`` frames
+  are replaced (``tagger.id3edit``); every other frame keeps its bytes, the
+  version stays (v2.3 stays v2.3), the ID3v1 block and APEv2 tags are never
+  touched.  v2.2, which nothing writes any more, becomes v2.3.  A file with no
+  ID3v2 tag gets one holding only the genre (v2.4, or v2.3 with ``id3v23``).
+* **Vorbis comments** (FLAC block, Ogg Vorbis/Opus packet): only the
+  ``GENRE`` pairs are replaced, in place, with the key spelled as it was; the
+  vendor string, every other pair and its position stay.  FLAC's other
+  blocks (pictures, STREAMINFO, ...) are copied byte for byte.
+* **MP4** (``ilst``): only the ``©gen``/``gnre`` items; every other item
+  keeps its bytes and order.  **ASF**: only ``WM/Genre``.
+
+Tags keep their size where their padding allows, so most writes change only
+the tag's bytes inside the file and are done in place with one ``pwrite``
+(atomic for a killed process): symlinks, hard links, owner, group, mode,
+extended attributes and ACLs are untouched.  A write that changes the file's
+size is made on a temporary copy beside the real file (a symlink is
+followed), which gets the original's owner, group, mode and extended
+attributes (ACLs included) and is renamed over it; a file with several hard
+links is then skipped, since a rename would split them.
+
+``read_field`` returns the raw genre field and how it sat in the file (the
+exact frames or pairs, their positions, the ID3 version, whether the tag
+container existed): small, JSON-ready, never pictures or audio.  The journal
+keeps it; ``restore_field`` puts exactly that back, removing a container the
+write created.
 """
 from __future__ import annotations
 
 import importlib
+import io
 import os
 import shutil
 import stat
+import struct
 import tempfile
+from typing import Any, BinaryIO, Callable
 
-from mutagen import id3
+import mutagen
+from mutagen._util import delete_bytes, resize_bytes
 
+from . import id3edit
 from .errors import one_line
 from .formats import BY_NAME, Format, sniff
-from .formats import sniff_format as sniff_name
+
+Field = dict[str, Any]  # the raw genre field, JSON-ready (bytes as hex)
+
+# The whole original tag is journaled only when a write must convert it (ID3v2.2, or a tag
+# the byte-level editor declines): never one holding pictures, never a large one.
+_WHOLE_TAG_LIMIT = 64 * 1024
 
 
 class TagError(Exception):
     """A tag that cannot be read or written; the message is the one-line reason."""
 
 
-def _id3_of(audio) -> id3.ID3 | None:
-    return audio.tags if isinstance(audio.tags, id3.ID3) else None
-
-
-def _read(fmt: Format, audio) -> list[str]:
-    """The genre values of an open file, in the tag family ``fmt`` names."""
-    if fmt.tag_family == "id3":
-        tags = _id3_of(audio)
-        frame = tags.get("TCON") if tags is not None else None
-        return [g for g in frame.genres if g] if frame else []
-    if audio.tags is None:
-        return []
-    values = audio.tags.get(fmt.genre_key) or []
-    return [str(v) for v in values if str(v)]
-
-
-def _open(path: str, fmt_name: str | None):
+# --- opening ---------------------------------------------------------------------------------
+def _format(path: str, fmt_name: str | None) -> Format:
     fmt = BY_NAME.get(fmt_name) if fmt_name else sniff(path)
-    if fmt is None or fmt.tag_class is None:
+    if fmt is None or fmt.tag_family is None:
         raise TagError(f"no genre tag support for format {fmt.name if fmt else 'unknown'}")
-    module, _, cls = fmt.tag_class.rpartition(".")
+    return fmt
+
+
+def _mutagen(fmt: Format, path: str):
+    """The file through the format's mutagen class (named by the format, never by file name)."""
+    module, _, cls = (fmt.tag_class or "").rpartition(".")
     try:
         audio = getattr(importlib.import_module(module), cls)(path)
     except PermissionError:
@@ -59,68 +78,688 @@ def _open(path: str, fmt_name: str | None):
         raise TagError("file not found") from None
     except Exception as exc:  # mutagen raises many types for damaged headers
         raise TagError(f"cannot read tags: {one_line(exc)}") from None
-    if audio is None:
-        raise TagError("not a file mutagen can tag")
-    return fmt, audio
+    return audio
 
 
 def read_genres(path: str | os.PathLike, fmt: str | None = None) -> list[str]:
-    """The genre values already in the file (empty list if none)."""
-    tag_format, audio = _open(os.fspath(path), fmt)
-    return _read(tag_format, audio)
+    """The genre values in the file as a player shows them (empty list if none).
+
+    For MP3 this is mutagen's view, which includes an ID3v1 genre: a file whose
+    only genre is in ID3v1 counts as having one.
+    """
+    path = os.fspath(path)
+    tag_format = _format(path, fmt)
+    audio = _mutagen(tag_format, path)
+    if tag_format.tag_family == "id3":
+        frame = audio.tags.get("TCON") if audio.tags is not None else None
+        return [g for g in frame.genres if g] if frame else []
+    if tag_format.tag_family == "vorbis":
+        return [v for k, v in (audio.tags or []) if k.lower() == "genre" and v]
+    values = audio.tags.get(tag_format.genre_key) if audio.tags is not None else None
+    if tag_format.tag_family == "mp4" and not values and audio.tags is not None:
+        values = audio.tags.get("gnre")
+    return [str(v) for v in values or [] if str(v)]
 
 
-def _apply(fmt: Format, audio, genres: list[str], id3v23: bool, sep: str, target: str) -> None:
-    if fmt.tag_family == "id3":
-        if audio.tags is None:
-            audio.add_tags()
-        tags = audio.tags
-        tags.delall("TCON")
-        if genres:
-            tags.add(id3.TCON(encoding=id3.Encoding.UTF8 if not id3v23 else id3.Encoding.UTF16,
-                              text=genres))
-        audio.save(target, v2_version=3 if id3v23 else 4, v23_sep=sep)
+# --- ID3v2, where it sits ------------------------------------------------------------------
+class _Id3Place:
+    """The ID3v2 tag's bytes in a file: at its start (MP3) or in its ID3 chunk (WAV/AIFF)."""
+
+    def __init__(self, f: BinaryIO, fmt: Format):
+        self.f, self.fmt = f, fmt
+        self.iff = None
+        if fmt.name in ("wav", "aiff"):
+            from mutagen.aiff import AIFFFile
+            from mutagen.wave import _WaveFile
+
+            f.seek(0)
+            self.iff, self.cid = (_WaveFile(f), "id3") if fmt.name == "wav" else (AIFFFile(f), "ID3")
+
+    def read(self) -> bytes | None:
+        """The container's bytes (the tag and anything its chunk holds after it), None if none."""
+        if self.iff is not None:
+            return self.iff[self.cid].read() if self.cid in self.iff else None
+        self.f.seek(0)
+        size = id3edit.tag_size(self.f.read(10))
+        if size is None:
+            return None
+        self.f.seek(0)
+        return self.f.read(size)
+
+    def write(self, data: bytes | None) -> None:
+        """Replace the container's bytes; None removes the container."""
+        old = self.read()
+        if self.iff is not None:
+            if data is None:
+                if old is not None:
+                    self.iff.delete_chunk(self.cid)
+                return
+            if old is None:
+                self.iff.insert_chunk(self.cid)
+            chunk = self.iff[self.cid]
+            if len(data) != chunk.data_size:
+                chunk.resize(len(data))
+            chunk.write(data)
+            return
+        old_size = len(old) if old is not None else 0
+        if data is None:
+            if old_size:
+                delete_bytes(self.f, old_size, 0)
+            return
+        resize_bytes(self.f, old_size, len(data), 0)
+        self.f.seek(0)
+        self.f.write(data)
+
+
+def _has_picture(tag: id3edit.Tag) -> bool:
+    return any(fid in (b"PIC", b"APIC") for fid in tag.frame_ids)
+
+
+def _converted(raw: bytes, version: int, sep: str) -> bytes:
+    """A tag the byte-level editor declines, re-written by mutagen as ``version`` (3 or 4)."""
+    from mutagen import id3
+
+    buf = io.BytesIO(raw)
+    try:
+        tags = id3.ID3(buf)
+        tags.save(buf, v1=id3.ID3v1SaveOptions.REMOVE, v2_version=version, v23_sep=sep,
+                  padding=lambda info: max(info.padding, 0))
+    except Exception as exc:
+        raise TagError(f"cannot convert ID3 tag: {one_line(exc)}") from None
+    return buf.getvalue()
+
+
+def _mutagen_genres(tag_bytes: bytes) -> list[str]:
+    from mutagen import id3
+
+    try:
+        frame = id3.ID3(io.BytesIO(tag_bytes)).get("TCON")
+    except Exception:
+        return []
+    return list(frame.text) if frame else []
+
+
+def _id3_field(container: bytes | None) -> Field:
+    if container is None:
+        return {"family": "id3", "exists": False}
+    try:
+        tag = id3edit.parse(container)
+    except id3edit.Unsupported as exc:
+        return {"family": "id3", "exists": True, "unsupported": str(exc),
+                "size": len(container)}
+    return {"family": "id3", "exists": True, "version": tag.version, "size": tag.size,
+            "frames": [[i, tag.frames[i].hex()] for i in id3edit.genre_indices(tag)]}
+
+
+def _id3_plan(container: bytes | None) -> str | None:
+    field = _id3_field(container)
+    if field.get("version") == 2:
+        return "ID3v2.2 tag will become ID3v2.3"
+    if "unsupported" in field:
+        return f"ID3 tag will be rewritten by mutagen ({field['unsupported']})"
+    return None
+
+
+def _id3_write(f: BinaryIO, fmt: Format, genres: list[str], id3v23: bool, sep: str) -> Field:
+    place = _Id3Place(f, fmt)
+    container = place.read()
+    field = _id3_field(container)
+    if container is None:
+        tag = id3edit.empty(3 if id3v23 else 4)
+        size, rest = None, b""
+    else:
+        tag_bytes = container[:id3edit.tag_size(container[:10]) or len(container)]
+        rest = container[len(tag_bytes):]
+        try:
+            tag = id3edit.parse(tag_bytes)
+            size = tag.size
+        except id3edit.Unsupported:
+            tag = None
+        if tag is None or tag.version == 2:
+            if len(tag_bytes) <= _WHOLE_TAG_LIMIT and (tag is None or not _has_picture(tag)):
+                field["tag"] = tag_bytes.hex()
+            else:
+                field["values"] = _mutagen_genres(tag_bytes)
+            version = 3 if tag is None or tag.version == 2 else tag.version
+            tag = id3edit.parse(_converted(tag_bytes, version, sep))
+            size = tag.size
+    old = [tag.frames[i] for i in id3edit.genre_indices(tag)]
+    new = [id3edit.genre_frame(tag, genres, sep, old[0] if old else None)] if genres else []
+    place.write(id3edit.render(id3edit.replace_genre(tag, new), size) + rest)
+    return field
+
+
+def _id3_restore(f: BinaryIO, fmt: Format, field: Field, sep: str) -> None:
+    place = _Id3Place(f, fmt)
+    if not field["exists"]:
+        place.write(None)
         return
+    container = place.read()
+    if container is None:
+        raise TagError("the ID3 tag tagger wrote is gone")
+    tag_len = id3edit.tag_size(container[:10]) or len(container)
+    rest = container[tag_len:]
+    if "tag" in field:
+        place.write(bytes.fromhex(field["tag"]) + rest)
+        return
+    try:
+        tag = id3edit.parse(container[:tag_len])
+    except id3edit.Unsupported as exc:
+        raise TagError(f"cannot restore the genre: {exc}") from None
+    if "values" in field:  # converted without a copy of the tag: the values, not the bytes
+        values = field["values"]
+        frames = [id3edit.genre_frame(tag, values, sep, None)] if values else []
+        positions = None
+    else:
+        frames = [bytes.fromhex(h) for _, h in field["frames"]]
+        positions = [i for i, _ in field["frames"]]
+    place.write(id3edit.render(id3edit.replace_genre(tag, frames, positions), field["size"]) + rest)
+
+
+# --- Vorbis comments ---------------------------------------------------------------------------
+def _split_vorbis(block: bytes) -> tuple[bytes, list[bytes], bytes]:
+    """(vendor string with its length, the raw pairs, what follows them)."""
+    n = int.from_bytes(block[:4], "little")
+    pos = 4 + n
+    count = int.from_bytes(block[pos:pos + 4], "little")
+    pos += 4
+    pairs = []
+    for _ in range(count):
+        n = int.from_bytes(block[pos:pos + 4], "little")
+        if pos + 4 + n > len(block):
+            raise TagError("damaged Vorbis comment block")
+        pairs.append(block[pos + 4:pos + 4 + n])
+        pos += 4 + n
+    return block[:4 + int.from_bytes(block[:4], "little")], pairs, block[pos:]
+
+
+def _join_vorbis(vendor: bytes, pairs: list[bytes], after: bytes) -> bytes:
+    return vendor + struct.pack("<I", len(pairs)) + b"".join(
+        struct.pack("<I", len(p)) + p for p in pairs) + after
+
+
+def _is_genre(pair: bytes) -> bool:
+    return pair.split(b"=", 1)[0].lower() == b"genre"
+
+
+def _vorbis_edit(block: bytes | None, genres: list[str] | None, restore: list | None,
+                 framing: bool) -> bytes:
+    """A comment block with its genre pairs replaced (``genres``) or put back (``restore``)."""
+    if block is None:
+        block = _join_vorbis(struct.pack("<I", 6) + b"tagger", [], b"\x01" if framing else b"")
+    vendor, pairs, after = _split_vorbis(block)
+    old = [i for i, p in enumerate(pairs) if _is_genre(p)]
+    kept = [p for i, p in enumerate(pairs) if i not in old]
+    if restore is not None:
+        for i, hexpair in sorted(restore):
+            kept.insert(min(i, len(kept)), bytes.fromhex(hexpair))
+        return _join_vorbis(vendor, kept, after)
+    key = pairs[old[0]].split(b"=", 1)[0] if old else b"GENRE"
+    at = old[0] if old else len(kept)
+    new = [key + b"=" + g.encode("utf-8") for g in genres or []]
+    return _join_vorbis(vendor, kept[:at] + new + kept[at:], after)
+
+
+def _vorbis_field(block: bytes | None, **layout) -> Field:
+    if block is None:
+        return {"family": "vorbis", "exists": False, **layout}
+    _, pairs, _ = _split_vorbis(block)
+    return {"family": "vorbis", "exists": True, **layout,
+            "pairs": [[i, p.hex()] for i, p in enumerate(pairs) if _is_genre(p)]}
+
+
+def _fit(data: bytes, length: int | None, pad_ok: Callable[[bytes], bool]) -> bytes:
+    """``data`` padded with zeros (or its zero padding trimmed) to ``length`` when possible."""
+    if length is None:
+        return data
+    if len(data) < length:
+        return data + b"\x00" * (length - len(data))
+    core = data.rstrip(b"\x00")
+    if len(data) > length and pad_ok(core) and len(core) <= length:
+        return core + b"\x00" * (length - len(core))
+    return data
+
+
+# FLAC: metadata blocks edited as bytes; every block but the comment and padding kept as is.
+def _real_size(kind: int, data: bytes, declared: int) -> int:
+    """The true length of a comment or picture block whose declared size some writers get wrong.
+
+    FLAC's reference decoder (and mutagen) parse these blocks by their contents;
+    so does this, and keeps the wrong declared size as it was.
+    """
+    try:
+        if kind == 4:
+            pos = 4 + int.from_bytes(data[:4], "little")
+            count = int.from_bytes(data[pos:pos + 4], "little")
+            pos += 4
+            for _ in range(count):
+                pos += 4 + int.from_bytes(data[pos:pos + 4], "little")
+        elif kind == 6:
+            pos = 4
+            for _ in range(2):  # MIME type, description
+                pos += 4 + int.from_bytes(data[pos:pos + 4], "big")
+            pos += 16
+            pos += 4 + int.from_bytes(data[pos:pos + 4], "big")
+        else:
+            return declared
+    except (IndexError, ValueError):
+        return declared
+    return pos if pos <= len(data) else declared
+
+
+def _flac_blocks(f: BinaryIO) -> tuple[int, int, list[list]]:
+    """(offset of ``fLaC``, metadata length, blocks as [kind, data, declared size])."""
+    f.seek(0)
+    start = id3edit.tag_size(f.read(10)) or 0
+    f.seek(start)
+    if f.read(4) != b"fLaC":
+        raise TagError("not a FLAC stream")
+    rest = f.read()
+    blocks, pos = [], 0
+    while True:
+        head = rest[pos:pos + 4]
+        if len(head) < 4:
+            raise TagError("truncated FLAC metadata")
+        declared = int.from_bytes(head[1:], "big")
+        kind = head[0] & 0x7F
+        size = declared
+        if kind in (4, 6):
+            size = _real_size(kind, rest[pos + 4:pos + 4 + max(declared, 1 << 24)], declared)
+        if pos + 4 + size > len(rest):
+            raise TagError("truncated FLAC metadata")
+        blocks.append([kind, rest[pos + 4:pos + 4 + size], declared])
+        pos += 4 + size
+        if head[0] & 0x80:
+            return start, pos, blocks
+
+
+def _flac_rewrite(f: BinaryIO, start: int, old_len: int, blocks: list[list]) -> None:
+    out = bytearray()
+    for i, (kind, data, declared) in enumerate(blocks):
+        out += bytes([kind | (0x80 if i == len(blocks) - 1 else 0)])
+        out += (declared if declared is not None else len(data)).to_bytes(3, "big") + data
+    resize_bytes(f, old_len, len(out), start + 4)
+    f.seek(start + 4)
+    f.write(out)
+
+
+def _flac_change(f: BinaryIO, edit: Callable[[bytes | None], bytes | None],
+                 padding: int | None, declared: int | None = None) -> Field:
+    start, old_len, blocks = _flac_blocks(f)
+    vc = next((b for b in blocks if b[0] == 4), None)
+    pad = next((b for b in blocks if b[0] == 1), None)
+    layout = {"padding": len(pad[1]) if pad else None}
+    if vc is not None and vc[2] != len(vc[1]):
+        layout["declared"] = vc[2]  # a wrong size, given back on undo
+    field = _vorbis_field(vc[1] if vc else None, **layout)
+    new = edit(vc[1] if vc else None)
+    if new is None:
+        blocks = [b for b in blocks if b is not vc]
+    elif vc is None:
+        blocks.insert(1, [4, new, None])
+    else:
+        vc[1], vc[2] = new, declared
+    if pad is not None:
+        others = sum(4 + len(b[1]) for b in blocks if b is not pad) + 4
+        want = padding if padding is not None else old_len - others
+        pad[1], pad[2] = b"\x00" * (want if want >= 0 else 1024), None
+    _flac_rewrite(f, start, old_len, blocks)
+    return field
+
+
+# Ogg: the comment packet edited as bytes, re-paged by mutagen (which renumbers and checksums).
+_OGG_COMMENT = {b"\x01vorbis": (b"\x03vorbis", True), b"OpusHead": (b"OpusTags", False)}
+
+
+def _ogg_change(f: BinaryIO, edit: Callable[[bytes | None], bytes | None],
+                length: int | None) -> Field:
+    from mutagen.ogg import OggPage
+
+    f.seek(0)
+    first = OggPage(f)
+    magic = next((m for m in _OGG_COMMENT if first.packets and first.packets[0].startswith(m)), None)
+    if magic is None:
+        raise TagError("Ogg stream without Vorbis or Opus comments")
+    prefix, framing = _OGG_COMMENT[magic]
+    page = first
+    while not (page.serial == first.serial and page.packets and page.packets[0].startswith(prefix)):
+        page = OggPage(f)
+    old_pages = [page]
+    while not (old_pages[-1].complete or len(old_pages[-1].packets) > 1):
+        page = OggPage(f)
+        if page.serial == old_pages[0].serial:
+            old_pages.append(page)
+    packets = OggPage.to_packets(old_pages, strict=False)
+    old = packets[0][len(prefix):]
+    field = _vorbis_field(old, length=len(packets[0]))
+    new = edit(old)
+    target = length if length is not None else len(packets[0])
+    packets[0] = _fit(prefix + new, target, lambda core: core.endswith(b"\x01") if framing else True)
+    new_pages = OggPage._from_packets_try_preserve(packets, old_pages)
+    OggPage.replace(f, old_pages, new_pages)
+    return field
+
+
+def _vorbis_write(f: BinaryIO, fmt: Format, genres: list[str]) -> Field:
+    framing = fmt.name == "ogg"
+    edit = lambda block: _vorbis_edit(block, genres, None, framing)  # noqa: E731
+    if fmt.name == "flac":
+        return _flac_change(f, edit, None)
+    return _ogg_change(f, edit, None)
+
+
+def _vorbis_restore(f: BinaryIO, fmt: Format, field: Field) -> None:
+    framing = fmt.name == "ogg"
+
+    def edit(block: bytes | None) -> bytes | None:
+        if not field["exists"]:
+            return None if fmt.name == "flac" else _vorbis_edit(block, None, [], framing)
+        return _vorbis_edit(block, None, field["pairs"], framing)
+
+    if fmt.name == "flac":
+        _flac_change(f, edit, field.get("padding"), field.get("declared"))
+    else:
+        _ogg_change(f, edit, field.get("length"))
+
+
+# --- MP4 --------------------------------------------------------------------------------------
+_MP4_GENRE = (b"\xa9gen", b"gnre")
+
+
+def _mp4_items(ilst: bytes) -> list[bytes]:
+    items, pos = [], 0
+    while pos + 8 <= len(ilst):
+        size = int.from_bytes(ilst[pos:pos + 4], "big")
+        if size < 8 or pos + size > len(ilst):
+            raise TagError("damaged MP4 item list")
+        items.append(ilst[pos:pos + size])
+        pos += size
+    if pos != len(ilst):
+        raise TagError("damaged MP4 item list")
+    return items
+
+
+def _atom(name: bytes, data: bytes) -> bytes:
+    return struct.pack(">I4s", 8 + len(data), name) + data
+
+
+def _mp4_change(path: str, fmt: Format, genres: list[str] | None, restore: Field | None) -> Field:
+    from mutagen.mp4 import MP4, Atoms, MP4Tags
+
+    with open(path, "rb+") as f:
+        atoms = Atoms(f)
+        try:
+            ilst = atoms.path(b"moov", b"udta", b"meta", b"ilst")[-1]
+            f.seek(ilst._dataoffset)
+            items = _mp4_items(f.read(ilst.length - (ilst._dataoffset - ilst.offset)))
+        except KeyError:
+            items = None
+        has_udta = b"moov.udta" in atoms
+        audio = MP4(path)
+        padding = audio.tags._padding if audio.tags is not None else None
+        field: Field = {"family": "mp4", "exists": items is not None, "padding": padding,
+                        "udta": has_udta,
+                        "items": [[i, it.hex()] for i, it in enumerate(items or [])
+                                  if it[4:8] in _MP4_GENRE]}
+        old = [i for i, it in enumerate(items or []) if it[4:8] in _MP4_GENRE]
+        kept = [it for i, it in enumerate(items or []) if i not in old]
+        if restore is not None:
+            if not restore["exists"]:
+                raise TagError("cannot remove an MP4 tag")  # handled by the caller
+            for i, h in sorted(restore["items"]):
+                kept.insert(min(i, len(kept)), bytes.fromhex(h))
+            new_items, want = kept, restore.get("padding")
+        else:
+            at = old[0] if old else len(kept)
+            genre = _atom(b"\xa9gen", b"".join(_atom(b"data", struct.pack(">2I", 1, 0)
+                                                     + g.encode("utf-8")) for g in genres or []))
+            new_items, want = kept[:at] + ([genre] if genres else []) + kept[at:], None
+
+        def pad(info) -> int:
+            if want is not None:
+                return want
+            return info.padding if info.padding >= 0 else 1024
+
+        tags = audio.tags if audio.tags is not None else MP4Tags()
+        tags._MP4Tags__save(f, atoms, _atom(b"ilst", b"".join(new_items)), pad)
+    return field
+
+
+# --- ASF ----------------------------------------------------------------------------------------
+def _asf_change(path: str, fmt: Format, genres: list[str] | None, restore: Field | None) -> Field:
+    audio = _mutagen(fmt, path)
     key = fmt.genre_key
+    old = audio.tags.get(key, []) if audio.tags is not None else []
+    field: Field = {"family": "asf", "exists": audio.tags is not None,
+                    "values": [[a.TYPE, str(a.value)] for a in old]}
     if audio.tags is None:
         audio.add_tags()
-    if genres:
-        audio.tags[key] = list(genres)
+    values = genres if restore is None else [v for _, v in restore["values"]]
+    if values:
+        audio.tags[key] = list(values)
     elif key in audio.tags:
         del audio.tags[key]
-    audio.save(target)
+    audio.save()
+    return field
 
 
-def write_genres(path: str | os.PathLike, genres: list[str], fmt: str | None = None,
-                 id3v23: bool = False, sep: str = "; ") -> None:
-    """Replace the file's genre values with ``genres`` (an empty list removes them), atomically."""
-    path = os.fspath(path)
+# --- one file, safely ----------------------------------------------------------------------------
+def _real(path: str) -> tuple[str, os.stat_result]:
     try:
-        st = os.stat(path)
+        real = os.path.realpath(path)  # a symlink is written at its target and stays a link
+        st = os.stat(real)
     except FileNotFoundError:
         raise TagError("file not found (moved or deleted since the scan)") from None
     except OSError as exc:
         raise TagError(exc.strerror or str(exc)) from None
-    if not st.st_mode & stat.S_IWUSR or not os.access(path, os.W_OK):
+    if not stat.S_ISREG(st.st_mode):
+        raise TagError("not a regular file")
+    if not st.st_mode & stat.S_IWUSR or not os.access(real, os.W_OK):
         raise TagError("file is read-only")
-    folder = os.path.dirname(os.path.abspath(path))
+    return real, st
+
+
+def _copy_identity(src: str, dst: str, st: os.stat_result) -> None:
+    """Owner, group, mode and extended attributes (POSIX ACLs live there) of ``src`` on ``dst``."""
     try:
-        fd, tmp = tempfile.mkstemp(prefix=".tagger-", suffix=".tmp", dir=folder)
+        os.chown(dst, st.st_uid, st.st_gid)
+    except PermissionError:
+        if os.stat(dst).st_gid != st.st_gid or os.stat(dst).st_uid != st.st_uid:
+            raise TagError("cannot keep the file's owner and group (not permitted); "
+                           "left unchanged") from None
+    os.chmod(dst, stat.S_IMODE(st.st_mode))
+    if hasattr(os, "listxattr"):
+        try:
+            names = os.listxattr(src)
+        except OSError:
+            names = []
+        for name in names:
+            try:
+                os.setxattr(dst, name, os.getxattr(src, name))
+            except OSError as exc:
+                raise TagError(f"cannot keep extended attribute {name} ({exc.strerror}); "
+                               "left unchanged") from None
+
+
+def _changed_range(a: str, b: str) -> tuple[int, bytes] | None:
+    """Where two files of equal size differ: (offset, new bytes), None if identical."""
+    with open(a, "rb") as fa, open(b, "rb") as fb:
+        da, db = fa.read(), fb.read()
+    if da == db:
+        return None
+    lo = next(i for i in range(len(da)) if da[i] != db[i]) if len(da) < 4096 else \
+        _first_difference(da, db)
+    hi = len(da) - _first_difference(da[::-1], db[::-1])
+    return lo, db[lo:hi]
+
+
+def _first_difference(a: bytes, b: bytes) -> int:
+    lo, hi = 0, len(a)
+    while hi - lo > 4096:  # bisect on equal prefixes, then scan
+        mid = (lo + hi) // 2
+        if a[lo:mid] == b[lo:mid]:
+            lo = mid
+        else:
+            hi = mid
+    return lo + next(i for i in range(hi - lo) if a[lo + i] != b[lo + i])
+
+
+def _edit_file(path: str, fmt_name: str | None, change: Callable[[str, Format], Field]) -> Field:
+    """Run ``change`` on a copy of the file, then bring the result onto the real file.
+
+    Same size: the changed bytes are written in place with one ``pwrite``.
+    Other size: the copy, with the original's identity, is renamed over it.
+    """
+    real, st = _real(path)
+    fmt = _format(real, fmt_name)
+    suffix = os.path.splitext(real)[1]
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=".tagger-", suffix=suffix, dir=os.path.dirname(real))
     except OSError as exc:
         raise TagError(f"cannot write in folder: {exc.strerror or exc}") from None
     os.close(fd)
     try:
-        shutil.copyfile(path, tmp)
-        tag_format, audio = _open(tmp, fmt or sniff_name(path))
-        _apply(tag_format, audio, genres, id3v23, sep, tmp)
-        os.chmod(tmp, stat.S_IMODE(st.st_mode))
+        shutil.copyfile(real, tmp)
+        try:
+            field = change(tmp, fmt)
+        except (TagError, id3edit.Unsupported):
+            raise
+        except Exception as exc:
+            raise TagError(f"cannot write tags: {one_line(exc)}") from None
+        if os.path.getsize(tmp) == st.st_size:
+            diff = _changed_range(real, tmp)
+            if diff is not None:
+                fd = os.open(real, os.O_WRONLY)
+                try:
+                    os.pwrite(fd, diff[1], diff[0])
+                    os.fsync(fd)
+                finally:
+                    os.close(fd)
+            return field
+        if st.st_nlink > 1:
+            raise TagError(f"has {st.st_nlink} hard links and its tag has no room to change in "
+                           "place; skipped so that the links stay one file")
+        _copy_identity(real, tmp, st)
         with open(tmp, "rb+") as f:
             os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except TagError:
-        raise
-    except Exception as exc:
-        raise TagError(f"cannot write tags: {one_line(exc)}") from None
+        os.replace(tmp, real)
+        return field
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
+
+
+def _family_change(genres: list[str] | None, restore: Field | None, id3v23: bool,
+                   sep: str) -> Callable[[str, Format], Field]:
+    def change(tmp: str, fmt: Format) -> Field:
+        if fmt.tag_family in ("mp4", "asf"):
+            editor = _mp4_change if fmt.tag_family == "mp4" else _asf_change
+            if fmt.tag_family == "mp4" and restore is not None and not restore["exists"]:
+                return _mp4_remove(tmp, restore.get("udta", True))
+            return editor(tmp, fmt, genres, restore)
+        with open(tmp, "rb+") as f:
+            try:
+                if fmt.tag_family == "id3":
+                    if restore is None:
+                        return _id3_write(f, fmt, genres or [], id3v23, sep)
+                    _id3_restore(f, fmt, restore, sep)
+                    return restore
+                if restore is None:
+                    return _vorbis_write(f, fmt, genres or [])
+                _vorbis_restore(f, fmt, restore)
+                return restore
+            except mutagen.MutagenError as exc:
+                raise TagError(f"cannot write tags: {one_line(exc)}") from None
+    return change
+
+
+def _mp4_remove(path: str, keep_udta: bool) -> Field:
+    """Remove the ``meta`` atom a write created (and ``udta``, if it created that too)."""
+    from mutagen.mp4 import Atoms, MP4Tags
+
+    with open(path, "rb+") as f:
+        atoms = Atoms(f)
+        udta = atoms.path(b"moov", b"udta")
+        meta = atoms.path(b"moov", b"udta", b"meta")[-1]
+        gone, parents = (meta, udta) if keep_udta else (udta[-1], udta[:-1])
+        delete_bytes(f, gone.length, gone.offset)
+        tags = MP4Tags()
+        tags._MP4Tags__update_parents(f, parents, -gone.length)
+        tags._MP4Tags__update_offsets(f, atoms, -gone.length, gone.offset)
+    return {"family": "mp4", "exists": False}
+
+
+def read_field(path: str | os.PathLike, fmt: str | None = None) -> Field:
+    """The raw genre field and how it sits in the file (what the journal keeps)."""
+    path = os.fspath(path)
+    real, _ = _real(path) if os.path.exists(path) else (path, None)
+    tag_format = _format(real, fmt)
+    try:
+        with open(real, "rb") as f:
+            family = tag_format.tag_family
+            if family == "id3":
+                return _id3_field(_Id3Place(f, tag_format).read())
+            if family == "vorbis":
+                if tag_format.name == "flac":
+                    _, _, blocks = _flac_blocks(f)
+                    vc = next((b[1] for b in blocks if b[0] == 4), None)
+                    return _vorbis_field(vc)
+    except FileNotFoundError:
+        raise TagError("file not found (moved or deleted since the scan)") from None
+    except (OSError, mutagen.MutagenError, struct.error) as exc:
+        raise TagError(f"cannot read tags: {one_line(exc)}") from None
+    # Ogg, MP4, ASF: run the editor on a throwaway copy to see the field.
+    fd, tmp = tempfile.mkstemp(suffix=os.path.splitext(real)[1])
+    os.close(fd)
+    try:
+        shutil.copyfile(real, tmp)
+        if tag_format.tag_family == "vorbis":
+            with open(tmp, "rb+") as f:
+                field = _ogg_change(f, lambda b: b, None)
+            field.pop("length", None)
+            return field
+        if tag_format.tag_family == "mp4":
+            field = _mp4_change(tmp, tag_format, None, {"exists": True, "items": [],
+                                                        "padding": None})
+        else:
+            field = _asf_change(tmp, tag_format, None, {"values": []})
+        field.pop("padding", None)
+        return field
+    except TagError:
+        raise
+    except Exception as exc:
+        raise TagError(f"cannot read tags: {one_line(exc)}") from None
+    finally:
+        os.unlink(tmp)
+
+
+def plan(path: str | os.PathLike, fmt: str | None = None) -> str | None:
+    """What a write would change beyond the genre field (for ``--dry-run``), None if nothing."""
+    path = os.fspath(path)
+    tag_format = _format(path, fmt)
+    if tag_format.tag_family != "id3":
+        return None
+    with open(path, "rb") as f:
+        return _id3_plan(_Id3Place(f, tag_format).read())
+
+
+def write_genres(path: str | os.PathLike, genres: list[str], fmt: str | None = None,
+                 id3v23: bool = False, sep: str = "; ") -> Field:
+    """Replace the file's genre values with ``genres`` (an empty list removes them).
+
+    Returns the raw field as it was before (for the journal).
+    """
+    return _edit_file(os.fspath(path), fmt, _family_change(list(genres), None, id3v23, sep))
+
+
+def restore_field(path: str | os.PathLike, field: Field, fmt: str | None = None,
+                  sep: str = "; ") -> None:
+    """Put back the raw genre field ``read_field``/``write_genres`` returned, exactly."""
+    _edit_file(os.fspath(path), fmt, _family_change(None, field, False, sep))
+
+
+def same_field(a: Field, b: Field) -> bool:
+    """True when two fields hold the same genre bytes (layout hints aside)."""
+    skip = {"padding", "length", "size", "tag"}
+    return {k: v for k, v in a.items() if k not in skip} == \
+        {k: v for k, v in b.items() if k not in skip}

@@ -1,0 +1,216 @@
+"""Replace the genre frames of an ID3v2 tag at the byte level, keeping every other byte.
+
+mutagen's ``ID3.save`` re-serialises every frame: it upgrades v2.3 to v2.4,
+merges ID3v1 values into the tag, drops frames it cannot parse and
+re-encodes text.  Here a tag is split into its raw frames; only ``TCON``
+frames are replaced and every other frame keeps its exact bytes and place.
+The tag keeps its size where its padding allows, so a write usually touches
+only the bytes of the tag, and an undo that puts the original frames back
+gives back the original bytes.
+
+Pure functions on bytes; where the tag sits in the file is ``tagger.tags``'s job.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+GROW_PADDING = 1024  # room left for later edits when a tag must grow
+
+
+class Unsupported(Exception):
+    """A tag this module will not edit byte by byte (the message says why)."""
+
+
+def _syncsafe(data: bytes) -> int:
+    return (data[0] << 21) | (data[1] << 14) | (data[2] << 7) | data[3]
+
+
+def _to_syncsafe(n: int) -> bytes:
+    if n >= 1 << 28:
+        raise Unsupported("tag larger than ID3v2 allows")
+    return bytes([(n >> 21) & 0x7F, (n >> 14) & 0x7F, (n >> 7) & 0x7F, n & 0x7F])
+
+
+def unsync_decode(data: bytes) -> bytes:
+    return data.replace(b"\xff\x00", b"\xff")
+
+
+def unsync_encode(data: bytes) -> bytes:
+    out = bytearray()
+    for i, b in enumerate(data):
+        out.append(b)
+        if b == 0xFF and (i + 1 == len(data) or data[i + 1] >= 0xE0 or data[i + 1] == 0):
+            out.append(0)
+    return bytes(out)
+
+
+@dataclass
+class Tag:
+    """An ID3v2 tag split into raw parts."""
+
+    version: int        # 2, 3 or 4
+    revision: int
+    flags: int          # header flags byte
+    extended: bytes     # extended header, as stored (after unsynchronisation is undone)
+    frames: list[bytes]  # each frame with its header, exactly as stored
+    junk: bytes         # non-zero bytes after the last frame (kept as they are)
+    size: int           # the whole tag in bytes: header, body, footer
+    syncsafe: bool      # v2.4 frame sizes as sync-safe integers (iTunes wrote plain ones)
+
+    @property
+    def frame_ids(self) -> list[bytes]:
+        return [f[:3] if self.version == 2 else f[:4] for f in self.frames]
+
+
+def tag_size(head: bytes) -> int | None:
+    """Size of the whole tag whose first 10 bytes are ``head``, None if not an ID3v2 header."""
+    if len(head) < 10 or head[:3] != b"ID3" or head[3] not in (2, 3, 4) or head[4] == 0xFF \
+            or any(b >= 0x80 for b in head[6:10]):
+        return None
+    return 10 + _syncsafe(head[6:10]) + (10 if head[3] == 4 and head[5] & 0x10 else 0)
+
+
+def _walk(body: bytes, version: int, syncsafe: bool) -> tuple[list[bytes], bytes]:
+    hlen = 6 if version == 2 else 10
+    frames, pos = [], 0
+    while pos + hlen <= len(body):
+        fid = body[pos:pos + (3 if version == 2 else 4)]
+        if not all(48 <= c <= 57 or 65 <= c <= 90 for c in fid):
+            break
+        if version == 2:
+            size = int.from_bytes(body[pos + 3:pos + 6], "big")
+        elif syncsafe:
+            size = _syncsafe(body[pos + 4:pos + 8])
+        else:
+            size = int.from_bytes(body[pos + 4:pos + 8], "big")
+        if pos + hlen + size > len(body):
+            break
+        frames.append(body[pos:pos + hlen + size])
+        pos += hlen + size
+    return frames, body[pos:]
+
+
+def parse(data: bytes) -> Tag:
+    """Split a whole tag (``data`` may run on past it) into its parts."""
+    size = tag_size(data[:10])
+    if size is None or size > len(data):
+        raise Unsupported("not a complete ID3v2 tag")
+    version, revision, flags = data[3], data[4], data[5]
+    footer = 10 if version == 4 and flags & 0x10 else 0
+    stored = data[10:size - footer]
+    body = stored
+    if version < 4 and flags & 0x80:
+        body = unsync_decode(stored)
+        if unsync_encode(body) != stored:
+            raise Unsupported("unsynchronised tag that does not re-encode to the same bytes")
+    if version == 2 and flags & 0x40:
+        raise Unsupported("compressed ID3v2.2 tag")
+    extended = b""
+    if flags & 0x40:
+        n = int.from_bytes(body[:4], "big") + 4 if version == 3 else _syncsafe(body[:4])
+        if n < 6 or n > len(body):
+            raise Unsupported("damaged extended header")
+        extended, body = body[:n], body[n:]
+        ext_flags = extended[4] if version == 3 else (extended[5] if len(extended) > 5 else 0)
+        if (version == 3 and ext_flags & 0x80) or (version == 4 and ext_flags & 0x20):
+            raise Unsupported("tag carries a CRC")
+    frames, rest = _walk(body, version, True)
+    if version == 4:
+        plain, plain_rest = _walk(body, version, False)
+        if len(plain_rest.strip(b"\x00")) < len(rest.strip(b"\x00")):
+            return Tag(version, revision, flags, extended, plain, plain_rest.rstrip(b"\x00"),
+                       size, False)
+    return Tag(version, revision, flags, extended, frames, rest.rstrip(b"\x00"), size, True)
+
+
+def render(tag: Tag, size: int | None = None) -> bytes:
+    """The tag as bytes, ``size`` long when it fits (padding fills the rest), else grown."""
+    body = tag.extended + b"".join(tag.frames) + tag.junk
+    footer = 10 if tag.version == 4 and tag.flags & 0x10 else 0
+    if tag.version < 4 and tag.flags & 0x80:
+        body = unsync_encode(body)
+    needed = 10 + len(body) + footer
+    if footer:  # a tag with a footer may not have padding
+        size = needed
+    elif size is None or size < needed:
+        size = needed + GROW_PADDING
+    padding = size - needed
+    extended = tag.extended
+    if tag.version == 3 and len(extended) >= 10:  # v2.3 keeps its padding size here
+        extended = extended[:6] + padding.to_bytes(4, "big") + extended[10:]
+        body = extended + body[len(extended):]
+        if tag.flags & 0x80:
+            body = unsync_encode(unsync_decode(body))
+    length = _to_syncsafe(size - 10 - footer)
+    header = b"ID3" + bytes([tag.version, tag.revision, tag.flags]) + length
+    out = header + body + b"\x00" * padding
+    if footer:
+        out += b"3DI" + header[3:]
+    return out
+
+
+def empty(version: int) -> Tag:
+    """A new tag with no frames."""
+    return Tag(version, 0, 0, b"", [], b"", 0, True)
+
+
+# --- the genre frame -----------------------------------------------------------------------
+def genre_indices(tag: Tag) -> list[int]:
+    gid = b"TCO" if tag.version == 2 else b"TCON"
+    return [i for i, fid in enumerate(tag.frame_ids) if fid == gid]
+
+
+def _encode_text(values: list[str], encoding: int) -> bytes:
+    if encoding == 0:
+        return b"\x00".join(v.encode("latin-1") for v in values)
+    if encoding == 1:
+        return b"\x00\x00".join(v.encode("utf-16") for v in values)
+    if encoding == 2:
+        return b"\x00\x00".join(v.encode("utf-16-be") for v in values)
+    return b"\x00".join(v.encode("utf-8") for v in values)
+
+
+def _encoding_for(tag: Tag, values: list[str], old_frame: bytes | None) -> int:
+    """The old frame's encoding where it can hold the text, else the plainest that can."""
+    allowed = (0, 1, 2, 3) if tag.version == 4 else (0, 1)
+    text = "".join(values)
+    latin = all(ord(c) < 256 for c in text)
+    old = old_frame[10] if old_frame is not None and len(old_frame) > 10 else None
+    if old in allowed and (old != 0 or latin):
+        enc = old
+    else:
+        enc = 0 if latin else (3 if tag.version == 4 else 1)
+    if tag.version == 4 and tag.flags & 0x80:
+        # Frames of a v2.4 tag flagged as unsynchronised are read as such: a frame without
+        # 0xFF bytes needs no unsynchronisation, and UTF-8 never has them.
+        if enc in (1, 2) or (enc == 0 and "\xff" in text):
+            enc = 3
+    return enc
+
+
+def genre_frame(tag: Tag, genres: list[str], sep: str, old_frame: bytes | None) -> bytes:
+    """A TCON frame for ``tag``'s version: v2.4 holds several values, v2.3 joins them."""
+    values = genres if tag.version == 4 else [sep.join(genres)]
+    enc = _encoding_for(tag, values, old_frame)
+    data = bytes([enc]) + _encode_text(values, enc)
+    size = _to_syncsafe(len(data)) if tag.syncsafe and tag.version == 4 else len(data).to_bytes(4, "big")
+    return b"TCON" + size + b"\x00\x00" + data
+
+
+def replace_genre(tag: Tag, new_frames: list[bytes], positions: list[int] | None = None) -> Tag:
+    """``tag`` with its genre frames swapped for ``new_frames``.
+
+    The new frames go where the first old one was (or at ``positions``, the
+    indices they had, for an undo), else after the last frame.
+    """
+    old = genre_indices(tag)
+    kept = [f for i, f in enumerate(tag.frames) if i not in old]
+    if positions is None:
+        at = old[0] if old else len(kept)
+        frames = kept[:at] + new_frames + kept[at:]
+    else:
+        frames = list(kept)
+        for pos, frame in sorted(zip(positions, new_frames)):
+            frames.insert(min(pos, len(frames)), frame)
+    return Tag(tag.version, tag.revision, tag.flags, tag.extended, frames, tag.junk, tag.size,
+               tag.syncsafe)
