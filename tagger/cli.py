@@ -55,7 +55,8 @@ def _print_write(summary: dict, changes: bool) -> None:
             if c["action"] in ("write", "error") or summary["dry_run"]:
                 old = "; ".join(c["existing"]) or "(none)"
                 new = "; ".join(c["proposed"]) or "(none)"
-                typer.echo(f"{c['action']:<15} {printable(c['path'])}: {old} -> {new}")
+                note = f"  ({c['note']})" if c.get("note") else ""
+                typer.echo(f"{c['action']:<15} {printable(c['path'])}: {old} -> {new}{note}")
     verb = "would write" if summary["dry_run"] else "wrote"
     n = sum(c["action"] == "write" for c in summary["changes"]) if summary["dry_run"] \
         else summary["written"]
@@ -185,17 +186,22 @@ def undo(
     db: Optional[Path] = DbOption,
     scan: Optional[int] = typer.Option(None, "--scan", help="Only the writes of this scan id."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Show what would be restored."),
+    force: bool = typer.Option(False, "--force", help="Also restore files whose genre was "
+                               "changed by something else after tagger wrote it."),
     json_out: bool = JsonOption,
 ) -> None:
-    """Restore the genres that were in the files before tagger wrote them."""
+    """Restore the genre fields exactly as they were before tagger wrote them."""
     from .write import undo as run_undo
 
     summary = run_undo([str(p) for p in paths] if paths else None, db=db, scan_id=scan,
-                       dry_run=dry_run).to_dict()
+                       dry_run=dry_run, force=force).to_dict()
     if json_out:
         _print_json(summary)
         return
     for c in summary["changes"]:
+        if c.get("action") == "changed since":
+            typer.echo(f"left alone {printable(c['path'])}: {c['reason']}")
+            continue
         typer.echo(f"{'would restore' if dry_run else 'restored'} {printable(c['path'])}: "
                    f"{'; '.join(c['current']) or '(none)'} -> {'; '.join(c['restore']) or '(none)'}")
     typer.echo(f"{len(summary['changes']) if dry_run else summary['restored']} files "

@@ -83,6 +83,12 @@ MIGRATIONS: list[list[str]] = [
         )""",
         "CREATE INDEX tag_history_path ON tag_history(path)",
     ],
+    # The raw genre field before and after each write (JSON from tagger.tags.read_field):
+    # what undo puts back exactly, and how it tells that something else changed the genre since.
+    [
+        "ALTER TABLE tag_history ADD COLUMN old_field TEXT",
+        "ALTER TABLE tag_history ADD COLUMN new_field TEXT",
+    ],
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -248,22 +254,26 @@ class History:
     def __init__(self, store: Store):
         self.store = store
 
-    def begin(self, path: str, old: list[str], new: list[str], scan_id: int | None) -> int:
-        """Journal the old values *before* the file is touched; status 'pending'."""
+    def begin(self, path: str, old: list[str], new: list[str], scan_id: int | None,
+              old_field: dict | None = None) -> int:
+        """Journal the old values and raw field *before* the file is touched; status 'pending'."""
         with self.store.transaction():
             cur = self.store.conn.execute(
-                "INSERT INTO tag_history (path, old_values, new_values, status, scan_id) "
-                "VALUES (?, ?, ?, 'pending', ?)",
-                [db_path(path), json.dumps(old), json.dumps(new), scan_id])
+                "INSERT INTO tag_history (path, old_values, new_values, status, scan_id, old_field) "
+                "VALUES (?, ?, ?, 'pending', ?, ?)",
+                [db_path(path), json.dumps(old), json.dumps(new), scan_id,
+                 json.dumps(old_field) if old_field is not None else None])
         return int(cur.lastrowid or 0)
 
     def finish(self, entry: int, status: str, error: str | None = None,
-               track_update: dict | None = None) -> None:
+               track_update: dict | None = None, new_field: dict | None = None) -> None:
         """Mark an entry written/failed and, in the same transaction, update its track row."""
         with self.store.transaction():
             self.store.conn.execute(
-                "UPDATE tag_history SET status = ?, written_at = ?, error = ? WHERE id = ?",
-                [status, now(), error, entry])
+                "UPDATE tag_history SET status = ?, written_at = ?, error = ?, new_field = ? "
+                "WHERE id = ?",
+                [status, now(), error, json.dumps(new_field) if new_field is not None else None,
+                 entry])
             if track_update:
                 self._update_track(track_update)
 
@@ -286,6 +296,8 @@ class History:
         for row in self.store.db.query(sql + " ORDER BY id", params):
             row["old_values"] = json.loads(row["old_values"] or "[]")
             row["new_values"] = json.loads(row["new_values"] or "[]")
+            for key in ("old_field", "new_field"):
+                row[key] = json.loads(row[key]) if row.get(key) else None
             row["path"] = fs_path(row["path"])
             out.setdefault(row["path"], []).append(row)
         return out

@@ -25,7 +25,7 @@ from dataclasses import asdict, dataclass, field
 from .genres import display_name
 from .paths import absolute, default_db, is_under
 from .store import Store, now
-from .tags import TagError, read_genres, write_genres
+from .tags import TagError, plan, read_field, read_genres, restore_field, same_field, write_genres
 
 
 @dataclass
@@ -94,6 +94,12 @@ def write_tags(paths: list | None = None, db=None, options: WriteOptions | None 
                     summary.error_files.append({"path": path, "error": str(exc)})
                     continue
                 change = {"path": path, "existing": old, "proposed": new}
+                try:
+                    note = plan(path, row["format"])
+                except (TagError, OSError):
+                    note = None
+                if note:
+                    change["note"] = note  # e.g. an ID3v2.2 tag that will become v2.3
                 if not new:
                     summary.low_confidence += 1
                     change["action"] = "low confidence"
@@ -108,16 +114,25 @@ def write_tags(paths: list | None = None, db=None, options: WriteOptions | None 
                 summary.changes.append(change)
                 if change["action"] != "write" or opts.dry_run:
                     continue
-                entry = history.begin(path, old, new, scan_id if scan_id is not None else row["scan_id"])
+                try:
+                    old_field = read_field(path, row["format"])
+                except TagError as exc:
+                    summary.errors += 1
+                    summary.error_files.append({"path": path, "error": str(exc)})
+                    change["action"] = "error"
+                    continue
+                entry = history.begin(path, old, new, scan_id if scan_id is not None else row["scan_id"],
+                                      old_field)
                 try:
                     write_genres(path, new, row["format"], opts.id3v23, opts.separator)
+                    new_field = read_field(path, row["format"])
                 except TagError as exc:
                     history.finish(entry, "failed", str(exc))
                     summary.errors += 1
                     summary.error_files.append({"path": path, "error": str(exc)})
                     change["action"] = "error"
                     continue
-                history.finish(entry, "written", track_update={
+                history.finish(entry, "written", new_field=new_field, track_update={
                     "path": path, **_stat_fields(path), "written_genre": opts.separator.join(new),
                     "written_at": now()})
                 summary.written += 1
@@ -130,6 +145,7 @@ def write_tags(paths: list | None = None, db=None, options: WriteOptions | None 
 @dataclass
 class UndoSummary:
     restored: int = 0
+    changed_since: int = 0
     errors: int = 0
     dry_run: bool = False
     changes: list[dict] = field(default_factory=list)
@@ -139,9 +155,27 @@ class UndoSummary:
         return asdict(self)
 
 
+def _changed_since(entries: list[dict], current: dict) -> bool:
+    """True when the file's genre field is neither what tagger wrote last nor what was there.
+
+    A write killed before it was marked done is 'pending' with no written field:
+    the file then holds either the old field or the new one, both tagger's.
+    """
+    last = entries[-1]
+    if last["new_field"] is not None:
+        return not same_field(current, last["new_field"])
+    return False
+
+
 def undo(paths: list | None = None, db=None, scan_id: int | None = None,
-         dry_run: bool = False) -> UndoSummary:
-    """Restore the genres journaled before tagger's writes (``tagger undo``)."""
+         dry_run: bool = False, force: bool = False) -> UndoSummary:
+    """Restore the genre fields journaled before tagger's writes (``tagger undo``).
+
+    The raw field is put back exactly (same frames, pairs, encodings, version;
+    a tag container the write created is removed).  A file whose genre was
+    changed by something else after tagger wrote it is left alone, and said so,
+    unless ``force``.
+    """
     store = Store(default_db(db), create=False)
     summary = UndoSummary(dry_run=dry_run)
     roots = [absolute(p) for p in paths] if paths else None
@@ -152,22 +186,38 @@ def undo(paths: list | None = None, db=None, scan_id: int | None = None,
                 if not _selected(path, roots):
                     continue
                 original = entries[0]["old_values"]
+                field = entries[0]["old_field"]
                 ids = [e["id"] for e in entries]
                 try:
                     current = read_genres(path)
+                    current_field = read_field(path) if field is not None else None
                 except TagError as exc:
                     summary.errors += 1
                     summary.error_files.append({"path": path, "error": str(exc)})
                     continue
-                summary.changes.append({"path": path, "current": current, "restore": original})
+                change = {"path": path, "current": current, "restore": original}
+                if current_field is not None and _changed_since(entries, current_field) \
+                        and not same_field(current_field, field):
+                    if not force:
+                        summary.changed_since += 1
+                        change["action"] = "changed since"
+                        change["reason"] = ("its genre was changed by something else after tagger "
+                                            "wrote it; left alone (--force restores anyway)")
+                        summary.changes.append(change)
+                        continue
+                change["action"] = "restore"
+                summary.changes.append(change)
                 if dry_run:
                     continue
                 try:
-                    if current != original:
+                    if field is not None:
+                        restore_field(path, field)
+                    elif current != original:  # journaled before raw fields were kept
                         write_genres(path, original)
                 except TagError as exc:
                     summary.errors += 1
                     summary.error_files.append({"path": path, "error": str(exc)})
+                    change["action"] = "error"
                     continue
                 history.mark_undone(ids, track_update={"path": path, **_stat_fields(path),
                                                        "written_genre": None, "written_at": None})
