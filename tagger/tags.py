@@ -411,8 +411,8 @@ def _flac_change(f: BinaryIO, edit: Callable[[bytes | None], bytes | None],
 _OGG_COMMENT = {b"\x01vorbis": (b"\x03vorbis", True), b"OpusHead": (b"OpusTags", False)}
 
 
-def _ogg_change(f: BinaryIO, edit: Callable[[bytes | None], bytes | None],
-                length: int | None) -> Field:
+def _ogg_comment(f: BinaryIO) -> tuple[list, list[bytes], bytes, bool]:
+    """(the pages holding the comment packet, their packets, the packet's magic, framing bit)."""
     from mutagen.ogg import OggPage
 
     f.seek(0)
@@ -429,7 +429,14 @@ def _ogg_change(f: BinaryIO, edit: Callable[[bytes | None], bytes | None],
         page = OggPage(f)
         if page.serial == old_pages[0].serial:
             old_pages.append(page)
-    packets = OggPage.to_packets(old_pages, strict=False)
+    return old_pages, OggPage.to_packets(old_pages, strict=False), prefix, framing
+
+
+def _ogg_change(f: BinaryIO, edit: Callable[[bytes | None], bytes | None],
+                length: int | None) -> Field:
+    from mutagen.ogg import OggPage
+
+    old_pages, packets, prefix, framing = _ogg_comment(f)
     old = packets[0][len(prefix):]
     field = _vorbis_field(old, length=len(packets[0]))
     new = edit(old)
@@ -483,68 +490,209 @@ def _atom(name: bytes, data: bytes) -> bytes:
     return struct.pack(">I4s", 8 + len(data), name) + data
 
 
+def _mp4_free(meta, ilst):
+    """The ``free`` atom right before or after ``ilst`` inside ``meta`` (its padding), if any."""
+    i = meta.children.index(ilst)
+    for j in (i - 1, i + 1):
+        if 0 <= j < len(meta.children) and meta.children[j].name == b"free":
+            return meta.children[j]
+    return None
+
+
+def _mp4_read(f: BinaryIO) -> tuple:
+    """(atoms, path to ilst or None, the items as bytes, the free atom beside it, the field)."""
+    from mutagen.mp4 import Atoms
+
+    atoms = Atoms(f)
+    try:
+        apath = atoms.path(b"moov", b"udta", b"meta", b"ilst")
+    except KeyError:
+        apath = None
+    field: Field = {"family": "mp4", "exists": apath is not None, "udta": b"moov.udta" in atoms}
+    items: list[bytes] = []
+    free = None
+    if apath is not None:
+        ilst = apath[-1]
+        f.seek(ilst._dataoffset)
+        items = _mp4_items(f.read(ilst.length - (ilst._dataoffset - ilst.offset)))
+        free = _mp4_free(apath[-2], ilst)
+        field["free"] = free.length if free is not None else None
+    field["items"] = [[i, it.hex()] for i, it in enumerate(items) if it[4:8] in _MP4_GENRE]
+    return atoms, apath, items, free, field
+
+
 def _mp4_change(path: str, fmt: Format, genres: list[str] | None, restore: Field | None) -> Field:
-    from mutagen.mp4 import MP4, Atoms, MP4Tags
+    """Swap the genre items of the ``ilst`` atom; every other item keeps its bytes and place.
+
+    The ``free`` atom beside the list absorbs the change in size where it can
+    (so the file keeps its size), and stays where it was; otherwise the
+    enclosing atoms and the chunk offsets are updated (mutagen's own routines).
+    """
+    from mutagen.mp4 import MP4Tags
 
     with open(path, "rb+") as f:
-        atoms = Atoms(f)
-        try:
-            ilst = atoms.path(b"moov", b"udta", b"meta", b"ilst")[-1]
-            f.seek(ilst._dataoffset)
-            items = _mp4_items(f.read(ilst.length - (ilst._dataoffset - ilst.offset)))
-        except KeyError:
-            items = None
-        has_udta = b"moov.udta" in atoms
-        audio = MP4(path)
-        padding = audio.tags._padding if audio.tags is not None else None
-        field: Field = {"family": "mp4", "exists": items is not None, "padding": padding,
-                        "udta": has_udta,
-                        "items": [[i, it.hex()] for i, it in enumerate(items or [])
-                                  if it[4:8] in _MP4_GENRE]}
-        old = [i for i, it in enumerate(items or []) if it[4:8] in _MP4_GENRE]
-        kept = [it for i, it in enumerate(items or []) if i not in old]
+        atoms, apath, items, free, field = _mp4_read(f)
+        if apath is not None:
+            ilst = apath[-1]
+        old = [i for i, it in enumerate(items) if it[4:8] in _MP4_GENRE]
+        kept = [it for i, it in enumerate(items) if i not in old]
         if restore is not None:
-            if not restore["exists"]:
-                raise TagError("cannot remove an MP4 tag")  # handled by the caller
             for i, h in sorted(restore["items"]):
                 kept.insert(min(i, len(kept)), bytes.fromhex(h))
-            new_items, want = kept, restore.get("padding")
+            new_items, free_len = kept, restore.get("free")
         else:
             at = old[0] if old else len(kept)
             genre = _atom(b"\xa9gen", b"".join(_atom(b"data", struct.pack(">2I", 1, 0)
                                                      + g.encode("utf-8")) for g in genres or []))
-            new_items, want = kept[:at] + ([genre] if genres else []) + kept[at:], None
-
-        def pad(info) -> int:
-            if want is not None:
-                return want
-            return info.padding if info.padding >= 0 else 1024
-
-        tags = audio.tags if audio.tags is not None else MP4Tags()
-        tags._MP4Tags__save(f, atoms, _atom(b"ilst", b"".join(new_items)), pad)
+            new_items, free_len = kept[:at] + ([genre] if genres else []) + kept[at:], None
+        ilst_data = _atom(b"ilst", b"".join(new_items))
+        tags = MP4Tags()
+        if apath is None:
+            tags._MP4Tags__save(f, atoms, ilst_data, None)  # a new meta atom (udta if needed)
+            return field
+        start = min(ilst.offset, free.offset) if free is not None else ilst.offset
+        length = ilst.length + (free.length if free is not None else 0)
+        if free is not None and restore is None:
+            room = length - len(ilst_data)
+            free_len = room if room >= 8 else 8 + 1024
+        if free_len is None:
+            region = ilst_data
+        else:
+            pad = _atom(b"free", b"\x00" * (free_len - 8))
+            region = pad + ilst_data if free is not None and free.offset < ilst.offset \
+                else ilst_data + pad
+        resize_bytes(f, length, len(region), start)
+        f.seek(start)
+        f.write(region)
+        delta = len(region) - length
+        tags._MP4Tags__update_parents(f, apath[:-1], delta)
+        tags._MP4Tags__update_offsets(f, atoms, delta, start)
     return field
 
 
 # --- ASF ----------------------------------------------------------------------------------------
+_ASF_FILE_PROPERTIES = bytes.fromhex("a1dcab8c47a9cf118ee400c00c205365")
+_ASF_EXT_CONTENT = bytes.fromhex("40a4d0d207e3d21197f000a0c95ea850")
+_ASF_HEADER_EXT = bytes.fromhex("b503bf5f2ea9cf118ee300c00c205365")
+_ASF_PADDING = bytes.fromhex("74d40618dfca0945a4ba9aabcb96aae8")
+
+
+def _asf_objects(data: bytes) -> list[bytes]:
+    out, pos = [], 0
+    while pos + 24 <= len(data):
+        size = int.from_bytes(data[pos + 16:pos + 24], "little")
+        if size < 24 or pos + size > len(data):
+            raise TagError("damaged ASF header")
+        out.append(data[pos:pos + size])
+        pos += size
+    return out
+
+
+def _asf_object(guid: bytes, body: bytes) -> bytes:
+    return guid + (24 + len(body)).to_bytes(8, "little") + body
+
+
+def _asf_descriptors(body: bytes) -> list[bytes]:
+    count, pos, out = int.from_bytes(body[:2], "little"), 2, []
+    for _ in range(count):
+        n = int.from_bytes(body[pos:pos + 2], "little")
+        vlen = int.from_bytes(body[pos + 4 + n:pos + 6 + n], "little")
+        out.append(body[pos:pos + 6 + n + vlen])
+        pos += 6 + n + vlen
+    return out
+
+
+def _asf_is_genre(descriptor: bytes, key: str) -> bool:
+    n = int.from_bytes(descriptor[:2], "little")
+    return descriptor[2:2 + n].decode("utf-16-le", "replace").rstrip("\x00") == key
+
+
+def _asf_descriptor(key: str, value: str) -> bytes:
+    name = (key + "\x00").encode("utf-16-le")
+    data = (value + "\x00").encode("utf-16-le")
+    return len(name).to_bytes(2, "little") + name + b"\x00\x00" + len(data).to_bytes(2, "little") + data
+
+
+def _asf_read(f: BinaryIO, key: str) -> tuple[bytes, list[bytes], int | None, Field]:
+    """(header object, its child objects, the extended content object's index, the field)."""
+    f.seek(0)
+    head = f.read(30)
+    size = int.from_bytes(head[16:24], "little")
+    header = head + f.read(size - 30)
+    children = _asf_objects(header[30:])
+    ecd = next((i for i, o in enumerate(children) if o[:16] == _ASF_EXT_CONTENT), None)
+    descriptors = _asf_descriptors(children[ecd][24:]) if ecd is not None else []
+    field: Field = {"family": "asf", "exists": ecd is not None,
+                    "descriptors": [[i, d.hex()] for i, d in enumerate(descriptors)
+                                    if _asf_is_genre(d, key)]}
+    return header, children, ecd, field
+
+
 def _asf_change(path: str, fmt: Format, genres: list[str] | None, restore: Field | None) -> Field:
-    audio = _mutagen(fmt, path)
-    key = fmt.genre_key
-    old = audio.tags.get(key, []) if audio.tags is not None else []
-    field: Field = {"family": "asf", "exists": audio.tags is not None,
-                    "values": [[a.TYPE, str(a.value)] for a in old]}
-    if audio.tags is None:
-        audio.add_tags()
-    values = genres if restore is None else [v for _, v in restore["values"]]
-    if values:
-        audio.tags[key] = list(values)
-    elif key in audio.tags:
-        del audio.tags[key]
-    audio.save()
+    """Swap the ``WM/Genre`` descriptors of the extended content description object.
+
+    Every other object and attribute keeps its bytes; a padding object in the
+    header extension absorbs the change in size where it can; otherwise the
+    header and the file-size field of the file properties object follow.
+    """
+    key = fmt.genre_key or "WM/Genre"
+    with open(path, "rb+") as f:
+        header, children, ecd, field = _asf_read(f, key)
+        descriptors = _asf_descriptors(children[ecd][24:]) if ecd is not None else []
+        old = [i for i, d in enumerate(descriptors) if _asf_is_genre(d, key)]
+        kept = [d for i, d in enumerate(descriptors) if i not in old]
+        if restore is not None:
+            for i, h in sorted(restore["descriptors"]):
+                kept.insert(min(i, len(kept)), bytes.fromhex(h))
+            new_desc = kept
+        else:
+            at = old[0] if old else len(kept)
+            new_desc = kept[:at] + [_asf_descriptor(key, g) for g in genres or []] + kept[at:]
+        body = len(new_desc).to_bytes(2, "little") + b"".join(new_desc)
+        new_children = list(children)
+        if restore is not None and not restore["exists"]:
+            new_children.pop(ecd)
+        elif ecd is None:
+            new_children.append(_asf_object(_ASF_EXT_CONTENT, body))
+        else:
+            new_children[ecd] = _asf_object(_ASF_EXT_CONTENT, body)
+        delta = sum(map(len, new_children)) - sum(map(len, children))
+        new_children = _asf_absorb(new_children, delta)
+        count = len(new_children)
+        new_body = b"".join(new_children)
+        new_header = header[:16] + (30 + len(new_body)).to_bytes(8, "little") + \
+            count.to_bytes(4, "little") + header[28:30] + new_body
+        grow = len(new_header) - len(header)
+        if grow:
+            total = os.fstat(f.fileno()).st_size + grow
+            new_children = [o[:40] + total.to_bytes(8, "little") + o[48:]
+                            if o[:16] == _ASF_FILE_PROPERTIES else o for o in new_children]
+            new_header = new_header[:30] + b"".join(new_children)
+        resize_bytes(f, len(header), len(new_header), 0)
+        f.seek(0)
+        f.write(new_header)
     return field
 
 
+def _asf_absorb(children: list[bytes], delta: int) -> list[bytes]:
+    """Let the header extension's padding object take up ``delta`` bytes, if it has them."""
+    out = []
+    for o in children:
+        if o[:16] == _ASF_HEADER_EXT and delta:
+            inner = _asf_objects(o[46:])
+            pad = next((i for i, x in enumerate(inner) if x[:16] == _ASF_PADDING), None)
+            if pad is not None and len(inner[pad]) - 24 - delta >= 0:
+                inner[pad] = _asf_object(_ASF_PADDING, b"\x00" * (len(inner[pad]) - 24 - delta))
+                data = b"".join(inner)
+                o = o[:16] + (46 + len(data)).to_bytes(8, "little") + o[24:42] + \
+                    len(data).to_bytes(4, "little") + data
+                delta = 0
+        out.append(o)
+    return out
+
+
 # --- one file, safely ----------------------------------------------------------------------------
-def _real(path: str) -> tuple[str, os.stat_result]:
+def _real(path: str, writable: bool = True) -> tuple[str, os.stat_result]:
     try:
         real = os.path.realpath(path)  # a symlink is written at its target and stays a link
         st = os.stat(real)
@@ -554,7 +702,7 @@ def _real(path: str) -> tuple[str, os.stat_result]:
         raise TagError(exc.strerror or str(exc)) from None
     if not stat.S_ISREG(st.st_mode):
         raise TagError("not a regular file")
-    if not st.st_mode & stat.S_IWUSR or not os.access(real, os.W_OK):
+    if writable and (not st.st_mode & stat.S_IWUSR or not os.access(real, os.W_OK)):
         raise TagError("file is read-only")
     return real, st
 
@@ -691,46 +839,28 @@ def _mp4_remove(path: str, keep_udta: bool) -> Field:
 
 def read_field(path: str | os.PathLike, fmt: str | None = None) -> Field:
     """The raw genre field and how it sits in the file (what the journal keeps)."""
-    path = os.fspath(path)
-    real, _ = _real(path) if os.path.exists(path) else (path, None)
+    real, _ = _real(os.fspath(path), writable=False)
     tag_format = _format(real, fmt)
+    family = tag_format.tag_family
     try:
         with open(real, "rb") as f:
-            family = tag_format.tag_family
             if family == "id3":
                 return _id3_field(_Id3Place(f, tag_format).read())
+            if family == "vorbis" and tag_format.name == "flac":
+                _, _, blocks = _flac_blocks(f)
+                return _vorbis_field(next((b[1] for b in blocks if b[0] == 4), None))
             if family == "vorbis":
-                if tag_format.name == "flac":
-                    _, _, blocks = _flac_blocks(f)
-                    vc = next((b[1] for b in blocks if b[0] == 4), None)
-                    return _vorbis_field(vc)
+                _, packets, prefix, _ = _ogg_comment(f)
+                return _vorbis_field(packets[0][len(prefix):])
+            if family == "mp4":
+                return _mp4_read(f)[-1]
+            return _asf_read(f, tag_format.genre_key or "WM/Genre")[-1]
     except FileNotFoundError:
         raise TagError("file not found (moved or deleted since the scan)") from None
-    except (OSError, mutagen.MutagenError, struct.error) as exc:
-        raise TagError(f"cannot read tags: {one_line(exc)}") from None
-    # Ogg, MP4, ASF: run the editor on a throwaway copy to see the field.
-    fd, tmp = tempfile.mkstemp(suffix=os.path.splitext(real)[1])
-    os.close(fd)
-    try:
-        shutil.copyfile(real, tmp)
-        if tag_format.tag_family == "vorbis":
-            with open(tmp, "rb+") as f:
-                field = _ogg_change(f, lambda b: b, None)
-            field.pop("length", None)
-            return field
-        if tag_format.tag_family == "mp4":
-            field = _mp4_change(tmp, tag_format, None, {"exists": True, "items": [],
-                                                        "padding": None})
-        else:
-            field = _asf_change(tmp, tag_format, None, {"values": []})
-        field.pop("padding", None)
-        return field
     except TagError:
         raise
-    except Exception as exc:
+    except Exception as exc:  # damaged structures: mutagen and struct raise many types
         raise TagError(f"cannot read tags: {one_line(exc)}") from None
-    finally:
-        os.unlink(tmp)
 
 
 def plan(path: str | os.PathLike, fmt: str | None = None) -> str | None:
@@ -760,6 +890,6 @@ def restore_field(path: str | os.PathLike, field: Field, fmt: str | None = None,
 
 def same_field(a: Field, b: Field) -> bool:
     """True when two fields hold the same genre bytes (layout hints aside)."""
-    skip = {"padding", "length", "size", "tag"}
+    skip = {"padding", "length", "size", "tag", "free", "declared", "udta", "values"}
     return {k: v for k, v in a.items() if k not in skip} == \
         {k: v for k, v in b.items() if k not in skip}
