@@ -517,6 +517,10 @@ def _mp4_read(f: BinaryIO) -> tuple:
         items = _mp4_items(f.read(ilst.length - (ilst._dataoffset - ilst.offset)))
         free = _mp4_free(apath[-2], ilst)
         field["free"] = free.length if free is not None else None
+        if free is not None:  # the byte it is filled with (zeros, or ones from some encoders)
+            f.seek(free._dataoffset)
+            content = set(f.read(free.length - 8))
+            field["fill"] = content.pop() if len(content) == 1 else 0
     field["items"] = [[i, it.hex()] for i, it in enumerate(items) if it[4:8] in _MP4_GENRE]
     return atoms, apath, items, free, field
 
@@ -540,11 +544,13 @@ def _mp4_change(path: str, fmt: Format, genres: list[str] | None, restore: Field
             for i, h in sorted(restore["items"]):
                 kept.insert(min(i, len(kept)), bytes.fromhex(h))
             new_items, free_len = kept, restore.get("free")
+            fill = restore.get("fill", 0)
         else:
             at = old[0] if old else len(kept)
             genre = _atom(b"\xa9gen", b"".join(_atom(b"data", struct.pack(">2I", 1, 0)
                                                      + g.encode("utf-8")) for g in genres or []))
             new_items, free_len = kept[:at] + ([genre] if genres else []) + kept[at:], None
+            fill = field.get("fill", 0)
         ilst_data = _atom(b"ilst", b"".join(new_items))
         tags = MP4Tags()
         if apath is None:
@@ -558,7 +564,7 @@ def _mp4_change(path: str, fmt: Format, genres: list[str] | None, restore: Field
         if free_len is None:
             region = ilst_data
         else:
-            pad = _atom(b"free", b"\x00" * (free_len - 8))
+            pad = _atom(b"free", bytes([fill]) * (free_len - 8))
             region = pad + ilst_data if free is not None and free.offset < ilst.offset \
                 else ilst_data + pad
         resize_bytes(f, length, len(region), start)
@@ -663,10 +669,9 @@ def _asf_change(path: str, fmt: Format, genres: list[str] | None, restore: Field
         new_header = header[:16] + (30 + len(new_body)).to_bytes(8, "little") + \
             count.to_bytes(4, "little") + header[28:30] + new_body
         grow = len(new_header) - len(header)
-        if grow:
-            total = os.fstat(f.fileno()).st_size + grow
-            new_children = [o[:40] + total.to_bytes(8, "little") + o[48:]
-                            if o[:16] == _ASF_FILE_PROPERTIES else o for o in new_children]
+        if grow:  # the file-size field moves by as much (kept relative: some writers get it wrong)
+            new_children = [o[:40] + (int.from_bytes(o[40:48], "little") + grow).to_bytes(8, "little")
+                            + o[48:] if o[:16] == _ASF_FILE_PROPERTIES else o for o in new_children]
             new_header = new_header[:30] + b"".join(new_children)
         resize_bytes(f, len(header), len(new_header), 0)
         f.seek(0)
@@ -890,6 +895,6 @@ def restore_field(path: str | os.PathLike, field: Field, fmt: str | None = None,
 
 def same_field(a: Field, b: Field) -> bool:
     """True when two fields hold the same genre bytes (layout hints aside)."""
-    skip = {"padding", "length", "size", "tag", "free", "declared", "udta", "values"}
+    skip = {"padding", "length", "size", "tag", "free", "fill", "declared", "udta", "values"}
     return {k: v for k, v in a.items() if k not in skip} == \
         {k: v for k, v in b.items() if k not in skip}

@@ -53,6 +53,12 @@ def mutagen_data() -> Path:
     return sdist_folder("mutagen", mutagen.version_string, "tests/data")
 
 
+def mediafile_data() -> Path:
+    """``test/rsrc`` of beets' tag library mediafile 0.12.0 (the last source archive with its
+    test files): full, empty, partial and unparseable tags in every format beets handles."""
+    return sdist_folder("mediafile", "0.12.0", "test/rsrc")
+
+
 AUDIO_SUFFIXES = (".mp3", ".flac", ".ogg", ".oga", ".opus", ".m4a", ".m4b", ".mp4", ".aac",
                   ".wav", ".aif", ".aiff", ".aifc", ".wma", ".au", ".spx", ".tta", ".ape",
                   ".mpc", ".wv", ".ofr", ".dsf", ".dff")
