@@ -151,8 +151,14 @@ class _Id3Place:
         self.f.write(data)
 
 
-def _has_picture(tag: id3edit.Tag) -> bool:
-    return any(fid in (b"PIC", b"APIC") for fid in tag.frame_ids)
+def _has_picture(tag_bytes: bytes) -> bool:
+    from mutagen import id3
+
+    try:
+        tags = id3.ID3(io.BytesIO(tag_bytes))
+    except Exception:
+        return True  # cannot tell: assume it has one, never copy it
+    return bool(tags.getall("APIC"))
 
 
 def _converted(raw: bytes, version: int, sep: str) -> bytes:
@@ -180,15 +186,25 @@ def _mutagen_genres(tag_bytes: bytes) -> list[str]:
 
 
 def _id3_field(container: bytes | None) -> Field:
+    """The genre frames of the tag in ``container``, with what a write will need to undo."""
     if container is None:
         return {"family": "id3", "exists": False}
+    tag_bytes = container[:id3edit.tag_size(container[:10]) or len(container)]
+    field: Field = {"family": "id3", "exists": True, "version": tag_bytes[3], "size": len(tag_bytes)}
     try:
-        tag = id3edit.parse(container)
+        tag = id3edit.parse(tag_bytes)
     except id3edit.Unsupported as exc:
-        return {"family": "id3", "exists": True, "unsupported": str(exc),
-                "size": len(container)}
-    return {"family": "id3", "exists": True, "version": tag.version, "size": tag.size,
-            "frames": [[i, tag.frames[i].hex()] for i in id3edit.genre_indices(tag)]}
+        tag, field["unsupported"] = None, str(exc)
+    if tag is not None and tag.version != 2:
+        field["frames"] = [[i, tag.frames[i].hex()] for i in id3edit.genre_indices(tag)]
+        return field
+    # A write converts this tag (v2.2 -> v2.3, or through mutagen): keep the whole tag when it
+    # is small and holds no picture, else only its genre values.
+    if len(tag_bytes) <= _WHOLE_TAG_LIMIT and not _has_picture(tag_bytes):
+        field["tag"] = tag_bytes.hex()
+    else:
+        field["values"] = _mutagen_genres(tag_bytes)
+    return field
 
 
 def _id3_plan(container: bytes | None) -> str | None:
@@ -208,21 +224,14 @@ def _id3_write(f: BinaryIO, fmt: Format, genres: list[str], id3v23: bool, sep: s
         tag = id3edit.empty(3 if id3v23 else 4)
         size, rest = None, b""
     else:
-        tag_bytes = container[:id3edit.tag_size(container[:10]) or len(container)]
+        tag_bytes = container[:field["size"]]
         rest = container[len(tag_bytes):]
-        try:
+        if "frames" in field:
             tag = id3edit.parse(tag_bytes)
-            size = tag.size
-        except id3edit.Unsupported:
-            tag = None
-        if tag is None or tag.version == 2:
-            if len(tag_bytes) <= _WHOLE_TAG_LIMIT and (tag is None or not _has_picture(tag)):
-                field["tag"] = tag_bytes.hex()
-            else:
-                field["values"] = _mutagen_genres(tag_bytes)
-            version = 3 if tag is None or tag.version == 2 else tag.version
+        else:  # v2.2 becomes v2.3; a tag the byte-level editor declines keeps its version
+            version = 3 if field["version"] == 2 else field["version"]
             tag = id3edit.parse(_converted(tag_bytes, version, sep))
-            size = tag.size
+        size = tag.size
     old = [tag.frames[i] for i in id3edit.genre_indices(tag)]
     new = [id3edit.genre_frame(tag, genres, sep, old[0] if old else None)] if genres else []
     place.write(id3edit.render(id3edit.replace_genre(tag, new), size) + rest)
@@ -383,15 +392,21 @@ def _flac_rewrite(f: BinaryIO, start: int, old_len: int, blocks: list[list]) -> 
     f.write(out)
 
 
-def _flac_change(f: BinaryIO, edit: Callable[[bytes | None], bytes | None],
-                 padding: int | None, declared: int | None = None) -> Field:
-    start, old_len, blocks = _flac_blocks(f)
+def _flac_field(blocks: list[list]) -> Field:
     vc = next((b for b in blocks if b[0] == 4), None)
     pad = next((b for b in blocks if b[0] == 1), None)
     layout = {"padding": len(pad[1]) if pad else None}
     if vc is not None and vc[2] != len(vc[1]):
         layout["declared"] = vc[2]  # a wrong size, given back on undo
-    field = _vorbis_field(vc[1] if vc else None, **layout)
+    return _vorbis_field(vc[1] if vc else None, **layout)
+
+
+def _flac_change(f: BinaryIO, edit: Callable[[bytes | None], bytes | None],
+                 padding: int | None, declared: int | None = None) -> Field:
+    start, old_len, blocks = _flac_blocks(f)
+    vc = next((b for b in blocks if b[0] == 4), None)
+    pad = next((b for b in blocks if b[0] == 1), None)
+    field = _flac_field(blocks)
     new = edit(vc[1] if vc else None)
     if new is None:
         blocks = [b for b in blocks if b is not vc]
@@ -852,11 +867,10 @@ def read_field(path: str | os.PathLike, fmt: str | None = None) -> Field:
             if family == "id3":
                 return _id3_field(_Id3Place(f, tag_format).read())
             if family == "vorbis" and tag_format.name == "flac":
-                _, _, blocks = _flac_blocks(f)
-                return _vorbis_field(next((b[1] for b in blocks if b[0] == 4), None))
+                return _flac_field(_flac_blocks(f)[2])
             if family == "vorbis":
                 _, packets, prefix, _ = _ogg_comment(f)
-                return _vorbis_field(packets[0][len(prefix):])
+                return _vorbis_field(packets[0][len(prefix):], length=len(packets[0]))
             if family == "mp4":
                 return _mp4_read(f)[-1]
             return _asf_read(f, tag_format.genre_key or "WM/Genre")[-1]

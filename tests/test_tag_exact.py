@@ -1,0 +1,200 @@
+"""A write changes the genre field and nothing else; undo gives back exactly what was there.
+
+Checked at the raw level (``rawtags``: every frame, pair, item, block and
+decoded sample) on other projects' adversarial test files: mutagen's own
+``tests/data`` and beets' mediafile ``test/rsrc``.  And the file's identity:
+symlinks, hard links, owner, group, mode, extended attributes.
+"""
+from __future__ import annotations
+
+import io
+import json
+import os
+import shutil
+from pathlib import Path
+
+import mutagen
+import pytest
+from mutagen import id3
+
+from conftest import rows, run_cli, run_json
+from corpus import audio_files, mediafile_data, mutagen_data
+from rawtags import _id3_header_at, diff, snapshot, without_genre
+from tagger.formats import by_extension, sniff
+from tagger.tags import TagError, read_field, read_genres, restore_field, write_genres
+
+CORPORA = {"mutagen": mutagen_data, "mediafile": mediafile_data}
+
+
+def taggable(folder: Path) -> list[Path]:
+    """Files tagger scans (by name and by content) that mutagen opens."""
+    out = []
+    for f in audio_files(folder):
+        fmt = sniff(f)
+        if by_extension(f) is None or fmt is None or fmt.tag_family is None:
+            continue
+        try:
+            if mutagen.File(f) is None:
+                continue
+        except mutagen.MutagenError:
+            continue  # e.g. emptyfile.mp3, too-short.mp3: nothing mutagen can open
+        out.append(f)
+    return out
+
+
+def id3_frames_as_v23(path: Path) -> list[str]:
+    """mutagen's v2.3 rendering of the non-genre frames of the file's leading ID3v2.2 tag."""
+    data = path.read_bytes()
+    tags = id3.ID3(io.BytesIO(data[:_id3_header_at(data, 0)]))  # the tag alone: no ID3v1 merged
+    tags.update_to_v23()
+    return sorted(f"{k}={v!r}" for k, v in tags.items() if not k.startswith("TCON"))
+
+
+def corpus_copy(name: str, tmp_path: Path) -> list[Path]:
+    files = taggable(CORPORA[name]())
+    assert len(files) >= 40, f"{name} corpus shrank to {len(files)} files"
+    for f in files:
+        shutil.copy(f, tmp_path / f.name)
+    return [tmp_path / f.name for f in files]
+
+
+@pytest.mark.parametrize("corpus", CORPORA)
+def test_write_changes_only_the_genre_and_undo_restores_every_byte(corpus, tmp_path):
+    files = corpus_copy(corpus, tmp_path)
+    problems, identical, converted = [], 0, []
+    for path in files:
+        original, before = path.read_bytes(), snapshot(path)
+        field = read_field(path)
+        was_v22 = before["id3v2"] and before["id3v2"][0]["version"] == (2, 2) \
+            and original.startswith(b"ID3")
+        expected_v23 = id3_frames_as_v23(path) if was_v22 else None
+        try:
+            old = write_genres(path, ["Jazz", "Hip-Hop"])
+        except TagError as exc:
+            problems.append(f"{path.name}: write failed: {exc}")
+            continue
+        assert old == field, path.name  # what the journal keeps is what was read
+        small = {k: v for k, v in old.items() if k != "tag"}
+        assert len(json.dumps(small)) < 2048, f"{path.name}: journal entry too large"
+        after = snapshot(path)
+        now = read_field(path)
+        joined = now["family"] == "id3" and now.get("version") == 3  # v2.3: one joined value
+        wanted = ["Jazz; Hip-Hop"] if joined else ["Jazz", "Hip-Hop"]
+        if read_genres(path) != wanted:
+            problems.append(f"{path.name}: genre reads back as {read_genres(path)}")
+        if was_v22:  # v2.2 becomes v2.3: the same frames in mutagen's v2.3 form, nothing else
+            converted.append(path.name)
+            assert after["id3v2"][0]["version"] == (2, 3), path.name
+            assert id3_frames_as_v23(path) == expected_v23, path.name
+            before_rest = {k: v for k, v in without_genre(before).items() if k != "id3v2"}
+            after_rest = {k: v for k, v in without_genre(after).items() if k != "id3v2"}
+            change = diff(before_rest, after_rest)
+        else:
+            change = diff(without_genre(before), without_genre(after))
+        if change:
+            problems.append(f"{path.name}: write changed more than the genre: {change}")
+        write_genres(path, ["Rock"])  # a second write; undo goes back to before the first
+        try:
+            restore_field(path, old)
+        except TagError as exc:
+            problems.append(f"{path.name}: undo failed: {exc}")
+            continue
+        change = diff(before, snapshot(path))
+        if change:
+            problems.append(f"{path.name}: undo did not restore: {change}")
+        identical += path.read_bytes() == original
+    assert not problems, "\n".join(problems)
+    print(f"{corpus}: {len(files)} files, {identical} byte-identical undos, "
+          f"ID3v2.2 -> v2.3: {converted}")
+    assert identical == len(files)
+
+
+def test_new_tags_follow_id3v23_and_undo_removes_them(tmp_path):
+    data = mutagen_data()
+    path = tmp_path / "v1only.mp3"
+    shutil.copy(data / "silence-44-s-v1.mp3", path)  # ID3v1 only
+    original = path.read_bytes()
+    old = write_genres(path, ["Rock", "Pop"], id3v23=True, sep=" / ")
+    assert old == {"family": "id3", "exists": False}
+    tags = id3.ID3(path, load_v1=False)
+    assert tags.version[:2] == (2, 3) and tags["TCON"].text == ["Rock / Pop"]
+    assert list(tags.keys()) == ["TCON"]  # no ID3v1 values copied in
+    assert path.read_bytes()[-128:] == original[-128:]  # ID3v1 block untouched
+    restore_field(path, old)
+    assert path.read_bytes() == original
+
+
+def test_identity_symlink_hardlink_owner_mode_xattrs(tmp_path):
+    data = mutagen_data()
+    album = tmp_path / "album"
+    album.mkdir()
+    target = album / "song.mp3"
+    shutil.copy(data / "no-tags.mp3", target)  # no tag: the write must grow the file
+    os.chown(target, 1234, 2345)
+    target.chmod(0o640)
+    try:
+        os.setxattr(target, "user.origin", b"ripped-2009")
+        xattrs = True
+    except OSError:
+        xattrs = False
+    lib = tmp_path / "lib"
+    lib.mkdir()
+    link = lib / "link.mp3"
+    link.symlink_to(target)
+
+    write_genres(link, ["Jazz"])
+    assert link.is_symlink() and os.readlink(link) == str(target)
+    assert read_genres(target) == ["Jazz"]
+    st = target.stat()
+    assert (st.st_uid, st.st_gid, st.st_mode & 0o777) == (1234, 2345, 0o640)
+    if xattrs:
+        assert os.getxattr(target, "user.origin") == b"ripped-2009"
+    assert [p.name for p in lib.iterdir()] == ["link.mp3"]
+    assert not list(album.glob(".tagger-*"))
+
+    # Hard links: a write that fits the tag's padding goes in place and both names see it;
+    # one that would change the file's size is refused with the reason, the file untouched.
+    twin = album / "twin.mp3"
+    os.link(target, twin)
+    inode = target.stat().st_ino
+    write_genres(twin, ["Blues"])
+    assert read_genres(target) == ["Blues"] and target.stat().st_ino == inode
+    bare = album / "bare.mp3"
+    shutil.copy(data / "no-tags.mp3", bare)
+    os.link(bare, album / "bare2.mp3")
+    before = bare.read_bytes()
+    with pytest.raises(TagError, match="2 hard links"):
+        write_genres(bare, ["Jazz"])
+    assert bare.read_bytes() == before and bare.stat().st_nlink == 2
+
+
+def test_undo_leaves_a_genre_changed_since_alone_unless_forced(tmp_path):
+    data = mutagen_data()
+    lib = tmp_path / "lib"
+    lib.mkdir()
+    for name in ("silence-44-s.mp3", "silence-44-s.flac", "id3v22-test.mp3"):
+        shutil.copy(data / name, lib / name)
+    originals = {p.name: p.read_bytes() for p in lib.iterdir()}
+    db = tmp_path / "lib.db"
+    run_json("scan", lib, "--db", db)
+    dry = run_cli("write", "--db", db, "--overwrite", "--min-confidence", "0", "--dry-run").stdout
+    assert "id3v22-test.mp3" in dry and "ID3v2.2 tag will become ID3v2.3" in dry
+    assert {p.name: p.read_bytes() for p in lib.iterdir()} == originals
+    written = run_json("write", "--db", db, "--overwrite", "--min-confidence", "0")
+    assert written["written"] == 3
+    journal = rows(db, "SELECT * FROM tag_history")
+    assert all(json.loads(h["old_field"])["family"] and h["new_field"] for h in journal)
+
+    write_genres(lib / "silence-44-s.flac", ["Changed By Hand"])  # another program, later
+    undone = run_json("undo", "--db", db)
+    assert undone["restored"] == 2 and undone["changed_since"] == 1
+    reason = [c for c in undone["changes"] if c["action"] == "changed since"][0]
+    assert reason["path"].endswith("silence-44-s.flac") and "--force" in reason["reason"]
+    assert read_genres(lib / "silence-44-s.flac") == ["Changed By Hand"]
+    for name in ("silence-44-s.mp3", "id3v22-test.mp3"):
+        assert (lib / name).read_bytes() == originals[name], name
+    text = run_cli("undo", "--db", db).stdout
+    assert "left alone" in text and "silence-44-s.flac" in text
+    forced = run_json("undo", "--db", db, "--force")
+    assert forced["restored"] == 1
+    assert (lib / "silence-44-s.flac").read_bytes() == originals["silence-44-s.flac"]
