@@ -21,3 +21,7 @@ def one_line(exc: BaseException) -> str:
     """An exception as one line for a user or a database row: its first line, or its type."""
     text = str(exc).strip()
     return (text.splitlines()[0] if text else type(exc).__name__)[:300]
+
+
+class TagError(Exception):
+    """A tag that cannot be read or written; the message is the one-line reason (per file)."""

@@ -121,8 +121,8 @@ def write_tags(paths: list | None = None, db=None, options: WriteOptions | None 
                     summary.error_files.append({"path": path, "error": str(exc)})
                     change["action"] = "error"
                     continue
-                entry = history.begin(path, old, new, scan_id if scan_id is not None else row["scan_id"],
-                                      old_field)
+                entry = history.begin(path, old, new,
+                                      scan_id if scan_id is not None else row["scan_id"], old_field)
                 try:
                     write_genres(path, new, row["format"], opts.id3v23, opts.separator)
                     new_field = read_field(path, row["format"])
@@ -197,14 +197,13 @@ def undo(paths: list | None = None, db=None, scan_id: int | None = None,
                     continue
                 change = {"path": path, "current": current, "restore": original}
                 if current_field is not None and _changed_since(entries, current_field) \
-                        and not same_field(current_field, field):
-                    if not force:
-                        summary.changed_since += 1
-                        change["action"] = "changed since"
-                        change["reason"] = ("its genre was changed by something else after tagger "
-                                            "wrote it; left alone (--force restores anyway)")
-                        summary.changes.append(change)
-                        continue
+                        and not same_field(current_field, field) and not force:
+                    summary.changed_since += 1
+                    change["action"] = "changed since"
+                    change["reason"] = ("its genre was changed by something else after tagger "
+                                        "wrote it; left alone (--force restores anyway)")
+                    summary.changes.append(change)
+                    continue
                 change["action"] = "restore"
                 summary.changes.append(change)
                 if dry_run:

@@ -143,7 +143,8 @@ def parse_vorbis(block: bytes) -> dict:
         pairs.append(block[pos + 4:pos + 4 + n].decode("utf-8", "surrogateescape"))
         pos += 4 + n
     # Zero bytes after the pairs are padding (layout), anything else is content.
-    return {"vendor": block[:4 + len(vendor)].hex(), "pairs": pairs, "after": block[pos:].rstrip(b"\x00").hex()}
+    return {"vendor": block[:4 + len(vendor)].hex(), "pairs": pairs,
+            "after": block[pos:].rstrip(b"\x00").hex()}
 
 
 def parse_flac(data: bytes, start: int) -> dict:
@@ -409,7 +410,8 @@ def without_genre(snap: dict) -> dict:
         flac["vorbis"] = None
         flac["blocks"] = [b for b in flac["blocks"] if b[0] != "VORBIS_COMMENT"]
     if "mp4" in s:
-        s["mp4"]["items"] = [i for i in s["mp4"]["items"] if i[0].encode("latin-1") not in GENRE_MP4]
+        s["mp4"]["items"] = [i for i in s["mp4"]["items"]
+                             if i[0].encode("latin-1") not in GENRE_MP4]
         if not s["mp4"]["items"]:  # an item list made for the genre, and the atoms around it
             s["mp4"]["atoms"] = _drop_genre_only_meta(s["mp4"]["atoms"])
     if "asf" in s:

@@ -15,11 +15,11 @@ from pathlib import Path
 
 import mutagen
 import pytest
-from mutagen import id3
-
 from conftest import rows, run_cli, run_json
 from corpus import audio_files, mediafile_data, mutagen_data
+from mutagen import id3
 from rawtags import _id3_header_at, diff, snapshot, without_genre
+
 from tagger.formats import by_extension, sniff
 from tagger.tags import TagError, read_field, read_genres, restore_field, write_genres
 
@@ -168,6 +168,7 @@ def test_identity_symlink_hardlink_owner_mode_xattrs(tmp_path):
     assert bare.read_bytes() == before and bare.stat().st_nlink == 2
 
 
+@pytest.mark.slow
 def test_undo_leaves_a_genre_changed_since_alone_unless_forced(tmp_path):
     data = mutagen_data()
     lib = tmp_path / "lib"
@@ -188,7 +189,7 @@ def test_undo_leaves_a_genre_changed_since_alone_unless_forced(tmp_path):
     write_genres(lib / "silence-44-s.flac", ["Changed By Hand"])  # another program, later
     undone = run_json("undo", "--db", db)
     assert undone["restored"] == 2 and undone["changed_since"] == 1
-    reason = [c for c in undone["changes"] if c["action"] == "changed since"][0]
+    reason = next(c for c in undone["changes"] if c["action"] == "changed since")
     assert reason["path"].endswith("silence-44-s.flac") and "--force" in reason["reason"]
     assert read_genres(lib / "silence-44-s.flac") == ["Changed By Hand"]
     for name in ("silence-44-s.mp3", "id3v22-test.mp3"):

@@ -1,4 +1,4 @@
-"""Replace the genre frames of an ID3v2 tag at the byte level, keeping every other byte.
+"""The genre in ID3v2 (MP3, WAV/AIFF chunks): frames replaced at the byte level, all else kept.
 
 mutagen's ``ID3.save`` re-serialises every frame: it upgrades v2.3 to v2.4,
 merges ID3v1 values into the tag, drops frames it cannot parse and
@@ -8,11 +8,31 @@ The tag keeps its size where its padding allows, so a write usually touches
 only the bytes of the tag, and an undo that puts the original frames back
 gives back the original bytes.
 
-Pure functions on bytes; where the tag sits in the file is ``tagger.tags``'s job.
+The tag sits at the start of an MP3, or in the ID3 chunk of a WAV or AIFF
+file (mutagen's chunk code moves the chunks).  A tag this module declines
+(ID3v2.2, a CRC, an unsynchronisation that does not re-encode identically)
+is converted by mutagen first, keeping its version (v2.2 becomes v2.3), and
+the journal keeps the original tag, when it is small and holds no picture,
+so that undo gives it back.
 """
 from __future__ import annotations
 
+import io
 from dataclasses import dataclass
+from typing import BinaryIO
+
+from mutagen._iff import IffFile
+from mutagen._util import delete_bytes, resize_bytes
+from mutagen.aiff import AIFFFile
+from mutagen.wave import _WaveFile
+
+from ..errors import TagError, one_line
+from ..formats import Format
+from . import Field
+
+# The whole original tag is journaled only when a write must convert it, never one holding
+# pictures, never a large one.
+_WHOLE_TAG_LIMIT = 64 * 1024
 
 GROW_PADDING = 1024  # room left for later edits when a tag must grow
 
@@ -176,15 +196,14 @@ def _encoding_for(tag: Tag, values: list[str], old_frame: bytes | None) -> int:
     text = "".join(values)
     latin = all(ord(c) < 256 for c in text)
     old = old_frame[10] if old_frame is not None and len(old_frame) > 10 else None
-    if old in allowed and (old != 0 or latin):
+    if old is not None and old in allowed and (old != 0 or latin):
         enc = old
     else:
         enc = 0 if latin else (3 if tag.version == 4 else 1)
-    if tag.version == 4 and tag.flags & 0x80:
-        # Frames of a v2.4 tag flagged as unsynchronised are read as such: a frame without
-        # 0xFF bytes needs no unsynchronisation, and UTF-8 never has them.
-        if enc in (1, 2) or (enc == 0 and "\xff" in text):
-            enc = 3
+    # Frames of a v2.4 tag flagged as unsynchronised are read as such: a frame without 0xFF
+    # bytes needs no unsynchronisation, and UTF-8 never has them.
+    if tag.version == 4 and tag.flags & 0x80 and (enc in (1, 2) or (enc == 0 and "\xff" in text)):
+        enc = 3
     return enc
 
 
@@ -193,7 +212,10 @@ def genre_frame(tag: Tag, genres: list[str], sep: str, old_frame: bytes | None) 
     values = genres if tag.version == 4 else [sep.join(genres)]
     enc = _encoding_for(tag, values, old_frame)
     data = bytes([enc]) + _encode_text(values, enc)
-    size = _to_syncsafe(len(data)) if tag.syncsafe and tag.version == 4 else len(data).to_bytes(4, "big")
+    if tag.syncsafe and tag.version == 4:
+        size = _to_syncsafe(len(data))
+    else:
+        size = len(data).to_bytes(4, "big")
     return b"TCON" + size + b"\x00\x00" + data
 
 
@@ -214,3 +236,177 @@ def replace_genre(tag: Tag, new_frames: list[bytes], positions: list[int] | None
             frames.insert(min(pos, len(frames)), frame)
     return Tag(tag.version, tag.revision, tag.flags, tag.extended, frames, tag.junk, tag.size,
                tag.syncsafe)
+
+
+# --- the tag in the file ------------------------------------------------------------------
+class _Place:
+    """The ID3v2 tag's bytes in a file: at its start (MP3) or in its ID3 chunk (WAV/AIFF)."""
+
+    def __init__(self, f: BinaryIO, fmt: Format):
+        self.f, self.fmt = f, fmt
+        self.iff: IffFile | None = None
+        self.cid = "ID3"
+        if fmt.name == "wav":
+            f.seek(0)
+            self.iff, self.cid = _WaveFile(f), "id3"
+        elif fmt.name == "aiff":
+            f.seek(0)
+            self.iff = AIFFFile(f)
+
+    def read(self) -> bytes | None:
+        """The container's bytes (the tag and anything its chunk holds after it), None if none."""
+        if self.iff is not None:
+            return self.iff[self.cid].read() if self.cid in self.iff else None
+        self.f.seek(0)
+        size = tag_size(self.f.read(10))
+        if size is None:
+            return None
+        self.f.seek(0)
+        return self.f.read(size)
+
+    def write(self, data: bytes | None) -> None:
+        """Replace the container's bytes; None removes the container."""
+        old = self.read()
+        if self.iff is not None:
+            if data is None:
+                if old is not None:
+                    self.iff.delete_chunk(self.cid)
+                return
+            if old is None:
+                self.iff.insert_chunk(self.cid)
+            chunk = self.iff[self.cid]
+            if len(data) != chunk.data_size:
+                chunk.resize(len(data))
+            chunk.write(data)
+            return
+        old_size = len(old) if old is not None else 0
+        if data is None:
+            if old_size:
+                delete_bytes(self.f, old_size, 0)
+            return
+        resize_bytes(self.f, old_size, len(data), 0)
+        self.f.seek(0)
+        self.f.write(data)
+
+
+def _has_picture(tag_bytes: bytes) -> bool:
+    from mutagen import id3 as mid3
+
+    try:
+        tags = mid3.ID3(io.BytesIO(tag_bytes))
+    except Exception:
+        return True  # cannot tell: assume it has one, never copy it
+    return bool(tags.getall("APIC"))
+
+
+def _converted(raw: bytes, version: int, sep: str) -> bytes:
+    """A tag the byte-level editor declines, re-written by mutagen as ``version`` (3 or 4)."""
+    from mutagen import id3 as mid3
+
+    buf = io.BytesIO(raw)
+    try:
+        tags = mid3.ID3(buf)
+        tags.save(buf, v1=mid3.ID3v1SaveOptions.REMOVE, v2_version=version, v23_sep=sep,
+                  padding=lambda info: max(info.padding, 0))
+    except Exception as exc:
+        raise TagError(f"cannot convert ID3 tag: {one_line(exc)}") from None
+    return buf.getvalue()
+
+
+def _mutagen_genres(tag_bytes: bytes) -> list[str]:
+    from mutagen import id3 as mid3
+
+    try:
+        frame = mid3.ID3(io.BytesIO(tag_bytes)).get("TCON")
+    except Exception:
+        return []
+    return list(frame.text) if frame else []
+
+
+def _field(container: bytes | None) -> Field:
+    """The genre frames of the tag in ``container``, with what a write will need to undo."""
+    if container is None:
+        return {"family": "id3", "exists": False}
+    tag_bytes = container[:tag_size(container[:10]) or len(container)]
+    field: Field = {"family": "id3", "exists": True, "version": tag_bytes[3],
+                    "size": len(tag_bytes)}
+    try:
+        tag = parse(tag_bytes)
+    except Unsupported as exc:
+        tag, field["unsupported"] = None, str(exc)
+    if tag is not None and tag.version != 2:
+        field["frames"] = [[i, tag.frames[i].hex()] for i in genre_indices(tag)]
+        return field
+    # A write converts this tag (v2.2 -> v2.3, or through mutagen): keep the whole tag when it
+    # is small and holds no picture, else only its genre values.
+    if len(tag_bytes) <= _WHOLE_TAG_LIMIT and not _has_picture(tag_bytes):
+        field["tag"] = tag_bytes.hex()
+    else:
+        field["values"] = _mutagen_genres(tag_bytes)
+    return field
+
+
+def read(f: BinaryIO, fmt: Format) -> Field:
+    """The raw genre field of the file's ID3v2 tag."""
+    return _field(_Place(f, fmt).read())
+
+
+def plan(f: BinaryIO, fmt: Format) -> str | None:
+    """What a write changes beyond the genre frames, in words (None: nothing)."""
+    field = read(f, fmt)
+    if field.get("version") == 2:
+        return "ID3v2.2 tag will become ID3v2.3"
+    if "unsupported" in field:
+        return f"ID3 tag will be rewritten by mutagen ({field['unsupported']})"
+    return None
+
+
+def write(f: BinaryIO, fmt: Format, genres: list[str], id3v23: bool, sep: str) -> Field:
+    """Replace the genre frames (a new tag when there is none); returns the field before."""
+    place = _Place(f, fmt)
+    container = place.read()
+    field = _field(container)
+    if container is None:
+        tag = empty(3 if id3v23 else 4)
+        size, rest = None, b""
+    else:
+        tag_bytes = container[:field["size"]]
+        rest = container[len(tag_bytes):]
+        if "frames" in field:
+            tag = parse(tag_bytes)
+        else:  # v2.2 becomes v2.3; a tag the byte-level editor declines keeps its version
+            version = 3 if field["version"] == 2 else field["version"]
+            tag = parse(_converted(tag_bytes, version, sep))
+        size = tag.size
+    old = [tag.frames[i] for i in genre_indices(tag)]
+    new = [genre_frame(tag, genres, sep, old[0] if old else None)] if genres else []
+    place.write(render(replace_genre(tag, new), size) + rest)
+    return field
+
+
+def restore(f: BinaryIO, fmt: Format, field: Field, sep: str) -> None:
+    """Put back the field ``write`` returned, exactly; remove a tag the write created."""
+    place = _Place(f, fmt)
+    if not field["exists"]:
+        place.write(None)
+        return
+    container = place.read()
+    if container is None:
+        raise TagError("the ID3 tag tagger wrote is gone")
+    tag_len = tag_size(container[:10]) or len(container)
+    rest = container[tag_len:]
+    if "tag" in field:
+        place.write(bytes.fromhex(field["tag"]) + rest)
+        return
+    try:
+        tag = parse(container[:tag_len])
+    except Unsupported as exc:
+        raise TagError(f"cannot restore the genre: {exc}") from None
+    if "values" in field:  # converted without a copy of the tag: the values, not the bytes
+        values = field["values"]
+        frames = [genre_frame(tag, values, sep, None)] if values else []
+        positions = None
+    else:
+        frames = [bytes.fromhex(h) for _, h in field["frames"]]
+        positions = [i for i, _ in field["frames"]]
+    place.write(render(replace_genre(tag, frames, positions), field["size"]) + rest)

@@ -1,0 +1,155 @@
+"""The genre in MP4 (``ilst``): only the ``©gen``/``gnre`` items change.
+
+Every other item keeps its bytes and its place in the list.  The ``free``
+atom beside ``ilst`` absorbs the change in size and stays where it was (with
+the byte it was filled with); otherwise the enclosing atoms' sizes and the
+chunk offset tables follow, through mutagen's own routines for that.  A file
+without ``ilst`` gets one (mutagen's layout: ``meta`` with ``hdlr`` and
+``ilst``, in ``udta``), and undo removes what was created.
+"""
+from __future__ import annotations
+
+import struct
+from typing import BinaryIO
+
+from mutagen._util import delete_bytes, resize_bytes
+from mutagen.mp4 import Atoms, MP4Tags
+
+from ..errors import TagError
+from ..formats import Format
+from . import Field
+
+
+def _mutagen(name: str):
+    """One of mutagen's private MP4 routines (atom sizes, chunk offsets, a new ``meta``)."""
+    return getattr(MP4Tags(), f"_MP4Tags__{name}")
+
+_GENRE = (b"\xa9gen", b"gnre")
+
+
+def _items(ilst: bytes) -> list[bytes]:
+    items, pos = [], 0
+    while pos + 8 <= len(ilst):
+        size = int.from_bytes(ilst[pos:pos + 4], "big")
+        if size < 8 or pos + size > len(ilst):
+            raise TagError("damaged MP4 item list")
+        items.append(ilst[pos:pos + size])
+        pos += size
+    if pos != len(ilst):
+        raise TagError("damaged MP4 item list")
+    return items
+
+
+def _atom(name: bytes, data: bytes) -> bytes:
+    return struct.pack(">I4s", 8 + len(data), name) + data
+
+
+def _free_beside(meta, ilst):
+    """The ``free`` atom right before or after ``ilst`` inside ``meta`` (its padding), if any."""
+    i = meta.children.index(ilst)
+    for j in (i - 1, i + 1):
+        if 0 <= j < len(meta.children) and meta.children[j].name == b"free":
+            return meta.children[j]
+    return None
+
+
+def _scan(f: BinaryIO) -> tuple:
+    """(atoms, path to ilst or None, the items as bytes, the free atom beside it, the field)."""
+    atoms = Atoms(f)
+    try:
+        apath = atoms.path(b"moov", b"udta", b"meta", b"ilst")
+    except KeyError:
+        apath = None
+    field: Field = {"family": "mp4", "exists": apath is not None, "udta": b"moov.udta" in atoms}
+    items: list[bytes] = []
+    free = None
+    if apath is not None:
+        ilst = apath[-1]
+        f.seek(ilst._dataoffset)
+        items = _items(f.read(ilst.length - (ilst._dataoffset - ilst.offset)))
+        free = _free_beside(apath[-2], ilst)
+        field["free"] = free.length if free is not None else None
+        if free is not None:  # the byte it is filled with (zeros, or ones from some encoders)
+            f.seek(free._dataoffset)
+            content = set(f.read(free.length - 8))
+            field["fill"] = content.pop() if len(content) == 1 else 0
+    field["items"] = [[i, it.hex()] for i, it in enumerate(items) if it[4:8] in _GENRE]
+    return atoms, apath, items, free, field
+
+
+def read(f: BinaryIO, fmt: Format) -> Field:
+    """The genre items of ``ilst`` with their positions, and the padding beside it."""
+    return _scan(f)[-1]
+
+
+def plan(f: BinaryIO, fmt: Format) -> str | None:
+    return None
+
+
+def write(f: BinaryIO, fmt: Format, genres: list[str], id3v23: bool = False,
+          sep: str = "; ") -> Field:
+    """Replace the genre items (one ``©gen`` with a value per genre); returns the field before."""
+    genre = _atom(b"\xa9gen", b"".join(_atom(b"data", struct.pack(">2I", 1, 0) + g.encode("utf-8"))
+                                       for g in genres))
+    return _change(f, lambda kept, at: kept[:at] + ([genre] if genres else []) + kept[at:], None)
+
+
+def restore(f: BinaryIO, fmt: Format, field: Field, sep: str = "; ") -> None:
+    """Put back the items ``write`` returned; remove the ``meta`` (and ``udta``) it created."""
+    if not field["exists"]:
+        _remove_created(f, keep_udta=field.get("udta", True))
+        return
+
+    def put_back(kept: list[bytes], at: int) -> list[bytes]:
+        for i, h in sorted(field["items"]):
+            kept.insert(min(i, len(kept)), bytes.fromhex(h))
+        return kept
+
+    _change(f, put_back, field)
+
+
+def _change(f: BinaryIO, items_for, restore: Field | None) -> Field:
+    atoms, apath, items, free, field = _scan(f)
+    old = [i for i, it in enumerate(items) if it[4:8] in _GENRE]
+    kept = [it for i, it in enumerate(items) if i not in old]
+    ilst_data = _atom(b"ilst", b"".join(items_for(kept, old[0] if old else len(kept))))
+    if apath is None:
+        _mutagen("save")(f, atoms, ilst_data, None)  # a new meta atom (and udta if needed)
+        return field
+    ilst = apath[-1]
+    start = min(ilst.offset, free.offset) if free is not None else ilst.offset
+    length = ilst.length + (free.length if free is not None else 0)
+    if restore is not None:  # the padding as it was
+        free_len, fill = restore.get("free"), restore.get("fill", 0)
+    elif free is not None:  # the padding takes up the change where it can
+        room = length - len(ilst_data)
+        free_len, fill = (room if room >= 8 else 8 + 1024), field.get("fill", 0)
+    else:
+        free_len, fill = None, 0
+    if free_len is None:
+        region = ilst_data
+    else:
+        pad = _atom(b"free", bytes([fill]) * (free_len - 8))
+        before = free is not None and free.offset < ilst.offset
+        region = pad + ilst_data if before else ilst_data + pad
+    resize_bytes(f, length, len(region), start)
+    f.seek(start)
+    f.write(region)
+    delta = len(region) - length
+    _mutagen("update_parents")(f, apath[:-1], delta)
+    _mutagen("update_offsets")(f, atoms, delta, start)
+    return field
+
+
+def _remove_created(f: BinaryIO, keep_udta: bool) -> None:
+    """Remove the ``meta`` atom a write created (and ``udta``, if it created that too)."""
+    atoms = Atoms(f)
+    try:
+        udta = atoms.path(b"moov", b"udta")
+        meta = atoms.path(b"moov", b"udta", b"meta")[-1]
+    except KeyError:
+        raise TagError("the MP4 tag tagger wrote is gone") from None
+    gone, parents = (meta, udta) if keep_udta else (udta[-1], udta[:-1])
+    delete_bytes(f, gone.length, gone.offset)
+    _mutagen("update_parents")(f, parents, -gone.length)
+    _mutagen("update_offsets")(f, atoms, -gone.length, gone.offset)
