@@ -204,8 +204,10 @@ def undo(
             continue
         typer.echo(f"{'would restore' if dry_run else 'restored'} {printable(c['path'])}: "
                    f"{'; '.join(c['current']) or '(none)'} -> {'; '.join(c['restore']) or '(none)'}")
-    typer.echo(f"{len(summary['changes']) if dry_run else summary['restored']} files "
-               f"{'to restore' if dry_run else 'restored'}, {summary['errors']} errors")
+    to_restore = sum(c.get("action") == "restore" for c in summary["changes"])
+    typer.echo(f"{to_restore if dry_run else summary['restored']} files "
+               f"{'to restore' if dry_run else 'restored'}, {summary['changed_since']} changed "
+               f"since tagger wrote them (left alone), {summary['errors']} errors")
     for e in summary["error_files"]:
         typer.echo(f"  error: {printable(e['path'])}: {e['error']}", err=True)
 

@@ -87,30 +87,39 @@ def _fit(data: bytes, length: int | None, pad_ok: Callable[[bytes], bool]) -> by
 
 
 # FLAC: metadata blocks edited as bytes; every block but the comment and padding kept as is.
-def _real_size(kind: int, data: bytes, declared: int) -> int:
-    """The true length of a comment or picture block whose declared size some writers get wrong.
+def _real_size(f: BinaryIO, kind: int, declared: int) -> int:
+    """The true length of the comment or picture block at ``f``'s position.
 
-    FLAC's reference decoder (and mutagen) parse these blocks by their contents;
-    so does this, and keeps the wrong declared size as it was.
+    Some writers store a wrong size for these two blocks; FLAC's reference
+    decoder (and mutagen) read them by their contents, and so does this (the
+    wrong declared size is kept as it was).  Other blocks: their declared size.
     """
+    start = f.tell()
+
+    def length(order: str) -> int:
+        raw = f.read(4)
+        if len(raw) < 4:
+            raise EOFError
+        return int.from_bytes(raw, order)  # type: ignore[arg-type]
+
     try:
         if kind == 4:
-            pos = 4 + int.from_bytes(data[:4], "little")
-            count = int.from_bytes(data[pos:pos + 4], "little")
-            pos += 4
-            for _ in range(count):
-                pos += 4 + int.from_bytes(data[pos:pos + 4], "little")
+            f.seek(length("little"), 1)  # vendor string
+            for _ in range(length("little")):
+                f.seek(length("little"), 1)
         elif kind == 6:
-            pos = 4
-            for _ in range(2):  # MIME type, description
-                pos += 4 + int.from_bytes(data[pos:pos + 4], "big")
-            pos += 16
-            pos += 4 + int.from_bytes(data[pos:pos + 4], "big")
+            f.seek(4, 1)  # picture type
+            f.seek(length("big"), 1)  # MIME type
+            f.seek(length("big"), 1)  # description
+            f.seek(16, 1)  # width, height, depth, colours
+            f.seek(length("big"), 1)  # the picture
         else:
             return declared
-    except (IndexError, ValueError):
+        return f.tell() - start
+    except EOFError:
         return declared
-    return pos if pos <= len(data) else declared
+    finally:
+        f.seek(start)
 
 
 def _flac_blocks(f: BinaryIO) -> tuple[int, int, list[list]]:
@@ -120,23 +129,21 @@ def _flac_blocks(f: BinaryIO) -> tuple[int, int, list[list]]:
     f.seek(start)
     if f.read(4) != b"fLaC":
         raise TagError("not a FLAC stream")
-    rest = f.read()
-    blocks, pos = [], 0
+    blocks, length = [], 0
     while True:
-        head = rest[pos:pos + 4]
+        head = f.read(4)
         if len(head) < 4:
             raise TagError("truncated FLAC metadata")
         declared = int.from_bytes(head[1:], "big")
         kind = head[0] & 0x7F
-        size = declared
-        if kind in (4, 6):
-            size = _real_size(kind, rest[pos + 4:pos + 4 + max(declared, 1 << 24)], declared)
-        if pos + 4 + size > len(rest):
+        size = max(declared, _real_size(f, kind, declared))  # too short: read by contents
+        data = f.read(size)
+        if len(data) < size:
             raise TagError("truncated FLAC metadata")
-        blocks.append([kind, rest[pos + 4:pos + 4 + size], declared])
-        pos += 4 + size
+        blocks.append([kind, data, declared])
+        length += 4 + size
         if head[0] & 0x80:
-            return start, pos, blocks
+            return start, length, blocks
 
 
 def _flac_rewrite(f: BinaryIO, start: int, old_len: int, blocks: list[list]) -> None:
