@@ -81,8 +81,9 @@ FORMATS: tuple[Format, ...] = (
     Format("mp3", (".mp3",), lambda h: h.startswith(b"ID3") or _mpeg_sync(h, False),
            ("soundfile", "av"), "mutagen.mp3.MP3", encoder=("soundfile", "MP3", "MPEG_LAYER_III"),
            **ID3),
-    Format("aac", (".aac",), lambda h: _mpeg_sync(h, True), ("av",), None, tag_family=None,
-           genre_key=None, several=None, encoder=("av", "aac", "adts")),
+    # ADTS has no tag of its own; players and FFmpeg read an ID3v2 tag in front of it.
+    Format("aac", (".aac",), lambda h: _mpeg_sync(h, True), ("av",), "mutagen.id3.ID3",
+           encoder=("av", "aac", "adts"), **ID3),
 )
 
 BY_NAME: dict[str, Format] = {f.name: f for f in FORMATS}
@@ -103,10 +104,20 @@ def sniff_bytes(head: bytes) -> Format | None:
 
 
 def sniff(path: str | os.PathLike) -> Format | None:
-    """The format of a file from its first 64 bytes, None if unknown or unreadable."""
+    """The format of a file from its first 64 bytes, None if unknown or unreadable.
+
+    An ID3v2 tag in front says nothing about what follows it (MP3 usually, but
+    also ADTS AAC or FLAC): the bytes after the tag decide, MP3 when they match
+    nothing else.
+    """
     try:
         with open(path, "rb") as f:
             head = f.read(64)
+            if head[:3] == b"ID3" and len(head) >= 10 and not any(b & 0x80 for b in head[6:10]):
+                f.seek(10 + ((head[6] << 21) | (head[7] << 14) | (head[8] << 7) | head[9]))
+                after = sniff_bytes(f.read(64))
+                if after is not None and after.name != "mp3":
+                    return after
     except OSError:
         return None
     return sniff_bytes(head)

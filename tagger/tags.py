@@ -35,6 +35,7 @@ from collections.abc import Callable
 from typing import BinaryIO
 
 import mutagen
+import mutagen.id3
 
 from .errors import TagError, one_line
 from .formats import BY_NAME, Format, sniff
@@ -72,13 +73,15 @@ def read_genres(path: str | os.PathLike, fmt: str | None = None) -> list[str]:
     module, _, cls = (tag_format.tag_class or "").rpartition(".")
     try:
         audio = getattr(importlib.import_module(module), cls)(path)
+    except mutagen.id3.ID3NoHeaderError:  # a bare ID3 reader (ADTS AAC) on an untagged file
+        return []
     except PermissionError:
         raise TagError("permission denied") from None
     except FileNotFoundError:
         raise TagError("file not found") from None
     except Exception as exc:  # mutagen raises many types for damaged headers
         raise TagError(f"cannot read tags: {one_line(exc)}") from None
-    tags = audio.tags
+    tags = audio if isinstance(audio, mutagen.id3.ID3) else audio.tags  # a bare ID3 reader
     if tag_format.tag_family == "id3":
         frame = tags.get("TCON") if tags is not None else None
         return [g for g in frame.genres if g] if frame else []
