@@ -7,14 +7,20 @@ Rules, in the order they are applied to each analysed track:
    not written;
 2. a file whose genre already equals the proposal is left alone;
 3. a file that already has a genre is left alone unless ``overwrite``;
-4. otherwise the old values are journaled in ``tag_history`` (status
-   *pending*), the file is rewritten atomically (``tags.write_genres``), and
-   only then is the entry marked *written* and the track's stored size and
-   mtime updated, so the next incremental scan does not see a changed file.
+4. otherwise the old values and the raw genre field (``tags.read_field``:
+   the exact frames/pairs/items, their places, the tag version and padding,
+   whether the tag existed) are journaled in ``tag_history`` (status
+   *pending*), only the genre field is rewritten (``tags.write_genres``), and
+   only then is the entry marked *written*, with the field as written, and
+   the track's stored size and mtime updated, so the next incremental scan
+   does not see a changed file.
 
-``undo`` restores, per file, the values from before the first write it has
-not undone yet (removing the genre where there was none) and marks those
-entries undone; a second undo finds nothing to do.
+``undo`` puts back, per file, the raw field from before the first write it
+has not undone yet (``tags.restore_field``: byte for byte where the format
+allows, removing a tag the write created) and marks those entries undone; a
+second undo finds nothing to do.  A file whose genre field is no longer what
+tagger wrote was changed by something else since: it is left alone, with
+that reason, unless ``force``.
 """
 from __future__ import annotations
 
@@ -94,12 +100,6 @@ def write_tags(paths: list | None = None, db=None, options: WriteOptions | None 
                     summary.error_files.append({"path": path, "error": str(exc)})
                     continue
                 change = {"path": path, "existing": old, "proposed": new}
-                try:
-                    note = plan(path, row["format"])
-                except (TagError, OSError):
-                    note = None
-                if note:
-                    change["note"] = note  # e.g. an ID3v2.2 tag that will become v2.3
                 if not new:
                     summary.low_confidence += 1
                     change["action"] = "low confidence"
@@ -112,7 +112,15 @@ def write_tags(paths: list | None = None, db=None, options: WriteOptions | None 
                 else:
                     change["action"] = "write"
                 summary.changes.append(change)
-                if change["action"] != "write" or opts.dry_run:
+                if change["action"] != "write":
+                    continue
+                try:
+                    note = plan(path, row["format"])
+                except TagError:
+                    note = None
+                if note:
+                    change["note"] = note  # e.g. an ID3v2.2 tag that will become v2.3
+                if opts.dry_run:
                     continue
                 try:
                     old_field = read_field(path, row["format"])

@@ -11,6 +11,7 @@ import io
 import json
 import os
 import shutil
+import struct
 from pathlib import Path
 
 import mutagen
@@ -134,11 +135,17 @@ def test_identity_symlink_hardlink_owner_mode_xattrs(tmp_path):
     shutil.copy(data / "no-tags.mp3", target)  # no tag: the write must grow the file
     os.chown(target, 1234, 2345)
     target.chmod(0o640)
-    try:
-        os.setxattr(target, "user.origin", b"ripped-2009")
-        xattrs = True
-    except OSError:
-        xattrs = False
+    # A user attribute and a POSIX ACL (user 1234 may read), where the file system has them.
+    entries = ((0x01, 6, 0xFFFFFFFF), (0x02, 4, 1234), (0x04, 4, 0xFFFFFFFF),
+               (0x10, 4, 0xFFFFFFFF), (0x20, 0, 0xFFFFFFFF))  # owner, user 1234, group, mask, other
+    acl = struct.pack("<I", 2) + b"".join(struct.pack("<HHI", *e) for e in entries)
+    xattrs = {}
+    for name, value in (("user.origin", b"ripped-2009"), ("system.posix_acl_access", acl)):
+        try:
+            os.setxattr(target, name, value)
+            xattrs[name] = os.getxattr(target, name)
+        except OSError:
+            pass
     lib = tmp_path / "lib"
     lib.mkdir()
     link = lib / "link.mp3"
@@ -149,8 +156,8 @@ def test_identity_symlink_hardlink_owner_mode_xattrs(tmp_path):
     assert read_genres(target) == ["Jazz"]
     st = target.stat()
     assert (st.st_uid, st.st_gid, st.st_mode & 0o777) == (1234, 2345, 0o640)
-    if xattrs:
-        assert os.getxattr(target, "user.origin") == b"ripped-2009"
+    for name, value in xattrs.items():
+        assert os.getxattr(target, name) == value, name
     assert [p.name for p in lib.iterdir()] == ["link.mp3"]
     assert not list(album.glob(".tagger-*"))
 
