@@ -164,8 +164,9 @@ def write(
 ) -> None:
     """Write the stored genres into the files' own tags (ID3, Vorbis comments, MP4, ASF).
 
-    Each file's previous genre is journaled first, so `tagger undo` can restore
-    it; each write replaces the file atomically.
+    Only the genre field changes; every other tag, the tag version and the
+    audio stay byte for byte.  Each file's genre field is journaled first, so
+    `tagger undo` can put it back exactly.
     """
     from .write import write_tags as run_write
 

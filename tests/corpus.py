@@ -2,9 +2,11 @@
 
 mutagen's own ``tests/data`` holds years of bug reports in file form (odd ID3
 versions, unparsable frames, ID3v1 beside ID3v2, APEv2, damaged FLAC blocks,
-chapters in M4B, ...).  The archive is fetched once from the package index with
-pip and cached; a test that needs it skips with the reason when it cannot be
-had (no network, no pip).  Nothing here is used by the product.
+chapters in M4B, ...); beets' mediafile 0.12.0 ``test/rsrc`` has full, empty,
+partial and unparseable tags in every format beets handles.  An archive is
+fetched once from the package index with pip and cached; a test that needs it
+skips with the reason when it cannot be had (no network, no pip).  Nothing
+here is used by the product.
 """
 from __future__ import annotations
 
