@@ -127,6 +127,48 @@ def test_new_tags_follow_id3v23_and_undo_removes_them(tmp_path):
     assert path.read_bytes() == original
 
 
+def _syncsafe(n: int) -> bytes:
+    return bytes([(n >> 21) & 0x7F, (n >> 14) & 0x7F, (n >> 7) & 0x7F, n & 0x7F])
+
+
+def _unsync(data: bytes) -> bytes:
+    out = bytearray()
+    for i, b in enumerate(data):
+        out.append(b)
+        if b == 0xFF and (i + 1 == len(data) or data[i + 1] >= 0xE0 or data[i + 1] == 0):
+            out.append(0)
+    return bytes(out)
+
+
+@pytest.mark.parametrize("kind", ["v2.3 unsynchronised", "v2.4 with footer"])
+def test_rare_id3_layouts_are_edited_exactly(tmp_path, kind):
+    """Tag-level unsynchronisation (with a UTF-16 TCON, so 0xFF bytes) and a v2.4 footer."""
+    src = (mutagen_data() / "vbri.mp3").read_bytes()  # ID3v2.3, TCON "(3)Dance" in UTF-16
+    end = _id3_header_at(src, 0)
+    body = src[10:end].rstrip(b"\x00")
+    if kind.startswith("v2.3"):
+        stored = _unsync(body) + b"\x00" * 300
+        tag = b"ID3\x03\x00\x80" + _syncsafe(len(stored)) + stored
+    else:
+        tags = id3.ID3(io.BytesIO(src[:end]))
+        buf = io.BytesIO(src[:end])
+        tags.save(buf, v2_version=4, padding=lambda info: 0)
+        raw = buf.getvalue()
+        body = raw[10:_id3_header_at(raw, 0)]  # no padding: a tag with a footer may have none
+        tag = b"ID3\x04\x00\x10" + _syncsafe(len(body)) + body
+        tag += b"3DI" + tag[3:10]
+    path = tmp_path / "rare.mp3"
+    path.write_bytes(tag + src[end:])
+    original, before = path.read_bytes(), snapshot(path)
+    assert id3.ID3(path).version[:2] == (2, 3 if kind.startswith("v2.3") else 4)
+    old = write_genres(path, ["Jazz", "Hip-Hop"])
+    assert read_genres(path) == (["Jazz; Hip-Hop"] if kind.startswith("v2.3") else
+                                 ["Jazz", "Hip-Hop"])
+    assert not diff(without_genre(before), without_genre(snapshot(path)))
+    restore_field(path, old)
+    assert path.read_bytes() == original
+
+
 def test_identity_symlink_hardlink_owner_mode_xattrs(tmp_path):
     data = mutagen_data()
     album = tmp_path / "album"
