@@ -131,16 +131,28 @@ def _copy_identity(src: str, dst: str, st: os.stat_result) -> None:
                            "left unchanged") from None
 
 
+def _common_prefix(x: bytes, y: bytes) -> int:
+    """Length of the longest common prefix of two byte strings of equal length (bisection)."""
+    lo, hi = 0, len(x)  # x[:lo] == y[:lo]; the first difference lies before hi
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        if x[lo:mid] == y[lo:mid]:
+            lo = mid
+        else:
+            hi = mid - 1
+    return lo
+
+
 def _changed_range(a: BinaryIO, b: BinaryIO, size: int) -> tuple[int, int] | None:
     """The first and one-past-last differing offsets of two files of ``size`` bytes."""
-    chunk = 1 << 16
+    chunk = 1 << 20
     lo = None
     for start in range(0, size, chunk):
         a.seek(start)
         b.seek(start)
         x, y = a.read(chunk), b.read(chunk)
         if x != y:
-            lo = start + next(i for i in range(len(x)) if x[i] != y[i])
+            lo = start + _common_prefix(x, y)
             break
     if lo is None:
         return None
@@ -150,7 +162,7 @@ def _changed_range(a: BinaryIO, b: BinaryIO, size: int) -> tuple[int, int] | Non
         b.seek(start)
         x, y = a.read(end - start), b.read(end - start)
         if x != y:
-            return lo, start + max(i for i in range(len(x)) if x[i] != y[i]) + 1
+            return lo, end - _common_prefix(x[::-1], y[::-1])
     return lo, lo + 1
 
 
