@@ -259,8 +259,8 @@ class History:
         """Journal the old values and raw field *before* the file is touched; status 'pending'."""
         with self.store.transaction():
             cur = self.store.conn.execute(
-                "INSERT INTO tag_history (path, old_values, new_values, status, scan_id, old_field) "
-                "VALUES (?, ?, ?, 'pending', ?, ?)",
+                "INSERT INTO tag_history (path, old_values, new_values, status, scan_id, "
+                "old_field) VALUES (?, ?, ?, 'pending', ?, ?)",
                 [db_path(path), json.dumps(old), json.dumps(new), scan_id,
                  json.dumps(old_field) if old_field is not None else None])
         return int(cur.lastrowid or 0)
