@@ -68,6 +68,18 @@ def _normalise(text: str) -> str:
     return re.sub(r"\s+", " ", text).strip()
 
 
+def spelling_key(text: str) -> str:
+    """What two spellings of one genre name share: ``Hip-Hop``, ``hip hop``, ``HipHop`` -> ``hiphop``.
+
+    Case, spacing and punctuation never distinguish genres; ``&``, ``and`` and
+    ``n`` between words are one joint (``R&B`` = ``R and B`` = ``RnB``,
+    ``Drum & Bass`` = ``Drum'n'Bass``).
+    """
+    words = _normalise(text).split(" ")
+    return "".join("n" if w == "and" and 0 < i < len(words) - 1 else w
+                   for i, w in enumerate(words))
+
+
 def canonical(text: str | None) -> str | None:
     """Map a free-text genre (``"Hip Hop"``, ``"Rap"``, ``"Romantic Classical"``) to a canonical name.
 

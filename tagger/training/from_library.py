@@ -1,0 +1,243 @@
+"""Learn the user's own genres from the genre tags a library already carries.
+
+Input: for each scanned track, the genre text its file carried at scan time,
+its album and folder, and its stored musicnn embedding.  Output: a
+``SoftmaxHead`` over the user's genre names and the figures for its card.
+No audio is decoded: everything needed was stored by the scan.
+
+Labels, and why:
+
+* The user's spelling is kept.  Spellings that differ only in case, spacing
+  or punctuation are one genre (``genres.spelling_key``), shown in the
+  spelling most tracks use.  A user mapping (``From = To`` lines) merges more.
+* A track with several genres counts under the first one that is a genre
+  with enough tracks (its first genre, unless that one is too rare to learn):
+  the first value is the one players show and users set on purpose, and
+  falling through keeps ``Rock; Obscure Subgenre`` a rock example instead of
+  dropping it.
+* Genres with fewer than ``min_tracks`` tracks are left out and listed, except
+  that one the synonym table maps onto a genre with enough tracks (``Rap`` ->
+  ``Hip-Hop``) is merged into it.  Genres with enough tracks are never merged,
+  so a library that keeps ``Death Metal`` apart from ``Metal`` keeps both.
+
+Evaluation, and why: tracks of one album share a mix, a master and often a
+recording session; a head tested on an album it trained on measures that
+album, not the genre.  Tracks are grouped by album (the folder where the album
+tag is missing) and the groups dealt into ``folds`` folds; each track is
+predicted by a head trained without its album (out-of-fold).  Temperature and
+abstention threshold are fitted on those out-of-fold predictions, the figures
+are computed on them, and the shipped head is then trained on every track.
+A genre whose tracks all come from one album cannot be tested on an unseen
+album: its tracks are dealt into folds one by one, and the card says its
+figure is optimistic.
+"""
+from __future__ import annotations
+
+import os
+from collections import Counter
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from tagger.errors import TaggerError
+from tagger.genres import canonical, spelling_key
+from tagger.head import SoftmaxHead, choose_threshold, fit_head, softmax
+
+from .metrics import confusion, ece, fit_temperature, per_class
+
+FOLDS = 5
+MIN_TRACKS = 5
+TARGET_PRECISION = 0.9
+
+
+@dataclass
+class LibraryTrack:
+    """What the store keeps about one scanned track, as training needs it."""
+
+    path: str
+    tag_genre: str | None   # the file's genres at scan time, "; "-joined
+    album: str | None
+    embedding: np.ndarray
+
+
+@dataclass
+class Labels:
+    """The classes learnt and why other genres were not."""
+
+    genres: list[str]                      # display spellings, sorted
+    y: np.ndarray                          # class index per track, -1 = not used
+    counts: dict[str, int]
+    left_out: dict[str, int]               # too few tracks
+    merged: dict[str, str] = field(default_factory=dict)  # spelling -> class it joined
+
+
+def read_mapping(path: str | os.PathLike) -> dict[str, str]:
+    """A user mapping file: one ``From = To`` per line, ``#`` comments; keys compared by spelling."""
+    out: dict[str, str] = {}
+    try:
+        lines = open(path, encoding="utf-8").read().splitlines()
+    except OSError as exc:
+        raise TaggerError(f"cannot read genre mapping {path}: {exc.strerror}") from None
+    for n, line in enumerate(lines, 1):
+        line = line.split("#", 1)[0].strip()
+        if not line:
+            continue
+        if "=" not in line:
+            raise TaggerError(f"{path}:{n}: expected `From = To`, got {line!r}")
+        src, dst = (part.strip() for part in line.split("=", 1))
+        out[spelling_key(src)] = dst
+    return out
+
+
+def split_genres(text: str | None) -> list[str]:
+    return [g.strip() for g in (text or "").split(";") if g.strip()]
+
+
+def make_labels(tag_genres: list[str | None], min_tracks: int = MIN_TRACKS,
+                mapping: dict[str, str] | None = None) -> Labels:
+    """Classes in the user's spelling, one label per track (see the module notes)."""
+    mapping = mapping or {}
+    per_track: list[list[str]] = []
+    spellings: dict[str, Counter] = {}
+    for text in tag_genres:
+        keys = []
+        for g in split_genres(text):
+            g = mapping.get(spelling_key(g), g)
+            k = spelling_key(g)
+            if k and k not in keys:
+                keys.append(k)
+                spellings.setdefault(k, Counter())[g] += 1
+        per_track.append(keys)
+    first = Counter(keys[0] for keys in per_track if keys)
+    big = {k for k in spellings if first[k] >= min_tracks}
+    # A rare spelling the synonym table maps onto a learnable genre joins it.
+    by_canonical: dict[str, str] = {}
+    for k in sorted(big, key=lambda k: -first[k]):
+        c = canonical(_name(spellings[k]))
+        if c:
+            by_canonical.setdefault(c, k)
+    joins = {k: by_canonical[c] for k in spellings if k not in big
+             for c in [canonical(_name(spellings[k]))] if c in by_canonical}
+    labels = []
+    for keys in per_track:
+        keys = [joins.get(k, k) for k in keys]
+        labels.append(next((k for k in keys if k in big), None))
+    used = Counter(k for k in labels if k)
+    names = {k: _name(spellings[k]) for k in used}
+    genres = sorted(names.values(), key=str.lower)
+    index = {k: genres.index(names[k]) for k in used}
+    left_out = Counter()
+    for keys, label in zip(per_track, labels):
+        if keys and label is None:
+            left_out[_name(spellings[keys[0]])] += 1
+    return Labels(
+        genres=genres,
+        y=np.array([index[k] if k else -1 for k in labels], dtype=int),
+        counts={names[k]: used[k] for k in used},
+        left_out=dict(sorted(left_out.items(), key=lambda kv: (-kv[1], kv[0]))),
+        merged={_name(spellings[k]): names[v] for k, v in joins.items() if v in names})
+
+
+def _name(spelling_counts: Counter) -> str:
+    """The spelling most tracks use (ties: alphabetical)."""
+    return min(spelling_counts.items(), key=lambda kv: (-kv[1], kv[0]))[0]
+
+
+def album_groups(tracks: list[LibraryTrack]) -> list[str]:
+    """Each track's split group: its album tag, else its folder.
+
+    Albums are matched by name alone, across artists: two albums called
+    ``Greatest Hits`` land on the same side, which can only make the figures
+    more pessimistic, never leak an album across the split.
+    """
+    return [f"album:{spelling_key(t.album)}" if t.album and spelling_key(t.album)
+            else f"folder:{os.path.dirname(t.path)}" for t in tracks]
+
+
+def grouped_folds(y: np.ndarray, groups: list[str], k: int = FOLDS, seed: int = 0
+                  ) -> tuple[np.ndarray, list[int]]:
+    """A fold number per track with whole groups per fold; and the classes dealt by track.
+
+    Each group goes, largest first, to the fold holding the fewest tracks of
+    the group's most common class so far.  A class found in a single group
+    cannot be tested on an unseen group: its tracks are dealt one by one.
+    """
+    rng = np.random.default_rng(seed)
+    members: dict[str, list[int]] = {}
+    for i, g in enumerate(groups):
+        members.setdefault(g, []).append(i)
+    majority = {g: Counter(int(y[i]) for i in idx).most_common(1)[0][0]
+                for g, idx in members.items()}
+    fold = np.zeros(len(y), dtype=int)
+    load = np.zeros((int(y.max()) + 1, k))
+    for g in sorted(members, key=lambda g: (-len(members[g]), g)):
+        c = majority[g]
+        f = int(np.argmin(load[c] + rng.random(k) * 1e-3))
+        fold[members[g]] = f
+        load[c, f] += len(members[g])
+    by_track = [int(c) for c in np.unique(y)
+                if len({groups[i] for i in np.flatnonzero(y == c)}) == 1]
+    for c in by_track:
+        idx = rng.permutation(np.flatnonzero(y == c))
+        fold[idx] = np.arange(len(idx)) % k
+    return fold, by_track
+
+
+@dataclass
+class Trained:
+    head: SoftmaxHead
+    evaluation: dict
+
+
+def train_from_embeddings(x: np.ndarray, labels: Labels, groups: list[str], folds: int = FOLDS,
+                          target: float = TARGET_PRECISION) -> Trained:
+    """Out-of-fold evaluation and calibration, then the head trained on every labelled track."""
+    use = labels.y >= 0
+    x, y = np.asarray(x, np.float32)[use], labels.y[use]
+    groups = [g for g, u in zip(groups, use) if u]
+    n_classes = len(labels.genres)
+    if n_classes < 2:
+        raise TaggerError(
+            f"need at least two genres with enough tracks to learn, found {n_classes} "
+            f"({', '.join(f'{g}: {n}' for g, n in labels.counts.items()) or 'none'}); "
+            f"lower --min-tracks or tag more files")
+    fold, by_track = grouped_folds(y, groups, folds)
+    logits = np.zeros((len(y), n_classes), np.float32)
+    for f in range(folds):
+        test = fold == f
+        if not test.any():
+            continue
+        train = ~test
+        head = fit_head(x[train], y[train], labels.genres)
+        logits[test] = head.logits(x[test])
+    temperature = fit_temperature(logits, y)
+    probs = softmax(logits / temperature)
+    pred = probs.argmax(axis=1)
+    conf = probs.max(axis=1)
+    threshold = choose_threshold(conf, pred == y, target)
+    cm = confusion(y, pred, n_classes)
+    precision, recall, f1 = per_class(cm)
+    albums = {c: len({g for g, yy in zip(groups, y) if yy == c}) for c in range(n_classes)}
+    kept = conf >= threshold
+    evaluation = {
+        "split": f"{folds}-fold, grouped by album (folder where untagged); out-of-fold predictions",
+        "tracks": int(len(y)),
+        "accuracy": round(float((pred == y).mean()), 4),
+        "macro_f1": round(float(f1.mean()), 4),
+        "ece": round(ece(probs, y), 4),
+        "temperature": round(temperature, 4),
+        "threshold": round(threshold, 4),
+        "threshold_target_precision": target,
+        "kept_fraction": round(float(kept.mean()), 4),
+        "kept_accuracy": round(float((pred[kept] == y[kept]).mean()), 4) if kept.any() else None,
+        "per_genre": {
+            g: {"precision": round(float(precision[i]), 4), "recall": round(float(recall[i]), 4),
+                "count": int(cm[i].sum()), "albums": albums[i],
+                **({"optimistic": "one album only: tested on tracks of albums it trained on"}
+                   if i in by_track else {})}
+            for i, g in enumerate(labels.genres)},
+        "confusion": cm.tolist(),
+    }
+    head = fit_head(x, y, labels.genres)
+    head.temperature, head.threshold = temperature, threshold
+    return Trained(head, evaluation)
