@@ -132,7 +132,9 @@ def scan(
     if json_out:
         _print_json(summary.to_dict())
         return
-    typer.echo(f"{summary.files_seen} audio files: {summary.scanned} analysed, "
+    relabelled = (f"{summary.relabelled} re-labelled from stored embeddings, "
+                  if summary.relabelled else "")
+    typer.echo(f"{summary.files_seen} audio files: {summary.scanned} analysed, {relabelled}"
                f"{summary.skipped} unchanged, {summary.errors} errors, "
                f"{summary.missing} missing  [{summary.model} {summary.model_version}, "
                f"{summary.seconds:.1f} s]")
@@ -303,9 +305,20 @@ def models_cmd(json_out: bool = JsonOption) -> None:
 @app.command()
 @handles_errors
 def retrain(
-    data: Path = typer.Option(..., "--data", help="Genre collection: GTZAN (genres/<genre>/...) "
-                              "or any <genre>/<files> folder.", show_default=False),
-    model: str = typer.Option("all", "--model", "-m", help="resnet, mlp or all."),
+    data: Optional[Path] = typer.Option(None, "--data", help="Genre collection: GTZAN "
+                                        "(genres/<genre>/...) or any <genre>/<files> folder.",
+                                        show_default=False),
+    from_library: bool = typer.Option(False, "--from-library", help="Instead, learn your own "
+                                      "genres: train the `library` head on the genre tags the "
+                                      "scanned files carry (no audio is decoded)."),
+    db: Optional[Path] = DbOption,
+    min_tracks: int = typer.Option(5, "--min-tracks", min=1, help="With --from-library: genres "
+                                   "with fewer tracks are left out (and listed)."),
+    genre_map: Optional[Path] = typer.Option(None, "--map", help="With --from-library: a file of "
+                                             "`From = To` lines merging genre spellings.",
+                                             show_default=False),
+    model: str = typer.Option("all", "--model", "-m", help="resnet, mlp, all, or head (a softmax "
+                              "head on musicnn embeddings)."),
     split: Optional[str] = typer.Option(None, "--split", help="filtered (default when split "
                                         "lists exist) or random (stratified, by track)."),
     split_dir: Optional[Path] = typer.Option(None, "--split-dir", help="Folder with "
@@ -323,9 +336,30 @@ def retrain(
     jobs: Optional[int] = typer.Option(None, "--jobs", "-j", min=1),
     json_out: bool = JsonOption,
 ) -> None:
-    """Train the ResNet and/or MLP on a genre collection, split by track, and test once."""
+    """Train a model: on your library's own genre tags (--from-library), or on a genre collection.
+
+    --from-library trains the `library` head from the database in seconds; it
+    becomes the default model.  --data trains the ResNet/MLP (split by track,
+    tested once) or, with --model head, a softmax head on musicnn embeddings.
+    """
     from .training.retrain import retrain as run
     from .training.train import TrainConfig
+
+    if from_library:
+        from .training.from_library import retrain_from_library
+        from .training.retrain import command_line
+
+        _print_head(retrain_from_library(db, min_tracks, genre_map, out, command_line()), json_out)
+        return
+    if data is None:
+        raise TaggerError("give --data DIR (a genre collection) or --from-library")
+    if model == "head":
+        from .training.head_data import retrain_head
+
+        _print_head(retrain_head(data, split=split, split_dir=split_dir, seed=seed, out_dir=out,
+                                 cache_dir=cache_dir, log=lambda m: typer.echo(m, err=True)),
+                    json_out)
+        return
 
     kinds = ["resnet", "mlp"] if model == "all" else [model]
     result = run(data, kinds, split=split, split_dir=split_dir, folds=folds,
@@ -342,6 +376,34 @@ def retrain(
                    f"{a['slice_accuracy']:.3f}, macro-F1 {a['macro_f1']:.3f}, ECE "
                    f"{a['ece_before_calibration']:.3f} -> {a['ece']:.3f} "
                    f"[{card['split']['name']} split]")
+
+
+def _print_head(card: dict, json_out: bool) -> None:
+    """A trained head's figures, as its card records them."""
+    if json_out:
+        _print_json(card)
+        return
+    a = card["accuracy"]
+    typer.echo(f"{card['name']}: {len(card['genres'])} genres, {a['tracks']} held-out tracks "
+               f"[{a['split']}]")
+    typer.echo(f"  accuracy {a['accuracy']:.3f}, macro-F1 {a['macro_f1']:.3f}, ECE {a['ece']:.3f} "
+               f"(temperature {a['temperature']:.2f})")
+    kept = a["kept_accuracy"]
+    typer.echo(f"  abstains below confidence {a['threshold']:.3f}: keeps {a['kept_fraction']:.0%} "
+               f"of held-out tracks" + (f", {kept:.1%} of them right" if kept is not None else ""))
+    w = max(len(g) for g in a["per_genre"])
+    typer.echo(f"  {'genre':<{w}}  precision  recall  tracks  albums")
+    for g, v in a["per_genre"].items():
+        note = "  (one album: optimistic)" if v.get("optimistic") else ""
+        typer.echo(f"  {g:<{w}}  {v['precision']:9.3f}  {v['recall']:6.3f}  {v['count']:6d}  "
+                   f"{v.get('albums', ''):>6}{note}")
+    data = card.get("data") or {}
+    if data.get("left_out"):
+        typer.echo(f"  left out (fewer than {data['min_tracks']} tracks): " + ", ".join(
+            f"{g} ({n})" for g, n in data["left_out"].items()))
+    for src, dst in (data.get("merged") or {}).items():
+        typer.echo(f"  merged: {src} -> {dst}")
+    typer.echo(f"model: {card['path']}")
 
 
 @app.command()

@@ -21,6 +21,7 @@ from .errors import TaggerError
 from .models import ModelRef, resolve
 from .paths import absolute, default_db, is_under
 from .pool import Runner, make_runner, run_chunks
+from .relabel import relabel, split_relabel
 from .store import Store
 from .walk import WalkResult, walk
 from .worker import Item, TrackResult, worker_threads
@@ -60,6 +61,7 @@ class ScanSummary:
     model_version: str
     files_seen: int = 0
     scanned: int = 0
+    relabelled: int = 0   # predicted from stored embeddings, not decoded
     skipped: int = 0
     errors: int = 0
     missing: int = 0
@@ -88,6 +90,7 @@ class Plan:
 
     walked: WalkResult
     todo: list[Item]
+    relabel: list[Item]         # changed model, unchanged file: predicted from its stored embedding
     unchanged: list[str]
     gone: list[TrackResult]     # found by the walk, vanished before they could be stat'ed
     vanished: list[str]         # stored, no longer under the scanned folders
@@ -126,6 +129,7 @@ def plan(store: Store, paths: list[str], ref: ModelRef, rescan: bool) -> Plan:
     walked = walk(list(paths))
     known = store.known()
     todo, unchanged, gone = classify(walked.files, known, ref, rescan)
+    relabel, todo = split_relabel(store, ref, todo) if not rescan else ([], todo)
     roots = [absolute(p) for p in paths]
     problem_dirs = [d for d, _ in walked.problems]
     found = {os.fspath(p) for p in walked.files}
@@ -133,7 +137,7 @@ def plan(store: Store, paths: list[str], ref: ModelRef, rescan: bool) -> Plan:
                 if not row["missing"] and p not in found and is_under(p, roots)
                 and not is_under(p, problem_dirs)]
     reappeared = [p for p in unchanged if known[p]["missing"]]
-    return Plan(walked, todo, unchanged, gone, vanished, reappeared)
+    return Plan(walked, todo, relabel, unchanged, gone, vanished, reappeared)
 
 
 def scan(paths: list[str | os.PathLike], db: str | os.PathLike | None = None,
@@ -199,8 +203,13 @@ def _run(store: Store, the_plan: Plan, ref: ModelRef, opts: ScanOptions, jobs: i
             on_results(buffer)
         buffer, last_commit = [], time.monotonic()
 
-    bar = _progress(len(the_plan.todo), opts.progress)
+    bar = _progress(len(the_plan.todo) + len(the_plan.relabel), opts.progress)
     try:
+        for results in relabel(store, ref, the_plan.relabel, scan_id):
+            summary.relabelled += len(results)
+            bar.update(len(results))
+            if on_results:
+                on_results(results)
         for results in run_chunks(runner, ref, chunks, opts.timeout, worker_threads(jobs)):
             buffer.extend(results)
             summary.count(results)

@@ -23,8 +23,10 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import numpy as np
 import sqlite_utils
 
+from .embeddings import pack_embedding, unpack_embeddings
 from .errors import BusyError, TaggerError
 
 if TYPE_CHECKING:
@@ -88,6 +90,21 @@ MIGRATIONS: list[list[str]] = [
     [
         "ALTER TABLE tag_history ADD COLUMN old_field TEXT",
         "ALTER TABLE tag_history ADD COLUMN new_field TEXT",
+    ],
+    [   # learning the user's genres (issue #14): album/artist for honest splits, the
+        # head's abstentions, and each file's musicnn embedding (float16, 800 bytes)
+        # keyed by file and embedder, kept whatever model the tracks row holds.
+        "ALTER TABLE tracks ADD COLUMN album TEXT",
+        "ALTER TABLE tracks ADD COLUMN artist TEXT",
+        "ALTER TABLE tracks ADD COLUMN uncertain INTEGER",
+        """CREATE TABLE embeddings (
+            path TEXT NOT NULL,
+            embedder TEXT NOT NULL,
+            size INTEGER,
+            mtime REAL,
+            vector BLOB NOT NULL,
+            PRIMARY KEY (path, embedder)
+        )""",
     ],
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -199,11 +216,18 @@ class Store:
 
     def put_results(self, results: Iterable[TrackResult], scan_id: int) -> None:
         """Store analysis results as ``tracks`` rows (insert or replace), in one transaction."""
+        results = list(results)
         rows = [_encode(result_row(r, scan_id)) for r in results]
         if not rows:
             return
+        vectors = [(db_path(r.path), r.embedder, r.size, r.mtime, pack_embedding(r.prediction.embedding))
+                   for r in results if r.embedder and r.prediction is not None
+                   and r.prediction.embedding is not None]
         with self.transaction():
             self.db.table("tracks").upsert_all(rows, pk="path")
+            self.conn.executemany(
+                "INSERT OR REPLACE INTO embeddings (path, embedder, size, mtime, vector) "
+                "VALUES (?, ?, ?, ?, ?)", vectors)
 
     def set_missing(self, paths: Iterable[str], missing: bool) -> int:
         paths = list(paths)
@@ -221,6 +245,56 @@ class Store:
         cols = ", ".join(columns) if columns else "*"
         return [_decode(r) for r in self.db.query(
             f"SELECT {cols} FROM tracks WHERE {where} ORDER BY path", params or [])]
+
+    # --- embeddings ---------------------------------------------------------------
+    def embedded(self, embedder: str) -> dict[str, tuple[int, float]]:
+        """path -> (size, mtime) of each track whose stored embedding is of the file as last scanned."""
+        cur = self.conn.execute(
+            "SELECT e.path, e.size, e.mtime FROM embeddings e JOIN tracks t ON t.path = e.path "
+            "AND e.size IS t.size AND e.mtime IS t.mtime AND t.error IS NULL "
+            "WHERE e.embedder = ?", [embedder])
+        return {fs_path(p): (size, mtime) for p, size, mtime in cur}
+
+    def put_relabelled(self, results: list[TrackResult], scan_id: int) -> None:
+        """New predictions for tracks whose other columns (decode facts, tags) stay as stored."""
+        rows = [(r.prediction.genre, round(r.prediction.confidence, 5),
+                 json.dumps(r.prediction.probabilities, sort_keys=True),
+                 int(r.prediction.uncertain), r.model, r.model_version, r.scanned_at, scan_id,
+                 db_path(r.path)) for r in results if r.prediction is not None]
+        with self.transaction():
+            self.conn.executemany(
+                "UPDATE tracks SET genre = ?, confidence = ?, probabilities = ?, uncertain = ?, "
+                "model = ?, model_version = ?, scanned_at = ?, scan_id = ?, error = NULL, "
+                "missing = 0 WHERE path = ?", rows)
+
+    def embedded_tracks(self, embedder: str, columns: tuple[str, ...] = ("path",),
+                        paths: set[str] | None = None) -> tuple[list[dict], np.ndarray]:
+        """Present tracks whose stored embedding is of the file as it was last scanned.
+
+        Returns their rows (``columns`` of ``tracks``) and an (n, dim) float32
+        matrix of embeddings in the same order; ``paths`` limits the result.
+        """
+        cols = ", ".join(f"t.{c}" for c in columns)
+        cur = self.conn.execute(
+            f"SELECT {cols}, e.vector FROM tracks t JOIN embeddings e ON e.path = t.path "
+            "AND e.embedder = ? AND e.size IS t.size AND e.mtime IS t.mtime "
+            "WHERE t.missing = 0 AND t.error IS NULL ORDER BY t.path", [embedder])
+        rows, blobs = [], []
+        for values in cur:
+            row = _decode(dict(zip(columns, values[:-1])))
+            if paths is None or row["path"] in paths:
+                rows.append(row)
+                blobs.append(values[-1])
+        return rows, unpack_embeddings(blobs)
+
+    def original_genres(self) -> dict[str, list[str]]:
+        """path -> the genres a file had before tagger first wrote it (writes not undone)."""
+        out: dict[str, list[str]] = {}
+        for path, old in self.conn.execute(
+                "SELECT path, old_values FROM tag_history WHERE status = 'written' "
+                "AND undone_at IS NULL ORDER BY id"):
+            out.setdefault(fs_path(path), json.loads(old or "[]"))
+        return out
 
     # --- scans --------------------------------------------------------------------
     def start_scan(self, model: str, model_version: str, arguments: dict) -> int:
@@ -320,10 +394,11 @@ def result_row(r: TrackResult, scan_id: int) -> dict:
     """
     p = r.prediction
     return {"path": r.path, "size": r.size, "mtime": r.mtime, "duration": r.duration,
-            "format": r.format, "tag_genre": r.tag_genre,
+            "format": r.format, "tag_genre": r.tag_genre, "album": r.album, "artist": r.artist,
             "genre": p.genre if p else None,
             "confidence": round(p.confidence, 5) if p else None,
             "probabilities": p.probabilities if p else None, "tags": p.tags if p else None,
+            "uncertain": int(p.uncertain) if p else None,
             "model": r.model, "model_version": r.model_version, "slices": r.slices,
             "scanned_at": r.scanned_at, "error": r.error, "missing": 0, "scan_id": scan_id}
 

@@ -31,8 +31,9 @@ import os
 import shutil
 import stat
 import tempfile
+from dataclasses import dataclass
 from collections.abc import Callable
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 import mutagen
 import mutagen.id3
@@ -41,8 +42,8 @@ from .errors import TagError, one_line
 from .formats import BY_NAME, Format, sniff
 from .tagedit import Field, asf, id3, mp4, vorbis
 
-__all__ = ["Field", "TagError", "plan", "read_field", "read_genres", "restore_field",
-           "same_field", "write_genres"]
+__all__ = ["Field", "FileTags", "TagError", "plan", "read_field", "read_file_tags",
+           "read_genres", "restore_field", "same_field", "write_genres"]
 
 _EDITORS = {"id3": id3, "vorbis": vorbis, "mp4": mp4, "asf": asf}
 _PAGE = 4096
@@ -68,20 +69,27 @@ def read_genres(path: str | os.PathLike, fmt: str | None = None) -> list[str]:
     For MP3 this includes an ID3v1 genre: a file whose only genre is in ID3v1
     counts as having one (and is left alone without ``--overwrite``).
     """
-    path = os.fspath(path)
+    return _genres(*_open_tags(os.fspath(path), fmt))
+
+
+def _open_tags(path: str, fmt: str | None) -> tuple[Format, Any]:
+    """The file's format and its mutagen tag object (None when it has no tag)."""
     tag_format = _format(path, fmt)
     module, _, cls = (tag_format.tag_class or "").rpartition(".")
     try:
         audio = getattr(importlib.import_module(module), cls)(path)
     except mutagen.id3.ID3NoHeaderError:  # a bare ID3 reader (ADTS AAC) on an untagged file
-        return []
+        return tag_format, None
     except PermissionError:
         raise TagError("permission denied") from None
     except FileNotFoundError:
         raise TagError("file not found") from None
     except Exception as exc:  # mutagen raises many types for damaged headers
         raise TagError(f"cannot read tags: {one_line(exc)}") from None
-    tags = audio if isinstance(audio, mutagen.id3.ID3) else audio.tags  # a bare ID3 reader
+    return tag_format, audio if isinstance(audio, mutagen.id3.ID3) else audio.tags
+
+
+def _genres(tag_format: Format, tags: Any) -> list[str]:
     if tag_format.tag_family == "id3":
         frame = tags.get("TCON") if tags is not None else None
         return [g for g in frame.genres if g] if frame else []
@@ -91,6 +99,34 @@ def read_genres(path: str | os.PathLike, fmt: str | None = None) -> list[str]:
     if tag_format.tag_family == "mp4" and not values and tags is not None:
         values = tags.get("gnre")
     return [str(v) for v in values or [] if str(v)]
+
+
+# Album and artist per tag family: read at scan time so that training on a
+# library can keep each album on one side of its evaluation split.
+_ALBUM_ARTIST = {"id3": ("TALB", "TPE1"), "vorbis": ("album", "artist"),
+                 "mp4": ("\xa9alb", "\xa9ART"), "asf": ("WM/AlbumTitle", "Author")}
+
+
+@dataclass
+class FileTags:
+    """The tags a scan records: genres, and the album and artist (first values)."""
+
+    genres: list[str]
+    album: str | None = None
+    artist: str | None = None
+
+
+def read_file_tags(path: str | os.PathLike, fmt: str | None = None) -> FileTags:
+    """Genres (as ``read_genres``), album and artist of a file, opening it once."""
+    tag_format, tags = _open_tags(os.fspath(path), fmt)
+    texts: list[str | None] = []
+    for key in _ALBUM_ARTIST.get(tag_format.tag_family or "", ()):
+        values = tags.get(key) if tags is not None else None
+        if values is not None and hasattr(values, "text"):  # an ID3 frame
+            values = values.text
+        texts.append(next((str(v).strip() for v in (values or []) if str(v).strip()), None))
+    album, artist = [*texts, None, None][:2]
+    return FileTags(_genres(tag_format, tags), album, artist)
 
 
 # --- the file itself ---------------------------------------------------------------------------

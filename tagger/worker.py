@@ -22,7 +22,7 @@ from .errors import TaggerError, one_line
 from .features import FeatureSpec, extract
 from .models import ModelRef, TrackPrediction, resolve
 from .store import now
-from .tags import TagError, read_genres
+from .tags import TagError, read_file_tags
 
 Item = tuple[str, int | None, float | None]  # path, size, mtime as the scan saw them
 
@@ -44,7 +44,12 @@ class TrackResult:
     format: str | None = None
     slices: int | None = None
     tag_genre: str | None = None
+    album: str | None = None
+    artist: str | None = None
     prediction: TrackPrediction | None = None
+    # The model whose penultimate layers gave ``prediction.embedding``
+    # (``musicnn 0.1.0+tagger1``): stored embeddings are reused only by that model.
+    embedder: str | None = None
     scanned_at: str = field(default_factory=now)
 
     @classmethod
@@ -116,7 +121,9 @@ def _decode_one(result: TrackResult, spec: FeatureSpec, timeout: float | None
         return None
     result.duration, result.format, result.slices = round(dec.duration, 3), dec.format, len(x)
     try:
-        result.tag_genre = "; ".join(read_genres(result.path, result.format)) or None
+        tags = read_file_tags(result.path, result.format)
+        result.tag_genre = "; ".join(tags.genres) or None
+        result.album, result.artist = tags.album, tags.artist
     except TagError:
         pass  # an unreadable tag block does not make the audio unusable
     return x
@@ -138,6 +145,7 @@ def analyse_files(ref: ModelRef, items: list[Item], timeout: float | None = 120.
         else:
             for (r, _), pred in zip(decoded, preds):
                 r.prediction = pred
+                r.embedder = model.embedder if pred.embedding is not None else None
     return results
 
 

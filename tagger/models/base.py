@@ -42,6 +42,9 @@ class TrackPrediction:
     confidence: float
     probabilities: dict[str, float]
     tags: dict[str, float] | None = None
+    # True when the model abstains: its confidence is under the threshold its
+    # card chose on held-out tracks; the genre is stored but not written.
+    uncertain: bool = False
     # A fixed-length description of the track's sound (musicnn's penultimate
     # layers, mean over patches), for similarity and user-trained heads.
     embedding: np.ndarray | None = None
@@ -97,9 +100,8 @@ _CORE = frozenset({"name", "version", "model_class", "kind", "genres", "features
 
 
 def card_path(model_file: Path) -> Path:
-    """``resnet.keras`` -> ``resnet.json`` (a card path is its own card path)."""
-    return model_file.with_name(model_file.name.removesuffix(".keras").removesuffix(".json")
-                                + ".json")
+    """``resnet.keras`` -> ``resnet.json``, ``library.npz`` -> ``library.json`` (a card is its own)."""
+    return model_file.with_suffix(".json")
 
 
 def read_card(path: Path) -> ModelCard:
@@ -131,6 +133,9 @@ class Model(ABC):
     kind: str  # "multiclass" | "multilabel"
     spec: FeatureSpec
     card: ModelCard
+    # "<name> <version>" of the net whose embedding ``to_embedding`` returns
+    # (for a head: the musicnn it runs on), None for models without one.
+    embedder: str | None = None
 
     def __init__(self, card: ModelCard):
         self.card = card

@@ -40,12 +40,18 @@ def build_combined(card: ModelCard, folder: Path, threads: int | None = None):
     return keras.Model(inp, keras.layers.Concatenate()(tags + embeddings))
 
 
+def embedder_id(card: ModelCard) -> str:
+    """How stored embeddings name the net that made them: ``musicnn <card version>``."""
+    return f"{card.name} {card.version}"
+
+
 class MusicnnModel(Model):
     """Both pretrained musicnn nets, merged into genres, with an embedding per track."""
 
     def __init__(self, path: Path, card: ModelCard, threads: int | None = None):
         super().__init__(card)
         self.genres = list(GENRES)
+        self.embedder = embedder_id(card)
         self.net = build_combined(card, path.parent, threads)
         self._call = compiled(self.net)
 

@@ -65,11 +65,18 @@ def _musicnn() -> Loader:
     return MusicnnModel
 
 
+def _head() -> Loader:
+    from .head import HeadModel
+
+    return HeadModel
+
+
 # model_class -> the class that loads it; imported lazily so that resolving a
 # model in the scanning process never imports TensorFlow.
 LOADERS: dict[str, Callable[[], Loader]] = {
     "keras-classifier": _keras_classifier,
     "musicnn": _musicnn,
+    "softmax-head": _head,
 }
 
 
@@ -90,7 +97,15 @@ KINDS: dict[str, ModelKind] = {k.name: k for k in (
               how_to_get="train it with `tagger retrain --data DIR --model resnet`"),
     ModelKind("mlp", "MLP", "MLP on 57 summary features per 3-second slice", "keras-classifier",
               SUMMARY, ".keras", build=_builder("mlp"),
-              how_to_get="train it with `tagger retrain --data DIR --model mlp`")
+              how_to_get="train it with `tagger retrain --data DIR --model mlp`"),
+    # A head the user trained on their own library speaks their genre names: it
+    # is preferred over everything else once it exists.
+    ModelKind("library", "library head", "softmax head on musicnn embeddings, trained on the "
+              "genre tags of your own library", "softmax-head", MUSICNN, ".npz", default_rank=0,
+              how_to_get="train it with `tagger retrain --from-library`"),
+    ModelKind("head", "musicnn head", "softmax head on musicnn embeddings, trained on a "
+              "<genre>/<files> folder", "softmax-head", MUSICNN, ".npz", default_rank=2,
+              how_to_get="train it with `tagger retrain --data DIR --model head`"),
 )}
 
 
@@ -150,7 +165,8 @@ def default_kind() -> tuple[str, str]:
         if installed(name):
             better = [KINDS[n].title for r, n in ranked
                       if r < KINDS[name].default_rank]  # type: ignore[operator]
-            why = ("the preferred model" if not better else
+            why = ("a model you trained on your own library's genres" if name == "library"
+                   else "the preferred model" if not better else
                    f"no trained {' or '.join(better)} is installed")
             return name, why
     raise TaggerError("no model is installed (the shipped musicnn files are missing: reinstall tagger)")
@@ -165,11 +181,10 @@ def resolve(model: str | os.PathLike | None = None) -> tuple[ModelRef, str | Non
     if model is None:
         name, why = default_kind()
         notice = None
-        if KINDS[name].default_rank != min(k.default_rank for k in KINDS.values()
-                                           if k.default_rank is not None):
-            notice = (f"notice: {why}; using the pretrained musicnn taggers "
-                      f"(train the ResNet with `tagger retrain --data DIR`)"
-                      if name == "musicnn" else f"notice: {why}; using {name}")
+        if name == "musicnn":  # only the fallback is announced; a trained default is chosen
+            notice = (f"notice: {why}; using the pretrained musicnn taggers (learn your own "
+                      f"genres with `tagger retrain --from-library` after this scan, or train "
+                      f"the ResNet with `tagger retrain --data DIR`)")
         return resolve(name)[0], notice
     text = os.fspath(model)
     if text in KINDS:

@@ -34,15 +34,20 @@ figure is optimistic.
 from __future__ import annotations
 
 import os
+import time
 from collections import Counter
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 
 from tagger.errors import TaggerError
 from tagger.genres import canonical, spelling_key
-from tagger.head import SoftmaxHead, choose_threshold, fit_head, softmax
+from tagger.store import now
+from tagger.models import softmax
+from tagger.models.head import SoftmaxHead
 
+from .head import choose_threshold, fit_head
 from .metrics import confusion, ece, fit_temperature, per_class
 
 FOLDS = 5
@@ -241,3 +246,64 @@ def train_from_embeddings(x: np.ndarray, labels: Labels, groups: list[str], fold
     head = fit_head(x, y, labels.genres)
     head.temperature, head.threshold = temperature, threshold
     return Trained(head, evaluation)
+
+
+def retrain_from_library(db: str | os.PathLike | None = None, min_tracks: int = MIN_TRACKS,
+                         mapping: str | os.PathLike | None = None,
+                         out_dir: str | os.PathLike | None = None, command: str = "") -> dict:
+    """``tagger retrain --from-library``: train the ``library`` head from a scanned database.
+
+    Labels are the genres the files carried when scanned (for a file tagger
+    has since written, the genres it had before: the journal keeps them), so a
+    head is never trained on tagger's own output.  Returns the model card.
+    """
+    from tagger.models import KINDS, card_for, resolve
+    from tagger.models.musicnn import embedder_id
+    from tagger.paths import default_db, user_models_dir
+    from tagger.store import Store
+
+    started = time.monotonic()
+    embedder = embedder_id(resolve("musicnn")[0].card)
+    store = Store(default_db(db), create=False)
+    try:
+        rows, x = store.embedded_tracks(embedder, ("path", "tag_genre", "album"))
+        before_tagger = store.original_genres()
+    finally:
+        store.close()
+    if not rows:
+        raise TaggerError(f"no track in {store.path} has a stored embedding of {embedder}; "
+                          f"scan the library with the musicnn model first "
+                          f"(`tagger scan PATH --model musicnn`)")
+    tracks = [LibraryTrack(r["path"], "; ".join(before_tagger[r["path"]])
+                           if r["path"] in before_tagger else r["tag_genre"], r["album"], x[i])
+              for i, r in enumerate(rows)]
+    labels = make_labels([t.tag_genre for t in tracks], min_tracks,
+                         read_mapping(mapping) if mapping else None)
+    trained = train_from_embeddings(x, labels, album_groups(tracks))
+    kind = KINDS["library"]
+    card = card_for(
+        kind, "1", labels.genres, embedder=embedder,
+        temperature=trained.head.temperature, threshold=trained.head.threshold,
+        accuracy=trained.evaluation,
+        data={"database": str(store.path), "tracks_with_embeddings": len(rows),
+              "labelled_tracks": int((labels.y >= 0).sum()), "counts": labels.counts,
+              "left_out": labels.left_out, "min_tracks": min_tracks, "merged": labels.merged,
+              "label_rule": "the first of a file's genres that has enough tracks; spellings "
+                            "merged by case, spacing and punctuation"},
+        licence="trained on your own library; for your use",
+        training={"seconds": round(time.monotonic() - started, 2)},
+        command=command, trained_at=now())
+    out = Path(out_dir).expanduser() if out_dir else user_models_dir()
+    install_head(trained.head, card, out)
+    return card.to_dict() | {"path": str(out / f"{kind.name}{kind.file_suffix}")}
+
+
+def install_head(head: SoftmaxHead, card, out: Path) -> None:
+    """Write ``<name>.npz`` then its card, each atomically (a scan never sees half a file)."""
+    from tagger.models import write_card
+
+    out.mkdir(parents=True, exist_ok=True)
+    tmp = out / f".{card.name}.npz.tmp"
+    head.save(tmp)
+    os.replace(tmp, out / f"{card.name}.npz")
+    write_card(out, card)

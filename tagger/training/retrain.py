@@ -24,7 +24,8 @@ from .train import TrainConfig, install, slices_of, train
 TRAINABLE = tuple(name for name, kind in KINDS.items() if kind.trainable)
 
 
-def _command() -> str:
+def command_line() -> str:
+    """The command that is running, as a card records it."""
     return "tagger " + " ".join(shlex.quote(a) for a in sys.argv[1:]) \
         if Path(sys.argv[0]).name == "tagger" else " ".join(shlex.quote(a) for a in sys.argv)
 
@@ -77,7 +78,7 @@ def retrain(data_dir: str | os.PathLike, models: list[str], split: str | None = 
         the_split = make_split(usable, split, data_dir, Path(split_dir) if split_dir else None,
                                cfg.seed)
         trained = train(KINDS[kind], the_split, loaded.features, genres, cfg, work, log)
-        trained.card.details.update(data=data, synthetic=synthetic, command=_command())
+        trained.card.details.update(data=data, synthetic=synthetic, command=command_line())
         if synthetic:
             trained.card.details["licence"] = ("trained on generated signals: NOT a genre model, "
                                                "for tests only")

@@ -1,4 +1,4 @@
-"""A small softmax classifier on stored track embeddings: fit, calibrate, abstain, save.
+"""Fitting a softmax head on track embeddings, and choosing where it abstains.
 
 Why a linear softmax and not another net: the musicnn embedding (both nets'
 penultimate layers, 400 values) already separates styles well; a linear head
@@ -6,56 +6,19 @@ has one global optimum (L-BFGS finds it in seconds on 10,000 tracks, with no
 epochs, learning rates or early stopping to tune) and needs no TensorFlow, so
 re-labelling a whole library from stored embeddings is one matrix product.
 
-Everything here is a pure function of numpy arrays.  A head is saved as an
-``.npz`` of plain arrays (loaded with ``allow_pickle=False``: no code in a
-model file) beside a JSON card.
+Everything here is a pure function of numpy arrays; the head itself, and how
+it is saved and used, is ``tagger.models.head``.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
-from pathlib import Path
-
 import numpy as np
 
-from .model import softmax
+from tagger.models.head import SoftmaxHead
 
 # Weight decay on the standardised inputs.  Fixed rather than tuned: on real
 # soundtracks, held-out accuracy moves by a few points between 1e-3 and 1e-1, best at the low end.
 L2 = 1e-3
 MAX_ITER = 300
-
-
-@dataclass
-class SoftmaxHead:
-    """``softmax(((x - mean) / scale) @ weights + bias) / temperature)``."""
-
-    genres: list[str]
-    mean: np.ndarray
-    scale: np.ndarray
-    weights: np.ndarray     # (dim, classes)
-    bias: np.ndarray        # (classes,)
-    temperature: float = 1.0
-    threshold: float = 0.0  # abstain below this calibrated confidence
-
-    def logits(self, x: np.ndarray) -> np.ndarray:
-        z = (np.asarray(x, np.float32) - self.mean) / self.scale
-        return z @ self.weights + self.bias
-
-    def probabilities(self, x: np.ndarray) -> np.ndarray:
-        """(n, dim) embeddings -> (n, classes) calibrated probabilities."""
-        return softmax(self.logits(x) / self.temperature)
-
-    def save(self, path: Path) -> None:
-        np.savez(path, genres=np.array(self.genres), mean=self.mean, scale=self.scale,
-                 weights=self.weights, bias=self.bias,
-                 temperature=np.float64(self.temperature), threshold=np.float64(self.threshold))
-
-    @classmethod
-    def load(cls, path: Path) -> "SoftmaxHead":
-        with np.load(path, allow_pickle=False) as d:
-            return cls(genres=[str(g) for g in d["genres"]], mean=d["mean"], scale=d["scale"],
-                       weights=d["weights"], bias=d["bias"],
-                       temperature=float(d["temperature"]), threshold=float(d["threshold"]))
 
 
 def fit_head(x: np.ndarray, y: np.ndarray, genres: list[str], l2: float = L2,
