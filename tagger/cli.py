@@ -40,13 +40,18 @@ SeparatorOption = typer.Option("; ", "--separator", help="Joins several genres w
                                "holds only one value (ID3v2.3).")
 DryRunOption = typer.Option(False, "--dry-run", help="Show existing -> proposed per file and "
                             "change nothing.")
+UncertainOption = typer.Option(False, "--include-uncertain", help="Also write tracks the model "
+                               "abstained on (a trained head's confidence under the threshold "
+                               "chosen on held-out tracks; `tagger report` lists them).")
 
 
-def _write_options(overwrite, min_confidence, top, id3v23, separator, dry_run):
+def _write_options(overwrite, min_confidence, top, id3v23, separator, dry_run,
+                   include_uncertain=False):
     from .write import WriteOptions
 
     return WriteOptions(overwrite=overwrite, min_confidence=min_confidence, top=top,
-                        id3v23=id3v23, separator=separator, dry_run=dry_run)
+                        id3v23=id3v23, separator=separator, dry_run=dry_run,
+                        include_uncertain=include_uncertain)
 
 
 def _print_write(summary: dict, changes: bool) -> None:
@@ -62,6 +67,7 @@ def _print_write(summary: dict, changes: bool) -> None:
         else summary["written"]
     typer.echo(f"tags: {verb} {n}, kept existing {summary['kept_existing']}, already set "
                f"{summary['already_set']}, low confidence {summary['low_confidence']}, "
+               f"uncertain {summary['uncertain']}, "
                f"errors {summary['errors']}")
     for e in summary["error_files"][:20]:
         typer.echo(f"  error: {printable(e['path'])}: {e['error']}", err=True)
@@ -162,6 +168,7 @@ def write(
     id3v23: bool = Id3v23Option,
     separator: str = SeparatorOption,
     dry_run: bool = DryRunOption,
+    include_uncertain: bool = UncertainOption,
     json_out: bool = JsonOption,
 ) -> None:
     """Write the stored genres into the files' own tags (ID3, Vorbis comments, MP4, ASF).
@@ -174,7 +181,7 @@ def write(
 
     summary = run_write([str(p) for p in paths] if paths else None, db=db,
                         options=_write_options(overwrite, min_confidence, top, id3v23, separator,
-                                               dry_run)).to_dict()
+                                               dry_run, include_uncertain)).to_dict()
     if json_out:
         _print_json(summary)
         return
@@ -275,16 +282,47 @@ def show(
         typer.echo(f"  {g:<16} {p:6.3f}")
 
 
+@app.command()
+@handles_errors
+def similar(
+    file: Path = typer.Argument(..., help="An audio file (in the library or not).",
+                                show_default=False),
+    db: Optional[Path] = DbOption,
+    top: int = typer.Option(10, "--top", min=1, help="How many similar tracks to list."),
+    m3u: Optional[Path] = typer.Option(None, "--m3u", help="Also write them as an M3U playlist "
+                                       "(the file first).", show_default=False),
+    json_out: bool = JsonOption,
+) -> None:
+    """The library's tracks that sound most like FILE (cosine of stored musicnn embeddings)."""
+    from .similar import similar as find, write_m3u
+
+    result = find(file, db, top)
+    if m3u:
+        result["m3u"] = str(write_m3u(result, m3u))
+    if json_out:
+        _print_json(result)
+        return
+    typer.echo(f"most similar to {printable(result['query'])} "
+               f"(of {result['searched']} stored tracks):")
+    for r in result["results"]:
+        typer.echo(f"  {r['similarity']:.3f}  {r['genre'] or '-':<16} {printable(r['path'])}")
+    if m3u:
+        typer.echo(f"playlist: {result['m3u']}")
+
+
 @app.command("models")
 @handles_errors
 def models_cmd(json_out: bool = JsonOption) -> None:
     """List the installed models with the figures from their model cards."""
-    from .models import available
+    from .models import available, default_kind
 
+    default, why = default_kind()
     rows = []
     for ref in available():
         card = ref.card
-        rows.append({"name": ref.name, "version": ref.version, "kind": ref.kind,
+        rows.append({"name": ref.name, "default": ref.name == default,
+                     "why_default": why if ref.name == default else None,
+                     "version": ref.version, "kind": ref.kind,
                      "genres": list(ref.genres), "source": ref.source, "path": ref.path,
                      "licence": card.get("licence"), "data": card.get("data"),
                      "accuracy": card.get("accuracy")})
@@ -292,7 +330,8 @@ def models_cmd(json_out: bool = JsonOption) -> None:
         _print_json(rows)
         return
     for r in rows:
-        typer.echo(f"{r['name']}  {r['version']}  ({r['kind']}, {r['source']})")
+        mark = f"  [default: {r['why_default']}]" if r["default"] else ""
+        typer.echo(f"{r['name']}  {r['version']}  ({r['kind']}, {r['source']}){mark}")
         typer.echo(f"  genres:  {', '.join(r['genres'])}")
         typer.echo(f"  licence: {r['licence']}")
         acc = r["accuracy"] or {}

@@ -57,8 +57,17 @@ _SYNONYMS = {k: v for k, v in _SYNONYMS.items() if v is not None}
 _BY_LENGTH = sorted(_SYNONYMS, key=len, reverse=True)
 
 
+_CANONICAL = frozenset(_SYNONYMS.values()) | frozenset(GTZAN_GENRES)
+
+
 def display_name(genre: str) -> str:
-    """The spelling written into files: ``hiphop`` -> ``Hip-Hop``, ``rock`` -> ``Rock``."""
+    """The spelling written into files: ``hiphop`` -> ``Hip-Hop``, ``rock`` -> ``Rock``.
+
+    A name outside tagger's vocabulary (a user's own genre, learnt from their
+    library) is written exactly as the user spelt it.
+    """
+    if genre not in _CANONICAL:
+        return genre
     return _DISPLAY.get(genre, genre.title())
 
 

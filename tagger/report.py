@@ -14,7 +14,7 @@ import os
 from collections import Counter, defaultdict
 from pathlib import Path
 
-from .genres import canonical
+from .genres import canonical, spelling_key
 from .paths import default_db, printable
 from .store import Store
 
@@ -37,7 +37,8 @@ def build_report(db=None, by: str = "genre", uncertain: int = 10,
         # Not the probability and tag JSON: parsing it for 100,000 rows would
         # cost more than the whole report.
         rows = store.tracks(columns=("path", "format", "model", "genre", "confidence",
-                                     "tag_genre", "error", "missing", "written_genre"))
+                                     "tag_genre", "error", "missing", "written_genre",
+                                     "uncertain"))
         scans = store.scans()
     finally:
         store.close()
@@ -61,11 +62,16 @@ def build_report(db=None, by: str = "genre", uncertain: int = 10,
                    "missing": len(rows) - len(present),
                    "written": sum(bool(r["written_genre"]) for r in present),
                    "low_confidence": sum(r["confidence"] < low_confidence for r in analysed),
-                   "low_confidence_threshold": low_confidence},
+                   "low_confidence_threshold": low_confidence,
+                   "abstained": sum(bool(r["uncertain"]) for r in analysed)},
         "groups": table,
         "agreement": agreement(analysed),
         "uncertain": [{"path": r["path"], "genre": r["genre"], "confidence": r["confidence"]}
                       for r in sorted(analysed, key=lambda r: r["confidence"])[:uncertain]],
+        # Tracks a trained head abstained on: stored, not written by default.
+        "abstained": [{"path": r["path"], "genre": r["genre"], "confidence": r["confidence"]}
+                      for r in sorted((r for r in analysed if r["uncertain"]),
+                                      key=lambda r: r["confidence"])[:uncertain]],
         "errors": [{"path": r["path"], "error": r["error"]}
                    for r in present if r["error"] is not None][:50],
         "last_scan": scans[-1] if scans else None,
@@ -81,7 +87,8 @@ def agreement(rows: list[dict]) -> dict:
         if not tag or tag == r.get("written_genre"):
             continue  # no tag, or only the one tagger itself wrote (seen by a --rescan)
         first = tag.split(";")[0].strip()
-        mapped = canonical(first)
+        # A head trained on the user's genres predicts their own spellings.
+        mapped = r["genre"] if spelling_key(first) == spelling_key(r["genre"]) else canonical(first)
         if mapped is None:
             unmapped[first] += 1
             continue
@@ -134,6 +141,11 @@ def to_text(rep: dict) -> str:
         lines += ["", "least certain:"]
         lines += [f"  {u['confidence']:.2f}  {u['genre']:<12} {printable(u['path'])}"
                   for u in rep["uncertain"]]
+    if rep["abstained"]:
+        lines += ["", f"abstained ({t['abstained']} tracks under the model's threshold; not "
+                      f"written unless `tagger write --include-uncertain`):"]
+        lines += [f"  {u['confidence']:.2f}  {u['genre']:<12} {printable(u['path'])}"
+                  for u in rep["abstained"]]
     s = rep["last_scan"]
     if s:
         lines += ["", f"last scan #{s['id']}: {s['started']} ({s['status']}), model {s['model']}, "

@@ -225,7 +225,9 @@ def _run(store: Store, the_plan: Plan, ref: ModelRef, opts: ScanOptions, jobs: i
         bar.close()
         commit()
         summary.seconds = round(time.monotonic() - started, 3)
-        store.finish_scan(scan_id, summary.status, asdict(summary))
+        # the scans table counts re-labelled tracks among those given a result
+        store.finish_scan(scan_id, summary.status,
+                          asdict(summary) | {"scanned": summary.scanned + summary.relabelled})
         runner.close()
     return summary
 

@@ -4,7 +4,9 @@ Rules, in the order they are applied to each analysed track:
 
 1. the proposal is the top genre, or with ``top > 1`` up to K genres, each
    with probability >= ``min_confidence``; none passing -> *low confidence*,
-   not written;
+   not written; a track the model abstained on (a head's confidence under
+   the threshold in its card) -> *uncertain*, not written unless
+   ``include_uncertain``;
 2. a file whose genre already equals the proposal is left alone;
 3. a file that already has a genre is left alone unless ``overwrite``;
 4. otherwise the old values and the raw genre field (``tags.read_field``:
@@ -42,6 +44,7 @@ class WriteOptions:
     id3v23: bool = False
     separator: str = "; "
     dry_run: bool = False
+    include_uncertain: bool = False   # also write tracks the model abstained on
 
 
 @dataclass
@@ -50,6 +53,7 @@ class WriteSummary:
     written: int = 0
     kept_existing: int = 0
     low_confidence: int = 0
+    uncertain: int = 0
     already_set: int = 0
     errors: int = 0
     dry_run: bool = False
@@ -103,6 +107,9 @@ def write_tags(paths: list | None = None, db=None, options: WriteOptions | None 
                 if not new:
                     summary.low_confidence += 1
                     change["action"] = "low confidence"
+                elif row.get("uncertain") and not opts.include_uncertain:
+                    summary.uncertain += 1
+                    change["action"] = "uncertain"
                 elif old == new:
                     summary.already_set += 1
                     change["action"] = "already set"
