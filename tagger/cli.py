@@ -395,9 +395,11 @@ def retrain(
     if model == "head":
         from .training.head_data import retrain_head
 
+        from .training.retrain import command_line
+
         _print_head(retrain_head(data, split=split, split_dir=split_dir, seed=seed, out_dir=out,
-                                 cache_dir=cache_dir, log=lambda m: typer.echo(m, err=True)),
-                    json_out)
+                                 cache_dir=cache_dir, command=command_line(),
+                                 log=lambda m: typer.echo(m, err=True)), json_out)
         return
 
     kinds = ["resnet", "mlp"] if model == "all" else [model]

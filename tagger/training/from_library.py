@@ -47,8 +47,8 @@ from tagger.store import now
 from tagger.models import softmax
 from tagger.models.head import SoftmaxHead
 
-from .head import choose_threshold, fit_head
-from .metrics import confusion, ece, fit_temperature, per_class
+from .head import choose_threshold, fit_head, head_figures
+from .metrics import fit_temperature
 
 FOLDS = 5
 MIN_TRACKS = 5
@@ -217,32 +217,15 @@ def train_from_embeddings(x: np.ndarray, labels: Labels, groups: list[str], fold
         logits[test] = head.logits(x[test])
     temperature = fit_temperature(logits, y)
     probs = softmax(logits / temperature)
-    pred = probs.argmax(axis=1)
-    conf = probs.max(axis=1)
-    threshold = choose_threshold(conf, pred == y, target)
-    cm = confusion(y, pred, n_classes)
-    precision, recall, f1 = per_class(cm)
-    albums = {c: len({g for g, yy in zip(groups, y) if yy == c}) for c in range(n_classes)}
-    kept = conf >= threshold
+    threshold = choose_threshold(probs.max(axis=1), probs.argmax(axis=1) == y, target)
     evaluation = {
         "split": f"{folds}-fold, grouped by album (folder where untagged); out-of-fold predictions",
-        "tracks": int(len(y)),
-        "accuracy": round(float((pred == y).mean()), 4),
-        "macro_f1": round(float(f1.mean()), 4),
-        "ece": round(ece(probs, y), 4),
-        "temperature": round(temperature, 4),
-        "threshold": round(threshold, 4),
-        "threshold_target_precision": target,
-        "kept_fraction": round(float(kept.mean()), 4),
-        "kept_accuracy": round(float((pred[kept] == y[kept]).mean()), 4) if kept.any() else None,
-        "per_genre": {
-            g: {"precision": round(float(precision[i]), 4), "recall": round(float(recall[i]), 4),
-                "count": int(cm[i].sum()), "albums": albums[i],
-                **({"optimistic": "one album only: tested on tracks of albums it trained on"}
-                   if i in by_track else {})}
-            for i, g in enumerate(labels.genres)},
-        "confusion": cm.tolist(),
-    }
+        **head_figures(probs, y, labels.genres, temperature, threshold, target)}
+    for i, g in enumerate(labels.genres):
+        evaluation["per_genre"][g]["albums"] = len({a for a, c in zip(groups, y) if c == i})
+        if i in by_track:
+            evaluation["per_genre"][g]["optimistic"] = ("one album only: tested on tracks of "
+                                                        "albums it trained on")
     head = fit_head(x, y, labels.genres)
     head.temperature, head.threshold = temperature, threshold
     return Trained(head, evaluation)

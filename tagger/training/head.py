@@ -80,3 +80,29 @@ def choose_threshold(confidence: np.ndarray, correct: np.ndarray, target: float 
     if last == len(order) - 1:
         return 0.0
     return float(confidence[order[last]])
+
+
+def head_figures(probs: np.ndarray, y: np.ndarray, genres: list[str], temperature: float,
+                 threshold: float, target: float) -> dict:
+    """What a head's card records about its held-out tracks (calibrated probabilities)."""
+    from .metrics import confusion, ece, per_class
+
+    pred = probs.argmax(axis=1)
+    kept = probs.max(axis=1) >= threshold
+    cm = confusion(y, pred, len(genres))
+    precision, recall, f1 = per_class(cm)
+    return {
+        "tracks": int(len(y)),
+        "accuracy": round(float((pred == y).mean()), 4),
+        "macro_f1": round(float(f1.mean()), 4),
+        "ece": round(ece(probs, y), 4),
+        "temperature": round(temperature, 4),
+        "threshold": round(threshold, 4),
+        "threshold_target_precision": target,
+        "kept_fraction": round(float(kept.mean()), 4),
+        "kept_accuracy": round(float((pred[kept] == y[kept]).mean()), 4) if kept.any() else None,
+        "per_genre": {g: {"precision": round(float(precision[i]), 4),
+                          "recall": round(float(recall[i]), 4), "count": int(cm[i].sum())}
+                      for i, g in enumerate(genres)},
+        "confusion": cm.tolist(),
+    }

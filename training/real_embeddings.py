@@ -1,0 +1,77 @@
+"""Record musicnn embeddings of real recordings, for the learn-your-genres tests.
+
+    python training/real_embeddings.py tests/fixtures/real_embeddings.npz
+
+Stores only numbers: each track's embedding exactly as a scan stores it
+(musicnn's two penultimate layers, mean over the scan's 5 patches, float16),
+with the soundtrack it belongs to, its album and artist tags, and its file
+name; never audio.  The tests train the ``library`` head on half of each
+soundtrack and label the other half through the real CLI, without shipping
+recordings.  The recordings are freely licensed game soundtracks packaged by
+Debian (``apt-get install wesnoth-1.16-music singularity-music
+fretsonfire-songs-muldjord fretsonfire-songs-sectoid hyperrogue-music
+planetblupi-music-ogg``):
+
+* Battle for Wesnoth, orchestral score (GPL-2+), 40 tracks (``silence.ogg`` left out);
+* Endgame: Singularity, electronic (CC BY-SA), 16 tracks;
+* Frets on Fire songs by Muldjord and Sectoid, metal (CC BY-SA / GPL), 8 songs;
+* HyperRogue, ambient/chiptune game music (CC BY-SA), 17 tracks;
+* Planet Blupi, children's game music (GPL-3), 10 tracks.
+
+Two other soundtracks were tried and left out because each mixes several
+styles (Colobot, Drascula): a soundtrack is not a genre (README).
+"""
+from __future__ import annotations
+
+import glob
+import sys
+
+import numpy as np
+
+from tagger.models import resolve
+from tagger.tags import read_file_tags
+from tagger.worker import track_input
+
+SOUNDTRACKS = {
+    "wesnoth": "/usr/share/games/wesnoth/1.16/data/core/music/*.ogg",
+    "singularity": "/usr/share/games/singularity/music/**/*.ogg",
+    "fretsonfire": "/usr/share/games/fretsonfire/data/songs/*/*/song.ogg",
+    "hyperrogue": "/usr/share/hyperrogue/music/*.ogg",
+    "blupi": "/usr/share/planetblupi/music/*.ogg",
+}
+LEFT_OUT = ("silence.ogg",)  # Wesnoth's 'silence' track is silence
+
+
+def soundtrack_files() -> dict[str, list[str]]:
+    """The recordings of each soundtrack that are installed, sorted."""
+    return {name: sorted(f for f in glob.glob(pattern, recursive=True)
+                         if not f.endswith(LEFT_OUT))
+            for name, pattern in SOUNDTRACKS.items()}
+
+
+def fixture_name(path: str) -> str:
+    """A recording's name in the fixture: the file name, or ``artist_song_song.ogg`` for Frets on Fire."""
+    return path.split("/songs/")[-1].replace("/", "_") if "/songs/" in path else path.rsplit("/", 1)[-1]
+
+
+def main(out: str) -> None:
+    model = resolve("musicnn")[0].load()
+    groups, names, albums, artists, vectors = [], [], [], [], []
+    for group, files in soundtrack_files().items():
+        for f in files:
+            _, x = track_input(f, model.spec)
+            vectors.append(model.predict_tracks([x])[0].embedding)
+            tags = read_file_tags(f)
+            groups.append(group)
+            names.append(fixture_name(f))
+            albums.append(tags.album or "")
+            artists.append(tags.artist or "")
+    np.savez_compressed(out, groups=np.array(groups), names=np.array(names),
+                        albums=np.array(albums), artists=np.array(artists),
+                        embeddings=np.array(vectors, dtype=np.float16),
+                        embedder=np.array(model.embedder))
+    print(f"wrote {out}: {len(names)} tracks")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1])
