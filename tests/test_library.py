@@ -252,8 +252,9 @@ def test_generated_library_scan_retrain_relabel_without_decoding(tmp_path, isola
     lib, db = tmp_path / "Music", tmp_path / "lib.db"
     truth = {}
     for kind, user_name in KINDS.items():
+        (lib / kind).mkdir(parents=True)
         for i in range(6):
-            album = f"{kind} vol {i % 2}"
+            album = f"{kind} vol {i // 3}"
             f = write_audio(lib / kind / f"{kind}{i}.flac",
                             synth_track(kind, 8.0, 22050, seed=10 * i + len(kind)), 22050)
             audio = mutagen.File(f)
