@@ -294,7 +294,8 @@ def similar(
     json_out: bool = JsonOption,
 ) -> None:
     """The library's tracks that sound most like FILE (cosine of stored musicnn embeddings)."""
-    from .similar import similar as find, write_m3u
+    from .similar import similar as find
+    from .similar import write_m3u
 
     result = find(file, db, top)
     if m3u:
@@ -394,7 +395,6 @@ def retrain(
         raise TaggerError("give --data DIR (a genre collection) or --from-library")
     if model == "head":
         from .training.head_data import retrain_head
-
         from .training.retrain import command_line
 
         _print_head(retrain_head(data, split=split, split_dir=split_dir, seed=seed, out_dir=out,

@@ -39,10 +39,11 @@ def nearest(query: np.ndarray, matrix: np.ndarray, top: int,
     """(indices, cosine similarities) of the ``top`` rows of ``matrix`` most similar to ``query``.
 
     Exact: one matrix-vector product over every row (100,000 x 400 is 40
-    million multiply-adds, a few milliseconds), then a partial sort.
+    million multiply-adds) and the rows' norms, then a partial sort: ~50 ms.
     ``exclude`` leaves out one row (the query track itself).
     """
-    sims = normalised(matrix) @ normalised(query.astype(np.float32))
+    norms = np.sqrt(np.einsum("ij,ij->i", matrix, matrix))  # no normalised copy of the matrix
+    sims = (matrix @ normalised(query.astype(np.float32))) / np.maximum(norms, 1e-12)
     if exclude is not None:
         sims[exclude] = -np.inf
     top = min(top, len(sims) - (exclude is not None))

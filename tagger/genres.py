@@ -78,7 +78,7 @@ def _normalise(text: str) -> str:
 
 
 def spelling_key(text: str) -> str:
-    """What two spellings of one genre name share: ``Hip-Hop``, ``hip hop``, ``HipHop`` -> ``hiphop``.
+    """What spellings of one genre share: ``Hip-Hop``, ``hip hop``, ``HipHop`` -> ``hiphop``.
 
     Case, spacing and punctuation never distinguish genres; ``&``, ``and`` and
     ``n`` between words are one joint (``R&B`` = ``R and B`` = ``RnB``,

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from .models import ModelRef
 from .models.head import MODEL_CLASS, SoftmaxHead, embedder_of, predict_embeddings
-from .store import Store
+from .store import Store, now
 from .worker import Item, TrackResult
 
 # Rows per committed batch: a killed re-labelling keeps what it committed.
@@ -43,8 +43,9 @@ def relabel(store: Store, ref: ModelRef, items: list[Item], scan_id: int
     rows, matrix = store.embedded_tracks(embedder_of(ref.card), ("path",), set(by_path))
     for start in range(0, len(rows), BATCH):
         preds = predict_embeddings(head, matrix[start:start + BATCH])
+        stamp = now()
         results = [TrackResult(*by_path[row["path"]], model=ref.name, model_version=ref.version,
-                               prediction=pred)
+                               prediction=pred, scanned_at=stamp)
                    for row, pred in zip(rows[start:start + BATCH], preds)]
         store.put_relabelled(results, scan_id)
         yield results

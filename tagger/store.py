@@ -220,8 +220,8 @@ class Store:
         rows = [_encode(result_row(r, scan_id)) for r in results]
         if not rows:
             return
-        vectors = [(db_path(r.path), r.embedder, r.size, r.mtime, pack_embedding(r.prediction.embedding))
-                   for r in results if r.embedder and r.prediction is not None
+        vectors = [(db_path(r.path), r.embedder, r.size, r.mtime,
+                    pack_embedding(r.prediction.embedding)) for r in results if r.embedder and r.prediction is not None
                    and r.prediction.embedding is not None]
         with self.transaction():
             self.db.table("tracks").upsert_all(rows, pk="path")
@@ -248,7 +248,7 @@ class Store:
 
     # --- embeddings ---------------------------------------------------------------
     def embedded(self, embedder: str) -> dict[str, tuple[int, float]]:
-        """path -> (size, mtime) of each track whose stored embedding is of the file as last scanned."""
+        """path -> (size, mtime) of tracks whose stored embedding is of the file as last scanned."""
         cur = self.conn.execute(
             "SELECT e.path, e.size, e.mtime FROM embeddings e JOIN tracks t ON t.path = e.path "
             "AND e.size IS t.size AND e.mtime IS t.mtime AND t.error IS NULL "

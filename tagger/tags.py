@@ -31,8 +31,8 @@ import os
 import shutil
 import stat
 import tempfile
-from dataclasses import dataclass
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any, BinaryIO
 
 import mutagen

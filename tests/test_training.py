@@ -206,3 +206,20 @@ def test_killed_training_resumes_at_the_epoch_it_reached(toy, trained, tmp_path)
     assert (out / "resnet.keras").exists()
     card = json.loads((out / "resnet.json").read_text())["training"]
     assert card["epochs"] == 6 and card["epochs_this_run"] < 6
+
+
+@pytest.mark.slow
+def test_head_on_a_genre_folder(toy, library, tmp_path):
+    """`retrain --data DIR --model head`: the folder's split lists, cached embeddings."""
+    out, cache = tmp_path / "models", tmp_path / "cache"
+    args = ("retrain", "--data", toy, "--model", "head", "--out", out, "--cache-dir", cache)
+    card = run_json(*args)
+    assert card["name"] == "head" and card["model_class"] == "softmax-head" and card["synthetic"]
+    assert card["split"]["name"] == "filtered"
+    acc = card["accuracy"]
+    assert acc["tracks"] == 8  # test side: 2 per genre (the corrupt file is skipped)
+    assert acc["accuracy"] >= 0.75 and set(acc["per_genre"]) == {"bells", "drone", "noise", "pulse"}
+    again = run_cli(*args, "--json")
+    assert "(0 extracted" in again.stderr  # every embedding, and the failure, came from the cache
+    summary = run_json("scan", library, "--db", tmp_path / "lib.db", "--model", out / "head.npz")
+    assert summary["model"] == "head" and summary["errors"] == 0 and summary["scanned"] == 8

@@ -50,8 +50,11 @@ def soundtrack_files() -> dict[str, list[str]]:
 
 
 def fixture_name(path: str) -> str:
-    """A recording's name in the fixture: the file name, or ``artist_song_song.ogg`` for Frets on Fire."""
-    return path.split("/songs/")[-1].replace("/", "_") if "/songs/" in path else path.rsplit("/", 1)[-1]
+    """A recording's name in the fixture: its file name (``<artist>_<song>_song.ogg`` for
+    Frets on Fire, whose songs are all called ``song.ogg``)."""
+    if "/songs/" in path:
+        return path.split("/songs/")[-1].replace("/", "_")
+    return path.rsplit("/", 1)[-1]
 
 
 def main(out: str) -> None:

@@ -100,7 +100,9 @@ _CORE = frozenset({"name", "version", "model_class", "kind", "genres", "features
 
 
 def card_path(model_file: Path) -> Path:
-    """``resnet.keras`` -> ``resnet.json``, ``library.npz`` -> ``library.json`` (a card is its own)."""
+    """``resnet.keras`` -> ``resnet.json``, ``library.npz`` -> ``library.json``.
+
+    A card path is its own card path."""
     return model_file.with_suffix(".json")
 
 

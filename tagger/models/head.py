@@ -116,7 +116,7 @@ class HeadModel(Model):
         return self.musicnn.to_tags(raw)
 
     def to_embedding(self, raw: np.ndarray) -> np.ndarray:
-        return self.musicnn.to_embedding(raw)
+        return np.asarray(raw[2 * N_TAGS:], dtype=np.float32)
 
     def pooled_prediction(self, pooled: np.ndarray) -> TrackPrediction:
         pred = predict_embeddings(self.head, self.to_embedding(pooled)[None, :])[0]

@@ -43,9 +43,9 @@ import numpy as np
 
 from tagger.errors import TaggerError
 from tagger.genres import canonical, spelling_key
-from tagger.store import now
 from tagger.models import softmax
 from tagger.models.head import SoftmaxHead
+from tagger.store import now
 
 from .head import choose_threshold, fit_head, head_figures
 from .metrics import fit_temperature
@@ -77,10 +77,10 @@ class Labels:
 
 
 def read_mapping(path: str | os.PathLike) -> dict[str, str]:
-    """A user mapping file: one ``From = To`` per line, ``#`` comments; keys compared by spelling."""
+    """A user mapping file: ``From = To`` lines, ``#`` comments; keys compared by spelling."""
     out: dict[str, str] = {}
     try:
-        lines = open(path, encoding="utf-8").read().splitlines()
+        lines = Path(path).read_text(encoding="utf-8").splitlines()
     except OSError as exc:
         raise TaggerError(f"cannot read genre mapping {path}: {exc.strerror}") from None
     for n, line in enumerate(lines, 1):
@@ -131,7 +131,7 @@ def make_labels(tag_genres: list[str | None], min_tracks: int = MIN_TRACKS,
     names = {k: _name(spellings[k]) for k in used}
     genres = sorted(names.values(), key=str.lower)
     index = {k: genres.index(names[k]) for k in used}
-    left_out = Counter()
+    left_out: Counter[str] = Counter()
     for keys, label in zip(per_track, labels):
         if keys and label is None:
             left_out[_name(spellings[keys[0]])] += 1

@@ -26,8 +26,8 @@ def fit_head(x: np.ndarray, y: np.ndarray, genres: list[str], l2: float = L2,
     """Multinomial logistic regression with L2, by L-BFGS on the standardised inputs.
 
     ``y`` holds class indices into ``genres``.  Temperature and threshold are
-    left at 1 and 0: they are chosen on held-out tracks (``tagger.training.metrics.fit_temperature``,
-    ``choose_threshold``).
+    left at 1 and 0: they are chosen on held-out tracks
+    (``tagger.training.metrics.fit_temperature``, ``choose_threshold``).
     """
     from scipy.optimize import minimize
 
@@ -60,7 +60,7 @@ def fit_head(x: np.ndarray, y: np.ndarray, genres: list[str], l2: float = L2,
 
 def choose_threshold(confidence: np.ndarray, correct: np.ndarray, target: float = 0.95,
                      min_kept: int = 10) -> float:
-    """The lowest confidence at which the held-out tracks kept are right at least ``target`` of the time.
+    """The lowest confidence at which the held-out tracks kept are right ``target`` of the time.
 
     Tracks are sorted by confidence, highest first; the kept set grows while
     its accuracy stays at or above ``target``, and the threshold is the

@@ -46,6 +46,8 @@ def embed_tracks(tracks: list[Track], cache_dir: Path | None = None, log=print
         target = folder / f"{cache_key(t.path, ref.spec)}.npy"
         if target.exists():
             out[t.id] = np.load(target)
+        elif target.with_suffix(".err").exists():  # failed before: not decoded again
+            log(f"warning: skipping {t.path}: {target.with_suffix('.err').read_text()}")
         else:
             todo.append((t, target))
     if todo:
@@ -56,8 +58,9 @@ def embed_tracks(tracks: list[Track], cache_dir: Path | None = None, log=print
                 _, x = track_input(t.path, model.spec)
             except DecodeError as exc:
                 log(f"warning: skipping {t.path}: {exc}")
+                target.with_suffix(".err").write_text(str(exc))
                 continue
-            vec = model.predict_tracks([x])[0].embedding
+            vec = np.asarray(model.predict_tracks([x])[0].embedding, np.float32)
             tmp = target.with_suffix(f".{os.getpid()}.tmp.npy")
             np.save(tmp, vec)
             os.replace(tmp, target)
@@ -70,7 +73,8 @@ def embed_tracks(tracks: list[Track], cache_dir: Path | None = None, log=print
 
 def retrain_head(data_dir: str | os.PathLike, split: str | None = None,
                  split_dir: str | os.PathLike | None = None, seed: int = 0,
-                 out_dir: str | os.PathLike | None = None, cache_dir: str | os.PathLike | None = None,
+                 out_dir: str | os.PathLike | None = None,
+                 cache_dir: str | os.PathLike | None = None,
                  command: str = "", log=print) -> dict:
     """Train, calibrate and test the ``head`` model on a genre folder; returns its card."""
     from tagger.paths import user_models_dir
