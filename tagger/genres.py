@@ -57,7 +57,7 @@ _SYNONYMS = {k: v for k, v in _SYNONYMS.items() if v is not None}
 _BY_LENGTH = sorted(_SYNONYMS, key=len, reverse=True)
 
 
-_CANONICAL = frozenset(_SYNONYMS.values()) | frozenset(GTZAN_GENRES)
+_CANONICAL = frozenset(_SYNONYMS.values())
 
 
 def display_name(genre: str) -> str:
