@@ -43,8 +43,8 @@ def build(root: Path, db: Path, n: int, labelled: int, n_genres: int) -> list[Pa
         if not f.exists():
             f.write_bytes(b"ID3" + bytes(64))
         files.append(f)
-    if db.exists():
-        return files
+    for old in db.parent.glob(db.name + "*"):  # a fresh database: every run re-labels
+        old.unlink()
     ref = resolve("musicnn")[0]
     embedder = embedder_id(ref.card)
     rng = np.random.default_rng(0)
@@ -86,7 +86,7 @@ def main() -> None:
     args = ap.parse_args()
     base = Path(tempfile.gettempdir()) / "tagger-library-bench"
     os.environ["TAGGER_HOME"] = str(base / "home")
-    root, db = base / "Music", base / f"library-{args.tracks}-{args.labelled}.db"
+    root, db = base / "Music", base / "library.db"
     files, t_build = timed(lambda: build(root, db, args.tracks, args.labelled, args.genres))
     print(f"setup: {len(files)} files, database {db.stat().st_size / 1e6:.0f} MB ({t_build:.0f} s)")
 

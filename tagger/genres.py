@@ -10,6 +10,7 @@ left wrong in another.
 """
 from __future__ import annotations
 
+import functools
 import re
 
 _DISPLAY = {
@@ -77,6 +78,7 @@ def _normalise(text: str) -> str:
     return re.sub(r"\s+", " ", text).strip()
 
 
+@functools.lru_cache(maxsize=1 << 16)  # a library repeats its genre and album names
 def spelling_key(text: str) -> str:
     """What spellings of one genre share: ``Hip-Hop``, ``hip hop``, ``HipHop`` -> ``hiphop``.
 

@@ -155,8 +155,9 @@ def album_groups(tracks: list[LibraryTrack]) -> list[str]:
     ``Greatest Hits`` land on the same side, which can only make the figures
     more pessimistic, never leak an album across the split.
     """
-    return [f"album:{spelling_key(t.album)}" if t.album and spelling_key(t.album)
-            else f"folder:{os.path.dirname(t.path)}" for t in tracks]
+    keys = [spelling_key(t.album) if t.album else "" for t in tracks]
+    return [f"album:{k}" if k else f"folder:{os.path.dirname(t.path)}"
+            for k, t in zip(keys, tracks)]
 
 
 def grouped_folds(y: np.ndarray, groups: list[str], k: int = FOLDS, seed: int = 0
@@ -257,12 +258,13 @@ def retrain_from_library(db: str | os.PathLike | None = None, min_tracks: int = 
         raise TaggerError(f"no track in {store.path} has a stored embedding of {embedder}; "
                           f"scan the library with the musicnn model first "
                           f"(`tagger scan PATH --model musicnn`)")
-    tracks = [LibraryTrack(r["path"], "; ".join(before_tagger[r["path"]])
-                           if r["path"] in before_tagger else r["tag_genre"], r["album"], x[i])
-              for i, r in enumerate(rows)]
+    texts = ["; ".join(before_tagger[r["path"]]) if r["path"] in before_tagger else r["tag_genre"]
+             for r in rows]
+    tagged = [i for i, text in enumerate(texts) if text]  # the others cannot teach anything
+    tracks = [LibraryTrack(rows[i]["path"], texts[i], rows[i]["album"], x[i]) for i in tagged]
     labels = make_labels([t.tag_genre for t in tracks], min_tracks,
                          read_mapping(mapping) if mapping else None)
-    trained = train_from_embeddings(x, labels, album_groups(tracks))
+    trained = train_from_embeddings(x[tagged], labels, album_groups(tracks))
     kind = KINDS["library"]
     card = card_for(
         kind, "1", labels.genres, embedder=embedder,
