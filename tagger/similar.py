@@ -29,24 +29,27 @@ def similar(file: str | os.PathLike, db: str | os.PathLike | None = None, top: i
     embedder = embedder_id(resolve("musicnn")[0].card)
     store = Store(default_db(db), create=False)
     try:
-        rows, matrix = store.embedded_tracks(embedder, ("path", "size", "mtime", "genre",
-                                                        "duration"))
+        rows, matrix = store.embedded_tracks(embedder)
+        if not rows:
+            raise TaggerError(f"no track in {store.path} has a stored embedding of {embedder}; "
+                              f"scan the library first (`tagger scan PATH`)")
+        paths = [r["path"] for r in rows]
+        i = paths.index(path) if path in set(paths) else None
+        st = os.stat(path)
+        stored = store.tracks_at([path], ("size", "mtime"))[0] if i is not None else None
+        if stored and (stored["size"], stored["mtime"]) == (st.st_size, st.st_mtime):
+            query, source = matrix[i], "stored"
+        else:
+            i, query, source = None, _embed(path), "decoded"
+        idx, sims = nearest(query, matrix, top, exclude=i)
+        found = {r["path"]: r for r in store.tracks_at([paths[j] for j in idx.tolist()],
+                                                       ("path", "genre", "duration"))}
     finally:
         store.close()
-    if not rows:
-        raise TaggerError(f"no track in {store.path} has a stored embedding of {embedder}; "
-                          f"scan the library first (`tagger scan PATH`)")
-    index = {r["path"]: i for i, r in enumerate(rows)}
-    st = os.stat(path)
-    i = index.get(path)
-    if i is not None and (rows[i]["size"], rows[i]["mtime"]) == (st.st_size, st.st_mtime):
-        query, source = matrix[i], "stored"
-    else:
-        i, query, source = None, _embed(path), "decoded"
-    idx, sims = nearest(query, matrix, top, exclude=i)
     return {"query": path, "source": source, "embedder": embedder, "searched": len(rows),
-            "results": [{"path": rows[j]["path"], "genre": rows[j]["genre"],
-                         "similarity": round(float(s), 4), "duration": rows[j]["duration"]}
+            "results": [{"path": paths[j], "genre": found[paths[j]]["genre"],
+                         "similarity": round(float(s), 4),
+                         "duration": found[paths[j]]["duration"]}
                         for j, s in zip(idx.tolist(), sims.tolist())]}
 
 
