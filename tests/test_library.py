@@ -276,10 +276,14 @@ def test_generated_library_scan_retrain_relabel_without_decoding(tmp_path, isola
     card = run_json("retrain", "--from-library", "--db", db, "--min-tracks", "3")
     assert card["genres"] == sorted(KINDS.values())
     assert card["accuracy"]["per_genre"]["Drone Doom"]["albums"] == 2
+    shown = run_json("show", lib / "pulse" / "pulse1.flac", "--model", "library")
+    assert shown["genre"] == "Four To The Floor" and set(shown["probabilities"]) == set(KINDS.values())
 
     # Make decoding fail: same size, same mtime, bytes no decoder accepts.
+    originals = {}
     for path in truth:
         st = os.stat(path)
+        originals[path] = (Path(path).read_bytes(), st)
         Path(path).write_bytes(b"\0" * st.st_size)
         os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns))
     relabel = run_json("scan", lib, "--db", db, "--model", "library")
@@ -290,6 +294,14 @@ def test_generated_library_scan_retrain_relabel_without_decoding(tmp_path, isola
 
     near = run_json("similar", next(p for p in truth if "bells" in p), "--db", db, "--top", "5")
     assert all("/bells/" in r["path"] for r in near["results"])
+
+    for path, (data, st) in originals.items():  # the real files again, as they were
+        Path(path).write_bytes(data)
+        os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns))
+    wrote = run_json("write", "--db", db, "--include-uncertain")
+    assert wrote["written"] == 9  # the untagged half; the tagged files keep their genre
+    assert wrote["already_set"] + wrote["kept_existing"] == 9
+    assert mutagen.File(lib / "pulse" / "pulse1.flac")["genre"] == ["Four To The Floor"]
 
     text = run_cli("retrain", "--from-library", "--db", db, "--min-tracks", "7", check=False)
     assert text.returncode == 1 and "at least two genres" in text.stderr
