@@ -203,10 +203,11 @@ def train_from_embeddings(x: np.ndarray, labels: Labels, groups: list[str], fold
     groups = [g for g, u in zip(groups, use) if u]
     n_classes = len(labels.genres)
     if n_classes < 2:
+        small = ", ".join(f"{g} ({n})" for g, n in labels.left_out.items()) or "none"
         raise TaggerError(
             f"need at least two genres with enough tracks to learn, found {n_classes} "
-            f"({', '.join(f'{g}: {n}' for g, n in labels.counts.items()) or 'none'}); "
-            f"lower --min-tracks or tag more files")
+            f"({', '.join(f'{g}: {n}' for g, n in labels.counts.items()) or 'none'}; "
+            f"too few tracks: {small}); lower --min-tracks or tag more files")
     fold, by_track = grouped_folds(y, groups, folds)
     logits = np.zeros((len(y), n_classes), np.float32)
     for f in range(folds):
