@@ -272,12 +272,14 @@ def show(
     if json_out:
         _print_json({"path": str(file), "model": ref.name, "model_version": ref.version,
                      "kind": ref.kind, "genre": pred.genre, "confidence": pred.confidence,
+                     "uncertain": pred.uncertain,
                      "top": [{"genre": g, "probability": p} for g, p in best],
                      "probabilities": pred.probabilities, "tags": pred.tags})
         return
     if notice:
         _err(notice)
-    typer.echo(f"{printable(file)}  [{ref.name}]")
+    typer.echo(f"{printable(file)}  [{ref.name}]"
+               + ("  (uncertain: under the model's threshold)" if pred.uncertain else ""))
     for g, p in best:
         typer.echo(f"  {g:<16} {p:6.3f}")
 
