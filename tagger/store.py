@@ -221,7 +221,8 @@ class Store:
         if not rows:
             return
         vectors = [(db_path(r.path), r.embedder, r.size, r.mtime,
-                    pack_embedding(r.prediction.embedding)) for r in results if r.embedder and r.prediction is not None
+                    pack_embedding(r.prediction.embedding))
+                   for r in results if r.embedder and r.prediction is not None
                    and r.prediction.embedding is not None]
         with self.transaction():
             self.db.table("tracks").upsert_all(rows, pk="path")
