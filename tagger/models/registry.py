@@ -163,11 +163,13 @@ def default_kind() -> tuple[str, str]:
     ranked = sorted((k.default_rank, k.name) for k in KINDS.values() if k.default_rank is not None)
     for _, name in ranked:
         if installed(name):
-            better = [KINDS[n].title for r, n in ranked
-                      if r < KINDS[name].default_rank]  # type: ignore[operator]
+            rank = KINDS[name].default_rank
+            better = [k.title for k in KINDS.values()  # in the registry's order
+                      if k.default_rank is not None and rank is not None and k.default_rank < rank]
             why = ("a model you trained on your own library's genres" if name == "library"
                    else "the preferred model" if not better else
-                   f"no trained {' or '.join(better)} is installed")
+                   f"no trained {', '.join(better[:-1])}{' or ' if len(better) > 1 else ''}"
+                   f"{better[-1]} is installed")
             return name, why
     raise TaggerError("no model is installed (the shipped musicnn files are missing: reinstall tagger)")
 
