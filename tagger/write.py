@@ -71,6 +71,25 @@ def proposal(probabilities: dict[str, float], top: int = 1, min_confidence: floa
     return [display_name(g) for g, p in ranked if p >= min_confidence]
 
 
+def decide(existing: list[str], proposed: list[str], overwrite: bool,
+           abstained: bool = False) -> str:
+    """What happens to one file's genre: rules 1-3 of this module, shared with the beets plugin.
+
+    ``abstained``: the model abstained on the track and uncertain tracks are
+    not to be written.  Returns ``low confidence``, ``uncertain``, ``already
+    set``, ``keep existing`` or ``write``.
+    """
+    if not proposed:
+        return "low confidence"
+    if abstained:
+        return "uncertain"
+    if existing == proposed:
+        return "already set"
+    if existing and not overwrite:
+        return "keep existing"
+    return "write"
+
+
 def _selected(path: str, roots: list[str] | None) -> bool:
     return roots is None or is_under(path, roots)
 
@@ -103,21 +122,17 @@ def write_tags(paths: list | None = None, db=None, options: WriteOptions | None 
                     summary.errors += 1
                     summary.error_files.append({"path": path, "error": str(exc)})
                     continue
-                change = {"path": path, "existing": old, "proposed": new}
-                if not new:
+                abstained = bool(row.get("uncertain")) and not opts.include_uncertain
+                change = {"path": path, "existing": old, "proposed": new,
+                          "action": decide(old, new, opts.overwrite, abstained)}
+                if change["action"] == "low confidence":
                     summary.low_confidence += 1
-                    change["action"] = "low confidence"
-                elif row.get("uncertain") and not opts.include_uncertain:
+                elif change["action"] == "uncertain":
                     summary.uncertain += 1
-                    change["action"] = "uncertain"
-                elif old == new:
+                elif change["action"] == "already set":
                     summary.already_set += 1
-                    change["action"] = "already set"
-                elif old and not opts.overwrite:
+                elif change["action"] == "keep existing":
                     summary.kept_existing += 1
-                    change["action"] = "keep existing"
-                else:
-                    change["action"] = "write"
                 summary.changes.append(change)
                 if change["action"] != "write":
                     continue

@@ -1,0 +1,254 @@
+"""The beets plugin ``audiogenre`` against a real beets: a library made with ``beet import``.
+
+Everything runs through the installed ``beet`` command, as a user runs it, on a
+beets library built in the test from real generated audio (``beet import -A``,
+copying into the library folder), with tagger's real model and database.  One
+library is shared by the tests of this module (one model run for the import,
+one for the items a test adds); each test sets the state it needs with
+``beet modify`` instead of relying on the order the tests run in.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sqlite3
+import subprocess
+from pathlib import Path
+
+import mutagen
+import pytest
+
+from conftest import make_library
+from tagger.genres import display_name
+
+pytestmark = pytest.mark.slow
+
+BEET = shutil.which("beet")
+SOURCES = (".mp3", ".flac", ".ogg", ".m4a")
+GENRE_KEYS = {"TCON", "genre", "\xa9gen"}  # where each of SOURCES keeps its genre
+
+
+class Beets:
+    """A beets configuration folder, its library, and tagger's database for the plugin."""
+
+    def __init__(self, root: Path):
+        self.root = root
+        self.music = root / "music"
+        self.tagger_db = root / "tagger.db"
+        (root / "beetsdir").mkdir(parents=True)
+        (root / "beetsdir" / "config.yaml").write_text(
+            f"directory: {self.music}\n"
+            f"library: {root / 'beets.db'}\n"
+            "import: {copy: yes, write: yes}\n"
+            "paths: {default: '$title'}\n"
+            "ui: {color: no}\n"
+            "plugins: [audiogenre]\n"
+            f"audiogenre: {{db: {self.tagger_db}, model: musicnn, jobs: 2}}\n")
+        self.env = {**os.environ, "BEETSDIR": str(root / "beetsdir"),
+                    "TAGGER_HOME": str(root / "tagger-home")}
+
+    def config(self, name: str, text: str) -> Path:
+        """An extra configuration file for ``beet -c``."""
+        path = self.root / name
+        path.write_text(text)
+        return path
+
+    def __call__(self, *args, check: bool = True) -> subprocess.CompletedProcess:
+        proc = subprocess.run([BEET, *map(str, args)], capture_output=True, text=True,
+                              env=self.env, timeout=600, stdin=subprocess.DEVNULL)
+        if check and proc.returncode != 0:
+            raise AssertionError(f"beet {' '.join(map(str, args))} exited {proc.returncode}\n"
+                                 f"stdout:\n{proc.stdout}\nstderr:\n{proc.stderr}")
+        return proc
+
+    def genres(self, *query: str) -> dict[str, str]:
+        """title -> beets' genres, as ``beet ls -f`` prints them."""
+        out = self("ls", "-f", "$title\t$genres", *query).stdout
+        return dict(line.split("\t") for line in out.splitlines())
+
+    def files(self) -> dict[str, Path]:
+        return {p.stem: p for p in sorted(self.music.rglob("*.*"))}
+
+    def scans(self) -> list[dict]:
+        return _rows(self.tagger_db, "SELECT * FROM scans ORDER BY id")
+
+    def heard(self) -> dict[str, dict]:
+        """title -> tagger's stored result for the file."""
+        rows = _rows(self.tagger_db, "SELECT * FROM tracks WHERE missing = 0")
+        return {Path(r["path"]).stem: r | {"probabilities": json.loads(r["probabilities"])}
+                for r in rows}
+
+
+def _rows(db: Path, sql: str) -> list[dict]:
+    conn = sqlite3.connect(db)
+    conn.row_factory = sqlite3.Row
+    try:
+        return [dict(r) for r in conn.execute(sql)]
+    finally:
+        conn.close()
+
+
+def raw_tags(path: Path) -> dict[str, str]:
+    """Every tag of the file as mutagen reads it (no easy view), keyed by frame/atom/field."""
+    tags = mutagen.File(path).tags
+    if hasattr(tags, "getall"):  # ID3: one entry per frame, values in full
+        return {frame.HashKey: repr(frame) for frame in tags.values()}
+    return {key.lower() if isinstance(key, str) else key: repr(value)
+            for key, value in tags.items()} if tags else {}
+
+
+def raw_genres(path: Path) -> list[str]:
+    tags = mutagen.File(path).tags
+    key = {".mp3": "TCON", ".m4a": "\xa9gen"}.get(path.suffix, "genre")
+    if not tags or key not in tags:
+        return []
+    value = tags[key]
+    return [str(v) for v in (value.text if hasattr(value, "text") else value)]
+
+
+def without_genre(tags: dict[str, str]) -> dict[str, str]:
+    return {k: v for k, v in tags.items() if k.split(":")[0] not in GENRE_KEYS}
+
+
+def add_tracks(beets: Beets, folder: str, names: list[str], *extra: str) -> None:
+    """Generate real tracks titled ``names`` and ``beet import -A`` them (as-is, copied)."""
+    src = beets.root / folder
+    files = make_library(src, formats=SOURCES[:len(names)])
+    for path, name in zip(files, names):
+        f = mutagen.File(path, easy=True)
+        f["title"] = name
+        f["album"] = folder  # each batch its own album: beets skips duplicate albums
+        f.save()
+    beets(*extra, "import", "-A", "-q", src)
+
+
+@pytest.fixture(scope="module")
+def beets(tmp_path_factory) -> Beets:
+    """A beets library of four real tracks (MP3, FLAC, Ogg, M4A) and its first audiogenre run.
+
+    The import leaves every item without a genre; ``-p`` analyses them (the
+    only model run here) without changing anything, then a real run sets the
+    genres from the stored results.
+    """
+    b = Beets(tmp_path_factory.mktemp("beets"))
+    add_tracks(b, "incoming", ["one", "two", "three", "four"])
+    b.before_pretend = {"genres": b.genres(), "tags": {n: raw_tags(p) for n, p in b.files().items()}}
+    b.pretend = b("audiogenre", "-p")
+    b.after_pretend = {"genres": b.genres(), "tags": {n: raw_tags(p) for n, p in b.files().items()}}
+    b.first = b("audiogenre")
+    return b
+
+
+def test_import_then_audiogenre_sets_genres_through_beets(beets):
+    heard = beets.heard()
+    assert set(heard) == {"one", "two", "three", "four"}
+    genres = beets.genres()
+    for title, row in heard.items():
+        assert row["error"] is None
+        # beets' database and the file's own tag both hold tagger's top genre
+        assert genres[title] == display_name(row["genre"])
+        assert raw_genres(beets.files()[title]) == [display_name(row["genre"])]
+    assert "4 items changed (4 files written)" in beets.first.stderr
+
+
+def test_beets_database_and_files_agree(beets):
+    """What beets holds is what the files hold: ``beet write -p`` finds nothing to write."""
+    proc = beets("write", "-p")
+    assert proc.stdout.strip() == ""
+
+
+def test_pretend_changes_nothing_but_keeps_the_analysis(beets):
+    assert beets.before_pretend == beets.after_pretend
+    assert all(not g for g in beets.before_pretend["genres"].values())
+    assert "pretend: 4 items would change" in beets.pretend.stderr
+    for title in ("one", "two", "three", "four"):
+        assert f"{title}\n  genres:" in beets.pretend.stdout
+    scans = beets.scans()
+    # the pretend run analysed the four files; the real run decoded nothing
+    assert [(s["scanned"], s["skipped"]) for s in scans[:2]] == [(4, 0), (0, 4)]
+
+
+def test_a_second_run_decodes_nothing(beets):
+    """beets rewrote the files' tags; tagger's stored size/mtime follow, so nothing is redone."""
+    before = {t: r["scanned_at"] for t, r in beets.heard().items()}
+    proc = beets("audiogenre")
+    assert beets.scans()[-1]["scanned"] == 0 and beets.scans()[-1]["skipped"] == 4
+    assert {t: r["scanned_at"] for t, r in beets.heard().items()} == before
+    assert "0 items changed" in proc.stderr and "4 already set" in proc.stderr
+    for title, row in beets.heard().items():
+        assert row["size"] == beets.files()[title].stat().st_size
+
+
+def test_existing_genres_kept_unless_overwrite_and_only_the_genre_changes(beets):
+    beets("modify", "-y", "title:one", "genres=Polka")  # beets writes the file, every field
+    path = beets.files()["one"]
+    assert raw_genres(path) == ["Polka"]
+    before = (path.read_bytes(), path.stat().st_mtime_ns, raw_tags(path))
+
+    kept = beets("audiogenre", "title:one")
+    assert beets.genres("title:one") == {"one": "Polka"}
+    assert (path.read_bytes(), path.stat().st_mtime_ns) == before[:2]  # file untouched
+    assert "keep Polka (tagger:" in kept.stderr and "1 kept their genres" in kept.stderr
+
+    beets("audiogenre", "--overwrite", "title:one")
+    top = display_name(beets.heard()["one"]["genre"])
+    assert beets.genres("title:one") == {"one": top} and raw_genres(path) == [top]
+    after = raw_tags(path)
+    assert without_genre(after) == without_genre(before[2])  # at the raw level, only the genre
+    assert after != before[2]
+
+
+def test_threshold_and_top_k(beets):
+    probs = beets.heard()["two"]["probabilities"]
+    ranked = sorted(probs.values(), reverse=True)
+    between_2nd_and_3rd = (ranked[1] + ranked[2]) / 2
+    beets("audiogenre", "-o", "--top", "3", "--min-confidence", between_2nd_and_3rd, "title:two")
+    names = [display_name(g) for g in sorted(probs, key=probs.get, reverse=True)[:2]]
+    assert beets.genres("title:two") == {"two": "; ".join(names)}
+    assert raw_genres(beets.files()["two"]) == names
+
+    # nothing reaches 1.0: no genre is set, and the two already there stay
+    proc = beets("audiogenre", "-o", "-c", "1.0", "title:two")
+    assert "1 below min_confidence" in proc.stderr
+    assert raw_genres(beets.files()["two"]) == names
+
+    bad = beets("audiogenre", "-c", "1.5", check=False)
+    assert bad.returncode != 0 and "min_confidence must be between 0 and 1" in bad.stderr
+    assert "Traceback" not in bad.stderr
+
+
+def test_beets_write_setting_and_nowrite(beets):
+    beets("modify", "-y", "title:three", "genres=Polka")
+    path = beets.files()["three"]
+    top = display_name(beets.heard()["three"]["genre"])
+    beets("audiogenre", "-o", "-W", "title:three")
+    assert beets.genres("title:three") == {"three": top} and raw_genres(path) == ["Polka"]
+
+    beets("modify", "-y", "title:three", "genres=Polka")
+    nowrite = beets.config("nowrite.yaml", "import: {write: no}\n")
+    beets("-c", nowrite, "audiogenre", "-o", "title:three")
+    assert beets.genres("title:three") == {"three": top} and raw_genres(path) == ["Polka"]
+
+
+def test_auto_on_import_analyses_only_the_new_items(beets):
+    auto = beets.config("auto.yaml", "audiogenre: {auto: yes}\n")
+    scans_before = len(beets.scans())
+    add_tracks(beets, "incoming2", ["five", "six"], "-c", auto)
+    scans = beets.scans()[scans_before:]
+    assert len(scans) == 1 and scans[0]["scanned"] == 2  # one worker pool for the whole import
+    heard = beets.heard()
+    genres = beets.genres("title:five", ",", "title:six")
+    for title in ("five", "six"):
+        assert genres[title] == display_name(heard[title]["genre"])
+        assert raw_genres(beets.files()[title]) == [display_name(heard[title]["genre"])]
+
+
+def test_user_mistakes_are_one_line(beets):
+    none = beets("audiogenre", "title:nosuchtitle", check=False)
+    assert none.returncode == 1 and "no items match title:nosuchtitle" in none.stderr
+    busy_config = beets.config("elsewhere.yaml", f"audiogenre: {{db: {beets.root}}}\n")
+    bad_db = beets("-c", busy_config, "audiogenre", "title:four", check=False)
+    assert bad_db.returncode == 1 and "is a directory" in bad_db.stderr
+    for proc in (none, bad_db):
+        assert "Traceback" not in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
