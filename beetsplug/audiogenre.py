@@ -131,35 +131,34 @@ class AudioGenrePlugin(BeetsPlugin):
         overwrite, min_confidence, top = self.options()
         db = self.config["db"].as_filename() if self.config["db"].get() else None
         counts: Counter = Counter()
-        paths: dict[int, str] = {}
+        present: list[tuple[Item, str]] = []
         for item in items:
             path = os.path.abspath(os.fsdecode(item.path))
             if os.path.isfile(path):
-                paths[item.id] = path
+                present.append((item, path))
             else:
                 counts["missing"] += 1
                 self._log.warning("{}: file not found: {}", item, path)
-        if not paths:
+        if not present:
             return self._summary(counts, pretend)
+        files: list[str | os.PathLike] = [*sorted({path for _, path in present})]
         try:
-            summary = tagger.scan(sorted(set(paths.values())), db=db,
-                                  model=self.config["model"].get(), jobs=self.config["jobs"].get(),
-                                  progress=progress,
-                                  arguments={"beets": "audiogenre", "items": len(paths)},
+            options = _scan_options(model=self.config["model"].get(),
+                                    jobs=self.config["jobs"].get(), progress=progress)
+            summary = tagger.scan(files, db=db, options=options,
                                   notify=lambda notice: self._log.info("{}", notice))
             store = Store(summary.db, create=False)
         except tagger.TaggerError as exc:
             raise ui.UserError(f"audiogenre: {exc}") from None
         rewritten: list[str] = []
         try:
-            for item in items:
-                if item.id not in paths:
-                    continue
-                outcome = self._tag_one(item, store.track(paths[item.id]), overwrite,
-                                        min_confidence, top, write, pretend)
+            rows = store.tracks_at(path for _, path in present)
+            for item, path in present:
+                outcome = self._tag_one(item, rows.get(path), overwrite, min_confidence, top,
+                                        write, pretend)
                 counts[outcome] += 1
                 if outcome == "written":
-                    rewritten.append(paths[item.id])
+                    rewritten.append(path)
             _record_rewrites(store, rewritten)
         finally:
             store.close()
@@ -212,6 +211,23 @@ class AudioGenrePlugin(BeetsPlugin):
         return counts
 
 
+def _scan_options(**fields: Any) -> Any:
+    """tagger's ScanOptions, except that the ``scans`` table records the beets run.
+
+    A scan records its arguments; here they would be one path per item, which
+    for a whole library is megabytes in every ``scans`` row and in
+    ``tagger report --json``.
+    """
+    from tagger.scan import ScanOptions
+
+    class BeetsScanOptions(ScanOptions):
+        def arguments(self, paths: list[str]) -> dict[str, Any]:
+            return super().arguments([]) | {"paths": None, "beets": "audiogenre",
+                                            "items": len(paths)}
+
+    return BeetsScanOptions(**fields)
+
+
 def _existing(item: Item) -> list[str]:
     value = item.get(GENRE_FIELD)
     if GENRE_FIELD == "genres":
@@ -242,13 +258,13 @@ def _record_rewrites(store: Store, paths: list[str]) -> None:
 
     Without this their new size and mtime would make the next scan decode them again.
     """
-    updates = []
+    stats = []
     for path in paths:
         try:
             st = os.stat(path)
         except OSError:
             continue
-        updates.append({"path": path, "size": st.st_size, "mtime": st.st_mtime})
-    if updates:
+        stats.append((path, st.st_size, st.st_mtime))
+    if stats:
         with store.writer_lock():
-            store.put_tracks(updates)
+            store.set_file_stats(stats)

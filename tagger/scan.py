@@ -130,8 +130,8 @@ def plan(store: Store, paths: list[str], ref: ModelRef, rescan: bool) -> Plan:
     known = store.known()
     todo, unchanged, gone = classify(walked.files, known, ref, rescan)
     relabel, todo = split_relabel(store, ref, todo) if not rescan else ([], todo)
-    roots = [absolute(p) for p in paths]
-    problem_dirs = [d for d, _ in walked.problems]
+    roots = {absolute(p) for p in paths}
+    problem_dirs = {d for d, _ in walked.problems}
     found = {os.fspath(p) for p in walked.files}
     vanished = [p for p, row in known.items()
                 if not row["missing"] and p not in found and is_under(p, roots)

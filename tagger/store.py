@@ -248,11 +248,24 @@ class Store:
             f"SELECT {cols} FROM tracks WHERE {where} ORDER BY path", params or [])]
 
     def tracks_at(self, paths: list[str], columns: tuple[str, ...] | None = None) -> list[dict]:
-        """The rows of these paths (a few: one query with their keys)."""
-        if not paths:
-            return []
-        return self.tracks(f"path IN ({','.join('?' * len(paths))})",
-                           [db_path(p) for p in paths], columns)
+        """The rows of these paths, their keys sent 500 at a time (SQLite caps the parameters
+        of one query; the beets plugin asks for one path per item of a whole library)."""
+        out: list[dict] = []
+        for i in range(0, len(paths), 500):
+            chunk = paths[i:i + 500]
+            out += self.tracks(f"path IN ({','.join('?' * len(chunk))})",
+                               [db_path(p) for p in chunk], columns)
+        return out
+
+    def set_file_stats(self, stats: Iterable[tuple[str, int, float]]) -> None:
+        """New (path, size, mtime) for files whose tags, not audio, another program rewrote.
+
+        The beets plugin calls it after beets writes genres into files: their
+        stored analysis still holds, and the next scan must not see a change.
+        """
+        with self.transaction():
+            self.conn.executemany("UPDATE tracks SET size = ?, mtime = ? WHERE path = ?",
+                                  [(size, mtime, db_path(path)) for path, size, mtime in stats])
 
     # --- embeddings ---------------------------------------------------------------
     def embedded(self, embedder: str) -> dict[str, tuple[int, float]]:

@@ -90,7 +90,7 @@ def decide(existing: list[str], proposed: list[str], overwrite: bool,
     return "write"
 
 
-def _selected(path: str, roots: list[str] | None) -> bool:
+def _selected(path: str, roots: set[str] | None) -> bool:
     return roots is None or is_under(path, roots)
 
 
@@ -106,7 +106,7 @@ def write_tags(paths: list | None = None, db=None, options: WriteOptions | None 
     own = store is None
     store = store or Store(default_db(db), create=False)
     summary = WriteSummary(dry_run=opts.dry_run)
-    roots = [absolute(p) for p in paths] if paths else None
+    roots = {absolute(p) for p in paths} if paths else None
     try:
         with store.writer_lock() if own else contextlib.nullcontext():
             rows = [r for r in store.tracks("error IS NULL AND missing = 0 AND genre IS NOT NULL")
@@ -208,7 +208,7 @@ def undo(paths: list | None = None, db=None, scan_id: int | None = None,
     """
     store = Store(default_db(db), create=False)
     summary = UndoSummary(dry_run=dry_run)
-    roots = [absolute(p) for p in paths] if paths else None
+    roots = {absolute(p) for p in paths} if paths else None
     try:
         with store.writer_lock():
             history = store.history

@@ -18,8 +18,8 @@ from pathlib import Path
 
 import mutagen
 import pytest
-
 from conftest import make_library
+
 from tagger.genres import display_name
 
 pytestmark = pytest.mark.slow
@@ -69,6 +69,10 @@ class Beets:
 
     def files(self) -> dict[str, Path]:
         return {p.stem: p for p in sorted(self.music.rglob("*.*"))}
+
+    def state(self) -> dict:
+        """beets' genres and every file's raw tags."""
+        return {"genres": self.genres(), "tags": {n: raw_tags(p) for n, p in self.files().items()}}
 
     def scans(self) -> list[dict]:
         return _rows(self.tagger_db, "SELECT * FROM scans ORDER BY id")
@@ -133,9 +137,9 @@ def beets(tmp_path_factory) -> Beets:
     """
     b = Beets(tmp_path_factory.mktemp("beets"))
     add_tracks(b, "incoming", ["one", "two", "three", "four"])
-    b.before_pretend = {"genres": b.genres(), "tags": {n: raw_tags(p) for n, p in b.files().items()}}
+    b.before_pretend = b.state()
     b.pretend = b("audiogenre", "-p")
-    b.after_pretend = {"genres": b.genres(), "tags": {n: raw_tags(p) for n, p in b.files().items()}}
+    b.after_pretend = b.state()
     b.first = b("audiogenre")
     return b
 
@@ -167,6 +171,9 @@ def test_pretend_changes_nothing_but_keeps_the_analysis(beets):
     scans = beets.scans()
     # the pretend run analysed the four files; the real run decoded nothing
     assert [(s["scanned"], s["skipped"]) for s in scans[:2]] == [(4, 0), (0, 4)]
+    arguments = json.loads(scans[0]["arguments"])  # the beets run, not one path per item
+    assert arguments["beets"] == "audiogenre" and arguments["items"] == 4
+    assert arguments["paths"] is None and arguments["model"] == "musicnn"
 
 
 def test_a_second_run_decodes_nothing(beets):

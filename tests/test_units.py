@@ -18,6 +18,7 @@ from tagger.features import MUSICNN
 from tagger.formats import BY_EXTENSION, BY_NAME, FORMATS, sniff_bytes
 from tagger.models import KINDS, ModelCard, card_for, read_card, resolve, write_card
 from tagger.models.musicnn_genres import GENRES, MSD_LABELS, MTT_LABELS, merge_genres
+from tagger.paths import is_under
 from tagger.scan import classify
 from tagger.store import MIGRATIONS, SCHEMA_VERSION, Store
 
@@ -193,6 +194,15 @@ def test_only_changed_files_or_other_model_versions_are_analysed(tmp_path):
     assert [r.path for r in failed] == [str(gone)] and failed[0].error
     todo, unchanged, _ = classify(files, known, ref, rescan=True)
     assert len(todo) == 4 and unchanged == []
+
+
+def test_a_path_is_under_a_root_it_equals_or_a_folder_above_it():
+    roots = {"/music/a.flac", "/music/Album", "/"}
+    assert is_under("/music/a.flac", roots) and is_under("/music/Album/b.mp3", roots)
+    assert is_under("/elsewhere/c.mp3", {"/"})
+    assert not is_under("/music/Album2/b.mp3", roots - {"/"})   # a sibling with the same prefix
+    assert not is_under("/music/a.flac.bak", roots - {"/"})
+    assert not is_under("/music/a.flac", set())
 
 
 def test_one_line_reasons():
