@@ -3,21 +3,26 @@
 Enable it with ``plugins: audiogenre`` in beets' ``config.yaml``, then::
 
     beet audiogenre [QUERY]         # analyse the matching items, set their genres
+    beet audiogenre -a [QUERY]      # one genre per album, from all of its tracks
     beet audiogenre -p [QUERY]      # show what would change, change nothing
 
 The analysis is tagger's own: the items' files are scanned into tagger's
 database (``tagger.scan``), so a file analysed before, by this plugin or by
 ``tagger scan``, is not decoded again while its size and mtime are unchanged.
-The genres are then set on the beets items and saved by beets itself
-(``Item.try_sync``): beets' database and, when beets' ``import.write`` setting
-(or ``-w``/``-W``) says so, the files' tags, so beets and the files never
-disagree.  After beets rewrites a file's tags, tagger's stored size and mtime
-for it are updated (only metadata changed, the audio and therefore the
-analysis are the same), so the next run does not decode it again either.
+The genres are then set on the beets items (or albums) and saved by beets
+itself: beets' database and, when beets' ``import.write`` setting (or
+``-w``/``-W``) says so, the files' tags, so beets and the files agree.  After
+beets rewrites a file's tags, tagger's stored size and mtime for it are
+updated (only metadata changed, so the analysis still holds), and the next run
+does not decode it again either.
 
 beets 2.7 and later keep genres as a list (``genres``), written as one tag
 value per genre; older beets have one ``genre`` string, and several genres are
 joined with ``separator`` as lastgenre did.
+
+tagger is imported only when there is work: beets loads every plugin for
+every command (``beet ls`` too), and tagger's audio stack takes a noticeable
+time to import.
 """
 from __future__ import annotations
 
@@ -26,7 +31,7 @@ from collections import Counter
 from typing import TYPE_CHECKING, Any
 
 from beets import ui
-from beets.library import Item
+from beets.library import Album, Item
 from beets.plugins import BeetsPlugin
 
 if TYPE_CHECKING:
@@ -34,6 +39,9 @@ if TYPE_CHECKING:
 
 # beets 2.7 replaced the single ``genre`` string with the multi-valued ``genres``.
 GENRE_FIELD = "genres" if "genres" in Item._fields else "genre"
+
+Target = Item | Album               # what gets a genre: one track, or an album
+Files = list[tuple[Item, str]]      # its tracks that exist on disk, with their paths
 
 
 class AudioGenrePlugin(BeetsPlugin):
@@ -56,14 +64,14 @@ class AudioGenrePlugin(BeetsPlugin):
 
     # --- command line ----------------------------------------------------------
     def commands(self) -> list[ui.Subcommand]:
-        cmd = ui.Subcommand(
-            "audiogenre",
-            help="set genres from tagger's analysis of the audio",
-        )
-        cmd.parser.usage = "%prog [options] [QUERY...]"
-        cmd.parser.usage += (
-            "\n\nAnalyse the items matching QUERY with tagger's genre model (files analysed "
-            "before are not decoded again) and set their genres through beets.")
+        cmd = ui.Subcommand("audiogenre", help="set genres from tagger's analysis of the audio")
+        cmd.parser.usage = (
+            "%prog [options] [QUERY...]\n\nAnalyse the items matching QUERY with tagger's genre "
+            "model (files analysed before are not decoded again) and set their genres through "
+            "beets.")
+        cmd.parser.add_option("-a", "--album", action="store_true", default=False,
+                              help="set album genres: the genres heard across each matching "
+                                   "album's tracks (beets gives them to its items)")
         cmd.parser.add_option("-p", "--pretend", action="store_true", default=False,
                               help="show what would change; change neither beets nor the files "
                                    "(the analysis is still kept in tagger's database)")
@@ -86,10 +94,11 @@ class AudioGenrePlugin(BeetsPlugin):
     def _command(self, lib: Any, opts: Any, args: list[str]) -> None:
         self.config.set_args({k: getattr(opts, k) for k in ("overwrite", "min_confidence", "top")
                               if getattr(opts, k) is not None})
-        items = list(lib.items(args))
-        if not items:
-            raise ui.UserError(f"no items match {' '.join(args) or 'the library'}")
-        self.tag_items(items, write=ui.should_write(opts.write), pretend=opts.pretend)
+        targets: list[Target] = list(lib.albums(args) if opts.album else lib.items(args))
+        if not targets:
+            raise ui.UserError(f"audiogenre: no {'albums' if opts.album else 'items'} match "
+                               f"{' '.join(args) or 'the library'}")
+        self.tag(targets, write=ui.should_write(opts.write), pretend=opts.pretend)
 
     # --- import -------------------------------------------------------------------
     def _collect_imported(self, session: Any, task: Any) -> None:
@@ -105,7 +114,7 @@ class AudioGenrePlugin(BeetsPlugin):
         ids, self._imported = self._imported, []
         items = [item for item in (lib.get_item(i) for i in ids) if item is not None]
         if items:
-            self.tag_items(items, write=ui.should_write(), pretend=False, progress=False)
+            self.tag(items, write=ui.should_write(), pretend=False, progress=False)
 
     # --- the work -------------------------------------------------------------------
     def options(self) -> tuple[bool, float, int]:
@@ -120,95 +129,115 @@ class AudioGenrePlugin(BeetsPlugin):
             raise ui.UserError(f"audiogenre: top must be 1 or more, not {top}")
         return overwrite, min_confidence, top
 
-    def tag_items(self, items: list[Item], write: bool, pretend: bool,
-                  progress: bool = True) -> Counter:
-        """Analyse ``items`` with tagger and set their genres; returns the count of each outcome."""
-        # Imported here, not at the top: beets loads plugins for every command
-        # (`beet ls` too), and tagger's audio stack takes a noticeable time to import.
+    def tag(self, targets: list[Target], write: bool, pretend: bool,
+            progress: bool = True) -> Counter:
+        """Analyse the targets' files with tagger and set their genres; counts each outcome."""
         import tagger
         from tagger.store import Store
 
-        overwrite, min_confidence, top = self.options()
-        db = self.config["db"].as_filename() if self.config["db"].get() else None
+        options = self.options()
         counts: Counter = Counter()
-        present: list[tuple[Item, str]] = []
-        for item in items:
-            path = os.path.abspath(os.fsdecode(item.path))
-            if os.path.isfile(path):
-                present.append((item, path))
-            else:
-                counts["missing"] += 1
-                self._log.warning("{}: file not found: {}", item, path)
-        if not present:
-            return self._summary(counts, pretend)
-        files: list[str | os.PathLike] = [*sorted({path for _, path in present})]
+        work: list[tuple[Target, Files]] = []
+        for target in targets:
+            files: Files = []
+            for item in (target.items() if isinstance(target, Album) else [target]):
+                path = os.path.abspath(os.fsdecode(item.path))
+                if os.path.isfile(path):
+                    files.append((item, path))
+                else:
+                    counts["file missing"] += 1
+                    self._log.warning("{}: file not found: {}", item, path)
+            work.append((target, files))
+        paths: list[str | os.PathLike] = [*sorted({p for _, f in work for _, p in f})]
+        if not paths:
+            return self._summary(counts, targets, pretend)
+        db = self.config["db"].as_filename() if self.config["db"].get() else None
         try:
-            options = _scan_options(model=self.config["model"].get(),
-                                    jobs=self.config["jobs"].get(), progress=progress)
-            summary = tagger.scan(files, db=db, options=options,
-                                  notify=lambda notice: self._log.info("{}", notice))
+            summary = tagger.scan(paths, db=db, options=_scan_options(
+                model=self.config["model"].get(), jobs=self.config["jobs"].get(),
+                progress=progress))
             store = Store(summary.db, create=False)
         except tagger.TaggerError as exc:
             raise ui.UserError(f"audiogenre: {exc}") from None
-        rewritten: list[str] = []
+        if summary.notice and summary.scanned + summary.errors:
+            self._log.info("{}", summary.notice)  # only when the default model did work
         try:
-            rows = store.tracks_at(path for _, path in present)
-            for item, path in present:
-                outcome = self._tag_one(item, rows.get(path), overwrite, min_confidence, top,
-                                        write, pretend)
+            rows = store.tracks_at(os.fspath(p) for p in paths)
+            rewritten: list[str] = []
+            for target, files in work:
+                outcome = self._tag_one(target, files, rows, options, write, pretend, rewritten)
                 counts[outcome] += 1
-                if outcome == "written":
-                    rewritten.append(path)
             _record_rewrites(store, rewritten)
+            counts["files written"] = len(rewritten)
         finally:
             store.close()
-        return self._summary(counts, pretend)
+        return self._summary(counts, targets, pretend)
 
-    def _tag_one(self, item: Item, row: dict | None, overwrite: bool, min_confidence: float,
-                 top: int, write: bool, pretend: bool) -> str:
-        """Set one item's genres; returns what happened (``written`` when its file was too)."""
-        if row is None or row["error"]:
-            reason = row["error"] if row else "tagger found no audio file there"
-            self._log.warning("{}: not analysed: {}", item, reason)
-            return "not analysed"
+    def _tag_one(self, target: Target, files: Files, rows: dict[str, dict],
+                 options: tuple[bool, float, int], write: bool, pretend: bool,
+                 rewritten: list[str]) -> str:
+        """Set one target's genres; returns what happened, adds the files beets rewrote."""
+        from tagger.genres import display_name
         from tagger.write import decide, proposal
 
+        overwrite, min_confidence, top = options
+        results = []
+        for item, path in files:
+            row = rows.get(path)
+            if row is None or row["error"] or not row["probabilities"]:
+                reason = row["error"] if row and row["error"] else "no result in tagger's database"
+                self._log.warning("{}: not analysed: {}", item, reason)
+            else:
+                results.append(row["probabilities"])
+        if not results:
+            return "not analysed"
+        heard = mean_probabilities(results)
+        best = max(heard, key=heard.__getitem__)
+        heard_text = f"{display_name(best)} {heard[best]:.2f}"
         separator = self.config["separator"].as_str()
-        names = proposal(row["probabilities"] or {}, top, min_confidence)
-        existing = _existing(item)
+        names = proposal(heard, top, min_confidence)
+        existing = _existing(target)
         action = decide(existing, _as_field(names, separator), overwrite)
-        heard = f"{row['genre']} {row['confidence']:.2f}"
         if action == "low confidence":
-            self._log.info("{}: no genre at --min-confidence {} (tagger: {})",
-                           item, min_confidence, heard)
-            return "low confidence"
+            self._log.info("{}: no genre at min_confidence {} (tagger: {})",
+                           target, min_confidence, heard_text)
+            return "below min_confidence"
         if action == "already set":
-            self._log.debug("{}: already {}", item, _shown(existing))
+            self._log.debug("{}: already {}", target, "; ".join(existing))
             return "already set"
         if action == "keep existing":
             self._log.info("{}: keep {} (tagger: {}; --overwrite replaces it)",
-                           item, _shown(existing), heard)
-            return "kept"
-        _set_genres(item, names, separator)
-        ui.show_model_changes(item, fields=[GENRE_FIELD])
+                           target, "; ".join(existing), heard_text)
+            return "kept their genres"
+        _set_genres(target, names, separator)
+        ui.show_model_changes(target, fields=[GENRE_FIELD])
         if pretend:
-            return "set"
-        # What Item.try_sync(write, move=False) does, keeping try_write's answer.
-        rewritten = write and item.try_write()
-        item.store()
-        return "written" if rewritten else "set"
+            return "changed"
+        if isinstance(target, Album):
+            target.store(inherit=True)  # beets copies album-level genres to the album's items
+            present = {item.id: path for item, path in files}
+            files = [(item, present[item.id]) for item in target.items() if item.id in present]
+        for item, path in files:  # Item.try_sync(write, move=False), keeping try_write's answer
+            if write and item.try_write():
+                rewritten.append(path)
+            item.store()
+        return "changed"
 
-    def _summary(self, counts: Counter, pretend: bool) -> Counter:
-        changed = counts["set"] + counts["written"]
-        parts = [f"pretend: {changed} items would change" if pretend else
-                 f"{changed} items changed ({counts['written']} files written)"]
-        for key, label in (("already set", "already set"), ("kept", "kept their genres"),
-                           ("low confidence", "below min_confidence"),
-                           ("not analysed", "not analysed"), ("missing", "file missing")):
-            if counts[key]:
-                parts.append(f"{counts[key]} {label}")
+    def _summary(self, counts: Counter, targets: list[Target], pretend: bool) -> Counter:
+        n = counts["changed"]
+        noun = ("album" if targets and isinstance(targets[0], Album) else "item") + "s" * (n != 1)
+        parts = [f"pretend: {n} {noun} would change" if pretend else f"{n} {noun} changed"]
+        parts += [f"{counts[key]} {key}" for key in (
+            "files written", "already set", "kept their genres", "below min_confidence",
+            "not analysed", "file missing") if counts[key]]
         self._log.info("{}", ", ".join(parts))
         return counts
+
+
+def mean_probabilities(results: list[dict[str, float]]) -> dict[str, float]:
+    """Each genre's mean probability over the tracks (a single track: its own)."""
+    genres = set().union(*results)
+    return {g: sum(r.get(g, 0.0) for r in results) / len(results) for g in genres}
 
 
 def _scan_options(**fields: Any) -> Any:
@@ -228,8 +257,8 @@ def _scan_options(**fields: Any) -> Any:
     return BeetsScanOptions(**fields)
 
 
-def _existing(item: Item) -> list[str]:
-    value = item.get(GENRE_FIELD)
+def _existing(target: Target) -> list[str]:
+    value = target.get(GENRE_FIELD)
     if GENRE_FIELD == "genres":
         return list(value or [])
     return [value] if value else []
@@ -242,15 +271,11 @@ def _as_field(names: list[str], separator: str) -> list[str]:
     return [separator.join(names)]
 
 
-def _set_genres(item: Item, names: list[str], separator: str) -> None:
+def _set_genres(target: Target, names: list[str], separator: str) -> None:
     if GENRE_FIELD == "genres":
-        item.genres = names
+        target.genres = names
     else:
-        item.genre = separator.join(names)
-
-
-def _shown(genres: list[str]) -> str:
-    return "; ".join(genres)
+        target.genre = separator.join(names)
 
 
 def _record_rewrites(store: Store, paths: list[str]) -> None:

@@ -153,7 +153,7 @@ def test_import_then_audiogenre_sets_genres_through_beets(beets):
         # beets' database and the file's own tag both hold tagger's top genre
         assert genres[title] == display_name(row["genre"])
         assert raw_genres(beets.files()[title]) == [display_name(row["genre"])]
-    assert "4 items changed (4 files written)" in beets.first.stderr
+    assert "4 items changed, 4 files written" in beets.first.stderr
 
 
 def test_beets_database_and_files_agree(beets):
@@ -182,7 +182,7 @@ def test_a_second_run_decodes_nothing(beets):
     proc = beets("audiogenre")
     assert beets.scans()[-1]["scanned"] == 0 and beets.scans()[-1]["skipped"] == 4
     assert {t: r["scanned_at"] for t, r in beets.heard().items()} == before
-    assert "0 items changed" in proc.stderr and "4 already set" in proc.stderr
+    assert "0 items changed" in proc.stderr and "files written" not in proc.stderr
     for title, row in beets.heard().items():
         assert row["size"] == beets.files()[title].stat().st_size
 
@@ -246,6 +246,22 @@ def test_beets_write_setting_and_nowrite(beets):
     assert beets.genres("title:three") == {"three": top} and file_state(path) == before
 
 
+def test_album_genres_come_from_all_its_tracks(beets):
+    heard = beets.heard()
+    tracks = ("one", "two", "three", "four")
+    mean = {g: sum(heard[t]["probabilities"][g] for t in tracks) / len(tracks)
+            for g in heard["one"]["probabilities"]}
+    top = display_name(max(mean, key=mean.__getitem__))
+    proc = beets("audiogenre", "-a", "-o", "album:incoming")
+    assert "1 album changed" in proc.stderr
+    albums = beets("ls", "-a", "-f", "$album\t$genres", "album:incoming").stdout
+    assert albums == f"incoming\t{top}\n"
+    assert beets.genres("album:incoming") == dict.fromkeys(tracks, top)  # beets' inheritance
+    for title in tracks:
+        assert raw_genres(beets.files()[title]) == [top]
+    assert beets.scans()[-1]["scanned"] == 0
+
+
 def test_auto_on_import_analyses_only_the_new_items(beets):
     auto = beets.config("auto.yaml", "audiogenre: {auto: yes}\n")
     scans_before = len(beets.scans())
@@ -261,7 +277,7 @@ def test_auto_on_import_analyses_only_the_new_items(beets):
 
 def test_user_mistakes_are_one_line(beets):
     none = beets("audiogenre", "title:nosuchtitle", check=False)
-    assert none.returncode == 1 and "no items match title:nosuchtitle" in none.stderr
+    assert none.returncode == 1 and "audiogenre: no items match title:nosuchtitle" in none.stderr
     busy_config = beets.config("elsewhere.yaml", f"audiogenre: {{db: {beets.root}}}\n")
     bad_db = beets("-c", busy_config, "audiogenre", "title:four", check=False)
     assert bad_db.returncode == 1 and "is a directory" in bad_db.stderr
