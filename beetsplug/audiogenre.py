@@ -24,6 +24,7 @@ tagger is imported only when there is work: beets loads every plugin for
 every command (``beet ls`` too), and tagger's audio stack takes a noticeable
 time to import.
 """
+
 from __future__ import annotations
 
 import os
@@ -40,23 +41,25 @@ if TYPE_CHECKING:
 # beets 2.7 replaced the single ``genre`` string with the multi-valued ``genres``.
 GENRE_FIELD = "genres" if "genres" in Item._fields else "genre"
 
-Target = Item | Album               # what gets a genre: one track, or an album
-Files = list[tuple[Item, str]]      # its tracks that exist on disk, with their paths
+Target = Item | Album  # what gets a genre: one track, or an album
+Files = list[tuple[Item, str]]  # its tracks that exist on disk, with their paths
 
 
 class AudioGenrePlugin(BeetsPlugin):
     def __init__(self) -> None:
         super().__init__()
-        self.config.add({
-            "auto": False,          # analyse and set genres of newly imported items
-            "db": None,             # tagger's database; None: tagger's default ($TAGGER_DB, ...)
-            "model": None,          # resnet, mlp, musicnn or a .keras file; None: tagger's default
-            "jobs": None,           # worker processes; None: one per CPU core
-            "overwrite": False,     # replace genres items already have
-            "min_confidence": 0.0,  # a genre below this probability is not set
-            "top": 1,               # up to this many genres per item
-            "separator": ", ",      # joins several genres on beets < 2.7 (one string field)
-        })
+        self.config.add(
+            {
+                "auto": False,  # analyse and set genres of newly imported items
+                "db": None,  # tagger's database; None: tagger's default ($TAGGER_DB, ...)
+                "model": None,  # resnet, mlp, musicnn or a .keras file; None: tagger's default
+                "jobs": None,  # worker processes; None: one per CPU core
+                "overwrite": False,  # replace genres items already have
+                "min_confidence": 0.0,  # a genre below this probability is not set
+                "top": 1,  # up to this many genres per item
+                "separator": ", ",  # joins several genres on beets < 2.7 (one string field)
+            }
+        )
         self._imported: list[int] = []
         if self.config["auto"].get(bool):
             self.register_listener("import_task_files", self._collect_imported)
@@ -68,36 +71,84 @@ class AudioGenrePlugin(BeetsPlugin):
         cmd.parser.usage = (
             "%prog [options] [QUERY...]\n\nAnalyse the items matching QUERY with tagger's genre "
             "model (files analysed before are not decoded again) and set their genres through "
-            "beets.")
-        cmd.parser.add_option("-a", "--album", action="store_true", default=False,
-                              help="set album genres: the genres heard across each matching "
-                                   "album's tracks (beets gives them to its items)")
-        cmd.parser.add_option("-p", "--pretend", action="store_true", default=False,
-                              help="show what would change; change neither beets nor the files "
-                                   "(the analysis is still kept in tagger's database)")
-        cmd.parser.add_option("-o", "--overwrite", action="store_true", default=None,
-                              help="replace genres that items already have")
-        cmd.parser.add_option("-k", "--keep", dest="overwrite", action="store_false",
-                              help="keep genres that items already have (the default)")
-        cmd.parser.add_option("-c", "--min-confidence", dest="min_confidence", type="float",
-                              metavar="P", help="set only genres with probability >= P (0-1)")
-        cmd.parser.add_option("-t", "--top", type="int", metavar="K",
-                              help="set up to K genres that pass --min-confidence")
-        cmd.parser.add_option("-w", "--write", action="store_true", default=None,
-                              help="write the genres into the files' tags (default: beets' "
-                                   "import.write setting)")
-        cmd.parser.add_option("-W", "--nowrite", dest="write", action="store_false",
-                              help="change only beets' database, not the files")
+            "beets."
+        )
+        cmd.parser.add_option(
+            "-a",
+            "--album",
+            action="store_true",
+            default=False,
+            help="set album genres: the genres heard across each matching "
+            "album's tracks (beets gives them to its items)",
+        )
+        cmd.parser.add_option(
+            "-p",
+            "--pretend",
+            action="store_true",
+            default=False,
+            help="show what would change; change neither beets nor the files "
+            "(the analysis is still kept in tagger's database)",
+        )
+        cmd.parser.add_option(
+            "-o",
+            "--overwrite",
+            action="store_true",
+            default=None,
+            help="replace genres that items already have",
+        )
+        cmd.parser.add_option(
+            "-k",
+            "--keep",
+            dest="overwrite",
+            action="store_false",
+            help="keep genres that items already have (the default)",
+        )
+        cmd.parser.add_option(
+            "-c",
+            "--min-confidence",
+            dest="min_confidence",
+            type="float",
+            metavar="P",
+            help="set only genres with probability >= P (0-1)",
+        )
+        cmd.parser.add_option(
+            "-t",
+            "--top",
+            type="int",
+            metavar="K",
+            help="set up to K genres that pass --min-confidence",
+        )
+        cmd.parser.add_option(
+            "-w",
+            "--write",
+            action="store_true",
+            default=None,
+            help="write the genres into the files' tags (default: beets' import.write setting)",
+        )
+        cmd.parser.add_option(
+            "-W",
+            "--nowrite",
+            dest="write",
+            action="store_false",
+            help="change only beets' database, not the files",
+        )
         cmd.func = self._command
         return [cmd]
 
     def _command(self, lib: Any, opts: Any, args: list[str]) -> None:
-        self.config.set_args({k: getattr(opts, k) for k in ("overwrite", "min_confidence", "top")
-                              if getattr(opts, k) is not None})
+        self.config.set_args(
+            {
+                k: getattr(opts, k)
+                for k in ("overwrite", "min_confidence", "top")
+                if getattr(opts, k) is not None
+            }
+        )
         targets: list[Target] = list(lib.albums(args) if opts.album else lib.items(args))
         if not targets:
-            raise ui.UserError(f"audiogenre: no {'albums' if opts.album else 'items'} match "
-                               f"{' '.join(args) or 'the library'}")
+            raise ui.UserError(
+                f"audiogenre: no {'albums' if opts.album else 'items'} match "
+                f"{' '.join(args) or 'the library'}"
+            )
         self.tag(targets, write=ui.should_write(opts.write), pretend=opts.pretend)
 
     # --- import -------------------------------------------------------------------
@@ -123,14 +174,16 @@ class AudioGenrePlugin(BeetsPlugin):
         min_confidence = float(self.config["min_confidence"].as_number())
         top = self.config["top"].get(int)
         if not 0.0 <= min_confidence <= 1.0:
-            raise ui.UserError(f"audiogenre: min_confidence must be between 0 and 1, "
-                               f"not {min_confidence}")
+            raise ui.UserError(
+                f"audiogenre: min_confidence must be between 0 and 1, not {min_confidence}"
+            )
         if top < 1:
             raise ui.UserError(f"audiogenre: top must be 1 or more, not {top}")
         return overwrite, min_confidence, top
 
-    def tag(self, targets: list[Target], write: bool, pretend: bool,
-            progress: bool = True) -> Counter:
+    def tag(
+        self, targets: list[Target], write: bool, pretend: bool, progress: bool = True
+    ) -> Counter:
         """Analyse the targets' files with tagger and set their genres; counts each outcome."""
         import tagger
         from tagger.store import Store
@@ -140,7 +193,7 @@ class AudioGenrePlugin(BeetsPlugin):
         work: list[tuple[Target, Files]] = []
         for target in targets:
             files: Files = []
-            for item in (target.items() if isinstance(target, Album) else [target]):
+            for item in target.items() if isinstance(target, Album) else [target]:
                 path = os.path.abspath(os.fsdecode(item.path))
                 if os.path.isfile(path):
                     files.append((item, path))
@@ -153,9 +206,15 @@ class AudioGenrePlugin(BeetsPlugin):
             return self._summary(counts, targets, pretend)
         db = self.config["db"].as_filename() if self.config["db"].get() else None
         try:
-            summary = tagger.scan(paths, db=db, options=_scan_options(
-                model=self.config["model"].get(), jobs=self.config["jobs"].get(),
-                progress=progress))
+            summary = tagger.scan(
+                paths,
+                db=db,
+                options=_scan_options(
+                    model=self.config["model"].get(),
+                    jobs=self.config["jobs"].get(),
+                    progress=progress,
+                ),
+            )
             store = Store(summary.db, create=False)
         except tagger.TaggerError as exc:
             raise ui.UserError(f"audiogenre: {exc}") from None
@@ -173,9 +232,16 @@ class AudioGenrePlugin(BeetsPlugin):
             store.close()
         return self._summary(counts, targets, pretend)
 
-    def _tag_one(self, target: Target, files: Files, rows: dict[str, dict],
-                 options: tuple[bool, float, int], write: bool, pretend: bool,
-                 rewritten: list[str]) -> str:
+    def _tag_one(
+        self,
+        target: Target,
+        files: Files,
+        rows: dict[str, dict],
+        options: tuple[bool, float, int],
+        write: bool,
+        pretend: bool,
+        rewritten: list[str],
+    ) -> str:
         """Set one target's genres; returns what happened, adds the files beets rewrote."""
         from tagger.genres import display_name
         from tagger.write import decide, proposal
@@ -199,15 +265,20 @@ class AudioGenrePlugin(BeetsPlugin):
         existing = _existing(target)
         action = decide(existing, _as_field(names, separator), overwrite)
         if action == "low confidence":
-            self._log.info("{}: no genre at min_confidence {} (tagger: {})",
-                           target, min_confidence, heard_text)
+            self._log.info(
+                "{}: no genre at min_confidence {} (tagger: {})", target, min_confidence, heard_text
+            )
             return "below min_confidence"
         if action == "already set":
             self._log.debug("{}: already {}", target, "; ".join(existing))
             return "already set"
         if action == "keep existing":
-            self._log.info("{}: keep {} (tagger: {}; --overwrite replaces it)",
-                           target, "; ".join(existing), heard_text)
+            self._log.info(
+                "{}: keep {} (tagger: {}; --overwrite replaces it)",
+                target,
+                "; ".join(existing),
+                heard_text,
+            )
             return "kept their genres"
         _set_genres(target, names, separator)
         ui.show_model_changes(target, fields=[GENRE_FIELD])
@@ -227,9 +298,18 @@ class AudioGenrePlugin(BeetsPlugin):
         n = counts["changed"]
         noun = ("album" if targets and isinstance(targets[0], Album) else "item") + "s" * (n != 1)
         parts = [f"pretend: {n} {noun} would change" if pretend else f"{n} {noun} changed"]
-        parts += [f"{counts[key]} {key}" for key in (
-            "files written", "already set", "kept their genres", "below min_confidence",
-            "not analysed", "file missing") if counts[key]]
+        parts += [
+            f"{counts[key]} {key}"
+            for key in (
+                "files written",
+                "already set",
+                "kept their genres",
+                "below min_confidence",
+                "not analysed",
+                "file missing",
+            )
+            if counts[key]
+        ]
         self._log.info("{}", ", ".join(parts))
         return counts
 
@@ -251,8 +331,11 @@ def _scan_options(**fields: Any) -> Any:
 
     class BeetsScanOptions(ScanOptions):
         def arguments(self, paths: list[str]) -> dict[str, Any]:
-            return super().arguments([]) | {"paths": None, "beets": "audiogenre",
-                                            "items": len(paths)}
+            return super().arguments([]) | {
+                "paths": None,
+                "beets": "audiogenre",
+                "items": len(paths),
+            }
 
     return BeetsScanOptions(**fields)
 

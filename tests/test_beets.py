@@ -7,6 +7,7 @@ library is shared by the tests of this module (one model run for the import,
 one for the items a test adds); each test sets the state it needs with
 ``beet modify`` instead of relying on the order the tests run in.
 """
+
 from __future__ import annotations
 
 import json
@@ -44,9 +45,13 @@ class Beets:
             "paths: {default: '$title'}\n"
             "ui: {color: no}\n"
             "plugins: [audiogenre]\n"
-            f"audiogenre: {{db: {self.tagger_db}, model: musicnn, jobs: 2}}\n")
-        self.env = {**os.environ, "BEETSDIR": str(root / "beetsdir"),
-                    "TAGGER_HOME": str(root / "tagger-home")}
+            f"audiogenre: {{db: {self.tagger_db}, model: musicnn, jobs: 2}}\n"
+        )
+        self.env = {
+            **os.environ,
+            "BEETSDIR": str(root / "beetsdir"),
+            "TAGGER_HOME": str(root / "tagger-home"),
+        }
 
     def config(self, name: str, text: str) -> Path:
         """An extra configuration file for ``beet -c``."""
@@ -55,11 +60,19 @@ class Beets:
         return path
 
     def __call__(self, *args, check: bool = True) -> subprocess.CompletedProcess:
-        proc = subprocess.run([BEET, *map(str, args)], capture_output=True, text=True,
-                              env=self.env, timeout=600, stdin=subprocess.DEVNULL)
+        proc = subprocess.run(
+            [BEET, *map(str, args)],
+            capture_output=True,
+            text=True,
+            env=self.env,
+            timeout=600,
+            stdin=subprocess.DEVNULL,
+        )
         if check and proc.returncode != 0:
-            raise AssertionError(f"beet {' '.join(map(str, args))} exited {proc.returncode}\n"
-                                 f"stdout:\n{proc.stdout}\nstderr:\n{proc.stderr}")
+            raise AssertionError(
+                f"beet {' '.join(map(str, args))} exited {proc.returncode}\n"
+                f"stdout:\n{proc.stdout}\nstderr:\n{proc.stderr}"
+            )
         return proc
 
     def genres(self, *query: str) -> dict[str, str]:
@@ -80,8 +93,10 @@ class Beets:
     def heard(self) -> dict[str, dict]:
         """title -> tagger's stored result for the file."""
         rows = _rows(self.tagger_db, "SELECT * FROM tracks WHERE missing = 0")
-        return {Path(r["path"]).stem: r | {"probabilities": json.loads(r["probabilities"])}
-                for r in rows}
+        return {
+            Path(r["path"]).stem: r | {"probabilities": json.loads(r["probabilities"])}
+            for r in rows
+        }
 
 
 def _rows(db: Path, sql: str) -> list[dict]:
@@ -98,8 +113,11 @@ def raw_tags(path: Path) -> dict[str, str]:
     tags = mutagen.File(path).tags
     if hasattr(tags, "getall"):  # ID3: one entry per frame, values in full
         return {frame.HashKey: repr(frame) for frame in tags.values()}
-    return {key.lower() if isinstance(key, str) else key: repr(value)
-            for key, value in tags.items()} if tags else {}
+    return (
+        {key.lower() if isinstance(key, str) else key: repr(value) for key, value in tags.items()}
+        if tags
+        else {}
+    )
 
 
 def raw_genres(path: Path) -> list[str]:
@@ -118,7 +136,7 @@ def without_genre(tags: dict[str, str]) -> dict[str, str]:
 def add_tracks(beets: Beets, folder: str, names: list[str], *extra: str) -> None:
     """Generate real tracks titled ``names`` and ``beet import -A`` them (as-is, copied)."""
     src = beets.root / folder
-    files = make_library(src, formats=SOURCES[:len(names)])
+    files = make_library(src, formats=SOURCES[: len(names)])
     for path, name in zip(files, names):
         f = mutagen.File(path, easy=True)
         f["title"] = name
@@ -249,8 +267,10 @@ def test_beets_write_setting_and_nowrite(beets):
 def test_album_genres_come_from_all_its_tracks(beets):
     heard = beets.heard()
     tracks = ("one", "two", "three", "four")
-    mean = {g: sum(heard[t]["probabilities"][g] for t in tracks) / len(tracks)
-            for g in heard["one"]["probabilities"]}
+    mean = {
+        g: sum(heard[t]["probabilities"][g] for t in tracks) / len(tracks)
+        for g in heard["one"]["probabilities"]
+    }
     top = display_name(max(mean, key=mean.__getitem__))
     proc = beets("audiogenre", "-a", "-o", "album:incoming")
     assert "1 album changed" in proc.stderr
