@@ -15,6 +15,7 @@ import os
 import shutil
 import sqlite3
 import subprocess
+import sys
 from pathlib import Path
 
 import mutagen
@@ -33,15 +34,24 @@ GENRE_KEYS = {"TCON", "genre", "\xa9gen"}  # where each of SOURCES keeps its gen
 class Beets:
     """A beets configuration folder, its library, and tagger's database for the plugin."""
 
-    def __init__(self, root: Path):
+    def __init__(
+        self,
+        root: Path,
+        music: Path | None = None,
+        tagger_db: Path | None = None,
+        importing: str = "{copy: yes, write: yes}",
+        command: tuple[str, ...] = (BEET,),
+        pythonpath: str | None = None,
+    ):
         self.root = root
-        self.music = root / "music"
-        self.tagger_db = root / "tagger.db"
+        self.music = music or root / "music"
+        self.tagger_db = tagger_db or root / "tagger.db"
+        self.command = command
         (root / "beetsdir").mkdir(parents=True)
         (root / "beetsdir" / "config.yaml").write_text(
             f"directory: {self.music}\n"
             f"library: {root / 'beets.db'}\n"
-            "import: {copy: yes, write: yes}\n"
+            f"import: {importing}\n"
             "paths: {default: '$title'}\n"
             "ui: {color: no}\n"
             "plugins: [audiogenre]\n"
@@ -52,6 +62,10 @@ class Beets:
             "BEETSDIR": str(root / "beetsdir"),
             "TAGGER_HOME": str(root / "tagger-home"),
         }
+        if pythonpath:
+            self.env["PYTHONPATH"] = os.pathsep.join(
+                filter(None, [pythonpath, os.environ.get("PYTHONPATH")])
+            )
 
     def config(self, name: str, text: str) -> Path:
         """An extra configuration file for ``beet -c``."""
@@ -61,7 +75,7 @@ class Beets:
 
     def __call__(self, *args, check: bool = True) -> subprocess.CompletedProcess:
         proc = subprocess.run(
-            [BEET, *map(str, args)],
+            [*self.command, *map(str, args)],
             capture_output=True,
             text=True,
             env=self.env,
@@ -303,3 +317,52 @@ def test_user_mistakes_are_one_line(beets):
     assert bad_db.returncode == 1 and "is a directory" in bad_db.stderr
     for proc in (none, bad_db):
         assert "Traceback" not in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
+
+
+@pytest.fixture(scope="module")
+def beets_2_6(tmp_path_factory) -> Path:
+    """beets 2.6.2, the last release with one ``genre`` string, from the package index."""
+    target = tmp_path_factory.mktemp("beets-2.6.2")
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--no-deps",
+            "--target",
+            target,
+            "beets==2.6.2",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    if proc.returncode != 0:
+        last = (proc.stderr.strip().splitlines() or ["?"])[-1]
+        pytest.skip(f"cannot install beets 2.6.2 from the package index: {last}")
+    return target
+
+
+def test_beets_before_2_7_gets_one_genre_string(beets, beets_2_6, tmp_path):
+    """The same files and tagger database, read by a beets that has ``genre``, not ``genres``."""
+    old = Beets(
+        tmp_path,
+        music=beets.music,
+        tagger_db=beets.tagger_db,
+        importing="{copy: no, write: no}",
+        command=(sys.executable, "-c", "import sys; from beets.ui import main; main()"),
+        pythonpath=str(beets_2_6),
+    )
+    assert "beets version 2.6.2" in old("version").stdout
+    old("import", "-A", "-q", beets.music)
+    files = {title: path.stat().st_mtime_ns for title, path in beets.files().items()}
+    old("audiogenre", "-o", "--top", "2", "title:two")
+    probs = beets.heard()["two"]["probabilities"]
+    top2 = [display_name(g) for g in sorted(probs, key=probs.get, reverse=True)[:2]]
+    assert old("ls", "-f", "$genre", "title:two").stdout == ", ".join(top2) + "\n"
+    again = old("audiogenre", "-o", "--top", "2", "title:two")
+    assert "0 items changed, 1 already set" in again.stderr
+    assert beets.scans()[-1]["scanned"] == 0  # analysed once, by the other beets
+    assert {t: p.stat().st_mtime_ns for t, p in beets.files().items()} == files  # write: no
