@@ -218,6 +218,11 @@ class AudioGenrePlugin(BeetsPlugin):
             store = Store(summary.db, create=False)
         except tagger.TaggerError as exc:
             raise ui.UserError(f"audiogenre: {exc}") from None
+        except KeyboardInterrupt:  # beets would end quietly, with exit status 0
+            raise ui.UserError(
+                "audiogenre: interrupted; the files analysed so far are kept in tagger's "
+                "database, run the same command to go on (no genres were set)"
+            ) from None
         if summary.notice and summary.scanned + summary.errors:
             self._log.info("{}", summary.notice)  # only when the default model did work
         try:

@@ -13,9 +13,11 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import sqlite3
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import mutagen
@@ -307,6 +309,32 @@ def test_auto_on_import_analyses_only_the_new_items(beets):
     for title in ("five", "six"):
         assert genres[title] == display_name(heard[title]["genre"])
         assert raw_genres(beets.files()[title]) == [display_name(heard[title]["genre"])]
+
+
+def test_ctrl_c_says_what_was_kept_and_sets_nothing(beets):
+    add_tracks(beets, "incoming3", ["seven"])
+    proc = subprocess.Popen(
+        [*beets.command, "audiogenre", "title:seven"],
+        env=beets.env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    deadline = time.monotonic() + 300
+    while beets.scans()[-1]["status"] != "running":  # the scan has begun: workers are starting
+        assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=300)
+    assert proc.returncode == 1, err
+    assert err.strip().splitlines()[-1] == (
+        "error: audiogenre: interrupted; the files analysed so far are kept in tagger's "
+        "database, run the same command to go on (no genres were set)"
+    )
+    assert "Traceback" not in err
+    assert beets.scans()[-1]["status"] == "interrupted"
+    assert beets.genres("title:seven") == {"seven": ""}
 
 
 def test_user_mistakes_are_one_line(beets):
