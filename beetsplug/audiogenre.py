@@ -31,6 +31,7 @@ import os
 from collections import Counter
 from typing import TYPE_CHECKING, Any
 
+import confuse
 from beets import ui
 from beets.library import Album, Item
 from beets.plugins import BeetsPlugin
@@ -169,16 +170,23 @@ class AudioGenrePlugin(BeetsPlugin):
 
     # --- the work -------------------------------------------------------------------
     def options(self) -> tuple[bool, float, int]:
-        """(overwrite, min_confidence, top) from the configuration, checked."""
+        """(overwrite, min_confidence, top) from the configuration, checked.
+
+        A value of the wrong type is confuse's ``ConfigTypeError``, which beets
+        prints as one line naming the key; a value out of range is said here.
+        """
         overwrite = self.config["overwrite"].get(bool)
         min_confidence = float(self.config["min_confidence"].as_number())
         top = self.config["top"].get(int)
+        jobs = self.config["jobs"].get(confuse.Optional(int))
         if not 0.0 <= min_confidence <= 1.0:
             raise ui.UserError(
                 f"audiogenre: min_confidence must be between 0 and 1, not {min_confidence}"
             )
         if top < 1:
             raise ui.UserError(f"audiogenre: top must be 1 or more, not {top}")
+        if jobs is not None and jobs < 1:
+            raise ui.UserError(f"audiogenre: jobs must be 1 or more, not {jobs}")
         return overwrite, min_confidence, top
 
     def tag(
@@ -210,8 +218,8 @@ class AudioGenrePlugin(BeetsPlugin):
                 paths,
                 db=db,
                 options=_scan_options(
-                    model=self.config["model"].get(),
-                    jobs=self.config["jobs"].get(),
+                    model=self.config["model"].get(confuse.Optional(str)),
+                    jobs=self.config["jobs"].get(confuse.Optional(int)),
                     progress=progress,
                 ),
             )

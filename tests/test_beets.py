@@ -338,13 +338,19 @@ def test_ctrl_c_says_what_was_kept_and_sets_nothing(beets):
 
 
 def test_user_mistakes_are_one_line(beets):
-    none = beets("audiogenre", "title:nosuchtitle", check=False)
-    assert none.returncode == 1 and "audiogenre: no items match title:nosuchtitle" in none.stderr
-    busy_config = beets.config("elsewhere.yaml", f"audiogenre: {{db: {beets.root}}}\n")
-    bad_db = beets("-c", busy_config, "audiogenre", "title:four", check=False)
-    assert bad_db.returncode == 1 and "is a directory" in bad_db.stderr
-    for proc in (none, bad_db):
-        assert "Traceback" not in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
+    def mistake(config: str, *args: str) -> str:
+        extra = beets.config("mistake.yaml", config)
+        proc = beets("-c", extra, "audiogenre", *args, check=False)
+        assert proc.returncode == 1 and "Traceback" not in proc.stderr, proc.stderr
+        assert len(proc.stderr.strip().splitlines()) == 1, proc.stderr
+        return proc.stderr
+
+    assert "audiogenre: no items match title:nosuchtitle" in mistake("", "title:nosuchtitle")
+    assert "no albums match album:nosuch" in mistake("", "-a", "album:nosuch")
+    assert "is a directory" in mistake(f"audiogenre: {{db: {beets.root}}}\n", "title:four")
+    assert "no such model: nosuch" in mistake("audiogenre: {model: nosuch}\n", "title:four")
+    assert "audiogenre.jobs: must be a number" in mistake("audiogenre: {jobs: two}\n")
+    assert "top must be 1 or more, not 0" in mistake("", "--top", "0")
 
 
 @pytest.fixture(scope="module")
