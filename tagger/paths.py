@@ -6,7 +6,7 @@ Resolved at call time (not import time) so that ``$TAGGER_DB`` and
 from __future__ import annotations
 
 import os
-from collections.abc import Set as AbstractSet
+from collections.abc import Collection
 from pathlib import Path
 
 import platformdirs
@@ -53,13 +53,14 @@ def absolute(path: str | os.PathLike) -> str:
     return os.path.abspath(os.path.expanduser(os.fspath(path)))
 
 
-def is_under(path: str, roots: AbstractSet[str]) -> bool:
+def is_under(path: str, roots: Collection[str]) -> bool:
     """True when ``path`` is one of ``roots`` or inside one of them (absolute, normalised paths).
 
-    One set lookup per ancestor of ``path``, not one comparison per root: a
-    scan checks every stored row against the roots it was given, and the beets
-    plugin gives one root per item, so comparing each pair took minutes for
-    20,000 items against 20,000 rows stored from elsewhere.
+    One lookup in ``roots`` per ancestor of ``path``, not one comparison per
+    root: with a set, checking every stored row against the roots a scan was
+    given stays linear.  The beets plugin gives one root per item, and
+    comparing each pair took minutes for 20,000 items against 20,000 rows
+    stored from elsewhere.
     """
     while True:
         if path in roots:
