@@ -166,7 +166,7 @@ class AudioGenrePlugin(BeetsPlugin):
         ids, self._imported = self._imported, []
         items = [item for item in (lib.get_item(i) for i in ids) if item is not None]
         if items:
-            self.tag(items, write=ui.should_write(), pretend=False, progress=False)
+            self.tag(items, write=ui.should_write(), pretend=False)
 
     # --- the work -------------------------------------------------------------------
     def options(self) -> tuple[bool, float, int]:
@@ -189,9 +189,7 @@ class AudioGenrePlugin(BeetsPlugin):
             raise ui.UserError(f"audiogenre: jobs must be 1 or more, not {jobs}")
         return overwrite, min_confidence, top
 
-    def tag(
-        self, targets: list[Target], write: bool, pretend: bool, progress: bool = True
-    ) -> Counter:
+    def tag(self, targets: list[Target], write: bool, pretend: bool) -> Counter:
         """Analyse the targets' files with tagger and set their genres; counts each outcome."""
         import tagger
         from tagger.store import Store
@@ -220,7 +218,6 @@ class AudioGenrePlugin(BeetsPlugin):
                 options=_scan_options(
                     model=self.config["model"].get(confuse.Optional(str)),
                     jobs=self.config["jobs"].get(confuse.Optional(int)),
-                    progress=progress,
                 ),
             )
             store = Store(summary.db, create=False)
