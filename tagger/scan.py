@@ -184,8 +184,7 @@ def _run(store: Store, the_plan: Plan, ref: ModelRef, opts: ScanOptions, jobs: i
     started = time.monotonic()
     store.set_missing(the_plan.vanished, True)
     store.set_missing(the_plan.reappeared, False)
-    scan_id = store.start_scan(ref.name, ref.version, arguments)
-    summary = ScanSummary(scan_id, str(store.path), ref.name, ref.version,
+    summary = ScanSummary(0, str(store.path), ref.name, ref.version,
                           files_seen=len(the_plan.walked.files), skipped=len(the_plan.unchanged),
                           missing=len(the_plan.vanished),
                           unreadable_folders=[{"path": d, "error": e}
@@ -198,14 +197,18 @@ def _run(store: Store, the_plan: Plan, ref: ModelRef, opts: ScanOptions, jobs: i
 
     def commit() -> None:
         nonlocal buffer, last_commit
-        store.put_results(buffer, scan_id)
+        store.put_results(buffer, summary.scan_id)
         if on_results:
             on_results(buffer)
         buffer, last_commit = [], time.monotonic()
 
     bar = _progress(len(the_plan.todo) + len(the_plan.relabel), opts.progress)
+    # The scans row is made last and the try follows at once: a Ctrl-C anywhere
+    # after it exists marks it interrupted (it stayed 'running' when one came
+    # while the progress bar was being set up).
+    summary.scan_id = store.start_scan(ref.name, ref.version, arguments)
     try:
-        for results in relabel(store, ref, the_plan.relabel, scan_id):
+        for results in relabel(store, ref, the_plan.relabel, summary.scan_id):
             summary.relabelled += len(results)
             bar.update(len(results))
             if on_results:
@@ -226,7 +229,7 @@ def _run(store: Store, the_plan: Plan, ref: ModelRef, opts: ScanOptions, jobs: i
         commit()
         summary.seconds = round(time.monotonic() - started, 3)
         # the scans table counts re-labelled tracks among those given a result
-        store.finish_scan(scan_id, summary.status,
+        store.finish_scan(summary.scan_id, summary.status,
                           asdict(summary) | {"scanned": summary.scanned + summary.relabelled})
         runner.close()
     return summary
