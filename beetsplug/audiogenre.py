@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import os
 from collections import Counter
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import confuse
 from beets import ui
@@ -41,6 +41,16 @@ if TYPE_CHECKING:
 
 # beets 2.7 replaced the single ``genre`` string with the multi-valued ``genres``.
 GENRE_FIELD = "genres" if "genres" in Item._fields else "genre"
+
+
+class Rules(NamedTuple):
+    """``tagger write``'s rules, as this run applies them."""
+
+    overwrite: bool
+    min_confidence: float
+    top: int
+    include_uncertain: bool
+
 
 Target = Item | Album  # what gets a genre: one track, or an album
 Files = list[tuple[Item, str]]  # its tracks that exist on disk, with their paths
@@ -58,6 +68,7 @@ class AudioGenrePlugin(BeetsPlugin):
                 "overwrite": False,  # replace genres items already have
                 "min_confidence": 0.0,  # a genre below this probability is not set
                 "top": 1,  # up to this many genres per item
+                "include_uncertain": False,  # also tracks the model abstained on (trained heads)
                 "separator": ", ",  # joins several genres on beets < 2.7 (one string field)
             }
         )
@@ -120,6 +131,14 @@ class AudioGenrePlugin(BeetsPlugin):
             help="set up to K genres that pass --min-confidence",
         )
         cmd.parser.add_option(
+            "--include-uncertain",
+            dest="include_uncertain",
+            action="store_true",
+            default=None,
+            help="also set genres of tracks the model abstained on (a trained head's "
+            "confidence under its threshold)",
+        )
+        cmd.parser.add_option(
             "-w",
             "--write",
             action="store_true",
@@ -140,7 +159,7 @@ class AudioGenrePlugin(BeetsPlugin):
         self.config.set_args(
             {
                 k: getattr(opts, k)
-                for k in ("overwrite", "min_confidence", "top")
+                for k in ("overwrite", "min_confidence", "top", "include_uncertain")
                 if getattr(opts, k) is not None
             }
         )
@@ -169,8 +188,8 @@ class AudioGenrePlugin(BeetsPlugin):
             self.tag(items, write=ui.should_write(), pretend=False)
 
     # --- the work -------------------------------------------------------------------
-    def options(self) -> tuple[bool, float, int]:
-        """(overwrite, min_confidence, top) from the configuration, checked.
+    def options(self) -> Rules:
+        """The rules of this run from the configuration (and the command line), checked.
 
         A value of the wrong type is confuse's ``ConfigTypeError``, which beets
         prints as one line naming the key; a value out of range is said here.
@@ -187,14 +206,14 @@ class AudioGenrePlugin(BeetsPlugin):
             raise ui.UserError(f"audiogenre: top must be 1 or more, not {top}")
         if jobs is not None and jobs < 1:
             raise ui.UserError(f"audiogenre: jobs must be 1 or more, not {jobs}")
-        return overwrite, min_confidence, top
+        return Rules(overwrite, min_confidence, top, self.config["include_uncertain"].get(bool))
 
     def tag(self, targets: list[Target], write: bool, pretend: bool) -> Counter:
         """Analyse the targets' files with tagger and set their genres; counts each outcome."""
         import tagger
         from tagger.store import Store
 
-        options = self.options()
+        rules = self.options()
         counts: Counter = Counter()
         work: list[tuple[Target, Files]] = []
         for target in targets:
@@ -231,10 +250,10 @@ class AudioGenrePlugin(BeetsPlugin):
         if summary.notice and summary.scanned + summary.errors:
             self._log.info("{}", summary.notice)  # only when the default model did work
         try:
-            rows = store.tracks_at(os.fspath(p) for p in paths)
+            rows = {r["path"]: r for r in store.tracks_at([os.fspath(p) for p in paths])}
             rewritten: list[str] = []
             for target, files in work:
-                outcome = self._tag_one(target, files, rows, options, write, pretend, rewritten)
+                outcome = self._tag_one(target, files, rows, rules, write, pretend, rewritten)
                 counts[outcome] += 1
             _record_rewrites(store, rewritten)
             counts["files written"] = len(rewritten)
@@ -247,7 +266,7 @@ class AudioGenrePlugin(BeetsPlugin):
         target: Target,
         files: Files,
         rows: dict[str, dict],
-        options: tuple[bool, float, int],
+        rules: Rules,
         write: bool,
         pretend: bool,
         rewritten: list[str],
@@ -256,29 +275,42 @@ class AudioGenrePlugin(BeetsPlugin):
         from tagger.genres import display_name
         from tagger.write import decide, proposal
 
-        overwrite, min_confidence, top = options
-        results = []
+        analysed = []
         for item, path in files:
             row = rows.get(path)
             if row is None or row["error"] or not row["probabilities"]:
                 reason = row["error"] if row and row["error"] else "no result in tagger's database"
                 self._log.warning("{}: not analysed: {}", item, reason)
             else:
-                results.append(row["probabilities"])
-        if not results:
+                analysed.append(row)
+        if not analysed:
             return "not analysed"
-        heard = mean_probabilities(results)
+        # Tracks the model abstained on do not vote; all of them abstaining is "uncertain".
+        confident = [r for r in analysed if rules.include_uncertain or not r.get("uncertain")]
+        heard = mean_probabilities([r["probabilities"] for r in confident or analysed])
         best = max(heard, key=heard.__getitem__)
         heard_text = f"{display_name(best)} {heard[best]:.2f}"
         separator = self.config["separator"].as_str()
-        names = proposal(heard, top, min_confidence)
+        names = proposal(heard, rules.top, rules.min_confidence)
         existing = _existing(target)
-        action = decide(existing, _as_field(names, separator), overwrite)
+        action = decide(
+            existing, _as_field(names, separator), rules.overwrite, abstained=not confident
+        )
         if action == "low confidence":
             self._log.info(
-                "{}: no genre at min_confidence {} (tagger: {})", target, min_confidence, heard_text
+                "{}: no genre at min_confidence {} (tagger: {})",
+                target,
+                rules.min_confidence,
+                heard_text,
             )
             return "below min_confidence"
+        if action == "uncertain":
+            self._log.info(
+                "{}: the model abstained (tagger: {}; --include-uncertain sets it)",
+                target,
+                heard_text,
+            )
+            return "uncertain"
         if action == "already set":
             self._log.debug("{}: already {}", target, "; ".join(existing))
             return "already set"
@@ -315,6 +347,7 @@ class AudioGenrePlugin(BeetsPlugin):
                 "already set",
                 "kept their genres",
                 "below min_confidence",
+                "uncertain",
                 "not analysed",
                 "file missing",
             )

@@ -269,6 +269,31 @@ def test_threshold_and_top_k(beets):
     assert "Traceback" not in bad.stderr
 
 
+def test_tracks_the_model_abstained_on_are_left_unless_asked(beets):
+    """A trained head marks tracks under its threshold ``uncertain``; musicnn never does,
+    so the flag is set here the way a head's scan stores it."""
+
+    def mark(uncertain: int) -> None:
+        conn = sqlite3.connect(beets.tagger_db)
+        with conn:
+            conn.execute(
+                "UPDATE tracks SET uncertain = ? WHERE path = ?",
+                [uncertain, str(beets.files()["four"])],
+            )
+        conn.close()
+
+    mark(1)
+    try:
+        beets("modify", "-y", "-W", "title:four", "genres=Polka")
+        left = beets("audiogenre", "-o", "title:four")
+        assert beets.genres("title:four") == {"four": "Polka"} and "1 uncertain" in left.stderr
+        beets("audiogenre", "-o", "--include-uncertain", "title:four")
+        top = display_name(beets.heard()["four"]["genre"])
+        assert beets.genres("title:four") == {"four": top}
+    finally:
+        mark(0)  # the other tests see the track as musicnn stored it
+
+
 def test_beets_write_setting_and_nowrite(beets):
     path = beets.files()["three"]
     before = file_state(path)
