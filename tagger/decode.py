@@ -2,37 +2,69 @@
 
 A model looks at a handful of 3-second windows, so decoding a 10-minute file
 whole would waste most of the time and memory of a scan.  ``plan_windows`` (a
-pure function) picks where the windows lie; ``decode`` seeks to each of them.
-libsndfile (through soundfile) reads WAV/AIFF/FLAC/Ogg/Opus/MP3 and seeks
-sample-accurately; PyAV (FFmpeg) reads what libsndfile cannot (M4A/AAC, WMA)
-and is the fallback when libsndfile rejects a file it should read.
+pure function) picks where the windows lie; ``decode`` seeks to each of them
+with the decoders the format's record names (``tagger.formats``): libsndfile
+(soundfile) seeks sample-accurately in WAV/AIFF/FLAC/Ogg/Opus/MP3, PyAV
+(FFmpeg) reads everything else.
+
+Only what decodes is used, never what a header promises.  The end of the
+audio is found by reading just before the end the header gives; a file whose
+audio stops earlier, or whose seeks fail, is decoded from the start with PyAV,
+skipping packets FFmpeg cannot decode (as the ``ffmpeg`` tool does), and the
+windows are planned over the audio that is really there.  No window is ever
+filled with zeros.  What comes out has a status: ``ok``; ``truncated`` (less
+audio than the header says, classified from what there is); or no genre at
+all, raised as a ``DecodeError`` whose status is ``too_short`` (under
+``MIN_SECONDS``), ``silent`` (every window under ``SILENCE_DBFS``) or
+``error``, each with a one-line reason that is true.
 """
 from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from typing import Iterator, Protocol
 
 import numpy as np
 import soundfile as sf
 import soxr
 
 from .errors import one_line
-from .formats import UNKNOWN_DECODERS, sniff
+from .formats import UNKNOWN_DECODERS, Format, sniff
+from .paths import unreachable
+
+STATUSES = ("ok", "truncated", "too_short", "silent", "error")
+MIN_SECONDS = 1.0     # less decodable audio than this says nothing about genre
+SILENCE_DBFS = -60.0  # a window quieter than this (RMS) is silence
+PROBE_SECONDS = 2.0   # read this much before the header's end to find the real one
+HEAD_SECONDS = 60.0   # a sequential decode keeps this much, so a short file needs one pass
 
 
 class DecodeError(Exception):
-    """A file that cannot be decoded; the message is the one-line reason stored in the DB."""
+    """No genre can come from this file; the message is the one-line reason stored.
+
+    ``status`` is ``error`` (no audio decodes), ``too_short`` or ``silent``;
+    ``duration`` and ``format`` are filled in when the audio was decoded.
+    """
+
+    def __init__(self, reason: str, status: str = "error", duration: float | None = None,
+                 format: str | None = None):
+        super().__init__(reason)
+        self.status = status
+        self.duration = duration
+        self.format = format
 
 
 @dataclass
 class Decoded:
-    """The decoded windows of one track and the facts of the stream they came from."""
+    """The windows of one track plus what the database records about the file."""
 
     windows: list[np.ndarray]
-    duration: float
+    duration: float  # seconds of audio that decode
     samplerate: int
     channels: int
     format: str
+    status: str = "ok"  # or "truncated"
+    reason: str | None = None
 
 
 def plan_windows(duration: float, n_windows: int, length: float) -> list[tuple[float, float]]:
@@ -61,12 +93,18 @@ def plan_windows(duration: float, n_windows: int, length: float) -> list[tuple[f
 
 
 def fit_length(x: np.ndarray, n: int) -> np.ndarray:
-    """Exactly ``n`` samples: cut, or repeat-pad a short window (silence if empty)."""
+    """Exactly ``n`` samples of real audio: cut, or repeat a short track's audio."""
+    if len(x) == 0:
+        raise ValueError("an empty window has no audio to repeat")
     if len(x) >= n:
         return x[:n]
-    if len(x) == 0:
-        return np.zeros(n, dtype=np.float32)
     return np.resize(x, n).astype(np.float32, copy=False)
+
+
+def level_dbfs(x: np.ndarray) -> float:
+    """RMS level of a window in dB relative to full scale (-inf for digital silence)."""
+    rms = float(np.sqrt(np.mean(np.square(x, dtype=np.float64)))) if len(x) else 0.0
+    return 20 * np.log10(rms) if rms > 0 else float("-inf")
 
 
 def _to_mono_rate(x: np.ndarray, sr_in: int, sr: int) -> np.ndarray:
@@ -77,104 +115,309 @@ def _to_mono_rate(x: np.ndarray, sr_in: int, sr: int) -> np.ndarray:
     return mono
 
 
-def _decode_soundfile(path: str, sr: int, n_windows: int, length: float, fmt: str) -> Decoded:
-    with sf.SoundFile(path) as f:
-        sr_in, channels, frames = f.samplerate, f.channels, f.frames
-        duration = frames / sr_in if sr_in else 0.0
-        windows = []
-        for start, dur in plan_windows(duration, n_windows, length):
-            f.seek(int(start * sr_in))
-            x = f.read(int(round(dur * sr_in)), dtype="float32", always_2d=True)
-            windows.append(_to_mono_rate(x, sr_in, sr))
-    return Decoded(windows, duration, sr_in, channels, fmt)
+class _Fallback(Exception):
+    """Seeking cannot give the windows (a seek failed, the audio ends early)."""
 
 
-def _decode_av(path: str, sr: int, n_windows: int, length: float, fmt: str) -> Decoded:
+class _Source(Protocol):
+    """An open file that reads mono audio at the target rate from any position."""
+
+    header_duration: float | None
+    samplerate: int
+    channels: int
+
+    def read(self, start: float, seconds: float) -> np.ndarray:
+        """Up to ``seconds`` of audio from ``start``; shorter where the audio ends."""
+
+    def close(self) -> None: ...
+
+
+class _SoundfileSource:
+    def __init__(self, path: str, sr: int):
+        self.f = sf.SoundFile(path)
+        self.sr = sr
+        self.samplerate, self.channels = self.f.samplerate, self.f.channels
+        known = self.samplerate and 0 < self.f.frames < 2**62  # 2**63-1: "unknown" (an MP3 stream)
+        self.header_duration = self.f.frames / self.samplerate if known else None
+
+    def read(self, start: float, seconds: float) -> np.ndarray:
+        self.f.seek(int(start * self.samplerate))
+        x = self.f.read(int(round(seconds * self.samplerate)), dtype="float32", always_2d=True)
+        return _to_mono_rate(x, self.samplerate, self.sr)
+
+    def close(self) -> None:
+        self.f.close()
+
+
+class _AvSource:
+    def __init__(self, path: str, sr: int):
+        import av
+
+        self.container = av.open(path, metadata_errors="ignore")
+        if not self.container.streams.audio:
+            self.container.close()
+            raise DecodeError("no audio stream")
+        self.stream = self.container.streams.audio[0]
+        self.sr = sr
+        self.samplerate = self.stream.codec_context.sample_rate or sr
+        self.channels = self.stream.codec_context.channels or 1
+        self.header_duration = _av_duration(self.container, self.stream)
+
+    def read(self, start: float, seconds: float) -> np.ndarray:
+        import av
+
+        need = int(round(seconds * self.sr))
+        resampler = av.AudioResampler(format="flt", layout="mono", rate=self.sr)
+        self.container.seek(int(start * av.time_base), any_frame=False, backward=True)
+        parts: list[np.ndarray] = []
+        got, skip = 0, None
+        for frame in self.container.decode(self.stream):
+            if skip is None:
+                t0 = (float(frame.pts * frame.time_base)
+                      if frame.pts is not None and frame.time_base else start)
+                skip = max(0, int(round((start - t0) * self.sr)))
+            for out in resampler.resample(frame):
+                a = out.to_ndarray().reshape(-1)
+                if skip:
+                    drop = min(skip, len(a))
+                    a, skip = a[drop:], skip - drop
+                parts.append(a)
+                got += len(a)
+            if got >= need:
+                break
+        x = np.concatenate(parts) if parts else np.zeros(0, np.float32)
+        return _to_mono_rate(x[:need], self.sr, self.sr)
+
+    def close(self) -> None:
+        self.container.close()
+
+
+def _av_duration(container, stream) -> float | None:
+    import av
+
+    if container.duration:
+        return container.duration / av.time_base
+    if stream.duration and stream.time_base:
+        return float(stream.duration * stream.time_base)
+    return None
+
+
+SOURCES = {"soundfile": _SoundfileSource, "av": _AvSource}
+
+
+def _by_seeking(src: _Source, sr: int, n_windows: int, length: float
+                ) -> tuple[list[np.ndarray], float]:
+    """The windows and the decodable duration, reading only the windows and the end."""
+    header = src.header_duration
+    if not header or header <= 0:
+        raise _Fallback("the header gives no duration")
+    probe = max(0.0, header - PROBE_SECONDS)
+    tail = src.read(probe, header - probe)
+    if len(tail) == 0:
+        raise _Fallback(f"no audio at {probe:.1f} s")
+    duration = probe + len(tail) / sr
+    slack = int(0.05 * sr)  # resampling and seek granularity
+    windows = []
+    for start, seconds in plan_windows(duration, n_windows, length):
+        w = src.read(start, seconds)
+        if len(w) < int(round(seconds * sr)) - slack or len(w) == 0:
+            raise _Fallback(f"audio stops inside the window at {start:.1f} s")
+        windows.append(w)
+    return windows, duration
+
+
+def _av_chunks(path: str, sr: int) -> Iterator[np.ndarray]:
+    """The whole audio stream from its start, mono at ``sr``, skipping undecodable packets."""
     import av
 
     with av.open(path, metadata_errors="ignore") as container:
         if not container.streams.audio:
             raise DecodeError("no audio stream")
         stream = container.streams.audio[0]
-        if container.duration:
-            duration = container.duration / av.time_base
-        elif stream.duration and stream.time_base:
-            duration = float(stream.duration * stream.time_base)
-        else:
-            duration = n_windows * length  # unknown: read from the start
-        channels = stream.codec_context.channels or 1
-        sr_in = stream.codec_context.sample_rate or sr
-        windows = []
-        for start, dur in plan_windows(duration, n_windows, length):
-            need = int(round(dur * sr))
-            resampler = av.AudioResampler(format="flt", layout="mono", rate=sr)
-            if start > 0:
-                container.seek(int(start * av.time_base), any_frame=False, backward=True)
-            parts: list[np.ndarray] = []
-            got, skip = 0, None
-            for frame in container.decode(stream):
-                if skip is None:
-                    t0 = float(frame.pts * frame.time_base) if frame.pts is not None and frame.time_base else start
-                    skip = max(0, int(round((start - t0) * sr)))
+        resampler = av.AudioResampler(format="flt", layout="mono", rate=sr)
+        for packet in container.demux(stream):
+            try:
+                frames = stream.decode(packet)
+            except av.error.InvalidDataError:
+                continue  # a damaged packet: skip it and go on, as ffmpeg does
+            for frame in frames:
                 for out in resampler.resample(frame):
-                    a = out.to_ndarray().reshape(-1)
-                    if skip:
-                        drop = min(skip, len(a))
-                        a, skip = a[drop:], skip - drop
-                    parts.append(a)
-                    got += len(a)
-                if got >= need:
-                    break
-            x = np.concatenate(parts) if parts else np.zeros(0, np.float32)
-            windows.append(_to_mono_rate(x[:need], sr, sr))
-    return Decoded(windows, duration, sr_in, channels, fmt)
+                    yield _to_mono_rate(out.to_ndarray().reshape(-1), sr, sr)
+        for out in resampler.resample(None):
+            yield _to_mono_rate(out.to_ndarray().reshape(-1), sr, sr)
 
 
-def _reason(exc: BaseException) -> str:
-    if isinstance(exc, PermissionError):
-        return "permission denied"
-    if isinstance(exc, IsADirectoryError):
-        return "is a directory"
-    if isinstance(exc, FileNotFoundError):
-        return "file not found"
-    return one_line(exc)
+def _collect(chunks: Iterator[np.ndarray], plan: list[tuple[float, float]], sr: int,
+             keep: int) -> tuple[list[np.ndarray] | None, int, np.ndarray, bool]:
+    """Fill the planned windows from a stream of samples.
+
+    Returns (the windows, or None if the stream ended first; samples read; the
+    first ``keep`` samples; whether the stream ended).  Stops as soon as the
+    windows are filled.
+    """
+    spans = [(int(round(s * sr)), int(round((s + d) * sr))) for s, d in plan]
+    parts: list[list[np.ndarray]] = [[] for _ in spans]
+    head: list[np.ndarray] = []
+    pos = 0
+    for chunk in chunks:
+        a, b = pos, pos + len(chunk)
+        if a < keep:
+            head.append(chunk[:keep - a])
+        for i, (s, e) in enumerate(spans):
+            if s < b and e > a:
+                parts[i].append(chunk[max(s - a, 0):e - a])
+        pos = b
+        if spans and pos >= spans[-1][1]:
+            return [np.concatenate(p) for p in parts], pos, _cat(head), False
+    filled = bool(spans) and pos >= spans[-1][1]
+    return ([np.concatenate(p) for p in parts] if filled else None), pos, _cat(head), True
+
+
+def _cat(parts: list[np.ndarray]) -> np.ndarray:
+    return np.concatenate(parts) if parts else np.zeros(0, np.float32)
+
+
+def _sequential(path: str, sr: int, n_windows: int, length: float, header: float | None
+                ) -> tuple[list[np.ndarray], float]:
+    """The windows and the decodable duration, decoding from the start (PyAV).
+
+    The windows are first planned over the header's duration and the decode
+    stops once they are filled.  If the audio ends sooner, that is the real
+    duration: the windows are planned again over it and cut from the kept
+    start of the file, or (a long truncated file) read in a second pass.
+    """
+    keep = int(HEAD_SECONDS * sr)
+    plan = plan_windows(header, n_windows, length) if header else []
+    windows, pos, head, ended = _collect(_av_chunks(path, sr), plan, sr, keep)
+    if not ended:
+        return windows or [], header or pos / sr
+    duration = pos / sr
+    replan = plan_windows(duration, n_windows, length)
+    if windows is not None and replan == plan:
+        return windows, duration
+    if pos <= keep:
+        return [head[int(round(s * sr)):int(round((s + d) * sr))] for s, d in replan], duration
+    windows, _, _, _ = _collect(_av_chunks(path, sr), replan, sr, 0)
+    if windows is None:
+        raise DecodeError("the audio decodes differently on a second pass")
+    return windows, duration
+
+
+def _seconds(x: float) -> str:
+    return f"{x:.1f} s" if x < 600 else f"{x / 60:.0f} min"
+
+
+def _judge(windows: list[np.ndarray], duration: float, header: float | None, sr: int,
+           n: int, fmt: str, samplerate: int, channels: int) -> Decoded:
+    """A status for what decoded: too short and silent raise, truncated is flagged."""
+    promised = f" of {_seconds(header)}" if header and header - duration > 0.5 else ""
+    if (duration <= 0 or not windows) and fmt == "unknown":
+        raise DecodeError("not an audio file", format=fmt)
+    if duration <= 0 or not windows:
+        raise DecodeError(f"no audio decodes (the header promises {_seconds(header)})"
+                          if header and header >= 0.1 else "no audio decodes", format=fmt)
+    if duration < MIN_SECONDS:
+        raise DecodeError(f"too short ({duration:.1f} s{promised + ' decodable' if promised else ''})",
+                          "too_short", duration, fmt)
+    loudest = max(level_dbfs(w) for w in windows)
+    if loudest < SILENCE_DBFS:
+        level = "digital silence" if loudest == float("-inf") else f"loudest window {loudest:.0f} dBFS"
+        raise DecodeError(f"silent ({level})", "silent", duration, fmt)
+    dec = Decoded([fit_length(w, n) for w in windows], duration, samplerate, channels, fmt)
+    if header and header - duration > max(1.0, 0.05 * header):
+        dec.status = "truncated"
+        dec.reason = f"truncated: {_seconds(duration)}{promised} decodable"
+    return dec
+
+
+def translate(exc: BaseException) -> str:
+    """libsndfile's and FFmpeg's error texts as what they mean, in one line."""
+    import av
+
+    if isinstance(exc, DecodeError):
+        return str(exc)
+    if isinstance(exc, EOFError) or isinstance(exc, av.error.EOFError):
+        return "truncated: the file ends inside its header"
+    if isinstance(exc, (av.error.DecoderNotFoundError, av.error.PatchWelcomeError)):
+        return f"unsupported codec ({one_line(exc)})"
+    if isinstance(exc, av.error.InvalidDataError):
+        return "invalid data"
+    text = one_line(exc)
+    low = text.lower()
+    for needle, meaning in (("format not recognised", "not an audio file"),
+                            ("unknown format", "not an audio file"),
+                            ("not a regular file", "no audio frames found"),
+                            ("lost sync", "damaged data (the decoder lost sync)"),
+                            ("psf_fseek", "seek failed"),
+                            ("unseekable", "seek failed"),
+                            ("unsupported", f"unsupported encoding ({text})")):
+        if needle in low:
+            return meaning
+    return text
 
 
 def decode(path: str | os.PathLike, sr: int, n_windows: int, length: float) -> Decoded:
     """Decode up to ``n_windows`` windows of ``length`` seconds of ``path`` at ``sr`` Hz.
 
-    Each returned window has exactly ``round(length * sr)`` samples (short
-    tracks are repeat-padded).  Raises ``DecodeError`` with a one-line reason.
+    Each window has exactly ``round(length * sr)`` samples of the file's own
+    audio (a track shorter than a window is repeated, never zero-padded).
+    Raises ``DecodeError`` (with its status and a one-line reason) when no
+    genre can come from the file.
     """
     path = os.fspath(path)
+    problem = unreachable(path)
+    if problem:
+        raise DecodeError(problem)
     try:
-        if os.path.isdir(path):
-            raise DecodeError("is a directory, not an audio file")
-        if os.path.getsize(path) == 0:
-            raise DecodeError("empty file (0 bytes)")
-        with open(path, "rb"):
-            pass
+        with open(path, "rb") as f:
+            if not f.read(1):
+                raise DecodeError("empty file (0 bytes)")
+    except IsADirectoryError:
+        raise DecodeError("a folder, not an audio file") from None
+    except PermissionError:  # the one place "permission denied" is true: opening is refused
+        raise DecodeError("permission denied (the file cannot be opened for reading)") from None
     except OSError as exc:
-        raise DecodeError(_reason(exc)) from None
-    fmt = sniff(path)
-    errors = []
-    for backend in fmt.decoders if fmt else UNKNOWN_DECODERS:
+        raise DecodeError(exc.strerror or one_line(exc)) from None
+    fmt: Format | None = sniff(path)
+    name = fmt.name if fmt else "unknown"
+    n = int(round(length * sr))
+    failures: list[str] = []
+    header, samplerate, channels = None, 0, 0
+    for decoder in fmt.decoders if fmt else UNKNOWN_DECODERS:
         try:
-            fn = _decode_soundfile if backend == "soundfile" else _decode_av
-            dec = fn(path, sr, n_windows, length, fmt.name if fmt else "unknown")
-        except DecodeError:
-            raise
-        except (MemoryError, KeyboardInterrupt):
+            src = SOURCES[decoder](path, sr)
+        except (MemoryError, DecodeError):
             raise
         except Exception as exc:  # each library raises its own error types
-            errors.append(_reason(exc))
+            failures.append(translate(exc))
             continue
-        if not dec.windows or dec.duration <= 0:
-            errors.append("no audio samples")
+        try:
+            header = header or src.header_duration
+            samplerate, channels = samplerate or src.samplerate, channels or src.channels
+            windows, duration = _by_seeking(src, sr, n_windows, length)
+        except MemoryError:
+            raise
+        except Exception as exc:  # a failed seek, a short window: decode from the start
+            failures.append(translate(exc))
             continue
-        n = int(round(length * sr))
-        dec.windows = [fit_length(w, n) for w in dec.windows]
-        return dec
+        finally:
+            src.close()
+        return _judge(windows, duration, header, sr, n, name, samplerate, channels)
+    try:
+        windows, duration = _sequential(path, sr, n_windows, length, header)
+    except MemoryError:
+        raise
+    except Exception as exc:
+        failures.append(translate(exc))
+        raise DecodeError(_explain(fmt, failures)) from None
+    return _judge(windows, duration, header, sr, n, name, samplerate or sr, channels or 1)
+
+
+def _explain(fmt: Format | None, failures: list[str]) -> str:
+    """The one-line reason when nothing decodes: FFmpeg's view (the last), then libsndfile's."""
+    last = failures[-1]
+    if last.startswith(("truncated", "unsupported", "no audio")):
+        return last
     if fmt is None:
-        raise DecodeError(f"not a recognised audio file ({errors[-1]})")
-    raise DecodeError(f"cannot decode {fmt.name}: {errors[0]}")
+        return "not an audio file"
+    return f"damaged {fmt.name} file: no decodable audio ({last})"

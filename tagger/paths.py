@@ -69,3 +69,32 @@ def is_under(path: str, roots: Collection[str]) -> bool:
         if parent == path:
             return False
         path = parent
+
+
+def closed_folder(path: str | os.PathLike) -> str | None:
+    """The outermost folder above ``path`` that this user cannot enter, if any."""
+    folder = os.path.dirname(absolute(path))
+    chain = [folder]
+    while os.path.dirname(chain[-1]) != chain[-1]:
+        chain.append(os.path.dirname(chain[-1]))
+    return next((d for d in reversed(chain) if not os.access(d, os.X_OK)), None)
+
+
+def unreachable(path: str | os.PathLike) -> str | None:
+    """Why ``path`` cannot be reached, in one line naming the folder at fault; None if it can.
+
+    A file below a folder this user cannot enter is "permission denied" from
+    the operating system and "does not exist" to ``os.path.exists``; neither
+    says where to look, so the folder is named.
+    """
+    try:
+        os.stat(path)
+        return None
+    except FileNotFoundError:
+        return "no such file or folder"
+    except PermissionError:
+        folder = closed_folder(path)
+        return (f"cannot enter folder {printable(folder)} (permission denied)" if folder
+                else "permission denied")
+    except OSError as exc:
+        return exc.strerror or str(exc)
