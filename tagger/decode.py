@@ -109,6 +109,12 @@ def level_dbfs(x: np.ndarray) -> float:
 
 def _to_mono_rate(x: np.ndarray, sr_in: int, sr: int) -> np.ndarray:
     mono = x.mean(axis=1) if x.ndim == 2 else x
+    if x.ndim == 2 and x.shape[1] > 1 and len(x):
+        # Channels that cancel in the mix (one of them phase-inverted) would make a
+        # loud file "silent": take its loudest channel instead.
+        power = np.mean(np.square(x, dtype=np.float64), axis=0)
+        if np.mean(np.square(mono, dtype=np.float64)) < 1e-4 * power.max():
+            mono = x[:, int(power.argmax())]
     mono = np.nan_to_num(mono.astype(np.float32, copy=False), nan=0.0, posinf=0.0, neginf=0.0)
     if sr_in != sr and len(mono):
         mono = soxr.resample(mono, sr_in, sr, quality="HQ").astype(np.float32, copy=False)

@@ -38,7 +38,7 @@ def build_report(db=None, by: str = "genre", uncertain: int = 10,
         # cost more than the whole report.
         rows = store.tracks(columns=("path", "format", "model", "genre", "confidence",
                                      "tag_genre", "error", "missing", "written_genre",
-                                     "uncertain"))
+                                     "uncertain", "status"))
         scans = store.scans()
     finally:
         store.close()
@@ -59,6 +59,9 @@ def build_report(db=None, by: str = "genre", uncertain: int = 10,
         "by": by,
         "totals": {"tracks": len(rows), "analysed": len(analysed),
                    "errors": sum(r["error"] is not None for r in present),
+                   # ok, truncated, too_short, silent, error; "unchecked": scanned before
+                   # tagger had statuses
+                   "statuses": dict(Counter(r["status"] or "unchecked" for r in present)),
                    "missing": len(rows) - len(present),
                    "written": sum(bool(r["written_genre"]) for r in present),
                    "low_confidence": sum(r["confidence"] < low_confidence for r in analysed),
@@ -113,7 +116,9 @@ def to_text(rep: dict) -> str:
     t = rep["totals"]
     by = rep["by"]
     lines = [f"{t['tracks']} tracks: {t['analysed']} analysed, {t['errors']} errors, "
-             f"{t['missing']} missing, {t['written']} tags written", ""]
+             f"{t['missing']} missing, {t['written']} tags written",
+             "status: " + (", ".join(f"{n} {k}" for k, n in sorted(t["statuses"].items()))
+                           or "no tracks"), ""]
     width = max([len(by)] + [len(str(g[by])) for g in rep["groups"]])
     width = min(width, 48)
     lines.append(f"{by:<{width}}  {'tracks':>7}  {'share':>6}  {'conf':>5}  "

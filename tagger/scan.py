@@ -68,6 +68,7 @@ class ScanSummary:
     seconds: float = 0.0
     status: str = "finished"
     error_files: list[dict] = field(default_factory=list)
+    statuses: dict[str, int] = field(default_factory=dict)  # ok, truncated, too_short, ...
     unreadable_folders: list[dict] = field(default_factory=list)
     notice: str | None = None
     tags: dict | None = None  # the tag-writing summary with --write-tags
@@ -77,6 +78,7 @@ class ScanSummary:
 
     def count(self, results: list[TrackResult]) -> None:
         for r in results:
+            self.statuses[r.status] = self.statuses.get(r.status, 0) + 1
             if r.error:
                 self.errors += 1
                 self.error_files.append({"path": r.path, "error": r.error})
@@ -226,12 +228,14 @@ def _run(store: Store, the_plan: Plan, ref: ModelRef, opts: ScanOptions, jobs: i
         raise
     finally:
         bar.close()
-        commit()
-        summary.seconds = round(time.monotonic() - started, 3)
-        # the scans table counts re-labelled tracks among those given a result
-        store.finish_scan(summary.scan_id, summary.status,
-                          asdict(summary) | {"scanned": summary.scanned + summary.relabelled})
-        runner.close()
+        try:
+            commit()
+            summary.seconds = round(time.monotonic() - started, 3)
+            # the scans table counts re-labelled tracks among those given a result
+            store.finish_scan(summary.scan_id, summary.status,
+                              asdict(summary) | {"scanned": summary.scanned + summary.relabelled})
+        finally:  # even when the database cannot be written (disk full)
+            runner.close()
     return summary
 
 

@@ -106,6 +106,17 @@ MIGRATIONS: list[list[str]] = [
             PRIMARY KEY (path, embedder)
         )""",
     ],
+    [
+        # What a scan heard: ok | truncated | too_short | silent | error, and the one-line
+        # reason of every status but ok.  ``error`` stays, holding the reason of error rows
+        # (queries written before statuses existed keep working).  Rows from before this
+        # version keep a NULL status: they were classified without the checks for truncated,
+        # short and silent audio (``tagger scan --rescan`` checks them).
+        "ALTER TABLE tracks ADD COLUMN status TEXT",
+        "ALTER TABLE tracks ADD COLUMN reason TEXT",
+        "UPDATE tracks SET status = 'error', reason = error WHERE error IS NOT NULL",
+        "CREATE INDEX tracks_status ON tracks(status)",
+    ],
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -127,6 +138,46 @@ def db_path(path: str) -> str | bytes:
 def fs_path(value: str | bytes) -> str:
     """The inverse of ``db_path``."""
     return os.fsdecode(value) if isinstance(value, bytes) else value
+
+
+def unwritable(path: Path, exc: BaseException) -> str:
+    """Why the database at ``path`` cannot be written, in words a user can act on.
+
+    SQLite says "attempt to write a readonly database" for a read-only file, a
+    file of another user, a folder where its ``-wal`` file cannot be created and
+    a read-only mount alike; the cause is found by looking.
+    """
+    import pwd
+    import shutil
+    import stat
+
+    folder = path.parent
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    try:
+        if os.statvfs(folder).f_flag & os.ST_RDONLY:
+            return f"{folder} is on a read-only file system"
+        if "full" in text or shutil.disk_usage(folder).free < 1 << 20:
+            return f"the disk holding {folder} is full"
+        if path.exists() and not os.access(path, os.W_OK):
+            st = path.stat()
+            mode = stat.filemode(st.st_mode)
+            if st.st_uid != os.geteuid():
+                return (f"the file belongs to {_user(pwd, st.st_uid)} ({mode}) and "
+                        f"{_user(pwd, os.geteuid())} may not write it")
+            return f"the file is read-only ({mode})"
+        if not os.access(folder, os.W_OK):
+            return (f"its folder {folder} is not writable (the database and its -wal and "
+                    f"-shm files live there)")
+    except OSError:
+        pass
+    return text[:300]
+
+
+def _user(pwd, uid: int) -> str:
+    try:
+        return f"user {pwd.getpwuid(uid).pw_name}"
+    except KeyError:
+        return f"user id {uid}"
 
 
 def now() -> str:
@@ -155,7 +206,8 @@ class Store:
                 conn.execute("PRAGMA journal_mode = WAL")
             conn.execute("PRAGMA synchronous = NORMAL")
         except (sqlite3.Error, OSError) as exc:
-            raise TaggerError(f"cannot open database {self.path}: {exc}") from None
+            raise TaggerError(f"cannot open database {self.path}: "
+                              f"{unwritable(self.path, exc)}") from None
         self.conn = conn
         self.db = sqlite_utils.Database(conn)
         if version < SCHEMA_VERSION:
@@ -173,19 +225,32 @@ class Store:
 
     @contextlib.contextmanager
     def transaction(self) -> Iterator[None]:
-        self.conn.execute("BEGIN IMMEDIATE")
+        """All or nothing; a database that cannot be written is a one-line ``TaggerError``."""
+        try:
+            self.conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError as exc:
+            raise self._write_error(exc) from None
         try:
             yield
-        except BaseException:
-            self.conn.execute("ROLLBACK")
+            self.conn.execute("COMMIT")
+        except BaseException as exc:
+            if self.conn.in_transaction:
+                self.conn.execute("ROLLBACK")
+            if isinstance(exc, sqlite3.OperationalError):  # read-only, disk full, I/O error
+                raise self._write_error(exc) from None
             raise
-        self.conn.execute("COMMIT")
+
+    def _write_error(self, exc: BaseException) -> TaggerError:
+        return TaggerError(f"cannot write database {self.path}: {unwritable(self.path, exc)}")
 
     @contextlib.contextmanager
     def writer_lock(self) -> Iterator[None]:
         """Exclusive right to write (scan, write, undo); a second writer fails at once."""
         lock_path = self.path.with_name(self.path.name + ".lock")
-        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as exc:
+            raise self._write_error(exc) from None
         try:
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -195,6 +260,8 @@ class Store:
                                 f"(pid {holder}); try again when it has finished") from None
             os.ftruncate(fd, 0)
             os.pwrite(fd, str(os.getpid()).encode(), 0)
+            with self.transaction():  # prove the database writable before any work starts
+                self.conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
             yield
         finally:
             os.close(fd)  # closing releases the lock
@@ -424,7 +491,8 @@ def result_row(r: TrackResult, scan_id: int) -> dict:
             "probabilities": p.probabilities if p else None, "tags": p.tags if p else None,
             "uncertain": int(p.uncertain) if p else None,
             "model": r.model, "model_version": r.model_version, "slices": r.slices,
-            "scanned_at": r.scanned_at, "error": r.error, "missing": 0, "scan_id": scan_id}
+            "scanned_at": r.scanned_at, "status": r.status, "reason": r.reason,
+            "error": r.error, "missing": 0, "scan_id": scan_id}
 
 
 def _encode(row: dict) -> dict:

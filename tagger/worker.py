@@ -39,7 +39,10 @@ class TrackResult:
     mtime: float | None
     model: str
     model_version: str
-    error: str | None = None
+    # ok | truncated (classified from what decodes) | too_short | silent | error (no genre);
+    # ``reason`` is the one-line why of every status but ok.
+    status: str = "ok"
+    reason: str | None = None
     duration: float | None = None
     format: str | None = None
     slices: int | None = None
@@ -54,7 +57,16 @@ class TrackResult:
 
     @classmethod
     def failed(cls, ref: ModelRef, item: Item, reason: str) -> TrackResult:
-        return cls(*item, model=ref.name, model_version=ref.version, error=reason)
+        return cls(*item, model=ref.name, model_version=ref.version, status="error",
+                   reason=reason)
+
+    def fail(self, reason: str) -> None:
+        self.status, self.reason, self.prediction = "error", reason, None
+
+    @property
+    def error(self) -> str | None:
+        """The reason when nothing could be analysed (status ``error``), else None."""
+        return self.reason if self.status == "error" else None
 
 
 class FileTimeout(BaseException):
@@ -107,19 +119,25 @@ def _decode_one(result: TrackResult, spec: FeatureSpec, timeout: float | None
     try:
         with time_limit(timeout):
             dec, x = track_input(result.path, spec)
-    except DecodeError as exc:
-        result.error = str(exc)
-        return None
+    except DecodeError as exc:  # no genre: nothing decodes, too short or silent
+        result.status, result.reason = exc.status, str(exc)
+        result.format = exc.format
+        result.duration = round(exc.duration, 3) if exc.duration is not None else None
+        x = None
     except FileTimeout:
-        result.error = f"timed out after {timeout:g} s"
+        result.fail(f"timed out after {timeout:g} s")
         return None
     except MemoryError:
-        result.error = "out of memory while decoding"
+        result.fail("out of memory while decoding")
         return None
     except Exception as exc:  # one bad file must never stop the others
-        result.error = f"{type(exc).__name__}: {one_line(exc)}"
+        result.fail(f"{type(exc).__name__}: {one_line(exc)}")
         return None
-    result.duration, result.format, result.slices = round(dec.duration, 3), dec.format, len(x)
+    else:
+        result.duration, result.format, result.slices = round(dec.duration, 3), dec.format, len(x)
+        result.status, result.reason = dec.status, dec.reason
+    if result.status == "error":
+        return None
     try:
         tags = read_file_tags(result.path, result.format)
         result.tag_genre = "; ".join(tags.genres) or None
@@ -141,7 +159,7 @@ def analyse_files(ref: ModelRef, items: list[Item], timeout: float | None = 120.
             preds = model.predict_tracks([x for _, x in decoded])
         except Exception as exc:
             for r, _ in decoded:
-                r.error = f"model failed: {one_line(exc)}"
+                r.fail(f"model failed: {one_line(exc)}")
         else:
             for (r, _), pred in zip(decoded, preds):
                 r.prediction = pred

@@ -70,3 +70,42 @@ def audio_files(folder: Path) -> list[Path]:
     """Every file under ``folder`` whose suffix names an audio format, sorted."""
     return sorted(p for p in folder.rglob("*") if p.is_file()
                   and p.suffix.lower() in AUDIO_SUFFIXES)
+
+
+# Hostile files a library holds, with the status and reason (a regular expression) a scan
+# must give each: what the header promises is never what is heard.
+HOSTILE_EXPECTED: dict[str, tuple[str, str]] = {
+    "first4k.mp3": ("too_short", r"too short \(0\.\d s of 74\.0 s decodable\)"),
+    "promise217.flac": ("truncated", r"truncated: 1\.1 s of 217\.0 s decodable"),
+    "silence20.flac": ("silent", r"silent \(digital silence\)"),
+    "clip.wav": ("too_short", r"too short \(0\.1 s\)"),
+    "text.flac": ("error", r"not an audio file"),
+}
+
+
+def hostile_audio(root: Path) -> dict[str, tuple[str, str]]:
+    """Write the ``HOSTILE_EXPECTED`` files into ``root``; returns the expectations.
+
+    The first 4 KB of a 74-second MP3 (its header still says 74 s); a FLAC whose
+    header promises 217 s over 1.1 s of data; 20 s of digital silence; a 0.1 s
+    clip; a text file named ``.flac``.
+    """
+    import numpy as np
+
+    from tagger.training.synth import synth_track, write_audio
+
+    sr = 22050
+    root.mkdir(parents=True, exist_ok=True)
+    mp3 = write_audio(root / "long.mp3", synth_track("pulse", 74.0, sr, 1), sr)
+    (root / "first4k.mp3").write_bytes(mp3.read_bytes()[:4096])
+    mp3.unlink()
+    flac = bytearray(write_audio(root / "promise217.flac", synth_track("bells", 1.1, sr, 2),
+                                 sr).read_bytes())
+    # STREAMINFO's 36-bit sample count is the low end of the 8 bytes at offset 18.
+    head = int.from_bytes(flac[18:26], "big")
+    flac[18:26] = ((head >> 36 << 36) | 217 * sr).to_bytes(8, "big")
+    (root / "promise217.flac").write_bytes(flac)
+    write_audio(root / "silence20.flac", np.zeros(sr * 20, np.float32), sr)
+    write_audio(root / "clip.wav", synth_track("pulse", 0.1, sr, 3), sr)
+    (root / "text.flac").write_text("This is a text file, not audio.\n" * 40)
+    return HOSTILE_EXPECTED

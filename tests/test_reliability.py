@@ -8,18 +8,21 @@ import multiprocessing as mp
 import os
 import pwd
 import random
+import re
 import shutil
 import signal
 import sqlite3
 import subprocess
 import sys
 import time
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
 import pytest
 import soundfile as sf
 from conftest import FORMATS, make_library, rows, run_cli, run_json, tagger_cmd
+from corpus import hostile_audio
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -217,8 +220,6 @@ def _hostile_corpus(root: Path) -> None:
     (root / "garbage_frames.mp3").write_bytes(mp3[:400] + random.Random(3).randbytes(len(mp3)))
     flac = good.read_bytes()
     (root / "garbage_frames.flac").write_bytes(flac[:8192] + random.Random(4).randbytes(20_000))
-    write_audio(root / "short.wav", y[:2205], 22050)                       # 0.1 s
-    write_audio(root / "silence.ogg", np.zeros(22050 * 3, np.float32), 22050)
     sf.write(root / "surround.wav", np.tile(y[:, None], (1, 6)) * 0.5, 22050)  # 5.1
     sf.write(root / "stereo.flac", np.stack([y, -y], axis=1), 22050)
     for rate in (8000, 192000):
@@ -239,8 +240,10 @@ def _hostile_corpus(root: Path) -> None:
 
 
 def test_hostile_corpus_every_file_ends_as_result_or_error(tmp_path):
+    """Every file gets a row with a true status; no genre from what was not heard, none written."""
     root = tmp_path / "hostile"
     _hostile_corpus(root)
+    heard = hostile_audio(root / "heard")  # truncated, too short, silent, not audio
     files = [Path(dp) / f for dp, _, fs in os.walk(root) for f in fs]
     before = {f: hashlib.sha256(f.read_bytes()).hexdigest() for f in files}
     db = tmp_path / "lib.db"
@@ -252,15 +255,26 @@ def test_hostile_corpus_every_file_ends_as_result_or_error(tmp_path):
     by_name = {os.path.basename(r["path"] if isinstance(r["path"], str) else os.fsdecode(r["path"])): r
                for r in stored}
     for name in ("zero.flac", "random.mp3", "random.m4a"):
-        assert by_name[name]["error"], name
-    for name in ("good.flac", "short.wav", "silence.ogg", "surround.wav", "stereo.flac",
+        assert by_name[name]["status"] == "error" and by_name[name]["error"], name
+    for name in ("good.flac", "surround.wav", "stereo.flac",
                  "rate8000.wav", "rate192000.wav", "depth_PCM_U8.wav", "depth_DOUBLE.wav",
                  "new\nline.mp3", "quote'\"s.flac", "emoji 🎵.ogg", "deep.flac",
                  os.fsdecode(b"latin1_\xe9t\xe9.flac")):
-        assert by_name[name]["genre"] and by_name[name]["error"] is None, name
+        row = by_name[name]
+        assert row["genre"] and row["status"] == "ok" and row["reason"] is None, name
+    for name, (status, reason) in heard.items():
+        row = by_name[name]
+        assert row["status"] == status and re.fullmatch(reason, row["reason"]), row
+        assert (row["genre"] is not None) == (status == "truncated"), row
     assert {f: hashlib.sha256(f.read_bytes()).hexdigest() for f in files} == before
-    text = run_cli("report", "--db", db).stdout  # non-UTF-8 names print, escaped
-    assert "\\xe9" in run_cli("report", "--db", db, "--uncertain", "100").stdout or text
+    report = run_json("report", "--db", db)
+    assert report["totals"]["statuses"] == dict(Counter(r["status"] for r in stored))
+    assert {"ok", "truncated", "too_short", "silent", "error"} <= report["totals"]["statuses"].keys()
+    text = run_cli("report", "--db", db, "--uncertain", "100").stdout
+    assert "\\xe9" in text  # non-UTF-8 names print, escaped
+    run_json("write", "--db", db)
+    unheard = {f for f in files if by_name[f.name]["genre"] is None}
+    assert unheard and all(hashlib.sha256(f.read_bytes()).hexdigest() == before[f] for f in unheard)
 
 
 def test_unreadable_folder_is_reported_not_fatal():
