@@ -14,6 +14,7 @@ import signal
 import sqlite3
 import subprocess
 import sys
+import tempfile
 import time
 from collections import Counter
 from pathlib import Path
@@ -453,3 +454,132 @@ def test_a_file_over_its_time_limit_becomes_an_error_row(library):
     assert row.error == "timed out after 0.0001 s" and row.prediction is None
     (ok,) = analyse_files(ref, [(str(path), st.st_size, st.st_mtime)], timeout=60, threads=1)
     assert ok.error is None and ok.prediction.genre
+
+
+def _open_as_nobody(lib: str, home: str, dbs: list[str], conn) -> None:
+    """scan and write on each database as user nobody; what each raised."""
+    from tagger.errors import TaggerError
+    from tagger.write import write_tags
+
+    scan = sys.modules["tagger.scan"].scan
+    nobody = pwd.getpwnam("nobody")
+    os.setgid(nobody.pw_gid)
+    os.setuid(nobody.pw_uid)
+    os.environ["TAGGER_HOME"] = home
+    out = []
+    for db in dbs:
+        for run in (lambda: scan([lib], db=db, model="musicnn", jobs=1, progress=False),
+                    lambda: write_tags(db=db)):
+            try:
+                run()
+                out.append("no error")
+            except TaggerError as exc:
+                out.append(str(exc))
+            except BaseException as exc:  # a traceback for the user: the bug this test is about
+                out.append(f"{type(exc).__name__}: {exc}")
+    conn.send(out)
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to act as another user")
+def test_unwritable_database_is_one_line_naming_it_and_untouched():
+    """Read-only file, read-only folder, another user's file: scan and write say why, change nothing."""
+    import tagger.scan  # noqa: F401  (imported before dropping privileges)
+    from tagger.store import Store
+
+    root = Path(tempfile.mkdtemp(prefix="tagger-ro-", dir="/tmp"))
+    try:
+        os.chmod(root, 0o755)
+        (root / "lib").mkdir()
+        (root / "home").mkdir(mode=0o777)
+        (root / "ro").mkdir()
+        dbs = [root / "readonly.db", root / "ro" / "lib.db", root / "others.db"]
+        for db in dbs:
+            Store(db).close()
+        nobody = pwd.getpwnam("nobody").pw_uid
+        for path in (root / "readonly.db", root / "ro", root / "ro" / "lib.db"):
+            os.chown(path, nobody, -1)
+        os.chmod(root / "readonly.db", 0o444)
+        os.chmod(root / "ro" / "lib.db", 0o666)
+        os.chmod(root / "ro", 0o555)
+        before = {p: p.read_bytes() for p in root.rglob("*.db*")}
+        parent, child = mp.get_context("fork").Pipe()
+        proc = mp.get_context("fork").Process(target=_open_as_nobody, args=(
+            str(root / "lib"), str(root / "home"), [str(d) for d in dbs], child))
+        proc.start()
+        assert parent.poll(120)
+        said = parent.recv()
+        proc.join()
+        after = {p: p.read_bytes() for p in root.rglob("*.db*")}
+    finally:
+        shutil.rmtree(root)
+    why = ["the file is read-only (-r--r--r--)",
+           f"its folder {root / 'ro'} is not writable",
+           "the file belongs to user root (-rw-r--r--) and user nobody may not write it"]
+    for i, (db, cause) in enumerate(zip(dbs, why)):
+        for text in said[2 * i:2 * i + 2]:  # scan, write
+            assert text.startswith(f"cannot open database {db}: {cause}"), text
+            assert "\n" not in text
+    assert after == before
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """A 2 MB file system of its own (tmpfs), so that it can be filled or made read-only."""
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    proc = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(disk)],
+                          capture_output=True, text=True)
+    if proc.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here (needs root): {proc.stderr.strip()}")
+    yield disk
+    subprocess.run(["umount", "-l", str(disk)], check=False)
+
+
+def _fill(disk: Path) -> None:
+    with open(disk / "filler", "wb") as f:
+        try:
+            while True:
+                f.write(b"\0" * 65536)
+                f.flush()
+        except OSError:
+            pass
+
+
+def test_full_or_read_only_disk_is_one_line_exit_1_and_nothing_half_done(small_disk, tmp_path):
+    lib = tmp_path / "lib"
+    make_library(lib, seconds=4.0, formats=(".flac", ".mp3"))
+    db = small_disk / "lib.db"
+    proc = subprocess.Popen([*tagger_cmd(), "scan", str(lib), "--db", str(db)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True)
+    while True:  # freeze the scan once it has started (its scans row is committed), fill the disk
+        os.killpg(proc.pid, signal.SIGSTOP)
+        if count(db, "SELECT count(*) AS n FROM scans") == 1:
+            break
+        os.killpg(proc.pid, signal.SIGCONT)
+        assert proc.poll() is None
+        time.sleep(0.005)
+    _fill(small_disk)
+    os.killpg(proc.pid, signal.SIGCONT)
+    _, err = proc.communicate(timeout=600)
+    assert proc.returncode == 1 and "Traceback" not in err, err
+    assert err.strip().splitlines()[-1] == (
+        f"tagger: error: cannot write database {db}: the disk holding {small_disk} is full")
+    assert integrity(db) == "ok"
+    assert all(r["status"] == "ok" and r["genre"] for r in rows(db))  # whole rows or none
+    for args in (("scan", lib), ("write",)):  # a later run fails at once
+        out = run_cli(*args, "--db", db, check=False)
+        assert out.returncode == 1 and "Traceback" not in out.stderr, out.stderr
+        assert re.fullmatch(f"tagger: error: cannot (open|write) database {db}: the disk holding "
+                            f"{small_disk} is full", out.stderr.strip().splitlines()[-1])
+    (small_disk / "filler").unlink()
+    subprocess.run(["mount", "-o", "remount,ro", str(small_disk)], check=True)
+    for args in (("scan", lib), ("write",)):
+        out = run_cli(*args, "--db", db, check=False)
+        assert out.returncode == 1 and re.fullmatch(
+            f"tagger: error: cannot (open|write) database {db}: {small_disk} is on a read-only "
+            "file system", out.stderr.strip().splitlines()[-1]), out.stderr
+    subprocess.run(["mount", "-o", "remount,rw", str(small_disk)], check=True)
+    resumed = run_json("scan", lib, "--db", db)  # the disk has room again: the rest is done
+    assert resumed["scanned"] + resumed["skipped"] == 2 and resumed["errors"] == 0
+    assert [s["status"] for s in rows(db, "SELECT * FROM scans ORDER BY id")] == ["killed", "finished"]
