@@ -35,7 +35,7 @@ from .paths import unreachable
 STATUSES = ("ok", "truncated", "too_short", "silent", "error")
 MIN_SECONDS = 1.0     # less decodable audio than this says nothing about genre
 SILENCE_DBFS = -60.0  # a window quieter than this (RMS) is silence
-PROBE_SECONDS = 2.0   # read this much before the header's end to find the real one
+PROBE_SECONDS = 1.0   # read this much before the header's end to find the real one
 HEAD_SECONDS = 60.0   # a sequential decode keeps this much, so a short file needs one pass
 
 
