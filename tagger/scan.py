@@ -19,7 +19,7 @@ from typing import Any
 
 from .errors import TaggerError
 from .models import ModelRef, resolve
-from .paths import absolute, default_db, is_under
+from .paths import absolute, default_db, is_under, unreachable
 from .pool import Runner, make_runner, run_chunks
 from .relabel import relabel, split_relabel
 from .store import Store
@@ -158,8 +158,11 @@ def scan(paths: list[str | os.PathLike], db: str | os.PathLike | None = None,
     opts = replace(options or ScanOptions(), **overrides)
     texts = [os.fspath(p) for p in paths]
     for p in texts:
-        if not os.path.exists(os.path.expanduser(p)):
+        problem = unreachable(os.path.expanduser(p))
+        if problem == "no such file or folder":
             raise TaggerError(f"no such file or folder: {p}")
+        if problem:
+            raise TaggerError(f"cannot read {p}: {problem}")
     ref, notice = resolve(opts.model)
     if notice and notify:
         notify(notice)

@@ -112,10 +112,20 @@ def test_what_ffmpeg_decodes_tagger_decodes(mutagen):
 
 
 def _reasons_as_nobody(paths: list[str], conn) -> None:
+    import sys
+
+    from tagger.errors import TaggerError
+
     nobody = pwd.getpwnam("nobody")
     os.setgid(nobody.pw_gid)
     os.setuid(nobody.pw_uid)
-    conn.send([outcome(Path(p)) for p in paths])
+    said = [outcome(Path(p)) for p in paths]
+    os.environ["TAGGER_HOME"] = os.path.dirname(paths[-1])
+    try:  # the first file, as `tagger scan` argument
+        sys.modules["tagger.scan"].scan([paths[0]], model="musicnn")
+    except TaggerError as exc:
+        said.append(str(exc))
+    conn.send(said)
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="needs root to act as another user")
@@ -123,9 +133,11 @@ def test_permission_reasons_are_true():
     """'permission denied' only when opening the file is refused; a closed folder is named."""
     import av  # noqa: F401  (imported before dropping privileges)
 
+    import tagger.scan  # noqa: F401
+
     root = Path(tempfile.mkdtemp(prefix="tagger-perm-", dir="/tmp"))
     try:
-        os.chmod(root, 0o755)
+        os.chmod(root, 0o777)  # also nobody's tagger home
         clip = write_audio(root / "ok.flac", synth_track("pulse", 2.0, SR, 1), SR)
         (root / "closed").mkdir()
         shutil.copy(clip, root / "closed" / "inside.flac")
@@ -137,10 +149,12 @@ def test_permission_reasons_are_true():
             [str(root / "closed" / "inside.flac"), str(root / "locked.flac"), str(clip)], child))
         proc.start()
         assert parent.poll(60)
-        inside, locked, ok = parent.recv()
+        inside, locked, ok, scan_said = parent.recv()
         proc.join()
     finally:
         shutil.rmtree(root)
     assert inside == ("error", f"cannot enter folder {root / 'closed'} (permission denied)")
     assert locked == ("error", "permission denied (the file cannot be opened for reading)")
     assert ok == ("ok", None)
+    assert scan_said == (f"cannot read {root / 'closed' / 'inside.flac'}: cannot enter folder "
+                         f"{root / 'closed'} (permission denied)")
