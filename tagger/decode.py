@@ -56,7 +56,7 @@ class DecodeError(Exception):
 
 @dataclass
 class Decoded:
-    """The windows of one track plus what the database records about the file."""
+    """The decoded windows of one track and the facts of the stream they came from."""
 
     windows: list[np.ndarray]
     duration: float  # seconds of audio that decode

@@ -158,3 +158,26 @@ def test_permission_reasons_are_true():
     assert ok == ("ok", None)
     assert scan_said == (f"cannot read {root / 'closed' / 'inside.flac'}: cannot enter folder "
                          f"{root / 'closed'} (permission denied)")
+
+
+def test_migration_gives_old_rows_a_status(tmp_path):
+    """Errors stay errors with their reason; old results are 'unchecked' (NULL), not 'ok'."""
+    import sqlite3
+
+    from tagger.store import MIGRATIONS, Store
+
+    db = tmp_path / "v1.db"
+    conn = sqlite3.connect(db)
+    for sql in MIGRATIONS[0]:
+        conn.execute(sql)
+    conn.executemany("INSERT INTO tracks (path, genre, error) VALUES (?, ?, ?)",
+                     [("/a.mp3", "rock", None), ("/b.mp3", None, "not an audio file")])
+    conn.execute("PRAGMA user_version = 1")
+    conn.commit()
+    conn.close()
+    Store(db).close()
+    conn = sqlite3.connect(db)
+    got = conn.execute("SELECT path, status, reason, error FROM tracks ORDER BY path").fetchall()
+    conn.close()
+    assert got == [("/a.mp3", None, None, None),
+                   ("/b.mp3", "error", "not an audio file", "not an audio file")]

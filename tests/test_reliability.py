@@ -22,7 +22,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
-from conftest import FORMATS, make_library, rows, run_cli, run_json, tagger_cmd
+from conftest import (FORMATS, kill_tagger, make_library, rows, run_cli, run_json,
+                      start_tagger, tagger_cmd)
 from corpus import hostile_audio
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -38,20 +39,6 @@ def integrity(db: Path) -> str:
         return conn.execute("PRAGMA integrity_check").fetchone()[0]
     finally:
         conn.close()
-
-
-def start(*args) -> subprocess.Popen:
-    """A tagger process in its own session, so a kill takes its workers too."""
-    return subprocess.Popen([*tagger_cmd(), *map(str, args)], stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL, start_new_session=True)
-
-
-def kill(proc: subprocess.Popen) -> None:
-    try:
-        os.killpg(proc.pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
-    proc.wait()
 
 
 def test_dask_local_cluster_gives_the_same_results(library, tmp_path):
@@ -96,7 +83,7 @@ def kill_after(proc: subprocess.Popen, db: Path, sql: str, k: int) -> bool:
     deadline = time.monotonic() + 600  # a hang guard only; never reached by a working run
     while proc.poll() is None and count(db, sql) < k and time.monotonic() < deadline:
         time.sleep(0.005)
-    kill(proc)
+    kill_tagger(proc)
     return proc.returncode == -signal.SIGKILL
 
 
@@ -152,7 +139,8 @@ def test_killed_tag_writes_leave_old_or_new_never_garbage(library, tmp_path):
     rng = random.Random(7)
     journal = "SELECT count(*) AS n FROM tag_history"
     for _ in range(6):  # each kill lands after 1-4 more journal entries: mid-run, mid-file
-        kill_after(start("write", "--db", db), db, journal, count(db, journal) + rng.randint(1, 4))
+        k = count(db, journal) + rng.randint(1, 4)
+        kill_after(start_tagger("write", "--db", db), db, journal, k)
         assert integrity(db) == "ok"
         # A kill between copy and rename can leave a hidden ".tagger-*.tmp" beside the
         # files: never the file itself, and never scanned (hidden). Remove it here.
@@ -187,7 +175,7 @@ def test_second_process_on_the_same_database_is_refused(tmp_path):
     make_library(lib, seconds=4.0)
     db = tmp_path / "lib.db"
     lock = Path(f"{db}.lock")
-    first = start("scan", lib, "--db", db, "--jobs", "1")
+    first = start_tagger("scan", lib, "--db", db, "--jobs", "1")
     while True:  # stop the first scan at a moment it holds the lock, however fast it runs
         os.killpg(first.pid, signal.SIGSTOP)
         if lock.exists() and _locked(lock):
