@@ -21,8 +21,9 @@ all, raised as a ``DecodeError`` whose status is ``too_short`` (under
 from __future__ import annotations
 
 import os
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Iterator, Protocol
+from typing import Protocol
 
 import numpy as np
 import soundfile as sf
@@ -208,7 +209,8 @@ def _av_duration(container, stream) -> float | None:
     return None
 
 
-SOURCES = {"soundfile": _SoundfileSource, "av": _AvSource}
+SOURCES: dict[str, Callable[[str, int], _Source]] = {"soundfile": _SoundfileSource,
+                                                     "av": _AvSource}
 
 
 def _by_seeking(src: _Source, sr: int, n_windows: int, length: float
@@ -323,11 +325,12 @@ def _judge(windows: list[np.ndarray], duration: float, header: float | None, sr:
         raise DecodeError(f"no audio decodes (the header promises {_seconds(header)})"
                           if header and header >= 0.1 else "no audio decodes", format=fmt)
     if duration < MIN_SECONDS:
-        raise DecodeError(f"too short ({duration:.1f} s{promised + ' decodable' if promised else ''})",
-                          "too_short", duration, fmt)
+        of = f"{promised} decodable" if promised else ""
+        raise DecodeError(f"too short ({duration:.1f} s{of})", "too_short", duration, fmt)
     loudest = max(level_dbfs(w) for w in windows)
     if loudest < SILENCE_DBFS:
-        level = "digital silence" if loudest == float("-inf") else f"loudest window {loudest:.0f} dBFS"
+        level = ("digital silence" if loudest == float("-inf")
+                 else f"loudest window {loudest:.0f} dBFS")
         raise DecodeError(f"silent ({level})", "silent", duration, fmt)
     dec = Decoded([fit_length(w, n) for w in windows], duration, samplerate, channels, fmt)
     if header and header - duration > max(1.0, 0.05 * header):
@@ -342,7 +345,7 @@ def translate(exc: BaseException) -> str:
 
     if isinstance(exc, DecodeError):
         return str(exc)
-    if isinstance(exc, EOFError) or isinstance(exc, av.error.EOFError):
+    if isinstance(exc, (EOFError, av.error.EOFError)):
         return "truncated: the file ends inside its header"
     if isinstance(exc, (av.error.DecoderNotFoundError, av.error.PatchWelcomeError)):
         return f"unsupported codec ({one_line(exc)})"

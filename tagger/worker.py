@@ -115,7 +115,8 @@ def track_input(path: str | os.PathLike, spec: FeatureSpec,
 
 def _decode_one(result: TrackResult, spec: FeatureSpec, timeout: float | None
                 ) -> np.ndarray | None:
-    """Fill ``result``'s decode facts and return the model input, or record why not."""
+    """Fill ``result``'s decode facts and status; the model input, or None when no genre."""
+    x: np.ndarray | None = None
     try:
         with time_limit(timeout):
             dec, x = track_input(result.path, spec)
@@ -123,16 +124,12 @@ def _decode_one(result: TrackResult, spec: FeatureSpec, timeout: float | None
         result.status, result.reason = exc.status, str(exc)
         result.format = exc.format
         result.duration = round(exc.duration, 3) if exc.duration is not None else None
-        x = None
     except FileTimeout:
         result.fail(f"timed out after {timeout:g} s")
-        return None
     except MemoryError:
         result.fail("out of memory while decoding")
-        return None
     except Exception as exc:  # one bad file must never stop the others
         result.fail(f"{type(exc).__name__}: {one_line(exc)}")
-        return None
     else:
         result.duration, result.format, result.slices = round(dec.duration, 3), dec.format, len(x)
         result.status, result.reason = dec.status, dec.reason

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from corpus import audio_files, hostile_audio, mutagen_data
+
 from tagger.decode import SILENCE_DBFS, DecodeError, decode, level_dbfs
 from tagger.training.synth import synth_track, write_audio
 
@@ -96,7 +96,7 @@ def ffmpeg_seconds(path: Path) -> float:
 
 
 def test_what_ffmpeg_decodes_tagger_decodes(mutagen):
-    """Every file of mutagen's test audio with audio FFmpeg can decode gets a result, not an error."""
+    """Each mutagen test file that FFmpeg gets audio out of has a result, not an error."""
     import av
 
     av.logging.set_level(av.logging.PANIC)

@@ -22,14 +22,21 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
-from conftest import (FORMATS, kill_tagger, make_library, rows, run_cli, run_json,
-                      start_tagger, tagger_cmd)
+from conftest import (
+    FORMATS,
+    kill_tagger,
+    make_library,
+    rows,
+    run_cli,
+    run_json,
+    start_tagger,
+    tagger_cmd,
+)
 from corpus import hostile_audio
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tagger.training.synth import synth_track, write_audio
-
 
 pytestmark = pytest.mark.slow  # TensorFlow, worker pools or the real CLI: seconds each
 
@@ -88,7 +95,7 @@ def kill_after(proc: subprocess.Popen, db: Path, sql: str, k: int) -> bool:
 
 
 def test_kills_after_random_committed_rows_lose_and_redo_nothing(tmp_path):
-    """Kill a scan (and its workers) after a random number of committed rows; resume does the rest."""
+    """Kill a scan (and workers) after a random count of committed rows; resume does the rest."""
     lib = tmp_path / "lib"
     for i in range(3):
         make_library(lib / f"a{i}", seconds=4.0, formats=(".flac", ".wav", ".ogg", ".mp3"))
@@ -258,7 +265,7 @@ def test_hostile_corpus_every_file_ends_as_result_or_error(tmp_path):
     assert {f: hashlib.sha256(f.read_bytes()).hexdigest() for f in files} == before
     report = run_json("report", "--db", db)
     assert report["totals"]["statuses"] == dict(Counter(r["status"] for r in stored))
-    assert {"ok", "truncated", "too_short", "silent", "error"} <= report["totals"]["statuses"].keys()
+    assert set(report["totals"]["statuses"]) == {"ok", "truncated", "too_short", "silent", "error"}
     text = run_cli("report", "--db", db, "--uncertain", "100").stdout
     assert "\\xe9" in text  # non-UTF-8 names print, escaped
     run_json("write", "--db", db)
@@ -456,8 +463,8 @@ def _open_as_nobody(lib: str, home: str, dbs: list[str], conn) -> None:
     os.environ["TAGGER_HOME"] = home
     out = []
     for db in dbs:
-        for run in (lambda: scan([lib], db=db, model="musicnn", jobs=1, progress=False),
-                    lambda: write_tags(db=db)):
+        for run in (lambda db=db: scan([lib], db=db, model="musicnn", jobs=1, progress=False),
+                    lambda db=db: write_tags(db=db)):
             try:
                 run()
                 out.append("no error")
@@ -470,7 +477,7 @@ def _open_as_nobody(lib: str, home: str, dbs: list[str], conn) -> None:
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="needs root to act as another user")
 def test_unwritable_database_is_one_line_naming_it_and_untouched():
-    """Read-only file, read-only folder, another user's file: scan and write say why, change nothing."""
+    """Read-only file or folder, another user's file: scan and write say why, change nothing."""
     import tagger.scan  # noqa: F401  (imported before dropping privileges)
     from tagger.store import Store
 
@@ -570,4 +577,5 @@ def test_full_or_read_only_disk_is_one_line_exit_1_and_nothing_half_done(small_d
     subprocess.run(["mount", "-o", "remount,rw", str(small_disk)], check=True)
     resumed = run_json("scan", lib, "--db", db)  # the disk has room again: the rest is done
     assert resumed["scanned"] + resumed["skipped"] == 2 and resumed["errors"] == 0
-    assert [s["status"] for s in rows(db, "SELECT * FROM scans ORDER BY id")] == ["killed", "finished"]
+    statuses = [s["status"] for s in rows(db, "SELECT * FROM scans ORDER BY id")]
+    assert statuses == ["killed", "finished"]
