@@ -208,3 +208,39 @@ def test_a_path_is_under_a_root_it_equals_or_a_folder_above_it():
 def test_one_line_reasons():
     assert one_line(ValueError("first\nsecond")) == "first"
     assert one_line(KeyError()) == "KeyError"
+
+
+def _resolve_as_nobody(home: str, conn) -> None:
+    import pwd
+
+    nobody = pwd.getpwnam("nobody")
+    os.setgid(nobody.pw_gid)
+    os.setuid(nobody.pw_uid)
+    os.environ["TAGGER_HOME"] = home
+    try:
+        resolve(None)
+        conn.send("no error")
+    except TaggerError as exc:
+        conn.send(str(exc))
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to act as another user")
+def test_an_unreadable_model_folder_is_one_line_naming_it():
+    import multiprocessing as mp
+    import shutil
+    import tempfile
+
+    home = Path(tempfile.mkdtemp(prefix="tagger-home-", dir="/tmp"))
+    try:
+        os.chmod(home, 0o755)
+        (home / "models").mkdir(mode=0o700)  # root's: nobody cannot enter it
+        parent, child = mp.get_context("fork").Pipe()
+        proc = mp.get_context("fork").Process(target=_resolve_as_nobody, args=(str(home), child))
+        proc.start()
+        assert parent.poll(60)
+        said = parent.recv()
+        proc.join()
+    finally:
+        shutil.rmtree(home)
+    assert said == (f"cannot read the model folder {home / 'models'}: cannot enter folder "
+                    f"{home / 'models'} (permission denied)")

@@ -25,7 +25,7 @@ import numpy as np
 
 from ..errors import TaggerError
 from ..features import LOGMEL, MUSICNN, SUMMARY, FeatureSpec
-from ..paths import shipped_models_dir, user_models_dir
+from ..paths import shipped_models_dir, unreachable, user_models_dir
 from .base import Model, ModelCard, ModelRef, card_path, read_card
 
 # (spec, n_classes, training inputs, width) -> an uncompiled Keras model
@@ -145,8 +145,12 @@ def installed(name: str) -> Path | None:
     kind = KINDS[name]
     for folder in (user_models_dir(), shipped_models_dir()):
         path = folder / f"{name}{kind.file_suffix}"
-        if path.is_file() and card_path(path).is_file() \
-                and not read_card(card_path(path)).get("synthetic"):
+        try:
+            present = path.is_file() and card_path(path).is_file()
+        except OSError:  # a folder we may not enter: say which, never skip it silently
+            raise TaggerError(f"cannot read the model folder {folder}: "
+                              f"{unreachable(path) or 'permission denied'}") from None
+        if present and not read_card(card_path(path)).get("synthetic"):
             return path
     return None
 
