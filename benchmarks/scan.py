@@ -1,34 +1,39 @@
-"""Scan throughput of every model against the decode-only floor, measured in one run.
+"""Scan throughput and start-up of every model, new code beside a baseline, in one run.
 
-    python benchmarks/scan.py [--tracks 24] [--jobs N] [--minutes 4]
+    python benchmarks/scan.py [--baseline REV] [--audio DIR ...] [--tracks 24] [--jobs N]
+                              [--models resnet,mlp,musicnn] [--rounds 1]
 
-Generates 4-minute tracks (half MP3, half FLAC) once under
-``$TMPDIR/tagger-bench``, then for each model scans them into a fresh database
-with warm workers and prints tracks per second beside the rate of decoding the
-same windows alone with the same number of workers (the floor no scan can
-beat).  The ResNet and MLP are the real architectures with untrained weights:
-the cost of a forward pass does not depend on the weights.  Ratios, not
-absolute rates, are comparable between runs on shared machines.
+Scans the same files with each model in fresh processes and prints, per
+model and code version, tracks per second with warm workers, the seconds from
+process start to the first stored result of a cold scan, and the rate of
+decoding the same windows alone in the same pool (the floor no scan can
+beat).  ``--baseline REV`` also runs the code of git revision REV (extracted
+with ``git archive``) on the same files in the same run, so that the ratios
+hold even on a shared machine; musicnn runs at ``--precision auto`` and
+``float32``.  Files: ``--audio`` folders (real recordings), else generated
+4-minute tracks (half MP3, half FLAC) under ``$TMPDIR/tagger-bench``.  The
+ResNet and MLP are the real architectures with untrained weights: the cost
+of a forward pass does not depend on the weights.
 """
+
 from __future__ import annotations
 
 import argparse
+import json
 import os
+import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
-
-from tagger.decode import decode
-from tagger.features import FeatureSpec
-from tagger.models import KINDS, card_for, resolve, write_card
-from tagger.pool import LokyRunner
-from tagger.scan import scan
-from tagger.training.synth import RECIPES, synth_track, write_audio
+ROOT = Path(__file__).resolve().parent.parent
+T0 = time.time()  # process start, for the first-result time of --measure
 
 
 def make_tracks(folder: Path, n: int, minutes: float) -> list[Path]:
+    from tagger.training.synth import RECIPES, synth_track, write_audio
+
     folder.mkdir(parents=True, exist_ok=True)
     files = []
     genres = list(RECIPES)
@@ -41,72 +46,196 @@ def make_tracks(folder: Path, n: int, minutes: float) -> list[Path]:
 
 
 def untrained(kind: str, folder: Path) -> Path:
-    """The real architecture of a trainable kind, random weights, with a card marked as such."""
+    """The real ResNet/MLP architecture, random weights, with a card marked as such."""
+    from tagger.features import LOGMEL, SUMMARY
     from tagger.runtime import keras_module
 
     keras_module()
-    spec = KINDS[kind].spec
-    genres = ["blues", "classical", "country", "disco", "hiphop", "jazz", "metal", "pop",
-              "reggae", "rock"]
-    net = KINDS[kind].build(spec, len(genres), np.zeros((2, *spec.input_shape()), np.float32))
+    from tagger.nets.mlp import build_mlp
+    from tagger.nets.resnet import build_resnet
+
+    spec = LOGMEL if kind == "resnet" else SUMMARY
+    genres = [
+        "blues",
+        "classical",
+        "country",
+        "disco",
+        "hiphop",
+        "jazz",
+        "metal",
+        "pop",
+        "reggae",
+        "rock",
+    ]
+    net = build_resnet(spec.input_shape(), 10) if kind == "resnet" else build_mlp(57, 10)
     path = folder / f"{kind}.keras"
     net.save(path)
-    write_card(folder, card_for(KINDS[kind], "untrained", genres, synthetic=True,
-                                licence="benchmark only"))
+    (folder / f"{kind}.json").write_text(
+        json.dumps(
+            {
+                "name": kind,
+                "version": "untrained",
+                "kind": "multiclass",
+                "genres": genres,
+                "features": spec.to_dict(),
+                "synthetic": True,
+                "licence": "benchmark only",
+            }
+        )
+    )
     return path
 
 
-def _decode_chunk(paths: list[str], spec: FeatureSpec) -> int:
+def _decode_chunk(paths: list[str], spec) -> int:
+    from tagger.decode import decode
+
     return sum(len(decode(p, spec.sr, spec.n_slices, spec.slice_seconds).windows) for p in paths)
 
 
-def decode_rate(files: list[Path], spec: FeatureSpec, jobs: int) -> float:
+def decode_rate(files: list[Path], model: str, jobs: int) -> float:
     """Decode the same windows in the scan's own worker pool, chunked as a scan chunks."""
+    from tagger.models import resolve
+    from tagger.pool import LokyRunner
+
+    spec = resolve(model)[0].spec
     runner = LokyRunner(jobs)
     paths = [str(f) for f in files]
-    [f.result() for f in [runner.submit(_decode_chunk, [p], spec) for p in paths[:2 * jobs]]]
+    [f.result() for f in [runner.submit(_decode_chunk, [p], spec) for p in paths[: 2 * jobs]]]
     t0 = time.perf_counter()
-    futures = [runner.submit(_decode_chunk, paths[i:i + 8], spec) for i in range(0, len(paths), 8)]
+    futures = [
+        runner.submit(_decode_chunk, paths[i : i + 8], spec) for i in range(0, len(paths), 8)
+    ]
     [f.result() for f in futures]
+    runner.kill()
     return len(files) / (time.perf_counter() - t0)
 
 
-def scan_rate(files: list[Path], model: str, jobs: int, work: Path) -> float:
-    warm = work / f"warm-{Path(model).stem}.db"
-    # Start every worker (TensorFlow import, model load, librosa's JIT: ~7 s each,
-    # once per scan) so that the timed scan measures the steady state.
-    scan([str(f) for f in files[:2 * jobs]], db=warm, model=model, jobs=jobs, progress=False,
-         chunk_size=1)
+def measure(files: list[str], model: str, jobs: int, work: Path, precision: str | None) -> dict:
+    """Runs in a fresh process: a cold scan (start-up), then a timed scan with warm workers."""
+    from tagger.scan import scan
+
+    first: list[float] = []
+    options = {"precision": precision} if precision else {}
+
+    def on_results(results) -> None:
+        if not first and any(getattr(r, "error", None) is None for r in results):
+            first.append(time.time() - T0)
+
+    cold = scan(
+        files[: 2 * jobs],
+        db=work / "cold.db",
+        model=model,
+        jobs=jobs,
+        progress=False,
+        on_results=on_results,
+        **options,
+    )
     t0 = time.perf_counter()
-    summary = scan([str(f) for f in files], db=work / f"{Path(model).stem}.db", model=model,
-                   jobs=jobs, progress=False)
+    summary = scan(files, db=work / "warm.db", model=model, jobs=jobs, progress=False, **options)
     seconds = time.perf_counter() - t0
-    assert summary.errors == 0, summary.error_files
-    return summary.scanned / seconds
+    assert summary.errors == 0 and cold.errors == 0, summary.error_files
+    return {
+        "rate": summary.scanned / seconds,
+        "first_result": first[0],
+        "engine": getattr(summary, "engine", None) or "tensorflow float32",
+    }
+
+
+def run_variant(
+    code: Path, files: list[Path], model: str, jobs: int, precision: str | None
+) -> dict:
+    """``measure`` in a fresh interpreter that imports tagger from ``code``."""
+    with tempfile.TemporaryDirectory() as tmp:
+        args = [
+            sys.executable,
+            str(Path(__file__).resolve()),
+            "--measure",
+            model,
+            "--work",
+            tmp,
+            "--jobs",
+            str(jobs),
+            *(["--precision", precision] if precision else []),
+            "--files",
+            *map(str, files),
+        ]
+        env = {**os.environ, "PYTHONPATH": str(code)}
+        proc = subprocess.run(args, capture_output=True, text=True, env=env, cwd=tmp)
+        if proc.returncode:
+            raise SystemExit(f"measuring {model} with {code} failed:\n{proc.stderr[-3000:]}")
+        return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def baseline_code(rev: str, into: Path) -> Path:
+    """The tree of git revision ``rev``, extracted (not checked out) into ``into``."""
+    archive = subprocess.run(
+        ["git", "-C", str(ROOT), "archive", rev], capture_output=True, check=True
+    ).stdout
+    subprocess.run(["tar", "-x", "-C", str(into)], input=archive, check=True)
+    return into
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--tracks", type=int, default=24)
     ap.add_argument("--minutes", type=float, default=4.0)
+    ap.add_argument("--audio", nargs="*", help="folders of real recordings to scan instead")
     ap.add_argument("--jobs", type=int, default=os.cpu_count() or 1)
     ap.add_argument("--models", default="resnet,mlp,musicnn")
+    ap.add_argument("--baseline", help="git revision to measure beside the working tree")
+    ap.add_argument("--rounds", type=int, default=1, help="repeat every measurement")
+    ap.add_argument("--measure", help=argparse.SUPPRESS)
+    ap.add_argument("--work", help=argparse.SUPPRESS)
+    ap.add_argument("--precision", help=argparse.SUPPRESS)
+    ap.add_argument("--files", nargs="*", help=argparse.SUPPRESS)
     args = ap.parse_args()
-    data = Path(tempfile.gettempdir()) / "tagger-bench" / f"{args.minutes:g}min"
+    if args.measure:
+        print(
+            json.dumps(
+                measure(args.files, args.measure, args.jobs, Path(args.work), args.precision)
+            )
+        )
+        return
+
+    from tagger.walk import walk
+
     t0 = time.time()
-    files = make_tracks(data, args.tracks, args.minutes)
-    print(f"{len(files)} tracks of {args.minutes:g} min (MP3 + FLAC) in {data} "
-          f"[{time.time() - t0:.0f} s to prepare], {args.jobs} jobs, {os.cpu_count()} CPUs")
+    if args.audio:
+        files = sorted(walk(args.audio).files)[: args.tracks]
+        what = f"{len(files)} real files from {', '.join(args.audio)}"
+    else:
+        data = Path(tempfile.gettempdir()) / "tagger-bench" / f"{args.minutes:g}min"
+        files = make_tracks(data, args.tracks, args.minutes)
+        what = f"{len(files)} generated tracks of {args.minutes:g} min (MP3 + FLAC) in {data}"
+    print(f"{what} [{time.time() - t0:.0f} s to prepare], {args.jobs} jobs, {os.cpu_count()} CPUs")
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
-        print(f"{'model':<9}{'tracks/s':>10}{'decode floor':>14}{'ratio':>8}")
+        codes = [("new", ROOT)]
+        if args.baseline:
+            (work / "baseline").mkdir()
+            codes.insert(0, (args.baseline, baseline_code(args.baseline, work / "baseline")))
+        print(
+            f"| model | code | engine | tracks/s | vs {codes[0][0]} | first result s "
+            f"| decode floor tracks/s |"
+        )
+        print("| --- | --- | --- | --- | --- | --- | --- |")
         for name in args.models.split(","):
-            model = str(untrained(name, work)) if KINDS[name].trainable else name
-            spec = resolve(model)[0].spec
-            floor = decode_rate(files, spec, args.jobs)
-            rate = scan_rate(files, model, args.jobs, work)
-            print(f"{name:<9}{rate:>10.2f}{floor:>14.2f}{rate / floor:>8.0%}   "
-                  f"({spec.n_slices} windows of {spec.slice_seconds:g} s at {spec.sr} Hz)")
+            model = name if name == "musicnn" else str(untrained(name, work))
+            floor = decode_rate(files, model, args.jobs)
+            variants = [(label, code, None) for label, code in codes]
+            if name == "musicnn":
+                variants = [*variants[:-1], ("new", ROOT, "auto"), ("new", ROOT, "float32")]
+            for _ in range(args.rounds):
+                base_rate = None  # the first variant of each round
+                for label, code, precision in variants:
+                    res = run_variant(code, files, model, args.jobs, precision)
+                    base_rate = base_rate or res["rate"]
+                    print(
+                        f"| {name} | {label} | {res['engine']} | {res['rate']:.2f} | "
+                        f"{res['rate'] / base_rate:.2f}x | {res['first_result']:.1f} | "
+                        f"{floor:.1f} |",
+                        flush=True,
+                    )
 
 
 if __name__ == "__main__":

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import json
+from enum import Enum
 from pathlib import Path
 from typing import Callable, List, Optional
 
@@ -24,6 +25,17 @@ app = typer.Typer(
 DbOption = typer.Option(None, "--db", help="SQLite database (default: $TAGGER_DB, else "
                         "~/.local/share/tagger/library.db).", show_default=False)
 JsonOption = typer.Option(False, "--json", help="Print one JSON object for scripts instead of text.")
+
+
+class Precision(str, Enum):
+    auto = "auto"
+    float32 = "float32"
+
+
+PrecisionOption = typer.Option(
+    None, "--precision", help="auto: bfloat16 where the CPU computes it natively (AVX-512 BF16 "
+    "or AMX; tags within 1e-2 of float32, several times faster), else float32.  float32: always "
+    "float32.  Only models with a converted OpenVINO graph (musicnn) have the choice.")
 ModelOption = typer.Option(None, "--model", "-m", help="resnet, mlp, musicnn, or a .keras model "
                            "file (default: the trained ResNet if installed, else musicnn).")
 
@@ -74,7 +86,8 @@ def _print_write(summary: dict, changes: bool) -> None:
 
 
 def _err(msg: str) -> None:
-    typer.echo(f"tagger: {msg}", err=True)
+    for line in msg.splitlines():
+        typer.echo(f"tagger: {line}", err=True)
 
 
 def handles_errors(fn: Callable) -> Callable:
@@ -112,6 +125,7 @@ def scan(
     scheduler: Optional[str] = typer.Option(None, "--scheduler", help="Dask scheduler address, "
                                             "e.g. tcp://host:8786 (default with --backend dask: "
                                             "a local cluster)."),
+    precision: Optional[Precision] = PrecisionOption,
     write_tags: bool = typer.Option(False, "--write-tags", help="Then write the genres into the "
                                     "files' tags (same options as `tagger write`)."),
     overwrite: bool = OverwriteOption,
@@ -134,7 +148,8 @@ def scan(
         if write_tags else None
     summary = run_scan([str(p) for p in paths], db=db, model=model, jobs=jobs, rescan=rescan,
                        timeout=timeout, progress=not json_out, write=write, backend=backend,
-                       scheduler=scheduler, notify=None if json_out else _err)
+                       scheduler=scheduler, precision=precision.value if precision else None,
+                       notify=None if json_out else _err)
     if json_out:
         _print_json(summary.to_dict())
         return
@@ -142,8 +157,8 @@ def scan(
                   if summary.relabelled else "")
     typer.echo(f"{summary.files_seen} audio files: {summary.scanned} analysed, {relabelled}"
                f"{summary.skipped} unchanged, {summary.errors} errors, "
-               f"{summary.missing} missing  [{summary.model} {summary.model_version}, "
-               f"{summary.seconds:.1f} s]")
+               f"{summary.missing} missing  [{summary.model} {summary.model_version} on "
+               f"{summary.engine}, {summary.seconds:.1f} s]")
     for e in summary.error_files[:20]:
         typer.echo(f"  error: {printable(e['path'])}: {e['error']}", err=True)
     if len(summary.error_files) > 20:
@@ -262,23 +277,24 @@ def show(
     file: Path = typer.Argument(..., help="An audio file.", show_default=False),
     model: Optional[str] = ModelOption,
     top: int = typer.Option(3, "--top", min=1, help="How many genres to list."),
+    precision: Optional[Precision] = PrecisionOption,
     json_out: bool = JsonOption,
 ) -> None:
     """Predict the genre of one file and print the top genres (the database is not touched)."""
     from .worker import predict_file, top_k
 
-    ref, pred, notice = predict_file(file, model)
+    ref, pred, notice = predict_file(file, model, precision.value if precision else None)
     best = top_k(pred.probabilities, top)
     if json_out:
         _print_json({"path": str(file), "model": ref.name, "model_version": ref.version,
-                     "kind": ref.kind, "genre": pred.genre, "confidence": pred.confidence,
-                     "uncertain": pred.uncertain,
+                     "engine": pred.engine, "kind": ref.kind, "genre": pred.genre,
+                     "confidence": pred.confidence, "uncertain": pred.uncertain,
                      "top": [{"genre": g, "probability": p} for g, p in best],
                      "probabilities": pred.probabilities, "tags": pred.tags})
         return
     if notice:
         _err(notice)
-    typer.echo(f"{printable(file)}  [{ref.name}]"
+    typer.echo(f"{printable(file)}  [{ref.name} on {pred.engine}]"
                + ("  (uncertain: under the model's threshold)" if pred.uncertain else ""))
     for g, p in best:
         typer.echo(f"  {g:<16} {p:6.3f}")
@@ -323,9 +339,12 @@ def models_cmd(json_out: bool = JsonOption) -> None:
     rows = []
     for ref in available():
         card = ref.card
+        engine, slow_why = ref.engine()
         rows.append({"name": ref.name, "default": ref.name == default,
                      "why_default": why if ref.name == default else None,
                      "version": ref.version, "kind": ref.kind,
+                     "runtime": engine.runtime, "precision": engine.precision,
+                     "runtime_note": slow_why,
                      "genres": list(ref.genres), "source": ref.source, "path": ref.path,
                      "licence": card.get("licence"), "data": card.get("data"),
                      "accuracy": card.get("accuracy")})
@@ -337,6 +356,8 @@ def models_cmd(json_out: bool = JsonOption) -> None:
         typer.echo(f"{r['name']}  {r['version']}  ({r['kind']}, {r['source']}){mark}")
         typer.echo(f"  genres:  {', '.join(r['genres'])}")
         typer.echo(f"  licence: {r['licence']}")
+        typer.echo(f"  runs on: {r['runtime']} {r['precision']}"
+                   + (f" ({r['runtime_note']})" if r["runtime_note"] else ""))
         acc = r["accuracy"] or {}
         figures = ", ".join(f"{k} {v}" for k, v in acc.items() if isinstance(v, (int, float)))
         if figures:

@@ -14,6 +14,7 @@ Three kinds of input:
 ``musicnn``  the musicnn front-end's input: 16 kHz, n_fft 512, hop 256,
              96 mel bands, 187 frames, ``log10(1 + 10000·mel)`` in float32.
 """
+
 from __future__ import annotations
 
 import functools
@@ -24,9 +25,20 @@ import librosa
 import numpy as np
 
 SUMMARY_NAMES: tuple[str, ...] = tuple(
-    [f"{n}_{s}" for n in ("chroma_stft", "rms", "spectral_centroid", "spectral_bandwidth",
-                          "rolloff", "zero_crossing_rate", "harmony", "perceptr")
-     for s in ("mean", "var")]
+    [
+        f"{n}_{s}"
+        for n in (
+            "chroma_stft",
+            "rms",
+            "spectral_centroid",
+            "spectral_bandwidth",
+            "rolloff",
+            "zero_crossing_rate",
+            "harmony",
+            "perceptr",
+        )
+        for s in ("mean", "var")
+    ]
     + ["tempo"]
     + [f"mfcc{i}_{s}" for i in range(1, 21) for s in ("mean", "var")]
 )
@@ -37,14 +49,14 @@ assert len(SUMMARY_NAMES) == 57
 class FeatureSpec:
     """Everything that decides a model's input; stored in each model card."""
 
-    kind: str = "logmel"          # logmel | summary | musicnn
+    kind: str = "logmel"  # logmel | summary | musicnn
     sr: int = 22050
     slice_seconds: float = 3.0
-    n_slices: int = 10            # windows decoded per track in a scan
+    n_slices: int = 10  # windows decoded per track in a scan
     n_fft: int = 2048
     hop: int = 512
     n_mels: int = 96
-    frames: int | None = None     # crop each slice to this many frames (musicnn: 187)
+    frames: int | None = None  # crop each slice to this many frames (musicnn: 187)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -83,14 +95,66 @@ def log_compress(mel_power: np.ndarray) -> np.ndarray:
     return np.log10(1.0 + 10000.0 * mel_power.astype(np.float32, copy=False))
 
 
+@functools.lru_cache(maxsize=8)
+def _window(n_fft: int) -> np.ndarray:
+    """The periodic Hann window librosa's ``stft`` uses (float64, as librosa keeps it)."""
+    return 0.5 - 0.5 * np.cos(2.0 * np.pi * np.arange(n_fft) / n_fft)
+
+
+def stft_frames(windows: np.ndarray, n_fft: int, hop: int) -> np.ndarray:
+    """(n, samples) -> (n, frames, 1 + n_fft // 2) complex64 short-time spectra.
+
+    librosa's ``stft`` defaults (centred frames, zero padding, periodic Hann
+    window, stored as complex64), frames first.  The musicnn and ResNet inputs
+    need nothing else of librosa, and importing librosa's feature module
+    (scipy.signal, numba) costs a fresh worker 2-3 s before its first file.
+    Computed in float64 like librosa (in float32, near-silent bins lose enough
+    precision to move the log-compressed value by 3e-4), with scipy's FFT: on
+    batches of frames several times faster than numpy's.
+    """
+    import scipy.fft
+
+    padded = np.pad(windows, [(0, 0)] * (windows.ndim - 1) + [(n_fft // 2, n_fft // 2)])
+    frames = np.lib.stride_tricks.sliding_window_view(padded, n_fft, axis=-1)[..., ::hop, :]
+    return scipy.fft.rfft(frames * _window(n_fft), axis=-1).astype(np.complex64, copy=False)
+
+
+def _hz_to_mel(hz: np.ndarray | float) -> np.ndarray:
+    """Slaney's mel scale (librosa's default): linear below 1 kHz, logarithmic above."""
+    hz = np.asarray(hz, dtype=np.float64)
+    log_step = np.log(6.4) / 27.0
+    return np.where(
+        hz >= 1000.0, 15.0 + np.log(np.maximum(hz, 1e-10) / 1000.0) / log_step, hz * 3.0 / 200.0
+    )
+
+
+def _mel_to_hz(mel: np.ndarray) -> np.ndarray:
+    log_step = np.log(6.4) / 27.0
+    return np.where(mel >= 15.0, 1000.0 * np.exp(log_step * (mel - 15.0)), mel * 200.0 / 3.0)
+
+
+@functools.lru_cache(maxsize=8)
+def mel_filterbank(sr: int, n_fft: int, n_mels: int = 128) -> np.ndarray:
+    """(n_mels, 1 + n_fft // 2) float32 triangular filters: ``librosa.filters.mel`` defaults
+    (Slaney scale and area normalisation, 0 Hz to Nyquist), without importing librosa."""
+    fft_freqs = np.fft.rfftfreq(n_fft, 1.0 / sr)
+    mel_f = _mel_to_hz(np.linspace(_hz_to_mel(0.0), _hz_to_mel(sr / 2.0), n_mels + 2))
+    fdiff = np.diff(mel_f)
+    ramps = np.subtract.outer(mel_f, fft_freqs)
+    lower = -ramps[:-2] / fdiff[:-1, None]
+    upper = ramps[2:] / fdiff[1:, None]
+    weights = np.maximum(0.0, np.minimum(lower, upper)).astype(np.float32)
+    return weights * (2.0 / (mel_f[2:] - mel_f[:-2]))[:, None].astype(np.float32)
+
+
 def mel_slices(windows: np.ndarray, spec: FeatureSpec) -> np.ndarray:
     """(n, samples) windows -> (n, frames, n_mels) compressed mel slices."""
-    mel = librosa.feature.melspectrogram(
-        y=windows, sr=spec.sr, n_fft=spec.n_fft, hop_length=spec.hop, n_mels=spec.n_mels)
-    out = log_compress(np.swapaxes(mel, -1, -2))
+    spectra = stft_frames(windows, spec.n_fft, spec.hop)
     if spec.frames:
-        out = out[:, : spec.frames, :]
-    return np.ascontiguousarray(out, dtype=np.float32)
+        spectra = spectra[:, : spec.frames]
+    power = spectra.real**2 + spectra.imag**2
+    mel = power @ mel_filterbank(spec.sr, spec.n_fft, spec.n_mels).T
+    return np.ascontiguousarray(log_compress(mel), dtype=np.float32)
 
 
 def _mean_var(x: np.ndarray) -> list[np.ndarray]:
@@ -100,42 +164,103 @@ def _mean_var(x: np.ndarray) -> list[np.ndarray]:
 
 
 @functools.lru_cache(maxsize=8)
-def _mel_basis(sr: int, n_fft: int, n_mels: int = 128) -> np.ndarray:
-    return librosa.filters.mel(sr=sr, n_fft=n_fft, n_mels=n_mels)
+def _mask_spreader(sr: int, n_fft: int) -> np.ndarray:
+    """(bins, mels) weights that spread a mel-band mask back over the STFT bins."""
+    basis = mel_filterbank(sr, n_fft, HPSS_BANDS)
+    return np.ascontiguousarray(basis.T / np.maximum(basis.sum(axis=0), 1e-10)[:, None])
 
 
 @functools.lru_cache(maxsize=8)
-def _mask_spreader(sr: int, n_fft: int) -> np.ndarray:
-    """(bins, mels) weights that spread a mel-band mask back over the STFT bins."""
-    basis = _mel_basis(sr, n_fft, HPSS_BANDS)
-    return basis.T / np.maximum(basis.sum(axis=0), 1e-10)[:, None]
+def _chroma_filterbank(sr: int, n_fft: int) -> np.ndarray:
+    return librosa.filters.chroma(sr=sr, n_fft=n_fft, tuning=0.0)
 
 
-def spectral_shape(S: np.ndarray, sr: int, n_fft: int, roll_percent: float = 0.85
-                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Spectral centroid, bandwidth (p = 2) and rolloff of magnitudes (..., bins, frames).
+def spectral_shape(
+    S: np.ndarray, sr: int, n_fft: int, roll_percent: float = 0.85
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Spectral centroid, bandwidth (p = 2) and rolloff of magnitudes (..., frames, bins).
 
-    The same definitions as librosa's (bandwidth over the L1-normalised
-    spectrum, rolloff as the lowest bin holding ``roll_percent`` of the
-    energy), computed together in a few vectorised passes: 3x faster than the
-    three librosa calls, which each re-normalise the spectrum.
+    librosa's definitions (bandwidth over the L1-normalised spectrum, rolloff
+    as the lowest bin holding ``roll_percent`` of the energy), with the sums
+    over bins as one matrix product: the bandwidth is ``sqrt(E[f^2] - E[f]^2)``
+    under the normalised spectrum, accumulated in float64 so that the
+    subtraction loses nothing a float32 result would keep.  Returns
+    (..., frames) arrays.
     """
-    freqs = librosa.fft_frequencies(sr=sr, n_fft=n_fft).astype(S.dtype)[:, None]  # stay float32
-    total = S.sum(axis=-2, keepdims=True)
-    norm = S / np.maximum(total, np.finfo(np.float32).tiny)
-    centroid = (freqs * norm).sum(axis=-2, keepdims=True)
-    bandwidth = np.sqrt((norm * (freqs - centroid) ** 2).sum(axis=-2, keepdims=True))
-    cumulative = np.cumsum(S, axis=-2)
-    idx = np.argmax(cumulative >= roll_percent * cumulative[..., -1:, :], axis=-2)
-    rolloff = freqs[idx, 0][..., None, :]
-    return centroid, bandwidth, rolloff
+    freqs = np.fft.rfftfreq(n_fft, 1.0 / sr)
+    moments = np.stack([np.ones_like(freqs), freqs, freqs**2], axis=1)  # (bins, 3)
+    sums = S.astype(np.float64) @ moments  # (..., frames, 3)
+    total = np.maximum(sums[..., 0], np.finfo(np.float32).tiny)
+    centroid = sums[..., 1] / total
+    bandwidth = np.sqrt(np.maximum(sums[..., 2] / total - centroid**2, 0.0))
+    cumulative = np.cumsum(S, axis=-1)
+    idx = np.argmax(cumulative >= roll_percent * cumulative[..., -1:], axis=-1)
+    rolloff = freqs.astype(S.dtype)[idx]
+    return centroid.astype(np.float32), bandwidth.astype(np.float32), rolloff
+
+
+def median_filter(x: np.ndarray, size: int, axis: int) -> np.ndarray:
+    """Running median along ``axis`` with mirrored edges: ``scipy.ndimage.median_filter``'s
+    ``reflect`` mode, which ``librosa.decompose.hpss`` uses, and the same values."""
+    pad = [(0, 0)] * x.ndim
+    pad[axis] = (size // 2, size // 2)
+    windows = np.lib.stride_tricks.sliding_window_view(
+        np.pad(x, pad, mode="symmetric"), size, axis=axis
+    )
+    return np.partition(windows, size // 2, axis=-1)[..., size // 2]
+
+
+@functools.lru_cache(maxsize=8)
+def _window_sum(n_fft: int, hop: int, n_frames: int) -> np.ndarray:
+    """Overlap-added squared window: what ``istft`` divides by (librosa's ``window_sumsquare``)."""
+    sq = np.broadcast_to(_window(n_fft).astype(np.float32) ** 2, (1, n_frames, n_fft))
+    return _overlap_add(np.ascontiguousarray(sq), hop)[0]
+
+
+def _overlap_add(frames: np.ndarray, hop: int) -> np.ndarray:
+    """(n, frames, n_fft) -> (n, n_fft + hop * (frames - 1)), for ``hop`` dividing ``n_fft``."""
+    n, n_frames, n_fft = frames.shape
+    out = np.zeros((n, n_fft + hop * (n_frames - 1)), frames.dtype)
+    for k in range(n_fft // hop):  # each hop-long quarter of every frame, all frames at once
+        out[:, k * hop : k * hop + n_frames * hop] += frames[:, :, k * hop : (k + 1) * hop].reshape(
+            n, -1
+        )
+    return out
+
+
+def istft(spectra: np.ndarray, hop: int, length: int) -> np.ndarray:
+    """(n, frames, bins) -> (n, length) float32: ``librosa.istft`` (centred, Hann) for hops that
+    divide ``n_fft``, with scipy's FFT in float32 and the overlap-add as hop-sized block sums."""
+    import scipy.fft
+
+    n_fft = 2 * (spectra.shape[-1] - 1)
+    frames = scipy.fft.irfft(spectra, n=n_fft, axis=-1) * _window(n_fft).astype(np.float32)
+    y = _overlap_add(frames, hop)
+    norm = _window_sum(n_fft, hop, spectra.shape[-2])
+    nonzero = norm > np.finfo(np.float32).tiny
+    y[:, nonzero] /= norm[nonzero]
+    return y[:, n_fft // 2 : n_fft // 2 + length]
+
+
+def zero_crossing_rate(windows: np.ndarray, frame_length: int, hop: int) -> np.ndarray:
+    """(n, samples) -> (n, frames): ``librosa.feature.zero_crossing_rate`` (centred frames with
+    edge padding, |x| <= 1e-10 counts as zero, sign changes between a frame's consecutive
+    samples), from one pass over the signal and running sums instead of per-frame copies."""
+    y = np.pad(windows, [(0, 0), (frame_length // 2, frame_length // 2)], mode="edge")
+    y = np.where(np.abs(y) <= 1e-10, 0.0, y)
+    changes = np.signbit(y[:, 1:]) != np.signbit(y[:, :-1])  # between sample j and j + 1
+    running = np.concatenate([np.zeros((len(y), 1), np.int64), np.cumsum(changes, axis=1)], axis=1)
+    starts = np.arange(0, y.shape[1] - frame_length + 1, hop)
+    inside = running[:, starts + frame_length - 1] - running[:, starts]
+    return inside / frame_length
 
 
 HPSS_BANDS = 64
 
 
-def _hpss_signals(D: np.ndarray, power: np.ndarray, windows: np.ndarray, sr: int, n_fft: int,
-                  hop: int) -> tuple[np.ndarray, np.ndarray]:
+def _hpss_signals(
+    D: np.ndarray, power: np.ndarray, windows: np.ndarray, sr: int, n_fft: int, hop: int
+) -> tuple[np.ndarray, np.ndarray]:
     """Harmonic and percussive signals by median-filtering HPSS on the mel spectrogram.
 
     Median filtering the full 1025-bin STFT costs ~130 ms per 3-second slice,
@@ -144,41 +269,49 @@ def _hpss_signals(D: np.ndarray, power: np.ndarray, windows: np.ndarray, sr: int
     over the STFT bins through the mel filterbank; the harmonic part is inverted as in
     ``librosa.effects.hpss``.  The masks sum to one and the Hann-window inverse
     STFT reconstructs the input exactly, so the percussive part is the rest of
-    the signal, with no second inverse transform.
+    the signal, with no second inverse transform.  ``D`` is frames-first.
     """
-    mel = _mel_basis(sr, n_fft, HPSS_BANDS) @ power
-    mask_h, _ = librosa.decompose.hpss(mel, kernel_size=17, mask=True)
-    lin_h = np.clip(_mask_spreader(sr, n_fft) @ mask_h, 0.0, 1.0)
-    harm = librosa.istft(D * lin_h, hop_length=hop, length=windows.shape[-1])
-    return harm, windows - harm
+    mel = power @ mel_filterbank(sr, n_fft, HPSS_BANDS).T  # (n, frames, bands)
+    harm = median_filter(mel, 17, axis=-2)  # along time
+    perc = median_filter(mel, 17, axis=-1)  # along frequency
+    mask_h = librosa.util.softmask(harm, perc, power=2, split_zeros=True)
+    lin_h = np.clip(mask_h @ _mask_spreader(sr, n_fft).T, 0.0, 1.0)
+    harmonic = istft(D * lin_h, hop, windows.shape[-1])
+    return harmonic, windows - harmonic
 
 
 def summary_features(windows: np.ndarray, sr: int, n_fft: int = 2048, hop: int = 512) -> np.ndarray:
     """(n, samples) windows -> (n, 57) summary features, in ``SUMMARY_NAMES`` order.
 
     One STFT per slice feeds every spectral feature; the harmonic and
-    percussive signals come from HPSS of the same STFT.
+    percussive signals come from HPSS of the same STFT.  Each feature is
+    librosa's definition (``tests/test_features.py`` holds them to it within
+    float tolerance); spectra stay frames-first (contiguous along the bins)
+    and the slow features are computed here in fewer passes.
     """
-    D = librosa.stft(windows, n_fft=n_fft, hop_length=hop)
+    D = stft_frames(windows, n_fft, hop)  # (n, frames, bins)
     S = np.abs(D)
-    power = S ** 2
-    mel = _mel_basis(sr, n_fft) @ power
+    power = S**2
     harm, perc = _hpss_signals(D, power, windows, sr, n_fft, hop)
-    mel_db = librosa.power_to_db(mel)
+    mel_db = librosa.power_to_db(np.swapaxes(power @ mel_filterbank(sr, n_fft).T, -1, -2))
     onset = librosa.onset.onset_strength(S=mel_db, sr=sr, hop_length=hop)
     # The autocorrelation window defaults to 8 s; a 3-second slice has 3 s to offer,
     # the rest would be padding (and 7x the cost).
-    tempo = librosa.feature.tempo(onset_envelope=onset, sr=sr, hop_length=hop,
-                                  ac_size=min(8.0, windows.shape[-1] / sr)).reshape(len(windows))
+    tempo = librosa.feature.tempo(
+        onset_envelope=onset, sr=sr, hop_length=hop, ac_size=min(8.0, windows.shape[-1] / sr)
+    ).reshape(len(windows))
     centroid, bandwidth, rolloff = spectral_shape(S, sr, n_fft)
+    chroma = librosa.util.normalize(power @ _chroma_filterbank(sr, n_fft).T, norm=np.inf, axis=-1)
+    # librosa.feature.rms from a spectrum: the DC and Nyquist bins count half.
+    rms = np.sqrt(2.0 * (power.sum(axis=-1) - 0.5 * (power[..., 0] + power[..., -1])) / n_fft**2)
     cols: list[np.ndarray] = []
     for feat in (
-        librosa.feature.chroma_stft(S=power, sr=sr, tuning=0.0),  # no per-slice tuning estimate
-        librosa.feature.rms(S=S, frame_length=n_fft),
+        chroma,
+        rms,
         centroid,
         bandwidth,
         rolloff,
-        librosa.feature.zero_crossing_rate(windows, frame_length=n_fft, hop_length=hop),
+        zero_crossing_rate(windows, n_fft, hop),
         harm,
         perc,
     ):

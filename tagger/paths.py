@@ -34,7 +34,15 @@ def user_models_dir() -> Path:
 
 
 def shipped_models_dir() -> Path:
-    """The models committed under ``models/`` and installed as ``tagger.shipped``."""
+    """The models committed under ``models/`` and installed as ``tagger.shipped``.
+
+    A checkout's own ``models/`` comes first, so that code run from a checkout
+    or a git worktree (``PYTHONPATH``) reads the models committed beside it,
+    not those of whichever checkout was pip-installed in editable mode.
+    """
+    checkout = Path(__file__).resolve().parent.parent / "models"
+    if (checkout / "__init__.py").is_file() and (checkout / "musicnn.json").is_file():
+        return checkout
     try:
         from importlib.resources import files
 

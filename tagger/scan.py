@@ -18,7 +18,8 @@ from pathlib import Path
 from typing import Any
 
 from .errors import TaggerError
-from .models import ModelRef, resolve
+from .inference import Engine
+from .models import ModelRef, resolve, with_precision
 from .paths import absolute, default_db, is_under, unreachable
 from .pool import Runner, make_runner, run_chunks
 from .relabel import relabel, split_relabel
@@ -43,12 +44,13 @@ class ScanOptions:
     progress: bool = True             # a progress bar (on a terminal only)
     backend: str = "loky"             # loky | dask
     scheduler: str | None = None      # Dask scheduler address
+    precision: str | None = None      # auto (None) | float32: see tagger.inference
     write: WriteOptions | None = None  # then write the genres into the files' tags
 
     def arguments(self, paths: list[str]) -> dict[str, Any]:
         """What the ``scans`` table records about this run."""
         return {"paths": paths, "model": self.model, "jobs": self.jobs, "rescan": self.rescan,
-                "backend": self.backend, "scheduler": self.scheduler}
+                "backend": self.backend, "scheduler": self.scheduler, "precision": self.precision}
 
 
 @dataclass
@@ -72,6 +74,7 @@ class ScanSummary:
     unreadable_folders: list[dict] = field(default_factory=list)
     notice: str | None = None
     tags: dict | None = None  # the tag-writing summary with --write-tags
+    engine: str | None = None  # what ran the net: "openvino bfloat16", "tensorflow float32"
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -84,6 +87,12 @@ class ScanSummary:
                 self.error_files.append({"path": r.path, "error": r.error})
             else:
                 self.scanned += 1
+                ran = r.prediction.engine if r.prediction else None
+                if ran and self.engine and ran != self.engine:  # a worker had to fall back
+                    self.notice = "\n".join(filter(None, [
+                        self.notice, f"notice: {self.model} ran on {ran}, not {self.engine}: "
+                                     f"a worker could not load the fast runtime"]))
+                    self.engine = ran
 
 
 @dataclass
@@ -151,8 +160,9 @@ def scan(paths: list[str | os.PathLike], db: str | os.PathLike | None = None,
     ``options`` (or keyword overrides of its fields: ``scan(paths,
     model="musicnn", jobs=2)``) say how.  With ``options.write`` the stored
     genres are then written into the files' tags, under the same database
-    lock.  ``notify`` receives the one-line notice about the default model
-    before the work starts (it is also in the summary); ``on_results`` sees
+    lock.  ``notify`` receives the notices (the default model, a runtime
+    fallback; one line each) before the work starts (they are also in the
+    summary, with any fallback a worker met); ``on_results`` sees
     each batch of results as it is committed.
     """
     opts = replace(options or ScanOptions(), **overrides)
@@ -164,6 +174,8 @@ def scan(paths: list[str | os.PathLike], db: str | os.PathLike | None = None,
         if problem:
             raise TaggerError(f"cannot read {p}: {problem}")
     ref, notice = resolve(opts.model)
+    ref, engine, engine_notice = with_precision(ref, opts.precision)
+    notice = "\n".join(n for n in (notice, engine_notice) if n) or None
     if notice and notify:
         notify(notice)
     jobs = opts.jobs or os.cpu_count() or 1
@@ -173,8 +185,7 @@ def scan(paths: list[str | os.PathLike], db: str | os.PathLike | None = None,
             the_plan = plan(store, texts, ref, opts.rescan)
             summary = _run(store, the_plan, ref, opts, jobs,
                            runner or make_runner(opts.backend, jobs, opts.scheduler),
-                           opts.arguments(texts) | {"jobs": jobs}, on_results)
-            summary.notice = notice
+                           opts.arguments(texts) | {"jobs": jobs}, on_results, engine, notice)
             if opts.write is not None:
                 summary.tags = write_tags(texts, options=opts.write, scan_id=summary.scan_id,
                                           store=store).to_dict()
@@ -183,8 +194,25 @@ def scan(paths: list[str | os.PathLike], db: str | os.PathLike | None = None,
     return summary
 
 
+def chunked(items: list[Item], size: int, jobs: int) -> list[list[Item]]:
+    """``items`` in chunks of ``size``, the first ones smaller (1, 2, 4, ... files per worker).
+
+    The net runs on a whole chunk at once, so large chunks amortise its call;
+    but the first result of a scan waits for a whole first chunk, and small
+    first chunks let every worker report within seconds of the start.
+    """
+    chunks, i, step = [], 0, 1
+    while i < len(items):
+        for _ in range(jobs):
+            chunks.append(items[i:i + step])
+            i += step
+        step = min(2 * step, size)
+    return [c for c in chunks if c]
+
+
 def _run(store: Store, the_plan: Plan, ref: ModelRef, opts: ScanOptions, jobs: int,
-         runner: Runner, arguments: dict, on_results: Callable | None) -> ScanSummary:
+         runner: Runner, arguments: dict, on_results: Callable | None, engine: Engine,
+         notice: str | None) -> ScanSummary:
     """Analyse the plan's files in the pool, committing results in batches."""
     started = time.monotonic()
     store.set_missing(the_plan.vanished, True)
@@ -193,10 +221,10 @@ def _run(store: Store, the_plan: Plan, ref: ModelRef, opts: ScanOptions, jobs: i
                           files_seen=len(the_plan.walked.files), skipped=len(the_plan.unchanged),
                           missing=len(the_plan.vanished),
                           unreadable_folders=[{"path": d, "error": e}
-                                              for d, e in the_plan.walked.problems])
+                                              for d, e in the_plan.walked.problems],
+                          notice=notice, engine=str(engine))
     summary.count(the_plan.gone)
-    chunks = [the_plan.todo[i:i + opts.chunk_size]
-              for i in range(0, len(the_plan.todo), opts.chunk_size)]
+    chunks = chunked(the_plan.todo, opts.chunk_size, jobs)
     buffer: list[TrackResult] = list(the_plan.gone)
     last_commit = time.monotonic()
 

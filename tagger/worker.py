@@ -20,7 +20,8 @@ import numpy as np
 from .decode import Decoded, DecodeError, decode
 from .errors import TaggerError, one_line
 from .features import FeatureSpec, extract
-from .models import ModelRef, TrackPrediction, resolve
+from .models import ModelRef, TrackPrediction, resolve, with_precision
+from .models.registry import fallback_notice
 from .store import now
 from .tags import TagError, read_file_tags
 
@@ -164,13 +165,17 @@ def analyse_files(ref: ModelRef, items: list[Item], timeout: float | None = 120.
     return results
 
 
-def predict_file(path: str | os.PathLike, model: str | None = None
-                 ) -> tuple[ModelRef, TrackPrediction, str | None]:
+def predict_file(path: str | os.PathLike, model: str | None = None,
+                 precision: str | None = None) -> tuple[ModelRef, TrackPrediction, str | None]:
     """(model used, prediction, notice) for one file, without the database (``tagger show``)."""
     if not os.path.isfile(path):
         raise TaggerError(f"no such file: {path}")
     ref, notice = resolve(model)
+    ref, _, engine_notice = with_precision(ref, precision)
     loaded = ref.load()
+    # The graph can pass the cheap check and still fail to compile here.
+    engine_notice = engine_notice or fallback_notice(ref.name, loaded.fallback)
+    notice = "\n".join(n for n in (notice, engine_notice) if n) or None
     try:
         _, x = track_input(path, loaded.spec)
     except DecodeError as exc:

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import time
 from pathlib import Path
 
@@ -140,12 +141,13 @@ def test_default_database_location(library, isolated_home):
 
 def test_show_prints_top_three(library):
     out = run_cli("show", library / "track2.ogg").stdout.splitlines()
-    assert out[0].endswith("[musicnn]")
+    assert re.search(r"\[musicnn on openvino (bfloat16|float32)\]$", out[0])
     assert len(out) == 4
     probs = [float(line.split()[-1]) for line in out[1:]]
     assert probs == sorted(probs, reverse=True)
-    js = run_json("show", library / "track2.ogg")
+    js = run_json("show", library / "track2.ogg", "--precision", "float32")
     assert js["genre"] == js["top"][0]["genre"]
+    assert js["engine"] == "openvino float32"
 
 
 def test_help_explains_every_command():

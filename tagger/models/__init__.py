@@ -4,7 +4,16 @@
 workers call ``ref.load()``.
 """
 from .base import Model, ModelCard, ModelRef, TrackPrediction, read_card, softmax, write_card
-from .registry import KINDS, ModelKind, available, card_for, default_kind, installed, resolve
+from .registry import (
+                       KINDS,
+                       ModelKind,
+                       available,
+                       card_for,
+                       default_kind,
+                       installed,
+                       resolve,
+                       with_precision,
+)
 
 __all__ = [
            "KINDS",
@@ -20,5 +29,6 @@ __all__ = [
            "read_card",
            "resolve",
            "softmax",
+           "with_precision",
            "write_card",
 ]

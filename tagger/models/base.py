@@ -20,7 +20,7 @@ import json
 import os
 from abc import ABC, abstractmethod
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +28,7 @@ import numpy as np
 
 from ..errors import TaggerError
 from ..features import FeatureSpec
+from ..inference import TENSORFLOW, Engine, engine_for
 
 # Slices per forward pass: large enough to amortise the call, small enough
 # to bound a worker's memory (musicnn's front-end holds ~9 MB per slice).
@@ -48,6 +49,9 @@ class TrackPrediction:
     # A fixed-length description of the track's sound (musicnn's penultimate
     # layers, mean over patches), for similarity and user-trained heads.
     embedding: np.ndarray | None = None
+    # What ran the net ("openvino bfloat16"), so a scan can tell when a worker
+    # had to fall back; not stored.
+    engine: str | None = None
 
 
 def softmax(z: np.ndarray) -> np.ndarray:
@@ -138,6 +142,8 @@ class Model(ABC):
     # "<name> <version>" of the net whose embedding ``to_embedding`` returns
     # (for a head: the musicnn it runs on), None for models without one.
     embedder: str | None = None
+    engine: Engine = TENSORFLOW
+    fallback: str | None = None  # why not the fast runtime, where a model has one
 
     def __init__(self, card: ModelCard):
         self.card = card
@@ -184,7 +190,8 @@ class Model(ABC):
         return TrackPrediction(
             genre=self.genres[best], confidence=float(probs[best]),
             probabilities={g: round(float(p), 5) for g, p in zip(self.genres, probs)},
-            tags=self.to_tags(pooled), embedding=self.to_embedding(pooled))
+            tags=self.to_tags(pooled), embedding=self.to_embedding(pooled),
+            engine=str(self.engine))
 
 
 def compiled(net) -> Callable[[np.ndarray], np.ndarray]:
@@ -214,6 +221,7 @@ class ModelRef:
     card_file: str
     model_class: str
     source: str         # user | shipped | file
+    precision: str = "auto"  # auto | float32 (tagger.inference); ignored without a choice
 
     @classmethod
     def of(cls, card: ModelCard, path: Path, card_file: Path, source: str,
@@ -225,15 +233,28 @@ class ModelRef:
     def card(self) -> ModelCard:
         return read_card(Path(self.card_file))
 
+    def engine(self) -> tuple[Engine, str | None]:
+        """What will run this model's net here, and why not OpenVINO (None when it is or
+        the model has no converted graph); decided without loading anything heavy.  A
+        head runs on musicnn's net, so musicnn's graph decides."""
+        card = self.card
+        if card.details.get("embedder") and "openvino" not in card.details:
+            from .registry import resolve
+
+            return replace(resolve("musicnn")[0], precision=self.precision).engine()
+        return engine_for(card.details.get("openvino"), Path(self.card_file).parent,
+                          self.precision)
+
     def load(self, threads: int | None = None) -> Model:
         """The model, loaded once per process (workers reuse it for every chunk)."""
         from ..runtime import stderr_silenced
         from .registry import loader
 
-        key = (self.path, self.version)
+        key = (self.path, self.version, self.precision)
         if key not in _LOADED:
             with stderr_silenced():  # TensorFlow's start-up logging
-                model = loader(self.model_class)(Path(self.path), self.card, threads)
+                model = loader(self.model_class)(Path(self.path), self.card, threads,
+                                                 self.precision)
                 model.version = self.version
                 # Trace the graph now, so the first file pays no extra cost.
                 model.forward(np.zeros((1, *model.spec.input_shape()), np.float32))
@@ -241,4 +262,4 @@ class ModelRef:
         return _LOADED[key]
 
 
-_LOADED: dict[tuple[str, str], Model] = {}
+_LOADED: dict[tuple[str, str, str], Model] = {}

@@ -94,13 +94,17 @@ def embedder_of(card: ModelCard) -> str:
 class HeadModel(Model):
     """A softmax head run on the musicnn embedding of decoded audio."""
 
-    def __init__(self, path: Path, card: ModelCard, threads: int | None = None):
+    def __init__(self, path: Path, card: ModelCard, threads: int | None = None,
+                 precision: str = "auto"):
+        from dataclasses import replace
+
         from .registry import resolve
 
         super().__init__(card)
         self.head = SoftmaxHead.load(path)
         self.embedder = embedder_of(card)
-        self.musicnn = resolve("musicnn")[0].load(threads)
+        self.musicnn = replace(resolve("musicnn")[0], precision=precision).load(threads)
+        self.engine, self.fallback = self.musicnn.engine, self.musicnn.fallback
         if self.musicnn.embedder != self.embedder:
             raise TaggerError(
                 f"model {card.name} was trained on embeddings of {self.embedder}, but this "
@@ -121,4 +125,5 @@ class HeadModel(Model):
     def pooled_prediction(self, pooled: np.ndarray) -> TrackPrediction:
         pred = predict_embeddings(self.head, self.to_embedding(pooled)[None, :])[0]
         pred.tags, pred.embedding = self.to_tags(pooled), self.to_embedding(pooled)
+        pred.engine = str(self.engine)
         return pred

@@ -18,9 +18,14 @@ from .base import Model, ModelCard, compiled, softmax
 
 
 class KerasClassifier(Model):
-    """A ``.keras`` net with logits out; softmax after temperature scaling."""
+    """A ``.keras`` net with logits out; softmax after temperature scaling.
 
-    def __init__(self, path: Path, card: ModelCard, threads: int | None = None):
+    Runs on TensorFlow in float32 whatever ``precision`` asks: these nets are
+    small next to the cost of their features.
+    """
+
+    def __init__(self, path: Path, card: ModelCard, threads: int | None = None,
+                 precision: str = "auto"):
         from ..runtime import keras_module
 
         super().__init__(card)

@@ -6,13 +6,19 @@ layer (``dense``, 200 ReLU units: MTT's, then MSD's).  Pooled over a track's
 patches, the tags become genres (``musicnn_genres.merge_genres``) and the
 tag dict stored for the track; the 400 penultimate values are the track's
 embedding, which similarity search and user-trained heads use.
+
+The Keras graph (``build_combined``) is the source of truth; scans run the
+same graph converted to OpenVINO when it can (``tagger.inference``: bfloat16
+where the CPU has it, or float32), else the Keras graph on TensorFlow.
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 
+from ..inference import TENSORFLOW, RuntimeUnavailable, open_openvino
 from .base import Model, ModelCard, compiled
 from .musicnn_genres import GENRES, merge_genres, tag_dict
 
@@ -48,12 +54,26 @@ def embedder_id(card: ModelCard) -> str:
 class MusicnnModel(Model):
     """Both pretrained musicnn nets, merged into genres, with an embedding per track."""
 
-    def __init__(self, path: Path, card: ModelCard, threads: int | None = None):
+    def __init__(self, path: Path, card: ModelCard, threads: int | None = None,
+                 precision: str = "auto"):
         super().__init__(card)
         self.genres = list(GENRES)
         self.embedder = embedder_id(card)
-        self.net = build_combined(card, path.parent, threads)
-        self._call = compiled(self.net)
+        self.folder, self.threads = path.parent, threads
+        self._net = None
+        self._call: Callable[[np.ndarray], np.ndarray]
+        try:
+            fast = open_openvino(card.details.get("openvino"), self.folder, precision, threads)
+            self._call, self.engine, self.fallback = fast, fast.engine, None
+        except RuntimeUnavailable as exc:
+            self._call, self.engine, self.fallback = compiled(self.net), TENSORFLOW, str(exc)
+
+    @property
+    def net(self):
+        """The Keras graph, built on first use (a scan on OpenVINO never imports TensorFlow)."""
+        if self._net is None:
+            self._net = build_combined(self.card, self.folder, self.threads)
+        return self._net
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         return self._call(x)

@@ -17,7 +17,7 @@ from __future__ import annotations
 import hashlib
 import os
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -25,13 +25,14 @@ import numpy as np
 
 from ..errors import TaggerError
 from ..features import LOGMEL, MUSICNN, SUMMARY, FeatureSpec
+from ..inference import Engine, check_precision
 from ..paths import shipped_models_dir, unreachable, user_models_dir
 from .base import Model, ModelCard, ModelRef, card_path, read_card
 
 # (spec, n_classes, training inputs, width) -> an uncompiled Keras model
 Builder = Callable[[FeatureSpec, int, np.ndarray, int], Any]
-# (model file or card, card, threads) -> a loaded model
-Loader = Callable[[Path, ModelCard, "int | None"], Model]
+# (model file or card, card, threads, precision) -> a loaded model
+Loader = Callable[[Path, ModelCard, "int | None", str], Model]
 
 
 @dataclass(frozen=True)
@@ -203,6 +204,24 @@ def resolve(model: str | os.PathLike | None = None) -> tuple[ModelRef, str | Non
     if not path.is_file():
         raise TaggerError(f"no such model: {text} (use {', '.join(KINDS)} or a model file)")
     return ref_for_file(path.resolve(), "file"), None
+
+
+def with_precision(ref: ModelRef, precision: str | None) -> tuple[ModelRef, Engine, str | None]:
+    """``ref`` set to run at ``precision``, the engine that will run it, and a notice when
+    the fast runtime cannot (the model then runs on TensorFlow)."""
+    try:
+        ref = replace(ref, precision=check_precision(precision))
+    except ValueError as exc:
+        raise TaggerError(str(exc)) from None
+    engine, why = ref.engine()
+    return ref, engine, fallback_notice(ref.name, why)
+
+
+def fallback_notice(name: str, why: str | None) -> str | None:
+    """The one line that says a model runs on TensorFlow instead of its converted graph."""
+    if not why:
+        return None
+    return f"notice: {name} runs on TensorFlow, not OpenVINO ({why}): slower start-up and scans"
 
 
 def available() -> list[ModelRef]:

@@ -1,0 +1,187 @@
+"""Which engine runs a model's net, at which precision, and the fallback when it cannot.
+
+Keras holds the weights (the source of truth): training, conversion and the
+parity tests use it.  A model whose card has an ``openvino`` entry also ships
+the same net converted once to OpenVINO IR (``<name>.xml`` + ``<name>.bin``,
+by ``training/convert_openvino.py``), and scans run that instead:
+
+* OpenVINO imports and compiles the graph in well under a second, where
+  importing TensorFlow alone takes ~7 s, so workers start fast;
+* on CPUs with native bfloat16 (AVX-512 BF16 or AMX) it runs the
+  convolutions in bfloat16, several times TensorFlow's float32 speed
+  (``benchmarks/runtimes.py``).  bfloat16 keeps 8 bits of mantissa, so tag
+  probabilities move by up to ~1e-2; ``precision="float32"`` keeps OpenVINO in
+  float32 (within 1e-6 of Keras).
+
+The card's entry records the SHA-256 of the Keras weights the graph was made
+from: a graph that no longer matches its weights is never used.  Where
+OpenVINO is missing, cannot compile the graph or the graph is stale, the model
+runs on TensorFlow and the scan says so in one line (``engine_for``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+PRECISIONS = ("auto", "float32")
+# Set to "tensorflow" to run every model on TensorFlow (a debugging aid).
+RUNTIME_ENV = "TAGGER_RUNTIME"
+
+
+class RuntimeUnavailable(Exception):
+    """The fast runtime cannot run this net here; the message says why, in a few words."""
+
+
+@dataclass(frozen=True)
+class Engine:
+    """What runs a net: ``openvino`` or ``tensorflow``, in ``bfloat16`` or ``float32``."""
+
+    runtime: str
+    precision: str
+
+    def __str__(self) -> str:
+        return f"{self.runtime} {self.precision}"
+
+
+TENSORFLOW = Engine("tensorflow", "float32")
+
+
+def sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def check_precision(precision: str | None) -> str:
+    """``None`` -> ``auto``; anything but ``PRECISIONS`` is a ValueError naming the choices."""
+    precision = precision or "auto"
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision must be {' or '.join(PRECISIONS)}, not {precision!r}")
+    return precision
+
+
+def _core() -> Any:
+    try:
+        import openvino as ov
+    except Exception as exc:  # ImportError, or a broken native library
+        raise RuntimeUnavailable(f"OpenVINO cannot be imported ({type(exc).__name__})") from None
+    return ov.Core()
+
+
+def bfloat16_supported() -> bool:
+    """Whether this CPU computes bfloat16 natively (OpenVINO's own detection)."""
+    try:
+        return "BF16" in _core().get_property("CPU", "OPTIMIZATION_CAPABILITIES")
+    except Exception:
+        return False
+
+
+def resolved_precision(precision: str | None) -> str:
+    """``auto`` -> ``bfloat16`` where the CPU supports it, else ``float32``."""
+    if check_precision(precision) == "auto" and bfloat16_supported():
+        return "bfloat16"
+    return "float32"
+
+
+def graph_file(entry: dict | None, folder: Path) -> Path:
+    """The card's converted graph, checked without loading it: present, and made from these weights.
+
+    Raises ``RuntimeUnavailable`` saying why it cannot be used.
+    """
+    if os.environ.get(RUNTIME_ENV, "").lower() == "tensorflow":
+        raise RuntimeUnavailable(f"{RUNTIME_ENV}=tensorflow")
+    if not entry:
+        raise RuntimeUnavailable("no converted OpenVINO graph is installed")
+    xml = folder / entry["file"]
+    if not xml.is_file() or not xml.with_suffix(".bin").is_file():
+        raise RuntimeUnavailable(f"{xml.name} or its .bin is missing")
+    for name, digest in entry.get("weights_sha256", {}).items():
+        if not (folder / name).is_file() or sha256(folder / name) != digest:
+            raise RuntimeUnavailable(
+                f"{xml.name} was converted from other weights than {name} "
+                f"(run training/convert_openvino.py)"
+            )
+    return xml
+
+
+def engine_for(
+    entry: dict | None, folder: Path, precision: str | None
+) -> tuple[Engine, str | None]:
+    """The engine a model will run on here, and why it is not OpenVINO (None when it is).
+
+    Cheap enough for the scanning process (no graph is compiled): it checks
+    the graph and its weights, and that OpenVINO can be imported.
+    """
+    check_precision(precision)
+    try:
+        graph_file(entry, folder)
+        if importlib.util.find_spec("openvino") is None:
+            raise RuntimeUnavailable("OpenVINO is not installed")
+    except RuntimeUnavailable as exc:
+        return TENSORFLOW, str(exc) if entry else None
+    return Engine("openvino", resolved_precision(precision)), None
+
+
+class OpenVinoNet:
+    """A converted graph compiled for this CPU: ``net(x) -> np.ndarray``.
+
+    CPU pinning is off: a scan runs one single-threaded worker per core, and
+    with pinning every worker's thread would be put on the same first core.
+    """
+
+    def __init__(self, xml: Path, precision: str, threads: int | None = None):
+        core = _core()
+        config: dict[str, Any] = {
+            "INFERENCE_PRECISION_HINT": "bf16" if precision == "bfloat16" else "f32",
+            "PERFORMANCE_HINT": "LATENCY",
+            "NUM_STREAMS": 1,
+            "ENABLE_CPU_PINNING": False,
+        }
+        if threads:
+            config["INFERENCE_NUM_THREADS"] = int(threads)
+        try:
+            compiled = core.compile_model(str(xml), "CPU", config)
+        except Exception as exc:
+            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+            raise RuntimeUnavailable(f"OpenVINO cannot load {xml.name}: {first[:200]}") from None
+        self._request = compiled.create_infer_request()
+        self.engine = Engine("openvino", precision)
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        out = self._request.infer([np.ascontiguousarray(x, dtype=np.float32)])
+        return np.array(out[0], dtype=np.float32)  # a copy: the request reuses its buffers
+
+
+def open_openvino(
+    entry: dict | None, folder: Path, precision: str | None, threads: int | None = None
+) -> OpenVinoNet:
+    """The card's converted graph compiled for this CPU; ``RuntimeUnavailable`` if it cannot be."""
+    return OpenVinoNet(graph_file(entry, folder), resolved_precision(precision), threads)
+
+
+def convert(net: Any, xml: Path, weights: list[Path]) -> dict:
+    """Convert a Keras ``net`` to OpenVINO IR at ``xml`` (+ ``.bin``, float32 weights).
+
+    Returns the card entry naming the graph and the weights it was made from.
+    Needs TensorFlow and OpenVINO; runs once, when the shipped model is built.
+    """
+    import openvino as ov
+    import tensorflow as tf
+
+    sig = tf.TensorSpec([None, *net.input_shape[1:]], tf.float32)
+    fn = tf.function(lambda x: net(x, training=False), input_signature=[sig])
+    ov.save_model(ov.convert_model(fn), str(xml), compress_to_fp16=False)
+    return {
+        "file": xml.name,
+        "openvino": ov.__version__.split("-")[0],
+        "weights_sha256": {w.name: sha256(w) for w in weights},
+    }

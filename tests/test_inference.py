@@ -1,0 +1,114 @@
+"""The OpenVINO graph against the Keras port it was converted from, and the TensorFlow fallback.
+
+Keras is the source of truth: the float32 path must agree with it to 1e-4 on
+every tag, the bfloat16 path to 1e-2 and on the top genre of real tracks
+(patches of two freely licensed soundtracks, see
+``fixtures/musicnn_real_patches.LICENSE``).
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tagger.inference import TENSORFLOW, bfloat16_supported, engine_for
+from tagger.models import resolve, with_precision
+from tagger.models.musicnn import N_TAGS
+from tagger.models.musicnn_genres import merge_genres
+
+FIXTURES = Path(__file__).parent / "fixtures"
+TAGS = slice(0, 2 * N_TAGS)
+
+
+@pytest.fixture(scope="module")
+def inputs() -> np.ndarray:
+    parity = np.load(FIXTURES / "musicnn_parity.npz")["patches"]
+    real = np.load(FIXTURES / "musicnn_real_patches.npz")["patches"].astype(np.float32)
+    return np.concatenate([parity, real])
+
+
+@pytest.fixture(scope="module")
+def keras_outputs(inputs) -> np.ndarray:
+    """The Keras port's 500 columns: the reference for every runtime."""
+    from tagger.models.base import compiled
+
+    model = replace(resolve("musicnn")[0], precision="float32").load()
+    return compiled(model.net)(inputs)
+
+
+def run(precision: str, x: np.ndarray):
+    model = replace(resolve("musicnn")[0], precision=precision).load()
+    return model, model.forward_batched(x)
+
+
+@pytest.mark.slow
+def test_float32_path_matches_keras(inputs, keras_outputs):
+    model, out = run("float32", inputs)
+    assert str(model.engine) == "openvino float32"
+    assert out.shape == (len(inputs), 500)
+    np.testing.assert_allclose(out[:, TAGS], keras_outputs[:, TAGS], atol=1e-4, rtol=0)
+    np.testing.assert_allclose(
+        out[:, 2 * N_TAGS :], keras_outputs[:, 2 * N_TAGS :], atol=1e-3, rtol=1e-4
+    )
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not bfloat16_supported(), reason="this CPU has no native bfloat16")
+def test_bfloat16_path_stays_within_1e_2_and_keeps_real_top_genres(inputs, keras_outputs):
+    model, out = run("auto", inputs)
+    assert str(model.engine) == "openvino bfloat16"
+    assert np.abs(out[:, TAGS] - keras_outputs[:, TAGS]).max() <= 1e-2
+    assert np.abs(out[:, TAGS] - keras_outputs[:, TAGS]).max() > 1e-6  # really bfloat16
+    # The embeddings point the same way (cosine similarity per patch).
+    a, b = out[:, 2 * N_TAGS :], keras_outputs[:, 2 * N_TAGS :]
+    cosine = (a * b).sum(1) / np.linalg.norm(a, axis=1) / np.linalg.norm(b, axis=1)
+    assert cosine.min() > 0.999
+    real = slice(len(inputs) - 57, None)
+    top = merge_genres(out[real, :N_TAGS], out[real, N_TAGS : 2 * N_TAGS]).argmax(1)
+    top_ref = merge_genres(
+        keras_outputs[real, :N_TAGS], keras_outputs[real, N_TAGS : 2 * N_TAGS]
+    ).argmax(1)
+    assert (top == top_ref).mean() >= 0.98
+
+
+@pytest.mark.slow
+def test_stale_graph_falls_back_to_tensorflow_with_a_notice(tmp_path, inputs, keras_outputs):
+    """A graph converted from other weights is never used: TensorFlow runs, and the scan says so."""
+    ref = resolve("musicnn")[0]
+    folder = tmp_path / "models"
+    shutil.copytree(Path(ref.card_file).parent, folder)
+    card = json.loads((folder / "musicnn.json").read_text())
+    card["openvino"]["weights_sha256"]["musicnn_mtt.weights.h5"] = "0" * 64
+    (folder / "musicnn.json").write_text(json.dumps(card))
+    stale = replace(
+        ref,
+        path=str(folder / "musicnn.json"),
+        card_file=str(folder / "musicnn.json"),
+        version=ref.version + "-stale",
+    )
+    stale, engine, notice = with_precision(stale, None)
+    assert engine == TENSORFLOW
+    assert notice and "runs on TensorFlow" in notice and "musicnn_mtt.weights.h5" in notice
+    model = stale.load()
+    assert model.engine == TENSORFLOW
+    np.testing.assert_allclose(
+        model.forward(inputs[:4])[:, TAGS], keras_outputs[:4, TAGS], atol=1e-6
+    )
+
+
+def test_engine_choice_without_a_graph_or_openvino(tmp_path, monkeypatch):
+    assert engine_for(None, tmp_path, "auto") == (TENSORFLOW, None)  # no graph: nothing to say
+    ref = resolve("musicnn")[0]
+    entry = ref.card.details["openvino"]
+    folder = Path(ref.card_file).parent
+    monkeypatch.setenv("TAGGER_RUNTIME", "tensorflow")
+    assert engine_for(entry, folder, "auto")[0] == TENSORFLOW
+    monkeypatch.delenv("TAGGER_RUNTIME")
+    assert engine_for(entry, folder, "float32")[0].precision == "float32"
+    with pytest.raises(ValueError, match="precision"):
+        engine_for(entry, folder, "float16")

@@ -1,0 +1,61 @@
+"""Convert the shipped musicnn Keras weights to the OpenVINO graph that scans run.
+
+    python training/convert_openvino.py [models/]
+
+Builds the 500-column musicnn graph (``tagger.models.musicnn.build_combined``:
+both nets' 100 tags and their two 200-wide embeddings) from the Keras weights
+in ``models/``, writes it as OpenVINO IR (``musicnn.xml`` + ``musicnn.bin``,
+float32 weights; bfloat16 is chosen when a worker compiles the graph, not
+stored) and records in the card which weights files it was made from.  Keras
+stays the source of truth: after any change to the weights rerun this, or
+scans fall back to TensorFlow.  Before writing the card it checks the graph
+against Keras on the parity fixture's patches (float32 within 1e-4; bfloat16
+within 1e-2 on the tags, where the CPU has bfloat16).
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from tagger.inference import OpenVinoNet, bfloat16_supported, convert
+from tagger.models import read_card, write_card
+from tagger.models.base import compiled
+from tagger.models.musicnn import N_TAGS, build_combined
+
+ROOT = Path(__file__).resolve().parent.parent
+TOLERANCE = {"float32": 1e-4, "bfloat16": 1e-2}
+
+
+def main(folder: Path) -> None:
+    card = read_card(folder / "musicnn.json")
+    net = build_combined(card, folder)
+    weights = [folder / card.details["nets"][key]["file"] for key in ("mtt", "msd")]
+    entry = convert(net, folder / "musicnn.xml", weights)
+
+    x = np.load(ROOT / "tests" / "fixtures" / "musicnn_parity.npz")["patches"]
+    ref = compiled(net)(x)
+    for precision in ("float32", "bfloat16") if bfloat16_supported() else ("float32",):
+        y = OpenVinoNet(folder / "musicnn.xml", precision)(x)
+        diff = float(np.abs(y[:, : 2 * N_TAGS] - ref[:, : 2 * N_TAGS]).max())
+        print(
+            f"{precision}: largest tag difference from Keras {diff:.1e} "
+            f"(tolerance {TOLERANCE[precision]:g})"
+        )
+        if diff > TOLERANCE[precision]:
+            sys.exit(f"the converted graph differs from Keras by {diff:.1e} in {precision}")
+    card.details["openvino"] = {
+        **entry,
+        "outputs": "MTT tags (50), MSD tags (50), MTT embedding (200), MSD embedding (200)",
+        "precision": "bfloat16 where the CPU has native bfloat16 (AVX-512 BF16 or AMX), else "
+        "float32; --precision float32 forces float32",
+        "command": "python training/convert_openvino.py models",
+    }
+    write_card(folder, card)
+    print(f"wrote {folder / entry['file']} (+ .bin) and the card's openvino entry")
+
+
+if __name__ == "__main__":
+    main(Path(sys.argv[1]) if len(sys.argv) > 1 else ROOT / "models")
