@@ -223,6 +223,7 @@ def plot(rep: dict, path: str | os.PathLike) -> Path:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
 
     a = rep["agreement"]
     n_tags, n_preds = len(a["tag_genres"]), len(a["predicted_genres"])
@@ -238,6 +239,7 @@ def plot(rep: dict, path: str | os.PathLike) -> Path:
     bars = ax.barh(names, [g["tracks"] for g in groups][::-1], color="#4472c4")
     ax.bar_label(bars, padding=3, fontsize=8)
     ax.margins(x=0.15)
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_xlabel("tracks")
     ax.set_title(f"Tracks by {rep['by']} ({rep['totals']['analysed']} analysed)")
 
@@ -252,6 +254,7 @@ def plot(rep: dict, path: str | os.PathLike) -> Path:
     ax.text(threshold, ax.get_ylim()[1] * 0.95, f" low < {threshold:g}", color="#c00000",
             fontsize=8, va="top")
     ax.set_xlim(0, 1)
+    ax.yaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_xlabel("confidence of the top genre")
     ax.set_ylabel("tracks")
     ax.set_title("Confidence distribution")
@@ -265,10 +268,14 @@ def plot(rep: dict, path: str | os.PathLike) -> Path:
         ax.imshow(share, cmap="Blues", vmin=0, vmax=1, aspect="equal")
         ax.set_xticks(range(n_preds), a["predicted_genres"], rotation=45, ha="right")
         ax.set_yticks(range(n_tags), a["tag_genres"])
+        ax.set_xticks([x - 0.5 for x in range(1, n_preds)], minor=True)
+        ax.set_yticks([y - 0.5 for y in range(1, n_tags)], minor=True)
+        ax.grid(which="minor", color="white", linewidth=2)
+        ax.tick_params(which="minor", length=0)
         for i in range(n_tags):
             for j in range(n_preds):
                 if counts[i, j]:
-                    ax.text(j, i, f"{int(counts[i, j])}", ha="center", va="center", fontsize=9,
+                    ax.text(j, i, f"{int(counts[i, j])}\n{share[i, j]:.0%}", ha="center", va="center", fontsize=9,
                             color="white" if share[i, j] > 0.5 else "black",
                             fontweight="bold" if a["tag_genres"][i] == a["predicted_genres"][j]
                             else "normal")
