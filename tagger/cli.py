@@ -267,14 +267,15 @@ def scan(
     recorded with the reason and the scan goes on.  Folders and globs listed in
     the config's `exclude` are skipped.
     """
-    from .scan import scan as run_scan
+    from .scan import ScanOptions, scan as run_scan
 
     settings = _settings(tags, db=db, model=model, jobs=jobs)
-    write = settings.write_options(dry_run=tags["dry_run"]) if write_tags else None
-    summary = run_scan([str(p) for p in paths], db=settings.db, model=settings.model,
-                       jobs=settings.jobs, rescan=rescan, timeout=timeout,
-                       progress=not json_out, write=write, backend=backend.value,
-                       scheduler=scheduler, notify=None if json_out else _err)
+    options = ScanOptions(
+        model=settings.model, jobs=settings.jobs, rescan=rescan, timeout=timeout,
+        progress=not json_out, backend=backend.value, scheduler=scheduler,
+        exclude=settings.exclude,
+        write=settings.write_options(dry_run=tags["dry_run"]) if write_tags else None)
+    summary = run_scan([str(p) for p in paths], db=settings.db, options=options, notify=_err)
     if json_out:
         _print_json(summary.to_dict())
     else:
@@ -447,28 +448,37 @@ def report(
 @handles_errors
 def show(
     file: Path = typer.Argument(..., metavar="FILE", show_default=False, help="An audio file."),
+    db: Optional[Path] = DbOption,
     model: Optional[str] = ModelOption,
     top: int = typer.Option(3, "--top", min=1, metavar="K", help="How many genres to list."),
+    fresh: bool = typer.Option(False, "--fresh", help="Run the model even when the database "
+                               "holds a current result for the file."),
     json_out: bool = JsonOption,
 ) -> None:
-    """Predict the genre of one file and print the top genres (the database is not touched)."""
-    from .worker import predict_file, top_k
+    """Print the top genres of one file.
 
-    if file.is_dir():
-        raise TaggerError(f"{printable(file)} is a folder; `tagger show` takes one file "
-                          f"(`tagger ls {printable(file)}` lists a folder's stored results)")
-    settings = _settings(model=model)
-    ref, pred, notice = predict_file(file, settings.model)
+    A result stored by a scan is used when the file is unchanged and the model
+    is the same (instant); otherwise, or with --fresh, the model runs (seconds).
+    The database is never changed.
+    """
+    from .show import show as run_show
+    from .worker import top_k
+
+    settings = _settings(db=db, model=model)
+    shown = run_show(file, settings.model, settings.db, fresh=fresh)
+    ref, pred = shown.ref, shown.prediction
     best = top_k(pred.probabilities, top)
+    if shown.notice:
+        _err(shown.notice)
     if json_out:
         _print_json({"path": str(file), "model": ref.name, "model_version": ref.version,
                      "kind": ref.kind, "genre": pred.genre, "confidence": pred.confidence,
                      "top": [{"genre": g, "probability": p} for g, p in best],
-                     "probabilities": pred.probabilities, "tags": pred.tags})
+                     "probabilities": pred.probabilities, "tags": pred.tags,
+                     "stored_at": shown.stored_at})
         return
-    if notice:
-        _err(notice)
-    typer.echo(f"{printable(file)}  [{ref.name}]")
+    where = f"stored {shown.stored_at}; --fresh to recompute" if shown.stored_at else "computed now"
+    typer.echo(f"{printable(file)}  [{ref.name}, {where}]")
     for g, p in best:
         typer.echo(f"  {g:<16} {p:6.3f}")
 
@@ -477,7 +487,7 @@ def show(
 @handles_errors
 def models_cmd(json_out: bool = JsonOption) -> None:
     """List the installed models with the figures from their model cards, and the missing ones."""
-    from .models import available
+    from .models import KINDS, available
 
     rows = []
     for ref in available():
@@ -486,17 +496,15 @@ def models_cmd(json_out: bool = JsonOption) -> None:
                      "kind": ref.kind, "genres": list(ref.genres), "source": ref.source,
                      "path": ref.path, "licence": card.get("licence"), "data": card.get("data"),
                      "accuracy": card.get("accuracy")})
-    for name in ("resnet", "mlp"):
-        if not any(r["name"] == name for r in rows):
-            rows.append({"name": name, "installed": False,
-                         "how": f"tagger retrain --data DIR --model {name}  (DIR: GTZAN or any "
-                                f"<genre>/<files> folder; see README, Models)"})
+    for kind in KINDS.values():
+        if not any(r["name"] == kind.name for r in rows):
+            rows.append({"name": kind.name, "installed": False, "how": kind.how_to_get})
     if json_out:
         _print_json(rows)
         return
     for r in rows:
         if not r["installed"]:
-            typer.echo(f"{r['name']}  not installed; train it with `{r['how']}`")
+            typer.echo(f"{r['name']}  not installed; {r['how']} (see README, Models)")
             continue
         typer.echo(f"{r['name']}  {r['version']}  ({r['kind']}, {r['source']})")
         typer.echo(f"  genres:  {', '.join(r['genres'])}")

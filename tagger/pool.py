@@ -10,6 +10,7 @@ imports TensorFlow and loads the model a single time.
 """
 from __future__ import annotations
 
+import ipaddress
 import time
 from collections import deque
 from collections.abc import Callable, Iterator
@@ -17,6 +18,7 @@ from concurrent.futures import FIRST_COMPLETED, Future, wait
 from concurrent.futures import TimeoutError as FutureTimeout
 from concurrent.futures.process import BrokenProcessPool
 from typing import Any, Protocol
+from urllib.parse import urlsplit
 
 from .errors import TaggerError
 from .models import ModelRef
@@ -219,6 +221,28 @@ class DaskRunner:
             self._client.close()
         if self.cluster is not None:
             self.cluster.close()
+
+
+def insecure_scheduler(address: str) -> str | None:
+    """A one-line warning when a Dask scheduler beyond this machine is reached without TLS.
+
+    Whoever can reach an unencrypted, unauthenticated scheduler can run code
+    on its workers; on a home network that is every device on it.
+    """
+    scheme, sep, rest = address.partition("://")
+    if not sep:
+        scheme, rest = "tcp", address  # Dask reads a bare host:port as tcp://
+    if scheme not in ("tcp", "ws", "ucx"):
+        return None  # tls://, wss:// or an in-process address
+    host = urlsplit("//" + rest).hostname or ""
+    try:
+        loopback = ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        loopback = host == "localhost"
+    if loopback:
+        return None
+    return (f"warning: the Dask scheduler {address} is reached without TLS: anyone who can reach "
+            f"it can run code on its workers (use tls://, see README: Scaling out with Dask)")
 
 
 def make_runner(backend: str, jobs: int, scheduler: str | None = None) -> Runner:

@@ -14,7 +14,7 @@ from pathlib import Path
 import mutagen
 import pytest
 
-from conftest import run_cli, run_json
+from conftest import rows, run_cli, run_json
 from tagger.store import Store
 from tagger.tags import write_genres
 
@@ -209,3 +209,113 @@ def test_models_says_what_is_missing_and_show_refuses_a_folder(library):
                f"{name}" in text
     proc = run_cli("show", library, check=False)
     assert proc.returncode == 1 and "is a folder" in proc.stderr and "notice" not in proc.stderr
+
+
+@pytest.mark.slow
+def test_scan_and_show_as_a_new_user_sees_them(library, tmp_path, isolated_home):
+    """Messages appear only when they are true: the notice and 'starting' only when the
+    model runs, a hint for a folder without audio, exclusions honoured, show reusing
+    the stored result, a warning for an unencrypted remote Dask scheduler."""
+    db = tmp_path / "lib.db"
+    for f in sorted(library.iterdir())[3:]:  # keep track0.mp3, track1.flac, track2.ogg
+        f.unlink()
+    (library / "skip").mkdir()
+    (library / "skip" / "x.flac").write_bytes((library / "track1.flac").read_bytes())
+    (isolated_home / "config.toml").write_text('exclude = ["*/skip"]\n')
+    empty = tmp_path / "Empty"
+    empty.mkdir()
+
+    proc = run_cli("scan", empty, "--db", db, "--jobs", "1")
+    assert "hint: no audio files found under" in proc.stderr
+    assert "notice" not in proc.stderr and "starting" not in proc.stderr
+
+    proc = run_cli("scan", library, "--db", db, "--jobs", "1")
+    assert proc.stderr.count("notice: no trained ResNet") == 1
+    assert proc.stderr.index("notice") < proc.stderr.index("starting 1 worker ")
+    assert proc.stdout.startswith("3 audio files: 3 analysed")  # skip/x.flac excluded
+
+    again = run_cli("scan", library, "--db", db, "--backend", "dask",
+                    "--scheduler", "tcp://10.11.12.13:8786")  # nothing to do: never connects
+    assert "notice" not in again.stderr and "starting" not in again.stderr
+    assert again.stderr.startswith("tagger: warning: the Dask scheduler tcp://10.11.12.13:8786 "
+                                   "is reached without TLS")
+    assert "warning" not in run_cli("scan", library, "--db", db, "--backend", "dask",
+                                    "--scheduler", "tls://10.11.12.13:8786").stderr
+
+    shown = run_cli("show", library / "track1.flac", "--db", db)
+    assert "stored" in shown.stdout.splitlines()[0] and shown.stderr == ""
+    stored = json.loads(run_cli("show", library / "track1.flac", "--db", db, "--json").stdout)
+    fresh = run_cli("show", library / "track1.flac", "--db", db, "--fresh", "--json")
+    assert fresh.stderr.count("notice") == 1
+    fresh = json.loads(fresh.stdout)
+    assert stored["stored_at"] and fresh["stored_at"] is None
+    assert stored["genre"] == fresh["genre"]
+    assert stored["probabilities"] == pytest.approx(fresh["probabilities"], abs=1e-4)
+
+    (isolated_home / "config.toml").write_text('model = "musicnn"\n')  # named: no notice
+    proc = run_cli("scan", library / "track0.mp3", "--db", db, "--jobs", "1", "--rescan")
+    assert "notice" not in proc.stderr and "starting 1 worker" in proc.stderr
+
+
+@pytest.mark.slow
+def test_ctrl_c_says_how_to_resume_and_draws_the_bar_once(library, tmp_path):
+    import fcntl
+    import pty
+    import signal
+    import struct
+    import termios
+    import subprocess
+    import threading
+    import time
+
+    from conftest import tagger_cmd
+
+    for i in range(3):  # 32 files: four chunks of eight
+        for f in list(library.glob("track*")):
+            if f.stem[-1].isdigit() and "_" not in f.stem:
+                (library / f"{f.stem}_{i}{f.suffix}").write_bytes(f.read_bytes())
+    total = len(list(library.iterdir()))
+    db = tmp_path / "lib.db"
+    master, slave = pty.openpty()  # a terminal (100 columns), so the progress bar is drawn
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 100, 0, 0))
+    proc = subprocess.Popen([*tagger_cmd(), "scan", str(library), "--db", str(db), "--jobs", "1"],
+                            stdout=subprocess.PIPE, stderr=slave, text=True,
+                            start_new_session=True)
+    os.close(slave)
+    terminal: list[bytes] = []
+    reader = threading.Thread(target=lambda: _drain(master, terminal), daemon=True)
+    reader.start()
+    while proc.poll() is None and not (db.exists() and _committed(db)):
+        time.sleep(0.05)  # waits for an event (a committed row), bounded by the scan itself
+    os.killpg(proc.pid, signal.SIGINT)  # what Ctrl-C in a terminal sends
+    assert proc.wait(timeout=120) == 130
+    reader.join(timeout=10)
+    out = b"".join(terminal).decode(errors="replace")
+    assert "interrupted; everything finished so far is saved (run the same command to " \
+           "resume)" in out, out
+    assert "Traceback" not in out, out
+    assert out.index("starting 1 worker") < out.index("scanning")
+    # The bar is cleared where it stood and the message takes its line: not drawn again.
+    assert "\n" not in out[out.rindex("scanning"):out.index("tagger: interrupted")], out
+    done = len(rows(db, "SELECT path FROM tracks"))
+    assert 0 < done < total
+    resumed = run_json("scan", library, "--db", db, "--jobs", "1")
+    assert (resumed["skipped"], resumed["scanned"]) == (done, total - done)
+
+
+def _committed(db: Path) -> bool:
+    try:
+        return bool(rows(db, "SELECT 1 FROM tracks LIMIT 1"))
+    except sqlite3.Error:
+        return False
+
+
+def _drain(fd: int, out: list[bytes]) -> None:
+    while True:
+        try:
+            chunk = os.read(fd, 4096)
+        except OSError:
+            return
+        if not chunk:
+            return
+        out.append(chunk)

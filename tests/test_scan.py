@@ -140,7 +140,7 @@ def test_default_database_location(library, isolated_home):
 
 def test_show_prints_top_three(library):
     out = run_cli("show", library / "track2.ogg").stdout.splitlines()
-    assert out[0].endswith("[musicnn]")
+    assert out[0].endswith("[musicnn, computed now]")
     assert len(out) == 4
     probs = [float(line.split()[-1]) for line in out[1:]]
     assert probs == sorted(probs, reverse=True)
