@@ -273,7 +273,7 @@ def scan(
     options = ScanOptions(
         model=settings.model, jobs=settings.jobs, rescan=rescan, timeout=timeout,
         progress=not json_out, backend=backend.value, scheduler=scheduler,
-        exclude=settings.exclude,
+        exclude=settings.exclude, keep_workers=False,
         write=settings.write_options(dry_run=tags["dry_run"]) if write_tags else None)
     summary = run_scan([str(p) for p in paths], db=settings.db, options=options, notify=_err)
     if json_out:

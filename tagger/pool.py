@@ -74,10 +74,11 @@ class Runner(Protocol):
 class LokyRunner:
     """joblib's loky process pool: reusable workers, crash detection, hard kill."""
 
-    def __init__(self, jobs: int):
+    def __init__(self, jobs: int, keep_workers: bool = True):
         from joblib.externals.loky.process_executor import TerminatedWorkerError
 
         self.slots = jobs
+        self.keep_workers = keep_workers
         self.broken: tuple[type[BaseException], ...] = (BrokenProcessPool, TerminatedWorkerError)
         self._ex: Any = None
 
@@ -100,8 +101,11 @@ class LokyRunner:
 
     def close(self) -> None:
         # Workers stay alive for reuse within this process (loky's idle timeout
-        # ends them); nothing to do.
-        pass
+        # ends them), unless nothing will reuse them: a command line run ends
+        # them at once instead of waiting seconds at exit for workers that are
+        # still starting TensorFlow.
+        if not self.keep_workers:
+            self.kill()
 
 
 def run_chunks(runner: Runner, ref: ModelRef, chunks: list[list[Item]], timeout: float,
@@ -245,8 +249,12 @@ def insecure_scheduler(address: str) -> str | None:
             f"it can run code on its workers (use tls://, see README: Scaling out with Dask)")
 
 
-def make_runner(backend: str, jobs: int, scheduler: str | None = None) -> Runner:
-    """The worker pool for ``--backend`` (``loky`` on this machine, or ``dask``)."""
+def make_runner(backend: str, jobs: int, scheduler: str | None = None,
+                keep_workers: bool = True) -> Runner:
+    """The worker pool for ``--backend`` (``loky`` on this machine, or ``dask``).
+
+    ``keep_workers``: loky workers outlive the scan for the next one in this process.
+    """
     if backend == "dask" or scheduler:
         try:
             return DaskRunner(scheduler, jobs)
@@ -254,4 +262,4 @@ def make_runner(backend: str, jobs: int, scheduler: str | None = None) -> Runner
             raise TaggerError("the dask backend needs `pip install 'tagger[dask]'`") from None
     if backend != "loky":
         raise TaggerError(f"unknown backend {backend!r} (loky or dask)")
-    return LokyRunner(jobs)
+    return LokyRunner(jobs, keep_workers)

@@ -45,6 +45,7 @@ class ScanOptions:
     scheduler: str | None = None      # Dask scheduler address
     write: WriteOptions | None = None  # then write the genres into the files' tags
     exclude: tuple[str, ...] = ()     # paths and globs the walk skips (config ``exclude``)
+    keep_workers: bool = True         # loky workers stay for the next scan in this process
 
     def arguments(self, paths: list[str]) -> dict[str, Any]:
         """What the ``scans`` table records about this run."""
@@ -188,7 +189,7 @@ def scan(paths: list[str | os.PathLike], db: str | os.PathLike | None = None,
                     if not opts.scheduler and opts.backend == "loky" else
                     f"starting the Dask {'client' if opts.scheduler else 'cluster'}...")
             summary = _run(store, the_plan, ref, opts, jobs,
-                           runner or make_runner(opts.backend, jobs, opts.scheduler),
+                           runner or make_runner(opts.backend, jobs, opts.scheduler, opts.keep_workers),
                            opts.arguments(texts) | {"jobs": jobs}, on_results)
             summary.notice = notice if the_plan.todo or the_plan.relabel else None
             if opts.write is not None and summary.files_seen:
