@@ -19,8 +19,14 @@ from typer._click import exceptions as click_errors  # typer vendors click; no p
 from typer.core import TyperArgument, TyperCommand
 
 from . import __version__
-from .errors import (EXIT_BUSY, EXIT_ERROR, EXIT_FINISHED_WITH_ERRORS, EXIT_INTERRUPTED,
-                     EXIT_USAGE, TaggerError)
+from .errors import (
+    EXIT_BUSY,
+    EXIT_ERROR,
+    EXIT_FINISHED_WITH_ERRORS,
+    EXIT_INTERRUPTED,
+    EXIT_USAGE,
+    TaggerError,
+)
 from .paths import printable
 
 EXIT_CODES_HELP = (
@@ -62,7 +68,7 @@ def _argument_label(param: click.Parameter) -> str:
 class _App(typer.Typer):
     """Every command, including ones added later, renders its help with ``TaggerCommand``."""
 
-    def command(self, *args: Any, cls: type | None = None, **kwargs: Any):  # type: ignore[override]
+    def command(self, *args: Any, cls: type | None = None, **kwargs: Any):
         return super().command(*args, cls=cls or TaggerCommand, **kwargs)
 
 
@@ -248,8 +254,9 @@ def scan(
                                 "unchanged ones."),
     timeout: float = typer.Option(120.0, "--timeout", min=1, metavar="S", help="Seconds one "
                                   "file may take before it is recorded as an error."),
-    backend: Backend = typer.Option(Backend.loky, "--backend", metavar="loky|dask", help="loky (worker processes "
-                                    "on this machine) or dask (a Dask cluster; see "
+    backend: Backend = typer.Option(Backend.loky, "--backend", metavar="loky|dask",
+                                    help="loky (worker processes on this machine) or "
+                                    "dask (a Dask cluster; see "
                                     "--scheduler)."),
     scheduler: Optional[str] = typer.Option(None, "--scheduler", metavar="ADDR",
                                             show_default=False, help="Dask scheduler address, "
@@ -258,7 +265,8 @@ def scan(
     write_tags: bool = typer.Option(False, "--write-tags", help="Then write the genres into "
                                     "the files' tags (with the options below)."),
     json_out: bool = JsonOption,
-    tags: dict = None,  # type: ignore[assignment]  # the write options (with_write_options)
+    *,
+    tags: dict[str, Any],  # the six write options, from with_write_options
 ) -> None:
     """Scan folders: decode each audio file, predict its genre, store it in SQLite.
 
@@ -267,7 +275,8 @@ def scan(
     recorded with the reason and the scan goes on.  Folders and globs listed in
     the config's `exclude` are skipped.
     """
-    from .scan import ScanOptions, scan as run_scan
+    from .scan import ScanOptions
+    from .scan import scan as run_scan
 
     settings = _settings(tags, db=db, model=model, jobs=jobs)
     options = ScanOptions(
@@ -304,7 +313,8 @@ def write(
     paths: Optional[List[Path]] = PathsArg,
     db: Optional[Path] = DbOption,
     json_out: bool = JsonOption,
-    tags: dict = None,  # type: ignore[assignment]
+    *,
+    tags: dict[str, Any],
 ) -> None:
     """Write the stored genres into the files' own tags (ID3, Vorbis comments, MP4, ASF).
 
@@ -549,9 +559,9 @@ def retrain(
     split: Optional[str] = typer.Option(None, "--split", metavar="filtered|random",
                                         show_default=False, help="filtered (default when split "
                                         "lists exist) or random (stratified, by track)."),
-    split_dir: Optional[Path] = typer.Option(None, "--split-dir", metavar="DIR",
-                                             show_default=False, help="Folder with "
-                                             "train/valid/test_filtered.txt (default: DATA/splits)."),
+    split_dir: Optional[Path] = typer.Option(
+        None, "--split-dir", metavar="DIR", show_default=False,
+        help="Folder with train/valid/test_filtered.txt (default: DATA/splits)."),
     folds: Optional[int] = typer.Option(None, "--folds", min=2, metavar="K", show_default=False,
                                         help="K-fold cross-validation by track instead (reports "
                                         "mean accuracy, installs nothing)."),
@@ -613,7 +623,8 @@ def evaluate(
     json_out: bool = JsonOption,
 ) -> None:
     """Evaluate a trained model on the test split: track and slice accuracy, F1, confusion, ECE."""
-    from .training.retrain import confusion_text, evaluate as run
+    from .training.retrain import confusion_text
+    from .training.retrain import evaluate as run
 
     rep = run(data, model, split=split, split_dir=split_dir, seed=seed, cache_dir=cache_dir,
               plot=plot)

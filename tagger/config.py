@@ -76,7 +76,7 @@ class Settings:
     def source(self, key: str) -> str:
         return self.sources.get(key, "default")
 
-    def override(self, **values: Any) -> "Settings":
+    def override(self, **values: Any) -> Settings:
         """A copy with the command line's values (those not None) taking precedence."""
         given = {k: v for k, v in values.items() if v is not None}
         for key in given:

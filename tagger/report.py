@@ -275,7 +275,8 @@ def plot(rep: dict, path: str | os.PathLike) -> Path:
         for i in range(n_tags):
             for j in range(n_preds):
                 if counts[i, j]:
-                    ax.text(j, i, f"{int(counts[i, j])}\n{share[i, j]:.0%}", ha="center", va="center", fontsize=9,
+                    ax.text(j, i, f"{int(counts[i, j])}\n{share[i, j]:.0%}", ha="center",
+                            va="center", fontsize=9,
                             color="white" if share[i, j] > 0.5 else "black",
                             fontweight="bold" if a["tag_genres"][i] == a["predicted_genres"][j]
                             else "normal")

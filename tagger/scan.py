@@ -188,8 +188,8 @@ def scan(paths: list[str | os.PathLike], db: str | os.PathLike | None = None,
                 say(f"starting {jobs} worker{'s' * (jobs > 1)} (each loads the model once)..."
                     if not opts.scheduler and opts.backend == "loky" else
                     f"starting the Dask {'client' if opts.scheduler else 'cluster'}...")
-            summary = _run(store, the_plan, ref, opts, jobs,
-                           runner or make_runner(opts.backend, jobs, opts.scheduler, opts.keep_workers),
+            runner = runner or make_runner(opts.backend, jobs, opts.scheduler, opts.keep_workers)
+            summary = _run(store, the_plan, ref, opts, jobs, runner,
                            opts.arguments(texts) | {"jobs": jobs}, on_results)
             summary.notice = notice if the_plan.todo or the_plan.relabel else None
             if opts.write is not None and summary.files_seen:

@@ -28,8 +28,8 @@ from __future__ import annotations
 
 import contextlib
 import os
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
-from typing import Iterable
 
 from .errors import TaggerError
 from .genres import GenreMap

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import mutagen
 import pytest
-
 from conftest import rows, run_cli, run_json
+
 from tagger.store import Store
 from tagger.tags import write_genres
 
@@ -263,8 +263,8 @@ def test_ctrl_c_says_how_to_resume_and_draws_the_bar_once(library, tmp_path):
     import pty
     import signal
     import struct
-    import termios
     import subprocess
+    import termios
     import threading
     import time
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 import json
 
 import pytest
-
 from conftest import run_cli
+
 from tagger.config import ConfigError, load_config
 from tagger.genres import GenreMap
 
