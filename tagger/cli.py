@@ -201,7 +201,7 @@ def _change_line(c: dict, dry_run: bool) -> str:
     if c["action"] == "write":
         return f"{'would write' if dry_run else 'write'} {path}: {_genres(c['existing'])} -> " \
                f"{_genres(c['proposed'])}"
-    if c["action"] == "keep":
+    if c["action"] == "keep existing":
         return f"keep {path}: {_genres(c['existing'])} {tagger_says}"
     if c["action"] == "already set":
         return f"already set {path}: {_genres(c['existing'])}"

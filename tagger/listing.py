@@ -28,7 +28,7 @@ class Track:
     genre: str | None
     confidence: float | None
     status: str
-    error: str | None
+    error: str | None         # the reason of any status but ok
     model: str | None
     model_version: str | None
     tag_genre: str | None
@@ -71,7 +71,7 @@ def list_tracks(db=None, paths: list | None = None, genre: str | None = None,
     try:
         cols = set(store.db["tracks"].columns_dict)
         wanted = [c for c in ("path", "genre", "confidence", "error", "missing", "model",
-                              "model_version", "tag_genre", "written_genre", "status")
+                              "model_version", "tag_genre", "written_genre", "status", "reason")
                   if c in cols]
         rows = store.tracks(columns=tuple(wanted))
     finally:
@@ -91,7 +91,8 @@ def list_tracks(db=None, paths: list | None = None, genre: str | None = None,
         if genre is not None and not matches_genre(r["genre"], genre, gmap):
             continue
         out.append(Track(path=r["path"], genre=gmap.label(r["genre"]) if r["genre"] else None,
-                         confidence=r["confidence"], status=st, error=r["error"],
+                         confidence=r["confidence"], status=st,
+                         error=r.get("reason") or r["error"],
                          model=r["model"], model_version=r["model_version"],
                          tag_genre=r["tag_genre"], written_genre=r["written_genre"]))
     return out

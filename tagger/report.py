@@ -283,7 +283,7 @@ def plot(rep: dict, path: str | os.PathLike) -> Path:
         ax.set_xlabel("predicted genre")
         ax.set_ylabel("genre tag in the file")
         ax.set_title(f"Existing tags vs predictions: {a['agreeing']}/{a['compared']} "
-                     f"({a['rate']:.0%}) agree; colour = share of the tag's row")
+                     f"({a['rate']:.0%}) agree (bold); colour = share of the tag's row")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
