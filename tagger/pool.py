@@ -20,7 +20,7 @@ from concurrent.futures.process import BrokenProcessPool
 from typing import Any, Protocol
 from urllib.parse import urlsplit
 
-from .errors import TaggerError
+from .errors import TaggerError, one_line
 from .models import ModelRef
 from .worker import Item, TrackResult, analyse_files, worker_threads
 
@@ -189,7 +189,11 @@ class DaskRunner:
             from distributed import Client, LocalCluster
 
             if self.scheduler:
-                self._client = Client(self.scheduler, timeout="30s")
+                try:
+                    self._client = Client(self.scheduler, timeout="30s")
+                except Exception as exc:  # refused, reset (a TLS scheduler), timed out
+                    raise TaggerError(f"cannot connect to the Dask scheduler {self.scheduler}: "
+                                      f"{one_line(exc)}") from None
             else:
                 with dask.config.set({"distributed.scheduler.allowed-failures": 1}):
                     self.cluster = LocalCluster(n_workers=self.jobs, threads_per_worker=1,
@@ -218,7 +222,8 @@ class DaskRunner:
         return out
 
     def kill(self) -> None:
-        self.client.restart(wait_for_workers=False)
+        if self._client is not None:  # never connect just to restart workers
+            self._client.restart(wait_for_workers=False)
 
     def close(self) -> None:
         if self._client is not None:

@@ -319,3 +319,31 @@ def _drain(fd: int, out: list[bytes]) -> None:
         if not chunk:
             return
         out.append(chunk)
+
+
+def test_a_scheduler_that_hangs_up_is_one_line(library, tmp_path):
+    """What a plain tcp:// client meets at a TLS scheduler: the connection is dropped."""
+    import socket
+    import threading
+
+    pytest.importorskip("distributed")
+    server = socket.create_server(("127.0.0.1", 0))
+    port = server.getsockname()[1]
+
+    def hang_up() -> None:
+        while True:
+            try:
+                conn, _ = server.accept()
+            except OSError:
+                return
+            conn.close()
+
+    threading.Thread(target=hang_up, daemon=True).start()
+    try:
+        proc = run_cli("scan", library / "track1.flac", "--db", tmp_path / "x.db",
+                       "--scheduler", f"tcp://127.0.0.1:{port}", check=False)
+    finally:
+        server.close()
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr
+    assert proc.stderr.splitlines()[-1].startswith(
+        f"tagger: error: cannot connect to the Dask scheduler tcp://127.0.0.1:{port}: ")
