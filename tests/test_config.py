@@ -81,3 +81,17 @@ def test_tagger_config_shows_sources_and_refuses_a_bad_file(isolated_home):
         assert proc.returncode == 1, cmd
         assert proc.stderr.strip() == (f"tagger: error: config {path}: top: must be a whole "
                                        f"number >= 1, not -1")
+
+
+def test_exclude_paths_and_globs_in_the_walk(tmp_path):
+    from tagger.walk import Exclude, walk
+
+    for rel in ("a/1.mp3", "Podcasts/ep1.mp3", "b/Podcasts/ep2.mp3", "b/book.m4b", "c/2.flac"):
+        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / rel).write_bytes(b"")
+    exclude = Exclude([str(tmp_path / "c"), "*/Podcasts", "*.m4b"])
+    found = sorted(p.relative_to(tmp_path).as_posix() for p in walk([tmp_path], exclude).files)
+    assert found == ["a/1.mp3"]
+    assert exclude.covers(str(tmp_path / "b/Podcasts/deeper/x.mp3"))
+    assert not exclude.covers(str(tmp_path / "a/1.mp3"))
+    assert walk([tmp_path / "c" / "2.flac"], exclude).files == []  # even when named directly
