@@ -10,6 +10,7 @@ import functools
 import inspect
 import json
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, List, Optional
 
@@ -131,14 +132,32 @@ _WRITE_PARAMS = [
     )]
 
 
+@dataclass(frozen=True)
+class WriteChoices:
+    """The tag-writing options as given on the command line (None: not given)."""
+
+    overwrite: bool | None
+    min_confidence: float | None
+    top: int | None
+    id3v23: bool | None
+    separator: str | None
+    dry_run: bool
+
+    def overrides(self) -> dict[str, Any]:
+        """These choices as ``Settings`` overrides (the dry run is not a setting)."""
+        return {"overwrite": self.overwrite, "min_confidence": self.min_confidence,
+                "top": self.top, "separator": self.separator,
+                "id3_version": None if self.id3v23 is None else "2.3" if self.id3v23 else "2.4"}
+
+
 def with_write_options(fn: Callable) -> Callable:
-    """Give a command the six tag-writing options; it receives them as ``tags: dict``."""
+    """Give a command the six tag-writing options; it receives them as ``tags: WriteChoices``."""
     sig = inspect.signature(fn)
     own = [p for p in sig.parameters.values() if p.name != "tags"]
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        tags = {p.name: kwargs.pop(p.name) for p in _WRITE_PARAMS}
+        tags = WriteChoices(**{p.name: kwargs.pop(p.name) for p in _WRITE_PARAMS})
         return fn(*args, tags=tags, **kwargs)
 
     wrapper.__signature__ = sig.replace(parameters=own + _WRITE_PARAMS)  # type: ignore[attr-defined]
@@ -147,16 +166,11 @@ def with_write_options(fn: Callable) -> Callable:
     return wrapper
 
 
-def _settings(tags: dict | None = None, **cli: Any):
+def _settings(tags: WriteChoices | None = None, **cli: Any):
     """The config file's settings with the command line's values on top."""
     from .config import load_config
 
-    tags = dict(tags or {})
-    tags.pop("dry_run", None)
-    id3v23 = tags.pop("id3v23", None)
-    if id3v23 is not None:
-        tags["id3_version"] = "2.3" if id3v23 else "2.4"
-    return load_config().override(**cli, **tags)
+    return load_config().override(**cli, **(tags.overrides() if tags else {}))
 
 
 # --- output helpers -------------------------------------------------------------------
@@ -266,7 +280,7 @@ def scan(
                                     "the files' tags (with the options below)."),
     json_out: bool = JsonOption,
     *,
-    tags: dict[str, Any],  # the six write options, from with_write_options
+    tags: WriteChoices,  # the six write options, from with_write_options
 ) -> None:
     """Scan folders: decode each audio file, predict its genre, store it in SQLite.
 
@@ -283,7 +297,7 @@ def scan(
         model=settings.model, jobs=settings.jobs, rescan=rescan, timeout=timeout,
         progress=not json_out, backend=backend.value, scheduler=scheduler,
         exclude=settings.exclude, keep_workers=False,
-        write=settings.write_options(dry_run=tags["dry_run"]) if write_tags else None)
+        write=settings.write_options(dry_run=tags.dry_run) if write_tags else None)
     summary = run_scan([str(p) for p in paths], db=settings.db, options=options, notify=_err)
     if json_out:
         _print_json(summary.to_dict())
@@ -300,7 +314,7 @@ def scan(
         for f in summary.unreadable_folders:
             typer.echo(f"  unreadable folder: {printable(f['path'])}: {f['error']}", err=True)
         if summary.tags:
-            _print_write(summary.tags, changes=tags["dry_run"])
+            _print_write(summary.tags, changes=tags.dry_run)
         typer.echo(f"database: {summary.db}")
     if summary.tags and summary.tags["errors"]:
         raise typer.Exit(EXIT_FINISHED_WITH_ERRORS)
@@ -314,7 +328,7 @@ def write(
     db: Optional[Path] = DbOption,
     json_out: bool = JsonOption,
     *,
-    tags: dict[str, Any],
+    tags: WriteChoices,
 ) -> None:
     """Write the stored genres into the files' own tags (ID3, Vorbis comments, MP4, ASF).
 
@@ -327,7 +341,7 @@ def write(
 
     settings = _settings(tags, db=db)
     summary = run_write([str(p) for p in paths] if paths else None, db=settings.db,
-                        options=settings.write_options(dry_run=tags["dry_run"])).to_dict()
+                        options=settings.write_options(dry_run=tags.dry_run)).to_dict()
     if json_out:
         _print_json(summary)
     else:
