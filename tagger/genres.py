@@ -143,6 +143,7 @@ class GenreMap:
         self.whitelist = list(whitelist) if whitelist is not None else None
         self._map = {_key(k): v.strip() for k, v in self.mapping.items()}
         self._allowed = {_key(w) for w in whitelist} if whitelist is not None else None
+        self._cache: dict[str, str | None] = {}
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, GenreMap) and (self.mapping, self.whitelist) == \
@@ -152,7 +153,13 @@ class GenreMap:
         return f"GenreMap({self.mapping!r}, {self.whitelist!r})"
 
     def _mapped(self, genre: str) -> str | None:
-        return self._map.get(_key(genre)) or self._map.get(_key(display_name(genre)))
+        # Called once per row by reports of 100,000 tracks: remember each genre's answer.
+        if genre not in self._cache:
+            found = None
+            if self._map:
+                found = self._map.get(_key(genre)) or self._map.get(_key(display_name(genre)))
+            self._cache[genre] = found
+        return self._cache[genre]
 
     def spell(self, genre: str) -> str:
         """What is written into a file for the model genre ``genre``."""
