@@ -213,8 +213,9 @@ def _change_line(c: dict, dry_run: bool) -> str:
     path = printable(c["path"])
     tagger_says = f"(tagger: {c['model_genre']} {c['confidence']:.2f})"
     if c["action"] == "write":
+        note = f"  ({c['note']})" if c.get("note") else ""  # e.g. ID3v2.2 becomes v2.3
         return f"{'would write' if dry_run else 'write'} {path}: {_genres(c['existing'])} -> " \
-               f"{_genres(c['proposed'])}"
+               f"{_genres(c['proposed'])}{note}"
     if c["action"] == "keep existing":
         return f"keep {path}: {_genres(c['existing'])} {tagger_says}"
     if c["action"] == "already set":
@@ -332,8 +333,9 @@ def write(
 ) -> None:
     """Write the stored genres into the files' own tags (ID3, Vorbis comments, MP4, ASF).
 
-    Each file's previous genre is journaled first, so `tagger undo` can restore
-    it; each write replaces the file atomically.  A --dry-run changes nothing
+    Only the genre field changes; every other tag, the tag version and the
+    audio stay byte for byte.  Each file's genre field is journaled first, so
+    `tagger undo` can put it back exactly.  A --dry-run changes nothing
     and may run while a scan holds the database.  Exits 4 when some files
     could not be written.
     """
@@ -358,25 +360,34 @@ def undo(
     scan: Optional[int] = typer.Option(None, "--scan", metavar="ID", show_default=False,
                                        help="Only the writes of this scan id."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Show what would be restored."),
+    force: bool = typer.Option(False, "--force", help="Also restore files whose genre was "
+                               "changed by something else after tagger wrote it."),
     json_out: bool = JsonOption,
 ) -> None:
-    """Restore the genres that were in the files before tagger wrote them.
+    """Restore the genre fields exactly as they were before tagger wrote them.
 
-    Exits 4 when some files could not be restored.
+    A file whose genre was changed by something else since is left alone unless
+    --force.  Exits 4 when some files could not be restored.
     """
     from .write import undo as run_undo
 
     settings = _settings(db=db)
     summary = run_undo([str(p) for p in paths] if paths else None, db=settings.db,
-                       scan_id=scan, dry_run=dry_run).to_dict()
+                       scan_id=scan, dry_run=dry_run, force=force).to_dict()
     if json_out:
         _print_json(summary)
     else:
         for c in summary["changes"]:
-            typer.echo(f"{'would restore' if dry_run else 'restored'} {printable(c['path'])}: "
-                       f"{_genres(c['current'])} -> {_genres(c['restore'])}")
-        typer.echo(f"{len(summary['changes']) if dry_run else summary['restored']} files "
-                   f"{'to restore' if dry_run else 'restored'}, {summary['errors']} errors")
+            if c.get("action") == "changed since":
+                typer.echo(f"left alone {printable(c['path'])}: {c['reason']}")
+            elif c.get("action") == "restore":  # failures are listed below, on stderr
+                typer.echo(f"{'would restore' if dry_run else 'restored'} "
+                           f"{printable(c['path'])}: {_genres(c['current'])} -> "
+                           f"{_genres(c['restore'])}")
+        to_restore = sum(c.get("action") == "restore" for c in summary["changes"])
+        typer.echo(f"{to_restore if dry_run else summary['restored']} files "
+                   f"{'to restore' if dry_run else 'restored'}, {summary['changed_since']} "
+                   f"changed since tagger wrote them (left alone), {summary['errors']} errors")
         _print_failures(summary["error_files"], limit=None)
     if summary["errors"]:
         raise typer.Exit(EXIT_FINISHED_WITH_ERRORS)
