@@ -204,7 +204,7 @@ def _print_write(summary: dict, changes: bool) -> None:
         else summary["written"]
     typer.echo(f"tags: {verb} {n}, kept existing {summary['kept_existing']}, already set "
                f"{summary['already_set']}, low confidence {summary['low_confidence']}, "
-               f"errors {summary['errors']}")
+               f"uncertain {summary['uncertain']}, errors {summary['errors']}")
     _print_failures(summary["error_files"])
 
 
@@ -303,7 +303,9 @@ def scan(
     if json_out:
         _print_json(summary.to_dict())
     else:
-        typer.echo(f"{summary.files_seen} audio files: {summary.scanned} analysed, "
+        relabelled = (f"{summary.relabelled} re-labelled from stored embeddings, "
+                      if summary.relabelled else "")
+        typer.echo(f"{summary.files_seen} audio files: {summary.scanned} analysed, {relabelled}"
                    f"{summary.skipped} unchanged, {summary.errors} errors, "
                    f"{summary.missing} missing  [{summary.model} {summary.model_version}, "
                    f"{summary.seconds:.1f} s]")
@@ -327,6 +329,10 @@ def scan(
 def write(
     paths: Optional[List[Path]] = PathsArg,
     db: Optional[Path] = DbOption,
+    include_uncertain: bool = typer.Option(
+        False, "--include-uncertain", help="Also write tracks the model abstained on (a "
+        "trained head's confidence under the threshold chosen on held-out tracks; "
+        "`tagger report` lists them)."),
     json_out: bool = JsonOption,
     *,
     tags: WriteChoices,
@@ -343,7 +349,8 @@ def write(
 
     settings = _settings(tags, db=db)
     summary = run_write([str(p) for p in paths] if paths else None, db=settings.db,
-                        options=settings.write_options(dry_run=tags.dry_run)).to_dict()
+                        options=settings.write_options(
+                            dry_run=tags.dry_run, include_uncertain=include_uncertain)).to_dict()
     if json_out:
         _print_json(summary)
     else:
@@ -508,26 +515,60 @@ def show(
     if json_out:
         _print_json({"path": str(file), "model": ref.name, "model_version": ref.version,
                      "kind": ref.kind, "genre": pred.genre, "confidence": pred.confidence,
+                     "uncertain": pred.uncertain,
                      "top": [{"genre": g, "probability": p} for g, p in best],
                      "probabilities": pred.probabilities, "tags": pred.tags,
                      "stored_at": shown.stored_at})
         return
     where = f"stored {shown.stored_at}; --fresh to recompute" if shown.stored_at else "computed now"
-    typer.echo(f"{printable(file)}  [{ref.name}, {where}]")
+    typer.echo(f"{printable(file)}  [{ref.name}, {where}]"
+               + ("  (uncertain: under the model's threshold)" if pred.uncertain else ""))
     for g, p in best:
         typer.echo(f"  {g:<16} {p:6.3f}")
+
+
+@app.command()
+@handles_errors
+def similar(
+    file: Path = typer.Argument(..., metavar="FILE", show_default=False,
+                                help="An audio file (in the library or not)."),
+    db: Optional[Path] = DbOption,
+    top: int = typer.Option(10, "--top", min=1, help="How many similar tracks to list."),
+    m3u: Optional[Path] = typer.Option(None, "--m3u", help="Also write them as an M3U playlist "
+                                       "(the file first).", show_default=False),
+    json_out: bool = JsonOption,
+) -> None:
+    """The library's tracks that sound most like FILE (cosine of stored musicnn embeddings)."""
+    from .similar import similar as find
+    from .similar import write_m3u
+
+    result = find(file, _settings(db=db).db, top)
+    if m3u:
+        result["m3u"] = str(write_m3u(result, m3u))
+    if json_out:
+        _print_json(result)
+        return
+    typer.echo(f"most similar to {printable(result['query'])} "
+               f"(of {result['searched']} stored tracks):")
+    for r in result["results"]:
+        typer.echo(f"  {r['similarity']:.3f}  {r['genre'] or '-':<16} {printable(r['path'])}")
+    if m3u:
+        typer.echo(f"playlist: {result['m3u']}")
 
 
 @app.command("models")
 @handles_errors
 def models_cmd(json_out: bool = JsonOption) -> None:
     """List the installed models with the figures from their model cards, and the missing ones."""
-    from .models import KINDS, available
+    from .models import KINDS, available, default_kind
 
+    default, why = default_kind()
     rows = []
     for ref in available():
         card = ref.card
-        rows.append({"name": ref.name, "installed": True, "version": ref.version,
+        rows.append({"name": ref.name, "installed": True, "default": ref.name == default,
+                     "why_default": why if ref.name == default else None,
+                     "version": ref.version,
                      "kind": ref.kind, "genres": list(ref.genres), "source": ref.source,
                      "path": ref.path, "licence": card.get("licence"), "data": card.get("data"),
                      "accuracy": card.get("accuracy")})
@@ -541,7 +582,8 @@ def models_cmd(json_out: bool = JsonOption) -> None:
         if not r["installed"]:
             typer.echo(f"{r['name']}  not installed; {r['how']} (see README, Models)")
             continue
-        typer.echo(f"{r['name']}  {r['version']}  ({r['kind']}, {r['source']})")
+        mark = f"  [default: {r['why_default']}]" if r["default"] else ""
+        typer.echo(f"{r['name']}  {r['version']}  ({r['kind']}, {r['source']}){mark}")
         typer.echo(f"  genres:  {', '.join(r['genres'])}")
         typer.echo(f"  licence: {r['licence']}")
         acc = r["accuracy"] or {}
@@ -576,38 +618,62 @@ def config_cmd(json_out: bool = JsonOption) -> None:
 @app.command()
 @handles_errors
 def retrain(
-    data: Path = typer.Option(..., "--data", metavar="DIR", show_default=False,
-                              help="Genre collection: GTZAN (genres/<genre>/...) or any "
-                                   "<genre>/<files> folder."),
-    model: str = typer.Option("all", "--model", "-m", metavar="resnet|mlp|all",
-                              help="Which model to train."),
-    split: Optional[str] = typer.Option(None, "--split", metavar="filtered|random",
-                                        show_default=False, help="filtered (default when split "
+    data: Optional[Path] = typer.Option(None, "--data", help="Genre collection: GTZAN "
+                                        "(genres/<genre>/...) or any <genre>/<files> folder.",
+                                        show_default=False),
+    from_library: bool = typer.Option(False, "--from-library", help="Instead, learn your own "
+                                      "genres: train the `library` head on the genre tags the "
+                                      "scanned files carry (no audio is decoded)."),
+    db: Optional[Path] = DbOption,
+    min_tracks: int = typer.Option(5, "--min-tracks", min=1, help="With --from-library: genres "
+                                   "with fewer tracks are left out (and listed)."),
+    genre_map: Optional[Path] = typer.Option(None, "--map", help="With --from-library: a file of "
+                                             "`From = To` lines merging genre spellings.",
+                                             show_default=False),
+    model: str = typer.Option("all", "--model", "-m", help="resnet, mlp, all, or head (a softmax "
+                              "head on musicnn embeddings)."),
+    split: Optional[str] = typer.Option(None, "--split", help="filtered (default when split "
                                         "lists exist) or random (stratified, by track)."),
-    split_dir: Optional[Path] = typer.Option(
-        None, "--split-dir", metavar="DIR", show_default=False,
-        help="Folder with train/valid/test_filtered.txt (default: DATA/splits)."),
-    folds: Optional[int] = typer.Option(None, "--folds", min=2, metavar="K", show_default=False,
-                                        help="K-fold cross-validation by track instead (reports "
-                                        "mean accuracy, installs nothing)."),
-    epochs: int = typer.Option(60, "--epochs", min=1, metavar="N", help="Maximum epochs (early "
-                               "stopping on the validation split)."),
-    batch: int = typer.Option(64, "--batch", min=1, metavar="N", help="Batch size."),
-    seed: int = typer.Option(0, "--seed", metavar="N", help="Random seed."),
-    out: Optional[Path] = typer.Option(None, "--out", metavar="DIR", show_default=False,
-                                       help="Where to write <model>.keras and its card "
-                                       "(default: the user model folder, used by scans)."),
-    cache_dir: Optional[Path] = typer.Option(None, "--cache-dir", metavar="DIR",
-                                             show_default=False,
-                                             help="Feature cache (default: the user cache "
-                                             "folder)."),
-    jobs: Optional[int] = typer.Option(None, "--jobs", "-j", min=1, metavar="N",
-                                       show_default=False, help="Feature extraction workers."),
+    split_dir: Optional[Path] = typer.Option(None, "--split-dir", help="Folder with "
+                                             "train/valid/test_filtered.txt (default: DATA/splits)."),
+    folds: Optional[int] = typer.Option(None, "--folds", min=2, help="K-fold cross-validation by "
+                                        "track instead (reports mean accuracy, installs nothing)."),
+    epochs: int = typer.Option(60, "--epochs", min=1, help="Maximum epochs (early stopping on "
+                               "the validation split)."),
+    batch: int = typer.Option(64, "--batch", min=1),
+    seed: int = typer.Option(0, "--seed"),
+    out: Optional[Path] = typer.Option(None, "--out", help="Where to write <model>.keras and its "
+                                       "card (default: the user model folder, used by scans)."),
+    cache_dir: Optional[Path] = typer.Option(None, "--cache-dir", help="Feature cache "
+                                             "(default: the user cache folder)."),
+    jobs: Optional[int] = typer.Option(None, "--jobs", "-j", min=1),
     json_out: bool = JsonOption,
 ) -> None:
-    """Train the ResNet and/or MLP on a genre collection, split by track, and test once."""
+    """Train a model: on your library's own genre tags (--from-library), or on a genre collection.
+
+    --from-library trains the `library` head from the database in seconds; it
+    becomes the default model.  --data trains the ResNet/MLP (split by track,
+    tested once) or, with --model head, a softmax head on musicnn embeddings.
+    """
     from .training.retrain import retrain as run
     from .training.train import TrainConfig
+
+    if from_library:
+        from .training.from_library import retrain_from_library
+        from .training.retrain import command_line
+
+        _print_head(retrain_from_library(db, min_tracks, genre_map, out, command_line()), json_out)
+        return
+    if data is None:
+        raise TaggerError("give --data DIR (a genre collection) or --from-library")
+    if model == "head":
+        from .training.head_data import retrain_head
+        from .training.retrain import command_line
+
+        _print_head(retrain_head(data, split=split, split_dir=split_dir, seed=seed, out_dir=out,
+                                 cache_dir=cache_dir, command=command_line(),
+                                 log=lambda m: typer.echo(m, err=True)), json_out)
+        return
 
     kinds = ["resnet", "mlp"] if model == "all" else [model]
     result = run(data, kinds, split=split, split_dir=split_dir, folds=folds,
@@ -624,6 +690,34 @@ def retrain(
                    f"{a['slice_accuracy']:.3f}, macro-F1 {a['macro_f1']:.3f}, ECE "
                    f"{a['ece_before_calibration']:.3f} -> {a['ece']:.3f} "
                    f"[{card['split']['name']} split]")
+
+
+def _print_head(card: dict, json_out: bool) -> None:
+    """A trained head's figures, as its card records them."""
+    if json_out:
+        _print_json(card)
+        return
+    a = card["accuracy"]
+    typer.echo(f"{card['name']}: {len(card['genres'])} genres, {a['tracks']} held-out tracks "
+               f"[{a['split']}]")
+    typer.echo(f"  accuracy {a['accuracy']:.3f}, macro-F1 {a['macro_f1']:.3f}, ECE {a['ece']:.3f} "
+               f"(temperature {a['temperature']:.2f})")
+    kept = a["kept_accuracy"]
+    typer.echo(f"  abstains below confidence {a['threshold']:.3f}: keeps {a['kept_fraction']:.0%} "
+               f"of held-out tracks" + (f", {kept:.1%} of them right" if kept is not None else ""))
+    w = max(len(g) for g in a["per_genre"])
+    typer.echo(f"  {'genre':<{w}}  precision  recall  tracks  albums")
+    for g, v in a["per_genre"].items():
+        note = "  (one album: optimistic)" if v.get("optimistic") else ""
+        typer.echo(f"  {g:<{w}}  {v['precision']:9.3f}  {v['recall']:6.3f}  {v['count']:6d}  "
+                   f"{v.get('albums', ''):>6}{note}")
+    data = card.get("data") or {}
+    if data.get("left_out"):
+        typer.echo(f"  left out (fewer than {data['min_tracks']} tracks): " + ", ".join(
+            f"{g} ({n})" for g, n in data["left_out"].items()))
+    for src, dst in (data.get("merged") or {}).items():
+        typer.echo(f"  merged: {src} -> {dst}")
+    typer.echo(f"model: {card['path']}")
 
 
 @app.command()

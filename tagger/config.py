@@ -85,13 +85,14 @@ class Settings:
         return dataclasses.replace(self, **given,
                                    sources={**self.sources, **{k: "command line" for k in given}})
 
-    def write_options(self, dry_run: bool = False):
+    def write_options(self, dry_run: bool = False, include_uncertain: bool = False):
         """The ``WriteOptions`` these settings give ``tagger write`` and ``scan --write-tags``."""
         from .write import WriteOptions
 
         return WriteOptions(overwrite=self.overwrite, min_confidence=self.min_confidence,
                             top=self.top, id3v23=self.id3_version == "2.3",
-                            separator=self.separator, dry_run=dry_run, genre_map=self.genre_map)
+                            separator=self.separator, dry_run=dry_run, genre_map=self.genre_map,
+                            include_uncertain=include_uncertain)
 
     def to_dict(self) -> dict[str, Any]:
         """Effective value and source of every setting, JSON-ready (``tagger config --json``)."""

@@ -47,7 +47,8 @@ def stored_prediction(path: str, ref: ModelRef, db=None) -> tuple[TrackPredictio
         return None
     return TrackPrediction(genre=row["genre"], confidence=row["confidence"],
                            probabilities=row["probabilities"] or {},
-                           tags=row.get("tags")), row["scanned_at"]
+                           tags=row.get("tags"), uncertain=bool(row.get("uncertain"))), \
+        row["scanned_at"]
 
 
 def show(path: str | os.PathLike, model: str | None = None, db=None,
