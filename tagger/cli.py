@@ -574,7 +574,8 @@ def models_cmd(json_out: bool = JsonOption) -> None:
                      "accuracy": card.get("accuracy")})
     for kind in KINDS.values():
         if not any(r["name"] == kind.name for r in rows):
-            rows.append({"name": kind.name, "installed": False, "how": kind.how_to_get})
+            rows.append({"name": kind.name, "installed": False, "default": False,
+                         "how": kind.how_to_get})
     if json_out:
         _print_json(rows)
         return
