@@ -14,7 +14,9 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
+from .config import Settings, load_config
 from .errors import BusyError, TaggerError
+from .listing import list_tracks
 from .models import Model, ModelRef, TrackPrediction, available, resolve
 from .report import build_report
 from .scan import ScanOptions, ScanSummary, scan
@@ -27,6 +29,7 @@ __all__ = [
            "ModelRef",
            "ScanOptions",
            "ScanSummary",
+           "Settings",
            "TaggerError",
            "TrackPrediction",
            "TrackResult",
@@ -34,6 +37,8 @@ __all__ = [
            "__version__",
            "available",
            "build_report",
+           "list_tracks",
+           "load_config",
            "predict_file",
            "resolve",
            "scan",

@@ -1,264 +1,497 @@
 """The ``tagger`` command line: parses arguments and calls the library, nothing more.
 
-Exit codes: 0 done (files that failed to decode are recorded, not fatal),
-1 a user-facing error (bad path, unopenable database, no model), 2 bad usage,
-3 the database is busy with another tagger, 130 interrupted.
+Defaults come from the config file (``tagger.config``); an option given on the
+command line wins.  Exit codes are defined once, in ``tagger.errors``.
 """
 from __future__ import annotations
 
+import enum
 import functools
+import inspect
 import json
-from enum import Enum
+import sys
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, List, Optional
+from typing import Any, Callable, List, Optional
 
 import typer
+from typer import _click as click
+from typer._click import exceptions as click_errors  # typer vendors click; no public alias
+from typer.core import TyperArgument, TyperCommand
 
-from .errors import TaggerError
+from . import __version__
+from .errors import (
+    EXIT_BUSY,
+    EXIT_ERROR,
+    EXIT_FINISHED_WITH_ERRORS,
+    EXIT_INTERRUPTED,
+    EXIT_USAGE,
+    TaggerError,
+)
 from .paths import printable
 
-app = typer.Typer(
+EXIT_CODES_HELP = (
+    f"Exit codes: 0 done (files that cannot be decoded are recorded, not fatal); "
+    f"{EXIT_ERROR} an error stated in one line (missing path, bad config, no model); "
+    f"{EXIT_USAGE} bad usage; {EXIT_BUSY} the database is in use by another tagger; "
+    f"{EXIT_FINISHED_WITH_ERRORS} finished, but some files could not be tagged or restored; "
+    f"{EXIT_INTERRUPTED} interrupted (what finished is saved; run the same command to resume).")
+
+
+class TaggerCommand(TyperCommand):
+    """Help and usage that name arguments the Unix way (``PATH...``, ``[PATH...]``)."""
+
+    def collect_usage_pieces(self, ctx: click.Context) -> list[str]:
+        pieces = [self.options_metavar] if self.options_metavar else []
+        return pieces + [_argument_label(p) for p in self.get_params(ctx)
+                         if isinstance(p, TyperArgument)]
+
+    def format_options(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        params = self.get_params(ctx)
+        args = [(_argument_label(p), p.help or "") for p in params if isinstance(p, TyperArgument)]
+        opts = [rec for p in params if not isinstance(p, TyperArgument)
+                and (rec := p.get_help_record(ctx)) is not None]
+        if args:
+            with formatter.section("Arguments"):
+                formatter.write_dl(args)
+        if opts:
+            with formatter.section("Options"):
+                formatter.write_dl(opts)
+
+
+def _argument_label(param: click.Parameter) -> str:
+    label = (param.metavar or param.name or "ARG").upper()
+    if param.nargs != 1:
+        label += "..."
+    return label if param.required else f"[{label}]"
+
+
+class _App(typer.Typer):
+    """Every command, including ones added later, renders its help with ``TaggerCommand``."""
+
+    def command(self, *args: Any, cls: type | None = None, **kwargs: Any):
+        return super().command(*args, cls=cls or TaggerCommand, **kwargs)
+
+
+app = _App(
     help="Offline batch genre tagger for music libraries: scan, store in SQLite, "
-         "write genre tags, report.",
-    no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
-
-DbOption = typer.Option(None, "--db", help="SQLite database (default: $TAGGER_DB, else "
-                        "~/.local/share/tagger/library.db).", show_default=False)
-JsonOption = typer.Option(False, "--json", help="Print one JSON object for scripts instead of text.")
+         "write genre tags, report.  Defaults come from the config file (`tagger config`).",
+    epilog=EXIT_CODES_HELP, no_args_is_help=True, add_completion=False,
+    pretty_exceptions_enable=False, rich_markup_mode=None)
 
 
-class Precision(str, Enum):
+def _show_version(value: bool) -> None:
+    if value:
+        typer.echo(f"tagger {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(version: bool = typer.Option(False, "--version", callback=_show_version,
+                                       is_eager=True, help="Print the version and exit.")
+          ) -> None:
+    """Offline batch genre tagger for music libraries."""
+
+
+# --- options shared by several commands ------------------------------------------------
+PathsArg = typer.Argument(None, metavar="PATH", show_default=False,
+                          help="Only tracks under these files or folders (default: all).")
+DbOption = typer.Option(None, "--db", metavar="FILE", show_default=False,
+                        help="SQLite database (default: config `db`, $TAGGER_DB, else "
+                             "~/.local/share/tagger/library.db).")
+JsonOption = typer.Option(False, "--json", help="Print JSON for scripts instead of text.")
+ModelOption = typer.Option(None, "--model", "-m", metavar="NAME", show_default=False,
+                           help="library, resnet, head, mlp, musicnn, or a model file (default: "
+                                "config `model`, else the first installed of your library head, "
+                                "the ResNet and a folder-trained head, else musicnn; see "
+                                "`tagger models`).")
+
+
+class Precision(str, enum.Enum):
     auto = "auto"
     float32 = "float32"
 
 
 PrecisionOption = typer.Option(
-    None, "--precision", help="auto: bfloat16 where the CPU computes it natively (AVX-512 BF16 "
-    "or AMX; tags within 1e-2 of float32, several times faster), else float32.  float32: always "
-    "float32.  Only models with a converted OpenVINO graph (musicnn) have the choice.")
-ModelOption = typer.Option(None, "--model", "-m", help="resnet, mlp, musicnn, or a .keras model "
-                           "file (default: the trained ResNet if installed, else musicnn).")
+    None, "--precision", metavar="auto|float32", show_default=False,
+    help="auto: bfloat16 where the CPU computes it natively (AVX-512 BF16 or AMX; tags within "
+    "1e-2 of float32, several times faster), else float32.  float32: always float32 (default: "
+    "config `precision`, else auto).  Only models with a converted OpenVINO graph (musicnn) "
+    "have the choice.")
+
+# The tag-writing options of `tagger write` and `tagger scan --write-tags`, defined
+# once; `with_write_options` adds them to a command, which receives them as `tags`.
+_WRITE_PARAMS = [
+    inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, annotation=kind, default=option)
+    for name, kind, option in (
+        ("overwrite", Optional[bool], typer.Option(
+            None, "--overwrite/--keep-existing", show_default=False,
+            help="Replace genres already in the files, or leave them alone (default: config "
+                 "`overwrite`, else keep).")),
+        ("min_confidence", Optional[float], typer.Option(
+            None, "--min-confidence", min=0.0, max=1.0, metavar="P", show_default=False,
+            help="Do not write a genre whose probability is below P (default: config, else 0).")),
+        ("top", Optional[int], typer.Option(
+            None, "--top", min=1, metavar="K", show_default=False,
+            help="Write up to K genres that pass --min-confidence (default: config, else 1).")),
+        ("id3v23", Optional[bool], typer.Option(
+            None, "--id3v23/--id3v24", show_default=False,
+            help="ID3 version for MP3/WAV/AIFF: v2.3 for old players (several genres then "
+                 "joined by --separator) or v2.4 (default: config `id3_version`, else 2.4).")),
+        ("separator", Optional[str], typer.Option(
+            None, "--separator", metavar="S", show_default=False,
+            help="Joins several genres where a format holds one value (default: config, "
+                 "else '; ').")),
+        ("dry_run", bool, typer.Option(
+            False, "--dry-run", help="Print what would happen to each file and change nothing.")),
+    )]
 
 
-OverwriteOption = typer.Option(False, "--overwrite", help="Replace genres already in the files "
-                               "(default: files that have a genre are left alone).")
-MinConfOption = typer.Option(0.0, "--min-confidence", min=0.0, max=1.0, help="Do not write a "
-                             "genre whose probability is below this.")
-TopOption = typer.Option(1, "--top", min=1, help="Write up to K genres that pass "
-                         "--min-confidence.")
-Id3v23Option = typer.Option(False, "--id3v23", help="Write ID3v2.3 (old players) instead of v2.4; "
-                            "several genres are then joined with --separator.")
-SeparatorOption = typer.Option("; ", "--separator", help="Joins several genres where a format "
-                               "holds only one value (ID3v2.3).")
-DryRunOption = typer.Option(False, "--dry-run", help="Show existing -> proposed per file and "
-                            "change nothing.")
-UncertainOption = typer.Option(False, "--include-uncertain", help="Also write tracks the model "
-                               "abstained on (a trained head's confidence under the threshold "
-                               "chosen on held-out tracks; `tagger report` lists them).")
+@dataclass(frozen=True)
+class WriteChoices:
+    """The tag-writing options as given on the command line (None: not given)."""
+
+    overwrite: bool | None
+    min_confidence: float | None
+    top: int | None
+    id3v23: bool | None
+    separator: str | None
+    dry_run: bool
+
+    def overrides(self) -> dict[str, Any]:
+        """These choices as ``Settings`` overrides (the dry run is not a setting)."""
+        return {"overwrite": self.overwrite, "min_confidence": self.min_confidence,
+                "top": self.top, "separator": self.separator,
+                "id3_version": None if self.id3v23 is None else "2.3" if self.id3v23 else "2.4"}
 
 
-def _write_options(overwrite, min_confidence, top, id3v23, separator, dry_run,
-                   include_uncertain=False):
-    from .write import WriteOptions
+def with_write_options(fn: Callable) -> Callable:
+    """Give a command the six tag-writing options; it receives them as ``tags: WriteChoices``."""
+    sig = inspect.signature(fn)
+    own = [p for p in sig.parameters.values() if p.name != "tags"]
 
-    return WriteOptions(overwrite=overwrite, min_confidence=min_confidence, top=top,
-                        id3v23=id3v23, separator=separator, dry_run=dry_run,
-                        include_uncertain=include_uncertain)
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        tags = WriteChoices(**{p.name: kwargs.pop(p.name) for p in _WRITE_PARAMS})
+        return fn(*args, tags=tags, **kwargs)
+
+    wrapper.__signature__ = sig.replace(parameters=own + _WRITE_PARAMS)  # type: ignore[attr-defined]
+    wrapper.__annotations__ = {**{p.name: p.annotation for p in own},
+                               **{p.name: p.annotation for p in _WRITE_PARAMS}}
+    return wrapper
+
+
+def _settings(tags: WriteChoices | None = None, **cli: Any):
+    """The config file's settings with the command line's values on top."""
+    from .config import load_config
+
+    return load_config().override(**cli, **(tags.overrides() if tags else {}))
+
+
+# --- output helpers -------------------------------------------------------------------
+def _err(msg: str) -> None:
+    for line in msg.splitlines():  # a notice may hold two lines (model, runtime)
+        typer.echo(f"tagger: {line}", err=True)
+
+
+def _print_json(obj: Any) -> None:
+    typer.echo(json.dumps(obj, indent=2, default=str))
+
+
+def _print_failures(files: list[dict], limit: int | None = 20, more: str = "") -> None:
+    for e in files[:limit]:
+        typer.echo(f"  error: {printable(e['path'])}: {e['error']}", err=True)
+    if limit is not None and len(files) > limit:
+        typer.echo(f"  ... and {len(files) - limit} more{more}", err=True)
+
+
+def _genres(names: list[str]) -> str:
+    return "; ".join(names) or "(none)"
 
 
 def _print_write(summary: dict, changes: bool) -> None:
+    """Per file what happens (or would), then one line of counts."""
     if changes:
         for c in summary["changes"]:
-            if c["action"] in ("write", "error") or summary["dry_run"]:
-                old = "; ".join(c["existing"]) or "(none)"
-                new = "; ".join(c["proposed"]) or "(none)"
-                note = f"  ({c['note']})" if c.get("note") else ""
-                typer.echo(f"{c['action']:<15} {printable(c['path'])}: {old} -> {new}{note}")
+            if c["action"] == "write" or summary["dry_run"]:
+                typer.echo(_change_line(c, summary["dry_run"]))
     verb = "would write" if summary["dry_run"] else "wrote"
     n = sum(c["action"] == "write" for c in summary["changes"]) if summary["dry_run"] \
         else summary["written"]
     typer.echo(f"tags: {verb} {n}, kept existing {summary['kept_existing']}, already set "
                f"{summary['already_set']}, low confidence {summary['low_confidence']}, "
-               f"uncertain {summary['uncertain']}, "
-               f"errors {summary['errors']}")
-    for e in summary["error_files"][:20]:
-        typer.echo(f"  error: {printable(e['path'])}: {e['error']}", err=True)
+               f"uncertain {summary['uncertain']}, errors {summary['errors']}")
+    _print_failures(summary["error_files"])
 
 
-def _err(msg: str) -> None:
-    for line in msg.splitlines():
-        typer.echo(f"tagger: {line}", err=True)
+def _change_line(c: dict, dry_run: bool) -> str:
+    """``keep FILE: Romantic Classical (tagger: Ambient 0.19)``: what will happen, plainly."""
+    path = printable(c["path"])
+    tagger_says = f"(tagger: {c['model_genre']} {c['confidence']:.2f})"
+    if c["action"] == "write":
+        note = f"  ({c['note']})" if c.get("note") else ""  # e.g. ID3v2.2 becomes v2.3
+        return f"{'would write' if dry_run else 'write'} {path}: {_genres(c['existing'])} -> " \
+               f"{_genres(c['proposed'])}{note}"
+    if c["action"] == "keep existing":
+        return f"keep {path}: {_genres(c['existing'])} {tagger_says}"
+    if c["action"] == "already set":
+        return f"already set {path}: {_genres(c['existing'])}"
+    return f"{c['action']} {path}: {_genres(c['existing'])} {tagger_says}"
 
 
 def handles_errors(fn: Callable) -> Callable:
     """Turn user-facing failures into one line on stderr and an exit code."""
     @functools.wraps(fn)
-    def wrapper(*args, **kwargs):
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return fn(*args, **kwargs)
         except TaggerError as exc:
             _err(f"error: {exc}")
             raise typer.Exit(exc.exit_code) from None
         except KeyboardInterrupt:
-            _err("interrupted; everything finished so far is saved")
-            raise typer.Exit(130) from None
+            _err("interrupted; everything finished so far is saved (run the same command "
+                 "to resume)")
+            raise typer.Exit(EXIT_INTERRUPTED) from None
     return wrapper
 
 
-def _print_json(obj) -> None:
-    typer.echo(json.dumps(obj, indent=2, default=str))
+def _usage_error(message: str) -> None:
+    raise click_errors.UsageError(message)
 
 
+def _one_of_json_csv(json_out: bool, csv_out: bool) -> None:
+    if json_out and csv_out:
+        _usage_error("--json and --csv cannot be used together")
+
+
+class Backend(str, enum.Enum):
+    loky = "loky"
+    dask = "dask"
+
+
+# --- commands ---------------------------------------------------------------------------
 @app.command()
 @handles_errors
+@with_write_options
 def scan(
-    paths: List[Path] = typer.Argument(..., help="Folders or files to scan.", show_default=False),
+    paths: List[Path] = typer.Argument(..., metavar="PATH", show_default=False,
+                                       help="Folders or files to scan."),
     db: Optional[Path] = DbOption,
     model: Optional[str] = ModelOption,
-    jobs: Optional[int] = typer.Option(None, "--jobs", "-j", min=1, help="Worker processes "
-                                       "(default: number of CPUs)."),
-    rescan: bool = typer.Option(False, "--rescan", help="Analyse every file again, even unchanged ones."),
-    timeout: float = typer.Option(120.0, "--timeout", min=1, help="Seconds one file may take "
-                                  "before it is recorded as an error."),
-    backend: str = typer.Option("loky", "--backend", help="loky (worker processes on this "
-                                "machine) or dask (a Dask cluster; see --scheduler)."),
-    scheduler: Optional[str] = typer.Option(None, "--scheduler", help="Dask scheduler address, "
-                                            "e.g. tcp://host:8786 (default with --backend dask: "
-                                            "a local cluster)."),
+    jobs: Optional[int] = typer.Option(None, "--jobs", "-j", min=1, metavar="N",
+                                       show_default=False, help="Worker processes (default: "
+                                       "config `jobs`, else the number of CPUs)."),
+    rescan: bool = typer.Option(False, "--rescan", help="Analyse every file again, even "
+                                "unchanged ones."),
+    timeout: float = typer.Option(120.0, "--timeout", min=1, metavar="S", help="Seconds one "
+                                  "file may take before it is recorded as an error."),
+    backend: Backend = typer.Option(Backend.loky, "--backend", metavar="loky|dask",
+                                    help="loky (worker processes on this machine) or "
+                                    "dask (a Dask cluster; see "
+                                    "--scheduler)."),
+    scheduler: Optional[str] = typer.Option(None, "--scheduler", metavar="ADDR",
+                                            show_default=False, help="Dask scheduler address, "
+                                            "e.g. tls://10.0.0.5:8786 (default with --backend "
+                                            "dask: a local cluster)."),
+    write_tags: bool = typer.Option(False, "--write-tags", help="Then write the genres into "
+                                    "the files' tags (with the options below)."),
     precision: Optional[Precision] = PrecisionOption,
-    write_tags: bool = typer.Option(False, "--write-tags", help="Then write the genres into the "
-                                    "files' tags (same options as `tagger write`)."),
-    overwrite: bool = OverwriteOption,
-    min_confidence: float = MinConfOption,
-    top: int = TopOption,
-    id3v23: bool = Id3v23Option,
-    separator: str = SeparatorOption,
-    dry_run: bool = DryRunOption,
     json_out: bool = JsonOption,
+    *,
+    tags: WriteChoices,  # the six write options, from with_write_options
 ) -> None:
     """Scan folders: decode each audio file, predict its genre, store it in SQLite.
 
     Unchanged files (same size, mtime and model version) are skipped, so an
     interrupted scan resumes where it stopped.  Files that cannot be decoded are
-    recorded with the reason and the scan goes on.
+    recorded with the reason and the scan goes on.  Folders and globs listed in
+    the config's `exclude` are skipped.
     """
+    from .scan import ScanOptions
     from .scan import scan as run_scan
 
-    write = _write_options(overwrite, min_confidence, top, id3v23, separator, dry_run) \
-        if write_tags else None
-    summary = run_scan([str(p) for p in paths], db=db, model=model, jobs=jobs, rescan=rescan,
-                       timeout=timeout, progress=not json_out, write=write, backend=backend,
-                       scheduler=scheduler, precision=precision.value if precision else None,
-                       notify=None if json_out else _err)
+    settings = _settings(tags, db=db, model=model, jobs=jobs,
+                         precision=precision.value if precision else None)
+    options = ScanOptions(
+        model=settings.model, jobs=settings.jobs, rescan=rescan, timeout=timeout,
+        progress=not json_out, backend=backend.value, scheduler=scheduler,
+        exclude=settings.exclude, keep_workers=False, precision=settings.precision,
+        write=settings.write_options(dry_run=tags.dry_run) if write_tags else None)
+    summary = run_scan([str(p) for p in paths], db=settings.db, options=options, notify=_err)
     if json_out:
         _print_json(summary.to_dict())
-        return
-    relabelled = (f"{summary.relabelled} re-labelled from stored embeddings, "
-                  if summary.relabelled else "")
-    typer.echo(f"{summary.files_seen} audio files: {summary.scanned} analysed, {relabelled}"
-               f"{summary.skipped} unchanged, {summary.errors} errors, "
-               f"{summary.missing} missing  [{summary.model} {summary.model_version} on "
-               f"{summary.engine}, {summary.seconds:.1f} s]")
-    for e in summary.error_files[:20]:
-        typer.echo(f"  error: {printable(e['path'])}: {e['error']}", err=True)
-    if len(summary.error_files) > 20:
-        typer.echo(f"  ... and {len(summary.error_files) - 20} more (see `tagger report`)", err=True)
-    for f in summary.unreadable_folders:
-        typer.echo(f"  unreadable folder: {printable(f['path'])}: {f['error']}", err=True)
-    if summary.tags:
-        _print_write(summary.tags, changes=dry_run)
-    typer.echo(f"database: {summary.db}")
+    else:
+        relabelled = (f"{summary.relabelled} re-labelled from stored embeddings, "
+                      if summary.relabelled else "")
+        typer.echo(f"{summary.files_seen} audio files: {summary.scanned} analysed, {relabelled}"
+                   f"{summary.skipped} unchanged, {summary.errors} errors, "
+                   f"{summary.missing} missing  [{summary.model} {summary.model_version} on "
+                   f"{summary.engine}, {summary.seconds:.1f} s]")
+        if summary.files_seen == 0:
+            _err("hint: no audio files found under " + ", ".join(map(printable, paths)) +
+                 " (looked for .mp3 .flac .ogg .opus .m4a .wav .aiff .wma ...; hidden folders, "
+                 "folders holding a .taggerignore and the config's `exclude` are skipped)")
+        _print_failures(summary.error_files, more=" (`tagger report --errors` lists all)")
+        for f in summary.unreadable_folders:
+            typer.echo(f"  unreadable folder: {printable(f['path'])}: {f['error']}", err=True)
+        if summary.tags:
+            _print_write(summary.tags, changes=tags.dry_run)
+        typer.echo(f"database: {summary.db}")
+    if summary.tags and summary.tags["errors"]:
+        raise typer.Exit(EXIT_FINISHED_WITH_ERRORS)
 
 
 @app.command()
 @handles_errors
+@with_write_options
 def write(
-    paths: Optional[List[Path]] = typer.Argument(None, help="Only files under these paths "
-                                                 "(default: every analysed track).",
-                                                 show_default=False),
+    paths: Optional[List[Path]] = PathsArg,
     db: Optional[Path] = DbOption,
-    overwrite: bool = OverwriteOption,
-    min_confidence: float = MinConfOption,
-    top: int = TopOption,
-    id3v23: bool = Id3v23Option,
-    separator: str = SeparatorOption,
-    dry_run: bool = DryRunOption,
-    include_uncertain: bool = UncertainOption,
+    include_uncertain: bool = typer.Option(
+        False, "--include-uncertain", help="Also write tracks the model abstained on (a "
+        "trained head's confidence under the threshold chosen on held-out tracks; "
+        "`tagger report` lists them)."),
     json_out: bool = JsonOption,
+    *,
+    tags: WriteChoices,
 ) -> None:
     """Write the stored genres into the files' own tags (ID3, Vorbis comments, MP4, ASF).
 
     Only the genre field changes; every other tag, the tag version and the
     audio stay byte for byte.  Each file's genre field is journaled first, so
-    `tagger undo` can put it back exactly.
+    `tagger undo` can put it back exactly.  A --dry-run changes nothing
+    and may run while a scan holds the database.  Exits 4 when some files
+    could not be written.
     """
     from .write import write_tags as run_write
 
-    summary = run_write([str(p) for p in paths] if paths else None, db=db,
-                        options=_write_options(overwrite, min_confidence, top, id3v23, separator,
-                                               dry_run, include_uncertain)).to_dict()
+    settings = _settings(tags, db=db)
+    summary = run_write([str(p) for p in paths] if paths else None, db=settings.db,
+                        options=settings.write_options(
+                            dry_run=tags.dry_run, include_uncertain=include_uncertain)).to_dict()
     if json_out:
         _print_json(summary)
-        return
-    _print_write(summary, changes=True)
+    else:
+        _print_write(summary, changes=True)
+    if summary["errors"]:
+        raise typer.Exit(EXIT_FINISHED_WITH_ERRORS)
 
 
 @app.command()
 @handles_errors
 def undo(
-    paths: Optional[List[Path]] = typer.Argument(None, help="Only files under these paths.",
-                                                 show_default=False),
+    paths: Optional[List[Path]] = PathsArg,
     db: Optional[Path] = DbOption,
-    scan: Optional[int] = typer.Option(None, "--scan", help="Only the writes of this scan id."),
+    scan: Optional[int] = typer.Option(None, "--scan", metavar="ID", show_default=False,
+                                       help="Only the writes of this scan id."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Show what would be restored."),
     force: bool = typer.Option(False, "--force", help="Also restore files whose genre was "
                                "changed by something else after tagger wrote it."),
     json_out: bool = JsonOption,
 ) -> None:
-    """Restore the genre fields exactly as they were before tagger wrote them."""
+    """Restore the genre fields exactly as they were before tagger wrote them.
+
+    A file whose genre was changed by something else since is left alone unless
+    --force.  Exits 4 when some files could not be restored.
+    """
     from .write import undo as run_undo
 
-    summary = run_undo([str(p) for p in paths] if paths else None, db=db, scan_id=scan,
-                       dry_run=dry_run, force=force).to_dict()
+    settings = _settings(db=db)
+    summary = run_undo([str(p) for p in paths] if paths else None, db=settings.db,
+                       scan_id=scan, dry_run=dry_run, force=force).to_dict()
     if json_out:
         _print_json(summary)
-        return
-    for c in summary["changes"]:
-        if c.get("action") == "changed since":
-            typer.echo(f"left alone {printable(c['path'])}: {c['reason']}")
-            continue
-        typer.echo(f"{'would restore' if dry_run else 'restored'} {printable(c['path'])}: "
-                   f"{'; '.join(c['current']) or '(none)'} -> {'; '.join(c['restore']) or '(none)'}")
-    to_restore = sum(c.get("action") == "restore" for c in summary["changes"])
-    typer.echo(f"{to_restore if dry_run else summary['restored']} files "
-               f"{'to restore' if dry_run else 'restored'}, {summary['changed_since']} changed "
-               f"since tagger wrote them (left alone), {summary['errors']} errors")
-    for e in summary["error_files"]:
-        typer.echo(f"  error: {printable(e['path'])}: {e['error']}", err=True)
+    else:
+        for c in summary["changes"]:
+            if c.get("action") == "changed since":
+                typer.echo(f"left alone {printable(c['path'])}: {c['reason']}")
+            elif c.get("action") == "restore":  # failures are listed below, on stderr
+                typer.echo(f"{'would restore' if dry_run else 'restored'} "
+                           f"{printable(c['path'])}: {_genres(c['current'])} -> "
+                           f"{_genres(c['restore'])}")
+        to_restore = sum(c.get("action") == "restore" for c in summary["changes"])
+        typer.echo(f"{to_restore if dry_run else summary['restored']} files "
+                   f"{'to restore' if dry_run else 'restored'}, {summary['changed_since']} "
+                   f"changed since tagger wrote them (left alone), {summary['errors']} errors")
+        _print_failures(summary["error_files"], limit=None)
+    if summary["errors"]:
+        raise typer.Exit(EXIT_FINISHED_WITH_ERRORS)
+
+
+@app.command("ls")
+@handles_errors
+def ls_cmd(
+    paths: Optional[List[Path]] = PathsArg,
+    db: Optional[Path] = DbOption,
+    genre: Optional[str] = typer.Option(None, "--genre", "-g", metavar="G", show_default=False,
+                                        help="Only tracks of this genre (the model's name, your "
+                                        "spelling from the config, or a synonym)."),
+    below: Optional[float] = typer.Option(None, "--below", min=0.0, max=1.0, metavar="P",
+                                          show_default=False,
+                                          help="Only tracks whose confidence is below P."),
+    status: Optional[str] = typer.Option(None, "--status", metavar="S", show_default=False,
+                                         help="Only tracks with this status: ok, truncated, "
+                                         "too_short, silent, error, missing."),
+    model: Optional[str] = typer.Option(None, "--model", "-m", metavar="NAME",
+                                        show_default=False,
+                                        help="Only tracks analysed by this model."),
+    json_out: bool = JsonOption,
+    csv_out: bool = typer.Option(False, "--csv", help="Print CSV."),
+) -> None:
+    """List stored tracks with their genre, confidence and status (like `beet ls`).
+
+    Reads only the database; no file is opened.
+    """
+    from . import listing
+
+    _one_of_json_csv(json_out, csv_out)
+    if status is not None and status not in listing.STATUSES:
+        _usage_error(f"--status must be one of {', '.join(listing.STATUSES)}")
+    settings = _settings(db=db)
+    tracks = listing.list_tracks(settings.db, [str(p) for p in paths] if paths else None,
+                                 genre=genre, below=below, status=status, model=model,
+                                 genre_map=settings.genre_map)
+    if json_out:
+        _print_json([t.to_dict() for t in tracks])
+    elif csv_out:
+        typer.echo(listing.to_csv(tracks), nl=False)
+    elif tracks:
+        typer.echo(listing.to_text(tracks))
+    else:
+        _err("no tracks match")
 
 
 @app.command()
 @handles_errors
 def report(
+    paths: Optional[List[Path]] = PathsArg,
     db: Optional[Path] = DbOption,
-    by: str = typer.Option("genre", "--by", help="Group by genre, folder, format or model."),
-    uncertain: int = typer.Option(10, "--uncertain", min=0, help="List the N tracks the model "
-                                  "is least sure of."),
-    low_confidence: float = typer.Option(0.4, "--low-confidence", min=0.0, max=1.0,
+    by: str = typer.Option("genre", "--by", metavar="genre|folder|format|model",
+                           help="Group by genre, folder, format or model."),
+    uncertain: int = typer.Option(10, "--uncertain", min=0, metavar="N", help="List the N "
+                                  "tracks the model is least sure of."),
+    low_confidence: float = typer.Option(0.4, "--low-confidence", min=0.0, max=1.0, metavar="P",
                                          help="Confidence under which a track counts as low."),
+    errors: bool = typer.Option(False, "--errors", help="List every failed file (default: "
+                                "the first 20)."),
     json_out: bool = JsonOption,
     csv_out: bool = typer.Option(False, "--csv", help="Print the grouped table as CSV."),
-    plot: Optional[Path] = typer.Option(None, "--plot", help="Also draw the distribution and "
-                                        "agreement matrix to a PNG or SVG file."),
+    plot: Optional[Path] = typer.Option(None, "--plot", metavar="FILE", show_default=False,
+                                        help="Also draw tracks per group, the confidence "
+                                        "distribution and the agreement matrix (.png or .svg)."),
 ) -> None:
-    """Genre statistics of the library, and agreement with the genres already in the tags."""
+    """Genre statistics of the library, failed files, and agreement with existing genre tags."""
     from . import report as rp
 
+    _one_of_json_csv(json_out, csv_out)
     if by not in rp.GROUPINGS:
-        raise TaggerError(f"--by must be one of {', '.join(rp.GROUPINGS)}")
+        _usage_error(f"--by must be one of {', '.join(rp.GROUPINGS)}")
     if plot and plot.suffix.lower() not in (".png", ".svg"):
-        raise TaggerError("--plot needs a .png or .svg file name")
-    rep = rp.build_report(db, by=by, uncertain=uncertain, low_confidence=low_confidence)
+        _usage_error("--plot needs a .png or .svg file name")
+    settings = _settings(db=db)
+    rep = rp.build_report(settings.db, by=by, uncertain=uncertain, low_confidence=low_confidence,
+                          paths=[str(p) for p in paths] if paths else None,
+                          genre_map=settings.genre_map)
     if plot:
         rep["plot"] = str(rp.plot(rep, plot))
     if json_out:
@@ -266,7 +499,7 @@ def report(
     elif csv_out:
         typer.echo(rp.to_csv(rep), nl=False)
     else:
-        typer.echo(rp.to_text(rep))
+        typer.echo(rp.to_text(rep, errors=None if errors else rp.ERRORS_SHOWN))
         if plot:
             typer.echo(f"plot: {plot}")
 
@@ -274,27 +507,42 @@ def report(
 @app.command()
 @handles_errors
 def show(
-    file: Path = typer.Argument(..., help="An audio file.", show_default=False),
+    file: Path = typer.Argument(..., metavar="FILE", show_default=False, help="An audio file."),
+    db: Optional[Path] = DbOption,
     model: Optional[str] = ModelOption,
-    top: int = typer.Option(3, "--top", min=1, help="How many genres to list."),
+    top: int = typer.Option(3, "--top", min=1, metavar="K", help="How many genres to list."),
+    fresh: bool = typer.Option(False, "--fresh", help="Run the model even when the database "
+                               "holds a current result for the file."),
     precision: Optional[Precision] = PrecisionOption,
     json_out: bool = JsonOption,
 ) -> None:
-    """Predict the genre of one file and print the top genres (the database is not touched)."""
-    from .worker import predict_file, top_k
+    """Print the top genres of one file.
 
-    ref, pred, notice = predict_file(file, model, precision.value if precision else None)
+    A result stored by a scan is used when the file is unchanged and the model
+    is the same (instant); otherwise, or with --fresh, the model runs (seconds).
+    The database is never changed.
+    """
+    from .show import show as run_show
+    from .worker import top_k
+
+    settings = _settings(db=db, model=model, precision=precision.value if precision else None)
+    shown = run_show(file, settings.model, settings.db, fresh=fresh,
+                     precision=settings.precision)
+    ref, pred = shown.ref, shown.prediction
     best = top_k(pred.probabilities, top)
+    if shown.notice:
+        _err(shown.notice)
     if json_out:
         _print_json({"path": str(file), "model": ref.name, "model_version": ref.version,
                      "engine": pred.engine, "kind": ref.kind, "genre": pred.genre,
                      "confidence": pred.confidence, "uncertain": pred.uncertain,
                      "top": [{"genre": g, "probability": p} for g, p in best],
-                     "probabilities": pred.probabilities, "tags": pred.tags})
+                     "probabilities": pred.probabilities, "tags": pred.tags,
+                     "stored_at": shown.stored_at})
         return
-    if notice:
-        _err(notice)
-    typer.echo(f"{printable(file)}  [{ref.name} on {pred.engine}]"
+    where = (f"stored {shown.stored_at}; --fresh to recompute" if shown.stored_at
+             else f"on {pred.engine}, computed now")
+    typer.echo(f"{printable(file)}  [{ref.name}, {where}]"
                + ("  (uncertain: under the model's threshold)" if pred.uncertain else ""))
     for g, p in best:
         typer.echo(f"  {g:<16} {p:6.3f}")
@@ -303,8 +551,8 @@ def show(
 @app.command()
 @handles_errors
 def similar(
-    file: Path = typer.Argument(..., help="An audio file (in the library or not).",
-                                show_default=False),
+    file: Path = typer.Argument(..., metavar="FILE", show_default=False,
+                                help="An audio file (in the library or not)."),
     db: Optional[Path] = DbOption,
     top: int = typer.Option(10, "--top", min=1, help="How many similar tracks to list."),
     m3u: Optional[Path] = typer.Option(None, "--m3u", help="Also write them as an M3U playlist "
@@ -315,7 +563,7 @@ def similar(
     from .similar import similar as find
     from .similar import write_m3u
 
-    result = find(file, db, top)
+    result = find(file, _settings(db=db).db, top)
     if m3u:
         result["m3u"] = str(write_m3u(result, m3u))
     if json_out:
@@ -332,15 +580,15 @@ def similar(
 @app.command("models")
 @handles_errors
 def models_cmd(json_out: bool = JsonOption) -> None:
-    """List the installed models with the figures from their model cards."""
-    from .models import available, default_kind
+    """List the installed models with the figures from their model cards, and the missing ones."""
+    from .models import KINDS, available, default_kind
 
     default, why = default_kind()
     rows = []
     for ref in available():
         card = ref.card
         engine, slow_why = ref.engine()
-        rows.append({"name": ref.name, "default": ref.name == default,
+        rows.append({"name": ref.name, "installed": True, "default": ref.name == default,
                      "why_default": why if ref.name == default else None,
                      "version": ref.version, "kind": ref.kind,
                      "runtime": engine.runtime, "precision": engine.precision,
@@ -348,10 +596,16 @@ def models_cmd(json_out: bool = JsonOption) -> None:
                      "genres": list(ref.genres), "source": ref.source, "path": ref.path,
                      "licence": card.get("licence"), "data": card.get("data"),
                      "accuracy": card.get("accuracy")})
-    if json_out:
+    if json_out:  # the installed models, as scripts have always read them
         _print_json(rows)
         return
+    for kind in KINDS.values():
+        if not any(r["name"] == kind.name for r in rows):
+            rows.append({"name": kind.name, "installed": False, "how": kind.how_to_get})
     for r in rows:
+        if not r["installed"]:
+            typer.echo(f"{r['name']}  not installed; {r['how']} (see README, Models)")
+            continue
         mark = f"  [default: {r['why_default']}]" if r["default"] else ""
         typer.echo(f"{r['name']}  {r['version']}  ({r['kind']}, {r['source']}){mark}")
         typer.echo(f"  genres:  {', '.join(r['genres'])}")
@@ -363,6 +617,28 @@ def models_cmd(json_out: bool = JsonOption) -> None:
         if figures:
             typer.echo(f"  figures: {figures}")
         typer.echo(f"  file:    {r['path']}")
+
+
+@app.command("config")
+@handles_errors
+def config_cmd(json_out: bool = JsonOption) -> None:
+    """Print the effective settings and where each came from (config file, environment, default)."""
+    from .config import config_path, load_config
+
+    settings = load_config()
+    path = config_path()
+    values = settings.to_dict()
+    if json_out:
+        _print_json({"config_file": str(path), "exists": settings.path is not None,
+                     "settings": values})
+        return
+    typer.echo(f"config file: {path}" + ("" if settings.path else
+                                        "  (not found: built-in defaults; see README, Config)"))
+    for key, v in values.items():
+        value = v["value"]
+        shown = "(automatic)" if value is None else \
+            value if isinstance(value, str) else json.dumps(value)
+        typer.echo(f"  {key:<15} {shown:<40} ({v['source']})")
 
 
 @app.command()
@@ -473,21 +749,27 @@ def _print_head(card: dict, json_out: bool) -> None:
 @app.command()
 @handles_errors
 def evaluate(
-    data: Path = typer.Option(..., "--data", help="The genre collection the model was trained on.",
-                              show_default=False),
-    model: Optional[str] = typer.Option(None, "--model", "-m", help="resnet (default), mlp, or a "
-                                        ".keras file."),
-    split: Optional[str] = typer.Option(None, "--split", help="filtered or random (default: the "
-                                        "split in the model card)."),
-    split_dir: Optional[Path] = typer.Option(None, "--split-dir"),
-    seed: Optional[int] = typer.Option(None, "--seed", help="Seed of a random split (default: "
-                                       "the card's)."),
-    cache_dir: Optional[Path] = typer.Option(None, "--cache-dir"),
-    plot: Optional[Path] = typer.Option(None, "--plot", help="Write the confusion matrix as PNG."),
+    data: Path = typer.Option(..., "--data", metavar="DIR", show_default=False,
+                              help="The genre collection the model was trained on."),
+    model: Optional[str] = typer.Option(None, "--model", "-m", metavar="NAME",
+                                        show_default=False,
+                                        help="resnet (default), mlp, or a .keras file."),
+    split: Optional[str] = typer.Option(None, "--split", metavar="filtered|random",
+                                        show_default=False, help="filtered or random "
+                                        "(default: the split in the model card)."),
+    split_dir: Optional[Path] = typer.Option(None, "--split-dir", metavar="DIR",
+                                             show_default=False),
+    seed: Optional[int] = typer.Option(None, "--seed", metavar="N", show_default=False,
+                                       help="Seed of a random split (default: the card's)."),
+    cache_dir: Optional[Path] = typer.Option(None, "--cache-dir", metavar="DIR",
+                                             show_default=False),
+    plot: Optional[Path] = typer.Option(None, "--plot", metavar="FILE", show_default=False,
+                                        help="Write the confusion matrix as PNG."),
     json_out: bool = JsonOption,
 ) -> None:
     """Evaluate a trained model on the test split: track and slice accuracy, F1, confusion, ECE."""
-    from .training.retrain import confusion_text, evaluate as run
+    from .training.retrain import confusion_text
+    from .training.retrain import evaluate as run
 
     rep = run(data, model, split=split, split_dir=split_dir, seed=seed, cache_dir=cache_dir,
               plot=plot)
@@ -512,12 +794,31 @@ def evaluate(
         typer.echo(f"confusion matrix: {rep['plot']}")
 
 
-def main() -> None:
-    """Console entry point."""
+def main(args: list[str] | None = None) -> int:
+    """Console entry point: a usage error is one line plus the usage, not a box."""
     from .runtime import quiet_tensorflow
 
     quiet_tensorflow()
-    app()
+    try:
+        code = app(args=args, prog_name="tagger", standalone_mode=False)
+    except click_errors.NoArgsIsHelpError as exc:
+        exc.show()
+        code = EXIT_USAGE
+    except click_errors.UsageError as exc:
+        ctx = exc.ctx
+        where = f"tagger {ctx.command_path.split(' ', 1)[1]}" if ctx and " " in \
+            ctx.command_path else "tagger"
+        typer.echo(f"{where}: error: {exc.format_message()}", err=True)
+        usage = ctx.get_usage().replace("Usage: ", "usage: ", 1) if ctx else "usage: tagger ..."
+        typer.echo(f"{usage}  (`{where} --help` for more)", err=True)
+        code = EXIT_USAGE
+    except click_errors.ClickException as exc:
+        _err(f"error: {exc.format_message()}")
+        code = exc.exit_code
+    except typer.Abort:
+        _err("interrupted")
+        code = EXIT_INTERRUPTED
+    sys.exit(code if isinstance(code, int) else 0)
 
 
 if __name__ == "__main__":

@@ -120,3 +120,72 @@ def canonical(text: str | None) -> str | None:
         if f" {name} " in padded:
             return _SYNONYMS[name]
     return None
+
+
+def _key(name: str) -> str:
+    return _normalise(name).replace(" ", "")
+
+
+class GenreMap:
+    """The user's spellings and whitelist (config ``[genres]``), like beets lastgenre's.
+
+    ``map`` renames a model genre (by its model name, ``hiphop``, or its
+    display name, ``Hip-Hop``; case and punctuation do not matter) to the
+    spelling the user's library uses; several genres may map to one.  With a
+    ``whitelist``, only genres whose written spelling is on it are ever
+    written: the others are passed over, and ``--top``/``--min-confidence``
+    apply to the genres that remain.
+    """
+
+    def __init__(self, mapping: dict[str, str] | None = None,
+                 whitelist: list[str] | None = None):
+        self.mapping = dict(mapping or {})
+        self.whitelist = list(whitelist) if whitelist is not None else None
+        self._map = {_key(k): v.strip() for k, v in self.mapping.items()}
+        self._allowed = {_key(w) for w in whitelist} if whitelist is not None else None
+        self._cache: dict[str, str | None] = {}
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, GenreMap) and (self.mapping, self.whitelist) == \
+            (other.mapping, other.whitelist)
+
+    def __repr__(self) -> str:
+        return f"GenreMap({self.mapping!r}, {self.whitelist!r})"
+
+    def _mapped(self, genre: str) -> str | None:
+        # Called once per row by reports of 100,000 tracks: remember each genre's answer.
+        if genre not in self._cache:
+            found = None
+            if self._map:
+                found = self._map.get(_key(genre)) or self._map.get(_key(display_name(genre)))
+            self._cache[genre] = found
+        return self._cache[genre]
+
+    def spell(self, genre: str) -> str:
+        """What is written into a file for the model genre ``genre``."""
+        return self._mapped(genre) or display_name(genre)
+
+    def label(self, genre: str) -> str:
+        """What reports and listings show: the user's spelling if mapped, else the model's name."""
+        return self._mapped(genre) or genre
+
+    def allows(self, spelling: str) -> bool:
+        return self._allowed is None or _key(spelling) in self._allowed
+
+    def choose(self, probabilities: dict[str, float], top: int = 1,
+               min_confidence: float = 0.0) -> list[str]:
+        """Spellings of up to ``top`` whitelisted genres whose probability passes the threshold.
+
+        Genres mapped to one spelling count once, at their highest probability.
+        """
+        chosen: list[str] = []
+        for genre, p in sorted(probabilities.items(), key=lambda kv: -kv[1]):
+            if len(chosen) >= max(1, top) or p < min_confidence:
+                break
+            name = self.spell(genre)
+            if self.allows(name) and name not in chosen:
+                chosen.append(name)
+        return chosen
+
+    def to_dict(self) -> dict:
+        return {"map": self.mapping, "whitelist": self.whitelist}

@@ -10,6 +10,7 @@ imports TensorFlow and loads the model a single time.
 """
 from __future__ import annotations
 
+import ipaddress
 import time
 from collections import deque
 from collections.abc import Callable, Iterator
@@ -17,8 +18,9 @@ from concurrent.futures import FIRST_COMPLETED, Future, wait
 from concurrent.futures import TimeoutError as FutureTimeout
 from concurrent.futures.process import BrokenProcessPool
 from typing import Any, Protocol
+from urllib.parse import urlsplit
 
-from .errors import TaggerError
+from .errors import TaggerError, one_line
 from .models import ModelRef
 from .worker import Item, TrackResult, analyse_files, worker_threads
 
@@ -72,10 +74,11 @@ class Runner(Protocol):
 class LokyRunner:
     """joblib's loky process pool: reusable workers, crash detection, hard kill."""
 
-    def __init__(self, jobs: int):
+    def __init__(self, jobs: int, keep_workers: bool = True):
         from joblib.externals.loky.process_executor import TerminatedWorkerError
 
         self.slots = jobs
+        self.keep_workers = keep_workers
         self.broken: tuple[type[BaseException], ...] = (BrokenProcessPool, TerminatedWorkerError)
         self._ex: Any = None
 
@@ -98,8 +101,11 @@ class LokyRunner:
 
     def close(self) -> None:
         # Workers stay alive for reuse within this process (loky's idle timeout
-        # ends them); nothing to do.
-        pass
+        # ends them), unless nothing will reuse them: a command line run ends
+        # them at once instead of waiting seconds at exit for workers that are
+        # still starting TensorFlow.
+        if not self.keep_workers:
+            self.kill()
 
 
 def run_chunks(runner: Runner, ref: ModelRef, chunks: list[list[Item]], timeout: float,
@@ -183,7 +189,11 @@ class DaskRunner:
             from distributed import Client, LocalCluster
 
             if self.scheduler:
-                self._client = Client(self.scheduler, timeout="30s")
+                try:
+                    self._client = Client(self.scheduler, timeout="30s")
+                except Exception as exc:  # refused, reset (a TLS scheduler), timed out
+                    raise TaggerError(f"cannot connect to the Dask scheduler {self.scheduler}: "
+                                      f"{one_line(exc)}") from None
             else:
                 with dask.config.set({"distributed.scheduler.allowed-failures": 1}):
                     self.cluster = LocalCluster(n_workers=self.jobs, threads_per_worker=1,
@@ -212,7 +222,8 @@ class DaskRunner:
         return out
 
     def kill(self) -> None:
-        self.client.restart(wait_for_workers=False)
+        if self._client is not None:  # never connect just to restart workers
+            self._client.restart(wait_for_workers=False)
 
     def close(self) -> None:
         if self._client is not None:
@@ -221,8 +232,34 @@ class DaskRunner:
             self.cluster.close()
 
 
-def make_runner(backend: str, jobs: int, scheduler: str | None = None) -> Runner:
-    """The worker pool for ``--backend`` (``loky`` on this machine, or ``dask``)."""
+def insecure_scheduler(address: str) -> str | None:
+    """A one-line warning when a Dask scheduler beyond this machine is reached without TLS.
+
+    Whoever can reach an unencrypted, unauthenticated scheduler can run code
+    on its workers; on a home network that is every device on it.
+    """
+    scheme, sep, rest = address.partition("://")
+    if not sep:
+        scheme, rest = "tcp", address  # Dask reads a bare host:port as tcp://
+    if scheme not in ("tcp", "ws", "ucx"):
+        return None  # tls://, wss:// or an in-process address
+    host = urlsplit("//" + rest).hostname or ""
+    try:
+        loopback = ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        loopback = host == "localhost"
+    if loopback:
+        return None
+    return (f"warning: the Dask scheduler {address} is reached without TLS: anyone who can reach "
+            f"it can run code on its workers (use tls://, see README: Scaling out with Dask)")
+
+
+def make_runner(backend: str, jobs: int, scheduler: str | None = None,
+                keep_workers: bool = True) -> Runner:
+    """The worker pool for ``--backend`` (``loky`` on this machine, or ``dask``).
+
+    ``keep_workers``: loky workers outlive the scan for the next one in this process.
+    """
     if backend == "dask" or scheduler:
         try:
             return DaskRunner(scheduler, jobs)
@@ -230,4 +267,4 @@ def make_runner(backend: str, jobs: int, scheduler: str | None = None) -> Runner
             raise TaggerError("the dask backend needs `pip install 'tagger[dask]'`") from None
     if backend != "loky":
         raise TaggerError(f"unknown backend {backend!r} (loky or dask)")
-    return LokyRunner(jobs)
+    return LokyRunner(jobs, keep_workers)

@@ -10,28 +10,40 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import os
 from collections import Counter, defaultdict
 from pathlib import Path
 
-from .genres import canonical, spelling_key
-from .paths import default_db, printable
+from .genres import GenreMap, canonical, spelling_key
+from .listing import roots_of, status_of
+from .paths import default_db, is_under, printable
 from .store import Store
 
 GROUPINGS = ("genre", "folder", "format", "model")
+ERRORS_SHOWN = 20  # failed files listed by the text report without --errors
+HISTOGRAM_BINS = 10
 
 
-def _key(row: dict, by: str) -> str:
+def _key(row: dict, by: str, genre_map: GenreMap) -> str:
     if by == "folder":
         return os.path.dirname(row["path"])
+    if by == "genre":
+        return genre_map.label(row["genre"])
     return row.get(by) or "(none)"
 
 
 def build_report(db=None, by: str = "genre", uncertain: int = 10,
-                 low_confidence: float = 0.4) -> dict:
-    """The report as one JSON-ready dict (``--json`` prints it as is)."""
+                 low_confidence: float = 0.4, paths: list | None = None,
+                 genre_map: GenreMap | None = None) -> dict:
+    """The report as one JSON-ready dict (``--json`` prints it as is).
+
+    ``paths`` limits it to the tracks under those files or folders;
+    ``genre_map`` (the config's ``[genres]``) spells the genres as the user does.
+    """
     if by not in GROUPINGS:
         raise ValueError(by)
+    gmap = genre_map or GenreMap()
     store = Store(default_db(db), create=False)
     try:
         # Not the probability and tag JSON: parsing it for 100,000 rows would
@@ -42,11 +54,14 @@ def build_report(db=None, by: str = "genre", uncertain: int = 10,
         scans = store.scans()
     finally:
         store.close()
+    roots = roots_of(paths)
+    if roots is not None:
+        rows = [r for r in rows if is_under(r["path"], roots)]
     present = [r for r in rows if not r["missing"]]
     analysed = [r for r in present if r["error"] is None and r["genre"]]
     groups: dict[str, list[dict]] = defaultdict(list)
     for r in analysed:
-        groups[_key(r, by)].append(r)
+        groups[_key(r, by, gmap)].append(r)
     table = []
     for key, rs in sorted(groups.items(), key=lambda kv: (-len(kv[1]), kv[0])):
         conf = [r["confidence"] for r in rs]
@@ -54,9 +69,13 @@ def build_report(db=None, by: str = "genre", uncertain: int = 10,
                       "mean_confidence": round(sum(conf) / len(conf), 4),
                       "low_confidence": sum(c < low_confidence for c in conf),
                       "written": sum(bool(r["written_genre"]) for r in rs)})
+    last = dict(scans[-1]) if scans else None
+    if last and isinstance(last.get("arguments"), str):
+        last["arguments"] = json.loads(last["arguments"])
     return {
         "db": str(store.path),
         "by": by,
+        "paths": [str(p) for p in paths] if paths else None,
         "totals": {"tracks": len(rows), "analysed": len(analysed),
                    "errors": sum(r["error"] is not None for r in present),
                    # ok, truncated, too_short, silent, error; "unchecked": scanned before
@@ -68,17 +87,28 @@ def build_report(db=None, by: str = "genre", uncertain: int = 10,
                    "low_confidence_threshold": low_confidence,
                    "abstained": sum(bool(r["uncertain"]) for r in analysed)},
         "groups": table,
+        "confidence_histogram": histogram([r["confidence"] for r in analysed]),
         "agreement": agreement(analysed),
-        "uncertain": [{"path": r["path"], "genre": r["genre"], "confidence": r["confidence"]}
+        "uncertain": [{"path": r["path"], "genre": gmap.label(r["genre"]),
+                       "confidence": r["confidence"]}
                       for r in sorted(analysed, key=lambda r: r["confidence"])[:uncertain]],
         # Tracks a trained head abstained on: stored, not written by default.
-        "abstained": [{"path": r["path"], "genre": r["genre"], "confidence": r["confidence"]}
+        "abstained": [{"path": r["path"], "genre": gmap.label(r["genre"]),
+                       "confidence": r["confidence"]}
                       for r in sorted((r for r in analysed if r["uncertain"]),
                                       key=lambda r: r["confidence"])[:uncertain]],
-        "errors": [{"path": r["path"], "error": r["error"]}
-                   for r in present if r["error"] is not None][:50],
-        "last_scan": scans[-1] if scans else None,
+        "errors": [{"path": r["path"], "status": status_of(r), "error": r["error"]}
+                   for r in present if r["error"] is not None],
+        "last_scan": last,
     }
+
+
+def histogram(values: list[float], bins: int = HISTOGRAM_BINS) -> dict:
+    """Counts of ``values`` (confidences, 0..1) in ``bins`` equal bins; 1.0 falls in the last."""
+    counts = [0] * bins
+    for v in values:
+        counts[min(int(v * bins), bins - 1)] += 1
+    return {"edges": [round(i / bins, 4) for i in range(bins + 1)], "counts": counts}
 
 
 def agreement(rows: list[dict]) -> dict:
@@ -111,8 +141,8 @@ def agreement(rows: list[dict]) -> dict:
     }
 
 
-def to_text(rep: dict) -> str:
-    """A table that fits a terminal."""
+def to_text(rep: dict, errors: int | None = ERRORS_SHOWN) -> str:
+    """A table that fits a terminal; ``errors`` failed files listed (None: all)."""
     t = rep["totals"]
     by = rep["by"]
     lines = [f"{t['tracks']} tracks: {t['analysed']} analysed, {t['errors']} errors, "
@@ -133,11 +163,7 @@ def to_text(rep: dict) -> str:
     if a["compared"]:
         lines.append(f"agreement with existing genre tags: {a['agreeing']}/{a['compared']} "
                      f"({a['rate']:.1%})")
-        corner = "tag / predicted"
-        w = max(len(x) for x in a["tag_genres"] + [corner])
-        lines.append(f"{corner:<{w}}  " + "  ".join(f"{p[:8]:>8}" for p in a["predicted_genres"]))
-        for tag, row in zip(a["tag_genres"], a["matrix"]):
-            lines.append(f"{tag:<{w}}  " + "  ".join(f"{v:>8}" for v in row))
+        lines += matrix_text(a)
     else:
         lines.append("agreement: no analysed track has a genre tag tagger knows")
     if a["unmapped"]:
@@ -151,12 +177,30 @@ def to_text(rep: dict) -> str:
                       f"written unless `tagger write --include-uncertain`):"]
         lines += [f"  {u['confidence']:.2f}  {u['genre']:<12} {printable(u['path'])}"
                   for u in rep["abstained"]]
+    failed = rep["errors"]
+    if failed:
+        shown = failed if errors is None else failed[:errors]
+        lines += ["", f"failed files ({len(failed)}):"]
+        lines += [f"  {printable(e['path'])}: {e['error']}" for e in shown]
+        if len(shown) < len(failed):
+            lines.append(f"  ... and {len(failed) - len(shown)} more (--errors lists all)")
     s = rep["last_scan"]
     if s:
         lines += ["", f"last scan #{s['id']}: {s['started']} ({s['status']}), model {s['model']}, "
                       f"{s['scanned']} analysed, {s['skipped']} unchanged, {s['errors']} errors"]
     lines.append(f"database: {rep['db']}")
     return "\n".join(lines)
+
+
+def matrix_text(a: dict) -> list[str]:
+    """The agreement matrix with every column as wide as its genre name (nothing cut)."""
+    corner = "tag / predicted"
+    w = max(len(x) for x in a["tag_genres"] + [corner])
+    cols = [max(len(p), 3) for p in a["predicted_genres"]]
+    out = [f"{corner:<{w}}  " + "  ".join(f"{p:>{c}}" for p, c in zip(a["predicted_genres"], cols))]
+    for tag, row in zip(a["tag_genres"], a["matrix"]):
+        out.append(f"{tag:<{w}}  " + "  ".join(f"{v:>{c}}" for v, c in zip(row, cols)))
+    return out
 
 
 def to_csv(rep: dict) -> str:
@@ -169,34 +213,77 @@ def to_csv(rep: dict) -> str:
 
 
 def plot(rep: dict, path: str | os.PathLike) -> Path:
-    """Genre distribution and the tag/prediction agreement matrix, as PNG or SVG."""
+    """Tracks per group, the confidence distribution and the agreement matrix, as PNG or SVG.
+
+    Bars carry their counts; the matrix is coloured by the share of each tag
+    row (so a small row reads as clearly as a large one), with the count in
+    every cell, and its cells stay square whatever its shape.
+    """
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
 
     a = rep["agreement"]
-    fig, axes = plt.subplots(1, 2 if a["compared"] else 1, figsize=(13 if a["compared"] else 7, 5.5),
-                             squeeze=False)
-    ax = axes[0][0]
-    names = [str(g[rep["by"]]) for g in rep["groups"]][:25][::-1]
-    counts = [g["tracks"] for g in rep["groups"]][:25][::-1]
-    ax.barh(names, counts, color="#4472c4")
+    n_tags, n_preds = len(a["tag_genres"]), len(a["predicted_genres"])
+    groups = rep["groups"][:25]
+    top_h = max(3.5, 0.32 * len(groups) + 1.2)
+    matrix_h = (0.45 * n_tags + 2.2) if a["compared"] else 0
+    fig = plt.figure(figsize=(12, top_h + matrix_h))
+    grid = fig.add_gridspec(2 if a["compared"] else 1, 2,
+                            height_ratios=[top_h, matrix_h] if a["compared"] else None)
+
+    ax = fig.add_subplot(grid[0, 0])
+    names = [printable(str(g[rep["by"]])) for g in groups][::-1]
+    bars = ax.barh(names, [g["tracks"] for g in groups][::-1], color="#4472c4")
+    ax.bar_label(bars, padding=3, fontsize=8)
+    ax.margins(x=0.15)
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_xlabel("tracks")
     ax.set_title(f"Tracks by {rep['by']} ({rep['totals']['analysed']} analysed)")
+
+    ax = fig.add_subplot(grid[0, 1])
+    hist = rep["confidence_histogram"]
+    edges = hist["edges"]
+    bars = ax.bar(edges[:-1], hist["counts"], width=edges[1] - edges[0], align="edge",
+                  color="#70ad47", edgecolor="white")
+    ax.bar_label(bars, labels=[str(c) if c else "" for c in hist["counts"]], fontsize=8)
+    threshold = rep["totals"]["low_confidence_threshold"]
+    ax.axvline(threshold, color="#c00000", linestyle="--", linewidth=1)
+    ax.text(threshold, ax.get_ylim()[1] * 0.95, f" low < {threshold:g}", color="#c00000",
+            fontsize=8, va="top")
+    ax.set_xlim(0, 1)
+    ax.yaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.set_xlabel("confidence of the top genre")
+    ax.set_ylabel("tracks")
+    ax.set_title("Confidence distribution")
+
     if a["compared"]:
-        ax = axes[0][1]
-        ax.imshow(a["matrix"], cmap="Blues", aspect="auto")
-        ax.set_xticks(range(len(a["predicted_genres"])), a["predicted_genres"], rotation=45, ha="right")
-        ax.set_yticks(range(len(a["tag_genres"])), a["tag_genres"])
-        top = max(max(row) for row in a["matrix"])
-        for i, row in enumerate(a["matrix"]):
-            for j, v in enumerate(row):
-                ax.text(j, i, str(v), ha="center", va="center", fontsize=9,
-                        color="white" if v > top / 2 else "black")
+        import numpy as np
+
+        counts = np.array(a["matrix"], dtype=float).reshape(n_tags, n_preds)
+        share = counts / np.maximum(counts.sum(axis=1, keepdims=True), 1)
+        ax = fig.add_subplot(grid[1, :])
+        ax.imshow(share, cmap="Blues", vmin=0, vmax=1, aspect="equal")
+        ax.set_xticks(range(n_preds), a["predicted_genres"], rotation=45, ha="right")
+        ax.set_yticks(range(n_tags), a["tag_genres"])
+        ax.set_xticks([x - 0.5 for x in range(1, n_preds)], minor=True)
+        ax.set_yticks([y - 0.5 for y in range(1, n_tags)], minor=True)
+        ax.grid(which="minor", color="white", linewidth=2)
+        ax.tick_params(which="minor", length=0)
+        for i in range(n_tags):
+            for j in range(n_preds):
+                if counts[i, j]:
+                    ax.text(j, i, f"{int(counts[i, j])}\n{share[i, j]:.0%}", ha="center",
+                            va="center", fontsize=9,
+                            color="white" if share[i, j] > 0.5 else "black",
+                            fontweight="bold" if a["tag_genres"][i] == a["predicted_genres"][j]
+                            else "normal")
         ax.set_xlabel("predicted genre")
         ax.set_ylabel("genre tag in the file")
-        ax.set_title(f"Existing tags vs predictions: {a['rate']:.0%} agree")
+        ax.set_title(f"Existing tags vs predictions: {a['agreeing']}/{a['compared']} "
+                     f"({a['rate']:.0%}) agree (bold); colour = share of the tag's row")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)

@@ -21,10 +21,10 @@ from .errors import TaggerError
 from .inference import Engine
 from .models import ModelRef, resolve, with_precision
 from .paths import absolute, default_db, is_under, unreachable
-from .pool import Runner, make_runner, run_chunks
+from .pool import Runner, insecure_scheduler, make_runner, run_chunks
 from .relabel import relabel, split_relabel
 from .store import Store
-from .walk import WalkResult, walk
+from .walk import Exclude, WalkResult, walk
 from .worker import Item, TrackResult, worker_threads
 from .write import WriteOptions, write_tags
 
@@ -46,11 +46,14 @@ class ScanOptions:
     scheduler: str | None = None      # Dask scheduler address
     precision: str | None = None      # auto (None) | float32: see tagger.inference
     write: WriteOptions | None = None  # then write the genres into the files' tags
+    exclude: tuple[str, ...] = ()     # paths and globs the walk skips (config ``exclude``)
+    keep_workers: bool = True         # loky workers stay for the next scan in this process
 
     def arguments(self, paths: list[str]) -> dict[str, Any]:
         """What the ``scans`` table records about this run."""
         return {"paths": paths, "model": self.model, "jobs": self.jobs, "rescan": self.rescan,
-                "backend": self.backend, "scheduler": self.scheduler, "precision": self.precision}
+                "backend": self.backend, "scheduler": self.scheduler, "precision": self.precision,
+                "exclude": list(self.exclude)}
 
 
 @dataclass
@@ -135,9 +138,14 @@ def classify(found: list[Path], known: dict[str, dict], ref: ModelRef, rescan: b
     return todo, unchanged, gone
 
 
-def plan(store: Store, paths: list[str], ref: ModelRef, rescan: bool) -> Plan:
-    """Walk ``paths`` and compare with the database: what to analyse, skip, mark missing."""
-    walked = walk(list(paths))
+def plan(store: Store, paths: list[str], ref: ModelRef, rescan: bool,
+         exclude: Exclude | None = None) -> Plan:
+    """Walk ``paths`` and compare with the database: what to analyse, skip, mark missing.
+
+    Excluded files that are still stored are left as they are, not marked missing.
+    """
+    exclude = exclude or Exclude()
+    walked = walk(list(paths), exclude)
     known = store.known()
     todo, unchanged, gone = classify(walked.files, known, ref, rescan)
     relabel, todo = split_relabel(store, ref, todo) if not rescan else ([], todo)
@@ -146,7 +154,7 @@ def plan(store: Store, paths: list[str], ref: ModelRef, rescan: bool) -> Plan:
     found = {os.fspath(p) for p in walked.files}
     vanished = [p for p, row in known.items()
                 if not row["missing"] and p not in found and is_under(p, roots)
-                and not is_under(p, problem_dirs)]
+                and not is_under(p, problem_dirs) and not (exclude and exclude.covers(p))]
     reappeared = [p for p in unchanged if known[p]["missing"]]
     return Plan(walked, todo, relabel, unchanged, gone, vanished, reappeared)
 
@@ -160,10 +168,11 @@ def scan(paths: list[str | os.PathLike], db: str | os.PathLike | None = None,
     ``options`` (or keyword overrides of its fields: ``scan(paths,
     model="musicnn", jobs=2)``) say how.  With ``options.write`` the stored
     genres are then written into the files' tags, under the same database
-    lock.  ``notify`` receives the notices (the default model, a runtime
-    fallback; one line each) before the work starts (they are also in the
-    summary, with any fallback a worker met); ``on_results`` sees
-    each batch of results as it is committed.
+    lock.  ``notify`` receives one-line messages for the user: a warning about
+    an unencrypted remote Dask scheduler, and, only when there are files to
+    analyse, the notices (the default model, a runtime fallback; also in the
+    summary, with any fallback a worker met) and that the workers are
+    starting; ``on_results`` sees each batch of results as it is committed.
     """
     opts = replace(options or ScanOptions(), **overrides)
     texts = [os.fspath(p) for p in paths]
@@ -173,20 +182,29 @@ def scan(paths: list[str | os.PathLike], db: str | os.PathLike | None = None,
             raise TaggerError(f"no such file or folder: {p}")
         if problem:
             raise TaggerError(f"cannot read {p}: {problem}")
+    say = notify or (lambda message: None)
     ref, notice = resolve(opts.model)
     ref, engine, engine_notice = with_precision(ref, opts.precision)
     notice = "\n".join(n for n in (notice, engine_notice) if n) or None
-    if notice and notify:
-        notify(notice)
+    if opts.scheduler and (warning := insecure_scheduler(opts.scheduler)):
+        say(warning)
     jobs = opts.jobs or os.cpu_count() or 1
     store = Store(default_db(db))
     try:
         with store.writer_lock():
-            the_plan = plan(store, texts, ref, opts.rescan)
-            summary = _run(store, the_plan, ref, opts, jobs,
-                           runner or make_runner(opts.backend, jobs, opts.scheduler),
-                           opts.arguments(texts) | {"jobs": jobs}, on_results, engine, notice)
-            if opts.write is not None:
+            the_plan = plan(store, texts, ref, opts.rescan, Exclude(opts.exclude))
+            used = bool(the_plan.todo or the_plan.relabel)  # the model runs
+            if notice and used:
+                say(notice)
+            if the_plan.todo:  # and the wait for the workers
+                say(f"starting {jobs} worker{'s' * (jobs > 1)} (each loads the model once)..."
+                    if not opts.scheduler and opts.backend == "loky" else
+                    f"starting the Dask {'client' if opts.scheduler else 'cluster'}...")
+            runner = runner or make_runner(opts.backend, jobs, opts.scheduler, opts.keep_workers)
+            summary = _run(store, the_plan, ref, opts, jobs, runner,
+                           opts.arguments(texts) | {"jobs": jobs}, on_results, engine,
+                           notice if used else None)
+            if opts.write is not None and summary.files_seen:
                 summary.tags = write_tags(texts, options=opts.write, scan_id=summary.scan_id,
                                           store=store).to_dict()
     finally:
@@ -235,7 +253,18 @@ def _run(store: Store, the_plan: Plan, ref: ModelRef, opts: ScanOptions, jobs: i
             on_results(buffer)
         buffer, last_commit = [], time.monotonic()
 
-    bar = _progress(len(the_plan.todo) + len(the_plan.relabel), opts.progress)
+    bar = None
+
+    def advance(n: int):
+        """The progress bar, started at the first results so that the workers' start-up
+        (seconds) does not make the rate and the ETA look far off."""
+        nonlocal bar
+        if bar is None:
+            bar = _progress(len(the_plan.todo) + len(the_plan.relabel), opts.progress, initial=n)
+        else:
+            bar.update(n)
+        return bar
+
     # The scans row is made last and the try follows at once: a Ctrl-C anywhere
     # after it exists marks it interrupted (it stayed 'running' when one came
     # while the progress bar was being set up).
@@ -243,22 +272,24 @@ def _run(store: Store, the_plan: Plan, ref: ModelRef, opts: ScanOptions, jobs: i
     try:
         for results in relabel(store, ref, the_plan.relabel, summary.scan_id):
             summary.relabelled += len(results)
-            bar.update(len(results))
+            advance(len(results))
             if on_results:
                 on_results(results)
         for results in run_chunks(runner, ref, chunks, opts.timeout, worker_threads(jobs)):
             buffer.extend(results)
             summary.count(results)
-            bar.update(len(results))
-            bar.set_postfix(errors=summary.errors, refresh=False)
+            advance(len(results)).set_postfix(errors=summary.errors, refresh=False)
             if len(buffer) >= COMMIT_ROWS or time.monotonic() - last_commit > COMMIT_SECONDS:
                 commit()
     except BaseException:
         summary.status = "interrupted"
+        if bar is not None:
+            bar.leave = False  # cleared, not drawn a second time under the ^C
         runner.kill()
         raise
     finally:
-        bar.close()
+        if bar is not None:
+            bar.close()
         try:
             commit()
             summary.seconds = round(time.monotonic() - started, 3)
@@ -270,10 +301,10 @@ def _run(store: Store, the_plan: Plan, ref: ModelRef, opts: ScanOptions, jobs: i
     return summary
 
 
-def _progress(total: int, enabled: bool):
+def _progress(total: int, enabled: bool, initial: int = 0):
     from tqdm import tqdm
 
     # disable=None: tqdm shows the bar only on a terminal, so logs of cron jobs
     # and pipes are not filled with carriage-return updates.
-    return tqdm(total=total, unit="file", desc="scanning", disable=None if enabled else True,
-                dynamic_ncols=True, file=sys.stderr)
+    return tqdm(total=total, initial=initial, unit="file", desc="scanning",
+                disable=None if enabled else True, dynamic_ncols=True, file=sys.stderr)

@@ -2,7 +2,8 @@
 
 Rules, chosen so that a scan of a real library does what its owner expects:
 hidden folders are skipped, a folder holding a ``.taggerignore`` file is skipped
-with everything below it, symlinked folders are followed but a folder is never
+with everything below it, and so is anything the config's ``exclude`` names
+(``Exclude``), symlinked folders are followed but a folder is never
 entered twice (so symlink loops end), and an unreadable folder is reported, not
 fatal.  A file is a candidate by its extension (``tagger.formats``); its real
 format is sniffed later from its first bytes, so an Opus stream named ``.ogg``
@@ -10,8 +11,9 @@ or an ALAC file named ``.m4a`` is decoded and tagged as what it is.
 """
 from __future__ import annotations
 
+import fnmatch
 import os
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -19,6 +21,38 @@ from .formats import is_audio_name
 from .paths import absolute
 
 IGNORE_FILE = ".taggerignore"
+
+
+class Exclude:
+    """The config's ``exclude`` list: paths (``~`` expanded) and globs matched on full paths.
+
+    A path excludes itself and everything below it; a glob (``*/Podcasts``,
+    ``*.m4b``; ``*`` also matches ``/``) excludes what it matches and, for a
+    folder, everything below it.
+    """
+
+    def __init__(self, patterns: Iterable[str] = ()):
+        pats = [os.path.expanduser(p) for p in patterns]
+        self.paths = {absolute(p).rstrip(os.sep) or os.sep for p in pats
+                      if not any(c in p for c in "*?[")}
+        self.globs = [p for p in pats if any(c in p for c in "*?[")]
+
+    def __bool__(self) -> bool:
+        return bool(self.paths or self.globs)
+
+    def matches(self, path: str) -> bool:
+        """``path`` itself is excluded (the walk checks each folder on its way down)."""
+        return path in self.paths or any(fnmatch.fnmatchcase(path, g) for g in self.globs)
+
+    def covers(self, path: str) -> bool:
+        """``path`` or a folder above it is excluded."""
+        while True:
+            if self.matches(path):
+                return True
+            parent = os.path.dirname(path)
+            if parent == path:
+                return False
+            path = parent
 
 
 @dataclass
@@ -29,7 +63,10 @@ class WalkResult:
     problems: list[tuple[str, str]] = field(default_factory=list)
 
 
-def _walk_dir(root: Path, seen: set[tuple[int, int]], out: WalkResult) -> Iterator[Path]:
+def _walk_dir(root: Path, seen: set[tuple[int, int]], out: WalkResult,
+              exclude: Exclude) -> Iterator[Path]:
+    if exclude and exclude.matches(os.fspath(root)):
+        return
     try:
         st = root.stat()
     except OSError as exc:
@@ -54,21 +91,25 @@ def _walk_dir(root: Path, seen: set[tuple[int, int]], out: WalkResult) -> Iterat
         try:
             if entry.is_dir(follow_symlinks=True):
                 subdirs.append(Path(entry.path))
-            elif entry.is_file(follow_symlinks=True) and is_audio_name(entry.name):
+            elif entry.is_file(follow_symlinks=True) and is_audio_name(entry.name) \
+                    and not (exclude and exclude.matches(entry.path)):
                 yield Path(entry.path)
         except OSError:
             continue
     for sub in subdirs:
-        yield from _walk_dir(sub, seen, out)
+        yield from _walk_dir(sub, seen, out, exclude)
 
 
-def walk(paths: list[str | os.PathLike]) -> WalkResult:
+def walk(paths: list[str | os.PathLike], exclude: Exclude | None = None) -> WalkResult:
     """Collect audio files under ``paths`` (folders or single files), each once.
+
+    Anything ``exclude`` covers is skipped, even a path named directly.
 
     Paths are made absolute but symlinks in them are kept, so the database
     keys files by the path the user sees.
     """
     out = WalkResult()
+    exclude = exclude or Exclude()
     seen_dirs: set[tuple[int, int]] = set()
     seen_files: set[str] = set()
     for p in paths:
@@ -78,7 +119,9 @@ def walk(paths: list[str | os.PathLike]) -> WalkResult:
         except OSError as exc:  # a parent folder we may not enter
             out.problems.append((str(path), exc.strerror or str(exc)))
             continue
-        found = _walk_dir(path, seen_dirs, out) if is_dir else iter([path])
+        if exclude.covers(os.fspath(path)):
+            continue
+        found = _walk_dir(path, seen_dirs, out, exclude) if is_dir else iter([path])
         for f in found:
             s = os.fspath(f)
             if s not in seen_files:

@@ -28,10 +28,12 @@ from __future__ import annotations
 
 import contextlib
 import os
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 
-from .genres import display_name
-from .paths import absolute, default_db, is_under
+from .errors import TaggerError
+from .genres import GenreMap
+from .paths import absolute, default_db, is_under, printable
 from .store import Store, now
 from .tags import TagError, plan, read_field, read_genres, restore_field, same_field, write_genres
 
@@ -45,6 +47,7 @@ class WriteOptions:
     separator: str = "; "
     dry_run: bool = False
     include_uncertain: bool = False   # also write tracks the model abstained on
+    genre_map: GenreMap = field(default_factory=GenreMap)
 
 
 @dataclass
@@ -64,11 +67,29 @@ class WriteSummary:
         return asdict(self)
 
 
-def proposal(probabilities: dict[str, float], top: int = 1, min_confidence: float = 0.0
-             ) -> list[str]:
-    """Display names of up to ``top`` genres whose probability passes ``min_confidence``."""
-    ranked = sorted(probabilities.items(), key=lambda kv: -kv[1])[:max(1, top)]
-    return [display_name(g) for g, p in ranked if p >= min_confidence]
+def proposal(probabilities: dict[str, float], top: int = 1, min_confidence: float = 0.0,
+             genre_map: GenreMap | None = None) -> list[str]:
+    """Spellings of up to ``top`` genres whose probability passes ``min_confidence``."""
+    return (genre_map or GenreMap()).choose(probabilities, top, min_confidence)
+
+
+def _roots(paths: list | None, known: Iterable[str]) -> set[str] | None:
+    """Absolute roots of ``paths``; a path under which the database holds no track is an error.
+
+    ``write /no/such/path`` doing nothing and exiting 0 hides a typo, so it is
+    refused the way ``scan`` refuses a missing path.
+    """
+    if not paths:
+        return None
+    roots = [absolute(p) for p in paths]
+    known = list(known)
+    for p, root in zip(paths, roots):
+        if any(is_under(k, [root]) for k in known):
+            continue
+        if not os.path.exists(root):
+            raise TaggerError(f"no such file or folder: {printable(p)}")
+        raise TaggerError(f"no track in the database under {printable(p)} (scan it first)")
+    return set(roots)
 
 
 def decide(existing: list[str], proposed: list[str], overwrite: bool,
@@ -106,16 +127,19 @@ def write_tags(paths: list | None = None, db=None, options: WriteOptions | None 
     own = store is None
     store = store or Store(default_db(db), create=False)
     summary = WriteSummary(dry_run=opts.dry_run)
-    roots = {absolute(p) for p in paths} if paths else None
     try:
-        with store.writer_lock() if own else contextlib.nullcontext():
+        roots = _roots(paths, store.known())
+        # A dry run changes nothing, so it needs no writer lock: it may run
+        # while a scan holds the database.
+        with store.writer_lock() if own and not opts.dry_run else contextlib.nullcontext():
             rows = [r for r in store.tracks("error IS NULL AND missing = 0 AND genre IS NOT NULL")
                     if _selected(r["path"], roots)]
             history = store.history
             for row in rows:
                 summary.considered += 1
                 path = row["path"]
-                new = proposal(row["probabilities"] or {}, opts.top, opts.min_confidence)
+                probs = row["probabilities"] or {}
+                new = proposal(probs, opts.top, opts.min_confidence, opts.genre_map)
                 try:
                     old = read_genres(path, row["format"])
                 except TagError as exc:
@@ -124,6 +148,8 @@ def write_tags(paths: list | None = None, db=None, options: WriteOptions | None 
                     continue
                 abstained = bool(row.get("uncertain")) and not opts.include_uncertain
                 change = {"path": path, "existing": old, "proposed": new,
+                          "model_genre": opts.genre_map.spell(row["genre"]),
+                          "confidence": row["confidence"],
                           "action": decide(old, new, opts.overwrite, abstained)}
                 if change["action"] == "low confidence":
                     summary.low_confidence += 1
@@ -208,9 +234,11 @@ def undo(paths: list | None = None, db=None, scan_id: int | None = None,
     """
     store = Store(default_db(db), create=False)
     summary = UndoSummary(dry_run=dry_run)
-    roots = {absolute(p) for p in paths} if paths else None
     try:
-        with store.writer_lock():
+        roots = _roots(paths, store.known())
+        if scan_id is not None and not any(s["id"] == scan_id for s in store.scans()):
+            raise TaggerError(f"no scan #{scan_id} in {store.path} (see `tagger report`)")
+        with store.writer_lock() if not dry_run else contextlib.nullcontext():
             history = store.history
             for path, entries in history.undoable(scan_id).items():
                 if not _selected(path, roots):

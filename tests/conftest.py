@@ -20,9 +20,10 @@ SR = 22050
 
 @pytest.fixture(autouse=True)
 def isolated_home(tmp_path_factory, monkeypatch):
-    """Every test gets its own tagger home (models folder, default DB)."""
+    """Every test gets its own tagger home (models folder, default DB, config file)."""
     home = tmp_path_factory.mktemp("home")
     monkeypatch.setenv("TAGGER_HOME", str(home))
+    monkeypatch.setenv("TAGGER_CONFIG", str(home / "config.toml"))  # none unless a test writes it
     monkeypatch.delenv("TAGGER_DB", raising=False)
     return home
 

@@ -141,7 +141,7 @@ def test_default_database_location(library, isolated_home):
 
 def test_show_prints_top_three(library):
     out = run_cli("show", library / "track2.ogg").stdout.splitlines()
-    assert re.search(r"\[musicnn on openvino (bfloat16|float32)\]$", out[0])
+    assert re.search(r"\[musicnn, on openvino (bfloat16|float32), computed now\]$", out[0])
     assert len(out) == 4
     probs = [float(line.split()[-1]) for line in out[1:]]
     assert probs == sorted(probs, reverse=True)

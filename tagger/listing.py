@@ -1,0 +1,120 @@
+"""``tagger ls``: the stored tracks, filtered the way ``beet ls`` users expect.
+
+Reads the database only (no file is opened).  Each track has one status:
+``ok``, the decode status a scan recorded (``truncated``, ``too_short``,
+``silent``, ``error``; older databases only know ``ok``/``error``), or
+``missing`` when the file has vanished since it was scanned.
+"""
+from __future__ import annotations
+
+import csv
+import io
+from dataclasses import asdict, dataclass
+
+from .genres import GenreMap, canonical
+from .paths import absolute, default_db, is_under, printable
+from .store import Store
+
+STATUSES = ("ok", "truncated", "too_short", "silent", "error", "missing")
+COLUMNS = ("path", "genre", "confidence", "status", "error", "model", "model_version",
+           "tag_genre", "written_genre")
+
+
+@dataclass(frozen=True)
+class Track:
+    """One listed track; ``genre`` is spelled through the user's genre map."""
+
+    path: str
+    genre: str | None
+    confidence: float | None
+    status: str
+    error: str | None         # the reason of any status but ok
+    model: str | None
+    model_version: str | None
+    tag_genre: str | None
+    written_genre: str | None
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def status_of(row: dict) -> str:
+    """A row's one status (see the module docstring)."""
+    if row.get("missing"):
+        return "missing"
+    if row.get("status"):  # the decode status column, where the database has it
+        return str(row["status"])
+    return "ok" if row.get("error") is None else "error"
+
+
+def roots_of(paths: list | None) -> list[str] | None:
+    return [absolute(p) for p in paths] if paths else None
+
+
+def matches_genre(genre: str | None, wanted: str, genre_map: GenreMap) -> bool:
+    """``--genre`` matches the model's name, the user's spelling, or any synonym of either."""
+    if genre is None:
+        return False
+    want = wanted.strip().lower()
+    names = {genre.lower(), genre_map.label(genre).lower(), genre_map.spell(genre).lower()}
+    return want in names or (canonical(wanted) is not None and canonical(wanted) == genre)
+
+
+def list_tracks(db=None, paths: list | None = None, genre: str | None = None,
+                below: float | None = None, status: str | None = None,
+                model: str | None = None, genre_map: GenreMap | None = None) -> list[Track]:
+    """Tracks under ``paths`` (all when None) that pass every filter given, sorted by path."""
+    if status is not None and status not in STATUSES:
+        raise ValueError(status)
+    gmap = genre_map or GenreMap()
+    store = Store(default_db(db), create=False)
+    try:
+        cols = set(store.db["tracks"].columns_dict)
+        wanted = [c for c in ("path", "genre", "confidence", "error", "missing", "model",
+                              "model_version", "tag_genre", "written_genre", "status", "reason")
+                  if c in cols]
+        rows = store.tracks(columns=tuple(wanted))
+    finally:
+        store.close()
+    roots = roots_of(paths)
+    out = []
+    for r in rows:
+        st = status_of(r)
+        if roots is not None and not is_under(r["path"], roots):
+            continue
+        if status is not None and st != status:
+            continue
+        if model is not None and r["model"] != model:
+            continue
+        if below is not None and (r["confidence"] is None or r["confidence"] >= below):
+            continue
+        if genre is not None and not matches_genre(r["genre"], genre, gmap):
+            continue
+        out.append(Track(path=r["path"], genre=gmap.label(r["genre"]) if r["genre"] else None,
+                         confidence=r["confidence"], status=st,
+                         error=r.get("reason") or r["error"],
+                         model=r["model"], model_version=r["model_version"],
+                         tag_genre=r["tag_genre"], written_genre=r["written_genre"]))
+    return out
+
+
+def to_text(tracks: list[Track]) -> str:
+    """One line per track: genre, confidence, status, path (the error after it)."""
+    width = max([5] + [len(t.genre or "-") for t in tracks])
+    lines = []
+    for t in tracks:
+        conf = f"{t.confidence:.2f}" if t.confidence is not None else "   -"
+        line = f"{t.genre or '-':<{width}}  {conf}  {t.status:<9}  {printable(t.path)}"
+        if t.error:
+            line += f"  ({t.error})"
+        lines.append(line)
+    return "\n".join(lines)
+
+
+def to_csv(tracks: list[Track]) -> str:
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, fieldnames=COLUMNS, lineterminator="\n")
+    w.writeheader()
+    for t in tracks:
+        w.writerow({**t.to_dict(), "path": printable(t.path)})
+    return buf.getvalue()

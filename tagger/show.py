@@ -1,0 +1,70 @@
+"""``tagger show``: one file's genres, from the database when it already holds them.
+
+Running the model on one file costs seconds (TensorFlow's start and the model
+load), while a scanned library already holds the answer.  The stored result is
+used when it is current by the rule an incremental scan uses: same size and
+mtime as the file now, same model name and version, no error.  ``fresh``
+always runs the model.  Nothing is written to the database either way.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from .errors import TaggerError
+from .models import ModelRef, TrackPrediction, resolve
+from .paths import absolute, default_db, printable
+from .store import Store, db_path
+
+
+@dataclass
+class Shown:
+    """What ``tagger show`` prints: the model, its prediction, and where it came from."""
+
+    ref: ModelRef
+    prediction: TrackPrediction
+    notice: str | None        # the default-model notice, only when the model ran
+    stored_at: str | None     # when the stored result was made; None: computed now
+
+
+def stored_prediction(path: str, ref: ModelRef, db=None) -> tuple[TrackPrediction, str] | None:
+    """The database's current result for ``path`` by ``ref``, with its time, or None."""
+    db_file = default_db(db)
+    if not db_file.is_file():
+        return None
+    store = Store(db_file, create=False)
+    try:
+        rows = store.tracks("path = ?", [db_path(path)])
+    finally:
+        store.close()
+    if not rows:
+        return None
+    row, st = rows[0], os.stat(path)
+    if (row["error"] is not None or row["genre"] is None or row["missing"]
+            or row["size"] != st.st_size or row["mtime"] != st.st_mtime
+            or row["model"] != ref.name or row["model_version"] != ref.version):
+        return None
+    return TrackPrediction(genre=row["genre"], confidence=row["confidence"],
+                           probabilities=row["probabilities"] or {},
+                           tags=row.get("tags"), uncertain=bool(row.get("uncertain"))), \
+        row["scanned_at"]
+
+
+def show(path: str | os.PathLike, model: str | None = None, db=None,
+         fresh: bool = False, precision: str | None = None) -> Shown:
+    """``path``'s prediction: the stored one when current (unless ``fresh``), else the model's."""
+    text = os.fspath(path)
+    if os.path.isdir(text):
+        raise TaggerError(f"{printable(text)} is a folder; `tagger show` takes one file "
+                          f"(`tagger ls {printable(text)}` lists a folder's stored results)")
+    if not os.path.isfile(text):
+        raise TaggerError(f"no such file: {printable(text)}")
+    ref, notice = resolve(model)
+    stored = None if fresh else stored_prediction(absolute(text), ref, db)
+    if stored is not None:
+        return Shown(ref, stored[0], None, stored[1])
+    from .worker import predict_file
+
+    ref, prediction, notice = predict_file(Path(text), model, precision)
+    return Shown(ref, prediction, notice, None)
