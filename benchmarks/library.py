@@ -15,6 +15,7 @@ numbers), ``--labelled`` of them carrying a genre tag, grouped in albums of
 * ``similar``: one query over every stored embedding (reading them from the
   database, then the exact search alone).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -57,12 +58,22 @@ def build(root: Path, db: Path, n: int, labelled: int, n_genres: int) -> list[Pa
         g = album % n_genres
         vec = np.maximum(centres[g] + rng.normal(0, 0.8, 400), 0)
         st = f.stat()
-        results.append(TrackResult(
-            str(f), st.st_size, st.st_mtime, ref.name, ref.version, duration=200.0,
-            format="mp3", slices=5, tag_genre=f"Genre {g:02d}" if i < labelled else None,
-            album=f"Album {album}", prediction=TrackPrediction("rock", 0.3, {"rock": 0.3},
-                                                               embedding=vec),
-            embedder=embedder))
+        results.append(
+            TrackResult(
+                str(f),
+                st.st_size,
+                st.st_mtime,
+                ref.name,
+                ref.version,
+                duration=200.0,
+                format="mp3",
+                slices=5,
+                tag_genre=f"Genre {g:02d}" if i < labelled else None,
+                album=f"Album {album}",
+                prediction=TrackPrediction("rock", 0.3, {"rock": 0.3}, embedding=vec),
+                embedder=embedder,
+            )
+        )
         if len(results) == 5000:
             store.put_results(results, scan_id)
             results = []
@@ -99,17 +110,21 @@ def main() -> None:
 
     card, t_train = timed(lambda: retrain_from_library(db, min_tracks=5))
     a = card["accuracy"]
-    print(f"retrain --from-library: {a['tracks']} labelled tracks, {len(card['genres'])} genres, "
-          f"{t_train:.1f} s wall, {CPU[-1]:.1f} s CPU (5 folds + final head; held-out accuracy "
-          f"{a['accuracy']:.3f})")
+    print(
+        f"retrain --from-library: {a['tracks']} labelled tracks, {len(card['genres'])} genres, "
+        f"{t_train:.1f} s wall, {CPU[-1]:.1f} s CPU (5 folds + final head; held-out accuracy "
+        f"{a['accuracy']:.3f})"
+    )
 
     s, t_relabel = timed(lambda: scan([str(root)], db=db, model="library", progress=False))
     assert s.relabelled == len(files) and s.errors == 0, s
     s2, t_noop = timed(lambda: scan([str(root)], db=db, model="library", progress=False))
     assert s2.skipped == len(files)
-    print(f"scan --model library: {s.relabelled} re-labelled in {t_relabel:.1f} s wall, "
-          f"{CPU[-2]:.1f} s CPU; the same scan with nothing to do: {t_noop:.1f} s wall, "
-          f"{CPU[-1]:.1f} s CPU (x{t_relabel / t_noop:.1f} wall)")
+    print(
+        f"scan --model library: {s.relabelled} re-labelled in {t_relabel:.1f} s wall, "
+        f"{CPU[-2]:.1f} s CPU; the same scan with nothing to do: {t_noop:.1f} s wall, "
+        f"{CPU[-1]:.1f} s CPU (x{t_relabel / t_noop:.1f} wall)"
+    )
 
     query = str(files[len(files) // 2])
     r, t_similar = timed(lambda: similar(query, db, 10))
@@ -121,9 +136,11 @@ def main() -> None:
 
     nearest(matrix[0], matrix, 10, exclude=0)  # first touch of the matrix's pages
     _, t_search = timed(lambda: nearest(matrix[1], matrix, 10, exclude=1))
-    print(f"similar: {r['searched']} tracks searched in {t_similar:.2f} s wall, "
-          f"{cpu_similar:.2f} s CPU "
-          f"(of which the exact search {t_search * 1000:.0f} ms, the rest reading the database)")
+    print(
+        f"similar: {r['searched']} tracks searched in {t_similar:.2f} s wall, "
+        f"{cpu_similar:.2f} s CPU "
+        f"(of which the exact search {t_search * 1000:.0f} ms, the rest reading the database)"
+    )
 
 
 if __name__ == "__main__":

@@ -11,6 +11,7 @@ half, for the every-other-track split the test uses and for ``--splits``
 random halves; then how often ``similar``'s nearest neighbours come from the
 same soundtrack.  Runs in seconds: no audio is decoded.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -19,16 +20,22 @@ from pathlib import Path
 import numpy as np
 
 from tagger.embeddings import nearest
-from tagger.training.from_library import (LibraryTrack, album_groups, make_labels,
-                                          train_from_embeddings)
+from tagger.training.from_library import (
+    LibraryTrack,
+    album_groups,
+    make_labels,
+    train_from_embeddings,
+)
 
 FIXTURE = Path(__file__).resolve().parent.parent / "tests" / "fixtures" / "real_embeddings.npz"
 
 
 def run(d: dict, tagged: np.ndarray) -> tuple[dict, float, float]:
     """(card figures, accuracy on the untagged half, share of it the head abstains on)."""
-    tracks = [LibraryTrack(f"/music/{g}/{n}", g if t else None, a or None, e)
-              for g, n, a, e, t in zip(d["groups"], d["names"], d["albums"], d["x"], tagged)]
+    tracks = [
+        LibraryTrack(f"/music/{g}/{n}", g if t else None, a or None, e)
+        for g, n, a, e, t in zip(d["groups"], d["names"], d["albums"], d["x"], tagged)
+    ]
     labels = make_labels([t.tag_genre for t in tracks], min_tracks=4)
     trained = train_from_embeddings(d["x"], labels, album_groups(tracks))
     probs = trained.head.probabilities(d["x"][~tagged])
@@ -46,16 +53,20 @@ def main() -> None:
         d = {k: f[k] for k in f.files}
     d["x"] = d["embeddings"].astype(np.float32)
     groups = d["groups"]
-    print(f"{len(groups)} tracks: " + ", ".join(f"{g} {n}" for g, n in
-                                                 zip(*np.unique(groups, return_counts=True))))
+    print(
+        f"{len(groups)} tracks: "
+        + ", ".join(f"{g} {n}" for g, n in zip(*np.unique(groups, return_counts=True)))
+    )
     every_other = np.zeros(len(groups), bool)
     for g in np.unique(groups):
         every_other[np.flatnonzero(groups == g)[::2]] = True
     ev, right, abstained = run(d, every_other)
-    print(f"every other track tagged ({every_other.sum()} tagged, {(~every_other).sum()} not): "
-          f"untagged half labelled {right:.1%} right; card: album-grouped out-of-fold accuracy "
-          f"{ev['accuracy']:.3f}, macro-F1 {ev['macro_f1']:.3f}, ECE {ev['ece']:.3f}, "
-          f"threshold {ev['threshold']:.2f} (abstains on {abstained:.0%} of the untagged half)")
+    print(
+        f"every other track tagged ({every_other.sum()} tagged, {(~every_other).sum()} not): "
+        f"untagged half labelled {right:.1%} right; card: album-grouped out-of-fold accuracy "
+        f"{ev['accuracy']:.3f}, macro-F1 {ev['macro_f1']:.3f}, ECE {ev['ece']:.3f}, "
+        f"threshold {ev['threshold']:.2f} (abstains on {abstained:.0%} of the untagged half)"
+    )
     rng = np.random.default_rng(0)
     accs = []
     for _ in range(args.splits):
@@ -64,15 +75,19 @@ def main() -> None:
             idx = rng.permutation(np.flatnonzero(groups == g))
             tagged[idx[: (len(idx) + 1) // 2]] = True
         accs.append(run(d, tagged)[1])
-    print(f"{args.splits} random halves: untagged half labelled {np.mean(accs):.1%} right on "
-          f"average (min {np.min(accs):.1%}, max {np.max(accs):.1%})")
+    print(
+        f"{args.splits} random halves: untagged half labelled {np.mean(accs):.1%} right on "
+        f"average (min {np.min(accs):.1%}, max {np.max(accs):.1%})"
+    )
     first, top5 = [], []
     for i in range(len(groups)):
         idx, _ = nearest(d["x"][i], d["x"], 5, exclude=i)
         first.append(groups[idx[0]] == groups[i])
         top5.append(np.mean(groups[idx] == groups[i]))
-    print(f"similar: nearest track from the same soundtrack for {np.mean(first):.1%} of tracks; "
-          f"{np.mean(top5):.1%} of the 5 nearest")
+    print(
+        f"similar: nearest track from the same soundtrack for {np.mean(first):.1%} of tracks; "
+        f"{np.mean(top5):.1%} of the 5 nearest"
+    )
 
 
 if __name__ == "__main__":

@@ -9,6 +9,7 @@ subset a scan would use with n = 1, 3, 5, 10 patches spread over the track
 agrees with the all-patches top genre, and the mean absolute difference of the
 genre probabilities.  Use real recordings: generated tones are not music.
 """
+
 from __future__ import annotations
 
 import sys

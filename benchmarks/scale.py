@@ -9,6 +9,7 @@ incremental scan that finds nothing changed (what every re-run of
 `tagger scan ~/Music` costs), and `tagger report`.  The baseline printed
 beside them is a bare `os.walk` + `os.stat` of the same tree in the same run.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -49,10 +50,20 @@ def build(root: Path, db: Path, n_files: int, n_rows: int) -> list[Path]:
         else:
             path, size, mtime = f"/elsewhere/library/{i:06d}.flac", 1000, 0.0
         g = genres[i % len(genres)]
-        results.append(TrackResult(
-            path, size, mtime, ref.name, ref.version, duration=200.0, format="mp3",
-            slices=5, tag_genre=genres[(i * 7) % len(genres)] if i % 3 == 0 else None,
-            prediction=TrackPrediction(g, 0.5 + (i % 50) / 100, {g: 0.6})))
+        results.append(
+            TrackResult(
+                path,
+                size,
+                mtime,
+                ref.name,
+                ref.version,
+                duration=200.0,
+                format="mp3",
+                slices=5,
+                tag_genre=genres[(i * 7) % len(genres)] if i % 3 == 0 else None,
+                prediction=TrackPrediction(g, 0.5 + (i % 50) / 100, {g: 0.6}),
+            )
+        )
         if len(results) == 5000:
             store.put_results(results, scan_id)
             results = []
@@ -96,8 +107,12 @@ def main() -> None:
     conn = sqlite3.connect(db)
     assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
     print(f"{'step':<28}{'seconds':>9}{'x bare walk+stat':>18}")
-    for name, t in [("bare os.walk + stat", t_bare), ("tagger walk", t_walk),
-                    ("no-change rescan", t_scan), ("report (100k rows)", t_report)]:
+    for name, t in [
+        ("bare os.walk + stat", t_bare),
+        ("tagger walk", t_walk),
+        ("no-change rescan", t_scan),
+        ("report (100k rows)", t_report),
+    ]:
         print(f"{name:<28}{t:>9.2f}{t / t_bare:>18.1f}")
 
 

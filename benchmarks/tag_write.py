@@ -15,6 +15,7 @@ repeated; only the size matters here) and times, per format:
 Prints milliseconds per file and the ratio to the baseline.  The machine may
 be shared: compare ratios, not absolute times.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -93,9 +94,11 @@ def main() -> None:
                 read_field(f)
             read = (time.perf_counter() - start) / len(files) * 1000
             size = files[0].stat().st_size / 1e6
-            print(f"{name} ({size:.1f} MB): mutagen save {base:.1f} ms/file, "
-                  f"write_genres {ours:.1f} ms/file ({ours / base:.2f}x), "
-                  f"read_field {read:.2f} ms/file")
+            print(
+                f"{name} ({size:.1f} MB): mutagen save {base:.1f} ms/file, "
+                f"write_genres {ours:.1f} ms/file ({ours / base:.2f}x), "
+                f"read_field {read:.2f} ms/file"
+            )
             for f in files:
                 f.unlink()
     finally:

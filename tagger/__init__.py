@@ -10,6 +10,7 @@ Data flows one way: walk -> decode -> features -> model -> store -> tags.
 Training and evaluation live in ``tagger.training.retrain`` (``retrain``,
 ``evaluate``), kept out of this namespace so that scanning imports stay light.
 """
+
 from __future__ import annotations
 
 __version__ = "0.1.0"
@@ -24,24 +25,24 @@ from .worker import TrackResult, predict_file
 from .write import WriteOptions, undo, write_tags
 
 __all__ = [
-           "BusyError",
-           "Model",
-           "ModelRef",
-           "ScanOptions",
-           "ScanSummary",
-           "Settings",
-           "TaggerError",
-           "TrackPrediction",
-           "TrackResult",
-           "WriteOptions",
-           "__version__",
-           "available",
-           "build_report",
-           "list_tracks",
-           "load_config",
-           "predict_file",
-           "resolve",
-           "scan",
-           "undo",
-           "write_tags",
+    "BusyError",
+    "Model",
+    "ModelRef",
+    "ScanOptions",
+    "ScanSummary",
+    "Settings",
+    "TaggerError",
+    "TrackPrediction",
+    "TrackResult",
+    "WriteOptions",
+    "__version__",
+    "available",
+    "build_report",
+    "list_tracks",
+    "load_config",
+    "predict_file",
+    "resolve",
+    "scan",
+    "undo",
+    "write_tags",
 ]

@@ -3,6 +3,7 @@
 Defaults come from the config file (``tagger.config``); an option given on the
 command line wins.  Exit codes are defined once, in ``tagger.errors``.
 """
+
 from __future__ import annotations
 
 import enum
@@ -35,7 +36,8 @@ EXIT_CODES_HELP = (
     f"{EXIT_ERROR} an error stated in one line (missing path, bad config, no model); "
     f"{EXIT_USAGE} bad usage; {EXIT_BUSY} the database is in use by another tagger; "
     f"{EXIT_FINISHED_WITH_ERRORS} finished, but some files could not be tagged or restored; "
-    f"{EXIT_INTERRUPTED} interrupted (what finished is saved; run the same command to resume).")
+    f"{EXIT_INTERRUPTED} interrupted (what finished is saved; run the same command to resume)."
+)
 
 
 class TaggerCommand(TyperCommand):
@@ -43,14 +45,18 @@ class TaggerCommand(TyperCommand):
 
     def collect_usage_pieces(self, ctx: click.Context) -> list[str]:
         pieces = [self.options_metavar] if self.options_metavar else []
-        return pieces + [_argument_label(p) for p in self.get_params(ctx)
-                         if isinstance(p, TyperArgument)]
+        return pieces + [
+            _argument_label(p) for p in self.get_params(ctx) if isinstance(p, TyperArgument)
+        ]
 
     def format_options(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
         params = self.get_params(ctx)
         args = [(_argument_label(p), p.help or "") for p in params if isinstance(p, TyperArgument)]
-        opts = [rec for p in params if not isinstance(p, TyperArgument)
-                and (rec := p.get_help_record(ctx)) is not None]
+        opts = [
+            rec
+            for p in params
+            if not isinstance(p, TyperArgument) and (rec := p.get_help_record(ctx)) is not None
+        ]
         if args:
             with formatter.section("Arguments"):
                 formatter.write_dl(args)
@@ -75,9 +81,13 @@ class _App(typer.Typer):
 
 app = _App(
     help="Offline batch genre tagger for music libraries: scan, store in SQLite, "
-         "write genre tags, report.  Defaults come from the config file (`tagger config`).",
-    epilog=EXIT_CODES_HELP, no_args_is_help=True, add_completion=False,
-    pretty_exceptions_enable=False, rich_markup_mode=None)
+    "write genre tags, report.  Defaults come from the config file (`tagger config`).",
+    epilog=EXIT_CODES_HELP,
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+)
 
 
 def _show_version(value: bool) -> None:
@@ -87,24 +97,45 @@ def _show_version(value: bool) -> None:
 
 
 @app.callback()
-def _root(version: bool = typer.Option(False, "--version", callback=_show_version,
-                                       is_eager=True, help="Print the version and exit.")
-          ) -> None:
+def _root(
+    version: bool = typer.Option(
+        False,
+        "--version",
+        callback=_show_version,
+        is_eager=True,
+        help="Print the version and exit.",
+    ),
+) -> None:
     """Offline batch genre tagger for music libraries."""
 
 
 # --- options shared by several commands ------------------------------------------------
-PathsArg = typer.Argument(None, metavar="PATH", show_default=False,
-                          help="Only tracks under these files or folders (default: all).")
-DbOption = typer.Option(None, "--db", metavar="FILE", show_default=False,
-                        help="SQLite database (default: config `db`, $TAGGER_DB, else "
-                             "~/.local/share/tagger/library.db).")
+PathsArg = typer.Argument(
+    None,
+    metavar="PATH",
+    show_default=False,
+    help="Only tracks under these files or folders (default: all).",
+)
+DbOption = typer.Option(
+    None,
+    "--db",
+    metavar="FILE",
+    show_default=False,
+    help="SQLite database (default: config `db`, $TAGGER_DB, else "
+    "~/.local/share/tagger/library.db).",
+)
 JsonOption = typer.Option(False, "--json", help="Print JSON for scripts instead of text.")
-ModelOption = typer.Option(None, "--model", "-m", metavar="NAME", show_default=False,
-                           help="library, resnet, head, mlp, musicnn, or a model file (default: "
-                                "config `model`, else the first installed of your library head, "
-                                "the ResNet and a folder-trained head, else musicnn; see "
-                                "`tagger models`).")
+ModelOption = typer.Option(
+    None,
+    "--model",
+    "-m",
+    metavar="NAME",
+    show_default=False,
+    help="library, resnet, head, mlp, musicnn, or a model file (default: "
+    "config `model`, else the first installed of your library head, "
+    "the ResNet and a folder-trained head, else musicnn; see "
+    "`tagger models`).",
+)
 
 
 class Precision(str, enum.Enum):
@@ -113,38 +144,89 @@ class Precision(str, enum.Enum):
 
 
 PrecisionOption = typer.Option(
-    None, "--precision", metavar="auto|float32", show_default=False,
+    None,
+    "--precision",
+    metavar="auto|float32",
+    show_default=False,
     help="auto: bfloat16 where the CPU computes it natively (AVX-512 BF16 or AMX; tags within "
     "1e-2 of float32, several times faster), else float32.  float32: always float32 (default: "
     "config `precision`, else auto).  Only models with a converted OpenVINO graph (musicnn) "
-    "have the choice.")
+    "have the choice.",
+)
 
 # The tag-writing options of `tagger write` and `tagger scan --write-tags`, defined
 # once; `with_write_options` adds them to a command, which receives them as `tags`.
 _WRITE_PARAMS = [
     inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, annotation=kind, default=option)
     for name, kind, option in (
-        ("overwrite", Optional[bool], typer.Option(
-            None, "--overwrite/--keep-existing", show_default=False,
-            help="Replace genres already in the files, or leave them alone (default: config "
-                 "`overwrite`, else keep).")),
-        ("min_confidence", Optional[float], typer.Option(
-            None, "--min-confidence", min=0.0, max=1.0, metavar="P", show_default=False,
-            help="Do not write a genre whose probability is below P (default: config, else 0).")),
-        ("top", Optional[int], typer.Option(
-            None, "--top", min=1, metavar="K", show_default=False,
-            help="Write up to K genres that pass --min-confidence (default: config, else 1).")),
-        ("id3v23", Optional[bool], typer.Option(
-            None, "--id3v23/--id3v24", show_default=False,
-            help="ID3 version for MP3/WAV/AIFF: v2.3 for old players (several genres then "
-                 "joined by --separator) or v2.4 (default: config `id3_version`, else 2.4).")),
-        ("separator", Optional[str], typer.Option(
-            None, "--separator", metavar="S", show_default=False,
-            help="Joins several genres where a format holds one value (default: config, "
-                 "else '; ').")),
-        ("dry_run", bool, typer.Option(
-            False, "--dry-run", help="Print what would happen to each file and change nothing.")),
-    )]
+        (
+            "overwrite",
+            Optional[bool],
+            typer.Option(
+                None,
+                "--overwrite/--keep-existing",
+                show_default=False,
+                help="Replace genres already in the files, or leave them alone (default: config "
+                "`overwrite`, else keep).",
+            ),
+        ),
+        (
+            "min_confidence",
+            Optional[float],
+            typer.Option(
+                None,
+                "--min-confidence",
+                min=0.0,
+                max=1.0,
+                metavar="P",
+                show_default=False,
+                help="Do not write a genre whose probability is below P (default: config, else 0).",
+            ),
+        ),
+        (
+            "top",
+            Optional[int],
+            typer.Option(
+                None,
+                "--top",
+                min=1,
+                metavar="K",
+                show_default=False,
+                help="Write up to K genres that pass --min-confidence (default: config, else 1).",
+            ),
+        ),
+        (
+            "id3v23",
+            Optional[bool],
+            typer.Option(
+                None,
+                "--id3v23/--id3v24",
+                show_default=False,
+                help="ID3 version for MP3/WAV/AIFF: v2.3 for old players (several genres then "
+                "joined by --separator) or v2.4 (default: config `id3_version`, else 2.4).",
+            ),
+        ),
+        (
+            "separator",
+            Optional[str],
+            typer.Option(
+                None,
+                "--separator",
+                metavar="S",
+                show_default=False,
+                help="Joins several genres where a format holds one value (default: config, "
+                "else '; ').",
+            ),
+        ),
+        (
+            "dry_run",
+            bool,
+            typer.Option(
+                False, "--dry-run", help="Print what would happen to each file and change nothing."
+            ),
+        ),
+    )
+]
 
 
 @dataclass(frozen=True)
@@ -160,9 +242,13 @@ class WriteChoices:
 
     def overrides(self) -> dict[str, Any]:
         """These choices as ``Settings`` overrides (the dry run is not a setting)."""
-        return {"overwrite": self.overwrite, "min_confidence": self.min_confidence,
-                "top": self.top, "separator": self.separator,
-                "id3_version": None if self.id3v23 is None else "2.3" if self.id3v23 else "2.4"}
+        return {
+            "overwrite": self.overwrite,
+            "min_confidence": self.min_confidence,
+            "top": self.top,
+            "separator": self.separator,
+            "id3_version": None if self.id3v23 is None else "2.3" if self.id3v23 else "2.4",
+        }
 
 
 def with_write_options(fn: Callable) -> Callable:
@@ -176,8 +262,10 @@ def with_write_options(fn: Callable) -> Callable:
         return fn(*args, tags=tags, **kwargs)
 
     wrapper.__signature__ = sig.replace(parameters=own + _WRITE_PARAMS)  # type: ignore[attr-defined]
-    wrapper.__annotations__ = {**{p.name: p.annotation for p in own},
-                               **{p.name: p.annotation for p in _WRITE_PARAMS}}
+    wrapper.__annotations__ = {
+        **{p.name: p.annotation for p in own},
+        **{p.name: p.annotation for p in _WRITE_PARAMS},
+    }
     return wrapper
 
 
@@ -216,11 +304,16 @@ def _print_write(summary: dict, changes: bool) -> None:
             if c["action"] == "write" or summary["dry_run"]:
                 typer.echo(_change_line(c, summary["dry_run"]))
     verb = "would write" if summary["dry_run"] else "wrote"
-    n = sum(c["action"] == "write" for c in summary["changes"]) if summary["dry_run"] \
+    n = (
+        sum(c["action"] == "write" for c in summary["changes"])
+        if summary["dry_run"]
         else summary["written"]
-    typer.echo(f"tags: {verb} {n}, kept existing {summary['kept_existing']}, already set "
-               f"{summary['already_set']}, low confidence {summary['low_confidence']}, "
-               f"uncertain {summary['uncertain']}, errors {summary['errors']}")
+    )
+    typer.echo(
+        f"tags: {verb} {n}, kept existing {summary['kept_existing']}, already set "
+        f"{summary['already_set']}, low confidence {summary['low_confidence']}, "
+        f"uncertain {summary['uncertain']}, errors {summary['errors']}"
+    )
     _print_failures(summary["error_files"])
 
 
@@ -230,8 +323,10 @@ def _change_line(c: dict, dry_run: bool) -> str:
     tagger_says = f"(tagger: {c['model_genre']} {c['confidence']:.2f})"
     if c["action"] == "write":
         note = f"  ({c['note']})" if c.get("note") else ""  # e.g. ID3v2.2 becomes v2.3
-        return f"{'would write' if dry_run else 'write'} {path}: {_genres(c['existing'])} -> " \
-               f"{_genres(c['proposed'])}{note}"
+        return (
+            f"{'would write' if dry_run else 'write'} {path}: {_genres(c['existing'])} -> "
+            f"{_genres(c['proposed'])}{note}"
+        )
     if c["action"] == "keep existing":
         return f"keep {path}: {_genres(c['existing'])} {tagger_says}"
     if c["action"] == "already set":
@@ -241,6 +336,7 @@ def _change_line(c: dict, dry_run: bool) -> str:
 
 def handles_errors(fn: Callable) -> Callable:
     """Turn user-facing failures into one line on stderr and an exit code."""
+
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
@@ -249,9 +345,11 @@ def handles_errors(fn: Callable) -> Callable:
             _err(f"error: {exc}")
             raise typer.Exit(exc.exit_code) from None
         except KeyboardInterrupt:
-            _err("interrupted; everything finished so far is saved (run the same command "
-                 "to resume)")
+            _err(
+                "interrupted; everything finished so far is saved (run the same command to resume)"
+            )
             raise typer.Exit(EXIT_INTERRUPTED) from None
+
     return wrapper
 
 
@@ -274,27 +372,50 @@ class Backend(str, enum.Enum):
 @handles_errors
 @with_write_options
 def scan(
-    paths: List[Path] = typer.Argument(..., metavar="PATH", show_default=False,
-                                       help="Folders or files to scan."),
+    paths: List[Path] = typer.Argument(
+        ..., metavar="PATH", show_default=False, help="Folders or files to scan."
+    ),
     db: Optional[Path] = DbOption,
     model: Optional[str] = ModelOption,
-    jobs: Optional[int] = typer.Option(None, "--jobs", "-j", min=1, metavar="N",
-                                       show_default=False, help="Worker processes (default: "
-                                       "config `jobs`, else the number of CPUs)."),
-    rescan: bool = typer.Option(False, "--rescan", help="Analyse every file again, even "
-                                "unchanged ones."),
-    timeout: float = typer.Option(120.0, "--timeout", min=1, metavar="S", help="Seconds one "
-                                  "file may take before it is recorded as an error."),
-    backend: Backend = typer.Option(Backend.loky, "--backend", metavar="loky|dask",
-                                    help="loky (worker processes on this machine) or "
-                                    "dask (a Dask cluster; see "
-                                    "--scheduler)."),
-    scheduler: Optional[str] = typer.Option(None, "--scheduler", metavar="ADDR",
-                                            show_default=False, help="Dask scheduler address, "
-                                            "e.g. tls://10.0.0.5:8786 (default with --backend "
-                                            "dask: a local cluster)."),
-    write_tags: bool = typer.Option(False, "--write-tags", help="Then write the genres into "
-                                    "the files' tags (with the options below)."),
+    jobs: Optional[int] = typer.Option(
+        None,
+        "--jobs",
+        "-j",
+        min=1,
+        metavar="N",
+        show_default=False,
+        help="Worker processes (default: config `jobs`, else the number of CPUs).",
+    ),
+    rescan: bool = typer.Option(
+        False, "--rescan", help="Analyse every file again, even unchanged ones."
+    ),
+    timeout: float = typer.Option(
+        120.0,
+        "--timeout",
+        min=1,
+        metavar="S",
+        help="Seconds one file may take before it is recorded as an error.",
+    ),
+    backend: Backend = typer.Option(
+        Backend.loky,
+        "--backend",
+        metavar="loky|dask",
+        help="loky (worker processes on this machine) or dask (a Dask cluster; see --scheduler).",
+    ),
+    scheduler: Optional[str] = typer.Option(
+        None,
+        "--scheduler",
+        metavar="ADDR",
+        show_default=False,
+        help="Dask scheduler address, "
+        "e.g. tls://10.0.0.5:8786 (default with --backend "
+        "dask: a local cluster).",
+    ),
+    write_tags: bool = typer.Option(
+        False,
+        "--write-tags",
+        help="Then write the genres into the files' tags (with the options below).",
+    ),
     precision: Optional[Precision] = PrecisionOption,
     json_out: bool = JsonOption,
     *,
@@ -310,27 +431,44 @@ def scan(
     from .scan import ScanOptions
     from .scan import scan as run_scan
 
-    settings = _settings(tags, db=db, model=model, jobs=jobs,
-                         precision=precision.value if precision else None)
+    settings = _settings(
+        tags, db=db, model=model, jobs=jobs, precision=precision.value if precision else None
+    )
     options = ScanOptions(
-        model=settings.model, jobs=settings.jobs, rescan=rescan, timeout=timeout,
-        progress=not json_out, backend=backend.value, scheduler=scheduler,
-        exclude=settings.exclude, keep_workers=False, precision=settings.precision,
-        write=settings.write_options(dry_run=tags.dry_run) if write_tags else None)
+        model=settings.model,
+        jobs=settings.jobs,
+        rescan=rescan,
+        timeout=timeout,
+        progress=not json_out,
+        backend=backend.value,
+        scheduler=scheduler,
+        exclude=settings.exclude,
+        keep_workers=False,
+        precision=settings.precision,
+        write=settings.write_options(dry_run=tags.dry_run) if write_tags else None,
+    )
     summary = run_scan([str(p) for p in paths], db=settings.db, options=options, notify=_err)
     if json_out:
         _print_json(summary.to_dict())
     else:
-        relabelled = (f"{summary.relabelled} re-labelled from stored embeddings, "
-                      if summary.relabelled else "")
-        typer.echo(f"{summary.files_seen} audio files: {summary.scanned} analysed, {relabelled}"
-                   f"{summary.skipped} unchanged, {summary.errors} errors, "
-                   f"{summary.missing} missing  [{summary.model} {summary.model_version} on "
-                   f"{summary.engine}, {summary.seconds:.1f} s]")
+        relabelled = (
+            f"{summary.relabelled} re-labelled from stored embeddings, "
+            if summary.relabelled
+            else ""
+        )
+        typer.echo(
+            f"{summary.files_seen} audio files: {summary.scanned} analysed, {relabelled}"
+            f"{summary.skipped} unchanged, {summary.errors} errors, "
+            f"{summary.missing} missing  [{summary.model} {summary.model_version} on "
+            f"{summary.engine}, {summary.seconds:.1f} s]"
+        )
         if summary.files_seen == 0:
-            _err("hint: no audio files found under " + ", ".join(map(printable, paths)) +
-                 " (looked for .mp3 .flac .ogg .opus .m4a .wav .aiff .wma ...; hidden folders, "
-                 "folders holding a .taggerignore and the config's `exclude` are skipped)")
+            _err(
+                "hint: no audio files found under "
+                + ", ".join(map(printable, paths))
+                + " (looked for .mp3 .flac .ogg .opus .m4a .wav .aiff .wma ...; hidden folders, "
+                "folders holding a .taggerignore and the config's `exclude` are skipped)"
+            )
         _print_failures(summary.error_files, more=" (`tagger report --errors` lists all)")
         for f in summary.unreadable_folders:
             typer.echo(f"  unreadable folder: {printable(f['path'])}: {f['error']}", err=True)
@@ -348,9 +486,12 @@ def write(
     paths: Optional[List[Path]] = PathsArg,
     db: Optional[Path] = DbOption,
     include_uncertain: bool = typer.Option(
-        False, "--include-uncertain", help="Also write tracks the model abstained on (a "
+        False,
+        "--include-uncertain",
+        help="Also write tracks the model abstained on (a "
         "trained head's confidence under the threshold chosen on held-out tracks; "
-        "`tagger report` lists them)."),
+        "`tagger report` lists them).",
+    ),
     json_out: bool = JsonOption,
     *,
     tags: WriteChoices,
@@ -366,9 +507,11 @@ def write(
     from .write import write_tags as run_write
 
     settings = _settings(tags, db=db)
-    summary = run_write([str(p) for p in paths] if paths else None, db=settings.db,
-                        options=settings.write_options(
-                            dry_run=tags.dry_run, include_uncertain=include_uncertain)).to_dict()
+    summary = run_write(
+        [str(p) for p in paths] if paths else None,
+        db=settings.db,
+        options=settings.write_options(dry_run=tags.dry_run, include_uncertain=include_uncertain),
+    ).to_dict()
     if json_out:
         _print_json(summary)
     else:
@@ -382,11 +525,15 @@ def write(
 def undo(
     paths: Optional[List[Path]] = PathsArg,
     db: Optional[Path] = DbOption,
-    scan: Optional[int] = typer.Option(None, "--scan", metavar="ID", show_default=False,
-                                       help="Only the writes of this scan id."),
+    scan: Optional[int] = typer.Option(
+        None, "--scan", metavar="ID", show_default=False, help="Only the writes of this scan id."
+    ),
     dry_run: bool = typer.Option(False, "--dry-run", help="Show what would be restored."),
-    force: bool = typer.Option(False, "--force", help="Also restore files whose genre was "
-                               "changed by something else after tagger wrote it."),
+    force: bool = typer.Option(
+        False,
+        "--force",
+        help="Also restore files whose genre was changed by something else after tagger wrote it.",
+    ),
     json_out: bool = JsonOption,
 ) -> None:
     """Restore the genre fields exactly as they were before tagger wrote them.
@@ -397,8 +544,13 @@ def undo(
     from .write import undo as run_undo
 
     settings = _settings(db=db)
-    summary = run_undo([str(p) for p in paths] if paths else None, db=settings.db,
-                       scan_id=scan, dry_run=dry_run, force=force).to_dict()
+    summary = run_undo(
+        [str(p) for p in paths] if paths else None,
+        db=settings.db,
+        scan_id=scan,
+        dry_run=dry_run,
+        force=force,
+    ).to_dict()
     if json_out:
         _print_json(summary)
     else:
@@ -406,13 +558,17 @@ def undo(
             if c.get("action") == "changed since":
                 typer.echo(f"left alone {printable(c['path'])}: {c['reason']}")
             elif c.get("action") == "restore":  # failures are listed below, on stderr
-                typer.echo(f"{'would restore' if dry_run else 'restored'} "
-                           f"{printable(c['path'])}: {_genres(c['current'])} -> "
-                           f"{_genres(c['restore'])}")
+                typer.echo(
+                    f"{'would restore' if dry_run else 'restored'} "
+                    f"{printable(c['path'])}: {_genres(c['current'])} -> "
+                    f"{_genres(c['restore'])}"
+                )
         to_restore = sum(c.get("action") == "restore" for c in summary["changes"])
-        typer.echo(f"{to_restore if dry_run else summary['restored']} files "
-                   f"{'to restore' if dry_run else 'restored'}, {summary['changed_since']} "
-                   f"changed since tagger wrote them (left alone), {summary['errors']} errors")
+        typer.echo(
+            f"{to_restore if dry_run else summary['restored']} files "
+            f"{'to restore' if dry_run else 'restored'}, {summary['changed_since']} "
+            f"changed since tagger wrote them (left alone), {summary['errors']} errors"
+        )
         _print_failures(summary["error_files"], limit=None)
     if summary["errors"]:
         raise typer.Exit(EXIT_FINISHED_WITH_ERRORS)
@@ -423,18 +579,39 @@ def undo(
 def ls_cmd(
     paths: Optional[List[Path]] = PathsArg,
     db: Optional[Path] = DbOption,
-    genre: Optional[str] = typer.Option(None, "--genre", "-g", metavar="G", show_default=False,
-                                        help="Only tracks of this genre (the model's name, your "
-                                        "spelling from the config, or a synonym)."),
-    below: Optional[float] = typer.Option(None, "--below", min=0.0, max=1.0, metavar="P",
-                                          show_default=False,
-                                          help="Only tracks whose confidence is below P."),
-    status: Optional[str] = typer.Option(None, "--status", metavar="S", show_default=False,
-                                         help="Only tracks with this status: ok, truncated, "
-                                         "too_short, silent, error, missing."),
-    model: Optional[str] = typer.Option(None, "--model", "-m", metavar="NAME",
-                                        show_default=False,
-                                        help="Only tracks analysed by this model."),
+    genre: Optional[str] = typer.Option(
+        None,
+        "--genre",
+        "-g",
+        metavar="G",
+        show_default=False,
+        help="Only tracks of this genre (the model's name, your "
+        "spelling from the config, or a synonym).",
+    ),
+    below: Optional[float] = typer.Option(
+        None,
+        "--below",
+        min=0.0,
+        max=1.0,
+        metavar="P",
+        show_default=False,
+        help="Only tracks whose confidence is below P.",
+    ),
+    status: Optional[str] = typer.Option(
+        None,
+        "--status",
+        metavar="S",
+        show_default=False,
+        help="Only tracks with this status: ok, truncated, too_short, silent, error, missing.",
+    ),
+    model: Optional[str] = typer.Option(
+        None,
+        "--model",
+        "-m",
+        metavar="NAME",
+        show_default=False,
+        help="Only tracks analysed by this model.",
+    ),
     json_out: bool = JsonOption,
     csv_out: bool = typer.Option(False, "--csv", help="Print CSV."),
 ) -> None:
@@ -448,9 +625,15 @@ def ls_cmd(
     if status is not None and status not in listing.STATUSES:
         _usage_error(f"--status must be one of {', '.join(listing.STATUSES)}")
     settings = _settings(db=db)
-    tracks = listing.list_tracks(settings.db, [str(p) for p in paths] if paths else None,
-                                 genre=genre, below=below, status=status, model=model,
-                                 genre_map=settings.genre_map)
+    tracks = listing.list_tracks(
+        settings.db,
+        [str(p) for p in paths] if paths else None,
+        genre=genre,
+        below=below,
+        status=status,
+        model=model,
+        genre_map=settings.genre_map,
+    )
     if json_out:
         _print_json([t.to_dict() for t in tracks])
     elif csv_out:
@@ -466,19 +649,36 @@ def ls_cmd(
 def report(
     paths: Optional[List[Path]] = PathsArg,
     db: Optional[Path] = DbOption,
-    by: str = typer.Option("genre", "--by", metavar="genre|folder|format|model",
-                           help="Group by genre, folder, format or model."),
-    uncertain: int = typer.Option(10, "--uncertain", min=0, metavar="N", help="List the N "
-                                  "tracks the model is least sure of."),
-    low_confidence: float = typer.Option(0.4, "--low-confidence", min=0.0, max=1.0, metavar="P",
-                                         help="Confidence under which a track counts as low."),
-    errors: bool = typer.Option(False, "--errors", help="List every failed file (default: "
-                                "the first 20)."),
+    by: str = typer.Option(
+        "genre",
+        "--by",
+        metavar="genre|folder|format|model",
+        help="Group by genre, folder, format or model.",
+    ),
+    uncertain: int = typer.Option(
+        10, "--uncertain", min=0, metavar="N", help="List the N tracks the model is least sure of."
+    ),
+    low_confidence: float = typer.Option(
+        0.4,
+        "--low-confidence",
+        min=0.0,
+        max=1.0,
+        metavar="P",
+        help="Confidence under which a track counts as low.",
+    ),
+    errors: bool = typer.Option(
+        False, "--errors", help="List every failed file (default: the first 20)."
+    ),
     json_out: bool = JsonOption,
     csv_out: bool = typer.Option(False, "--csv", help="Print the grouped table as CSV."),
-    plot: Optional[Path] = typer.Option(None, "--plot", metavar="FILE", show_default=False,
-                                        help="Also draw tracks per group, the confidence "
-                                        "distribution and the agreement matrix (.png or .svg)."),
+    plot: Optional[Path] = typer.Option(
+        None,
+        "--plot",
+        metavar="FILE",
+        show_default=False,
+        help="Also draw tracks per group, the confidence "
+        "distribution and the agreement matrix (.png or .svg).",
+    ),
 ) -> None:
     """Genre statistics of the library, failed files, and agreement with existing genre tags."""
     from . import report as rp
@@ -489,9 +689,14 @@ def report(
     if plot and plot.suffix.lower() not in (".png", ".svg"):
         _usage_error("--plot needs a .png or .svg file name")
     settings = _settings(db=db)
-    rep = rp.build_report(settings.db, by=by, uncertain=uncertain, low_confidence=low_confidence,
-                          paths=[str(p) for p in paths] if paths else None,
-                          genre_map=settings.genre_map)
+    rep = rp.build_report(
+        settings.db,
+        by=by,
+        uncertain=uncertain,
+        low_confidence=low_confidence,
+        paths=[str(p) for p in paths] if paths else None,
+        genre_map=settings.genre_map,
+    )
     if plot:
         rep["plot"] = str(rp.plot(rep, plot))
     if json_out:
@@ -511,8 +716,11 @@ def show(
     db: Optional[Path] = DbOption,
     model: Optional[str] = ModelOption,
     top: int = typer.Option(3, "--top", min=1, metavar="K", help="How many genres to list."),
-    fresh: bool = typer.Option(False, "--fresh", help="Run the model even when the database "
-                               "holds a current result for the file."),
+    fresh: bool = typer.Option(
+        False,
+        "--fresh",
+        help="Run the model even when the database holds a current result for the file.",
+    ),
     precision: Optional[Precision] = PrecisionOption,
     json_out: bool = JsonOption,
 ) -> None:
@@ -526,24 +734,38 @@ def show(
     from .worker import top_k
 
     settings = _settings(db=db, model=model, precision=precision.value if precision else None)
-    shown = run_show(file, settings.model, settings.db, fresh=fresh,
-                     precision=settings.precision)
+    shown = run_show(file, settings.model, settings.db, fresh=fresh, precision=settings.precision)
     ref, pred = shown.ref, shown.prediction
     best = top_k(pred.probabilities, top)
     if shown.notice:
         _err(shown.notice)
     if json_out:
-        _print_json({"path": str(file), "model": ref.name, "model_version": ref.version,
-                     "engine": pred.engine, "kind": ref.kind, "genre": pred.genre,
-                     "confidence": pred.confidence, "uncertain": pred.uncertain,
-                     "top": [{"genre": g, "probability": p} for g, p in best],
-                     "probabilities": pred.probabilities, "tags": pred.tags,
-                     "stored_at": shown.stored_at})
+        _print_json(
+            {
+                "path": str(file),
+                "model": ref.name,
+                "model_version": ref.version,
+                "engine": pred.engine,
+                "kind": ref.kind,
+                "genre": pred.genre,
+                "confidence": pred.confidence,
+                "uncertain": pred.uncertain,
+                "top": [{"genre": g, "probability": p} for g, p in best],
+                "probabilities": pred.probabilities,
+                "tags": pred.tags,
+                "stored_at": shown.stored_at,
+            }
+        )
         return
-    where = (f"stored {shown.stored_at}; --fresh to recompute" if shown.stored_at
-             else f"on {pred.engine}, computed now")
-    typer.echo(f"{printable(file)}  [{ref.name}, {where}]"
-               + ("  (uncertain: under the model's threshold)" if pred.uncertain else ""))
+    where = (
+        f"stored {shown.stored_at}; --fresh to recompute"
+        if shown.stored_at
+        else f"on {pred.engine}, computed now"
+    )
+    typer.echo(
+        f"{printable(file)}  [{ref.name}, {where}]"
+        + ("  (uncertain: under the model's threshold)" if pred.uncertain else "")
+    )
     for g, p in best:
         typer.echo(f"  {g:<16} {p:6.3f}")
 
@@ -551,12 +773,17 @@ def show(
 @app.command()
 @handles_errors
 def similar(
-    file: Path = typer.Argument(..., metavar="FILE", show_default=False,
-                                help="An audio file (in the library or not)."),
+    file: Path = typer.Argument(
+        ..., metavar="FILE", show_default=False, help="An audio file (in the library or not)."
+    ),
     db: Optional[Path] = DbOption,
     top: int = typer.Option(10, "--top", min=1, help="How many similar tracks to list."),
-    m3u: Optional[Path] = typer.Option(None, "--m3u", help="Also write them as an M3U playlist "
-                                       "(the file first).", show_default=False),
+    m3u: Optional[Path] = typer.Option(
+        None,
+        "--m3u",
+        help="Also write them as an M3U playlist (the file first).",
+        show_default=False,
+    ),
     json_out: bool = JsonOption,
 ) -> None:
     """The library's tracks that sound most like FILE (cosine of stored musicnn embeddings)."""
@@ -569,8 +796,9 @@ def similar(
     if json_out:
         _print_json(result)
         return
-    typer.echo(f"most similar to {printable(result['query'])} "
-               f"(of {result['searched']} stored tracks):")
+    typer.echo(
+        f"most similar to {printable(result['query'])} (of {result['searched']} stored tracks):"
+    )
     for r in result["results"]:
         typer.echo(f"  {r['similarity']:.3f}  {r['genre'] or '-':<16} {printable(r['path'])}")
     if m3u:
@@ -588,14 +816,25 @@ def models_cmd(json_out: bool = JsonOption) -> None:
     for ref in available():
         card = ref.card
         engine, slow_why = ref.engine()
-        rows.append({"name": ref.name, "installed": True, "default": ref.name == default,
-                     "why_default": why if ref.name == default else None,
-                     "version": ref.version, "kind": ref.kind,
-                     "runtime": engine.runtime, "precision": engine.precision,
-                     "runtime_note": slow_why,
-                     "genres": list(ref.genres), "source": ref.source, "path": ref.path,
-                     "licence": card.get("licence"), "data": card.get("data"),
-                     "accuracy": card.get("accuracy")})
+        rows.append(
+            {
+                "name": ref.name,
+                "installed": True,
+                "default": ref.name == default,
+                "why_default": why if ref.name == default else None,
+                "version": ref.version,
+                "kind": ref.kind,
+                "runtime": engine.runtime,
+                "precision": engine.precision,
+                "runtime_note": slow_why,
+                "genres": list(ref.genres),
+                "source": ref.source,
+                "path": ref.path,
+                "licence": card.get("licence"),
+                "data": card.get("data"),
+                "accuracy": card.get("accuracy"),
+            }
+        )
     if json_out:  # the installed models, as scripts have always read them
         _print_json(rows)
         return
@@ -610,8 +849,10 @@ def models_cmd(json_out: bool = JsonOption) -> None:
         typer.echo(f"{r['name']}  {r['version']}  ({r['kind']}, {r['source']}){mark}")
         typer.echo(f"  genres:  {', '.join(r['genres'])}")
         typer.echo(f"  licence: {r['licence']}")
-        typer.echo(f"  runs on: {r['runtime']} {r['precision']}"
-                   + (f" ({r['runtime_note']})" if r["runtime_note"] else ""))
+        typer.echo(
+            f"  runs on: {r['runtime']} {r['precision']}"
+            + (f" ({r['runtime_note']})" if r["runtime_note"] else "")
+        )
         acc = r["accuracy"] or {}
         figures = ", ".join(f"{k} {v}" for k, v in acc.items() if isinstance(v, (int, float)))
         if figures:
@@ -629,49 +870,91 @@ def config_cmd(json_out: bool = JsonOption) -> None:
     path = config_path()
     values = settings.to_dict()
     if json_out:
-        _print_json({"config_file": str(path), "exists": settings.path is not None,
-                     "settings": values})
+        _print_json(
+            {"config_file": str(path), "exists": settings.path is not None, "settings": values}
+        )
         return
-    typer.echo(f"config file: {path}" + ("" if settings.path else
-                                        "  (not found: built-in defaults; see README, Config)"))
+    typer.echo(
+        f"config file: {path}"
+        + ("" if settings.path else "  (not found: built-in defaults; see README, Config)")
+    )
     for key, v in values.items():
         value = v["value"]
-        shown = "(automatic)" if value is None else \
-            value if isinstance(value, str) else json.dumps(value)
+        shown = (
+            "(automatic)"
+            if value is None
+            else value
+            if isinstance(value, str)
+            else json.dumps(value)
+        )
         typer.echo(f"  {key:<15} {shown:<40} ({v['source']})")
 
 
 @app.command()
 @handles_errors
 def retrain(
-    data: Optional[Path] = typer.Option(None, "--data", help="Genre collection: GTZAN "
-                                        "(genres/<genre>/...) or any <genre>/<files> folder.",
-                                        show_default=False),
-    from_library: bool = typer.Option(False, "--from-library", help="Instead, learn your own "
-                                      "genres: train the `library` head on the genre tags the "
-                                      "scanned files carry (no audio is decoded)."),
+    data: Optional[Path] = typer.Option(
+        None,
+        "--data",
+        help="Genre collection: GTZAN (genres/<genre>/...) or any <genre>/<files> folder.",
+        show_default=False,
+    ),
+    from_library: bool = typer.Option(
+        False,
+        "--from-library",
+        help="Instead, learn your own "
+        "genres: train the `library` head on the genre tags the "
+        "scanned files carry (no audio is decoded).",
+    ),
     db: Optional[Path] = DbOption,
-    min_tracks: int = typer.Option(5, "--min-tracks", min=1, help="With --from-library: genres "
-                                   "with fewer tracks are left out (and listed)."),
-    genre_map: Optional[Path] = typer.Option(None, "--map", help="With --from-library: a file of "
-                                             "`From = To` lines merging genre spellings.",
-                                             show_default=False),
-    model: str = typer.Option("all", "--model", "-m", help="resnet, mlp, all, or head (a softmax "
-                              "head on musicnn embeddings)."),
-    split: Optional[str] = typer.Option(None, "--split", help="filtered (default when split "
-                                        "lists exist) or random (stratified, by track)."),
-    split_dir: Optional[Path] = typer.Option(None, "--split-dir", help="Folder with "
-                                             "train/valid/test_filtered.txt (default: DATA/splits)."),
-    folds: Optional[int] = typer.Option(None, "--folds", min=2, help="K-fold cross-validation by "
-                                        "track instead (reports mean accuracy, installs nothing)."),
-    epochs: int = typer.Option(60, "--epochs", min=1, help="Maximum epochs (early stopping on "
-                               "the validation split)."),
+    min_tracks: int = typer.Option(
+        5,
+        "--min-tracks",
+        min=1,
+        help="With --from-library: genres with fewer tracks are left out (and listed).",
+    ),
+    genre_map: Optional[Path] = typer.Option(
+        None,
+        "--map",
+        help="With --from-library: a file of `From = To` lines merging genre spellings.",
+        show_default=False,
+    ),
+    model: str = typer.Option(
+        "all",
+        "--model",
+        "-m",
+        help="resnet, mlp, all, or head (a softmax head on musicnn embeddings).",
+    ),
+    split: Optional[str] = typer.Option(
+        None,
+        "--split",
+        help="filtered (default when split lists exist) or random (stratified, by track).",
+    ),
+    split_dir: Optional[Path] = typer.Option(
+        None,
+        "--split-dir",
+        help="Folder with train/valid/test_filtered.txt (default: DATA/splits).",
+    ),
+    folds: Optional[int] = typer.Option(
+        None,
+        "--folds",
+        min=2,
+        help="K-fold cross-validation by track instead (reports mean accuracy, installs nothing).",
+    ),
+    epochs: int = typer.Option(
+        60, "--epochs", min=1, help="Maximum epochs (early stopping on the validation split)."
+    ),
     batch: int = typer.Option(64, "--batch", min=1),
     seed: int = typer.Option(0, "--seed"),
-    out: Optional[Path] = typer.Option(None, "--out", help="Where to write <model>.keras and its "
-                                       "card (default: the user model folder, used by scans)."),
-    cache_dir: Optional[Path] = typer.Option(None, "--cache-dir", help="Feature cache "
-                                             "(default: the user cache folder)."),
+    out: Optional[Path] = typer.Option(
+        None,
+        "--out",
+        help="Where to write <model>.keras and its "
+        "card (default: the user model folder, used by scans).",
+    ),
+    cache_dir: Optional[Path] = typer.Option(
+        None, "--cache-dir", help="Feature cache (default: the user cache folder)."
+    ),
     jobs: Optional[int] = typer.Option(None, "--jobs", "-j", min=1),
     json_out: bool = JsonOption,
 ) -> None:
@@ -696,15 +979,34 @@ def retrain(
         from .training.head_data import retrain_head
         from .training.retrain import command_line
 
-        _print_head(retrain_head(data, split=split, split_dir=split_dir, seed=seed, out_dir=out,
-                                 cache_dir=cache_dir, command=command_line(),
-                                 log=lambda m: typer.echo(m, err=True)), json_out)
+        _print_head(
+            retrain_head(
+                data,
+                split=split,
+                split_dir=split_dir,
+                seed=seed,
+                out_dir=out,
+                cache_dir=cache_dir,
+                command=command_line(),
+                log=lambda m: typer.echo(m, err=True),
+            ),
+            json_out,
+        )
         return
 
     kinds = ["resnet", "mlp"] if model == "all" else [model]
-    result = run(data, kinds, split=split, split_dir=split_dir, folds=folds,
-                 cfg=TrainConfig(epochs=epochs, batch=batch, seed=seed), out_dir=out,
-                 cache_dir=cache_dir, jobs=jobs, log=lambda m: typer.echo(m, err=True))
+    result = run(
+        data,
+        kinds,
+        split=split,
+        split_dir=split_dir,
+        folds=folds,
+        cfg=TrainConfig(epochs=epochs, batch=batch, seed=seed),
+        out_dir=out,
+        cache_dir=cache_dir,
+        jobs=jobs,
+        log=lambda m: typer.echo(m, err=True),
+    )
     if json_out:
         _print_json(result)
         return
@@ -712,10 +1014,12 @@ def retrain(
         typer.echo(f"{kind}: {f['k']}-fold track accuracy {f['mean']:.3f} +- {f['std']:.3f}")
     for kind, card in result["models"].items():
         a = card["accuracy"]
-        typer.echo(f"{kind}: track accuracy {a['track_accuracy']:.3f}, slice accuracy "
-                   f"{a['slice_accuracy']:.3f}, macro-F1 {a['macro_f1']:.3f}, ECE "
-                   f"{a['ece_before_calibration']:.3f} -> {a['ece']:.3f} "
-                   f"[{card['split']['name']} split]")
+        typer.echo(
+            f"{kind}: track accuracy {a['track_accuracy']:.3f}, slice accuracy "
+            f"{a['slice_accuracy']:.3f}, macro-F1 {a['macro_f1']:.3f}, ECE "
+            f"{a['ece_before_calibration']:.3f} -> {a['ece']:.3f} "
+            f"[{card['split']['name']} split]"
+        )
 
 
 def _print_head(card: dict, json_out: bool) -> None:
@@ -724,23 +1028,33 @@ def _print_head(card: dict, json_out: bool) -> None:
         _print_json(card)
         return
     a = card["accuracy"]
-    typer.echo(f"{card['name']}: {len(card['genres'])} genres, {a['tracks']} held-out tracks "
-               f"[{a['split']}]")
-    typer.echo(f"  accuracy {a['accuracy']:.3f}, macro-F1 {a['macro_f1']:.3f}, ECE {a['ece']:.3f} "
-               f"(temperature {a['temperature']:.2f})")
+    typer.echo(
+        f"{card['name']}: {len(card['genres'])} genres, {a['tracks']} held-out tracks "
+        f"[{a['split']}]"
+    )
+    typer.echo(
+        f"  accuracy {a['accuracy']:.3f}, macro-F1 {a['macro_f1']:.3f}, ECE {a['ece']:.3f} "
+        f"(temperature {a['temperature']:.2f})"
+    )
     kept = a["kept_accuracy"]
-    typer.echo(f"  abstains below confidence {a['threshold']:.3f}: keeps {a['kept_fraction']:.0%} "
-               f"of held-out tracks" + (f", {kept:.1%} of them right" if kept is not None else ""))
+    typer.echo(
+        f"  abstains below confidence {a['threshold']:.3f}: keeps {a['kept_fraction']:.0%} "
+        f"of held-out tracks" + (f", {kept:.1%} of them right" if kept is not None else "")
+    )
     w = max(len(g) for g in a["per_genre"])
     typer.echo(f"  {'genre':<{w}}  precision  recall  tracks  albums")
     for g, v in a["per_genre"].items():
         note = "  (one album: optimistic)" if v.get("optimistic") else ""
-        typer.echo(f"  {g:<{w}}  {v['precision']:9.3f}  {v['recall']:6.3f}  {v['count']:6d}  "
-                   f"{v.get('albums', ''):>6}{note}")
+        typer.echo(
+            f"  {g:<{w}}  {v['precision']:9.3f}  {v['recall']:6.3f}  {v['count']:6d}  "
+            f"{v.get('albums', ''):>6}{note}"
+        )
     data = card.get("data") or {}
     if data.get("left_out"):
-        typer.echo(f"  left out (fewer than {data['min_tracks']} tracks): " + ", ".join(
-            f"{g} ({n})" for g, n in data["left_out"].items()))
+        typer.echo(
+            f"  left out (fewer than {data['min_tracks']} tracks): "
+            + ", ".join(f"{g} ({n})" for g, n in data["left_out"].items())
+        )
     for src, dst in (data.get("merged") or {}).items():
         typer.echo(f"  merged: {src} -> {dst}")
     typer.echo(f"model: {card['path']}")
@@ -749,46 +1063,83 @@ def _print_head(card: dict, json_out: bool) -> None:
 @app.command()
 @handles_errors
 def evaluate(
-    data: Path = typer.Option(..., "--data", metavar="DIR", show_default=False,
-                              help="The genre collection the model was trained on."),
-    model: Optional[str] = typer.Option(None, "--model", "-m", metavar="NAME",
-                                        show_default=False,
-                                        help="resnet (default), mlp, or a .keras file."),
-    split: Optional[str] = typer.Option(None, "--split", metavar="filtered|random",
-                                        show_default=False, help="filtered or random "
-                                        "(default: the split in the model card)."),
-    split_dir: Optional[Path] = typer.Option(None, "--split-dir", metavar="DIR",
-                                             show_default=False),
-    seed: Optional[int] = typer.Option(None, "--seed", metavar="N", show_default=False,
-                                       help="Seed of a random split (default: the card's)."),
-    cache_dir: Optional[Path] = typer.Option(None, "--cache-dir", metavar="DIR",
-                                             show_default=False),
-    plot: Optional[Path] = typer.Option(None, "--plot", metavar="FILE", show_default=False,
-                                        help="Write the confusion matrix as PNG."),
+    data: Path = typer.Option(
+        ...,
+        "--data",
+        metavar="DIR",
+        show_default=False,
+        help="The genre collection the model was trained on.",
+    ),
+    model: Optional[str] = typer.Option(
+        None,
+        "--model",
+        "-m",
+        metavar="NAME",
+        show_default=False,
+        help="resnet (default), mlp, or a .keras file.",
+    ),
+    split: Optional[str] = typer.Option(
+        None,
+        "--split",
+        metavar="filtered|random",
+        show_default=False,
+        help="filtered or random (default: the split in the model card).",
+    ),
+    split_dir: Optional[Path] = typer.Option(
+        None, "--split-dir", metavar="DIR", show_default=False
+    ),
+    seed: Optional[int] = typer.Option(
+        None,
+        "--seed",
+        metavar="N",
+        show_default=False,
+        help="Seed of a random split (default: the card's).",
+    ),
+    cache_dir: Optional[Path] = typer.Option(
+        None, "--cache-dir", metavar="DIR", show_default=False
+    ),
+    plot: Optional[Path] = typer.Option(
+        None,
+        "--plot",
+        metavar="FILE",
+        show_default=False,
+        help="Write the confusion matrix as PNG.",
+    ),
     json_out: bool = JsonOption,
 ) -> None:
     """Evaluate a trained model on the test split: track and slice accuracy, F1, confusion, ECE."""
     from .training.retrain import confusion_text
     from .training.retrain import evaluate as run
 
-    rep = run(data, model, split=split, split_dir=split_dir, seed=seed, cache_dir=cache_dir,
-              plot=plot)
+    rep = run(
+        data, model, split=split, split_dir=split_dir, seed=seed, cache_dir=cache_dir, plot=plot
+    )
     if json_out:
         _print_json(rep)
         return
-    typer.echo(f"{rep['model']} {rep['model_version']} on {rep['split']['name']} split, "
-               f"{rep['tracks']} test tracks ({rep['slices']} slices)")
+    typer.echo(
+        f"{rep['model']} {rep['model_version']} on {rep['split']['name']} split, "
+        f"{rep['tracks']} test tracks ({rep['slices']} slices)"
+    )
     typer.echo(f"  track accuracy  {rep['track_accuracy']:.3f}   (headline)")
     typer.echo(f"  slice accuracy  {rep['slice_accuracy']:.3f}")
     typer.echo(f"  macro-F1        {rep['macro_f1']:.3f}")
     typer.echo(f"  ECE             {rep['ece']:.3f}")
-    typer.echo(f"  inference       {rep['inference_seconds']:.2f} s "
-               f"({rep['tracks_per_second']} tracks/s, features cached)")
+    typer.echo(
+        f"  inference       {rep['inference_seconds']:.2f} s "
+        f"({rep['tracks_per_second']} tracks/s, features cached)"
+    )
     if rep.get("training"):
-        typer.echo(f"  training        {rep['training'].get('seconds_this_run')} s, "
-                   f"{rep['training'].get('epochs')} epochs")
-    typer.echo("  per genre: " + ", ".join(f"{g} P{v['precision']:.2f}/R{v['recall']:.2f}"
-                                         for g, v in rep["per_genre"].items()))
+        typer.echo(
+            f"  training        {rep['training'].get('seconds_this_run')} s, "
+            f"{rep['training'].get('epochs')} epochs"
+        )
+    typer.echo(
+        "  per genre: "
+        + ", ".join(
+            f"{g} P{v['precision']:.2f}/R{v['recall']:.2f}" for g, v in rep["per_genre"].items()
+        )
+    )
     typer.echo(confusion_text(rep["confusion"]))
     if rep.get("plot"):
         typer.echo(f"confusion matrix: {rep['plot']}")
@@ -806,8 +1157,11 @@ def main(args: list[str] | None = None) -> int:
         code = EXIT_USAGE
     except click_errors.UsageError as exc:
         ctx = exc.ctx
-        where = f"tagger {ctx.command_path.split(' ', 1)[1]}" if ctx and " " in \
-            ctx.command_path else "tagger"
+        where = (
+            f"tagger {ctx.command_path.split(' ', 1)[1]}"
+            if ctx and " " in ctx.command_path
+            else "tagger"
+        )
         typer.echo(f"{where}: error: {exc.format_message()}", err=True)
         usage = ctx.get_usage().replace("Usage: ", "usage: ", 1) if ctx else "usage: tagger ..."
         typer.echo(f"{usage}  (`{where} --help` for more)", err=True)

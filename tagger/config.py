@@ -27,6 +27,7 @@ Example::
     map = { hiphop = "Hip Hop", techno = "Electronic", house = "Electronic" }
     whitelist = ["Rock", "Jazz", "Classical", "Electronic", "Hip Hop"]
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -59,9 +60,9 @@ class ConfigError(TaggerError):
 class Settings:
     """The effective defaults of every command (see the module docstring for precedence)."""
 
-    db: Path | None = None          # None: $TAGGER_DB, else <data dir>/library.db
-    model: str | None = None        # None: the trained ResNet if installed, else musicnn
-    jobs: int | None = None         # None: one worker per CPU
+    db: Path | None = None  # None: $TAGGER_DB, else <data dir>/library.db
+    model: str | None = None  # None: the trained ResNet if installed, else musicnn
+    jobs: int | None = None  # None: one worker per CPU
     min_confidence: float = 0.0
     top: int = 1
     overwrite: bool = False
@@ -70,7 +71,7 @@ class Settings:
     precision: str = "auto"
     exclude: tuple[str, ...] = ()
     genre_map: GenreMap = field(default_factory=GenreMap)
-    path: Path | None = None        # the config file read, None when there was none
+    path: Path | None = None  # the config file read, None when there was none
     sources: dict[str, str] = field(default_factory=dict, compare=False)
 
     def source(self, key: str) -> str:
@@ -82,17 +83,24 @@ class Settings:
         for key in given:
             if key not in _KEYS:
                 raise TypeError(f"unknown setting {key}")
-        return dataclasses.replace(self, **given,
-                                   sources={**self.sources, **{k: "command line" for k in given}})
+        return dataclasses.replace(
+            self, **given, sources={**self.sources, **{k: "command line" for k in given}}
+        )
 
     def write_options(self, dry_run: bool = False, include_uncertain: bool = False):
         """The ``WriteOptions`` these settings give ``tagger write`` and ``scan --write-tags``."""
         from .write import WriteOptions
 
-        return WriteOptions(overwrite=self.overwrite, min_confidence=self.min_confidence,
-                            top=self.top, id3v23=self.id3_version == "2.3",
-                            separator=self.separator, dry_run=dry_run, genre_map=self.genre_map,
-                            include_uncertain=include_uncertain)
+        return WriteOptions(
+            overwrite=self.overwrite,
+            min_confidence=self.min_confidence,
+            top=self.top,
+            id3v23=self.id3_version == "2.3",
+            separator=self.separator,
+            dry_run=dry_run,
+            genre_map=self.genre_map,
+            include_uncertain=include_uncertain,
+        )
 
     def to_dict(self) -> dict[str, Any]:
         """Effective value and source of every setting, JSON-ready (``tagger config --json``)."""
@@ -109,8 +117,19 @@ class Settings:
         return out
 
 
-_KEYS = ("db", "model", "jobs", "min_confidence", "top", "overwrite", "id3_version",
-         "separator", "precision", "exclude", "genre_map")
+_KEYS = (
+    "db",
+    "model",
+    "jobs",
+    "min_confidence",
+    "top",
+    "overwrite",
+    "id3_version",
+    "separator",
+    "precision",
+    "exclude",
+    "genre_map",
+)
 
 
 def config_path() -> Path:
@@ -166,8 +185,11 @@ def _parse(data: dict[str, Any], file: Path) -> dict[str, Any]:
                 raise bad(key, f"must be a whole number >= 1, not {value!r}")
             out["jobs"] = value
         elif key == "min_confidence":
-            if not isinstance(value, (int, float)) or isinstance(value, bool) \
-                    or not 0 <= value <= 1:
+            if (
+                not isinstance(value, (int, float))
+                or isinstance(value, bool)
+                or not 0 <= value <= 1
+            ):
                 raise bad(key, f"must be a number from 0 to 1, not {value!r}")
             out["min_confidence"] = float(value)
         elif key == "top":
@@ -201,8 +223,19 @@ def _parse(data: dict[str, Any], file: Path) -> dict[str, Any]:
     return out
 
 
-_FILE_KEYS = ("db", "model", "jobs", "min_confidence", "top", "overwrite", "id3_version",
-              "separator", "precision", "exclude", "[genres]")
+_FILE_KEYS = (
+    "db",
+    "model",
+    "jobs",
+    "min_confidence",
+    "top",
+    "overwrite",
+    "id3_version",
+    "separator",
+    "precision",
+    "exclude",
+    "[genres]",
+)
 
 
 def _expect(value: Any, kind: type, key: str, bad) -> None:
@@ -219,12 +252,14 @@ def _genre_map(table: Any, bad) -> GenreMap:
     for key, value in table.items():
         if key == "map":
             if not isinstance(value, dict) or not all(
-                    isinstance(v, str) and v.strip() for v in value.values()):
+                isinstance(v, str) and v.strip() for v in value.values()
+            ):
                 raise bad("genres.map", 'must be a table of genre = "Spelling" pairs')
             mapping = dict(value)
         elif key == "whitelist":
-            if not isinstance(value, list) or not all(isinstance(v, str) and v.strip()
-                                                      for v in value):
+            if not isinstance(value, list) or not all(
+                isinstance(v, str) and v.strip() for v in value
+            ):
                 raise bad("genres.whitelist", "must be a list of genre names")
             whitelist = list(value)
         else:

@@ -18,6 +18,7 @@ all, raised as a ``DecodeError`` whose status is ``too_short`` (under
 ``MIN_SECONDS``), ``silent`` (every window under ``SILENCE_DBFS``) or
 ``error``, each with a one-line reason that is true.
 """
+
 from __future__ import annotations
 
 import os
@@ -34,10 +35,10 @@ from .formats import UNKNOWN_DECODERS, Format, sniff
 from .paths import unreachable
 
 STATUSES = ("ok", "truncated", "too_short", "silent", "error")
-MIN_SECONDS = 1.0     # less decodable audio than this says nothing about genre
+MIN_SECONDS = 1.0  # less decodable audio than this says nothing about genre
 SILENCE_DBFS = -60.0  # a window quieter than this (RMS) is silence
-PROBE_SECONDS = 1.0   # read this much before the header's end to find the real one
-HEAD_SECONDS = 60.0   # a sequential decode keeps this much, so a short file needs one pass
+PROBE_SECONDS = 1.0  # read this much before the header's end to find the real one
+HEAD_SECONDS = 60.0  # a sequential decode keeps this much, so a short file needs one pass
 
 
 class DecodeError(Exception):
@@ -47,8 +48,13 @@ class DecodeError(Exception):
     ``duration`` and ``format`` are filled in when the audio was decoded.
     """
 
-    def __init__(self, reason: str, status: str = "error", duration: float | None = None,
-                 format: str | None = None):
+    def __init__(
+        self,
+        reason: str,
+        status: str = "error",
+        duration: float | None = None,
+        format: str | None = None,
+    ):
         super().__init__(reason)
         self.status = status
         self.duration = duration
@@ -180,8 +186,11 @@ class _AvSource:
         got, skip = 0, None
         for frame in self.container.decode(self.stream):
             if skip is None:
-                t0 = (float(frame.pts * frame.time_base)
-                      if frame.pts is not None and frame.time_base else start)
+                t0 = (
+                    float(frame.pts * frame.time_base)
+                    if frame.pts is not None and frame.time_base
+                    else start
+                )
                 skip = max(0, int(round((start - t0) * self.sr)))
             for out in resampler.resample(frame):
                 a = out.to_ndarray().reshape(-1)
@@ -209,12 +218,12 @@ def _av_duration(container, stream) -> float | None:
     return None
 
 
-SOURCES: dict[str, Callable[[str, int], _Source]] = {"soundfile": _SoundfileSource,
-                                                     "av": _AvSource}
+SOURCES: dict[str, Callable[[str, int], _Source]] = {"soundfile": _SoundfileSource, "av": _AvSource}
 
 
-def _by_seeking(src: _Source, sr: int, n_windows: int, length: float
-                ) -> tuple[list[np.ndarray], float]:
+def _by_seeking(
+    src: _Source, sr: int, n_windows: int, length: float
+) -> tuple[list[np.ndarray], float]:
     """The windows and the decodable duration, reading only the windows and the end."""
     header = src.header_duration
     if not header or header <= 0:
@@ -255,8 +264,9 @@ def _av_chunks(path: str, sr: int) -> Iterator[np.ndarray]:
             yield _to_mono_rate(out.to_ndarray().reshape(-1), sr, sr)
 
 
-def _collect(chunks: Iterator[np.ndarray], plan: list[tuple[float, float]], sr: int,
-             keep: int) -> tuple[list[np.ndarray] | None, int, np.ndarray, bool]:
+def _collect(
+    chunks: Iterator[np.ndarray], plan: list[tuple[float, float]], sr: int, keep: int
+) -> tuple[list[np.ndarray] | None, int, np.ndarray, bool]:
     """Fill the planned windows from a stream of samples.
 
     Returns (the windows, or None if the stream ended first; samples read; the
@@ -270,10 +280,10 @@ def _collect(chunks: Iterator[np.ndarray], plan: list[tuple[float, float]], sr: 
     for chunk in chunks:
         a, b = pos, pos + len(chunk)
         if a < keep:
-            head.append(chunk[:keep - a])
+            head.append(chunk[: keep - a])
         for i, (s, e) in enumerate(spans):
             if s < b and e > a:
-                parts[i].append(chunk[max(s - a, 0):e - a])
+                parts[i].append(chunk[max(s - a, 0) : e - a])
         pos = b
         if spans and pos >= spans[-1][1]:
             return [np.concatenate(p) for p in parts], pos, _cat(head), False
@@ -285,8 +295,9 @@ def _cat(parts: list[np.ndarray]) -> np.ndarray:
     return np.concatenate(parts) if parts else np.zeros(0, np.float32)
 
 
-def _sequential(path: str, sr: int, n_windows: int, length: float, header: float | None
-                ) -> tuple[list[np.ndarray], float]:
+def _sequential(
+    path: str, sr: int, n_windows: int, length: float, header: float | None
+) -> tuple[list[np.ndarray], float]:
     """The windows and the decodable duration, decoding from the start (PyAV).
 
     The windows are first planned over the header's duration and the decode
@@ -304,7 +315,7 @@ def _sequential(path: str, sr: int, n_windows: int, length: float, header: float
     if windows is not None and replan == plan:
         return windows, duration
     if pos <= keep:
-        return [head[int(round(s * sr)):int(round((s + d) * sr))] for s, d in replan], duration
+        return [head[int(round(s * sr)) : int(round((s + d) * sr))] for s, d in replan], duration
     windows, _, _, _ = _collect(_av_chunks(path, sr), replan, sr, 0)
     if windows is None:
         raise DecodeError("the audio decodes differently on a second pass")
@@ -315,22 +326,35 @@ def _seconds(x: float) -> str:
     return f"{x:.1f} s" if x < 600 else f"{x / 60:.0f} min"
 
 
-def _judge(windows: list[np.ndarray], duration: float, header: float | None, sr: int,
-           n: int, fmt: str, samplerate: int, channels: int) -> Decoded:
+def _judge(
+    windows: list[np.ndarray],
+    duration: float,
+    header: float | None,
+    sr: int,
+    n: int,
+    fmt: str,
+    samplerate: int,
+    channels: int,
+) -> Decoded:
     """A status for what decoded: too short and silent raise, truncated is flagged."""
     promised = f" of {_seconds(header)}" if header and header - duration > 0.5 else ""
     if (duration <= 0 or not windows) and fmt == "unknown":
         raise DecodeError("not an audio file", format=fmt)
     if duration <= 0 or not windows:
-        raise DecodeError(f"no audio decodes (the header promises {_seconds(header)})"
-                          if header and header >= 0.1 else "no audio decodes", format=fmt)
+        raise DecodeError(
+            f"no audio decodes (the header promises {_seconds(header)})"
+            if header and header >= 0.1
+            else "no audio decodes",
+            format=fmt,
+        )
     if duration < MIN_SECONDS:
         of = f"{promised} decodable" if promised else ""
         raise DecodeError(f"too short ({duration:.1f} s{of})", "too_short", duration, fmt)
     loudest = max(level_dbfs(w) for w in windows)
     if loudest < SILENCE_DBFS:
-        level = ("digital silence" if loudest == float("-inf")
-                 else f"loudest window {loudest:.0f} dBFS")
+        level = (
+            "digital silence" if loudest == float("-inf") else f"loudest window {loudest:.0f} dBFS"
+        )
         raise DecodeError(f"silent ({level})", "silent", duration, fmt)
     dec = Decoded([fit_length(w, n) for w in windows], duration, samplerate, channels, fmt)
     if header and header - duration > max(1.0, 0.05 * header):
@@ -353,13 +377,15 @@ def translate(exc: BaseException) -> str:
         return "invalid data"
     text = one_line(exc)
     low = text.lower()
-    for needle, meaning in (("format not recognised", "not an audio file"),
-                            ("unknown format", "not an audio file"),
-                            ("not a regular file", "no audio frames found"),
-                            ("lost sync", "damaged data (the decoder lost sync)"),
-                            ("psf_fseek", "seek failed"),
-                            ("unseekable", "seek failed"),
-                            ("unsupported", f"unsupported encoding ({text})")):
+    for needle, meaning in (
+        ("format not recognised", "not an audio file"),
+        ("unknown format", "not an audio file"),
+        ("not a regular file", "no audio frames found"),
+        ("lost sync", "damaged data (the decoder lost sync)"),
+        ("psf_fseek", "seek failed"),
+        ("unseekable", "seek failed"),
+        ("unsupported", f"unsupported encoding ({text})"),
+    ):
         if needle in low:
             return meaning
     return text

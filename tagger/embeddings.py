@@ -6,6 +6,7 @@ float16 they take 800 bytes a track (80 MB for 100,000 tracks); float16 keeps
 about three significant digits, far finer than the differences between
 tracks (the head's accuracy and the similarity ranking are unchanged, tested).
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -34,8 +35,9 @@ def normalised(x: np.ndarray) -> np.ndarray:
     return x / np.maximum(norms, 1e-12)
 
 
-def nearest(query: np.ndarray, matrix: np.ndarray, top: int,
-            exclude: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+def nearest(
+    query: np.ndarray, matrix: np.ndarray, top: int, exclude: int | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """(indices, cosine similarities) of the ``top`` rows of ``matrix`` most similar to ``query``.
 
     Exact: one matrix-vector product over every row (100,000 x 400 is 40

@@ -5,12 +5,12 @@ traceback; anything else escaping is a bug and keeps its traceback.
 """
 
 # The exit codes of every tagger command (README "Exit codes", `tagger --help`).
-EXIT_OK = 0                   # done; files that could not be decoded are recorded, not fatal
-EXIT_ERROR = 1                # a user-facing error stated in one line
-EXIT_USAGE = 2                # bad usage: unknown option, missing argument, bad value
-EXIT_BUSY = 3                 # the database is in use by another tagger process
+EXIT_OK = 0  # done; files that could not be decoded are recorded, not fatal
+EXIT_ERROR = 1  # a user-facing error stated in one line
+EXIT_USAGE = 2  # bad usage: unknown option, missing argument, bad value
+EXIT_BUSY = 3  # the database is in use by another tagger process
 EXIT_FINISHED_WITH_ERRORS = 4  # write/undo (or scan --write-tags) finished, some files failed
-EXIT_INTERRUPTED = 130        # Ctrl-C; everything finished so far is saved
+EXIT_INTERRUPTED = 130  # Ctrl-C; everything finished so far is saved
 
 
 class TaggerError(Exception):

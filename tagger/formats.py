@@ -10,6 +10,7 @@ audio, all from this table: a new format is one new record.
 Extensions lie (an Opus stream named ``.ogg``, an MP3 named ``.wav``), so the
 format a file is decoded and tagged as is always the sniffed one.
 """
+
 from __future__ import annotations
 
 import os
@@ -46,8 +47,12 @@ class Format:
 
 def _mpeg_sync(head: bytes, layer_bits_zero: bool) -> bool:
     """An MPEG audio frame sync; ADTS AAC shares the sync word but has layer bits 00."""
-    return (len(head) >= 2 and head[0] == 0xFF and (head[1] & 0xE0) == 0xE0
-            and ((head[1] & 0x06) == 0) == layer_bits_zero)
+    return (
+        len(head) >= 2
+        and head[0] == 0xFF
+        and (head[1] & 0xE0) == 0xE0
+        and ((head[1] & 0x06) == 0) == layer_bits_zero
+    )
 
 
 ID3: dict[str, Any] = dict(tag_family="id3", genre_key="TCON", several="values")
@@ -55,35 +60,112 @@ VORBIS: dict[str, Any] = dict(tag_family="vorbis", genre_key="GENRE", several="p
 
 # Table order is sniffing order: the first record whose magic matches wins.
 FORMATS: tuple[Format, ...] = (
-    Format("flac", (".flac",), lambda h: h.startswith(b"fLaC"), ("soundfile", "av"),
-           "mutagen.flac.FLAC", encoder=("soundfile", "FLAC", "PCM_16"), **VORBIS),
-    Format("opus", (".opus",), lambda h: h.startswith(b"OggS") and b"OpusHead" in h,
-           ("soundfile", "av"), "mutagen.oggopus.OggOpus",
-           encoder=("soundfile", "OGG", "OPUS"), **VORBIS),
-    Format("oggflac", (), lambda h: h.startswith(b"OggS") and b"fLaC" in h, ("av",),
-           "mutagen.oggflac.OggFLAC", encoder=("av", "flac", "ogg"), **VORBIS),
-    Format("ogg", (".ogg", ".oga"), lambda h: h.startswith(b"OggS"), ("soundfile", "av"),
-           "mutagen.oggvorbis.OggVorbis", encoder=("soundfile", "OGG", "VORBIS"), **VORBIS),
-    Format("wav", (".wav",), lambda h: h[:4] == b"RIFF" and h[8:12] == b"WAVE",
-           ("soundfile", "av"), "mutagen.wave.WAVE", encoder=("soundfile", "WAV", "PCM_16"),
-           **ID3),
-    Format("aiff", (".aif", ".aiff", ".aifc"),
-           lambda h: h[:4] == b"FORM" and h[8:12] in (b"AIFF", b"AIFC"), ("soundfile", "av"),
-           "mutagen.aiff.AIFF", encoder=("soundfile", "AIFF", "PCM_16"), **ID3),
-    Format("m4a", (".m4a", ".mp4", ".m4b"), lambda h: h[4:8] == b"ftyp", ("av",),
-           "mutagen.mp4.MP4", tag_family="mp4", genre_key="\xa9gen", several="values",
-           encoder=("av", "aac", "mp4")),
-    Format("wma", (".wma",), lambda h: h.startswith(bytes.fromhex("3026b2758e66cf11a6d900aa0062ce6c")),
-           ("av",), "mutagen.asf.ASF", tag_family="asf", genre_key="WM/Genre", several="values",
-           encoder=("av", "wmav2", "asf")),
-    Format("au", (".au",), lambda h: h.startswith(b".snd"), ("soundfile", "av"), None,
-           tag_family=None, genre_key=None, several=None, encoder=("soundfile", "AU", "PCM_16")),
-    Format("mp3", (".mp3",), lambda h: h.startswith(b"ID3") or _mpeg_sync(h, False),
-           ("soundfile", "av"), "mutagen.mp3.MP3", encoder=("soundfile", "MP3", "MPEG_LAYER_III"),
-           **ID3),
+    Format(
+        "flac",
+        (".flac",),
+        lambda h: h.startswith(b"fLaC"),
+        ("soundfile", "av"),
+        "mutagen.flac.FLAC",
+        encoder=("soundfile", "FLAC", "PCM_16"),
+        **VORBIS,
+    ),
+    Format(
+        "opus",
+        (".opus",),
+        lambda h: h.startswith(b"OggS") and b"OpusHead" in h,
+        ("soundfile", "av"),
+        "mutagen.oggopus.OggOpus",
+        encoder=("soundfile", "OGG", "OPUS"),
+        **VORBIS,
+    ),
+    Format(
+        "oggflac",
+        (),
+        lambda h: h.startswith(b"OggS") and b"fLaC" in h,
+        ("av",),
+        "mutagen.oggflac.OggFLAC",
+        encoder=("av", "flac", "ogg"),
+        **VORBIS,
+    ),
+    Format(
+        "ogg",
+        (".ogg", ".oga"),
+        lambda h: h.startswith(b"OggS"),
+        ("soundfile", "av"),
+        "mutagen.oggvorbis.OggVorbis",
+        encoder=("soundfile", "OGG", "VORBIS"),
+        **VORBIS,
+    ),
+    Format(
+        "wav",
+        (".wav",),
+        lambda h: h[:4] == b"RIFF" and h[8:12] == b"WAVE",
+        ("soundfile", "av"),
+        "mutagen.wave.WAVE",
+        encoder=("soundfile", "WAV", "PCM_16"),
+        **ID3,
+    ),
+    Format(
+        "aiff",
+        (".aif", ".aiff", ".aifc"),
+        lambda h: h[:4] == b"FORM" and h[8:12] in (b"AIFF", b"AIFC"),
+        ("soundfile", "av"),
+        "mutagen.aiff.AIFF",
+        encoder=("soundfile", "AIFF", "PCM_16"),
+        **ID3,
+    ),
+    Format(
+        "m4a",
+        (".m4a", ".mp4", ".m4b"),
+        lambda h: h[4:8] == b"ftyp",
+        ("av",),
+        "mutagen.mp4.MP4",
+        tag_family="mp4",
+        genre_key="\xa9gen",
+        several="values",
+        encoder=("av", "aac", "mp4"),
+    ),
+    Format(
+        "wma",
+        (".wma",),
+        lambda h: h.startswith(bytes.fromhex("3026b2758e66cf11a6d900aa0062ce6c")),
+        ("av",),
+        "mutagen.asf.ASF",
+        tag_family="asf",
+        genre_key="WM/Genre",
+        several="values",
+        encoder=("av", "wmav2", "asf"),
+    ),
+    Format(
+        "au",
+        (".au",),
+        lambda h: h.startswith(b".snd"),
+        ("soundfile", "av"),
+        None,
+        tag_family=None,
+        genre_key=None,
+        several=None,
+        encoder=("soundfile", "AU", "PCM_16"),
+    ),
+    Format(
+        "mp3",
+        (".mp3",),
+        lambda h: h.startswith(b"ID3") or _mpeg_sync(h, False),
+        ("soundfile", "av"),
+        "mutagen.mp3.MP3",
+        encoder=("soundfile", "MP3", "MPEG_LAYER_III"),
+        **ID3,
+    ),
     # ADTS has no tag of its own; players and FFmpeg read an ID3v2 tag in front of it.
-    Format("aac", (".aac",), lambda h: _mpeg_sync(h, True), ("av",), "mutagen.id3.ID3",
-           encoder=("av", "aac", "adts"), **ID3),
+    Format(
+        "aac",
+        (".aac",),
+        lambda h: _mpeg_sync(h, True),
+        ("av",),
+        "mutagen.id3.ID3",
+        encoder=("av", "aac", "adts"),
+        **ID3,
+    ),
 )
 
 BY_NAME: dict[str, Format] = {f.name: f for f in FORMATS}

@@ -8,6 +8,7 @@ the report can compare what a library already says with what a model predicts.
 Keeping all three in one place means a spelling is never fixed in one spot and
 left wrong in another.
 """
+
 from __future__ import annotations
 
 import functools
@@ -22,37 +23,99 @@ _DISPLAY = {
 
 # Normalised free text (lower case, letters and digits only) -> canonical genre.
 _SYNONYMS: dict[str, str] = {
-    "hiphop": "hiphop", "hip hop": "hiphop", "rap": "hiphop", "gangsta rap": "hiphop",
-    "trap": "hiphop", "hip hop rap": "hiphop",
-    "classical": "classical", "classic": "classical", "orchestral": "classical",
-    "orchestra": "classical", "symphony": "classical", "baroque": "classical",
-    "opera": "classical", "choral": "classical", "chamber music": "classical",
-    "romantic": "classical", "soundtrack": None,  # type: ignore[dict-item]
-    "blues": "blues", "delta blues": "blues", "rhythm and blues": "rnb",
-    "country": "country", "country western": "country", "bluegrass": "country",
+    "hiphop": "hiphop",
+    "hip hop": "hiphop",
+    "rap": "hiphop",
+    "gangsta rap": "hiphop",
+    "trap": "hiphop",
+    "hip hop rap": "hiphop",
+    "classical": "classical",
+    "classic": "classical",
+    "orchestral": "classical",
+    "orchestra": "classical",
+    "symphony": "classical",
+    "baroque": "classical",
+    "opera": "classical",
+    "choral": "classical",
+    "chamber music": "classical",
+    "romantic": "classical",
+    "soundtrack": None,  # type: ignore[dict-item]
+    "blues": "blues",
+    "delta blues": "blues",
+    "rhythm and blues": "rnb",
+    "country": "country",
+    "country western": "country",
+    "bluegrass": "country",
     "americana": "country",
-    "disco": "disco", "eurodisco": "disco", "euro disco": "disco",
-    "jazz": "jazz", "bebop": "jazz", "swing": "jazz", "smooth jazz": "jazz",
-    "acid jazz": "jazz", "fusion": "jazz", "big band": "jazz",
-    "metal": "metal", "heavy metal": "metal", "death metal": "metal",
-    "black metal": "metal", "thrash metal": "metal", "nu metal": "metal",
+    "disco": "disco",
+    "eurodisco": "disco",
+    "euro disco": "disco",
+    "jazz": "jazz",
+    "bebop": "jazz",
+    "swing": "jazz",
+    "smooth jazz": "jazz",
+    "acid jazz": "jazz",
+    "fusion": "jazz",
+    "big band": "jazz",
+    "metal": "metal",
+    "heavy metal": "metal",
+    "death metal": "metal",
+    "black metal": "metal",
+    "thrash metal": "metal",
+    "nu metal": "metal",
     "metalcore": "metal",
-    "pop": "pop", "synthpop": "pop", "synth pop": "pop", "dance pop": "pop",
-    "kpop": "pop", "k pop": "pop", "jpop": "pop", "j pop": "pop", "indie pop": "pop",
-    "reggae": "reggae", "dub": "reggae", "ska": "reggae", "dancehall": "reggae",
+    "pop": "pop",
+    "synthpop": "pop",
+    "synth pop": "pop",
+    "dance pop": "pop",
+    "kpop": "pop",
+    "k pop": "pop",
+    "jpop": "pop",
+    "j pop": "pop",
+    "indie pop": "pop",
+    "reggae": "reggae",
+    "dub": "reggae",
+    "ska": "reggae",
+    "dancehall": "reggae",
     "roots reggae": "reggae",
-    "rock": "rock", "classic rock": "rock", "hard rock": "rock", "rock n roll": "rock",
-    "rock and roll": "rock", "alternative rock": "rock", "indie rock": "rock",
-    "progressive rock": "rock", "prog rock": "rock", "grunge": "rock",
-    "electronic": "electronic", "electronica": "electronic", "electro": "electronic",
-    "edm": "electronic", "idm": "electronic", "drum and bass": "electronic",
-    "dubstep": "electronic", "trance": "electronic",
-    "techno": "techno", "house": "house", "deep house": "house",
-    "dance": "dance", "ambient": "ambient", "chillout": "ambient", "new age": "new age",
-    "folk": "folk", "singer songwriter": "folk", "punk": "punk", "punk rock": "punk",
-    "soul": "soul", "funk": "funk", "r and b": "rnb", "rnb": "rnb", "r n b": "rnb",
+    "rock": "rock",
+    "classic rock": "rock",
+    "hard rock": "rock",
+    "rock n roll": "rock",
+    "rock and roll": "rock",
+    "alternative rock": "rock",
+    "indie rock": "rock",
+    "progressive rock": "rock",
+    "prog rock": "rock",
+    "grunge": "rock",
+    "electronic": "electronic",
+    "electronica": "electronic",
+    "electro": "electronic",
+    "edm": "electronic",
+    "idm": "electronic",
+    "drum and bass": "electronic",
+    "dubstep": "electronic",
+    "trance": "electronic",
+    "techno": "techno",
+    "house": "house",
+    "deep house": "house",
+    "dance": "dance",
+    "ambient": "ambient",
+    "chillout": "ambient",
+    "new age": "new age",
+    "folk": "folk",
+    "singer songwriter": "folk",
+    "punk": "punk",
+    "punk rock": "punk",
+    "soul": "soul",
+    "funk": "funk",
+    "r and b": "rnb",
+    "rnb": "rnb",
+    "r n b": "rnb",
     "contemporary r b": "rnb",
-    "indie": "indie", "alternative": "alternative", "easy listening": "easy listening",
+    "indie": "indie",
+    "alternative": "alternative",
+    "easy listening": "easy listening",
 }
 _SYNONYMS = {k: v for k, v in _SYNONYMS.items() if v is not None}
 _BY_LENGTH = sorted(_SYNONYMS, key=len, reverse=True)
@@ -87,12 +150,11 @@ def spelling_key(text: str) -> str:
     ``Drum & Bass`` = ``Drum'n'Bass``).
     """
     words = _normalise(text).split(" ")
-    return "".join("n" if w == "and" and 0 < i < len(words) - 1 else w
-                   for i, w in enumerate(words))
+    return "".join("n" if w == "and" and 0 < i < len(words) - 1 else w for i, w in enumerate(words))
 
 
 def canonical(text: str | None) -> str | None:
-    """Map a free-text genre (``"Hip Hop"``, ``"Rap"``, ``"Romantic Classical"``) to a canonical name.
+    """Map free text (``"Hip Hop"``, ``"Rap"``, ``"Romantic Classical"``) to a canonical genre.
 
     ID3v1 genre numbers (``"(17)"``) are not text: mutagen turns them into
     names (``TCON.genres``) before they reach here.
@@ -137,8 +199,7 @@ class GenreMap:
     apply to the genres that remain.
     """
 
-    def __init__(self, mapping: dict[str, str] | None = None,
-                 whitelist: list[str] | None = None):
+    def __init__(self, mapping: dict[str, str] | None = None, whitelist: list[str] | None = None):
         self.mapping = dict(mapping or {})
         self.whitelist = list(whitelist) if whitelist is not None else None
         self._map = {_key(k): v.strip() for k, v in self.mapping.items()}
@@ -146,8 +207,10 @@ class GenreMap:
         self._cache: dict[str, str | None] = {}
 
     def __eq__(self, other: object) -> bool:
-        return isinstance(other, GenreMap) and (self.mapping, self.whitelist) == \
-            (other.mapping, other.whitelist)
+        return isinstance(other, GenreMap) and (self.mapping, self.whitelist) == (
+            other.mapping,
+            other.whitelist,
+        )
 
     def __repr__(self) -> str:
         return f"GenreMap({self.mapping!r}, {self.whitelist!r})"
@@ -172,8 +235,9 @@ class GenreMap:
     def allows(self, spelling: str) -> bool:
         return self._allowed is None or _key(spelling) in self._allowed
 
-    def choose(self, probabilities: dict[str, float], top: int = 1,
-               min_confidence: float = 0.0) -> list[str]:
+    def choose(
+        self, probabilities: dict[str, float], top: int = 1, min_confidence: float = 0.0
+    ) -> list[str]:
         """Spellings of up to ``top`` whitelisted genres whose probability passes the threshold.
 
         Genres mapped to one spelling count once, at their highest probability.

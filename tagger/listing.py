@@ -5,6 +5,7 @@ Reads the database only (no file is opened).  Each track has one status:
 ``silent``, ``error``; older databases only know ``ok``/``error``), or
 ``missing`` when the file has vanished since it was scanned.
 """
+
 from __future__ import annotations
 
 import csv
@@ -16,8 +17,17 @@ from .paths import absolute, default_db, is_under, printable
 from .store import Store
 
 STATUSES = ("ok", "truncated", "too_short", "silent", "error", "missing")
-COLUMNS = ("path", "genre", "confidence", "status", "error", "model", "model_version",
-           "tag_genre", "written_genre")
+COLUMNS = (
+    "path",
+    "genre",
+    "confidence",
+    "status",
+    "error",
+    "model",
+    "model_version",
+    "tag_genre",
+    "written_genre",
+)
 
 
 @dataclass(frozen=True)
@@ -28,7 +38,7 @@ class Track:
     genre: str | None
     confidence: float | None
     status: str
-    error: str | None         # the reason of any status but ok
+    error: str | None  # the reason of any status but ok
     model: str | None
     model_version: str | None
     tag_genre: str | None
@@ -60,9 +70,15 @@ def matches_genre(genre: str | None, wanted: str, genre_map: GenreMap) -> bool:
     return want in names or (canonical(wanted) is not None and canonical(wanted) == genre)
 
 
-def list_tracks(db=None, paths: list | None = None, genre: str | None = None,
-                below: float | None = None, status: str | None = None,
-                model: str | None = None, genre_map: GenreMap | None = None) -> list[Track]:
+def list_tracks(
+    db=None,
+    paths: list | None = None,
+    genre: str | None = None,
+    below: float | None = None,
+    status: str | None = None,
+    model: str | None = None,
+    genre_map: GenreMap | None = None,
+) -> list[Track]:
     """Tracks under ``paths`` (all when None) that pass every filter given, sorted by path."""
     if status is not None and status not in STATUSES:
         raise ValueError(status)
@@ -70,9 +86,23 @@ def list_tracks(db=None, paths: list | None = None, genre: str | None = None,
     store = Store(default_db(db), create=False)
     try:
         cols = set(store.db["tracks"].columns_dict)
-        wanted = [c for c in ("path", "genre", "confidence", "error", "missing", "model",
-                              "model_version", "tag_genre", "written_genre", "status", "reason")
-                  if c in cols]
+        wanted = [
+            c
+            for c in (
+                "path",
+                "genre",
+                "confidence",
+                "error",
+                "missing",
+                "model",
+                "model_version",
+                "tag_genre",
+                "written_genre",
+                "status",
+                "reason",
+            )
+            if c in cols
+        ]
         rows = store.tracks(columns=tuple(wanted))
     finally:
         store.close()
@@ -90,11 +120,19 @@ def list_tracks(db=None, paths: list | None = None, genre: str | None = None,
             continue
         if genre is not None and not matches_genre(r["genre"], genre, gmap):
             continue
-        out.append(Track(path=r["path"], genre=gmap.label(r["genre"]) if r["genre"] else None,
-                         confidence=r["confidence"], status=st,
-                         error=r.get("reason") or r["error"],
-                         model=r["model"], model_version=r["model_version"],
-                         tag_genre=r["tag_genre"], written_genre=r["written_genre"]))
+        out.append(
+            Track(
+                path=r["path"],
+                genre=gmap.label(r["genre"]) if r["genre"] else None,
+                confidence=r["confidence"],
+                status=st,
+                error=r.get("reason") or r["error"],
+                model=r["model"],
+                model_version=r["model_version"],
+                tag_genre=r["tag_genre"],
+                written_genre=r["written_genre"],
+            )
+        )
     return out
 
 

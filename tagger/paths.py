@@ -3,6 +3,7 @@
 Resolved at call time (not import time) so that ``$TAGGER_DB`` and
 ``$TAGGER_HOME`` set by a test or a script take effect.
 """
+
 from __future__ import annotations
 
 import os
@@ -102,7 +103,10 @@ def unreachable(path: str | os.PathLike) -> str | None:
         return "no such file or folder"
     except PermissionError:
         folder = closed_folder(path)
-        return (f"cannot enter folder {printable(folder)} (permission denied)" if folder
-                else "permission denied")
+        return (
+            f"cannot enter folder {printable(folder)} (permission denied)"
+            if folder
+            else "permission denied"
+        )
     except OSError as exc:
         return exc.strerror or str(exc)

@@ -8,6 +8,7 @@ pool, so the culprit is found exactly and recorded as an error, and innocent
 files still get their result.  Workers are started once and reused: each
 imports TensorFlow and loads the model a single time.
 """
+
 from __future__ import annotations
 
 import ipaddress
@@ -86,9 +87,13 @@ class LokyRunner:
         if self._ex is None:
             from joblib.externals.loky import get_reusable_executor
 
-            self._ex = get_reusable_executor(max_workers=self.slots, timeout=600, reuse=True,
-                                             initializer=init_worker,
-                                             initargs=(worker_threads(self.slots),))
+            self._ex = get_reusable_executor(
+                max_workers=self.slots,
+                timeout=600,
+                reuse=True,
+                initializer=init_worker,
+                initargs=(worker_threads(self.slots),),
+            )
         return self._ex
 
     def submit(self, fn: Callable, *args) -> Future:
@@ -108,8 +113,9 @@ class LokyRunner:
             self.kill()
 
 
-def run_chunks(runner: Runner, ref: ModelRef, chunks: list[list[Item]], timeout: float,
-               threads: int) -> Iterator[list[TrackResult]]:
+def run_chunks(
+    runner: Runner, ref: ModelRef, chunks: list[list[Item]], timeout: float, threads: int
+) -> Iterator[list[TrackResult]]:
     """Yield results for every item of ``chunks``; crashes and hangs become failed results."""
     suspects: list[Item] = []
     pending = deque(chunks)
@@ -145,8 +151,9 @@ def run_chunks(runner: Runner, ref: ModelRef, chunks: list[list[Item]], timeout:
             fut.cancel()
 
 
-def _run_alone(runner: Runner, ref: ModelRef, item: Item, timeout: float, threads: int
-               ) -> list[TrackResult]:
+def _run_alone(
+    runner: Runner, ref: ModelRef, item: Item, timeout: float, threads: int
+) -> list[TrackResult]:
     fut = runner.submit(analyse_files, ref, [item], timeout, threads)
     try:
         return fut.result(timeout=STARTUP_GRACE + 2 * timeout)
@@ -192,13 +199,18 @@ class DaskRunner:
                 try:
                     self._client = Client(self.scheduler, timeout="30s")
                 except Exception as exc:  # refused, reset (a TLS scheduler), timed out
-                    raise TaggerError(f"cannot connect to the Dask scheduler {self.scheduler}: "
-                                      f"{one_line(exc)}") from None
+                    raise TaggerError(
+                        f"cannot connect to the Dask scheduler {self.scheduler}: {one_line(exc)}"
+                    ) from None
             else:
                 with dask.config.set({"distributed.scheduler.allowed-failures": 1}):
-                    self.cluster = LocalCluster(n_workers=self.jobs, threads_per_worker=1,
-                                                processes=True, host="127.0.0.1",
-                                                dashboard_address=None)
+                    self.cluster = LocalCluster(
+                        n_workers=self.jobs,
+                        threads_per_worker=1,
+                        processes=True,
+                        host="127.0.0.1",
+                        dashboard_address=None,
+                    )
                 self._client = Client(self.cluster)
             self._client.wait_for_workers(1, timeout=120)
         return self._client
@@ -208,7 +220,7 @@ class DaskRunner:
         return max(1, sum(self.client.nthreads().values()))
 
     def submit(self, fn: Callable, *args) -> Future:
-        """A concurrent.futures Future mirroring the Dask future, so ``run_chunks`` can wait on it."""
+        """A concurrent.futures Future mirroring the Dask one, so ``run_chunks`` can wait on it."""
         out: Future = Future()
         fut = self.client.submit(fn, *args, pure=False)
 
@@ -250,12 +262,15 @@ def insecure_scheduler(address: str) -> str | None:
         loopback = host == "localhost"
     if loopback:
         return None
-    return (f"warning: the Dask scheduler {address} is reached without TLS: anyone who can reach "
-            f"it can run code on its workers (use tls://, see README: Scaling out with Dask)")
+    return (
+        f"warning: the Dask scheduler {address} is reached without TLS: anyone who can reach "
+        f"it can run code on its workers (use tls://, see README: Scaling out with Dask)"
+    )
 
 
-def make_runner(backend: str, jobs: int, scheduler: str | None = None,
-                keep_workers: bool = True) -> Runner:
+def make_runner(
+    backend: str, jobs: int, scheduler: str | None = None, keep_workers: bool = True
+) -> Runner:
     """The worker pool for ``--backend`` (``loky`` on this machine, or ``dask``).
 
     ``keep_workers``: loky workers outlive the scan for the next one in this process.

@@ -9,6 +9,7 @@ library, then one ``UPDATE`` per track that changes the prediction columns and
 nothing else.  Files that changed, or were never embedded, go to the workers
 and are decoded as usual.
 """
+
 from __future__ import annotations
 
 from collections.abc import Iterator
@@ -33,8 +34,9 @@ def split_relabel(store: Store, ref: ModelRef, todo: list[Item]) -> tuple[list[I
     return relabel, decode
 
 
-def relabel(store: Store, ref: ModelRef, items: list[Item], scan_id: int
-            ) -> Iterator[list[TrackResult]]:
+def relabel(
+    store: Store, ref: ModelRef, items: list[Item], scan_id: int
+) -> Iterator[list[TrackResult]]:
     """Predict ``items`` from their stored embeddings and store the results, batch by batch."""
     if not items:
         return
@@ -42,10 +44,17 @@ def relabel(store: Store, ref: ModelRef, items: list[Item], scan_id: int
     by_path = {item[0]: item for item in items}
     rows, matrix = store.embedded_tracks(embedder_of(ref.card), ("path",), set(by_path))
     for start in range(0, len(rows), BATCH):
-        preds = predict_embeddings(head, matrix[start:start + BATCH])
+        preds = predict_embeddings(head, matrix[start : start + BATCH])
         stamp = now()
-        results = [TrackResult(*by_path[row["path"]], model=ref.name, model_version=ref.version,
-                               prediction=pred, scanned_at=stamp)
-                   for row, pred in zip(rows[start:start + BATCH], preds)]
+        results = [
+            TrackResult(
+                *by_path[row["path"]],
+                model=ref.name,
+                model_version=ref.version,
+                prediction=pred,
+                scanned_at=stamp,
+            )
+            for row, pred in zip(rows[start : start + BATCH], preds)
+        ]
         store.put_relabelled(results, scan_id)
         yield results

@@ -6,6 +6,7 @@ that were in the files before tagger touched them (``tag_genre`` at scan
 time) with the predictions, after mapping free text onto the model's genres
 through ``genres.canonical``; tags that map to nothing are listed, not guessed.
 """
+
 from __future__ import annotations
 
 import csv
@@ -33,9 +34,14 @@ def _key(row: dict, by: str, genre_map: GenreMap) -> str:
     return row.get(by) or "(none)"
 
 
-def build_report(db=None, by: str = "genre", uncertain: int = 10,
-                 low_confidence: float = 0.4, paths: list | None = None,
-                 genre_map: GenreMap | None = None) -> dict:
+def build_report(
+    db=None,
+    by: str = "genre",
+    uncertain: int = 10,
+    low_confidence: float = 0.4,
+    paths: list | None = None,
+    genre_map: GenreMap | None = None,
+) -> dict:
     """The report as one JSON-ready dict (``--json`` prints it as is).
 
     ``paths`` limits it to the tracks under those files or folders;
@@ -48,9 +54,21 @@ def build_report(db=None, by: str = "genre", uncertain: int = 10,
     try:
         # Not the probability and tag JSON: parsing it for 100,000 rows would
         # cost more than the whole report.
-        rows = store.tracks(columns=("path", "format", "model", "genre", "confidence",
-                                     "tag_genre", "error", "missing", "written_genre",
-                                     "uncertain", "status"))
+        rows = store.tracks(
+            columns=(
+                "path",
+                "format",
+                "model",
+                "genre",
+                "confidence",
+                "tag_genre",
+                "error",
+                "missing",
+                "written_genre",
+                "uncertain",
+                "status",
+            )
+        )
         scans = store.scans()
     finally:
         store.close()
@@ -65,10 +83,16 @@ def build_report(db=None, by: str = "genre", uncertain: int = 10,
     table = []
     for key, rs in sorted(groups.items(), key=lambda kv: (-len(kv[1]), kv[0])):
         conf = [r["confidence"] for r in rs]
-        table.append({by: key, "tracks": len(rs), "share": round(len(rs) / len(analysed), 4),
-                      "mean_confidence": round(sum(conf) / len(conf), 4),
-                      "low_confidence": sum(c < low_confidence for c in conf),
-                      "written": sum(bool(r["written_genre"]) for r in rs)})
+        table.append(
+            {
+                by: key,
+                "tracks": len(rs),
+                "share": round(len(rs) / len(analysed), 4),
+                "mean_confidence": round(sum(conf) / len(conf), 4),
+                "low_confidence": sum(c < low_confidence for c in conf),
+                "written": sum(bool(r["written_genre"]) for r in rs),
+            }
+        )
     last = dict(scans[-1]) if scans else None
     if last and isinstance(last.get("arguments"), str):
         last["arguments"] = json.loads(last["arguments"])
@@ -76,29 +100,38 @@ def build_report(db=None, by: str = "genre", uncertain: int = 10,
         "db": str(store.path),
         "by": by,
         "paths": [str(p) for p in paths] if paths else None,
-        "totals": {"tracks": len(rows), "analysed": len(analysed),
-                   "errors": sum(r["error"] is not None for r in present),
-                   # ok, truncated, too_short, silent, error; "unchecked": scanned before
-                   # tagger had statuses
-                   "statuses": dict(Counter(r["status"] or "unchecked" for r in present)),
-                   "missing": len(rows) - len(present),
-                   "written": sum(bool(r["written_genre"]) for r in present),
-                   "low_confidence": sum(r["confidence"] < low_confidence for r in analysed),
-                   "low_confidence_threshold": low_confidence,
-                   "abstained": sum(bool(r["uncertain"]) for r in analysed)},
+        "totals": {
+            "tracks": len(rows),
+            "analysed": len(analysed),
+            "errors": sum(r["error"] is not None for r in present),
+            # ok, truncated, too_short, silent, error; "unchecked": scanned before
+            # tagger had statuses
+            "statuses": dict(Counter(r["status"] or "unchecked" for r in present)),
+            "missing": len(rows) - len(present),
+            "written": sum(bool(r["written_genre"]) for r in present),
+            "low_confidence": sum(r["confidence"] < low_confidence for r in analysed),
+            "low_confidence_threshold": low_confidence,
+            "abstained": sum(bool(r["uncertain"]) for r in analysed),
+        },
         "groups": table,
         "confidence_histogram": histogram([r["confidence"] for r in analysed]),
         "agreement": agreement(analysed),
-        "uncertain": [{"path": r["path"], "genre": gmap.label(r["genre"]),
-                       "confidence": r["confidence"]}
-                      for r in sorted(analysed, key=lambda r: r["confidence"])[:uncertain]],
+        "uncertain": [
+            {"path": r["path"], "genre": gmap.label(r["genre"]), "confidence": r["confidence"]}
+            for r in sorted(analysed, key=lambda r: r["confidence"])[:uncertain]
+        ],
         # Tracks a trained head abstained on: stored, not written by default.
-        "abstained": [{"path": r["path"], "genre": gmap.label(r["genre"]),
-                       "confidence": r["confidence"]}
-                      for r in sorted((r for r in analysed if r["uncertain"]),
-                                      key=lambda r: r["confidence"])[:uncertain]],
-        "errors": [{"path": r["path"], "status": status_of(r), "error": r["error"]}
-                   for r in present if r["error"] is not None],
+        "abstained": [
+            {"path": r["path"], "genre": gmap.label(r["genre"]), "confidence": r["confidence"]}
+            for r in sorted((r for r in analysed if r["uncertain"]), key=lambda r: r["confidence"])[
+                :uncertain
+            ]
+        ],
+        "errors": [
+            {"path": r["path"], "status": status_of(r), "error": r["error"]}
+            for r in present
+            if r["error"] is not None
+        ],
         "last_scan": last,
     }
 
@@ -145,24 +178,31 @@ def to_text(rep: dict, errors: int | None = ERRORS_SHOWN) -> str:
     """A table that fits a terminal; ``errors`` failed files listed (None: all)."""
     t = rep["totals"]
     by = rep["by"]
-    lines = [f"{t['tracks']} tracks: {t['analysed']} analysed, {t['errors']} errors, "
-             f"{t['missing']} missing, {t['written']} tags written",
-             "status: " + (", ".join(f"{n} {k}" for k, n in sorted(t["statuses"].items()))
-                           or "no tracks"), ""]
+    lines = [
+        f"{t['tracks']} tracks: {t['analysed']} analysed, {t['errors']} errors, "
+        f"{t['missing']} missing, {t['written']} tags written",
+        "status: "
+        + (", ".join(f"{n} {k}" for k, n in sorted(t["statuses"].items())) or "no tracks"),
+        "",
+    ]
     width = max([len(by)] + [len(str(g[by])) for g in rep["groups"]])
     width = min(width, 48)
-    lines.append(f"{by:<{width}}  {'tracks':>7}  {'share':>6}  {'conf':>5}  "
-                 f"{'low':>5}  {'written':>7}")
+    lines.append(
+        f"{by:<{width}}  {'tracks':>7}  {'share':>6}  {'conf':>5}  {'low':>5}  {'written':>7}"
+    )
     for g in rep["groups"]:
         name = printable(str(g[by]))
-        name = name if len(name) <= width else "..." + name[-(width - 3):]
-        lines.append(f"{name:<{width}}  {g['tracks']:>7}  {g['share']:>6.1%}  "
-                     f"{g['mean_confidence']:>5.2f}  {g['low_confidence']:>5}  {g['written']:>7}")
+        name = name if len(name) <= width else "..." + name[-(width - 3) :]
+        lines.append(
+            f"{name:<{width}}  {g['tracks']:>7}  {g['share']:>6.1%}  "
+            f"{g['mean_confidence']:>5.2f}  {g['low_confidence']:>5}  {g['written']:>7}"
+        )
     a = rep["agreement"]
     lines.append("")
     if a["compared"]:
-        lines.append(f"agreement with existing genre tags: {a['agreeing']}/{a['compared']} "
-                     f"({a['rate']:.1%})")
+        lines.append(
+            f"agreement with existing genre tags: {a['agreeing']}/{a['compared']} ({a['rate']:.1%})"
+        )
         lines += matrix_text(a)
     else:
         lines.append("agreement: no analysed track has a genre tag tagger knows")
@@ -170,13 +210,20 @@ def to_text(rep: dict, errors: int | None = ERRORS_SHOWN) -> str:
         lines.append("unmapped tags: " + ", ".join(f"{k} ({v})" for k, v in a["unmapped"].items()))
     if rep["uncertain"]:
         lines += ["", "least certain:"]
-        lines += [f"  {u['confidence']:.2f}  {u['genre']:<12} {printable(u['path'])}"
-                  for u in rep["uncertain"]]
+        lines += [
+            f"  {u['confidence']:.2f}  {u['genre']:<12} {printable(u['path'])}"
+            for u in rep["uncertain"]
+        ]
     if rep["abstained"]:
-        lines += ["", f"abstained ({t['abstained']} tracks under the model's threshold; not "
-                      f"written unless `tagger write --include-uncertain`):"]
-        lines += [f"  {u['confidence']:.2f}  {u['genre']:<12} {printable(u['path'])}"
-                  for u in rep["abstained"]]
+        lines += [
+            "",
+            f"abstained ({t['abstained']} tracks under the model's threshold; not "
+            f"written unless `tagger write --include-uncertain`):",
+        ]
+        lines += [
+            f"  {u['confidence']:.2f}  {u['genre']:<12} {printable(u['path'])}"
+            for u in rep["abstained"]
+        ]
     failed = rep["errors"]
     if failed:
         shown = failed if errors is None else failed[:errors]
@@ -186,8 +233,11 @@ def to_text(rep: dict, errors: int | None = ERRORS_SHOWN) -> str:
             lines.append(f"  ... and {len(failed) - len(shown)} more (--errors lists all)")
     s = rep["last_scan"]
     if s:
-        lines += ["", f"last scan #{s['id']}: {s['started']} ({s['status']}), model {s['model']}, "
-                      f"{s['scanned']} analysed, {s['skipped']} unchanged, {s['errors']} errors"]
+        lines += [
+            "",
+            f"last scan #{s['id']}: {s['started']} ({s['status']}), model {s['model']}, "
+            f"{s['scanned']} analysed, {s['skipped']} unchanged, {s['errors']} errors",
+        ]
     lines.append(f"database: {rep['db']}")
     return "\n".join(lines)
 
@@ -231,8 +281,9 @@ def plot(rep: dict, path: str | os.PathLike) -> Path:
     top_h = max(3.5, 0.32 * len(groups) + 1.2)
     matrix_h = (0.45 * n_tags + 2.2) if a["compared"] else 0
     fig = plt.figure(figsize=(12, top_h + matrix_h))
-    grid = fig.add_gridspec(2 if a["compared"] else 1, 2,
-                            height_ratios=[top_h, matrix_h] if a["compared"] else None)
+    grid = fig.add_gridspec(
+        2 if a["compared"] else 1, 2, height_ratios=[top_h, matrix_h] if a["compared"] else None
+    )
 
     ax = fig.add_subplot(grid[0, 0])
     names = [printable(str(g[rep["by"]])) for g in groups][::-1]
@@ -246,13 +297,25 @@ def plot(rep: dict, path: str | os.PathLike) -> Path:
     ax = fig.add_subplot(grid[0, 1])
     hist = rep["confidence_histogram"]
     edges = hist["edges"]
-    bars = ax.bar(edges[:-1], hist["counts"], width=edges[1] - edges[0], align="edge",
-                  color="#70ad47", edgecolor="white")
+    bars = ax.bar(
+        edges[:-1],
+        hist["counts"],
+        width=edges[1] - edges[0],
+        align="edge",
+        color="#70ad47",
+        edgecolor="white",
+    )
     ax.bar_label(bars, labels=[str(c) if c else "" for c in hist["counts"]], fontsize=8)
     threshold = rep["totals"]["low_confidence_threshold"]
     ax.axvline(threshold, color="#c00000", linestyle="--", linewidth=1)
-    ax.text(threshold, ax.get_ylim()[1] * 0.95, f" low < {threshold:g}", color="#c00000",
-            fontsize=8, va="top")
+    ax.text(
+        threshold,
+        ax.get_ylim()[1] * 0.95,
+        f" low < {threshold:g}",
+        color="#c00000",
+        fontsize=8,
+        va="top",
+    )
     ax.set_xlim(0, 1)
     ax.yaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_xlabel("confidence of the top genre")
@@ -275,15 +338,24 @@ def plot(rep: dict, path: str | os.PathLike) -> Path:
         for i in range(n_tags):
             for j in range(n_preds):
                 if counts[i, j]:
-                    ax.text(j, i, f"{int(counts[i, j])}\n{share[i, j]:.0%}", ha="center",
-                            va="center", fontsize=9,
-                            color="white" if share[i, j] > 0.5 else "black",
-                            fontweight="bold" if a["tag_genres"][i] == a["predicted_genres"][j]
-                            else "normal")
+                    ax.text(
+                        j,
+                        i,
+                        f"{int(counts[i, j])}\n{share[i, j]:.0%}",
+                        ha="center",
+                        va="center",
+                        fontsize=9,
+                        color="white" if share[i, j] > 0.5 else "black",
+                        fontweight="bold"
+                        if a["tag_genres"][i] == a["predicted_genres"][j]
+                        else "normal",
+                    )
         ax.set_xlabel("predicted genre")
         ax.set_ylabel("genre tag in the file")
-        ax.set_title(f"Existing tags vs predictions: {a['agreeing']}/{a['compared']} "
-                     f"({a['rate']:.0%}) agree (bold); colour = share of the tag's row")
+        ax.set_title(
+            f"Existing tags vs predictions: {a['agreeing']}/{a['compared']} "
+            f"({a['rate']:.0%}) agree (bold); colour = share of the tag's row"
+        )
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)

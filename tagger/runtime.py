@@ -5,6 +5,7 @@ starts one thread pool per process as wide as the machine; with one worker per
 CPU that oversubscribes the cores.  Every place that needs Keras goes through
 ``keras_module`` so both are settled before the first import.
 """
+
 from __future__ import annotations
 
 import contextlib

@@ -7,6 +7,7 @@ pool, and commits the returned rows in batches (every ``COMMIT_ROWS`` rows or
 ``COMMIT_SECONDS`` seconds), so a scan killed at any point keeps what it
 finished and the next scan resumes with the rest.
 """
+
 from __future__ import annotations
 
 import os
@@ -36,24 +37,31 @@ COMMIT_SECONDS = 2.0
 class ScanOptions:
     """How to scan: every choice ``tagger scan`` offers, with its default."""
 
-    model: str | None = None          # a registered name or a model file; None: the default
-    jobs: int | None = None           # worker processes; None: one per CPU
-    rescan: bool = False              # analyse unchanged files again
-    timeout: float = 120.0            # seconds one file may take
-    chunk_size: int = 8               # files per task (the net runs on their slices at once)
-    progress: bool = True             # a progress bar (on a terminal only)
-    backend: str = "loky"             # loky | dask
-    scheduler: str | None = None      # Dask scheduler address
-    precision: str | None = None      # auto (None) | float32: see tagger.inference
+    model: str | None = None  # a registered name or a model file; None: the default
+    jobs: int | None = None  # worker processes; None: one per CPU
+    rescan: bool = False  # analyse unchanged files again
+    timeout: float = 120.0  # seconds one file may take
+    chunk_size: int = 8  # files per task (the net runs on their slices at once)
+    progress: bool = True  # a progress bar (on a terminal only)
+    backend: str = "loky"  # loky | dask
+    scheduler: str | None = None  # Dask scheduler address
+    precision: str | None = None  # auto (None) | float32: see tagger.inference
     write: WriteOptions | None = None  # then write the genres into the files' tags
-    exclude: tuple[str, ...] = ()     # paths and globs the walk skips (config ``exclude``)
-    keep_workers: bool = True         # loky workers stay for the next scan in this process
+    exclude: tuple[str, ...] = ()  # paths and globs the walk skips (config ``exclude``)
+    keep_workers: bool = True  # loky workers stay for the next scan in this process
 
     def arguments(self, paths: list[str]) -> dict[str, Any]:
         """What the ``scans`` table records about this run."""
-        return {"paths": paths, "model": self.model, "jobs": self.jobs, "rescan": self.rescan,
-                "backend": self.backend, "scheduler": self.scheduler, "precision": self.precision,
-                "exclude": list(self.exclude)}
+        return {
+            "paths": paths,
+            "model": self.model,
+            "jobs": self.jobs,
+            "rescan": self.rescan,
+            "backend": self.backend,
+            "scheduler": self.scheduler,
+            "precision": self.precision,
+            "exclude": list(self.exclude),
+        }
 
 
 @dataclass
@@ -66,7 +74,7 @@ class ScanSummary:
     model_version: str
     files_seen: int = 0
     scanned: int = 0
-    relabelled: int = 0   # predicted from stored embeddings, not decoded
+    relabelled: int = 0  # predicted from stored embeddings, not decoded
     skipped: int = 0
     errors: int = 0
     missing: int = 0
@@ -92,9 +100,16 @@ class ScanSummary:
                 self.scanned += 1
                 ran = r.prediction.engine if r.prediction else None
                 if ran and self.engine and ran != self.engine:  # a worker had to fall back
-                    self.notice = "\n".join(filter(None, [
-                        self.notice, f"notice: {self.model} ran on {ran}, not {self.engine}: "
-                                     f"a worker could not load the fast runtime"]))
+                    self.notice = "\n".join(
+                        filter(
+                            None,
+                            [
+                                self.notice,
+                                f"notice: {self.model} ran on {ran}, not {self.engine}: "
+                                f"a worker could not load the fast runtime",
+                            ],
+                        )
+                    )
                     self.engine = ran
 
 
@@ -104,15 +119,16 @@ class Plan:
 
     walked: WalkResult
     todo: list[Item]
-    relabel: list[Item]         # changed model, unchanged file: predicted from its stored embedding
+    relabel: list[Item]  # changed model, unchanged file: predicted from its stored embedding
     unchanged: list[str]
-    gone: list[TrackResult]     # found by the walk, vanished before they could be stat'ed
-    vanished: list[str]         # stored, no longer under the scanned folders
-    reappeared: list[str]       # unchanged files that an earlier scan had marked missing
+    gone: list[TrackResult]  # found by the walk, vanished before they could be stat'ed
+    vanished: list[str]  # stored, no longer under the scanned folders
+    reappeared: list[str]  # unchanged files that an earlier scan had marked missing
 
 
-def classify(found: list[Path], known: dict[str, dict], ref: ModelRef, rescan: bool
-             ) -> tuple[list[Item], list[str], list[TrackResult]]:
+def classify(
+    found: list[Path], known: dict[str, dict], ref: ModelRef, rescan: bool
+) -> tuple[list[Item], list[str], list[TrackResult]]:
     """Split found files into (to analyse, unchanged, results for files that vanished mid-walk).
 
     A file is unchanged when its size and mtime equal the stored ones and the
@@ -129,17 +145,23 @@ def classify(found: list[Path], known: dict[str, dict], ref: ModelRef, rescan: b
             gone.append(TrackResult.failed(ref, (path, None, None), exc.strerror or str(exc)))
             continue
         row = known.get(path)
-        if (not rescan and row is not None and row["size"] == st.st_size
-                and row["mtime"] == st.st_mtime and row["model"] == ref.name
-                and row["model_version"] == ref.version):
+        if (
+            not rescan
+            and row is not None
+            and row["size"] == st.st_size
+            and row["mtime"] == st.st_mtime
+            and row["model"] == ref.name
+            and row["model_version"] == ref.version
+        ):
             unchanged.append(path)
         else:
             todo.append((path, st.st_size, st.st_mtime))
     return todo, unchanged, gone
 
 
-def plan(store: Store, paths: list[str], ref: ModelRef, rescan: bool,
-         exclude: Exclude | None = None) -> Plan:
+def plan(
+    store: Store, paths: list[str], ref: ModelRef, rescan: bool, exclude: Exclude | None = None
+) -> Plan:
     """Walk ``paths`` and compare with the database: what to analyse, skip, mark missing.
 
     Excluded files that are still stored are left as they are, not marked missing.
@@ -152,17 +174,29 @@ def plan(store: Store, paths: list[str], ref: ModelRef, rescan: bool,
     roots = {absolute(p) for p in paths}
     problem_dirs = {d for d, _ in walked.problems}
     found = {os.fspath(p) for p in walked.files}
-    vanished = [p for p, row in known.items()
-                if not row["missing"] and p not in found and is_under(p, roots)
-                and not is_under(p, problem_dirs) and not (exclude and exclude.covers(p))]
+    vanished = [
+        p
+        for p, row in known.items()
+        if not row["missing"]
+        and p not in found
+        and is_under(p, roots)
+        and not is_under(p, problem_dirs)
+        and not (exclude and exclude.covers(p))
+    ]
     reappeared = [p for p in unchanged if known[p]["missing"]]
     return Plan(walked, todo, relabel, unchanged, gone, vanished, reappeared)
 
 
-def scan(paths: list[str | os.PathLike], db: str | os.PathLike | None = None,
-         options: ScanOptions | None = None, *, runner: Runner | None = None,
-         on_results: Callable[[list[TrackResult]], None] | None = None,
-         notify: Callable[[str], None] | None = None, **overrides: Any) -> ScanSummary:
+def scan(
+    paths: list[str | os.PathLike],
+    db: str | os.PathLike | None = None,
+    options: ScanOptions | None = None,
+    *,
+    runner: Runner | None = None,
+    on_results: Callable[[list[TrackResult]], None] | None = None,
+    notify: Callable[[str], None] | None = None,
+    **overrides: Any,
+) -> ScanSummary:
     """Scan ``paths`` into the database; the library entry point behind ``tagger scan``.
 
     ``options`` (or keyword overrides of its fields: ``scan(paths,
@@ -197,16 +231,28 @@ def scan(paths: list[str | os.PathLike], db: str | os.PathLike | None = None,
             if notice and used:
                 say(notice)
             if the_plan.todo:  # and the wait for the workers
-                say(f"starting {jobs} worker{'s' * (jobs > 1)} (each loads the model once)..."
-                    if not opts.scheduler and opts.backend == "loky" else
-                    f"starting the Dask {'client' if opts.scheduler else 'cluster'}...")
+                say(
+                    f"starting {jobs} worker{'s' * (jobs > 1)} (each loads the model once)..."
+                    if not opts.scheduler and opts.backend == "loky"
+                    else f"starting the Dask {'client' if opts.scheduler else 'cluster'}..."
+                )
             runner = runner or make_runner(opts.backend, jobs, opts.scheduler, opts.keep_workers)
-            summary = _run(store, the_plan, ref, opts, jobs, runner,
-                           opts.arguments(texts) | {"jobs": jobs}, on_results, engine,
-                           notice if used else None)
+            summary = _run(
+                store,
+                the_plan,
+                ref,
+                opts,
+                jobs,
+                runner,
+                opts.arguments(texts) | {"jobs": jobs},
+                on_results,
+                engine,
+                notice if used else None,
+            )
             if opts.write is not None and summary.files_seen:
-                summary.tags = write_tags(texts, options=opts.write, scan_id=summary.scan_id,
-                                          store=store).to_dict()
+                summary.tags = write_tags(
+                    texts, options=opts.write, scan_id=summary.scan_id, store=store
+                ).to_dict()
     finally:
         store.close()
     return summary
@@ -222,25 +268,40 @@ def chunked(items: list[Item], size: int, jobs: int) -> list[list[Item]]:
     chunks, i, step = [], 0, 1
     while i < len(items):
         for _ in range(jobs):
-            chunks.append(items[i:i + step])
+            chunks.append(items[i : i + step])
             i += step
         step = min(2 * step, size)
     return [c for c in chunks if c]
 
 
-def _run(store: Store, the_plan: Plan, ref: ModelRef, opts: ScanOptions, jobs: int,
-         runner: Runner, arguments: dict, on_results: Callable | None, engine: Engine,
-         notice: str | None) -> ScanSummary:
+def _run(
+    store: Store,
+    the_plan: Plan,
+    ref: ModelRef,
+    opts: ScanOptions,
+    jobs: int,
+    runner: Runner,
+    arguments: dict,
+    on_results: Callable | None,
+    engine: Engine,
+    notice: str | None,
+) -> ScanSummary:
     """Analyse the plan's files in the pool, committing results in batches."""
     started = time.monotonic()
     store.set_missing(the_plan.vanished, True)
     store.set_missing(the_plan.reappeared, False)
-    summary = ScanSummary(0, str(store.path), ref.name, ref.version,
-                          files_seen=len(the_plan.walked.files), skipped=len(the_plan.unchanged),
-                          missing=len(the_plan.vanished),
-                          unreadable_folders=[{"path": d, "error": e}
-                                              for d, e in the_plan.walked.problems],
-                          notice=notice, engine=str(engine))
+    summary = ScanSummary(
+        0,
+        str(store.path),
+        ref.name,
+        ref.version,
+        files_seen=len(the_plan.walked.files),
+        skipped=len(the_plan.unchanged),
+        missing=len(the_plan.vanished),
+        unreadable_folders=[{"path": d, "error": e} for d, e in the_plan.walked.problems],
+        notice=notice,
+        engine=str(engine),
+    )
     summary.count(the_plan.gone)
     chunks = chunked(the_plan.todo, opts.chunk_size, jobs)
     buffer: list[TrackResult] = list(the_plan.gone)
@@ -294,8 +355,11 @@ def _run(store: Store, the_plan: Plan, ref: ModelRef, opts: ScanOptions, jobs: i
             commit()
             summary.seconds = round(time.monotonic() - started, 3)
             # the scans table counts re-labelled tracks among those given a result
-            store.finish_scan(summary.scan_id, summary.status,
-                              asdict(summary) | {"scanned": summary.scanned + summary.relabelled})
+            store.finish_scan(
+                summary.scan_id,
+                summary.status,
+                asdict(summary) | {"scanned": summary.scanned + summary.relabelled},
+            )
         finally:  # even when the database cannot be written (disk full)
             runner.close()
     return summary
@@ -306,5 +370,12 @@ def _progress(total: int, enabled: bool, initial: int = 0):
 
     # disable=None: tqdm shows the bar only on a terminal, so logs of cron jobs
     # and pipes are not filled with carriage-return updates.
-    return tqdm(total=total, initial=initial, unit="file", desc="scanning",
-                disable=None if enabled else True, dynamic_ncols=True, file=sys.stderr)
+    return tqdm(
+        total=total,
+        initial=initial,
+        unit="file",
+        desc="scanning",
+        disable=None if enabled else True,
+        dynamic_ncols=True,
+        file=sys.stderr,
+    )

@@ -6,6 +6,7 @@ used when it is current by the rule an incremental scan uses: same size and
 mtime as the file now, same model name and version, no error.  ``fresh``
 always runs the model.  Nothing is written to the database either way.
 """
+
 from __future__ import annotations
 
 import os
@@ -24,8 +25,8 @@ class Shown:
 
     ref: ModelRef
     prediction: TrackPrediction
-    notice: str | None        # the default-model notice, only when the model ran
-    stored_at: str | None     # when the stored result was made; None: computed now
+    notice: str | None  # the default-model notice, only when the model ran
+    stored_at: str | None  # when the stored result was made; None: computed now
 
 
 def stored_prediction(path: str, ref: ModelRef, db=None) -> tuple[TrackPrediction, str] | None:
@@ -41,23 +42,39 @@ def stored_prediction(path: str, ref: ModelRef, db=None) -> tuple[TrackPredictio
     if not rows:
         return None
     row, st = rows[0], os.stat(path)
-    if (row["error"] is not None or row["genre"] is None or row["missing"]
-            or row["size"] != st.st_size or row["mtime"] != st.st_mtime
-            or row["model"] != ref.name or row["model_version"] != ref.version):
+    if (
+        row["error"] is not None
+        or row["genre"] is None
+        or row["missing"]
+        or row["size"] != st.st_size
+        or row["mtime"] != st.st_mtime
+        or row["model"] != ref.name
+        or row["model_version"] != ref.version
+    ):
         return None
-    return TrackPrediction(genre=row["genre"], confidence=row["confidence"],
-                           probabilities=row["probabilities"] or {},
-                           tags=row.get("tags"), uncertain=bool(row.get("uncertain"))), \
-        row["scanned_at"]
+    return TrackPrediction(
+        genre=row["genre"],
+        confidence=row["confidence"],
+        probabilities=row["probabilities"] or {},
+        tags=row.get("tags"),
+        uncertain=bool(row.get("uncertain")),
+    ), row["scanned_at"]
 
 
-def show(path: str | os.PathLike, model: str | None = None, db=None,
-         fresh: bool = False, precision: str | None = None) -> Shown:
+def show(
+    path: str | os.PathLike,
+    model: str | None = None,
+    db=None,
+    fresh: bool = False,
+    precision: str | None = None,
+) -> Shown:
     """``path``'s prediction: the stored one when current (unless ``fresh``), else the model's."""
     text = os.fspath(path)
     if os.path.isdir(text):
-        raise TaggerError(f"{printable(text)} is a folder; `tagger show` takes one file "
-                          f"(`tagger ls {printable(text)}` lists a folder's stored results)")
+        raise TaggerError(
+            f"{printable(text)} is a folder; `tagger show` takes one file "
+            f"(`tagger ls {printable(text)}` lists a folder's stored results)"
+        )
     if not os.path.isfile(text):
         raise TaggerError(f"no such file: {printable(text)}")
     ref, notice = resolve(model)

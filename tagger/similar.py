@@ -7,6 +7,7 @@ would scale further).  A file that is in the database and unchanged since its
 scan uses its stored embedding; any other audio file is decoded and embedded
 first (the database is not changed).
 """
+
 from __future__ import annotations
 
 import os
@@ -31,8 +32,10 @@ def similar(file: str | os.PathLike, db: str | os.PathLike | None = None, top: i
     try:
         rows, matrix = store.embedded_tracks(embedder)
         if not rows:
-            raise TaggerError(f"no track in {store.path} has a stored embedding of {embedder}; "
-                              f"scan the library first (`tagger scan PATH`)")
+            raise TaggerError(
+                f"no track in {store.path} has a stored embedding of {embedder}; "
+                f"scan the library first (`tagger scan PATH`)"
+            )
         paths = [r["path"] for r in rows]
         i = paths.index(path) if path in set(paths) else None
         st = os.stat(path)
@@ -42,15 +45,29 @@ def similar(file: str | os.PathLike, db: str | os.PathLike | None = None, top: i
         else:
             i, query, source = None, _embed(path), "decoded"
         idx, sims = nearest(query, matrix, top, exclude=i)
-        found = {r["path"]: r for r in store.tracks_at([paths[j] for j in idx.tolist()],
-                                                       ("path", "genre", "duration"))}
+        found = {
+            r["path"]: r
+            for r in store.tracks_at(
+                [paths[j] for j in idx.tolist()], ("path", "genre", "duration")
+            )
+        }
     finally:
         store.close()
-    return {"query": path, "source": source, "embedder": embedder, "searched": len(rows),
-            "results": [{"path": paths[j], "genre": found[paths[j]]["genre"],
-                         "similarity": round(float(s), 4),
-                         "duration": found[paths[j]]["duration"]}
-                        for j, s in zip(idx.tolist(), sims.tolist())]}
+    return {
+        "query": path,
+        "source": source,
+        "embedder": embedder,
+        "searched": len(rows),
+        "results": [
+            {
+                "path": paths[j],
+                "genre": found[paths[j]]["genre"],
+                "similarity": round(float(s), 4),
+                "duration": found[paths[j]]["duration"],
+            }
+            for j, s in zip(idx.tolist(), sims.tolist())
+        ],
+    }
 
 
 def _embed(path: str):

@@ -11,6 +11,7 @@ The schema version lives in ``PRAGMA user_version``; opening an older database
 runs the migrations in order, and a database from a newer tagger is refused
 rather than touched.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -91,7 +92,7 @@ MIGRATIONS: list[list[str]] = [
         "ALTER TABLE tag_history ADD COLUMN old_field TEXT",
         "ALTER TABLE tag_history ADD COLUMN new_field TEXT",
     ],
-    [   # learning the user's genres (issue #14): album/artist for honest splits, the
+    [  # learning the user's genres (issue #14): album/artist for honest splits, the
         # head's abstentions, and each file's musicnn embedding (float16, 800 bytes)
         # keyed by file and embedder, kept whatever model the tracks row holds.
         "ALTER TABLE tracks ADD COLUMN album TEXT",
@@ -162,12 +163,16 @@ def unwritable(path: Path, exc: BaseException) -> str:
             st = path.stat()
             mode = stat.filemode(st.st_mode)
             if st.st_uid != os.geteuid():
-                return (f"the file belongs to {_user(pwd, st.st_uid)} ({mode}) and "
-                        f"{_user(pwd, os.geteuid())} may not write it")
+                return (
+                    f"the file belongs to {_user(pwd, st.st_uid)} ({mode}) and "
+                    f"{_user(pwd, os.geteuid())} may not write it"
+                )
             return f"the file is read-only ({mode})"
         if not os.access(folder, os.W_OK):
-            return (f"its folder {folder} is not writable (the database and its -wal and "
-                    f"-shm files live there)")
+            return (
+                f"its folder {folder} is not writable (the database and its -wal and "
+                f"-shm files live there)"
+            )
     except OSError:
         pass
     return text[:300]
@@ -200,14 +205,17 @@ class Store:
             version = conn.execute("PRAGMA user_version").fetchone()[0]
             if version > SCHEMA_VERSION:  # refuse before changing anything, even the journal
                 conn.close()
-                raise TaggerError(f"database {self.path} has schema version {version}, newer "
-                                  f"than this tagger understands ({SCHEMA_VERSION}); upgrade tagger")
+                raise TaggerError(
+                    f"database {self.path} has schema version {version}, newer "
+                    f"than this tagger understands ({SCHEMA_VERSION}); upgrade tagger"
+                )
             if create:
                 conn.execute("PRAGMA journal_mode = WAL")
             conn.execute("PRAGMA synchronous = NORMAL")
         except (sqlite3.Error, OSError) as exc:
-            raise TaggerError(f"cannot open database {self.path}: "
-                              f"{unwritable(self.path, exc)}") from None
+            raise TaggerError(
+                f"cannot open database {self.path}: {unwritable(self.path, exc)}"
+            ) from None
         self.conn = conn
         self.db = sqlite_utils.Database(conn)
         if version < SCHEMA_VERSION:
@@ -256,8 +264,10 @@ class Store:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
                 holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "?"
-                raise BusyError(f"database {self.path} is in use by another tagger process "
-                                f"(pid {holder}); try again when it has finished") from None
+                raise BusyError(
+                    f"database {self.path} is in use by another tagger process "
+                    f"(pid {holder}); try again when it has finished"
+                ) from None
             os.ftruncate(fd, 0)
             os.pwrite(fd, str(os.getpid()).encode(), 0)
             with self.transaction():  # prove the database writable before any work starts
@@ -277,7 +287,8 @@ class Store:
     def known(self) -> dict[str, dict]:
         """path -> the row fields a scan needs to decide what to skip."""
         cur = self.conn.execute(
-            "SELECT path, size, mtime, model, model_version, error, missing FROM tracks")
+            "SELECT path, size, mtime, model, model_version, error, missing FROM tracks"
+        )
         cols = [d[0] for d in cur.description]
         return {fs_path(row[0]): dict(zip(cols, row)) | {"path": fs_path(row[0])} for row in cur}
 
@@ -287,41 +298,51 @@ class Store:
         rows = [_encode(result_row(r, scan_id)) for r in results]
         if not rows:
             return
-        vectors = [(db_path(r.path), r.embedder, r.size, r.mtime,
-                    pack_embedding(r.prediction.embedding))
-                   for r in results if r.embedder and r.prediction is not None
-                   and r.prediction.embedding is not None]
+        vectors = [
+            (db_path(r.path), r.embedder, r.size, r.mtime, pack_embedding(r.prediction.embedding))
+            for r in results
+            if r.embedder and r.prediction is not None and r.prediction.embedding is not None
+        ]
         with self.transaction():
             self.db.table("tracks").upsert_all(rows, pk="path")
             self.conn.executemany(
                 "INSERT OR REPLACE INTO embeddings (path, embedder, size, mtime, vector) "
-                "VALUES (?, ?, ?, ?, ?)", vectors)
+                "VALUES (?, ?, ?, ?, ?)",
+                vectors,
+            )
 
     def set_missing(self, paths: Iterable[str], missing: bool) -> int:
         paths = list(paths)
         with self.transaction():
             for i in range(0, len(paths), 500):
-                chunk = [db_path(p) for p in paths[i:i + 500]]
+                chunk = [db_path(p) for p in paths[i : i + 500]]
                 self.conn.execute(
                     f"UPDATE tracks SET missing = ? WHERE path IN ({','.join('?' * len(chunk))})",
-                    [int(missing), *chunk])
+                    [int(missing), *chunk],
+                )
         return len(paths)
 
-    def tracks(self, where: str = "1", params: list | None = None,
-               columns: tuple[str, ...] | None = None) -> list[dict]:
+    def tracks(
+        self, where: str = "1", params: list | None = None, columns: tuple[str, ...] | None = None
+    ) -> list[dict]:
         """Track rows, JSON columns decoded; ``columns`` limits what is read (and parsed)."""
         cols = ", ".join(columns) if columns else "*"
-        return [_decode(r) for r in self.db.query(
-            f"SELECT {cols} FROM tracks WHERE {where} ORDER BY path", params or [])]
+        return [
+            _decode(r)
+            for r in self.db.query(
+                f"SELECT {cols} FROM tracks WHERE {where} ORDER BY path", params or []
+            )
+        ]
 
     def tracks_at(self, paths: list[str], columns: tuple[str, ...] | None = None) -> list[dict]:
         """The rows of these paths, their keys sent 500 at a time (SQLite caps the parameters
         of one query; the beets plugin asks for one path per item of a whole library)."""
         out: list[dict] = []
         for i in range(0, len(paths), 500):
-            chunk = paths[i:i + 500]
-            out += self.tracks(f"path IN ({','.join('?' * len(chunk))})",
-                               [db_path(p) for p in chunk], columns)
+            chunk = paths[i : i + 500]
+            out += self.tracks(
+                f"path IN ({','.join('?' * len(chunk))})", [db_path(p) for p in chunk], columns
+            )
         return out
 
     def set_file_stats(self, stats: Iterable[tuple[str, int, float]]) -> None:
@@ -331,8 +352,10 @@ class Store:
         stored analysis still holds, and the next scan must not see a change.
         """
         with self.transaction():
-            self.conn.executemany("UPDATE tracks SET size = ?, mtime = ? WHERE path = ?",
-                                  [(size, mtime, db_path(path)) for path, size, mtime in stats])
+            self.conn.executemany(
+                "UPDATE tracks SET size = ?, mtime = ? WHERE path = ?",
+                [(size, mtime, db_path(path)) for path, size, mtime in stats],
+            )
 
     # --- embeddings ---------------------------------------------------------------
     def embedded(self, embedder: str) -> dict[str, tuple[int, float]]:
@@ -340,23 +363,39 @@ class Store:
         cur = self.conn.execute(
             "SELECT e.path, e.size, e.mtime FROM embeddings e JOIN tracks t ON t.path = e.path "
             "AND e.size IS t.size AND e.mtime IS t.mtime AND t.error IS NULL "
-            "WHERE e.embedder = ?", [embedder])
+            "WHERE e.embedder = ?",
+            [embedder],
+        )
         return {fs_path(p): (size, mtime) for p, size, mtime in cur}
 
     def put_relabelled(self, results: list[TrackResult], scan_id: int) -> None:
         """New predictions for tracks whose other columns (decode facts, tags) stay as stored."""
-        rows = [(r.prediction.genre, round(r.prediction.confidence, 5),
-                 json.dumps(r.prediction.probabilities, sort_keys=True),
-                 int(r.prediction.uncertain), r.model, r.model_version, r.scanned_at, scan_id,
-                 db_path(r.path)) for r in results if r.prediction is not None]
+        rows = [
+            (
+                r.prediction.genre,
+                round(r.prediction.confidence, 5),
+                json.dumps(r.prediction.probabilities, sort_keys=True),
+                int(r.prediction.uncertain),
+                r.model,
+                r.model_version,
+                r.scanned_at,
+                scan_id,
+                db_path(r.path),
+            )
+            for r in results
+            if r.prediction is not None
+        ]
         with self.transaction():
             self.conn.executemany(
                 "UPDATE tracks SET genre = ?, confidence = ?, probabilities = ?, uncertain = ?, "
                 "model = ?, model_version = ?, scanned_at = ?, scan_id = ?, error = NULL, "
-                "missing = 0 WHERE path = ?", rows)
+                "missing = 0 WHERE path = ?",
+                rows,
+            )
 
-    def embedded_tracks(self, embedder: str, columns: tuple[str, ...] = ("path",),
-                        paths: set[str] | None = None) -> tuple[list[dict], np.ndarray]:
+    def embedded_tracks(
+        self, embedder: str, columns: tuple[str, ...] = ("path",), paths: set[str] | None = None
+    ) -> tuple[list[dict], np.ndarray]:
         """Present tracks whose stored embedding is of the file as it was last scanned.
 
         Returns their rows (``columns`` of ``tracks``, ``path`` first) and an
@@ -368,7 +407,9 @@ class Store:
         cur = self.conn.execute(
             f"SELECT {cols}, e.vector FROM embeddings e JOIN tracks t ON e.path = t.path "
             "AND e.size IS t.size AND e.mtime IS t.mtime "
-            "WHERE e.embedder = ? AND t.missing = 0 AND t.error IS NULL", [embedder])
+            "WHERE e.embedder = ? AND t.missing = 0 AND t.error IS NULL",
+            [embedder],
+        )
         data = cur.fetchall()
         if paths is not None:
             data = [v for v in data if fs_path(v[0]) in paths]
@@ -382,8 +423,9 @@ class Store:
         """path -> the genres a file had before tagger first wrote it (writes not undone)."""
         out: dict[str, list[str]] = {}
         for path, old in self.conn.execute(
-                "SELECT path, old_values FROM tag_history WHERE status = 'written' "
-                "AND undone_at IS NULL ORDER BY id"):
+            "SELECT path, old_values FROM tag_history WHERE status = 'written' "
+            "AND undone_at IS NULL ORDER BY id"
+        ):
             out.setdefault(fs_path(path), json.loads(old or "[]"))
         return out
 
@@ -398,7 +440,8 @@ class Store:
             cur = self.conn.execute(
                 "INSERT INTO scans (started, status, model, model_version, arguments) "
                 "VALUES (?, 'running', ?, ?, ?)",
-                [now(), model, model_version, json.dumps(arguments, default=str)])
+                [now(), model, model_version, json.dumps(arguments, default=str)],
+            )
         return int(cur.lastrowid or 0)
 
     def finish_scan(self, scan_id: int, status: str, counts: dict) -> None:
@@ -406,8 +449,17 @@ class Store:
             self.conn.execute(
                 "UPDATE scans SET finished = ?, status = ?, files_seen = ?, scanned = ?, "
                 "skipped = ?, errors = ?, missing = ? WHERE id = ?",
-                [now(), status, counts.get("files_seen"), counts.get("scanned"),
-                 counts.get("skipped"), counts.get("errors"), counts.get("missing"), scan_id])
+                [
+                    now(),
+                    status,
+                    counts.get("files_seen"),
+                    counts.get("scanned"),
+                    counts.get("skipped"),
+                    counts.get("errors"),
+                    counts.get("missing"),
+                    scan_id,
+                ],
+            )
 
     def scans(self) -> list[dict]:
         return list(self.db.query("SELECT * FROM scans ORDER BY id"))
@@ -419,26 +471,50 @@ class History:
     def __init__(self, store: Store):
         self.store = store
 
-    def begin(self, path: str, old: list[str], new: list[str], scan_id: int | None,
-              old_field: dict | None = None) -> int:
+    def begin(
+        self,
+        path: str,
+        old: list[str],
+        new: list[str],
+        scan_id: int | None,
+        old_field: dict | None = None,
+    ) -> int:
         """Journal the old values and raw field *before* the file is touched; status 'pending'."""
         with self.store.transaction():
             cur = self.store.conn.execute(
                 "INSERT INTO tag_history (path, old_values, new_values, status, scan_id, "
                 "old_field) VALUES (?, ?, ?, 'pending', ?, ?)",
-                [db_path(path), json.dumps(old), json.dumps(new), scan_id,
-                 json.dumps(old_field) if old_field is not None else None])
+                [
+                    db_path(path),
+                    json.dumps(old),
+                    json.dumps(new),
+                    scan_id,
+                    json.dumps(old_field) if old_field is not None else None,
+                ],
+            )
         return int(cur.lastrowid or 0)
 
-    def finish(self, entry: int, status: str, error: str | None = None,
-               track_update: dict | None = None, new_field: dict | None = None) -> None:
+    def finish(
+        self,
+        entry: int,
+        status: str,
+        error: str | None = None,
+        track_update: dict | None = None,
+        new_field: dict | None = None,
+    ) -> None:
         """Mark an entry written/failed and, in the same transaction, update its track row."""
         with self.store.transaction():
             self.store.conn.execute(
                 "UPDATE tag_history SET status = ?, written_at = ?, error = ?, new_field = ? "
                 "WHERE id = ?",
-                [status, now(), error, json.dumps(new_field) if new_field is not None else None,
-                 entry])
+                [
+                    status,
+                    now(),
+                    error,
+                    json.dumps(new_field) if new_field is not None else None,
+                    entry,
+                ],
+            )
             if track_update:
                 self._update_track(track_update)
 
@@ -446,13 +522,15 @@ class History:
         fields = dict(fields)
         path = fields.pop("path")
         sets = ", ".join(f"{k} = ?" for k in fields)
-        self.store.conn.execute(f"UPDATE tracks SET {sets} WHERE path = ?",
-                                [*fields.values(), db_path(path)])
+        self.store.conn.execute(
+            f"UPDATE tracks SET {sets} WHERE path = ?", [*fields.values(), db_path(path)]
+        )
 
     def undoable(self, scan_id: int | None = None) -> dict[str, list[dict]]:
         """path -> its not-yet-undone entries (oldest first), optionally of one scan."""
-        sql = ("SELECT * FROM tag_history WHERE status IN ('written', 'pending') "
-               "AND undone_at IS NULL")
+        sql = (
+            "SELECT * FROM tag_history WHERE status IN ('written', 'pending') AND undone_at IS NULL"
+        )
         params: list = []
         if scan_id is not None:
             sql += " AND scan_id = ?"
@@ -472,7 +550,9 @@ class History:
             stamp = now()
             for i in ids:
                 self.store.conn.execute(
-                    "UPDATE tag_history SET status = 'undone', undone_at = ? WHERE id = ?", [stamp, i])
+                    "UPDATE tag_history SET status = 'undone', undone_at = ? WHERE id = ?",
+                    [stamp, i],
+                )
             if track_update:
                 self._update_track(track_update)
 
@@ -484,15 +564,30 @@ def result_row(r: TrackResult, scan_id: int) -> dict:
     mapped here.
     """
     p = r.prediction
-    return {"path": r.path, "size": r.size, "mtime": r.mtime, "duration": r.duration,
-            "format": r.format, "tag_genre": r.tag_genre, "album": r.album, "artist": r.artist,
-            "genre": p.genre if p else None,
-            "confidence": round(p.confidence, 5) if p else None,
-            "probabilities": p.probabilities if p else None, "tags": p.tags if p else None,
-            "uncertain": int(p.uncertain) if p else None,
-            "model": r.model, "model_version": r.model_version, "slices": r.slices,
-            "scanned_at": r.scanned_at, "status": r.status, "reason": r.reason,
-            "error": r.error, "missing": 0, "scan_id": scan_id}
+    return {
+        "path": r.path,
+        "size": r.size,
+        "mtime": r.mtime,
+        "duration": r.duration,
+        "format": r.format,
+        "tag_genre": r.tag_genre,
+        "album": r.album,
+        "artist": r.artist,
+        "genre": p.genre if p else None,
+        "confidence": round(p.confidence, 5) if p else None,
+        "probabilities": p.probabilities if p else None,
+        "tags": p.tags if p else None,
+        "uncertain": int(p.uncertain) if p else None,
+        "model": r.model,
+        "model_version": r.model_version,
+        "slices": r.slices,
+        "scanned_at": r.scanned_at,
+        "status": r.status,
+        "reason": r.reason,
+        "error": r.error,
+        "missing": 0,
+        "scan_id": scan_id,
+    }
 
 
 def _encode(row: dict) -> dict:

@@ -24,6 +24,7 @@ the tag container exists): small, JSON-ready, never pictures or audio.  The
 journal keeps it; ``restore_field`` puts exactly that back, removing a
 container the write created.
 """
+
 from __future__ import annotations
 
 import importlib
@@ -42,8 +43,18 @@ from .errors import TagError, one_line
 from .formats import BY_NAME, Format, sniff
 from .tagedit import Field, asf, id3, mp4, vorbis
 
-__all__ = ["Field", "FileTags", "TagError", "plan", "read_field", "read_file_tags",
-           "read_genres", "restore_field", "same_field", "write_genres"]
+__all__ = [
+    "Field",
+    "FileTags",
+    "TagError",
+    "plan",
+    "read_field",
+    "read_file_tags",
+    "read_genres",
+    "restore_field",
+    "same_field",
+    "write_genres",
+]
 
 _EDITORS = {"id3": id3, "vorbis": vorbis, "mp4": mp4, "asf": asf}
 _PAGE = 4096
@@ -103,8 +114,12 @@ def _genres(tag_format: Format, tags: Any) -> list[str]:
 
 # Album and artist per tag family: read at scan time so that training on a
 # library can keep each album on one side of its evaluation split.
-_ALBUM_ARTIST = {"id3": ("TALB", "TPE1"), "vorbis": ("album", "artist"),
-                 "mp4": ("\xa9alb", "\xa9ART"), "asf": ("WM/AlbumTitle", "Author")}
+_ALBUM_ARTIST = {
+    "id3": ("TALB", "TPE1"),
+    "vorbis": ("album", "artist"),
+    "mp4": ("\xa9alb", "\xa9ART"),
+    "asf": ("WM/AlbumTitle", "Author"),
+}
 
 
 @dataclass
@@ -152,8 +167,9 @@ def _copy_identity(src: str, dst: str, st: os.stat_result) -> None:
     except PermissionError:
         mine = os.stat(dst)
         if (mine.st_uid, mine.st_gid) != (st.st_uid, st.st_gid):
-            raise TagError("cannot keep the file's owner and group (not permitted); "
-                           "left unchanged") from None
+            raise TagError(
+                "cannot keep the file's owner and group (not permitted); left unchanged"
+            ) from None
     os.chmod(dst, stat.S_IMODE(st.st_mode))
     try:
         names = os.listxattr(src)
@@ -163,8 +179,9 @@ def _copy_identity(src: str, dst: str, st: os.stat_result) -> None:
         try:
             os.setxattr(dst, name, os.getxattr(src, name))
         except OSError as exc:
-            raise TagError(f"cannot keep extended attribute {name} ({exc.strerror}); "
-                           "left unchanged") from None
+            raise TagError(
+                f"cannot keep extended attribute {name} ({exc.strerror}); left unchanged"
+            ) from None
 
 
 def _common_prefix(x: bytes, y: bytes) -> int:
@@ -202,14 +219,16 @@ def _changed_range(a: BinaryIO, b: BinaryIO, size: int) -> tuple[int, int] | Non
     return lo, lo + 1
 
 
-def _edit_file(path: str, fmt_name: str | None, change: Callable[[BinaryIO, Format], Field]
-               ) -> Field:
+def _edit_file(
+    path: str, fmt_name: str | None, change: Callable[[BinaryIO, Format], Field]
+) -> Field:
     """Run ``change`` on a copy of the file, then bring the result onto the real file."""
     real, st = _real(path)
     fmt = _format(real, fmt_name)
     try:
-        fd, tmp = tempfile.mkstemp(prefix=".tagger-", suffix=os.path.splitext(real)[1],
-                                   dir=os.path.dirname(real))
+        fd, tmp = tempfile.mkstemp(
+            prefix=".tagger-", suffix=os.path.splitext(real)[1], dir=os.path.dirname(real)
+        )
     except OSError as exc:
         raise TagError(f"cannot write in folder: {exc.strerror or exc}") from None
     os.close(fd)
@@ -238,8 +257,10 @@ def _edit_file(path: str, fmt_name: str | None, change: Callable[[BinaryIO, Form
                     os.close(fd)
                 return field
         if st.st_nlink > 1:
-            raise TagError(f"has {st.st_nlink} hard links and its tag has no room to change in "
-                           "place; skipped so that the links stay one file")
+            raise TagError(
+                f"has {st.st_nlink} hard links and its tag has no room to change in "
+                "place; skipped so that the links stay one file"
+            )
         _copy_identity(real, tmp, st)
         with open(tmp, "rb+") as f:
             os.fsync(f.fileno())
@@ -275,25 +296,35 @@ def plan(path: str | os.PathLike, fmt: str | None = None) -> str | None:
         return None
 
 
-def write_genres(path: str | os.PathLike, genres: list[str], fmt: str | None = None,
-                 id3v23: bool = False, sep: str = "; ") -> Field:
+def write_genres(
+    path: str | os.PathLike,
+    genres: list[str],
+    fmt: str | None = None,
+    id3v23: bool = False,
+    sep: str = "; ",
+) -> Field:
     """Replace the file's genre values with ``genres`` (an empty list removes them).
 
     Returns the raw field as it was before (what ``restore_field`` puts back).
     """
+
     def change(f: BinaryIO, tag_format: Format) -> Field:
         return _editor(tag_format).write(f, tag_format, list(genres), id3v23, sep)
 
     return _edit_file(os.fspath(path), fmt, change)
 
 
-def restore_field(path: str | os.PathLike, field: Field, fmt: str | None = None,
-                  sep: str = "; ") -> None:
+def restore_field(
+    path: str | os.PathLike, field: Field, fmt: str | None = None, sep: str = "; "
+) -> None:
     """Put back the raw genre field ``read_field``/``write_genres`` returned, exactly."""
+
     def change(f: BinaryIO, tag_format: Format) -> Field:
         if field.get("family") != tag_format.tag_family:
-            raise TagError(f"journaled {field.get('family')} tag, but the file now holds "
-                           f"{tag_format.tag_family}")
+            raise TagError(
+                f"journaled {field.get('family')} tag, but the file now holds "
+                f"{tag_format.tag_family}"
+            )
         _editor(tag_format).restore(f, tag_format, field, sep)
         return field
 
@@ -302,5 +333,6 @@ def restore_field(path: str | os.PathLike, field: Field, fmt: str | None = None,
 
 def same_field(a: Field, b: Field) -> bool:
     """True when two fields hold the same genre bytes (layout aside)."""
-    return {k: v for k, v in a.items() if k not in _LAYOUT} == \
-        {k: v for k, v in b.items() if k not in _LAYOUT}
+    return {k: v for k, v in a.items() if k not in _LAYOUT} == {
+        k: v for k, v in b.items() if k not in _LAYOUT
+    }

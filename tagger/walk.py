@@ -9,6 +9,7 @@ fatal.  A file is a candidate by its extension (``tagger.formats``); its real
 format is sniffed later from its first bytes, so an Opus stream named ``.ogg``
 or an ALAC file named ``.m4a`` is decoded and tagged as what it is.
 """
+
 from __future__ import annotations
 
 import fnmatch
@@ -33,8 +34,9 @@ class Exclude:
 
     def __init__(self, patterns: Iterable[str] = ()):
         pats = [os.path.expanduser(p) for p in patterns]
-        self.paths = {absolute(p).rstrip(os.sep) or os.sep for p in pats
-                      if not any(c in p for c in "*?[")}
+        self.paths = {
+            absolute(p).rstrip(os.sep) or os.sep for p in pats if not any(c in p for c in "*?[")
+        }
         self.globs = [p for p in pats if any(c in p for c in "*?[")]
 
     def __bool__(self) -> bool:
@@ -63,8 +65,9 @@ class WalkResult:
     problems: list[tuple[str, str]] = field(default_factory=list)
 
 
-def _walk_dir(root: Path, seen: set[tuple[int, int]], out: WalkResult,
-              exclude: Exclude) -> Iterator[Path]:
+def _walk_dir(
+    root: Path, seen: set[tuple[int, int]], out: WalkResult, exclude: Exclude
+) -> Iterator[Path]:
     if exclude and exclude.matches(os.fspath(root)):
         return
     try:
@@ -91,8 +94,11 @@ def _walk_dir(root: Path, seen: set[tuple[int, int]], out: WalkResult,
         try:
             if entry.is_dir(follow_symlinks=True):
                 subdirs.append(Path(entry.path))
-            elif entry.is_file(follow_symlinks=True) and is_audio_name(entry.name) \
-                    and not (exclude and exclude.matches(entry.path)):
+            elif (
+                entry.is_file(follow_symlinks=True)
+                and is_audio_name(entry.name)
+                and not (exclude and exclude.matches(entry.path))
+            ):
                 yield Path(entry.path)
         except OSError:
             continue

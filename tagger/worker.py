@@ -6,6 +6,7 @@ scanning process alone turns results into rows (``Store.put_results``).  The
 model is loaded once per worker (``ModelRef.load`` caches it) and applied to
 all tracks of a chunk in one batch.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -58,8 +59,7 @@ class TrackResult:
 
     @classmethod
     def failed(cls, ref: ModelRef, item: Item, reason: str) -> TrackResult:
-        return cls(*item, model=ref.name, model_version=ref.version, status="error",
-                   reason=reason)
+        return cls(*item, model=ref.name, model_version=ref.version, status="error", reason=reason)
 
     def fail(self, reason: str) -> None:
         self.status, self.reason, self.prediction = "error", reason, None
@@ -102,8 +102,9 @@ def time_limit(seconds: float | None) -> Iterator[None]:
         signal.signal(signal.SIGALRM, old)
 
 
-def track_input(path: str | os.PathLike, spec: FeatureSpec,
-                n_slices: int | None = None) -> tuple[Decoded, np.ndarray]:
+def track_input(
+    path: str | os.PathLike, spec: FeatureSpec, n_slices: int | None = None
+) -> tuple[Decoded, np.ndarray]:
     """A file's decoded windows and the model input ``spec`` makes of them.
 
     The one place where decoding and feature extraction meet, for scans,
@@ -114,8 +115,7 @@ def track_input(path: str | os.PathLike, spec: FeatureSpec,
     return dec, extract(dec.windows, spec)
 
 
-def _decode_one(result: TrackResult, spec: FeatureSpec, timeout: float | None
-                ) -> np.ndarray | None:
+def _decode_one(result: TrackResult, spec: FeatureSpec, timeout: float | None) -> np.ndarray | None:
     """Fill ``result``'s decode facts and status; the model input, or None when no genre."""
     x: np.ndarray | None = None
     try:
@@ -145,8 +145,9 @@ def _decode_one(result: TrackResult, spec: FeatureSpec, timeout: float | None
     return x
 
 
-def analyse_files(ref: ModelRef, items: list[Item], timeout: float | None = 120.0,
-                  threads: int | None = None) -> list[TrackResult]:
+def analyse_files(
+    ref: ModelRef, items: list[Item], timeout: float | None = 120.0, threads: int | None = None
+) -> list[TrackResult]:
     """One result per (path, size, mtime); failures carry their one-line reason."""
     model = ref.load(threads)
     results = [TrackResult(*item, model=ref.name, model_version=ref.version) for item in items]
@@ -165,8 +166,9 @@ def analyse_files(ref: ModelRef, items: list[Item], timeout: float | None = 120.
     return results
 
 
-def predict_file(path: str | os.PathLike, model: str | None = None,
-                 precision: str | None = None) -> tuple[ModelRef, TrackPrediction, str | None]:
+def predict_file(
+    path: str | os.PathLike, model: str | None = None, precision: str | None = None
+) -> tuple[ModelRef, TrackPrediction, str | None]:
     """(model used, prediction, notice) for one file, without the database (``tagger show``)."""
     if not os.path.isfile(path):
         raise TaggerError(f"no such file: {path}")

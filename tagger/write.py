@@ -24,6 +24,7 @@ second undo finds nothing to do.  A file whose genre field is no longer what
 tagger wrote was changed by something else since: it is left alone, with
 that reason, unless ``force``.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -46,7 +47,7 @@ class WriteOptions:
     id3v23: bool = False
     separator: str = "; "
     dry_run: bool = False
-    include_uncertain: bool = False   # also write tracks the model abstained on
+    include_uncertain: bool = False  # also write tracks the model abstained on
     genre_map: GenreMap = field(default_factory=GenreMap)
 
 
@@ -60,15 +61,19 @@ class WriteSummary:
     already_set: int = 0
     errors: int = 0
     dry_run: bool = False
-    changes: list[dict] = field(default_factory=list)       # path, existing, proposed, action
+    changes: list[dict] = field(default_factory=list)  # path, existing, proposed, action
     error_files: list[dict] = field(default_factory=list)
 
     def to_dict(self) -> dict:
         return asdict(self)
 
 
-def proposal(probabilities: dict[str, float], top: int = 1, min_confidence: float = 0.0,
-             genre_map: GenreMap | None = None) -> list[str]:
+def proposal(
+    probabilities: dict[str, float],
+    top: int = 1,
+    min_confidence: float = 0.0,
+    genre_map: GenreMap | None = None,
+) -> list[str]:
     """Spellings of up to ``top`` genres whose probability passes ``min_confidence``."""
     return (genre_map or GenreMap()).choose(probabilities, top, min_confidence)
 
@@ -92,8 +97,9 @@ def _roots(paths: list | None, known: Iterable[str]) -> set[str] | None:
     return set(roots)
 
 
-def decide(existing: list[str], proposed: list[str], overwrite: bool,
-           abstained: bool = False) -> str:
+def decide(
+    existing: list[str], proposed: list[str], overwrite: bool, abstained: bool = False
+) -> str:
     """What happens to one file's genre: rules 1-3 of this module, shared with the beets plugin.
 
     ``abstained``: the model abstained on the track and uncertain tracks are
@@ -120,8 +126,13 @@ def _stat_fields(path: str) -> dict:
     return {"size": st.st_size, "mtime": st.st_mtime}
 
 
-def write_tags(paths: list | None = None, db=None, options: WriteOptions | None = None,
-               scan_id: int | None = None, store: Store | None = None) -> WriteSummary:
+def write_tags(
+    paths: list | None = None,
+    db=None,
+    options: WriteOptions | None = None,
+    scan_id: int | None = None,
+    store: Store | None = None,
+) -> WriteSummary:
     """Write stored genres into files under ``paths`` (all analysed tracks if None)."""
     opts = options or WriteOptions()
     own = store is None
@@ -132,8 +143,11 @@ def write_tags(paths: list | None = None, db=None, options: WriteOptions | None 
         # A dry run changes nothing, so it needs no writer lock: it may run
         # while a scan holds the database.
         with store.writer_lock() if own and not opts.dry_run else contextlib.nullcontext():
-            rows = [r for r in store.tracks("error IS NULL AND missing = 0 AND genre IS NOT NULL")
-                    if _selected(r["path"], roots)]
+            rows = [
+                r
+                for r in store.tracks("error IS NULL AND missing = 0 AND genre IS NOT NULL")
+                if _selected(r["path"], roots)
+            ]
             history = store.history
             for row in rows:
                 summary.considered += 1
@@ -147,10 +161,14 @@ def write_tags(paths: list | None = None, db=None, options: WriteOptions | None 
                     summary.error_files.append({"path": path, "error": str(exc)})
                     continue
                 abstained = bool(row.get("uncertain")) and not opts.include_uncertain
-                change = {"path": path, "existing": old, "proposed": new,
-                          "model_genre": opts.genre_map.spell(row["genre"]),
-                          "confidence": row["confidence"],
-                          "action": decide(old, new, opts.overwrite, abstained)}
+                change = {
+                    "path": path,
+                    "existing": old,
+                    "proposed": new,
+                    "model_genre": opts.genre_map.spell(row["genre"]),
+                    "confidence": row["confidence"],
+                    "action": decide(old, new, opts.overwrite, abstained),
+                }
                 if change["action"] == "low confidence":
                     summary.low_confidence += 1
                 elif change["action"] == "uncertain":
@@ -177,8 +195,9 @@ def write_tags(paths: list | None = None, db=None, options: WriteOptions | None 
                     summary.error_files.append({"path": path, "error": str(exc)})
                     change["action"] = "error"
                     continue
-                entry = history.begin(path, old, new,
-                                      scan_id if scan_id is not None else row["scan_id"], old_field)
+                entry = history.begin(
+                    path, old, new, scan_id if scan_id is not None else row["scan_id"], old_field
+                )
                 try:
                     write_genres(path, new, row["format"], opts.id3v23, opts.separator)
                     new_field = read_field(path, row["format"])
@@ -188,9 +207,17 @@ def write_tags(paths: list | None = None, db=None, options: WriteOptions | None 
                     summary.error_files.append({"path": path, "error": str(exc)})
                     change["action"] = "error"
                     continue
-                history.finish(entry, "written", new_field=new_field, track_update={
-                    "path": path, **_stat_fields(path), "written_genre": opts.separator.join(new),
-                    "written_at": now()})
+                history.finish(
+                    entry,
+                    "written",
+                    new_field=new_field,
+                    track_update={
+                        "path": path,
+                        **_stat_fields(path),
+                        "written_genre": opts.separator.join(new),
+                        "written_at": now(),
+                    },
+                )
                 summary.written += 1
     finally:
         if own:
@@ -223,8 +250,13 @@ def _changed_since(entries: list[dict], current: dict) -> bool:
     return False
 
 
-def undo(paths: list | None = None, db=None, scan_id: int | None = None,
-         dry_run: bool = False, force: bool = False) -> UndoSummary:
+def undo(
+    paths: list | None = None,
+    db=None,
+    scan_id: int | None = None,
+    dry_run: bool = False,
+    force: bool = False,
+) -> UndoSummary:
     """Restore the genre fields journaled before tagger's writes (``tagger undo``).
 
     The raw field is put back exactly (same frames, pairs, encodings, version;
@@ -254,12 +286,18 @@ def undo(paths: list | None = None, db=None, scan_id: int | None = None,
                     summary.error_files.append({"path": path, "error": str(exc)})
                     continue
                 change = {"path": path, "current": current, "restore": original}
-                if current_field is not None and _changed_since(entries, current_field) \
-                        and not same_field(current_field, field) and not force:
+                if (
+                    current_field is not None
+                    and _changed_since(entries, current_field)
+                    and not same_field(current_field, field)
+                    and not force
+                ):
                     summary.changed_since += 1
                     change["action"] = "changed since"
-                    change["reason"] = ("its genre was changed by something else after tagger "
-                                        "wrote it; left alone (--force restores anyway)")
+                    change["reason"] = (
+                        "its genre was changed by something else after tagger "
+                        "wrote it; left alone (--force restores anyway)"
+                    )
                     summary.changes.append(change)
                     continue
                 change["action"] = "restore"
@@ -276,8 +314,15 @@ def undo(paths: list | None = None, db=None, scan_id: int | None = None,
                     summary.error_files.append({"path": path, "error": str(exc)})
                     change["action"] = "error"
                     continue
-                history.mark_undone(ids, track_update={"path": path, **_stat_fields(path),
-                                                       "written_genre": None, "written_at": None})
+                history.mark_undone(
+                    ids,
+                    track_update={
+                        "path": path,
+                        **_stat_fields(path),
+                        "written_genre": None,
+                        "written_at": None,
+                    },
+                )
                 summary.restored += 1
     finally:
         store.close()

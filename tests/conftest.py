@@ -1,4 +1,5 @@
 """Shared fixtures: real audio files in every format, and the real CLI."""
+
 from __future__ import annotations
 
 import json
@@ -57,22 +58,35 @@ def tagger_cmd() -> list[str]:
     return [exe] if exe else [sys.executable, "-m", "tagger.cli"]
 
 
-def run_cli(*args, check: bool = True, env: dict | None = None, timeout: float = 600,
-            **kwargs) -> subprocess.CompletedProcess:
+def run_cli(
+    *args, check: bool = True, env: dict | None = None, timeout: float = 600, **kwargs
+) -> subprocess.CompletedProcess:
     """Run the installed ``tagger`` command exactly as a user does."""
     full_env = {**os.environ, **(env or {})}
-    proc = subprocess.run([*tagger_cmd(), *map(str, args)], capture_output=True, text=True,
-                          env=full_env, timeout=timeout, **kwargs)
+    proc = subprocess.run(
+        [*tagger_cmd(), *map(str, args)],
+        capture_output=True,
+        text=True,
+        env=full_env,
+        timeout=timeout,
+        **kwargs,
+    )
     if check and proc.returncode != 0:
-        raise AssertionError(f"tagger {' '.join(map(str, args))} exited {proc.returncode}\n"
-                             f"stdout:\n{proc.stdout}\nstderr:\n{proc.stderr}")
+        raise AssertionError(
+            f"tagger {' '.join(map(str, args))} exited {proc.returncode}\n"
+            f"stdout:\n{proc.stdout}\nstderr:\n{proc.stderr}"
+        )
     return proc
 
 
 def start_tagger(*args) -> subprocess.Popen:
     """A tagger process in its own session, so that ``kill_tagger`` takes its workers too."""
-    return subprocess.Popen([*tagger_cmd(), *map(str, args)], stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL, start_new_session=True)
+    return subprocess.Popen(
+        [*tagger_cmd(), *map(str, args)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
 
 
 def kill_tagger(proc: subprocess.Popen) -> None:

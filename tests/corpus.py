@@ -8,6 +8,7 @@ fetched once from the package index with pip and cached; a test that needs it
 skips with the reason when it cannot be had (no network, no pip).  Nothing
 here is used by the product.
 """
+
 from __future__ import annotations
 
 import os
@@ -31,14 +32,30 @@ def sdist_folder(package: str, version: str, member: str) -> Path:
     if not done.exists():
         CACHE.mkdir(parents=True, exist_ok=True)
         proc = subprocess.run(
-            [sys.executable, "-m", "pip", "download", "--no-deps", "--no-binary", ":all:",
-             "--disable-pip-version-check", "-q", "-d", str(CACHE), f"{package}=={version}"],
-            capture_output=True, text=True)
+            [
+                sys.executable,
+                "-m",
+                "pip",
+                "download",
+                "--no-deps",
+                "--no-binary",
+                ":all:",
+                "--disable-pip-version-check",
+                "-q",
+                "-d",
+                str(CACHE),
+                f"{package}=={version}",
+            ],
+            capture_output=True,
+            text=True,
+        )
         archives = sorted(CACHE.glob(f"{package}-{version}.tar.gz"))
         if proc.returncode != 0 or not archives:
             last = (proc.stderr.strip().splitlines() or ["no archive"])[-1]
-            pytest.skip(f"cannot download the {package}=={version} source archive from the "
-                        f"package index: {last}")
+            pytest.skip(
+                f"cannot download the {package}=={version} source archive from the "
+                f"package index: {last}"
+            )
         with tarfile.open(archives[0]) as tar:
             tar.extractall(dest, filter="data")
         done.touch()
@@ -61,15 +78,38 @@ def mediafile_data() -> Path:
     return sdist_folder("mediafile", "0.12.0", "test/rsrc")
 
 
-AUDIO_SUFFIXES = (".mp3", ".flac", ".ogg", ".oga", ".opus", ".m4a", ".m4b", ".mp4", ".aac",
-                  ".wav", ".aif", ".aiff", ".aifc", ".wma", ".au", ".spx", ".tta", ".ape",
-                  ".mpc", ".wv", ".ofr", ".dsf", ".dff")
+AUDIO_SUFFIXES = (
+    ".mp3",
+    ".flac",
+    ".ogg",
+    ".oga",
+    ".opus",
+    ".m4a",
+    ".m4b",
+    ".mp4",
+    ".aac",
+    ".wav",
+    ".aif",
+    ".aiff",
+    ".aifc",
+    ".wma",
+    ".au",
+    ".spx",
+    ".tta",
+    ".ape",
+    ".mpc",
+    ".wv",
+    ".ofr",
+    ".dsf",
+    ".dff",
+)
 
 
 def audio_files(folder: Path) -> list[Path]:
     """Every file under ``folder`` whose suffix names an audio format, sorted."""
-    return sorted(p for p in folder.rglob("*") if p.is_file()
-                  and p.suffix.lower() in AUDIO_SUFFIXES)
+    return sorted(
+        p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in AUDIO_SUFFIXES
+    )
 
 
 # Hostile files a library holds, with the status and reason (a regular expression) a scan
@@ -99,8 +139,9 @@ def hostile_audio(root: Path) -> dict[str, tuple[str, str]]:
     mp3 = write_audio(root / "long.mp3", synth_track("pulse", 74.0, sr, 1), sr)
     (root / "first4k.mp3").write_bytes(mp3.read_bytes()[:4096])
     mp3.unlink()
-    flac = bytearray(write_audio(root / "promise217.flac", synth_track("bells", 1.1, sr, 2),
-                                 sr).read_bytes())
+    flac = bytearray(
+        write_audio(root / "promise217.flac", synth_track("bells", 1.1, sr, 2), sr).read_bytes()
+    )
     # STREAMINFO's 36-bit sample count is the low end of the 8 bytes at offset 18.
     head = int.from_bytes(flac[18:26], "big")
     flac[18:26] = ((head >> 36 << 36) | 217 * sr).to_bytes(8, "big")

@@ -28,6 +28,7 @@ So this module reads the bytes itself, independently of ``tagger.tags``:
 and ``gnre`` items, ``WM/Genre`` attributes) so a write can be checked to have
 changed nothing else; an undo must give back the full snapshot unchanged.
 """
+
 from __future__ import annotations
 
 import copy
@@ -51,7 +52,7 @@ def _syncsafe(b: bytes) -> int:
 
 def _id3_header_at(data: bytes, pos: int) -> int | None:
     """Total size (header + body + footer) of a plausible ID3v2 tag at ``pos``, else None."""
-    head = data[pos:pos + 10]
+    head = data[pos : pos + 10]
     if len(head) < 10 or head[:3] != b"ID3" or head[3] not in (2, 3, 4) or head[4] == 0xFF:
         return None
     if any(b >= 0x80 for b in head[6:10]):
@@ -64,18 +65,18 @@ def _walk_frames(body: bytes, version: int, syncsafe: bool) -> tuple[list, bytes
     hlen, idlen = (6, 3) if version == 2 else (10, 4)
     frames, pos = [], 0
     while pos + hlen <= len(body):
-        fid = body[pos:pos + idlen]
+        fid = body[pos : pos + idlen]
         if not all(48 <= c <= 57 or 65 <= c <= 90 for c in fid):
             break
         if version == 2:
-            size, flags = int.from_bytes(body[pos + 3:pos + 6], "big"), b""
+            size, flags = int.from_bytes(body[pos + 3 : pos + 6], "big"), b""
         else:
-            raw = body[pos + 4:pos + 8]
+            raw = body[pos + 4 : pos + 8]
             size = _syncsafe(raw) if syncsafe else int.from_bytes(raw, "big")
-            flags = body[pos + 8:pos + 10]
+            flags = body[pos + 8 : pos + 10]
         if pos + hlen + size > len(body):
             break
-        frames.append((fid, flags, body[pos + hlen:pos + hlen + size]))
+        frames.append((fid, flags, body[pos + hlen : pos + hlen + size]))
         pos += hlen + size
     return frames, body[pos:]
 
@@ -86,7 +87,7 @@ def _unsync_decode(data: bytes) -> bytes:
 
 def parse_id3(tag: bytes) -> dict:
     version, flags = tag[3], tag[5]
-    body = tag[10:10 + _syncsafe(tag[6:10])]
+    body = tag[10 : 10 + _syncsafe(tag[6:10])]
     if version == 3 and flags & 0x80:
         body = _unsync_decode(body)
     ext = b""
@@ -100,9 +101,13 @@ def parse_id3(tag: bytes) -> dict:
         alt, alt_rest = _walk_frames(body, version, syncsafe=False)
         if len(alt_rest.strip(b"\x00")) < len(rest.strip(b"\x00")):
             frames, rest = alt, alt_rest  # iTunes wrote plain integers
-    return {"version": (2, version), "flags": flags & ~0x10, "extended": ext.hex(),
-            "frames": [(fid.decode(), fl.hex(), data.hex()) for fid, fl, data in frames],
-            "junk": rest.rstrip(b"\x00").hex()}
+    return {
+        "version": (2, version),
+        "flags": flags & ~0x10,
+        "extended": ext.hex(),
+        "frames": [(fid.decode(), fl.hex(), data.hex()) for fid, fl, data in frames],
+        "junk": rest.rstrip(b"\x00").hex(),
+    }
 
 
 def id3_tags(data: bytes) -> list[tuple[int, dict]]:
@@ -110,7 +115,7 @@ def id3_tags(data: bytes) -> list[tuple[int, dict]]:
     while pos >= 0:
         size = _id3_header_at(data, pos)
         if size:
-            out.append((pos, parse_id3(data[pos:pos + size])))
+            out.append((pos, parse_id3(data[pos : pos + size])))
             pos = data.find(b"ID3", pos + size)
         else:
             pos = data.find(b"ID3", pos + 1)
@@ -122,10 +127,10 @@ def tail_tags(data: bytes) -> dict:
     out: dict = {"id3v1": data[-128:].hex() if data[-128:-125] == b"TAG" else None, "apev2": []}
     pos = data.find(b"APETAGEX")
     while pos >= 0:
-        size = int.from_bytes(data[pos + 12:pos + 16], "little") if len(data) >= pos + 32 else 0
-        flags = int.from_bytes(data[pos + 20:pos + 24], "little") if len(data) >= pos + 32 else 0
+        size = int.from_bytes(data[pos + 12 : pos + 16], "little") if len(data) >= pos + 32 else 0
+        flags = int.from_bytes(data[pos + 20 : pos + 24], "little") if len(data) >= pos + 32 else 0
         if not flags & 0x20000000:  # a footer: items precede it
-            out["apev2"].append(data[max(0, pos + 32 - size):pos + 32].hex())
+            out["apev2"].append(data[max(0, pos + 32 - size) : pos + 32].hex())
         pos = data.find(b"APETAGEX", pos + 8)
     return out
 
@@ -134,39 +139,42 @@ def tail_tags(data: bytes) -> dict:
 def parse_vorbis(block: bytes) -> dict:
     """Vendor, every pair as raw bytes in order, and what follows (framing bit, extra data)."""
     n = int.from_bytes(block[:4], "little")
-    vendor, pos = block[4:4 + n], 4 + n
-    count = int.from_bytes(block[pos:pos + 4], "little")
+    vendor, pos = block[4 : 4 + n], 4 + n
+    count = int.from_bytes(block[pos : pos + 4], "little")
     pos += 4
     pairs = []
     for _ in range(count):
-        n = int.from_bytes(block[pos:pos + 4], "little")
-        pairs.append(block[pos + 4:pos + 4 + n].decode("utf-8", "surrogateescape"))
+        n = int.from_bytes(block[pos : pos + 4], "little")
+        pairs.append(block[pos + 4 : pos + 4 + n].decode("utf-8", "surrogateescape"))
         pos += 4 + n
     # Zero bytes after the pairs are padding (layout), anything else is content.
-    return {"vendor": block[:4 + len(vendor)].hex(), "pairs": pairs,
-            "after": block[pos:].rstrip(b"\x00").hex()}
+    return {
+        "vendor": block[: 4 + len(vendor)].hex(),
+        "pairs": pairs,
+        "after": block[pos:].rstrip(b"\x00").hex(),
+    }
 
 
 def parse_flac(data: bytes, start: int) -> dict:
     pos, blocks, vorbis = start + 4, [], None
     while pos + 4 <= len(data):
         head = data[pos]
-        kind, size = head & 0x7F, int.from_bytes(data[pos + 1:pos + 4], "big")
+        kind, size = head & 0x7F, int.from_bytes(data[pos + 1 : pos + 4], "big")
         if kind == 4:  # like libFLAC, read comments by their contents, not the declared size
-            end = pos + 8 + int.from_bytes(data[pos + 4:pos + 8], "little")
-            count = int.from_bytes(data[end:end + 4], "little")
+            end = pos + 8 + int.from_bytes(data[pos + 4 : pos + 8], "little")
+            count = int.from_bytes(data[end : end + 4], "little")
             end += 4
             for _ in range(count):
-                end += 4 + int.from_bytes(data[end:end + 4], "little")
+                end += 4 + int.from_bytes(data[end : end + 4], "little")
             size = end - pos - 4
         elif kind == 6:
             end = pos + 8
             for _ in range(2):
-                end += 4 + int.from_bytes(data[end:end + 4], "big")
+                end += 4 + int.from_bytes(data[end : end + 4], "big")
             end += 16
-            end += 4 + int.from_bytes(data[end:end + 4], "big")
+            end += 4 + int.from_bytes(data[end : end + 4], "big")
             size = end - pos - 4
-        body = data[pos + 4:pos + 4 + size]
+        body = data[pos + 4 : pos + 4 + size]
         if kind == 4:
             vorbis = parse_vorbis(body)
             blocks.append(("VORBIS_COMMENT", ""))
@@ -186,12 +194,12 @@ def parse_ogg(data: bytes) -> dict:
         if pos < 0 or pos + 27 > len(data):
             break
         nseg = data[pos + 26]
-        lacing = data[pos + 27:pos + 27 + nseg]
-        granule, serial = struct.unpack("<qI", data[pos + 6:pos + 18])
+        lacing = data[pos + 27 : pos + 27 + nseg]
+        granule, serial = struct.unpack("<qI", data[pos + 6 : pos + 18])
         s = streams.setdefault(serial, {"packets": [], "partial": b"", "granules": []})
         body = pos + 27 + nseg
         for lace in lacing:
-            s["partial"] += data[body:body + lace]
+            s["partial"] += data[body : body + lace]
             body += lace
             if lace < 255:
                 s["packets"].append(s["partial"])
@@ -217,17 +225,31 @@ def parse_ogg(data: bytes) -> dict:
 
 
 # --- MP4 ----------------------------------------------------------------------------------
-_MP4_CONTAINERS = {b"moov", b"udta", b"trak", b"mdia", b"minf", b"stbl", b"dinf", b"edts",
-                   b"moof", b"traf", b"mvex", b"ilst", b"meta", b"tref"}
+_MP4_CONTAINERS = {
+    b"moov",
+    b"udta",
+    b"trak",
+    b"mdia",
+    b"minf",
+    b"stbl",
+    b"dinf",
+    b"edts",
+    b"moof",
+    b"traf",
+    b"mvex",
+    b"ilst",
+    b"meta",
+    b"tref",
+}
 
 
 def _mp4_atoms(data: bytes, start: int, end: int):
     pos = start
     while pos + 8 <= end:
-        size, name = struct.unpack(">I4s", data[pos:pos + 8])
+        size, name = struct.unpack(">I4s", data[pos : pos + 8])
         hlen = 8
         if size == 1:
-            size, hlen = struct.unpack(">Q", data[pos + 8:pos + 16])[0], 16
+            size, hlen = struct.unpack(">Q", data[pos + 8 : pos + 16])[0], 16
         elif size == 0:
             size = end - pos
         if size < hlen or pos + size > end:
@@ -252,7 +274,7 @@ def parse_mp4(data: bytes) -> dict:
             elif parent == b"ilst":
                 items.append((name.decode("latin-1"), data[a:b].hex()))
             elif name == b"meta":
-                out.append(("meta", data[a:a + 4].hex(), tree(a + 4, b, name)))
+                out.append(("meta", data[a : a + 4].hex(), tree(a + 4, b, name)))
             elif name in _MP4_CONTAINERS and not broken:
                 out.append((name.decode("latin-1"), tree(a, b, name)))
             elif name in (b"stco", b"co64"):
@@ -265,13 +287,22 @@ def parse_mp4(data: bytes) -> dict:
     base = mdat[0][0] if mdat else 0
 
     def offsets(node):  # chunk offsets relative to the first mdat payload
-        if isinstance(node, tuple) and len(node) == 2 and node[0] in ("stco", "co64") \
-                and isinstance(node[1], tuple):
+        if (
+            isinstance(node, tuple)
+            and len(node) == 2
+            and node[0] in ("stco", "co64")
+            and isinstance(node[1], tuple)
+        ):
             a = node[1][1]
-            n = int.from_bytes(data[a + 4:a + 8], "big")
+            n = int.from_bytes(data[a + 4 : a + 8], "big")
             width = 4 if node[0] == "stco" else 8
-            return (node[0], [int.from_bytes(data[a + 8 + i * width:a + 8 + (i + 1) * width], "big")
-                              - base for i in range(n)])
+            return (
+                node[0],
+                [
+                    int.from_bytes(data[a + 8 + i * width : a + 8 + (i + 1) * width], "big") - base
+                    for i in range(n)
+                ],
+            )
         if isinstance(node, (list, tuple)):
             return type(node)(offsets(x) for x in node)
         return node
@@ -295,20 +326,27 @@ def _asf_attributes(guid: bytes, body: bytes) -> list:
     if guid == _ASF_EXT_CONTENT:
         count, pos = struct.unpack("<H", body[:2])[0], 2
         for _ in range(count):
-            n = struct.unpack("<H", body[pos:pos + 2])[0]
-            name = body[pos + 2:pos + 2 + n]
-            vtype, vlen = struct.unpack("<HH", body[pos + 2 + n:pos + 6 + n])
-            value = body[pos + 6 + n:pos + 6 + n + vlen]
+            n = struct.unpack("<H", body[pos : pos + 2])[0]
+            name = body[pos + 2 : pos + 2 + n]
+            vtype, vlen = struct.unpack("<HH", body[pos + 2 + n : pos + 6 + n])
+            value = body[pos + 6 + n : pos + 6 + n + vlen]
             out.append((name.decode("utf-16-le", "replace").rstrip("\x00"), vtype, value.hex()))
             pos += 6 + n + vlen
     else:  # metadata / metadata library: lang, stream, name length, type, data length
         count, pos = struct.unpack("<H", body[:2])[0], 2
         for _ in range(count):
-            lang, stream, nlen, vtype, vlen = struct.unpack("<HHHHI", body[pos:pos + 12])
-            name = body[pos + 12:pos + 12 + nlen]
-            value = body[pos + 12 + nlen:pos + 12 + nlen + vlen]
-            out.append((name.decode("utf-16-le", "replace").rstrip("\x00"), vtype, value.hex(),
-                        lang, stream))
+            lang, stream, nlen, vtype, vlen = struct.unpack("<HHHHI", body[pos : pos + 12])
+            name = body[pos + 12 : pos + 12 + nlen]
+            value = body[pos + 12 + nlen : pos + 12 + nlen + vlen]
+            out.append(
+                (
+                    name.decode("utf-16-le", "replace").rstrip("\x00"),
+                    vtype,
+                    value.hex(),
+                    lang,
+                    stream,
+                )
+            )
             pos += 12 + nlen + vlen
     return out
 
@@ -320,10 +358,10 @@ def parse_asf(data: bytes) -> dict:
     def walk(start: int, end: int) -> None:
         pos = start
         while pos + 24 <= end:
-            guid, size = data[pos:pos + 16], struct.unpack("<Q", data[pos + 16:pos + 24])[0]
+            guid, size = data[pos : pos + 16], struct.unpack("<Q", data[pos + 16 : pos + 24])[0]
             if size < 24:
                 break
-            body = data[pos + 24:pos + size]
+            body = data[pos + 24 : pos + size]
             if guid == _ASF_EXT:
                 objects.append(("ext", body[:18].hex()))
                 walk(pos + 24 + 22, pos + size)
@@ -345,10 +383,10 @@ def parse_iff(data: bytes) -> dict:
     little = data[:4] == b"RIFF"
     chunks, pos = [], 12
     while pos + 8 <= len(data):
-        cid = data[pos:pos + 4]
-        size = int.from_bytes(data[pos + 4:pos + 8], "little" if little else "big")
+        cid = data[pos : pos + 4]
+        size = int.from_bytes(data[pos + 4 : pos + 8], "little" if little else "big")
         if cid.strip().upper() != b"ID3":
-            chunks.append((cid.decode("latin-1"), _h(data[pos + 8:pos + 8 + size])))
+            chunks.append((cid.decode("latin-1"), _h(data[pos + 8 : pos + 8 + size])))
         pos += 8 + size + (size & 1)
     return {"form": data[8:12].decode("latin-1"), "chunks": chunks, "trailing": _h(data[pos:])}
 
@@ -370,12 +408,15 @@ def decoded_audio(path: Path) -> str:
 
 def snapshot(path: Path) -> dict:
     data = Path(path).read_bytes()
-    snap: dict = {"id3v2": [t for _, t in id3_tags(data)], **tail_tags(data),
-                  "audio": decoded_audio(path)}
+    snap: dict = {
+        "id3v2": [t for _, t in id3_tags(data)],
+        **tail_tags(data),
+        "audio": decoded_audio(path),
+    }
     start = 0
     while _id3_header_at(data, start):  # leading (possibly stacked) ID3v2 tags
         start += _id3_header_at(data, start)
-    if data[start:start + 4] == b"fLaC":
+    if data[start : start + 4] == b"fLaC":
         snap["flac"] = parse_flac(data, start)
     elif data.startswith(b"OggS"):
         snap["ogg"] = parse_ogg(data)
@@ -405,13 +446,18 @@ def without_genre(snap: dict) -> dict:
     for v in _vorbis_sections(s):
         v["pairs"] = [p for p in v["pairs"] if p.split("=", 1)[0].upper() != "GENRE"]
     flac = s.get("flac")
-    if flac and flac["vorbis"] is not None and not flac["vorbis"]["pairs"] \
-            and flac["vorbis"]["vendor"] == TAGGER_VENDOR:  # a comment block made for the genre
+    if (
+        flac
+        and flac["vorbis"] is not None
+        and not flac["vorbis"]["pairs"]
+        and flac["vorbis"]["vendor"] == TAGGER_VENDOR
+    ):  # a comment block made for the genre
         flac["vorbis"] = None
         flac["blocks"] = [b for b in flac["blocks"] if b[0] != "VORBIS_COMMENT"]
     if "mp4" in s:
-        s["mp4"]["items"] = [i for i in s["mp4"]["items"]
-                             if i[0].encode("latin-1") not in GENRE_MP4]
+        s["mp4"]["items"] = [
+            i for i in s["mp4"]["items"] if i[0].encode("latin-1") not in GENRE_MP4
+        ]
         if not s["mp4"]["items"]:  # an item list made for the genre, and the atoms around it
             s["mp4"]["atoms"] = _drop_genre_only_meta(s["mp4"]["atoms"])
     if "asf" in s:
@@ -427,8 +473,12 @@ def _drop_genre_only_meta(node):
     if isinstance(node, list):
         out = []
         for child in node:
-            if isinstance(child, tuple) and child[0] == "meta" and \
-                    [c[0] for c in child[2]] == ["hdlr", "ilst"] and not child[2][1][1]:
+            if (
+                isinstance(child, tuple)
+                and child[0] == "meta"
+                and [c[0] for c in child[2]] == ["hdlr", "ilst"]
+                and not child[2][1][1]
+            ):
                 continue
             child = _drop_genre_only_meta(child)
             if isinstance(child, tuple) and child[0] == "udta" and child[1] == []:
@@ -451,8 +501,12 @@ def _vorbis_sections(s: dict) -> list[dict]:
 
 
 def genre_pairs(snap: dict) -> list[str]:
-    return [p for v in _vorbis_sections(snap) for p in v["pairs"]
-            if p.split("=", 1)[0].upper() == "GENRE"]
+    return [
+        p
+        for v in _vorbis_sections(snap)
+        for p in v["pairs"]
+        if p.split("=", 1)[0].upper() == "GENRE"
+    ]
 
 
 def diff(a, b, where: str = "") -> str | None:

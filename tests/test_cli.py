@@ -4,6 +4,7 @@ Most tests here need a database of analysed tracks but not the model: the
 database is a real SQLite file made by tagger's own migrations, holding rows
 for real audio files (``stored_library``); the tests that need the model scan.
 """
+
 from __future__ import annotations
 
 import json
@@ -26,19 +27,33 @@ def insert_tracks(db: Path, tracks: list[dict]) -> None:
     with conn:
         for t in tracks:
             st = os.stat(t["path"]) if os.path.exists(t["path"]) else None
-            row = {"size": st.st_size if st else 0, "mtime": st.st_mtime if st else 0,
-                   "model": "musicnn", "model_version": "1", "missing": 0, "scan_id": 1, **t}
+            row = {
+                "size": st.st_size if st else 0,
+                "mtime": st.st_mtime if st else 0,
+                "model": "musicnn",
+                "model_version": "1",
+                "missing": 0,
+                "scan_id": 1,
+                **t,
+            }
             if isinstance(row.get("probabilities"), dict):
                 row["probabilities"] = json.dumps(row["probabilities"])
-            conn.execute(f"INSERT INTO tracks ({', '.join(row)}) VALUES "
-                         f"({', '.join('?' * len(row))})", list(row.values()))
+            conn.execute(
+                f"INSERT INTO tracks ({', '.join(row)}) VALUES ({', '.join('?' * len(row))})",
+                list(row.values()),
+            )
     conn.close()
 
 
 def analysed(path: Path, fmt: str, **probs: float) -> dict:
     best = max(probs, key=probs.get)
-    return {"path": str(path), "format": fmt, "genre": best, "confidence": probs[best],
-            "probabilities": probs}
+    return {
+        "path": str(path),
+        "format": fmt,
+        "genre": best,
+        "confidence": probs[best],
+        "probabilities": probs,
+    }
 
 
 @pytest.fixture
@@ -47,15 +62,21 @@ def stored(library, tmp_path):
     Classical), flac hiphop 0.8, ogg classical 0.55, wav a decode error."""
     write_genres(library / "track0.mp3", ["Romantic Classical"])
     db = tmp_path / "lib.db"
-    insert_tracks(db, [
-        analysed(library / "track0.mp3", "mp3", ambient=0.19, classical=0.17, rock=0.02)
-        | {"tag_genre": "Romantic Classical"},
-        analysed(library / "track1.flac", "flac", hiphop=0.8, jazz=0.15, rock=0.05),
-        analysed(library / "track2.ogg", "ogg", classical=0.55, jazz=0.4)
-        | {"tag_genre": "Orchestral"},
-        {"path": str(library / "track5.wav"), "format": "wav",
-         "error": "cannot decode: invalid data"},
-    ])
+    insert_tracks(
+        db,
+        [
+            analysed(library / "track0.mp3", "mp3", ambient=0.19, classical=0.17, rock=0.02)
+            | {"tag_genre": "Romantic Classical"},
+            analysed(library / "track1.flac", "flac", hiphop=0.8, jazz=0.15, rock=0.05),
+            analysed(library / "track2.ogg", "ogg", classical=0.55, jazz=0.4)
+            | {"tag_genre": "Orchestral"},
+            {
+                "path": str(library / "track5.wav"),
+                "format": "wav",
+                "error": "cannot decode: invalid data",
+            },
+        ],
+    )
     return library, db
 
 
@@ -79,13 +100,16 @@ def test_help_reads_like_a_unix_tool():
     assert run_cli("--version").stdout.strip().startswith("tagger ")
 
 
-@pytest.mark.parametrize("args, message", [
-    (["scan"], "Missing argument 'PATH'"),
-    (["scan", "--bogus", "x"], "No such option: --bogus"),
-    (["scan", "--backend", "nonsense", "x"], "'nonsense' is not one of 'loky', 'dask'"),
-    (["report", "--json", "--csv"], "--json and --csv cannot be used together"),
-    (["ls", "--status", "fine"], "--status must be one of ok, truncated"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["scan"], "Missing argument 'PATH'"),
+        (["scan", "--bogus", "x"], "No such option: --bogus"),
+        (["scan", "--backend", "nonsense", "x"], "'nonsense' is not one of 'loky', 'dask'"),
+        (["report", "--json", "--csv"], "--json and --csv cannot be used together"),
+        (["ls", "--status", "fine"], "--status must be one of ok, truncated"),
+    ],
+)
 def test_usage_error_is_one_line_and_the_usage(args, message):
     proc = run_cli(*args, check=False)
     assert proc.returncode == 2
@@ -100,8 +124,10 @@ def test_write_and_undo_refuse_paths_and_ids_that_match_nothing(stored, tmp_path
     library, db = stored
     for cmd in ("write", "undo"):
         proc = run_cli(cmd, "/no/such/path", "--db", db, check=False)
-        assert (proc.returncode, proc.stderr.strip()) == \
-            (1, "tagger: error: no such file or folder: /no/such/path")
+        assert (proc.returncode, proc.stderr.strip()) == (
+            1,
+            "tagger: error: no such file or folder: /no/such/path",
+        )
         elsewhere = tmp_path / "elsewhere"
         elsewhere.mkdir(exist_ok=True)
         proc = run_cli(cmd, elsewhere, "--db", db, "--dry-run", check=False)  # never scanned
@@ -116,8 +142,10 @@ def test_dry_run_says_what_will_happen_even_while_a_scan_holds_the_database(stor
     store = Store(db)
     with store.writer_lock():  # what a running scan holds
         proc = run_cli("write", "--db", db, "--dry-run")
-        assert f"keep {library / 'track0.mp3'}: Romantic Classical (tagger: Ambient 0.19)" \
+        assert (
+            f"keep {library / 'track0.mp3'}: Romantic Classical (tagger: Ambient 0.19)"
             in proc.stdout.splitlines()
+        )
         assert f"would write {library / 'track1.flac'}: (none) -> Hip-Hop" in proc.stdout
         busy = run_cli("write", "--db", db, check=False)
         assert busy.returncode == 3 and "in use by another tagger process" in busy.stderr
@@ -142,14 +170,17 @@ def test_config_defaults_and_genre_map_reach_the_tags(stored, isolated_home):
     (isolated_home / "config.toml").write_text(
         f'db = "{db}"\ntop = 2\nmin_confidence = 0.1\noverwrite = true\n'
         '[genres]\nmap = { hiphop = "Rap", classical = "Classical Music" }\n'
-        'whitelist = ["Rap", "Classical Music", "Jazz", "Ambient"]\n')
+        'whitelist = ["Rap", "Classical Music", "Jazz", "Ambient"]\n'
+    )
     run_cli("write", library / "track1.flac", "--keep-existing")
     assert raw_genres(library / "track1.flac") == ["Rap", "Jazz"]  # rock is off the whitelist
     run_cli("write", library / "track0.mp3", "--top", "1")  # overwrite from the config
     assert raw_genres(library / "track0.mp3") == ["Ambient"]
     dry = run_cli("write", library / "track0.mp3", "--dry-run", "--keep-existing", "--top", "2")
-    assert dry.stdout.splitlines()[0] == \
-        f"keep {library / 'track0.mp3'}: Ambient (tagger: Ambient 0.19)"
+    assert (
+        dry.stdout.splitlines()[0]
+        == f"keep {library / 'track0.mp3'}: Ambient (tagger: Ambient 0.19)"
+    )
     listed = run_json("ls", "--genre", "rap")
     assert [t["genre"] for t in listed] == ["Rap"]
     rep = run_json("report")
@@ -178,8 +209,14 @@ def test_ls_filters_like_beet_ls(stored):
 
 def test_report_lists_failed_files_and_limits_to_paths(stored, tmp_path):
     library, db = stored
-    broken = [{"path": str(library / f"broken{i:02}.mp3"), "format": "mp3",
-               "error": f"truncated at byte {i}"} for i in range(25)]
+    broken = [
+        {
+            "path": str(library / f"broken{i:02}.mp3"),
+            "format": "mp3",
+            "error": f"truncated at byte {i}",
+        }
+        for i in range(25)
+    ]
     insert_tracks(db, broken)
     store = Store(db)
     store.start_scan("musicnn", "1", {"paths": [str(library)], "jobs": 2})
@@ -205,8 +242,10 @@ def test_models_says_what_is_missing_and_show_refuses_a_folder(library):
     text = run_cli("models").stdout
     assert "musicnn" in text
     for name in ("resnet", "mlp"):
-        assert f"{name}  not installed; train it with `tagger retrain --data DIR --model " \
-               f"{name}" in text
+        assert (
+            f"{name}  not installed; train it with `tagger retrain --data DIR --model "
+            f"{name}" in text
+        )
     proc = run_cli("show", library, check=False)
     assert proc.returncode == 1 and "is a folder" in proc.stderr and "notice" not in proc.stderr
 
@@ -234,13 +273,26 @@ def test_scan_and_show_as_a_new_user_sees_them(library, tmp_path, isolated_home)
     assert proc.stderr.index("notice") < proc.stderr.index("starting 1 worker ")
     assert proc.stdout.startswith("3 audio files: 3 analysed")  # skip/x.flac excluded
 
-    again = run_cli("scan", library, "--db", db, "--backend", "dask",
-                    "--scheduler", "tcp://10.11.12.13:8786")  # nothing to do: never connects
+    again = run_cli(
+        "scan", library, "--db", db, "--backend", "dask", "--scheduler", "tcp://10.11.12.13:8786"
+    )  # nothing to do: never connects
     assert "notice" not in again.stderr and "starting" not in again.stderr
-    assert again.stderr.startswith("tagger: warning: the Dask scheduler tcp://10.11.12.13:8786 "
-                                   "is reached without TLS")
-    assert "warning" not in run_cli("scan", library, "--db", db, "--backend", "dask",
-                                    "--scheduler", "tls://10.11.12.13:8786").stderr
+    assert again.stderr.startswith(
+        "tagger: warning: the Dask scheduler tcp://10.11.12.13:8786 is reached without TLS"
+    )
+    assert (
+        "warning"
+        not in run_cli(
+            "scan",
+            library,
+            "--db",
+            db,
+            "--backend",
+            "dask",
+            "--scheduler",
+            "tls://10.11.12.13:8786",
+        ).stderr
+    )
 
     shown = run_cli("show", library / "track1.flac", "--db", db)
     assert "stored" in shown.stdout.splitlines()[0] and shown.stderr == ""
@@ -278,9 +330,13 @@ def test_ctrl_c_says_how_to_resume_and_draws_the_bar_once(library, tmp_path):
     db = tmp_path / "lib.db"
     master, slave = pty.openpty()  # a terminal (100 columns), so the progress bar is drawn
     fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 100, 0, 0))
-    proc = subprocess.Popen([*tagger_cmd(), "scan", str(library), "--db", str(db), "--jobs", "1"],
-                            stdout=subprocess.PIPE, stderr=slave, text=True,
-                            start_new_session=True)
+    proc = subprocess.Popen(
+        [*tagger_cmd(), "scan", str(library), "--db", str(db), "--jobs", "1"],
+        stdout=subprocess.PIPE,
+        stderr=slave,
+        text=True,
+        start_new_session=True,
+    )
     os.close(slave)
     terminal: list[bytes] = []
     reader = threading.Thread(target=lambda: _drain(master, terminal), daemon=True)
@@ -291,12 +347,13 @@ def test_ctrl_c_says_how_to_resume_and_draws_the_bar_once(library, tmp_path):
     assert proc.wait(timeout=120) == 130
     reader.join(timeout=10)
     out = b"".join(terminal).decode(errors="replace")
-    assert "interrupted; everything finished so far is saved (run the same command to " \
-           "resume)" in out, out
+    assert (
+        "interrupted; everything finished so far is saved (run the same command to resume)" in out
+    ), out
     assert "Traceback" not in out, out
     assert out.index("starting 1 worker") < out.index("scanning")
     # The bar is cleared where it stood and the message takes its line: not drawn again.
-    assert "\n" not in out[out.rindex("scanning"):out.index("tagger: interrupted")], out
+    assert "\n" not in out[out.rindex("scanning") : out.index("tagger: interrupted")], out
     done = len(rows(db, "SELECT path FROM tracks"))
     assert 0 < done < total
     resumed = run_json("scan", library, "--db", db, "--jobs", "1")
@@ -340,10 +397,18 @@ def test_a_scheduler_that_hangs_up_is_one_line(library, tmp_path):
 
     threading.Thread(target=hang_up, daemon=True).start()
     try:
-        proc = run_cli("scan", library / "track1.flac", "--db", tmp_path / "x.db",
-                       "--scheduler", f"tcp://127.0.0.1:{port}", check=False)
+        proc = run_cli(
+            "scan",
+            library / "track1.flac",
+            "--db",
+            tmp_path / "x.db",
+            "--scheduler",
+            f"tcp://127.0.0.1:{port}",
+            check=False,
+        )
     finally:
         server.close()
     assert proc.returncode == 1 and "Traceback" not in proc.stderr
     assert proc.stderr.splitlines()[-1].startswith(
-        f"tagger: error: cannot connect to the Dask scheduler tcp://127.0.0.1:{port}: ")
+        f"tagger: error: cannot connect to the Dask scheduler tcp://127.0.0.1:{port}: "
+    )

@@ -1,4 +1,5 @@
 """The config file: precedence, `tagger config`, one-line errors naming the key, the genre map."""
+
 from __future__ import annotations
 
 import json
@@ -23,8 +24,11 @@ def test_no_file_means_built_in_defaults(isolated_home):
 
 
 def test_file_then_environment_then_command_line(isolated_home, monkeypatch, tmp_path):
-    path = write_config(isolated_home, 'db = "~/from-config.db"\ntop = 2\njobs = 3\n'
-                                       'exclude = ["*/Podcasts/*"]\nid3_version = "2.3"\n')
+    path = write_config(
+        isolated_home,
+        'db = "~/from-config.db"\ntop = 2\njobs = 3\n'
+        'exclude = ["*/Podcasts/*"]\nid3_version = "2.3"\n',
+    )
     s = load_config()
     assert s.path == path and s.top == 2 and s.jobs == 3 and s.id3_version == "2.3"
     assert s.exclude == ("*/Podcasts/*",) and s.source("top") == f"config file {path}"
@@ -38,13 +42,22 @@ def test_file_then_environment_then_command_line(isolated_home, monkeypatch, tmp
     assert s.write_options().id3v23 and s.write_options(dry_run=True).dry_run
 
 
-@pytest.mark.parametrize("text, key", [
-    ("top = 0", "top"), ("jobs = 'two'", "jobs"), ("min_confidence = 1.5", "min_confidence"),
-    ("overwrite = 'yes'", "overwrite"), ('id3_version = "2.2"', "id3_version"),
-    ('precision = "float16"', "precision"), ("exclude = 'x'", "exclude"),
-    ("colour = 1", "colour"), ("[genres]\nwhitelist = 'Rock'", "genres.whitelist"),
-    ("[genres]\nmap = {rock = 1}", "genres.map"), ("[genres]\nalias = 1", "genres.alias"),
-])
+@pytest.mark.parametrize(
+    "text, key",
+    [
+        ("top = 0", "top"),
+        ("jobs = 'two'", "jobs"),
+        ("min_confidence = 1.5", "min_confidence"),
+        ("overwrite = 'yes'", "overwrite"),
+        ('id3_version = "2.2"', "id3_version"),
+        ('precision = "float16"', "precision"),
+        ("exclude = 'x'", "exclude"),
+        ("colour = 1", "colour"),
+        ("[genres]\nwhitelist = 'Rock'", "genres.whitelist"),
+        ("[genres]\nmap = {rock = 1}", "genres.map"),
+        ("[genres]\nalias = 1", "genres.alias"),
+    ],
+)
 def test_bad_value_names_the_key(isolated_home, text, key):
     write_config(isolated_home, text + "\n")
     with pytest.raises(ConfigError, match=rf": {key}: "):
@@ -52,8 +65,10 @@ def test_bad_value_names_the_key(isolated_home, text, key):
 
 
 def test_genre_map_spells_filters_and_merges():
-    gmap = GenreMap({"hiphop": "Hip Hop", "Techno": "Electronic", "house": "Electronic"},
-                    whitelist=["Hip Hop", "Electronic", "Jazz"])
+    gmap = GenreMap(
+        {"hiphop": "Hip Hop", "Techno": "Electronic", "house": "Electronic"},
+        whitelist=["Hip Hop", "Electronic", "Jazz"],
+    )
     assert gmap.spell("hiphop") == "Hip Hop" and gmap.spell("jazz") == "Jazz"
     assert gmap.label("house") == "Electronic" and gmap.label("rock") == "rock"
     probs = {"rock": 0.5, "techno": 0.3, "house": 0.25, "jazz": 0.2, "hiphop": 0.01}
@@ -64,8 +79,10 @@ def test_genre_map_spells_filters_and_merges():
 
 
 def test_tagger_config_shows_sources_and_refuses_a_bad_file(isolated_home):
-    path = write_config(isolated_home, 'model = "musicnn"\nmin_confidence = 0.3\n'
-                                       '[genres]\nmap = { hiphop = "Hip Hop" }\n')
+    path = write_config(
+        isolated_home,
+        'model = "musicnn"\nmin_confidence = 0.3\n[genres]\nmap = { hiphop = "Hip Hop" }\n',
+    )
     text = run_cli("config").stdout
     assert f"config file: {path}" in text
     line = next(x for x in text.splitlines() if x.strip().startswith("min_confidence"))
@@ -79,8 +96,9 @@ def test_tagger_config_shows_sources_and_refuses_a_bad_file(isolated_home):
     for cmd in (["config"], ["ls"], ["write", "--dry-run"]):
         proc = run_cli(*cmd, check=False)
         assert proc.returncode == 1, cmd
-        assert proc.stderr.strip() == (f"tagger: error: config {path}: top: must be a whole "
-                                       f"number >= 1, not -1")
+        assert proc.stderr.strip() == (
+            f"tagger: error: config {path}: top: must be a whole number >= 1, not -1"
+        )
 
 
 def test_exclude_paths_and_globs_in_the_walk(tmp_path):

@@ -1,4 +1,5 @@
 """Say only what was heard: statuses and reasons from the audio that decodes, on hostile files."""
+
 from __future__ import annotations
 
 import multiprocessing as mp
@@ -61,16 +62,23 @@ def mutagen() -> Path:
     return mutagen_data()
 
 
-@pytest.mark.parametrize("name, status, reason", [
-    # ffmpeg decodes these; tagger used to record errors (unseekable, psf_fseek, bad blocks).
-    ("lame397v9short.mp3", "too_short", r"too short \(0\.0 s\)"),
-    ("variable-block.flac", "too_short", r"too short \(0\.9 s of 261\.7 s decodable\)"),
-    ("52-too-short-block-size.flac", "too_short", r"too short \(0\.3 s of 202\.8 s decodable\)"),
-    ("issue_29.wma", "too_short", r"too short \(0\.8 s of 1\.7 s decodable\)"),
-    # Reasons that used to be false ("permission denied", "not a regular file").
-    ("nero-chapters.m4b", "error", r"no audio decodes \(the header promises 2817 min\)"),
-    ("bad-POPM-frame.mp3", "error", r"damaged mp3 file: no decodable audio \(invalid data\)"),
-])
+@pytest.mark.parametrize(
+    "name, status, reason",
+    [
+        # ffmpeg decodes these; tagger used to record errors (unseekable, psf_fseek, bad blocks).
+        ("lame397v9short.mp3", "too_short", r"too short \(0\.0 s\)"),
+        ("variable-block.flac", "too_short", r"too short \(0\.9 s of 261\.7 s decodable\)"),
+        (
+            "52-too-short-block-size.flac",
+            "too_short",
+            r"too short \(0\.3 s of 202\.8 s decodable\)",
+        ),
+        ("issue_29.wma", "too_short", r"too short \(0\.8 s of 1\.7 s decodable\)"),
+        # Reasons that used to be false ("permission denied", "not a regular file").
+        ("nero-chapters.m4b", "error", r"no audio decodes \(the header promises 2817 min\)"),
+        ("bad-POPM-frame.mp3", "error", r"damaged mp3 file: no decodable audio \(invalid data\)"),
+    ],
+)
 def test_mutagen_files_named_in_issue_12(mutagen, name, status, reason):
     got = outcome(mutagen / name)
     assert got[0] == status and re.fullmatch(reason, got[1] or ""), got
@@ -145,8 +153,13 @@ def test_permission_reasons_are_true():
         shutil.copy(clip, root / "locked.flac")
         os.chmod(root / "locked.flac", 0o600)
         parent, child = mp.get_context("fork").Pipe()
-        proc = mp.get_context("fork").Process(target=_reasons_as_nobody, args=(
-            [str(root / "closed" / "inside.flac"), str(root / "locked.flac"), str(clip)], child))
+        proc = mp.get_context("fork").Process(
+            target=_reasons_as_nobody,
+            args=(
+                [str(root / "closed" / "inside.flac"), str(root / "locked.flac"), str(clip)],
+                child,
+            ),
+        )
         proc.start()
         assert parent.poll(60)
         inside, locked, ok, scan_said = parent.recv()
@@ -156,8 +169,10 @@ def test_permission_reasons_are_true():
     assert inside == ("error", f"cannot enter folder {root / 'closed'} (permission denied)")
     assert locked == ("error", "permission denied (the file cannot be opened for reading)")
     assert ok == ("ok", None)
-    assert scan_said == (f"cannot read {root / 'closed' / 'inside.flac'}: cannot enter folder "
-                         f"{root / 'closed'} (permission denied)")
+    assert scan_said == (
+        f"cannot read {root / 'closed' / 'inside.flac'}: cannot enter folder "
+        f"{root / 'closed'} (permission denied)"
+    )
 
 
 def test_migration_gives_old_rows_a_status(tmp_path):
@@ -170,8 +185,10 @@ def test_migration_gives_old_rows_a_status(tmp_path):
     conn = sqlite3.connect(db)
     for sql in MIGRATIONS[0]:
         conn.execute(sql)
-    conn.executemany("INSERT INTO tracks (path, genre, error) VALUES (?, ?, ?)",
-                     [("/a.mp3", "rock", None), ("/b.mp3", None, "not an audio file")])
+    conn.executemany(
+        "INSERT INTO tracks (path, genre, error) VALUES (?, ?, ?)",
+        [("/a.mp3", "rock", None), ("/b.mp3", None, "not an audio file")],
+    )
     conn.execute("PRAGMA user_version = 1")
     conn.commit()
     conn.close()
@@ -179,5 +196,7 @@ def test_migration_gives_old_rows_a_status(tmp_path):
     conn = sqlite3.connect(db)
     got = conn.execute("SELECT path, status, reason, error FROM tracks ORDER BY path").fetchall()
     conn.close()
-    assert got == [("/a.mp3", None, None, None),
-                   ("/b.mp3", "error", "not an audio file", "not an audio file")]
+    assert got == [
+        ("/a.mp3", None, None, None),
+        ("/b.mp3", "error", "not an audio file", "not an audio file"),
+    ]

@@ -13,6 +13,7 @@ Three kinds of evidence:
 * generated audio, always: scan -> retrain -> re-label -> similar through the
   real CLI, TensorFlow and all.
 """
+
 from __future__ import annotations
 
 import json
@@ -38,9 +39,13 @@ from tagger.worker import TrackResult
 
 FIXTURE = Path(__file__).parent / "fixtures" / "real_embeddings.npz"
 # What a user might call each soundtrack: none of these is a genre tagger knows.
-USER_NAMES = {"wesnoth": "Orchestral Score", "singularity": "synthwave",
-              "fretsonfire": "Death Metal", "hyperrogue": "Dungeon Synth",
-              "blupi": "Kinderlieder"}
+USER_NAMES = {
+    "wesnoth": "Orchestral Score",
+    "singularity": "synthwave",
+    "fretsonfire": "Death Metal",
+    "hyperrogue": "Dungeon Synth",
+    "blupi": "Kinderlieder",
+}
 
 
 def real_fixture() -> dict[str, np.ndarray]:
@@ -56,8 +61,15 @@ def half_tagged(groups: np.ndarray) -> np.ndarray:
     return tagged
 
 
-def store_library(root: Path, db: Path, names: list[str], groups: list[str],
-                  albums: list[str], genres: list[str | None], vectors: np.ndarray) -> list[Path]:
+def store_library(
+    root: Path,
+    db: Path,
+    names: list[str],
+    groups: list[str],
+    albums: list[str],
+    genres: list[str | None],
+    vectors: np.ndarray,
+) -> list[Path]:
     """A real database holding what a musicnn scan stores, for placeholder files under ``root``.
 
     The files hold bytes no decoder accepts: a scan that decoded any of them
@@ -66,17 +78,30 @@ def store_library(root: Path, db: Path, names: list[str], groups: list[str],
     embedder = embedder_id(resolve("musicnn")[0].card)
     results, files = [], []
     for i, (name, group, album, genre, vec) in enumerate(
-            zip(names, groups, albums, genres, vectors)):
+        zip(names, groups, albums, genres, vectors)
+    ):
         f = root / group / name
         f.parent.mkdir(parents=True, exist_ok=True)
         f.write_bytes(b"not audio " * (100 + i))
         st = f.stat()
-        results.append(TrackResult(
-            str(f), st.st_size, st.st_mtime, "musicnn", embedder.split(" ", 1)[1],
-            format="ogg", duration=60.0, slices=5, tag_genre=genre, album=album or None,
-            prediction=TrackPrediction("ambient", 0.3, {"ambient": 0.3},
-                                       embedding=np.asarray(vec, np.float32)),
-            embedder=embedder))
+        results.append(
+            TrackResult(
+                str(f),
+                st.st_size,
+                st.st_mtime,
+                "musicnn",
+                embedder.split(" ", 1)[1],
+                format="ogg",
+                duration=60.0,
+                slices=5,
+                tag_genre=genre,
+                album=album or None,
+                prediction=TrackPrediction(
+                    "ambient", 0.3, {"ambient": 0.3}, embedding=np.asarray(vec, np.float32)
+                ),
+                embedder=embedder,
+            )
+        )
         files.append(f)
     store = Store(db)
     try:
@@ -100,15 +125,27 @@ def real_library(tmp_path_factory):
             name = name.lower()  # other spellings of the same genre
         genres.append(name)
     root = tmp_path_factory.mktemp("real")
-    files = store_library(root / "Music", root / "lib.db", d["names"].tolist(),
-                          d["groups"].tolist(), d["albums"].tolist(), genres,
-                          d["embeddings"].astype(np.float32))
-    return {"music": root / "Music", "db": root / "lib.db", "files": files,
-            "groups": d["groups"], "tagged": tagged}
+    files = store_library(
+        root / "Music",
+        root / "lib.db",
+        d["names"].tolist(),
+        d["groups"].tolist(),
+        d["albums"].tolist(),
+        genres,
+        d["embeddings"].astype(np.float32),
+    )
+    return {
+        "music": root / "Music",
+        "db": root / "lib.db",
+        "files": files,
+        "groups": d["groups"],
+        "tagged": tagged,
+    }
 
 
 def test_real_library_half_tagged_then_the_rest_labelled_from_stored_embeddings(
-        real_library, isolated_home):
+    real_library, isolated_home
+):
     lib, db = real_library["music"], real_library["db"]
     card = run_json("retrain", "--from-library", "--db", db, "--min-tracks", "4")
     assert card["genres"] == sorted(USER_NAMES.values(), key=str.lower)  # user's spellings
@@ -136,8 +173,10 @@ def test_real_library_half_tagged_then_the_rest_labelled_from_stored_embeddings(
     untagged = [i for i in range(n) if not real_library["tagged"][i]]
     right = sum(got[str(real_library["files"][i])]["genre"] == truth[i] for i in untagged)
     assert right / len(untagged) >= 0.95, f"{right}/{len(untagged)}"
-    assert all(got[str(f)]["error"] is None and got[str(f)]["model"] == "library"
-               for f in real_library["files"])
+    assert all(
+        got[str(f)]["error"] is None and got[str(f)]["model"] == "library"
+        for f in real_library["files"]
+    )
 
     again = run_json("scan", lib, "--db", db)
     assert again["skipped"] == n and again["relabelled"] == 0
@@ -152,8 +191,7 @@ def test_similar_puts_the_same_soundtrack_first(real_library):
     db = real_library["db"]
     store = Store(db, create=False)
     try:
-        found, matrix = store.embedded_tracks(embedder_id(resolve("musicnn")[0].card),
-                                              ("path",))
+        found, matrix = store.embedded_tracks(embedder_id(resolve("musicnn")[0].card), ("path",))
     finally:
         store.close()
     group_of = {str(f): g for f, g in zip(real_library["files"], real_library["groups"])}
@@ -164,8 +202,8 @@ def test_similar_puts_the_same_soundtrack_first(real_library):
         assert np.all(np.diff(sims) <= 1e-6) and i not in idx
         first.append(groups[idx[0]] == groups[i])
         top5.append(np.mean(groups[idx] == groups[i]))
-    assert np.mean(first) >= 0.95, np.mean(first)   # measured: 90/91
-    assert np.mean(top5) >= 0.85, np.mean(top5)     # measured: 0.90
+    assert np.mean(first) >= 0.95, np.mean(first)  # measured: 90/91
+    assert np.mean(top5) >= 0.85, np.mean(top5)  # measured: 0.90
     chance = max(Counter(groups.tolist()).values()) / len(groups)
     assert np.mean(top5) > 1.5 * chance
 
@@ -173,8 +211,9 @@ def test_similar_puts_the_same_soundtrack_first(real_library):
     out = run_json("similar", query, "--db", db, "--top", "3", "--m3u", db.parent / "sim.m3u")
     assert out["source"] == "stored" and len(out["results"]) == 3
     i = [r["path"] for r in found].index(str(query))
-    assert [r["path"] for r in out["results"]] == [found[j]["path"] for j in
-                                                    nearest(matrix[i], matrix, 3, exclude=i)[0]]
+    assert [r["path"] for r in out["results"]] == [
+        found[j]["path"] for j in nearest(matrix[i], matrix, 3, exclude=i)[0]
+    ]
     assert Path(out["results"][0]["path"]).parent.name == "singularity"
     lines = (db.parent / "sim.m3u").read_text().splitlines()
     assert lines[0] == "#EXTM3U" and lines[2] == str(query)
@@ -193,10 +232,19 @@ def test_float16_storage_keeps_the_ranking():
 
 # --- labels, splits, calibration: pure functions ------------------------------------
 
+
 def test_labels_keep_the_users_spelling_and_list_small_genres(tmp_path):
-    tags = (["Death Metal"] * 4 + ["death  metal", "DEATH-METAL"] + ["Hip-Hop"] * 6 + ["Rap"] * 2
-            + ["Vaporwave"] * 2 + ["Vaporwave; Death Metal"] + ["Chiptune; Hip-Hop"]
-            + [None, ""] + ["Metal"] * 5)
+    tags = (
+        ["Death Metal"] * 4
+        + ["death  metal", "DEATH-METAL"]
+        + ["Hip-Hop"] * 6
+        + ["Rap"] * 2
+        + ["Vaporwave"] * 2
+        + ["Vaporwave; Death Metal"]
+        + ["Chiptune; Hip-Hop"]
+        + [None, ""]
+        + ["Metal"] * 5
+    )
     labels = make_labels(tags, min_tracks=5)
     assert labels.genres == ["Death Metal", "Hip-Hop", "Metal"]
     # case, spacing and punctuation merge; the synonym table joins a rare
@@ -205,7 +253,7 @@ def test_labels_keep_the_users_spelling_and_list_small_genres(tmp_path):
     assert labels.merged == {"Rap": "Hip-Hop"}
     assert labels.left_out == {"Vaporwave": 2}
     g = labels.genres
-    assert labels.y[16] == g.index("Death Metal")   # first genre too rare: the next one counts
+    assert labels.y[16] == g.index("Death Metal")  # first genre too rare: the next one counts
     assert labels.y[17] == g.index("Hip-Hop")
     assert labels.y[18] == labels.y[19] == labels.y[14] == -1
 
@@ -256,8 +304,11 @@ def test_generated_library_scan_retrain_relabel_without_decoding(tmp_path, isola
         (lib / kind).mkdir(parents=True)
         for i in range(6):
             album = f"{kind} vol {i // 3}"
-            f = write_audio(lib / kind / f"{kind}{i}.flac",
-                            synth_track(kind, 8.0, 22050, seed=10 * i + len(kind)), 22050)
+            f = write_audio(
+                lib / kind / f"{kind}{i}.flac",
+                synth_track(kind, 8.0, 22050, seed=10 * i + len(kind)),
+                22050,
+            )
             audio = mutagen.File(f)
             audio["album"], audio["artist"] = album, "Generator"
             if i % 2 == 0:
@@ -277,7 +328,9 @@ def test_generated_library_scan_retrain_relabel_without_decoding(tmp_path, isola
     assert card["genres"] == sorted(KINDS.values())
     assert card["accuracy"]["per_genre"]["Drone Doom"]["albums"] == 2
     shown = run_json("show", lib / "pulse" / "pulse1.flac", "--model", "library")
-    assert shown["genre"] == "Four To The Floor" and set(shown["probabilities"]) == set(KINDS.values())
+    assert shown["genre"] == "Four To The Floor" and set(shown["probabilities"]) == set(
+        KINDS.values()
+    )
 
     # Make decoding fail: same size, same mtime, bytes no decoder accepts.
     originals = {}
@@ -310,6 +363,7 @@ def test_generated_library_scan_retrain_relabel_without_decoding(tmp_path, isola
 
 # --- real audio, where the soundtracks are installed --------------------------------------
 
+
 @pytest.mark.slow
 def test_real_scan_stores_the_fixture_embeddings(tmp_path):
     """A real scan of real recordings stores exactly the embeddings the fixture holds."""
@@ -320,8 +374,10 @@ def test_real_scan_stores_the_fixture_embeddings(tmp_path):
 
     present = {g: fs[:3] for g, fs in soundtrack_files().items() if fs}
     if not present:
-        pytest.skip("no Debian game soundtrack installed (apt-get install singularity-music "
-                    "hyperrogue-music ...; see training/real_embeddings.py)")
+        pytest.skip(
+            "no Debian game soundtrack installed (apt-get install singularity-music "
+            "hyperrogue-music ...; see training/real_embeddings.py)"
+        )
     lib = tmp_path / "Music"
     for g, fs in present.items():
         (lib / g).mkdir(parents=True)

@@ -1,4 +1,5 @@
 """The musicnn port: parity with the original graph, the float16 fix, the genre merge."""
+
 from __future__ import annotations
 
 from collections import Counter
@@ -47,8 +48,9 @@ def test_spectrogram_matches_the_recorded_input(parity):
     """tagger's own feature code still produces the inputs the references were made from."""
     from tagger.training.synth import fixed_signals
 
-    patches = np.concatenate([extract([s.astype(np.float32)], MUSICNN)
-                              for s in fixed_signals().values()])
+    patches = np.concatenate(
+        [extract([s.astype(np.float32)], MUSICNN) for s in fixed_signals().values()]
+    )
     np.testing.assert_allclose(patches, parity["patches"], atol=1e-5)
 
 
@@ -57,7 +59,9 @@ def test_loud_input_gives_music_dependent_tags(musicnn, parity):
     constant tag vector; the port's float32 compression keeps the music."""
     f16 = parity["float16_patches"]
     assert np.isinf(f16).any()
-    np.testing.assert_allclose(parity["mtt_float16_reference"][0], parity["mtt_float16_reference"][1])
+    np.testing.assert_allclose(
+        parity["mtt_float16_reference"][0], parity["mtt_float16_reference"][1]
+    )
     assert MTT_LABELS[int(np.argmax(parity["mtt_float16_reference"][0]))] == "guitar"
     loud = [list(parity["names"]).index(n) for n in parity["loud_names"]]
     patches = parity["patches"][loud]

@@ -1,4 +1,5 @@
 """Nothing is lost: Dask scale-out, kills at random points, concurrent writers, hostile input."""
+
 from __future__ import annotations
 
 import fcntl
@@ -40,6 +41,7 @@ from tagger.training.synth import synth_track, write_audio
 
 pytestmark = pytest.mark.slow  # TensorFlow, worker pools or the real CLI: seconds each
 
+
 def integrity(db: Path) -> str:
     conn = sqlite3.connect(db)
     try:
@@ -50,8 +52,9 @@ def integrity(db: Path) -> str:
 
 def test_dask_local_cluster_gives_the_same_results(library, tmp_path):
     loky = run_json("scan", library, "--db", tmp_path / "loky.db", "--jobs", "2")
-    dask = run_json("scan", library, "--db", tmp_path / "dask.db", "--backend", "dask",
-                    "--jobs", "2")
+    dask = run_json(
+        "scan", library, "--db", tmp_path / "dask.db", "--backend", "dask", "--jobs", "2"
+    )
     assert dask["scanned"] == loky["scanned"] == len(FORMATS)
     a = {r["path"]: r for r in rows(tmp_path / "loky.db")}
     b = {r["path"]: r for r in rows(tmp_path / "dask.db")}
@@ -60,15 +63,20 @@ def test_dask_local_cluster_gives_the_same_results(library, tmp_path):
         assert a[path]["genre"] == b[path]["genre"]
         pa, pb = json.loads(a[path]["probabilities"]), json.loads(b[path]["probabilities"])
         assert max(abs(pa[g] - pb[g]) for g in pa) < 1e-3
-    assert json.loads(rows(tmp_path / "dask.db", "SELECT * FROM scans")[0]["arguments"])["backend"] == "dask"
+    assert (
+        json.loads(rows(tmp_path / "dask.db", "SELECT * FROM scans")[0]["arguments"])["backend"]
+        == "dask"
+    )
 
 
 # A scan run through the library entry point, committing every row as it arrives, so that
 # the test can kill it between any two rows (the CLI batches commits for speed).
-ROW_BY_ROW_SCAN = ("import importlib, sys\n"
-                   "s = importlib.import_module('tagger.scan')\n"
-                   "s.COMMIT_ROWS = 1\n"
-                   "s.scan([sys.argv[1]], db=sys.argv[2], jobs=2, chunk_size=1, progress=False)\n")
+ROW_BY_ROW_SCAN = (
+    "import importlib, sys\n"
+    "s = importlib.import_module('tagger.scan')\n"
+    "s.COMMIT_ROWS = 1\n"
+    "s.scan([sys.argv[1]], db=sys.argv[2], jobs=2, chunk_size=1, progress=False)\n"
+)
 
 
 def count(db: Path, sql: str) -> int:
@@ -106,8 +114,11 @@ def test_kills_after_random_committed_rows_lose_and_redo_nothing(tmp_path):
     kills = 0
     while len(committed) < total - 1:
         k = len(committed) + rng.randint(1, total - 1 - len(committed))
-        proc = subprocess.Popen([sys.executable, "-c", ROW_BY_ROW_SCAN, str(lib), str(db)],
-                                stdout=subprocess.DEVNULL, start_new_session=True)
+        proc = subprocess.Popen(
+            [sys.executable, "-c", ROW_BY_ROW_SCAN, str(lib), str(db)],
+            stdout=subprocess.DEVNULL,
+            start_new_session=True,
+        )
         kills += kill_after(proc, db, "SELECT count(*) AS n FROM tracks", k)
         assert integrity(db) == "ok"
         now = {r["path"]: r["scanned_at"] for r in rows(db)}
@@ -248,14 +259,26 @@ def test_hostile_corpus_every_file_ends_as_result_or_error(tmp_path):
     stored = rows(db)
     assert summary["files_seen"] == len(files) == len(stored)
     assert summary["scanned"] + summary["errors"] == len(files)
-    by_name = {os.path.basename(r["path"] if isinstance(r["path"], str) else os.fsdecode(r["path"])): r
-               for r in stored}
+    by_name = {
+        os.path.basename(r["path"] if isinstance(r["path"], str) else os.fsdecode(r["path"])): r
+        for r in stored
+    }
     for name in ("zero.flac", "random.mp3", "random.m4a"):
         assert by_name[name]["status"] == "error" and by_name[name]["error"], name
-    for name in ("good.flac", "surround.wav", "stereo.flac",
-                 "rate8000.wav", "rate192000.wav", "depth_PCM_U8.wav", "depth_DOUBLE.wav",
-                 "new\nline.mp3", "quote'\"s.flac", "emoji 🎵.ogg", "deep.flac",
-                 os.fsdecode(b"latin1_\xe9t\xe9.flac")):
+    for name in (
+        "good.flac",
+        "surround.wav",
+        "stereo.flac",
+        "rate8000.wav",
+        "rate192000.wav",
+        "depth_PCM_U8.wav",
+        "depth_DOUBLE.wav",
+        "new\nline.mp3",
+        "quote'\"s.flac",
+        "emoji 🎵.ogg",
+        "deep.flac",
+        os.fsdecode(b"latin1_\xe9t\xe9.flac"),
+    ):
         row = by_name[name]
         assert row["genre"] and row["status"] == "ok" and row["reason"] is None, name
     for name, (status, reason) in heard.items():
@@ -328,9 +351,14 @@ def test_two_hour_file_decodes_in_bounded_memory(tmp_path):
         "before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss\n"
         "d, x = run(sys.argv[1])\n"
         "after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss\n"
-        "print(d.duration, x.shape[0], before, after)\n")
-    out = subprocess.run([os.sys.executable, "-c", code, str(path), str(short)],
-                         capture_output=True, text=True, check=True).stdout.split()
+        "print(d.duration, x.shape[0], before, after)\n"
+    )
+    out = subprocess.run(
+        [os.sys.executable, "-c", code, str(path), str(short)],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
     duration, slices, before_kb, after_kb = float(out[0]), int(out[1]), int(out[2]), int(out[3])
     assert abs(duration - 7200) < 1 and slices == 10
     # Decoding it whole at 22,050 Hz would take 635 MB; the windows take ~3 MB.
@@ -362,11 +390,15 @@ def _decode_outcome(data: bytes, suffix: str, conn) -> None:
 def seeds(tmp_path_factory) -> dict[str, bytes]:
     root = tmp_path_factory.mktemp("seeds")
     y = synth_track("bells", 4.0, 22050, 9)
-    return {ext: write_audio(root / f"s{ext}", y, 22050).read_bytes()
-            for ext in (".wav", ".flac", ".mp3", ".ogg", ".m4a")}
+    return {
+        ext: write_audio(root / f"s{ext}", y, 22050).read_bytes()
+        for ext in (".wav", ".flac", ".mp3", ".ogg", ".m4a")
+    }
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(data=st.data())
 def test_fuzz_decode_and_features(seeds, data):
     """Mutated real files either decode to valid features or fail with a one-line reason.
@@ -400,9 +432,12 @@ def scan_killing_a_worker(tmp_path: Path, *options: str) -> tuple[dict, list[dic
     for i in range(4):
         make_library(lib / f"a{i}", seconds=4.0, formats=(".flac", ".wav", ".ogg", ".mp3"))
     db = tmp_path / "lib.db"
-    proc = subprocess.Popen([*tagger_cmd(), "scan", str(lib), "--db", str(db), "--jobs", "2",
-                             "--json", *options], stdout=subprocess.PIPE,
-                            stderr=subprocess.DEVNULL, text=True)
+    proc = subprocess.Popen(
+        [*tagger_cmd(), "scan", str(lib), "--db", str(db), "--jobs", "2", "--json", *options],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
     parent = psutil.Process(proc.pid)
     victim = None
     deadline = time.time() + 120
@@ -465,8 +500,10 @@ def _open_as_nobody(lib: str, home: str, dbs: list[str], conn) -> None:
     os.environ["TAGGER_HOME"] = home
     out = []
     for db in dbs:
-        for run in (lambda db=db: scan([lib], db=db, model="musicnn", jobs=1, progress=False),
-                    lambda db=db: write_tags(db=db)):
+        for run in (
+            lambda db=db: scan([lib], db=db, model="musicnn", jobs=1, progress=False),
+            lambda db=db: write_tags(db=db),
+        ):
             try:
                 run()
                 out.append("no error")
@@ -500,8 +537,10 @@ def test_unwritable_database_is_one_line_naming_it_and_untouched():
         os.chmod(root / "ro", 0o555)
         before = {p: p.read_bytes() for p in root.rglob("*.db*")}
         parent, child = mp.get_context("fork").Pipe()
-        proc = mp.get_context("fork").Process(target=_open_as_nobody, args=(
-            str(root / "lib"), str(root / "home"), [str(d) for d in dbs], child))
+        proc = mp.get_context("fork").Process(
+            target=_open_as_nobody,
+            args=(str(root / "lib"), str(root / "home"), [str(d) for d in dbs], child),
+        )
         proc.start()
         assert parent.poll(120)
         said = parent.recv()
@@ -509,11 +548,13 @@ def test_unwritable_database_is_one_line_naming_it_and_untouched():
         after = {p: p.read_bytes() for p in root.rglob("*.db*")}
     finally:
         shutil.rmtree(root)
-    why = ["the file is read-only (-r--r--r--)",
-           f"its folder {root / 'ro'} is not writable",
-           "the file belongs to user root (-rw-r--r--) and user nobody may not write it"]
+    why = [
+        "the file is read-only (-r--r--r--)",
+        f"its folder {root / 'ro'} is not writable",
+        "the file belongs to user root (-rw-r--r--) and user nobody may not write it",
+    ]
     for i, (db, cause) in enumerate(zip(dbs, why)):
-        for text in said[2 * i:2 * i + 2]:  # scan, write
+        for text in said[2 * i : 2 * i + 2]:  # scan, write
             assert text.startswith(f"cannot open database {db}: {cause}"), text
             assert "\n" not in text
     assert after == before
@@ -524,8 +565,11 @@ def small_disk(tmp_path):
     """A 2 MB file system of its own (tmpfs), so that it can be filled or made read-only."""
     disk = tmp_path / "disk"
     disk.mkdir()
-    proc = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(disk)],
-                          capture_output=True, text=True)
+    proc = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(disk)],
+        capture_output=True,
+        text=True,
+    )
     if proc.returncode != 0:
         pytest.skip(f"cannot mount a tmpfs here (needs root): {proc.stderr.strip()}")
     yield disk
@@ -546,9 +590,13 @@ def test_full_or_read_only_disk_is_one_line_exit_1_and_nothing_half_done(small_d
     lib = tmp_path / "lib"
     make_library(lib, seconds=4.0, formats=(".flac", ".mp3"))
     db = small_disk / "lib.db"
-    proc = subprocess.Popen([*tagger_cmd(), "scan", str(lib), "--db", str(db)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-                            start_new_session=True)
+    proc = subprocess.Popen(
+        [*tagger_cmd(), "scan", str(lib), "--db", str(db)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
     while True:  # freeze the scan once it has started (its scans row is committed), fill the disk
         os.killpg(proc.pid, signal.SIGSTOP)
         if count(db, "SELECT count(*) AS n FROM scans") == 1:
@@ -561,21 +609,27 @@ def test_full_or_read_only_disk_is_one_line_exit_1_and_nothing_half_done(small_d
     _, err = proc.communicate(timeout=600)
     assert proc.returncode == 1 and "Traceback" not in err, err
     assert err.strip().splitlines()[-1] == (
-        f"tagger: error: cannot write database {db}: the disk holding {small_disk} is full")
+        f"tagger: error: cannot write database {db}: the disk holding {small_disk} is full"
+    )
     assert integrity(db) == "ok"
     assert all(r["status"] == "ok" and r["genre"] for r in rows(db))  # whole rows or none
     for args in (("scan", lib), ("write",)):  # a later run fails at once
         out = run_cli(*args, "--db", db, check=False)
         assert out.returncode == 1 and "Traceback" not in out.stderr, out.stderr
-        assert re.fullmatch(f"tagger: error: cannot (open|write) database {db}: the disk holding "
-                            f"{small_disk} is full", out.stderr.strip().splitlines()[-1])
+        assert re.fullmatch(
+            f"tagger: error: cannot (open|write) database {db}: the disk holding "
+            f"{small_disk} is full",
+            out.stderr.strip().splitlines()[-1],
+        )
     (small_disk / "filler").unlink()
     subprocess.run(["mount", "-o", "remount,ro", str(small_disk)], check=True)
     for args in (("scan", lib), ("write",)):
         out = run_cli(*args, "--db", db, check=False)
         assert out.returncode == 1 and re.fullmatch(
             f"tagger: error: cannot (open|write) database {db}: {small_disk} is on a read-only "
-            "file system", out.stderr.strip().splitlines()[-1]), out.stderr
+            "file system",
+            out.stderr.strip().splitlines()[-1],
+        ), out.stderr
     subprocess.run(["mount", "-o", "remount,rw", str(small_disk)], check=True)
     resumed = run_json("scan", lib, "--db", db)  # the disk has room again: the rest is done
     assert resumed["scanned"] + resumed["skipped"] == 2 and resumed["errors"] == 0

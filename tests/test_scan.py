@@ -1,4 +1,5 @@
 """`tagger scan` end to end: real files of every format, the real CLI, the real SQLite file."""
+
 from __future__ import annotations
 
 import json
@@ -10,8 +11,8 @@ from pathlib import Path
 import pytest
 from conftest import FORMATS, rows, run_cli, run_json
 
-
 pytestmark = pytest.mark.slow  # TensorFlow, worker pools or the real CLI: seconds each
+
 
 def test_scan_every_format_into_sqlite(library, tmp_path):
     db = tmp_path / "lib.db"
@@ -93,7 +94,9 @@ def test_bad_files_are_recorded_and_the_scan_goes_on(library, tmp_path):
     assert summary["scanned"] + summary["errors"] == len(stored)
 
 
-@pytest.mark.skipif(os.geteuid() == 0, reason="root reads any file; test_decode.py runs it as nobody")
+@pytest.mark.skipif(
+    os.geteuid() == 0, reason="root reads any file; test_decode.py runs it as nobody"
+)
 def test_unreadable_file_is_an_error_not_a_crash(library, tmp_path):
     secret = library / "secret.wav"
     secret.write_bytes((library / "track5.wav").read_bytes())

@@ -5,6 +5,7 @@ decoded sample) on other projects' adversarial test files: mutagen's own
 ``tests/data`` and beets' mediafile ``test/rsrc``.  And the file's identity:
 symlinks, hard links, owner, group, mode, extended attributes.
 """
+
 from __future__ import annotations
 
 import io
@@ -46,7 +47,7 @@ def taggable(folder: Path) -> list[Path]:
 def id3_frames_as_v23(path: Path) -> list[str]:
     """mutagen's v2.3 rendering of the non-genre frames of the file's leading ID3v2.2 tag."""
     data = path.read_bytes()
-    tags = id3.ID3(io.BytesIO(data[:_id3_header_at(data, 0)]))  # the tag alone: no ID3v1 merged
+    tags = id3.ID3(io.BytesIO(data[: _id3_header_at(data, 0)]))  # the tag alone: no ID3v1 merged
     tags.update_to_v23()
     return sorted(f"{k}={v!r}" for k, v in tags.items() if not k.startswith("TCON"))
 
@@ -66,8 +67,11 @@ def test_write_changes_only_the_genre_and_undo_restores_every_byte(corpus, tmp_p
     for path in files:
         original, before = path.read_bytes(), snapshot(path)
         field = read_field(path)
-        was_v22 = before["id3v2"] and before["id3v2"][0]["version"] == (2, 2) \
+        was_v22 = (
+            before["id3v2"]
+            and before["id3v2"][0]["version"] == (2, 2)
             and original.startswith(b"ID3")
+        )
         expected_v23 = id3_frames_as_v23(path) if was_v22 else None
         try:
             old = write_genres(path, ["Jazz", "Hip-Hop"])
@@ -107,8 +111,10 @@ def test_write_changes_only_the_genre_and_undo_restores_every_byte(corpus, tmp_p
             problems.append(f"{path.name}: undo did not restore: {change}")
         identical += path.read_bytes() == original
     assert not problems, "\n".join(problems)
-    print(f"{corpus}: {len(files)} files, {identical} byte-identical undos, "
-          f"ID3v2.2 -> v2.3: {converted}")
+    print(
+        f"{corpus}: {len(files)} files, {identical} byte-identical undos, "
+        f"ID3v2.2 -> v2.3: {converted}"
+    )
     assert identical == len(files)
 
 
@@ -154,7 +160,7 @@ def test_rare_id3_layouts_are_edited_exactly(tmp_path, kind):
         buf = io.BytesIO(src[:end])
         tags.save(buf, v2_version=4, padding=lambda info: 0)
         raw = buf.getvalue()
-        body = raw[10:_id3_header_at(raw, 0)]  # no padding: a tag with a footer may have none
+        body = raw[10 : _id3_header_at(raw, 0)]  # no padding: a tag with a footer may have none
         tag = b"ID3\x04\x00\x10" + _syncsafe(len(body)) + body
         tag += b"3DI" + tag[3:10]
     path = tmp_path / "rare.mp3"
@@ -162,8 +168,9 @@ def test_rare_id3_layouts_are_edited_exactly(tmp_path, kind):
     original, before = path.read_bytes(), snapshot(path)
     assert id3.ID3(path).version[:2] == (2, 3 if kind.startswith("v2.3") else 4)
     old = write_genres(path, ["Jazz", "Hip-Hop"])
-    assert read_genres(path) == (["Jazz; Hip-Hop"] if kind.startswith("v2.3") else
-                                 ["Jazz", "Hip-Hop"])
+    assert read_genres(path) == (
+        ["Jazz; Hip-Hop"] if kind.startswith("v2.3") else ["Jazz", "Hip-Hop"]
+    )
     assert not diff(without_genre(before), without_genre(snapshot(path)))
     restore_field(path, old)
     assert path.read_bytes() == original
@@ -178,8 +185,13 @@ def test_identity_symlink_hardlink_owner_mode_xattrs(tmp_path):
     os.chown(target, 1234, 2345)
     target.chmod(0o640)
     # A user attribute and a POSIX ACL (user 1234 may read), where the file system has them.
-    entries = ((0x01, 6, 0xFFFFFFFF), (0x02, 4, 1234), (0x04, 4, 0xFFFFFFFF),
-               (0x10, 4, 0xFFFFFFFF), (0x20, 0, 0xFFFFFFFF))  # owner, user 1234, group, mask, other
+    entries = (
+        (0x01, 6, 0xFFFFFFFF),
+        (0x02, 4, 1234),
+        (0x04, 4, 0xFFFFFFFF),
+        (0x10, 4, 0xFFFFFFFF),
+        (0x20, 0, 0xFFFFFFFF),
+    )  # owner, user 1234, group, mask, other
     acl = struct.pack("<I", 2) + b"".join(struct.pack("<HHI", *e) for e in entries)
     xattrs = {}
     for name, value in (("user.origin", b"ripped-2009"), ("system.posix_acl_access", acl)):

@@ -1,4 +1,5 @@
 """Writing genre tags: real round-trips read back with mutagen, journaling, undo, report."""
+
 from __future__ import annotations
 
 import hashlib
@@ -13,8 +14,8 @@ from conftest import FORMATS, rows, run_cli, run_json
 
 from tagger.tags import TagError, read_genres, write_genres
 
-
 pytestmark = pytest.mark.slow  # TensorFlow, worker pools or the real CLI: seconds each
+
 
 def audio_samples(path: Path) -> np.ndarray:
     """Every decoded sample of the file (PyAV decodes all formats the same way twice)."""
@@ -149,10 +150,14 @@ def test_scan_write_tags_and_errors(library, tmp_path):
     summary = json.loads(proc.stdout)
     assert summary["tags"]["written"] == len(FORMATS) - 1
     assert summary["tags"]["error_files"] == [
-        {"path": str(library / "track2.ogg"), "error": "file is read-only"}]
+        {"path": str(library / "track2.ogg"), "error": "file is read-only"}
+    ]
     history = rows(db, "SELECT * FROM tag_history WHERE status = 'failed'")
     assert len(history) == 1 and history[0]["scan_id"] == summary["scan_id"]
-    assert run_json("undo", "--db", db, "--scan", str(summary["scan_id"]))["restored"] == len(FORMATS) - 1
+    assert (
+        run_json("undo", "--db", db, "--scan", str(summary["scan_id"]))["restored"]
+        == len(FORMATS) - 1
+    )
 
 
 def test_report_matches_the_database(library, tmp_path):

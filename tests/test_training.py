@@ -1,4 +1,5 @@
 """`tagger retrain` / `tagger evaluate` on a tiny GTZAN-shaped collection made here."""
+
 from __future__ import annotations
 
 import json
@@ -39,8 +40,9 @@ def toy(tmp_path_factory) -> Path:
 def trained(toy, tmp_path_factory):
     out = tmp_path_factory.mktemp("models")
     cache = tmp_path_factory.mktemp("cache")
-    proc = run_cli("retrain", "--data", toy, "--epochs", "12", "--out", out,
-                   "--cache-dir", cache, "--json")
+    proc = run_cli(
+        "retrain", "--data", toy, "--epochs", "12", "--out", out, "--cache-dir", cache, "--json"
+    )
     return {"out": out, "cache": cache, "result": json.loads(proc.stdout), "stderr": proc.stderr}
 
 
@@ -55,7 +57,13 @@ def test_retrain_writes_loadable_models_and_cards(trained):
         assert card["split"]["name"] == "filtered"
         assert card["split"]["train"] == 16 and card["split"]["test"] == 8
         acc = card["accuracy"]
-        for key in ("track_accuracy", "slice_accuracy", "macro_f1", "ece", "ece_before_calibration"):
+        for key in (
+            "track_accuracy",
+            "slice_accuracy",
+            "macro_f1",
+            "ece",
+            "ece_before_calibration",
+        ):
             assert 0.0 <= acc[key] <= 1.0
         assert len(card["confusion"]["matrix"]) == 4
         assert sum(map(sum, card["confusion"]["matrix"])) == 8
@@ -67,22 +75,58 @@ def test_retrain_writes_loadable_models_and_cards(trained):
 def test_evaluate_reads_models_back_above_chance(trained, toy, tmp_path):
     for kind in ("resnet", "mlp"):
         png = tmp_path / f"{kind}.png"
-        rep = run_json("evaluate", "--data", toy, "--model", trained["out"] / f"{kind}.keras",
-                       "--cache-dir", trained["cache"], "--plot", png)
-        for key in ("track_accuracy", "slice_accuracy", "macro_f1", "ece", "per_genre", "confusion"):
+        rep = run_json(
+            "evaluate",
+            "--data",
+            toy,
+            "--model",
+            trained["out"] / f"{kind}.keras",
+            "--cache-dir",
+            trained["cache"],
+            "--plot",
+            png,
+        )
+        for key in (
+            "track_accuracy",
+            "slice_accuracy",
+            "macro_f1",
+            "ece",
+            "per_genre",
+            "confusion",
+        ):
             assert key in rep
         assert rep["tracks"] == 8
         assert rep["track_accuracy"] > 0.25 + 0.2, (kind, rep["track_accuracy"])  # chance is 0.25
-        assert rep["track_accuracy"] == trained["result"]["models"][kind]["accuracy"]["track_accuracy"]
+        assert (
+            rep["track_accuracy"] == trained["result"]["models"][kind]["accuracy"]["track_accuracy"]
+        )
         assert png.stat().st_size > 5000 and png.read_bytes()[:4] == b"\x89PNG"
-    text = run_cli("evaluate", "--data", toy, "--model", trained["out"] / "mlp.keras",
-                   "--cache-dir", trained["cache"]).stdout
+    text = run_cli(
+        "evaluate",
+        "--data",
+        toy,
+        "--model",
+        trained["out"] / "mlp.keras",
+        "--cache-dir",
+        trained["cache"],
+    ).stdout
     assert "track accuracy" in text and "pulse" in text
 
 
 def test_cached_second_run_does_not_decode_again(trained, toy, tmp_path):
-    again = run_json("retrain", "--data", toy, "--model", "mlp", "--epochs", "1",
-                     "--out", tmp_path, "--cache-dir", trained["cache"])
+    again = run_json(
+        "retrain",
+        "--data",
+        toy,
+        "--model",
+        "mlp",
+        "--epochs",
+        "1",
+        "--out",
+        tmp_path,
+        "--cache-dir",
+        trained["cache"],
+    )
     assert again["decoded"] == {"mlp": 0}
     assert trained["result"]["decoded"]["mlp"] == 33  # 32 tracks + the corrupt one, once
 
@@ -155,12 +199,28 @@ def test_temperature_scaling_fixes_overconfidence():
     hot = logits * 6  # an overconfident net
     t = metrics.fit_temperature(hot, labels)
     assert 4 < t < 8
-    assert metrics.ece(metrics.softmax(hot / t), labels) < metrics.ece(metrics.softmax(hot), labels) / 3
+    assert (
+        metrics.ece(metrics.softmax(hot / t), labels)
+        < metrics.ece(metrics.softmax(hot), labels) / 3
+    )
 
 
 def test_k_fold_cross_validation(toy, trained, tmp_path):
-    result = run_json("retrain", "--data", toy, "--model", "mlp", "--folds", "2", "--epochs", "3",
-                      "--out", tmp_path, "--cache-dir", trained["cache"])
+    result = run_json(
+        "retrain",
+        "--data",
+        toy,
+        "--model",
+        "mlp",
+        "--folds",
+        "2",
+        "--epochs",
+        "3",
+        "--out",
+        tmp_path,
+        "--cache-dir",
+        trained["cache"],
+    )
     folds = result["folds"]["mlp"]
     assert folds["k"] == 2 and len(folds["track_accuracy"]) == 2
     assert abs(folds["mean"] - np.mean(folds["track_accuracy"])) < 1e-3
@@ -186,8 +246,19 @@ def test_killed_training_resumes_at_the_epoch_it_reached(toy, trained, tmp_path)
 
     out = tmp_path / "out"
     log = out / "work" / "resnet-log.csv"
-    args = ["retrain", "--data", str(toy), "--model", "resnet", "--epochs", "6", "--out", str(out),
-            "--cache-dir", str(trained["cache"])]
+    args = [
+        "retrain",
+        "--data",
+        str(toy),
+        "--model",
+        "resnet",
+        "--epochs",
+        "6",
+        "--out",
+        str(out),
+        "--cache-dir",
+        str(trained["cache"]),
+    ]
     proc = start_tagger(*args)
     deadline = time.time() + 300
     while time.time() < deadline and proc.poll() is None:
@@ -200,8 +271,8 @@ def test_killed_training_resumes_at_the_epoch_it_reached(toy, trained, tmp_path)
     done = len(log.read_text().splitlines()) - 1
     run_cli(*args)
     epochs = [int(r["epoch"]) for r in csv.DictReader(log.open())]
-    assert epochs.count(0) == 1, epochs            # the second run did not start over
-    assert epochs[done] >= done - 1, epochs        # it went on where the checkpoint was
+    assert epochs.count(0) == 1, epochs  # the second run did not start over
+    assert epochs[done] >= done - 1, epochs  # it went on where the checkpoint was
     assert max(epochs) == 5
     assert (out / "resnet.keras").exists()
     card = json.loads((out / "resnet.json").read_text())["training"]

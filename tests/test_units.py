@@ -2,6 +2,7 @@
 
 Fast (no TensorFlow, no audio decoding): ``pytest -m "not slow"`` runs them.
 """
+
 from __future__ import annotations
 
 import json
@@ -48,20 +49,23 @@ def test_no_windows_for_nothing():
 
 
 # --- formats -------------------------------------------------------------------------------
-@pytest.mark.parametrize("head,name", [
-    (b"fLaC\0\0\0\x22", "flac"),
-    (b"OggS\0\x02" + bytes(22) + b"\x13OpusHead", "opus"),
-    (b"OggS\0\x02" + bytes(22) + b"\x7fFLAC\x01\x00\x00\x01fLaC", "oggflac"),
-    (b"OggS\0\x02" + bytes(22) + b"\x01vorbis", "ogg"),
-    (b"RIFF\0\0\0\0WAVEfmt ", "wav"),
-    (b"FORM\0\0\0\0AIFC", "aiff"),
-    (b"\0\0\0\x20ftypM4A ", "m4a"),
-    (bytes.fromhex("3026b2758e66cf11a6d900aa0062ce6c"), "wma"),
-    (b".snd\0\0\0\x18", "au"),
-    (b"ID3\x04\0", "mp3"),
-    (b"\xff\xfb\x90\x64", "mp3"),
-    (b"\xff\xf1\x50\x80", "aac"),
-])
+@pytest.mark.parametrize(
+    "head,name",
+    [
+        (b"fLaC\0\0\0\x22", "flac"),
+        (b"OggS\0\x02" + bytes(22) + b"\x13OpusHead", "opus"),
+        (b"OggS\0\x02" + bytes(22) + b"\x7fFLAC\x01\x00\x00\x01fLaC", "oggflac"),
+        (b"OggS\0\x02" + bytes(22) + b"\x01vorbis", "ogg"),
+        (b"RIFF\0\0\0\0WAVEfmt ", "wav"),
+        (b"FORM\0\0\0\0AIFC", "aiff"),
+        (b"\0\0\0\x20ftypM4A ", "m4a"),
+        (bytes.fromhex("3026b2758e66cf11a6d900aa0062ce6c"), "wma"),
+        (b".snd\0\0\0\x18", "au"),
+        (b"ID3\x04\0", "mp3"),
+        (b"\xff\xfb\x90\x64", "mp3"),
+        (b"\xff\xf1\x50\x80", "aac"),
+    ],
+)
 def test_formats_are_sniffed_from_their_first_bytes(head, name):
     fmt = sniff_bytes(head)
     assert fmt is not None and fmt.name == name
@@ -107,8 +111,9 @@ def test_genres_both_nets_know_take_the_mean_and_tags_take_the_max():
 
 # --- cards and the registry ----------------------------------------------------------------
 def test_a_card_survives_a_write_read_round_trip(tmp_path):
-    card = card_for(KINDS["mlp"], "2026.1", ["a", "b"], accuracy={"track_accuracy": 0.5},
-                    synthetic=True)
+    card = card_for(
+        KINDS["mlp"], "2026.1", ["a", "b"], accuracy={"track_accuracy": 0.5}, synthetic=True
+    )
     path = write_card(tmp_path, card)
     assert path.name == "mlp.json"
     back = read_card(path)
@@ -133,9 +138,16 @@ def test_models_resolve_by_registered_name_or_file_with_one_line_errors(tmp_path
         resolve(tmp_path / "none.keras")
     bogus = tmp_path / "mine.keras"
     bogus.write_bytes(b"x")
-    (tmp_path / "mine.json").write_text(json.dumps(
-        {"name": "mine", "version": "1", "model_class": "teleport",
-         "features": MUSICNN.to_dict()}))
+    (tmp_path / "mine.json").write_text(
+        json.dumps(
+            {
+                "name": "mine",
+                "version": "1",
+                "model_class": "teleport",
+                "features": MUSICNN.to_dict(),
+            }
+        )
+    )
     ref = resolve(bogus)[0]
     with pytest.raises(TaggerError, match="unknown model class 'teleport'"):
         ref.load()
@@ -181,12 +193,18 @@ def test_only_changed_files_or_other_model_versions_are_analysed(tmp_path):
     st = {f.stem: os.stat(f) for f in files}
 
     def row(name: str, version: str = ref.version, mtime_shift: float = 0.0) -> dict:
-        return {"size": st[name].st_size, "mtime": st[name].st_mtime + mtime_shift,
-                "model": ref.name, "model_version": version}
+        return {
+            "size": st[name].st_size,
+            "mtime": st[name].st_mtime + mtime_shift,
+            "model": ref.name,
+            "model_version": version,
+        }
 
-    known = {str(tmp_path / "same.mp3"): row("same"),
-             str(tmp_path / "touched.mp3"): row("touched", mtime_shift=1.0),
-             str(tmp_path / "other-model.mp3"): row("other-model", version="0.0.1")}
+    known = {
+        str(tmp_path / "same.mp3"): row("same"),
+        str(tmp_path / "touched.mp3"): row("touched", mtime_shift=1.0),
+        str(tmp_path / "other-model.mp3"): row("other-model", version="0.0.1"),
+    }
     gone = tmp_path / "gone.mp3"  # found by a walk, deleted before it was stat'ed
     todo, unchanged, failed = classify([*files, gone], known, ref, rescan=False)
     assert unchanged == [str(tmp_path / "same.mp3")]
@@ -200,7 +218,7 @@ def test_a_path_is_under_a_root_it_equals_or_a_folder_above_it():
     roots = {"/music/a.flac", "/music/Album", "/"}
     assert is_under("/music/a.flac", roots) and is_under("/music/Album/b.mp3", roots)
     assert is_under("/elsewhere/c.mp3", {"/"})
-    assert not is_under("/music/Album2/b.mp3", roots - {"/"})   # a sibling with the same prefix
+    assert not is_under("/music/Album2/b.mp3", roots - {"/"})  # a sibling with the same prefix
     assert not is_under("/music/a.flac.bak", roots - {"/"})
     assert not is_under("/music/a.flac", set())
 
@@ -242,5 +260,7 @@ def test_an_unreadable_model_folder_is_one_line_naming_it():
         proc.join()
     finally:
         shutil.rmtree(home)
-    assert said == (f"cannot read the model folder {home / 'models'}: cannot enter folder "
-                    f"{home / 'models'} (permission denied)")
+    assert said == (
+        f"cannot read the model folder {home / 'models'}: cannot enter folder "
+        f"{home / 'models'} (permission denied)"
+    )

@@ -1,4 +1,5 @@
 """Walking a library folder: hidden folders, .taggerignore, symlink loops, formats."""
+
 from __future__ import annotations
 
 import os
@@ -32,8 +33,15 @@ def test_sniff_format_reads_content_not_extension(tmp_path):
     disguised = tmp_path / "really_opus.ogg"
     disguised.write_bytes(opus.read_bytes())
     assert sniff_format(disguised) == "opus"
-    for ext, fmt in [(".flac", "flac"), (".mp3", "mp3"), (".m4a", "m4a"), (".wma", "wma"),
-                     (".wav", "wav"), (".aiff", "aiff"), (".ogg", "ogg")]:
+    for ext, fmt in [
+        (".flac", "flac"),
+        (".mp3", "mp3"),
+        (".m4a", "m4a"),
+        (".wma", "wma"),
+        (".wav", "wav"),
+        (".aiff", "aiff"),
+        (".ogg", "ogg"),
+    ]:
         assert sniff_format(write_audio(tmp_path / f"s{ext}", y, 24000)) == fmt
     (tmp_path / "t.mp3").write_text("hello")
     assert sniff_format(tmp_path / "t.mp3") is None

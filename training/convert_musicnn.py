@@ -10,6 +10,7 @@ layer name, and writes ``musicnn_mtt.weights.h5`` / ``musicnn_msd.weights.h5``
 (Keras weights only: no code, nothing pickled), the ISC notice, and the model
 card ``musicnn.json``.  musicnn itself is never imported or installed.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -32,8 +33,11 @@ def read_checkpoint(prefix: str) -> dict[str, np.ndarray]:
     from tensorflow.python.training import py_checkpoint_reader
 
     reader = py_checkpoint_reader.NewCheckpointReader(prefix)
-    return {name: reader.get_tensor(name) for name in reader.get_variable_to_shape_map()
-            if "Adam" not in name and not name.startswith("beta")}
+    return {
+        name: reader.get_tensor(name)
+        for name in reader.get_variable_to_shape_map()
+        if "Adam" not in name and not name.startswith("beta")
+    }
 
 
 def load_into(model, tensors: dict[str, np.ndarray]) -> int:
@@ -66,9 +70,11 @@ def behaviour(real_tags: Path) -> dict:
     from tagger.models.musicnn_genres import top_genres
 
     d = np.load(real_tags)
-    out = {"source": "pooled tag vectors of Battle for Wesnoth's orchestral score (41 tracks) "
-                     "and Endgame: Singularity's electronic score (16 tracks), Debian packages "
-                     "wesnoth-1.16-music and singularity-music; file " + real_tags.name}
+    out = {
+        "source": "pooled tag vectors of Battle for Wesnoth's orchestral score (41 tracks) "
+        "and Endgame: Singularity's electronic score (16 tracks), Debian packages "
+        "wesnoth-1.16-music and singularity-music; file " + real_tags.name
+    }
     for kind in sorted(set(d["kinds"])):
         rules = top_genres(d["tags"][d["kinds"] == kind])
         out[str(kind)] = {rule: dict(Counter(v).most_common()) for rule, v in rules.items()}
@@ -94,21 +100,33 @@ def convert(wheel: Path, out_dir: Path, real_tags: Path | None = None) -> dict:
             n = load_into(model, read_checkpoint(str(root / folder) + "/"))
             fname = f"musicnn_{key}.weights.h5"
             model.save_weights(out_dir / fname)
-            nets[key] = {"file": fname, "checkpoint": folder, "weights": n, "labels": labels,
-                         "roc_auc": auc}
+            nets[key] = {
+                "file": fname,
+                "checkpoint": folder,
+                "weights": n,
+                "labels": labels,
+                "roc_auc": auc,
+            }
     card = card_for(
-        KINDS["musicnn"], "0.1.0+tagger1", GENRES,
+        KINDS["musicnn"],
+        "0.1.0+tagger1",
+        GENRES,
         architecture="musicnn (Pons & Serra 2019), Keras 3 re-implementation",
         nets=nets,
         genres_from_tags=merge_description(),
         behaviour_on_real_music=behaviour(real_tags) if real_tags else None,
-        data={"mtt": "MagnaTagATune (25,863 clips), 50 tags",
-              "msd": "Million Song Dataset with Last.fm tags, 50 tags"},
+        data={
+            "mtt": "MagnaTagATune (25,863 clips), 50 tags",
+            "msd": "Million Song Dataset with Last.fm tags, 50 tags",
+        },
         split="the original authors' train/valid/test splits",
-        accuracy={"mtt_roc_auc": NETS["mtt"][2], "msd_roc_auc": NETS["msd"][2],
-                  "note": "ROC-AUC per the original experiment.result files; tagging, not "
-                          "10-genre classification, so no GTZAN accuracy or confusion matrix "
-                          "applies"},
+        accuracy={
+            "mtt_roc_auc": NETS["mtt"][2],
+            "msd_roc_auc": NETS["msd"][2],
+            "note": "ROC-AUC per the original experiment.result files; tagging, not "
+            "10-genre classification, so no GTZAN accuracy or confusion matrix "
+            "applies",
+        },
         differences_from_package=[
             "mel power is log-compressed in float32; the package rounds it to float16 first, so "
             "10000*x overflows to infinity on loud frames and every such patch yields the same "
@@ -118,7 +136,7 @@ def convert(wheel: Path, out_dir: Path, real_tags: Path | None = None) -> dict:
             "a track's tags are the mean over a bounded number of patches spread over the track",
         ],
         command=f"python training/convert_musicnn.py {wheel.name} {out_dir}"
-                + (f" --real-tags {real_tags}" if real_tags else ""),
+        + (f" --real-tags {real_tags}" if real_tags else ""),
         source="musicnn 0.1.0 wheel (PyPI), Music Technology Group, Universitat Pompeu Fabra",
         licence="ISC (see LICENSE.musicnn)",
         date=dt.date.today().isoformat(),
@@ -131,12 +149,18 @@ def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("wheel", type=Path, help="musicnn-0.1.0-py3-none-any.whl")
     ap.add_argument("out_dir", type=Path, nargs="?", default=Path("models"))
-    ap.add_argument("--real-tags", type=Path, help="tag vectors of real recordings (made by "
-                    "training/musicnn_real_tags.py) to show the genre merge in the card")
+    ap.add_argument(
+        "--real-tags",
+        type=Path,
+        help="tag vectors of real recordings (made by "
+        "training/musicnn_real_tags.py) to show the genre merge in the card",
+    )
     args = ap.parse_args(argv)
     card = convert(args.wheel, args.out_dir, args.real_tags)
-    print(f"wrote {', '.join(n['file'] for n in card['nets'].values())} and musicnn.json "
-          f"to {args.out_dir}")
+    print(
+        f"wrote {', '.join(n['file'] for n in card['nets'].values())} and musicnn.json "
+        f"to {args.out_dir}"
+    )
 
 
 if __name__ == "__main__":

@@ -10,6 +10,7 @@ Debian packages: Battle for Wesnoth's orchestral score (``wesnoth-1.16-music``,
 41 tracks) and Endgame: Singularity's electronic score (``singularity-music``,
 16 tracks).
 """
+
 from __future__ import annotations
 
 import sys
@@ -33,8 +34,9 @@ def main(args: list[str]) -> None:
             vectors.append(model.forward_batched(x).mean(axis=0))
             kinds.append(kind)
             names.append(f.name)
-    np.savez_compressed(out, kinds=np.array(kinds), names=np.array(names),
-                        tags=np.array(vectors, dtype=np.float32))
+    np.savez_compressed(
+        out, kinds=np.array(kinds), names=np.array(names), tags=np.array(vectors, dtype=np.float32)
+    )
     print(f"wrote {out}: {len(names)} tracks")
 
 

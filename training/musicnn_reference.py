@@ -17,6 +17,7 @@ few fixed signals, so the port is compared with the original on identical
 input.  The original's float16 rounding is recorded separately, on two loud
 inputs, to document what the port deliberately does not copy.
 """
+
 from __future__ import annotations
 
 import sys
@@ -56,20 +57,27 @@ def main(wheel_dir: str, out_path: str) -> None:
     loud = [n for n in names if n.startswith("loud")]
     mel16 = []
     for n in loud:  # the package's own preprocessing: float16 before the log
-        mel = librosa.feature.melspectrogram(y=signals[n].astype(np.float32), sr=16000, n_fft=512,
-                                             hop_length=256, n_mels=96).T[:187]
+        mel = librosa.feature.melspectrogram(
+            y=signals[n].astype(np.float32), sr=16000, n_fft=512, hop_length=256, n_mels=96
+        ).T[:187]
         with np.errstate(over="ignore"):
             mel16.append(np.log10(10000 * mel.astype(np.float16) + 1))
     mel16 = np.stack(mel16).astype(np.float32)
-    result = {"names": np.array(names), "patches": patches, "loud_names": np.array(loud),
-              "float16_patches": mel16}
+    result = {
+        "names": np.array(names),
+        "patches": patches,
+        "loud_names": np.array(loud),
+        "float16_patches": mel16,
+    }
     for model in ("MTT_musicnn", "MSD_musicnn"):
         key = model.split("_")[0].lower()
         result[f"{key}_reference"] = original_outputs(wheel_dir, patches, model)
         result[f"{key}_float16_reference"] = original_outputs(wheel_dir, mel16, model)
     np.savez_compressed(out_path, **result)
-    print(f"wrote {out_path}: {len(names)} patches, "
-          f"{int(np.isinf(mel16).sum())} infinite values in the float16 inputs")
+    print(
+        f"wrote {out_path}: {len(names)} patches, "
+        f"{int(np.isinf(mel16).sum())} infinite values in the float16 inputs"
+    )
 
 
 if __name__ == "__main__":

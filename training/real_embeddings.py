@@ -21,6 +21,7 @@ planetblupi-music-ogg``):
 Two other soundtracks were tried and left out because each mixes several
 styles (Colobot, Drascula): a soundtrack is not a genre (README).
 """
+
 from __future__ import annotations
 
 import glob
@@ -44,9 +45,10 @@ LEFT_OUT = ("silence.ogg",)  # Wesnoth's 'silence' track is silence
 
 def soundtrack_files() -> dict[str, list[str]]:
     """The recordings of each soundtrack that are installed, sorted."""
-    return {name: sorted(f for f in glob.glob(pattern, recursive=True)
-                         if not f.endswith(LEFT_OUT))
-            for name, pattern in SOUNDTRACKS.items()}
+    return {
+        name: sorted(f for f in glob.glob(pattern, recursive=True) if not f.endswith(LEFT_OUT))
+        for name, pattern in SOUNDTRACKS.items()
+    }
 
 
 def fixture_name(path: str) -> str:
@@ -69,10 +71,15 @@ def main(out: str) -> None:
             names.append(fixture_name(f))
             albums.append(tags.album or "")
             artists.append(tags.artist or "")
-    np.savez_compressed(out, groups=np.array(groups), names=np.array(names),
-                        albums=np.array(albums), artists=np.array(artists),
-                        embeddings=np.array(vectors, dtype=np.float16),
-                        embedder=np.array(model.embedder))
+    np.savez_compressed(
+        out,
+        groups=np.array(groups),
+        names=np.array(names),
+        albums=np.array(albums),
+        artists=np.array(artists),
+        embeddings=np.array(vectors, dtype=np.float16),
+        embedder=np.array(model.embedder),
+    )
     print(f"wrote {out}: {len(names)} tracks")
 
 

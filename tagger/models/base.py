@@ -14,6 +14,7 @@ it saw, how it was split and measured, the command that made it, its licence,
 and ``model_class``, the loader that reads it.  Cards are read and written
 here only (``read_card``/``write_card``).
 """
+
 from __future__ import annotations
 
 import json
@@ -80,20 +81,30 @@ class ModelCard:
     @classmethod
     def from_dict(cls, d: dict, where: Path | str = "card") -> ModelCard:
         try:
-            return cls(name=d["name"], version=str(d["version"]),
-                       # cards written before model_class existed: musicnn or a Keras classifier
-                       model_class=d.get("model_class") or (
-                           "musicnn" if d["name"] == "musicnn" else "keras-classifier"),
-                       kind=d.get("kind", "multiclass"), genres=list(d.get("genres") or []),
-                       spec=FeatureSpec.from_dict(d["features"]),
-                       details={k: v for k, v in d.items() if k not in _CORE})
+            return cls(
+                name=d["name"],
+                version=str(d["version"]),
+                # cards written before model_class existed: musicnn or a Keras classifier
+                model_class=d.get("model_class")
+                or ("musicnn" if d["name"] == "musicnn" else "keras-classifier"),
+                kind=d.get("kind", "multiclass"),
+                genres=list(d.get("genres") or []),
+                spec=FeatureSpec.from_dict(d["features"]),
+                details={k: v for k, v in d.items() if k not in _CORE},
+            )
         except (KeyError, TypeError) as exc:
             raise TaggerError(f"model card {where} lacks {exc}") from None
 
     def to_dict(self) -> dict:
-        return {"name": self.name, "version": self.version, "model_class": self.model_class,
-                "kind": self.kind, "genres": self.genres, "features": self.spec.to_dict(),
-                **self.details}
+        return {
+            "name": self.name,
+            "version": self.version,
+            "model_class": self.model_class,
+            "kind": self.kind,
+            "genres": self.genres,
+            "features": self.spec.to_dict(),
+            **self.details,
+        }
 
     def get(self, key: str, default: Any = None) -> Any:
         """A card field by its JSON name (``accuracy``, ``licence``, ``synthetic``, ...)."""
@@ -171,8 +182,9 @@ class Model(ABC):
 
     def forward_batched(self, x: np.ndarray) -> np.ndarray:
         """``forward`` over any number of slices, ``BATCH`` at a time (bounded memory)."""
-        return np.concatenate([np.asarray(self.forward(x[i:i + BATCH]))
-                               for i in range(0, len(x), BATCH)])
+        return np.concatenate(
+            [np.asarray(self.forward(x[i : i + BATCH])) for i in range(0, len(x), BATCH)]
+        )
 
     def predict_tracks(self, inputs: list[np.ndarray]) -> list[TrackPrediction]:
         """Predict several tracks at once: one batched pass over all their slices."""
@@ -180,18 +192,22 @@ class Model(ABC):
             return []
         raw = self.forward_batched(np.concatenate(inputs).astype(np.float32, copy=False))
         bounds = np.cumsum([0] + [len(x) for x in inputs])
-        return [self.pooled_prediction(raw[a:b].mean(axis=0))
-                for a, b in zip(bounds[:-1], bounds[1:])]
+        return [
+            self.pooled_prediction(raw[a:b].mean(axis=0)) for a, b in zip(bounds[:-1], bounds[1:])
+        ]
 
     def pooled_prediction(self, pooled: np.ndarray) -> TrackPrediction:
         """A track's prediction from its slice outputs' mean."""
         probs = self.to_genres(pooled)
         best = int(np.argmax(probs))
         return TrackPrediction(
-            genre=self.genres[best], confidence=float(probs[best]),
+            genre=self.genres[best],
+            confidence=float(probs[best]),
             probabilities={g: round(float(p), 5) for g, p in zip(self.genres, probs)},
-            tags=self.to_tags(pooled), embedding=self.to_embedding(pooled),
-            engine=str(self.engine))
+            tags=self.to_tags(pooled),
+            embedding=self.to_embedding(pooled),
+            engine=str(self.engine),
+        )
 
 
 def compiled(net) -> Callable[[np.ndarray], np.ndarray]:
@@ -220,14 +236,24 @@ class ModelRef:
     path: str
     card_file: str
     model_class: str
-    source: str         # user | shipped | file
+    source: str  # user | shipped | file
     precision: str = "auto"  # auto | float32 (tagger.inference); ignored without a choice
 
     @classmethod
-    def of(cls, card: ModelCard, path: Path, card_file: Path, source: str,
-           version: str | None = None) -> ModelRef:
-        return cls(card.name, version or card.version, card.kind, tuple(card.genres), card.spec,
-                   str(path), str(card_file), card.model_class, source)
+    def of(
+        cls, card: ModelCard, path: Path, card_file: Path, source: str, version: str | None = None
+    ) -> ModelRef:
+        return cls(
+            card.name,
+            version or card.version,
+            card.kind,
+            tuple(card.genres),
+            card.spec,
+            str(path),
+            str(card_file),
+            card.model_class,
+            source,
+        )
 
     @property
     def card(self) -> ModelCard:
@@ -242,8 +268,7 @@ class ModelRef:
             from .registry import resolve
 
             return replace(resolve("musicnn")[0], precision=self.precision).engine()
-        return engine_for(card.details.get("openvino"), Path(self.card_file).parent,
-                          self.precision)
+        return engine_for(card.details.get("openvino"), Path(self.card_file).parent, self.precision)
 
     def load(self, threads: int | None = None) -> Model:
         """The model, loaded once per process (workers reuse it for every chunk)."""
@@ -253,8 +278,9 @@ class ModelRef:
         key = (self.path, self.version, self.precision)
         if key not in _LOADED:
             with stderr_silenced():  # TensorFlow's start-up logging
-                model = loader(self.model_class)(Path(self.path), self.card, threads,
-                                                 self.precision)
+                model = loader(self.model_class)(
+                    Path(self.path), self.card, threads, self.precision
+                )
                 model.version = self.version
                 # Trace the graph now, so the first file pays no extra cost.
                 model.forward(np.zeros((1, *model.spec.input_shape()), np.float32))

@@ -19,6 +19,7 @@ A track whose calibrated confidence is under the card's ``threshold`` (chosen
 on held-out tracks) is marked ``uncertain``: stored, listed by ``report``, not
 written by default.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -40,8 +41,8 @@ class SoftmaxHead:
     genres: list[str]
     mean: np.ndarray
     scale: np.ndarray
-    weights: np.ndarray     # (dim, classes)
-    bias: np.ndarray        # (classes,)
+    weights: np.ndarray  # (dim, classes)
+    bias: np.ndarray  # (classes,)
     temperature: float = 1.0
     threshold: float = 0.0  # abstain below this calibrated confidence
 
@@ -55,18 +56,30 @@ class SoftmaxHead:
 
     def save(self, path: Path) -> None:
         with open(path, "wb") as f:
-            np.savez(f, genres=np.array(self.genres), mean=self.mean, scale=self.scale,
-                     weights=self.weights, bias=self.bias,
-                     temperature=np.float64(self.temperature),
-                     threshold=np.float64(self.threshold))
+            np.savez(
+                f,
+                genres=np.array(self.genres),
+                mean=self.mean,
+                scale=self.scale,
+                weights=self.weights,
+                bias=self.bias,
+                temperature=np.float64(self.temperature),
+                threshold=np.float64(self.threshold),
+            )
 
     @classmethod
     def load(cls, path: Path) -> SoftmaxHead:
         try:
             with np.load(path, allow_pickle=False) as d:
-                return cls(genres=[str(g) for g in d["genres"]], mean=d["mean"], scale=d["scale"],
-                           weights=d["weights"], bias=d["bias"],
-                           temperature=float(d["temperature"]), threshold=float(d["threshold"]))
+                return cls(
+                    genres=[str(g) for g in d["genres"]],
+                    mean=d["mean"],
+                    scale=d["scale"],
+                    weights=d["weights"],
+                    bias=d["bias"],
+                    temperature=float(d["temperature"]),
+                    threshold=float(d["threshold"]),
+                )
         except (OSError, ValueError, KeyError) as exc:
             raise TaggerError(f"cannot load model {path}: {exc}") from None
 
@@ -77,10 +90,15 @@ def predict_embeddings(head: SoftmaxHead, embeddings: np.ndarray) -> list[TrackP
     best = probs.argmax(axis=1)
     conf = probs[np.arange(len(probs)), best]
     rounded = np.round(probs, 5).tolist()
-    return [TrackPrediction(genre=head.genres[b], confidence=float(c),
-                            probabilities=dict(zip(head.genres, row)),
-                            uncertain=bool(c < head.threshold))
-            for b, c, row in zip(best.tolist(), conf.tolist(), rounded)]
+    return [
+        TrackPrediction(
+            genre=head.genres[b],
+            confidence=float(c),
+            probabilities=dict(zip(head.genres, row)),
+            uncertain=bool(c < head.threshold),
+        )
+        for b, c, row in zip(best.tolist(), conf.tolist(), rounded)
+    ]
 
 
 def embedder_of(card: ModelCard) -> str:
@@ -94,8 +112,9 @@ def embedder_of(card: ModelCard) -> str:
 class HeadModel(Model):
     """A softmax head run on the musicnn embedding of decoded audio."""
 
-    def __init__(self, path: Path, card: ModelCard, threads: int | None = None,
-                 precision: str = "auto"):
+    def __init__(
+        self, path: Path, card: ModelCard, threads: int | None = None, precision: str = "auto"
+    ):
         from dataclasses import replace
 
         from .registry import resolve
@@ -108,19 +127,20 @@ class HeadModel(Model):
         if self.musicnn.embedder != self.embedder:
             raise TaggerError(
                 f"model {card.name} was trained on embeddings of {self.embedder}, but this "
-                f"tagger has {self.musicnn.embedder}; train it again (`tagger retrain`)")
+                f"tagger has {self.musicnn.embedder}; train it again (`tagger retrain`)"
+            )
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         return self.musicnn.forward(x)
 
     def to_genres(self, raw: np.ndarray) -> np.ndarray:
-        return self.head.probabilities(raw[..., 2 * N_TAGS:])
+        return self.head.probabilities(raw[..., 2 * N_TAGS :])
 
     def to_tags(self, raw: np.ndarray) -> dict[str, float] | None:
         return self.musicnn.to_tags(raw)
 
     def to_embedding(self, raw: np.ndarray) -> np.ndarray:
-        return np.asarray(raw[2 * N_TAGS:], dtype=np.float32)
+        return np.asarray(raw[2 * N_TAGS :], dtype=np.float32)
 
     def pooled_prediction(self, pooled: np.ndarray) -> TrackPrediction:
         pred = predict_embeddings(self.head, self.to_embedding(pooled)[None, :])[0]

@@ -5,6 +5,7 @@ Both are saved as ``<name>.keras`` (no pickled code; loaded with
 card's ``temperature`` (fitted on the validation split) scales them before the
 softmax, so confidences are calibrated without retraining.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -24,8 +25,9 @@ class KerasClassifier(Model):
     small next to the cost of their features.
     """
 
-    def __init__(self, path: Path, card: ModelCard, threads: int | None = None,
-                 precision: str = "auto"):
+    def __init__(
+        self, path: Path, card: ModelCard, threads: int | None = None, precision: str = "auto"
+    ):
         from ..runtime import keras_module
 
         super().__init__(card)
@@ -52,5 +54,6 @@ def build_mlp(spec: FeatureSpec, n_classes: int, x_train: np.ndarray, width: int
     """The MLP on summary features, its scaler set from the training slices."""
     from ..nets.mlp import build_mlp as build
 
-    return build(x_train.shape[1], n_classes, mean=x_train.mean(axis=0),
-                 variance=x_train.var(axis=0) + 1e-8)
+    return build(
+        x_train.shape[1], n_classes, mean=x_train.mean(axis=0), variance=x_train.var(axis=0) + 1e-8
+    )

@@ -11,6 +11,7 @@ The Keras graph (``build_combined``) is the source of truth; scans run the
 same graph converted to OpenVINO when it can (``tagger.inference``: bfloat16
 where the CPU has it, or float32), else the Keras graph on TensorFlow.
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -38,8 +39,11 @@ def build_combined(card: ModelCard, folder: Path, threads: int | None = None):
     for key in ("mtt", "msd"):
         net = build_musicnn(len(card.details["nets"][key]["labels"]), name=f"musicnn_{key}")
         net.load_weights(folder / card.details["nets"][key]["file"])
-        both = keras.Model(net.input, [net.output, net.get_layer("dense").output],
-                           name=f"musicnn_{key}_with_embedding")
+        both = keras.Model(
+            net.input,
+            [net.output, net.get_layer("dense").output],
+            name=f"musicnn_{key}_with_embedding",
+        )
         t, e = both(inp)
         tags.append(t)
         embeddings.append(e)
@@ -54,8 +58,9 @@ def embedder_id(card: ModelCard) -> str:
 class MusicnnModel(Model):
     """Both pretrained musicnn nets, merged into genres, with an embedding per track."""
 
-    def __init__(self, path: Path, card: ModelCard, threads: int | None = None,
-                 precision: str = "auto"):
+    def __init__(
+        self, path: Path, card: ModelCard, threads: int | None = None, precision: str = "auto"
+    ):
         super().__init__(card)
         self.genres = list(GENRES)
         self.embedder = embedder_id(card)
@@ -79,10 +84,10 @@ class MusicnnModel(Model):
         return self._call(x)
 
     def to_genres(self, raw: np.ndarray) -> np.ndarray:
-        return merge_genres(raw[..., :N_TAGS], raw[..., N_TAGS:2 * N_TAGS])
+        return merge_genres(raw[..., :N_TAGS], raw[..., N_TAGS : 2 * N_TAGS])
 
     def to_tags(self, raw: np.ndarray) -> dict[str, float]:
-        return tag_dict(raw[:N_TAGS], raw[N_TAGS:2 * N_TAGS])
+        return tag_dict(raw[:N_TAGS], raw[N_TAGS : 2 * N_TAGS])
 
     def to_embedding(self, raw: np.ndarray) -> np.ndarray:
-        return np.asarray(raw[2 * N_TAGS:], dtype=np.float32)
+        return np.asarray(raw[2 * N_TAGS :], dtype=np.float32)

@@ -12,6 +12,7 @@ else is a path to a model file with its card beside it.  Which class loads a
 model comes from its card (``model_class``), never from its name.  Without
 ``--model`` the default is the installed kind with the lowest ``default_rank``.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -40,13 +41,13 @@ class ModelKind:
     """One kind of model tagger can train, ship or load."""
 
     name: str
-    title: str                 # as written in prose: "ResNet"
+    title: str  # as written in prose: "ResNet"
     description: str
-    model_class: str           # the loader (``LOADERS`` key) its cards name
+    model_class: str  # the loader (``LOADERS`` key) its cards name
     spec: FeatureSpec
-    file_suffix: str           # the model file beside the card: ".keras", or ".json" (card only)
+    file_suffix: str  # the model file beside the card: ".keras", or ".json" (card only)
     build: Builder | None = None
-    default_rank: int | None = None   # lower is preferred as the default; None: never default
+    default_rank: int | None = None  # lower is preferred as the default; None: never default
     how_to_get: str = ""
 
     @property
@@ -86,34 +87,77 @@ def _builder(name: str) -> Builder:
         from . import keras_classifier
 
         return getattr(keras_classifier, f"build_{name}")(spec, n_classes, x_train, width)
+
     return build
 
 
 # Listed in this order by `tagger models`.
-KINDS: dict[str, ModelKind] = {k.name: k for k in (
-    ModelKind("musicnn", "musicnn", "pretrained musicnn taggers (MTT + MSD), genres merged",
-              "musicnn", MUSICNN, ".json", default_rank=9, how_to_get="shipped with tagger"),
-    ModelKind("resnet", "ResNet", "residual CNN on 3-second log-mel slices", "keras-classifier", LOGMEL,
-              ".keras", build=_builder("resnet"), default_rank=1,
-              how_to_get="train it with `tagger retrain --data DIR --model resnet`"),
-    ModelKind("mlp", "MLP", "MLP on 57 summary features per 3-second slice", "keras-classifier",
-              SUMMARY, ".keras", build=_builder("mlp"),
-              how_to_get="train it with `tagger retrain --data DIR --model mlp`"),
-    # A head the user trained on their own library speaks their genre names: it
-    # is preferred over everything else once it exists.
-    ModelKind("library", "library head", "softmax head on musicnn embeddings, trained on the "
-              "genre tags of your own library", "softmax-head", MUSICNN, ".npz", default_rank=0,
-              how_to_get="train it with `tagger retrain --from-library`"),
-    ModelKind("head", "musicnn head", "softmax head on musicnn embeddings, trained on a "
-              "<genre>/<files> folder", "softmax-head", MUSICNN, ".npz", default_rank=2,
-              how_to_get="train it with `tagger retrain --data DIR --model head`"),
-)}
+KINDS: dict[str, ModelKind] = {
+    k.name: k
+    for k in (
+        ModelKind(
+            "musicnn",
+            "musicnn",
+            "pretrained musicnn taggers (MTT + MSD), genres merged",
+            "musicnn",
+            MUSICNN,
+            ".json",
+            default_rank=9,
+            how_to_get="shipped with tagger",
+        ),
+        ModelKind(
+            "resnet",
+            "ResNet",
+            "residual CNN on 3-second log-mel slices",
+            "keras-classifier",
+            LOGMEL,
+            ".keras",
+            build=_builder("resnet"),
+            default_rank=1,
+            how_to_get="train it with `tagger retrain --data DIR --model resnet`",
+        ),
+        ModelKind(
+            "mlp",
+            "MLP",
+            "MLP on 57 summary features per 3-second slice",
+            "keras-classifier",
+            SUMMARY,
+            ".keras",
+            build=_builder("mlp"),
+            how_to_get="train it with `tagger retrain --data DIR --model mlp`",
+        ),
+        # A head the user trained on their own library speaks their genre names: it
+        # is preferred over everything else once it exists.
+        ModelKind(
+            "library",
+            "library head",
+            "softmax head on musicnn embeddings, trained on the genre tags of your own library",
+            "softmax-head",
+            MUSICNN,
+            ".npz",
+            default_rank=0,
+            how_to_get="train it with `tagger retrain --from-library`",
+        ),
+        ModelKind(
+            "head",
+            "musicnn head",
+            "softmax head on musicnn embeddings, trained on a <genre>/<files> folder",
+            "softmax-head",
+            MUSICNN,
+            ".npz",
+            default_rank=2,
+            how_to_get="train it with `tagger retrain --data DIR --model head`",
+        ),
+    )
+}
 
 
 def loader(model_class: str) -> Loader:
     if model_class not in LOADERS:
-        raise TaggerError(f"unknown model class {model_class!r} in a model card "
-                          f"(this tagger knows {', '.join(LOADERS)})")
+        raise TaggerError(
+            f"unknown model class {model_class!r} in a model card "
+            f"(this tagger knows {', '.join(LOADERS)})"
+        )
     return LOADERS[model_class]()
 
 
@@ -149,8 +193,9 @@ def installed(name: str) -> Path | None:
         try:
             present = path.is_file() and card_path(path).is_file()
         except OSError:  # a folder we may not enter: say which, never skip it silently
-            raise TaggerError(f"cannot read the model folder {folder}: "
-                              f"{unreachable(path) or 'permission denied'}") from None
+            raise TaggerError(
+                f"cannot read the model folder {folder}: {unreachable(path) or 'permission denied'}"
+            ) from None
         if present and not read_card(card_path(path)).get("synthetic"):
             return path
     return None
@@ -169,14 +214,23 @@ def default_kind() -> tuple[str, str]:
     for _, name in ranked:
         if installed(name):
             rank = KINDS[name].default_rank
-            better = [k.title for k in KINDS.values()  # in the registry's order
-                      if k.default_rank is not None and rank is not None and k.default_rank < rank]
-            why = ("a model you trained on your own library's genres" if name == "library"
-                   else "the preferred model" if not better else
-                   f"no trained {', '.join(better[:-1])}{' or ' if len(better) > 1 else ''}"
-                   f"{better[-1]} is installed")
+            better = [
+                k.title
+                for k in KINDS.values()  # in the registry's order
+                if k.default_rank is not None and rank is not None and k.default_rank < rank
+            ]
+            why = (
+                "a model you trained on your own library's genres"
+                if name == "library"
+                else "the preferred model"
+                if not better
+                else f"no trained {', '.join(better[:-1])}{' or ' if len(better) > 1 else ''}"
+                f"{better[-1]} is installed"
+            )
             return name, why
-    raise TaggerError("no model is installed (the shipped musicnn files are missing: reinstall tagger)")
+    raise TaggerError(
+        "no model is installed (the shipped musicnn files are missing: reinstall tagger)"
+    )
 
 
 def resolve(model: str | os.PathLike | None = None) -> tuple[ModelRef, str | None]:
@@ -189,16 +243,20 @@ def resolve(model: str | os.PathLike | None = None) -> tuple[ModelRef, str | Non
         name, why = default_kind()
         notice = None
         if name == "musicnn":  # only the fallback is announced; a trained default is chosen
-            notice = (f"notice: {why}; using the pretrained musicnn taggers (learn your own "
-                      f"genres with `tagger retrain --from-library` after this scan, or train "
-                      f"the ResNet with `tagger retrain --data DIR`)")
+            notice = (
+                f"notice: {why}; using the pretrained musicnn taggers (learn your own "
+                f"genres with `tagger retrain --from-library` after this scan, or train "
+                f"the ResNet with `tagger retrain --data DIR`)"
+            )
         return resolve(name)[0], notice
     text = os.fspath(model)
     if text in KINDS:
         ref = _ref_for_kind(text)
         if ref is None:
-            raise TaggerError(f"no trained {text} model is installed; {KINDS[text].how_to_get}, "
-                              f"or use --model musicnn")
+            raise TaggerError(
+                f"no trained {text} model is installed; {KINDS[text].how_to_get}, "
+                f"or use --model musicnn"
+            )
         return ref, None
     path = Path(text).expanduser()
     if not path.is_file():
@@ -231,7 +289,12 @@ def available() -> list[ModelRef]:
 
 def card_for(kind: ModelKind, version: str, genres: list[str], **details: Any) -> ModelCard:
     """A new card for a model of ``kind`` (training and conversion write these)."""
-    return ModelCard(name=kind.name, version=version, model_class=kind.model_class,
-                     kind="multilabel" if kind.model_class == "musicnn" else "multiclass",
-                     genres=genres, spec=kind.spec,
-                     details={"architecture": kind.description, **details})
+    return ModelCard(
+        name=kind.name,
+        version=version,
+        model_class=kind.model_class,
+        kind="multilabel" if kind.model_class == "musicnn" else "multiclass",
+        genres=genres,
+        spec=kind.spec,
+        details={"architecture": kind.description, **details},
+    )

@@ -18,6 +18,7 @@ Shapes, for one 3-second patch of 187 frames x 96 mel bands:
   interleaved max/mean as the original flattens them: 1,506 values),
   batch-norm, dense 200 + ReLU, batch-norm, dense 50, sigmoid.
 """
+
 from __future__ import annotations
 
 import keras
@@ -57,8 +58,11 @@ def build_musicnn(n_tags: int = 50, name: str = "musicnn") -> keras.Model:
     mids = [front]
     h = front
     for i, (conv_name, bn_name) in enumerate(
-        [("conv2d_5", "batch_normalization_6"), ("conv2d_6", "batch_normalization_7"),
-         ("conv2d_7", "batch_normalization_8")]
+        [
+            ("conv2d_5", "batch_normalization_6"),
+            ("conv2d_6", "batch_normalization_7"),
+            ("conv2d_7", "batch_normalization_8"),
+        ]
     ):
         y = layers.ZeroPadding1D(3)(h)
         y = layers.Conv1D(64, 7, padding="valid", activation="relu", name=conv_name)(y)

@@ -16,6 +16,7 @@ format ``fmt`` (a ``tagger.formats.Format``):
 ``tagger.tags`` picks the module from the format's tag family and takes care
 of the file itself (in place or a renamed copy, symlinks, hard links, owner).
 """
+
 from __future__ import annotations
 
 from typing import Any

@@ -6,6 +6,7 @@ it is.  A padding object in the header extension absorbs the change in size;
 otherwise the header grows and the file properties object's file-size field
 moves by as much (relative to its stored value, which some writers get wrong).
 """
+
 from __future__ import annotations
 
 from typing import BinaryIO
@@ -25,10 +26,10 @@ _ASF_PADDING = bytes.fromhex("74d40618dfca0945a4ba9aabcb96aae8")
 def _objects(data: bytes) -> list[bytes]:
     out, pos = [], 0
     while pos + 24 <= len(data):
-        size = int.from_bytes(data[pos + 16:pos + 24], "little")
+        size = int.from_bytes(data[pos + 16 : pos + 24], "little")
         if size < 24 or pos + size > len(data):
             raise TagError("damaged ASF header")
-        out.append(data[pos:pos + size])
+        out.append(data[pos : pos + size])
         pos += size
     return out
 
@@ -40,23 +41,28 @@ def _object(guid: bytes, body: bytes) -> bytes:
 def _descriptors(body: bytes) -> list[bytes]:
     count, pos, out = int.from_bytes(body[:2], "little"), 2, []
     for _ in range(count):
-        n = int.from_bytes(body[pos:pos + 2], "little")
-        vlen = int.from_bytes(body[pos + 4 + n:pos + 6 + n], "little")
-        out.append(body[pos:pos + 6 + n + vlen])
+        n = int.from_bytes(body[pos : pos + 2], "little")
+        vlen = int.from_bytes(body[pos + 4 + n : pos + 6 + n], "little")
+        out.append(body[pos : pos + 6 + n + vlen])
         pos += 6 + n + vlen
     return out
 
 
 def _is_genre(descriptor: bytes, key: str) -> bool:
     n = int.from_bytes(descriptor[:2], "little")
-    return descriptor[2:2 + n].decode("utf-16-le", "replace").rstrip("\x00") == key
+    return descriptor[2 : 2 + n].decode("utf-16-le", "replace").rstrip("\x00") == key
 
 
 def _descriptor(key: str, value: str) -> bytes:
     name = (key + "\x00").encode("utf-16-le")
     data = (value + "\x00").encode("utf-16-le")
-    return (len(name).to_bytes(2, "little") + name + b"\x00\x00"  # type 0: a string
-            + len(data).to_bytes(2, "little") + data)
+    return (
+        len(name).to_bytes(2, "little")
+        + name
+        + b"\x00\x00"  # type 0: a string
+        + len(data).to_bytes(2, "little")
+        + data
+    )
 
 
 def _scan(f: BinaryIO, key: str) -> tuple[bytes, list[bytes], int | None, Field]:
@@ -68,9 +74,11 @@ def _scan(f: BinaryIO, key: str) -> tuple[bytes, list[bytes], int | None, Field]
     children = _objects(header[30:])
     ecd = next((i for i, o in enumerate(children) if o[:16] == _ASF_EXT_CONTENT), None)
     descriptors = _descriptors(children[ecd][24:]) if ecd is not None else []
-    field: Field = {"family": "asf", "exists": ecd is not None,
-                    "descriptors": [[i, d.hex()] for i, d in enumerate(descriptors)
-                                    if _is_genre(d, key)]}
+    field: Field = {
+        "family": "asf",
+        "exists": ecd is not None,
+        "descriptors": [[i, d.hex()] for i, d in enumerate(descriptors) if _is_genre(d, key)],
+    }
     return header, children, ecd, field
 
 
@@ -83,8 +91,9 @@ def plan(f: BinaryIO, fmt: Format) -> str | None:
     return None
 
 
-def write(f: BinaryIO, fmt: Format, genres: list[str], id3v23: bool = False,
-          sep: str = "; ") -> Field:
+def write(
+    f: BinaryIO, fmt: Format, genres: list[str], id3v23: bool = False, sep: str = "; "
+) -> Field:
     """Replace the genre descriptors (one per genre); returns the field before."""
     return _change(f, fmt, genres, None)
 
@@ -126,12 +135,21 @@ def _change(f: BinaryIO, fmt: Format, genres: list[str] | None, restore: Field |
     new_children = _absorb(new_children, delta)
     count = int.from_bytes(header[24:28], "little") + len(new_children) - len(children)
     new_body = b"".join(new_children)
-    new_header = header[:16] + (30 + len(new_body)).to_bytes(8, "little") + \
-        count.to_bytes(4, "little") + header[28:30] + new_body
+    new_header = (
+        header[:16]
+        + (30 + len(new_body)).to_bytes(8, "little")
+        + count.to_bytes(4, "little")
+        + header[28:30]
+        + new_body
+    )
     grow = len(new_header) - len(header)
     if grow:  # the file-size field moves by as much (kept relative: some writers get it wrong)
-        new_children = [o[:40] + (int.from_bytes(o[40:48], "little") + grow).to_bytes(8, "little")
-                        + o[48:] if o[:16] == _ASF_FILE_PROPERTIES else o for o in new_children]
+        new_children = [
+            o[:40] + (int.from_bytes(o[40:48], "little") + grow).to_bytes(8, "little") + o[48:]
+            if o[:16] == _ASF_FILE_PROPERTIES
+            else o
+            for o in new_children
+        ]
         new_header = new_header[:30] + b"".join(new_children)
     resize_bytes(f, len(header), len(new_header), 0)
     f.seek(0)
@@ -149,8 +167,13 @@ def _absorb(children: list[bytes], delta: int) -> list[bytes]:
             if pad is not None and len(inner[pad]) - 24 - delta >= 0:
                 inner[pad] = _object(_ASF_PADDING, b"\x00" * (len(inner[pad]) - 24 - delta))
                 data = b"".join(inner)
-                o = o[:16] + (46 + len(data)).to_bytes(8, "little") + o[24:42] + \
-                    len(data).to_bytes(4, "little") + data
+                o = (
+                    o[:16]
+                    + (46 + len(data)).to_bytes(8, "little")
+                    + o[24:42]
+                    + len(data).to_bytes(4, "little")
+                    + data
+                )
                 delta = 0
         out.append(o)
     return out

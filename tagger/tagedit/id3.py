@@ -15,6 +15,7 @@ is converted by mutagen first, keeping its version (v2.2 becomes v2.3), and
 the journal keeps the original tag, when it is small and holds no picture,
 so that undo gives it back.
 """
+
 from __future__ import annotations
 
 import io
@@ -68,14 +69,14 @@ def unsync_encode(data: bytes) -> bytes:
 class Tag:
     """An ID3v2 tag split into raw parts."""
 
-    version: int        # 2, 3 or 4
+    version: int  # 2, 3 or 4
     revision: int
-    flags: int          # header flags byte
-    extended: bytes     # extended header, as stored (after unsynchronisation is undone)
+    flags: int  # header flags byte
+    extended: bytes  # extended header, as stored (after unsynchronisation is undone)
     frames: list[bytes]  # each frame with its header, exactly as stored
-    junk: bytes         # non-zero bytes after the last frame (kept as they are)
-    size: int           # the whole tag in bytes: header, body, footer
-    syncsafe: bool      # v2.4 frame sizes as sync-safe integers (iTunes wrote plain ones)
+    junk: bytes  # non-zero bytes after the last frame (kept as they are)
+    size: int  # the whole tag in bytes: header, body, footer
+    syncsafe: bool  # v2.4 frame sizes as sync-safe integers (iTunes wrote plain ones)
 
     @property
     def frame_ids(self) -> list[bytes]:
@@ -84,8 +85,13 @@ class Tag:
 
 def tag_size(head: bytes) -> int | None:
     """Size of the whole tag whose first 10 bytes are ``head``, None if not an ID3v2 header."""
-    if len(head) < 10 or head[:3] != b"ID3" or head[3] not in (2, 3, 4) or head[4] == 0xFF \
-            or any(b >= 0x80 for b in head[6:10]):
+    if (
+        len(head) < 10
+        or head[:3] != b"ID3"
+        or head[3] not in (2, 3, 4)
+        or head[4] == 0xFF
+        or any(b >= 0x80 for b in head[6:10])
+    ):
         return None
     return 10 + _syncsafe(head[6:10]) + (10 if head[3] == 4 and head[5] & 0x10 else 0)
 
@@ -94,18 +100,18 @@ def _walk(body: bytes, version: int, syncsafe: bool) -> tuple[list[bytes], bytes
     hlen = 6 if version == 2 else 10
     frames, pos = [], 0
     while pos + hlen <= len(body):
-        fid = body[pos:pos + (3 if version == 2 else 4)]
+        fid = body[pos : pos + (3 if version == 2 else 4)]
         if not all(48 <= c <= 57 or 65 <= c <= 90 for c in fid):
             break
         if version == 2:
-            size = int.from_bytes(body[pos + 3:pos + 6], "big")
+            size = int.from_bytes(body[pos + 3 : pos + 6], "big")
         elif syncsafe:
-            size = _syncsafe(body[pos + 4:pos + 8])
+            size = _syncsafe(body[pos + 4 : pos + 8])
         else:
-            size = int.from_bytes(body[pos + 4:pos + 8], "big")
+            size = int.from_bytes(body[pos + 4 : pos + 8], "big")
         if pos + hlen + size > len(body):
             break
-        frames.append(body[pos:pos + hlen + size])
+        frames.append(body[pos : pos + hlen + size])
         pos += hlen + size
     return frames, body[pos:]
 
@@ -117,7 +123,7 @@ def parse(data: bytes) -> Tag:
         raise Unsupported("not a complete ID3v2 tag")
     version, revision, flags = data[3], data[4], data[5]
     footer = 10 if version == 4 and flags & 0x10 else 0
-    stored = data[10:size - footer]
+    stored = data[10 : size - footer]
     body = stored
     if version < 4 and flags & 0x80:
         body = unsync_decode(stored)
@@ -138,8 +144,9 @@ def parse(data: bytes) -> Tag:
     if version == 4:
         plain, plain_rest = _walk(body, version, False)
         if len(plain_rest.strip(b"\x00")) < len(rest.strip(b"\x00")):
-            return Tag(version, revision, flags, extended, plain, plain_rest.rstrip(b"\x00"),
-                       size, False)
+            return Tag(
+                version, revision, flags, extended, plain, plain_rest.rstrip(b"\x00"), size, False
+            )
     return Tag(version, revision, flags, extended, frames, rest.rstrip(b"\x00"), size, True)
 
 
@@ -158,7 +165,7 @@ def render(tag: Tag, size: int | None = None) -> bytes:
     extended = tag.extended
     if tag.version == 3 and len(extended) >= 10:  # v2.3 keeps its padding size here
         extended = extended[:6] + padding.to_bytes(4, "big") + extended[10:]
-        body = extended + body[len(extended):]
+        body = extended + body[len(extended) :]
         if tag.flags & 0x80:
             body = unsync_encode(unsync_decode(body))
     length = _to_syncsafe(size - 10 - footer)
@@ -234,8 +241,9 @@ def replace_genre(tag: Tag, new_frames: list[bytes], positions: list[int] | None
         frames = list(kept)
         for pos, frame in sorted(zip(positions, new_frames)):
             frames.insert(min(pos, len(frames)), frame)
-    return Tag(tag.version, tag.revision, tag.flags, tag.extended, frames, tag.junk, tag.size,
-               tag.syncsafe)
+    return Tag(
+        tag.version, tag.revision, tag.flags, tag.extended, frames, tag.junk, tag.size, tag.syncsafe
+    )
 
 
 # --- the tag in the file ------------------------------------------------------------------
@@ -306,8 +314,13 @@ def _converted(raw: bytes, version: int, sep: str) -> bytes:
     buf = io.BytesIO(raw)
     try:
         tags = mid3.ID3(buf)
-        tags.save(buf, v1=mid3.ID3v1SaveOptions.REMOVE, v2_version=version, v23_sep=sep,
-                  padding=lambda info: max(info.padding, 0))
+        tags.save(
+            buf,
+            v1=mid3.ID3v1SaveOptions.REMOVE,
+            v2_version=version,
+            v23_sep=sep,
+            padding=lambda info: max(info.padding, 0),
+        )
     except Exception as exc:
         raise TagError(f"cannot convert ID3 tag: {one_line(exc)}") from None
     return buf.getvalue()
@@ -327,9 +340,13 @@ def _field(container: bytes | None) -> Field:
     """The genre frames of the tag in ``container``, with what a write will need to undo."""
     if container is None:
         return {"family": "id3", "exists": False}
-    tag_bytes = container[:tag_size(container[:10]) or len(container)]
-    field: Field = {"family": "id3", "exists": True, "version": tag_bytes[3],
-                    "size": len(tag_bytes)}
+    tag_bytes = container[: tag_size(container[:10]) or len(container)]
+    field: Field = {
+        "family": "id3",
+        "exists": True,
+        "version": tag_bytes[3],
+        "size": len(tag_bytes),
+    }
     try:
         tag = parse(tag_bytes)
     except Unsupported as exc:
@@ -370,8 +387,8 @@ def write(f: BinaryIO, fmt: Format, genres: list[str], id3v23: bool, sep: str) -
         tag = empty(3 if id3v23 else 4)
         size, rest = None, b""
     else:
-        tag_bytes = container[:field["size"]]
-        rest = container[len(tag_bytes):]
+        tag_bytes = container[: field["size"]]
+        rest = container[len(tag_bytes) :]
         if "frames" in field:
             tag = parse(tag_bytes)
         else:  # v2.2 becomes v2.3; a tag the byte-level editor declines keeps its version

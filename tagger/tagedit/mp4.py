@@ -7,6 +7,7 @@ chunk offset tables follow, through mutagen's own routines for that.  A file
 without ``ilst`` gets one (mutagen's layout: ``meta`` with ``hdlr`` and
 ``ilst``, in ``udta``), and undo removes what was created.
 """
+
 from __future__ import annotations
 
 import struct
@@ -24,16 +25,17 @@ def _mutagen(name: str):
     """One of mutagen's private MP4 routines (atom sizes, chunk offsets, a new ``meta``)."""
     return getattr(MP4Tags(), f"_MP4Tags__{name}")
 
+
 _GENRE = (b"\xa9gen", b"gnre")
 
 
 def _items(ilst: bytes) -> list[bytes]:
     items, pos = [], 0
     while pos + 8 <= len(ilst):
-        size = int.from_bytes(ilst[pos:pos + 4], "big")
+        size = int.from_bytes(ilst[pos : pos + 4], "big")
         if size < 8 or pos + size > len(ilst):
             raise TagError("damaged MP4 item list")
-        items.append(ilst[pos:pos + size])
+        items.append(ilst[pos : pos + size])
         pos += size
     if pos != len(ilst):
         raise TagError("damaged MP4 item list")
@@ -86,11 +88,14 @@ def plan(f: BinaryIO, fmt: Format) -> str | None:
     return None
 
 
-def write(f: BinaryIO, fmt: Format, genres: list[str], id3v23: bool = False,
-          sep: str = "; ") -> Field:
+def write(
+    f: BinaryIO, fmt: Format, genres: list[str], id3v23: bool = False, sep: str = "; "
+) -> Field:
     """Replace the genre items (one ``©gen`` with a value per genre); returns the field before."""
-    genre = _atom(b"\xa9gen", b"".join(_atom(b"data", struct.pack(">2I", 1, 0) + g.encode("utf-8"))
-                                       for g in genres))
+    genre = _atom(
+        b"\xa9gen",
+        b"".join(_atom(b"data", struct.pack(">2I", 1, 0) + g.encode("utf-8")) for g in genres),
+    )
     return _change(f, lambda kept, at: kept[:at] + ([genre] if genres else []) + kept[at:], None)
 
 

@@ -9,6 +9,7 @@ decoder and mutagen read by their contents), and the padding block absorbs the
 change in size.  Ogg: the comment packet keeps its length where its trailing
 zero padding allows; mutagen re-pages it (sequence numbers, checksums).
 """
+
 from __future__ import annotations
 
 import struct
@@ -27,29 +28,34 @@ def _split(block: bytes) -> tuple[bytes, list[bytes], bytes]:
     """(vendor string with its length, the raw pairs, what follows them)."""
     n = int.from_bytes(block[:4], "little")
     pos = 4 + n
-    count = int.from_bytes(block[pos:pos + 4], "little")
+    count = int.from_bytes(block[pos : pos + 4], "little")
     pos += 4
     pairs = []
     for _ in range(count):
-        n = int.from_bytes(block[pos:pos + 4], "little")
+        n = int.from_bytes(block[pos : pos + 4], "little")
         if pos + 4 + n > len(block):
             raise TagError("damaged Vorbis comment block")
-        pairs.append(block[pos + 4:pos + 4 + n])
+        pairs.append(block[pos + 4 : pos + 4 + n])
         pos += 4 + n
-    return block[:4 + int.from_bytes(block[:4], "little")], pairs, block[pos:]
+    return block[: 4 + int.from_bytes(block[:4], "little")], pairs, block[pos:]
 
 
 def _join(vendor: bytes, pairs: list[bytes], after: bytes) -> bytes:
-    return vendor + struct.pack("<I", len(pairs)) + b"".join(
-        struct.pack("<I", len(p)) + p for p in pairs) + after
+    return (
+        vendor
+        + struct.pack("<I", len(pairs))
+        + b"".join(struct.pack("<I", len(p)) + p for p in pairs)
+        + after
+    )
 
 
 def _is_genre(pair: bytes) -> bool:
     return pair.split(b"=", 1)[0].lower() == b"genre"
 
 
-def _edit_pairs(block: bytes | None, genres: list[str] | None, restore: list | None,
-                 framing: bool) -> bytes:
+def _edit_pairs(
+    block: bytes | None, genres: list[str] | None, restore: list | None, framing: bool
+) -> bytes:
     """A comment block with its genre pairs replaced (``genres``) or put back (``restore``)."""
     if block is None:
         block = _join(struct.pack("<I", 6) + b"tagger", [], b"\x01" if framing else b"")
@@ -70,8 +76,12 @@ def _field(block: bytes | None, **layout) -> Field:
     if block is None:
         return {"family": "vorbis", "exists": False, **layout}
     _, pairs, _ = _split(block)
-    return {"family": "vorbis", "exists": True, **layout,
-            "pairs": [[i, p.hex()] for i, p in enumerate(pairs) if _is_genre(p)]}
+    return {
+        "family": "vorbis",
+        "exists": True,
+        **layout,
+        "pairs": [[i, p.hex()] for i, p in enumerate(pairs) if _is_genre(p)],
+    }
 
 
 def _fit(data: bytes, length: int | None, pad_ok: Callable[[bytes], bool]) -> bytes:
@@ -165,8 +175,12 @@ def _flac_field(blocks: list[list]) -> Field:
     return _field(vc[1] if vc else None, **layout)
 
 
-def _flac_change(f: BinaryIO, edit: Callable[[bytes | None], bytes | None],
-                 padding: int | None, declared: int | None = None) -> Field:
+def _flac_change(
+    f: BinaryIO,
+    edit: Callable[[bytes | None], bytes | None],
+    padding: int | None,
+    declared: int | None = None,
+) -> Field:
     start, old_len, blocks = _flac_blocks(f)
     vc = next((b for b in blocks if b[0] == 4), None)
     pad = next((b for b in blocks if b[0] == 1), None)
@@ -202,8 +216,7 @@ def _ogg_comment(f: BinaryIO) -> tuple[list, list[bytes], bytes, bool]:
         raise TagError("Ogg stream without Vorbis or Opus comments")
     prefix, framing = _OGG_COMMENT[magic]
     page = first
-    while page.serial != first.serial or not page.packets or \
-            not page.packets[0].startswith(prefix):
+    while page.serial != first.serial or not page.packets or not page.packets[0].startswith(prefix):
         page = OggPage(f)
     old_pages = [page]
     while not (old_pages[-1].complete or len(old_pages[-1].packets) > 1):
@@ -213,19 +226,21 @@ def _ogg_comment(f: BinaryIO) -> tuple[list, list[bytes], bytes, bool]:
     return old_pages, OggPage.to_packets(old_pages, strict=False), prefix, framing
 
 
-def _ogg_change(f: BinaryIO, edit: Callable[[bytes | None], bytes | None],
-                length: int | None) -> Field:
+def _ogg_change(
+    f: BinaryIO, edit: Callable[[bytes | None], bytes | None], length: int | None
+) -> Field:
     from mutagen.ogg import OggPage
 
     old_pages, packets, prefix, framing = _ogg_comment(f)
-    old = packets[0][len(prefix):]
+    old = packets[0][len(prefix) :]
     field = _field(old, length=len(packets[0]))
     new = edit(old)
     if new is None:
         raise TagError("an Ogg stream cannot lose its comment packet")
     target = length if length is not None else len(packets[0])
-    packets[0] = _fit(prefix + new, target,
-                      lambda core: core.endswith(b"\x01") if framing else True)
+    packets[0] = _fit(
+        prefix + new, target, lambda core: core.endswith(b"\x01") if framing else True
+    )
     new_pages = OggPage._from_packets_try_preserve(packets, old_pages)
     OggPage.replace(f, old_pages, new_pages)
     return field
@@ -236,15 +251,16 @@ def read(f: BinaryIO, fmt: Format) -> Field:
     if fmt.name == "flac":
         return _flac_field(_flac_blocks(f)[2])
     _, packets, prefix, _ = _ogg_comment(f)
-    return _field(packets[0][len(prefix):], length=len(packets[0]))
+    return _field(packets[0][len(prefix) :], length=len(packets[0]))
 
 
 def plan(f: BinaryIO, fmt: Format) -> str | None:
     return None
 
 
-def write(f: BinaryIO, fmt: Format, genres: list[str], id3v23: bool = False,
-          sep: str = "; ") -> Field:
+def write(
+    f: BinaryIO, fmt: Format, genres: list[str], id3v23: bool = False, sep: str = "; "
+) -> Field:
     """Replace the genre pairs; returns the field before."""
     framing = fmt.name == "ogg"
     edit = lambda block: _edit_pairs(block, genres, None, framing)  # noqa: E731

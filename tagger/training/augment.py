@@ -4,6 +4,7 @@ Spectrogram slices (ResNet): random resized time crops, time and frequency
 masking (SpecAugment), gain changes applied exactly in the compressed domain,
 and mixup.  Summary features (MLP): mixup only (they are already averages).
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -27,8 +28,14 @@ def resized_crop(x: np.ndarray, rng: np.random.Generator, min_keep: float = 0.8)
     return out
 
 
-def mask(x: np.ndarray, rng: np.random.Generator, n_time: int = 2, n_freq: int = 2,
-         max_time: int = 15, max_freq: int = 12) -> np.ndarray:
+def mask(
+    x: np.ndarray,
+    rng: np.random.Generator,
+    n_time: int = 2,
+    n_freq: int = 2,
+    max_time: int = 15,
+    max_freq: int = 12,
+) -> np.ndarray:
     """SpecAugment: blank random time and frequency stripes with the slice mean."""
     out = x.copy()
     frames, bands = x.shape[1], x.shape[2]
@@ -37,16 +44,17 @@ def mask(x: np.ndarray, rng: np.random.Generator, n_time: int = 2, n_freq: int =
         for _ in range(n_time):
             w = rng.integers(0, max_time + 1)
             s = rng.integers(0, max(1, frames - w))
-            out[i, s:s + w, :] = fill
+            out[i, s : s + w, :] = fill
         for _ in range(n_freq):
             w = rng.integers(0, max_freq + 1)
             s = rng.integers(0, max(1, bands - w))
-            out[i, :, s:s + w] = fill
+            out[i, :, s : s + w] = fill
     return out
 
 
-def mixup(x: np.ndarray, y: np.ndarray, rng: np.random.Generator, alpha: float = 0.2
-          ) -> tuple[np.ndarray, np.ndarray]:
+def mixup(
+    x: np.ndarray, y: np.ndarray, rng: np.random.Generator, alpha: float = 0.2
+) -> tuple[np.ndarray, np.ndarray]:
     """Blend each example with a random partner; labels blend the same way."""
     lam = rng.beta(alpha, alpha, size=len(x)).astype(np.float32)
     perm = rng.permutation(len(x))
@@ -54,8 +62,9 @@ def mixup(x: np.ndarray, y: np.ndarray, rng: np.random.Generator, alpha: float =
     return lx * x + (1 - lx) * x[perm], lam[:, None] * y + (1 - lam[:, None]) * y[perm]
 
 
-def augment_batch(x: np.ndarray, y: np.ndarray, rng: np.random.Generator, spectrogram: bool
-                  ) -> tuple[np.ndarray, np.ndarray]:
+def augment_batch(
+    x: np.ndarray, y: np.ndarray, rng: np.random.Generator, spectrogram: bool
+) -> tuple[np.ndarray, np.ndarray]:
     if spectrogram:
         x = mask(resized_crop(gain(x, rng), rng), rng)
     return mixup(x, y, rng)

@@ -5,6 +5,7 @@ change the audio or any feature setting and the entry is simply not found.
 Extraction goes through ``tagger.decode`` and ``tagger.features``, the same
 code a scan uses.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -54,12 +55,13 @@ def _extract_one(path: str, spec: FeatureSpec, target: Path) -> np.ndarray | str
 @dataclass
 class Loaded:
     features: dict[str, np.ndarray]  # track id -> (slices, ...)
-    decoded: int                     # cache misses: files decoded in this call
-    skipped: dict[str, str]          # track id -> why it was left out
+    decoded: int  # cache misses: files decoded in this call
+    skipped: dict[str, str]  # track id -> why it was left out
 
 
-def load_features(tracks: list[Track], spec: FeatureSpec, cache_dir: Path | None = None,
-                  jobs: int | None = None) -> Loaded:
+def load_features(
+    tracks: list[Track], spec: FeatureSpec, cache_dir: Path | None = None, jobs: int | None = None
+) -> Loaded:
     """Features of every track, from the cache where present, else extracted in parallel."""
     from joblib import Parallel, delayed
 
@@ -76,8 +78,13 @@ def load_features(tracks: list[Track], spec: FeatureSpec, cache_dir: Path | None
             warnings.warn(f"skipping {t.path}: {skipped[t.id]}", stacklevel=2)
         else:
             todo.append((t, target))
-    results = Parallel(n_jobs=jobs or os.cpu_count() or 1)(
-        delayed(_extract_one)(t.path, spec, target) for t, target in todo) if todo else []
+    results = (
+        Parallel(n_jobs=jobs or os.cpu_count() or 1)(
+            delayed(_extract_one)(t.path, spec, target) for t, target in todo
+        )
+        if todo
+        else []
+    )
     for (t, _), res in zip(todo, results):
         if isinstance(res, str):
             warnings.warn(f"skipping {t.path}: {res}", stacklevel=2)

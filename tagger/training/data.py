@@ -9,6 +9,7 @@ Layouts understood, genres always taken from folder names:
 A track's id is ``<genre>/<file stem>`` (``jazz/jazz.00054``), the form the
 fault-filtered split lists use.
 """
+
 from __future__ import annotations
 
 import os
@@ -52,8 +53,9 @@ def find_tracks(data_dir: str | os.PathLike) -> list[Track]:
             if f.is_file() and is_audio_name(f.name):
                 tid = f"{genre_dir.name}/{_stem(f.name)}"
                 if tid in KNOWN_CORRUPT:
-                    warnings.warn(f"skipping {f}: known to be corrupt in every GTZAN copy",
-                                  stacklevel=2)
+                    warnings.warn(
+                        f"skipping {f}: known to be corrupt in every GTZAN copy", stacklevel=2
+                    )
                     continue
                 tracks.append(Track(tid, genre_dir.name, str(f)))
     if not tracks:

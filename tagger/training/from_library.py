@@ -31,6 +31,7 @@ A genre whose tracks all come from one album cannot be tested on an unseen
 album: its tracks are dealt into folds one by one, and the card says its
 figure is optimistic.
 """
+
 from __future__ import annotations
 
 import os
@@ -60,7 +61,7 @@ class LibraryTrack:
     """What the store keeps about one scanned track, as training needs it."""
 
     path: str
-    tag_genre: str | None   # the file's genres at scan time, "; "-joined
+    tag_genre: str | None  # the file's genres at scan time, "; "-joined
     album: str | None
     embedding: np.ndarray
 
@@ -69,10 +70,10 @@ class LibraryTrack:
 class Labels:
     """The classes learnt and why other genres were not."""
 
-    genres: list[str]                      # display spellings, sorted
-    y: np.ndarray                          # class index per track, -1 = not used
+    genres: list[str]  # display spellings, sorted
+    y: np.ndarray  # class index per track, -1 = not used
     counts: dict[str, int]
-    left_out: dict[str, int]               # too few tracks
+    left_out: dict[str, int]  # too few tracks
     merged: dict[str, str] = field(default_factory=dict)  # spelling -> class it joined
 
 
@@ -98,8 +99,11 @@ def split_genres(text: str | None) -> list[str]:
     return [g.strip() for g in (text or "").split(";") if g.strip()]
 
 
-def make_labels(tag_genres: list[str | None], min_tracks: int = MIN_TRACKS,
-                mapping: dict[str, str] | None = None) -> Labels:
+def make_labels(
+    tag_genres: list[str | None],
+    min_tracks: int = MIN_TRACKS,
+    mapping: dict[str, str] | None = None,
+) -> Labels:
     """Classes in the user's spelling, one label per track (see the module notes)."""
     mapping = mapping or {}
     per_track: list[list[str]] = []
@@ -121,8 +125,13 @@ def make_labels(tag_genres: list[str | None], min_tracks: int = MIN_TRACKS,
         c = canonical(_name(spellings[k]))
         if c:
             by_canonical.setdefault(c, k)
-    joins = {k: by_canonical[c] for k in spellings if k not in big
-             for c in [canonical(_name(spellings[k]))] if c in by_canonical}
+    joins = {
+        k: by_canonical[c]
+        for k in spellings
+        if k not in big
+        for c in [canonical(_name(spellings[k]))]
+        if c in by_canonical
+    }
     labels = []
     for keys in per_track:
         keys = [joins.get(k, k) for k in keys]
@@ -140,7 +149,8 @@ def make_labels(tag_genres: list[str | None], min_tracks: int = MIN_TRACKS,
         y=np.array([index[k] if k else -1 for k in labels], dtype=int),
         counts={names[k]: used[k] for k in used},
         left_out=dict(sorted(left_out.items(), key=lambda kv: (-kv[1], kv[0]))),
-        merged={_name(spellings[k]): names[v] for k, v in joins.items() if v in names})
+        merged={_name(spellings[k]): names[v] for k, v in joins.items() if v in names},
+    )
 
 
 def _name(spelling_counts: Counter) -> str:
@@ -156,12 +166,14 @@ def album_groups(tracks: list[LibraryTrack]) -> list[str]:
     more pessimistic, never leak an album across the split.
     """
     keys = [spelling_key(t.album) if t.album else "" for t in tracks]
-    return [f"album:{k}" if k else f"folder:{os.path.dirname(t.path)}"
-            for k, t in zip(keys, tracks)]
+    return [
+        f"album:{k}" if k else f"folder:{os.path.dirname(t.path)}" for k, t in zip(keys, tracks)
+    ]
 
 
-def grouped_folds(y: np.ndarray, groups: list[str], k: int = FOLDS, seed: int = 0
-                  ) -> tuple[np.ndarray, list[int]]:
+def grouped_folds(
+    y: np.ndarray, groups: list[str], k: int = FOLDS, seed: int = 0
+) -> tuple[np.ndarray, list[int]]:
     """A fold number per track with whole groups per fold; and the classes dealt by track.
 
     Each group goes, largest first, to the fold holding the fewest tracks of
@@ -172,8 +184,9 @@ def grouped_folds(y: np.ndarray, groups: list[str], k: int = FOLDS, seed: int = 
     members: dict[str, list[int]] = {}
     for i, g in enumerate(groups):
         members.setdefault(g, []).append(i)
-    majority = {g: Counter(int(y[i]) for i in idx).most_common(1)[0][0]
-                for g, idx in members.items()}
+    majority = {
+        g: Counter(int(y[i]) for i in idx).most_common(1)[0][0] for g, idx in members.items()
+    }
     fold = np.zeros(len(y), dtype=int)
     load = np.zeros((int(y.max()) + 1, k))
     for g in sorted(members, key=lambda g: (-len(members[g]), g)):
@@ -181,8 +194,9 @@ def grouped_folds(y: np.ndarray, groups: list[str], k: int = FOLDS, seed: int = 
         f = int(np.argmin(load[c] + rng.random(k) * 1e-3))
         fold[members[g]] = f
         load[c, f] += len(members[g])
-    by_track = [int(c) for c in np.unique(y)
-                if len({groups[i] for i in np.flatnonzero(y == c)}) == 1]
+    by_track = [
+        int(c) for c in np.unique(y) if len({groups[i] for i in np.flatnonzero(y == c)}) == 1
+    ]
     for c in by_track:
         idx = rng.permutation(np.flatnonzero(y == c))
         fold[idx] = np.arange(len(idx)) % k
@@ -195,8 +209,13 @@ class Trained:
     evaluation: dict
 
 
-def train_from_embeddings(x: np.ndarray, labels: Labels, groups: list[str], folds: int = FOLDS,
-                          target: float = TARGET_PRECISION) -> Trained:
+def train_from_embeddings(
+    x: np.ndarray,
+    labels: Labels,
+    groups: list[str],
+    folds: int = FOLDS,
+    target: float = TARGET_PRECISION,
+) -> Trained:
     """Out-of-fold evaluation and calibration, then the head trained on every labelled track."""
     use = labels.y >= 0
     x, y = np.asarray(x, np.float32)[use], labels.y[use]
@@ -207,7 +226,8 @@ def train_from_embeddings(x: np.ndarray, labels: Labels, groups: list[str], fold
         raise TaggerError(
             f"need at least two genres with enough tracks to learn, found {n_classes} "
             f"({', '.join(f'{g}: {n}' for g, n in labels.counts.items()) or 'none'}; "
-            f"too few tracks: {small}); lower --min-tracks or tag more files")
+            f"too few tracks: {small}); lower --min-tracks or tag more files"
+        )
     fold, by_track = grouped_folds(y, groups, folds)
     logits = np.zeros((len(y), n_classes), np.float32)
     for f in range(folds):
@@ -222,20 +242,26 @@ def train_from_embeddings(x: np.ndarray, labels: Labels, groups: list[str], fold
     threshold = choose_threshold(probs.max(axis=1), probs.argmax(axis=1) == y, target)
     evaluation = {
         "split": f"{folds}-fold, grouped by album (folder where untagged); out-of-fold predictions",
-        **head_figures(probs, y, labels.genres, temperature, threshold, target)}
+        **head_figures(probs, y, labels.genres, temperature, threshold, target),
+    }
     for i, g in enumerate(labels.genres):
         evaluation["per_genre"][g]["albums"] = len({a for a, c in zip(groups, y) if c == i})
         if i in by_track:
-            evaluation["per_genre"][g]["optimistic"] = ("one album only: tested on tracks of "
-                                                        "albums it trained on")
+            evaluation["per_genre"][g]["optimistic"] = (
+                "one album only: tested on tracks of albums it trained on"
+            )
     head = fit_head(x, y, labels.genres)
     head.temperature, head.threshold = temperature, threshold
     return Trained(head, evaluation)
 
 
-def retrain_from_library(db: str | os.PathLike | None = None, min_tracks: int = MIN_TRACKS,
-                         mapping: str | os.PathLike | None = None,
-                         out_dir: str | os.PathLike | None = None, command: str = "") -> dict:
+def retrain_from_library(
+    db: str | os.PathLike | None = None,
+    min_tracks: int = MIN_TRACKS,
+    mapping: str | os.PathLike | None = None,
+    out_dir: str | os.PathLike | None = None,
+    command: str = "",
+) -> dict:
     """``tagger retrain --from-library``: train the ``library`` head from a scanned database.
 
     Labels are the genres the files carried when scanned (for a file tagger
@@ -256,29 +282,46 @@ def retrain_from_library(db: str | os.PathLike | None = None, min_tracks: int = 
     finally:
         store.close()
     if not rows:
-        raise TaggerError(f"no track in {store.path} has a stored embedding of {embedder}; "
-                          f"scan the library with the musicnn model first "
-                          f"(`tagger scan PATH --model musicnn`)")
-    texts = ["; ".join(before_tagger[r["path"]]) if r["path"] in before_tagger else r["tag_genre"]
-             for r in rows]
+        raise TaggerError(
+            f"no track in {store.path} has a stored embedding of {embedder}; "
+            f"scan the library with the musicnn model first "
+            f"(`tagger scan PATH --model musicnn`)"
+        )
+    texts = [
+        "; ".join(before_tagger[r["path"]]) if r["path"] in before_tagger else r["tag_genre"]
+        for r in rows
+    ]
     tagged = [i for i, text in enumerate(texts) if text]  # the others cannot teach anything
     tracks = [LibraryTrack(rows[i]["path"], texts[i], rows[i]["album"], x[i]) for i in tagged]
-    labels = make_labels([t.tag_genre for t in tracks], min_tracks,
-                         read_mapping(mapping) if mapping else None)
+    labels = make_labels(
+        [t.tag_genre for t in tracks], min_tracks, read_mapping(mapping) if mapping else None
+    )
     trained = train_from_embeddings(x[tagged], labels, album_groups(tracks))
     kind = KINDS["library"]
     card = card_for(
-        kind, "1", labels.genres, embedder=embedder,
-        temperature=trained.head.temperature, threshold=trained.head.threshold,
+        kind,
+        "1",
+        labels.genres,
+        embedder=embedder,
+        temperature=trained.head.temperature,
+        threshold=trained.head.threshold,
         accuracy=trained.evaluation,
-        data={"database": str(store.path), "tracks_with_embeddings": len(rows),
-              "labelled_tracks": int((labels.y >= 0).sum()), "counts": labels.counts,
-              "left_out": labels.left_out, "min_tracks": min_tracks, "merged": labels.merged,
-              "label_rule": "the first of a file's genres that has enough tracks; spellings "
-                            "merged by case, spacing and punctuation"},
+        data={
+            "database": str(store.path),
+            "tracks_with_embeddings": len(rows),
+            "labelled_tracks": int((labels.y >= 0).sum()),
+            "counts": labels.counts,
+            "left_out": labels.left_out,
+            "min_tracks": min_tracks,
+            "merged": labels.merged,
+            "label_rule": "the first of a file's genres that has enough tracks; spellings "
+            "merged by case, spacing and punctuation",
+        },
         licence="trained on your own library; for your use",
         training={"seconds": round(time.monotonic() - started, 2)},
-        command=command, trained_at=now())
+        command=command,
+        trained_at=now(),
+    )
     out = Path(out_dir).expanduser() if out_dir else user_models_dir()
     install_head(trained.head, card, out)
     return card.to_dict() | {"path": str(out / f"{kind.name}{kind.file_suffix}")}

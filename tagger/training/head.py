@@ -9,6 +9,7 @@ re-labelling a whole library from stored embeddings is one matrix product.
 Everything here is a pure function of numpy arrays; the head itself, and how
 it is saved and used, is ``tagger.models.head``.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -21,8 +22,9 @@ L2 = 1e-3
 MAX_ITER = 300
 
 
-def fit_head(x: np.ndarray, y: np.ndarray, genres: list[str], l2: float = L2,
-             max_iter: int = MAX_ITER) -> SoftmaxHead:
+def fit_head(
+    x: np.ndarray, y: np.ndarray, genres: list[str], l2: float = L2, max_iter: int = MAX_ITER
+) -> SoftmaxHead:
     """Multinomial logistic regression with L2, by L-BFGS on the standardised inputs.
 
     ``y`` holds class indices into ``genres``.  Temperature and threshold are
@@ -42,24 +44,34 @@ def fit_head(x: np.ndarray, y: np.ndarray, genres: list[str], l2: float = L2,
 
     def loss_and_grad(w: np.ndarray) -> tuple[float, np.ndarray]:
         weights = w[: dim * k].reshape(dim, k).astype(np.float32)
-        bias = w[dim * k:].astype(np.float32)
+        bias = w[dim * k :].astype(np.float32)
         logits = z @ weights + bias
         logits -= logits.max(axis=1, keepdims=True)
         log_p = logits - np.log(np.exp(logits).sum(axis=1, keepdims=True))
-        loss = -float((log_p * onehot).sum()) / n + l2 * float((weights ** 2).sum())
+        loss = -float((log_p * onehot).sum()) / n + l2 * float((weights**2).sum())
         g = (np.exp(log_p) - onehot) / n
         grad = np.concatenate([(z.T @ g + 2 * l2 * weights).ravel(), g.sum(axis=0)])
         return loss, grad.astype(np.float64)
 
-    res = minimize(loss_and_grad, np.zeros(dim * k + k), jac=True, method="L-BFGS-B",
-                   options={"maxiter": max_iter})
-    return SoftmaxHead(genres=list(genres), mean=mean, scale=scale.astype(np.float32),
-                       weights=res.x[: dim * k].reshape(dim, k).astype(np.float32),
-                       bias=res.x[dim * k:].astype(np.float32))
+    res = minimize(
+        loss_and_grad,
+        np.zeros(dim * k + k),
+        jac=True,
+        method="L-BFGS-B",
+        options={"maxiter": max_iter},
+    )
+    return SoftmaxHead(
+        genres=list(genres),
+        mean=mean,
+        scale=scale.astype(np.float32),
+        weights=res.x[: dim * k].reshape(dim, k).astype(np.float32),
+        bias=res.x[dim * k :].astype(np.float32),
+    )
 
 
-def choose_threshold(confidence: np.ndarray, correct: np.ndarray, target: float = 0.95,
-                     min_kept: int = 10) -> float:
+def choose_threshold(
+    confidence: np.ndarray, correct: np.ndarray, target: float = 0.95, min_kept: int = 10
+) -> float:
     """The lowest confidence at which the held-out tracks kept are right ``target`` of the time.
 
     Tracks are sorted by confidence, highest first; the kept set grows while
@@ -82,8 +94,14 @@ def choose_threshold(confidence: np.ndarray, correct: np.ndarray, target: float 
     return float(confidence[order[last]])
 
 
-def head_figures(probs: np.ndarray, y: np.ndarray, genres: list[str], temperature: float,
-                 threshold: float, target: float) -> dict:
+def head_figures(
+    probs: np.ndarray,
+    y: np.ndarray,
+    genres: list[str],
+    temperature: float,
+    threshold: float,
+    target: float,
+) -> dict:
     """What a head's card records about its held-out tracks (calibrated probabilities)."""
     from .metrics import confusion, ece, per_class
 
@@ -101,8 +119,13 @@ def head_figures(probs: np.ndarray, y: np.ndarray, genres: list[str], temperatur
         "threshold_target_precision": target,
         "kept_fraction": round(float(kept.mean()), 4),
         "kept_accuracy": round(float((pred[kept] == y[kept]).mean()), 4) if kept.any() else None,
-        "per_genre": {g: {"precision": round(float(precision[i]), 4),
-                          "recall": round(float(recall[i]), 4), "count": int(cm[i].sum())}
-                      for i, g in enumerate(genres)},
+        "per_genre": {
+            g: {
+                "precision": round(float(precision[i]), 4),
+                "recall": round(float(recall[i]), 4),
+                "count": int(cm[i].sum()),
+            }
+            for i, g in enumerate(genres)
+        },
         "confusion": cm.tolist(),
     }

@@ -8,6 +8,7 @@ musicnn version; a second run decodes nothing.  The split is the collection's
 the head is fitted on the training side, temperature and abstention threshold
 on the validation side, and the figures come from the test side, once.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -30,16 +31,20 @@ from .metrics import fit_temperature
 from .splits import make_split
 
 
-def embed_tracks(tracks: list[Track], cache_dir: Path | None = None, log=print
-                 ) -> dict[str, np.ndarray]:
+def embed_tracks(
+    tracks: list[Track], cache_dir: Path | None = None, log=print
+) -> dict[str, np.ndarray]:
     """Track id -> musicnn embedding, from the cache or decoded now (undecodable: left out)."""
     from tagger.decode import DecodeError
     from tagger.worker import track_input
 
     ref = resolve("musicnn")[0]
     embedder = embedder_id(ref.card)
-    folder = (cache_dir or default_cache_dir()) / "embeddings" / hashlib.sha1(
-        embedder.encode()).hexdigest()[:12]
+    folder = (
+        (cache_dir or default_cache_dir())
+        / "embeddings"
+        / hashlib.sha1(embedder.encode()).hexdigest()[:12]
+    )
     folder.mkdir(parents=True, exist_ok=True)
     out, todo = {}, []
     for t in tracks:
@@ -71,11 +76,16 @@ def embed_tracks(tracks: list[Track], cache_dir: Path | None = None, log=print
     return out
 
 
-def retrain_head(data_dir: str | os.PathLike, split: str | None = None,
-                 split_dir: str | os.PathLike | None = None, seed: int = 0,
-                 out_dir: str | os.PathLike | None = None,
-                 cache_dir: str | os.PathLike | None = None,
-                 command: str = "", log=print) -> dict:
+def retrain_head(
+    data_dir: str | os.PathLike,
+    split: str | None = None,
+    split_dir: str | os.PathLike | None = None,
+    seed: int = 0,
+    out_dir: str | os.PathLike | None = None,
+    cache_dir: str | os.PathLike | None = None,
+    command: str = "",
+    log=print,
+) -> dict:
     """Train, calibrate and test the ``head`` model on a genre folder; returns its card."""
     from tagger.paths import user_models_dir
 
@@ -94,32 +104,50 @@ def retrain_head(data_dir: str | os.PathLike, split: str | None = None,
         raise TaggerError(f"need at least two genre folders with audio in {data_dir}")
 
     def arrays(side: list[Track]) -> tuple[np.ndarray, np.ndarray]:
-        return (np.stack([emb[t.id] for t in side]).astype(np.float32),
-                np.array([genres.index(t.genre) for t in side]))
+        return (
+            np.stack([emb[t.id] for t in side]).astype(np.float32),
+            np.array([genres.index(t.genre) for t in side]),
+        )
 
-    (x_tr, y_tr), (x_va, y_va), (x_te, y_te) = map(arrays, (the_split.train, the_split.valid,
-                                                          the_split.test))
+    (x_tr, y_tr), (x_va, y_va), (x_te, y_te) = map(
+        arrays, (the_split.train, the_split.valid, the_split.test)
+    )
     head = fit_head(x_tr, y_tr, genres)
     head.temperature = fit_temperature(head.logits(x_va), y_va)
     valid = head.probabilities(x_va)
-    head.threshold = choose_threshold(valid.max(axis=1), valid.argmax(axis=1) == y_va,
-                                      TARGET_PRECISION)
+    head.threshold = choose_threshold(
+        valid.max(axis=1), valid.argmax(axis=1) == y_va, TARGET_PRECISION
+    )
     test = softmax(head.logits(x_te) / head.temperature)
     synthetic = is_synthetic(data_dir)
     kind = KINDS["head"]
     card = card_for(
-        kind, "1", genres, embedder=embedder_id(resolve("musicnn")[0].card),
-        temperature=head.temperature, threshold=head.threshold,
-        accuracy={"split": f"{the_split.name} (test side, once)",
-                  **head_figures(test, y_te, genres, head.temperature, head.threshold,
-                                 TARGET_PRECISION)},
+        kind,
+        "1",
+        genres,
+        embedder=embedder_id(resolve("musicnn")[0].card),
+        temperature=head.temperature,
+        threshold=head.threshold,
+        accuracy={
+            "split": f"{the_split.name} (test side, once)",
+            **head_figures(test, y_te, genres, head.temperature, head.threshold, TARGET_PRECISION),
+        },
         split=the_split.describe() | {"seed": seed},
-        data={"path": str(data_dir), "files": len(tracks), "genres": genres,
-              "synthetic": synthetic},
+        data={
+            "path": str(data_dir),
+            "files": len(tracks),
+            "genres": genres,
+            "synthetic": synthetic,
+        },
         synthetic=synthetic,
-        licence=("trained on generated signals: NOT a genre model, for tests only" if synthetic
-                 else f"trained on {data_dir.name}; check that collection's terms"),
-        training={"seconds": round(time.monotonic() - started, 2)}, command=command)
+        licence=(
+            "trained on generated signals: NOT a genre model, for tests only"
+            if synthetic
+            else f"trained on {data_dir.name}; check that collection's terms"
+        ),
+        training={"seconds": round(time.monotonic() - started, 2)},
+        command=command,
+    )
     out = Path(out_dir).expanduser() if out_dir else user_models_dir()
     install_head(head, card, out)
     return card.to_dict() | {"path": str(out / f"{kind.name}{kind.file_suffix}")}

@@ -1,4 +1,5 @@
 """Evaluation metrics and temperature scaling, as pure numpy functions."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -56,8 +57,13 @@ def pool_tracks(slice_probs: np.ndarray, track_index: np.ndarray) -> np.ndarray:
     return out / np.bincount(track_index, minlength=n)[:, None]
 
 
-def report(genres: list[str], track_probs: np.ndarray, track_labels: np.ndarray,
-           slice_probs: np.ndarray, slice_labels: np.ndarray) -> dict:
+def report(
+    genres: list[str],
+    track_probs: np.ndarray,
+    track_labels: np.ndarray,
+    slice_probs: np.ndarray,
+    slice_labels: np.ndarray,
+) -> dict:
     """The evaluation figures that model cards and ``tagger evaluate`` print."""
     n = len(genres)
     pred = track_probs.argmax(axis=1)
@@ -70,8 +76,14 @@ def report(genres: list[str], track_probs: np.ndarray, track_labels: np.ndarray,
         "ece": round(ece(track_probs, track_labels), 4),
         "tracks": len(track_labels),
         "slices": len(slice_labels),
-        "per_genre": {g: {"precision": round(float(p), 4), "recall": round(float(r), 4),
-                          "f1": round(float(f), 4), "support": int(cm[i].sum())}
-                      for i, (g, p, r, f) in enumerate(zip(genres, precision, recall, f1))},
+        "per_genre": {
+            g: {
+                "precision": round(float(p), 4),
+                "recall": round(float(r), 4),
+                "f1": round(float(f), 4),
+                "support": int(cm[i].sum()),
+            }
+            for i, (g, p, r, f) in enumerate(zip(genres, precision, recall, f1))
+        },
         "confusion": {"genres": genres, "matrix": cm.tolist()},
     }

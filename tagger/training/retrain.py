@@ -1,4 +1,5 @@
 """``tagger retrain`` and ``tagger evaluate``: whole runs over a genre collection."""
+
 from __future__ import annotations
 
 import os
@@ -26,15 +27,26 @@ TRAINABLE = tuple(name for name, kind in KINDS.items() if kind.trainable)
 
 def command_line() -> str:
     """The command that is running, as a card records it."""
-    return "tagger " + " ".join(shlex.quote(a) for a in sys.argv[1:]) \
-        if Path(sys.argv[0]).name == "tagger" else " ".join(shlex.quote(a) for a in sys.argv)
+    return (
+        "tagger " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+        if Path(sys.argv[0]).name == "tagger"
+        else " ".join(shlex.quote(a) for a in sys.argv)
+    )
 
 
-def retrain(data_dir: str | os.PathLike, models: list[str], split: str | None = None,
-            split_dir: str | os.PathLike | None = None, folds: int | None = None,
-            cfg: TrainConfig | None = None, out_dir: str | os.PathLike | None = None,
-            cache_dir: str | os.PathLike | None = None, jobs: int | None = None,
-            work_dir: str | os.PathLike | None = None, log=print) -> dict:
+def retrain(
+    data_dir: str | os.PathLike,
+    models: list[str],
+    split: str | None = None,
+    split_dir: str | os.PathLike | None = None,
+    folds: int | None = None,
+    cfg: TrainConfig | None = None,
+    out_dir: str | os.PathLike | None = None,
+    cache_dir: str | os.PathLike | None = None,
+    jobs: int | None = None,
+    work_dir: str | os.PathLike | None = None,
+    log=print,
+) -> dict:
     """Train ``models`` on ``data_dir``; returns {"models": {name: card}, ...}."""
     cfg = cfg or TrainConfig()
     data_dir = Path(data_dir).expanduser()
@@ -47,8 +59,7 @@ def retrain(data_dir: str | os.PathLike, models: list[str], split: str | None = 
         log(f"warning: {w.message}")
     genres = sorted({t.genre for t in tracks})
     synthetic = is_synthetic(data_dir)
-    data = {"path": str(data_dir), "files": len(tracks), "genres": genres,
-            "synthetic": synthetic}
+    data = {"path": str(data_dir), "files": len(tracks), "genres": genres, "synthetic": synthetic}
     result: dict = {"data": data, "models": {}, "decoded": {}, "folds": {}}
     for kind in models:
         if kind not in TRAINABLE:
@@ -56,37 +67,48 @@ def retrain(data_dir: str | os.PathLike, models: list[str], split: str | None = 
         t0 = time.time()
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
-            loaded = load_features(tracks, KINDS[kind].spec,
-                                   Path(cache_dir) if cache_dir else None, jobs)
+            loaded = load_features(
+                tracks, KINDS[kind].spec, Path(cache_dir) if cache_dir else None, jobs
+            )
         for w in caught:
             log(f"warning: {w.message}")
         result["decoded"][kind] = loaded.decoded
-        log(f"{kind}: features of {len(loaded.features)} tracks ready in {time.time() - t0:.1f} s "
-            f"({loaded.decoded} decoded, the rest from the cache)")
+        log(
+            f"{kind}: features of {len(loaded.features)} tracks ready in {time.time() - t0:.1f} s "
+            f"({loaded.decoded} decoded, the rest from the cache)"
+        )
         usable = [t for t in tracks if t.id in loaded.features]  # undecodable ones are skipped
         if folds:
             accs = []
             for i, fold in enumerate(fold_splits(usable, folds, cfg.seed)):
-                fold_card = train(KINDS[kind], fold, loaded.features, genres, cfg,
-                                  work / f"fold{i}", log).card
+                fold_card = train(
+                    KINDS[kind], fold, loaded.features, genres, cfg, work / f"fold{i}", log
+                ).card
                 accs.append(fold_card.details["accuracy"]["track_accuracy"])
                 log(f"{kind}: {fold.name}: track accuracy {accs[-1]:.3f}")
-            result["folds"][kind] = {"k": folds, "track_accuracy": accs,
-                                     "mean": round(float(np.mean(accs)), 4),
-                                     "std": round(float(np.std(accs)), 4)}
+            result["folds"][kind] = {
+                "k": folds,
+                "track_accuracy": accs,
+                "mean": round(float(np.mean(accs)), 4),
+                "std": round(float(np.std(accs)), 4),
+            }
             continue
-        the_split = make_split(usable, split, data_dir, Path(split_dir) if split_dir else None,
-                               cfg.seed)
+        the_split = make_split(
+            usable, split, data_dir, Path(split_dir) if split_dir else None, cfg.seed
+        )
         trained = train(KINDS[kind], the_split, loaded.features, genres, cfg, work, log)
         trained.card.details.update(data=data, synthetic=synthetic, command=command_line())
         if synthetic:
-            trained.card.details["licence"] = ("trained on generated signals: NOT a genre model, "
-                                               "for tests only")
+            trained.card.details["licence"] = (
+                "trained on generated signals: NOT a genre model, for tests only"
+            )
         install(trained, out)
         card = trained.card.to_dict()
         result["models"][kind] = card
-        log(f"{kind}: test track accuracy {card['accuracy']['track_accuracy']:.3f}, "
-            f"slice accuracy {card['accuracy']['slice_accuracy']:.3f} -> {out / (kind + '.keras')}")
+        log(
+            f"{kind}: test track accuracy {card['accuracy']['track_accuracy']:.3f}, "
+            f"slice accuracy {card['accuracy']['slice_accuracy']:.3f} -> {out / (kind + '.keras')}"
+        )
     return result
 
 
@@ -99,11 +121,17 @@ def _split_from_card(card: dict) -> tuple[str | None, int]:
     return ("filtered" if name == "filtered" else None), seed
 
 
-def evaluate(data_dir: str | os.PathLike, model: str | None = None, split: str | None = None,
-             split_dir: str | os.PathLike | None = None, seed: int | None = None,
-             cache_dir: str | os.PathLike | None = None, jobs: int | None = None,
-             plot: str | os.PathLike | None = None) -> dict:
-    """Evaluate a trained model on the test split of ``data_dir`` (the split it was trained with)."""
+def evaluate(
+    data_dir: str | os.PathLike,
+    model: str | None = None,
+    split: str | None = None,
+    split_dir: str | os.PathLike | None = None,
+    seed: int | None = None,
+    cache_dir: str | os.PathLike | None = None,
+    jobs: int | None = None,
+    plot: str | os.PathLike | None = None,
+) -> dict:
+    """Evaluate a trained model on the test split of ``data_dir`` (the split it was trained on)."""
     from tagger.models import resolve
 
     ref, _ = resolve(model or "resnet")
@@ -113,28 +141,47 @@ def evaluate(data_dir: str | os.PathLike, model: str | None = None, split: str |
     tracks = find_tracks(data_dir)
     missing = sorted({t.genre for t in tracks} - set(m.genres))
     if missing:
-        raise TaggerError(f"model {ref.name} does not know the genres {', '.join(missing)} "
-                          f"of {data_dir}")
+        raise TaggerError(
+            f"model {ref.name} does not know the genres {', '.join(missing)} of {data_dir}"
+        )
     card_split, card_seed = _split_from_card(card.to_dict())
-    the_split = make_split(tracks, split or card_split, data_dir,
-                           Path(split_dir) if split_dir else None,
-                           card_seed if seed is None else seed)
+    the_split = make_split(
+        tracks,
+        split or card_split,
+        data_dir,
+        Path(split_dir) if split_dir else None,
+        card_seed if seed is None else seed,
+    )
     loaded = load_features(the_split.test, m.spec, Path(cache_dir) if cache_dir else None, jobs)
     genres = list(m.genres)
     x, y, idx, kept = slices_of(the_split.test, loaded.features, genres)
     t0 = time.time()
     slice_probs = m.to_genres(m.forward_batched(x))
     seconds = time.time() - t0
-    rep = metrics.report(genres, metrics.pool_tracks(slice_probs, idx),
-                         np.array([genres.index(t.genre) for t in kept]), slice_probs, y)
-    rep.update(model=ref.name, model_version=ref.version, split=the_split.describe(),
-               inference_seconds=round(seconds, 2),
-               tracks_per_second=round(len(kept) / max(seconds, 1e-9), 1),
-               training=card.details.get("training"), data={"path": str(data_dir), "files": len(tracks)})
+    rep = metrics.report(
+        genres,
+        metrics.pool_tracks(slice_probs, idx),
+        np.array([genres.index(t.genre) for t in kept]),
+        slice_probs,
+        y,
+    )
+    rep.update(
+        model=ref.name,
+        model_version=ref.version,
+        split=the_split.describe(),
+        inference_seconds=round(seconds, 2),
+        tracks_per_second=round(len(kept) / max(seconds, 1e-9), 1),
+        training=card.details.get("training"),
+        data={"path": str(data_dir), "files": len(tracks)},
+    )
     if plot:
-        rep["plot"] = str(plot_confusion(rep["confusion"], plot,
-                                         f"{ref.name} on {data_dir.name}: track accuracy "
-                                         f"{rep['track_accuracy']:.1%}"))
+        rep["plot"] = str(
+            plot_confusion(
+                rep["confusion"],
+                plot,
+                f"{ref.name} on {data_dir.name}: track accuracy {rep['track_accuracy']:.1%}",
+            )
+        )
     return rep
 
 
@@ -151,8 +198,14 @@ def plot_confusion(conf: dict, path: str | os.PathLike, title: str) -> Path:
     ax.set_yticks(range(len(genres)), genres)
     for i in range(len(genres)):
         for j in range(len(genres)):
-            ax.text(j, i, str(cm[i, j]), ha="center", va="center",
-                    color="white" if cm[i, j] > cm.max() / 2 else "black")
+            ax.text(
+                j,
+                i,
+                str(cm[i, j]),
+                ha="center",
+                va="center",
+                color="white" if cm[i, j] > cm.max() / 2 else "black",
+            )
     ax.set_xlabel("predicted genre")
     ax.set_ylabel("true genre")
     ax.set_title(title)

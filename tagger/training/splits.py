@@ -11,6 +11,7 @@ study's ResNet scored 88.83%).  Every split here assigns whole tracks, and
 * ``random``: stratified by genre, seeded.
 * ``folds``: K-fold cross-validation, stratified by genre, seeded.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -31,8 +32,12 @@ class Split:
     test: list[Track]
 
     def describe(self) -> dict:
-        return {"name": self.name, "train": len(self.train), "valid": len(self.valid),
-                "test": len(self.test)}
+        return {
+            "name": self.name,
+            "train": len(self.train),
+            "valid": len(self.valid),
+            "test": len(self.test),
+        }
 
 
 def assert_disjoint(split: Split) -> None:
@@ -42,7 +47,9 @@ def assert_disjoint(split: Split) -> None:
         for j in range(i + 1, 3):
             shared = sides[i] & sides[j]
             if shared:
-                raise AssertionError(f"split {split.name}: tracks on two sides: {sorted(shared)[:5]}")
+                raise AssertionError(
+                    f"split {split.name}: tracks on two sides: {sorted(shared)[:5]}"
+                )
 
 
 def find_split_dir(data_dir: Path, split_dir: Path | None) -> Path | None:
@@ -56,12 +63,17 @@ def filtered_split(tracks: list[Track], split_dir: Path) -> Split:
     by_id = {t.id: t for t in tracks}
     sides = []
     for side in ("train", "valid", "test"):
-        ids = [line.strip() for line in (split_dir / f"{side}_filtered.txt").read_text().splitlines()
-               if line.strip()]
+        ids = [
+            line.strip()
+            for line in (split_dir / f"{side}_filtered.txt").read_text().splitlines()
+            if line.strip()
+        ]
         sides.append([by_id[i] for i in ids if i in by_id])
     if not all(sides):
-        raise TaggerError(f"the split lists in {split_dir} name none of the tracks found "
-                          f"(is this GTZAN?); use --split random")
+        raise TaggerError(
+            f"the split lists in {split_dir} name none of the tracks found "
+            f"(is this GTZAN?); use --split random"
+        )
     split = Split("filtered", *sides)
     assert_disjoint(split)
     return split
@@ -75,15 +87,17 @@ def _by_genre(tracks: list[Track], seed: int) -> dict[str, list[Track]]:
     return {g: [ts[i] for i in rng.permutation(len(ts))] for g, ts in sorted(groups.items())}
 
 
-def random_split(tracks: list[Track], seed: int = 0, valid: float = 0.15, test: float = 0.2) -> Split:
+def random_split(
+    tracks: list[Track], seed: int = 0, valid: float = 0.15, test: float = 0.2
+) -> Split:
     """Stratified by genre and seeded: the same call gives the same split."""
     tr, va, te = [], [], []
     for ts in _by_genre(tracks, seed).values():
         n_te = max(1, round(test * len(ts)))
         n_va = max(1, round(valid * len(ts)))
         te += ts[:n_te]
-        va += ts[n_te:n_te + n_va]
-        tr += ts[n_te + n_va:]
+        va += ts[n_te : n_te + n_va]
+        tr += ts[n_te + n_va :]
     split = Split(f"random(seed={seed})", tr, va, te)
     assert_disjoint(split)
     return split
@@ -111,16 +125,19 @@ def fold_splits(tracks: list[Track], k: int, seed: int = 0, valid: float = 0.15)
     return splits
 
 
-def make_split(tracks: list[Track], kind: str | None, data_dir: Path, split_dir: Path | None,
-               seed: int) -> Split:
+def make_split(
+    tracks: list[Track], kind: str | None, data_dir: Path, split_dir: Path | None, seed: int
+) -> Split:
     """``filtered`` when split lists are present (the default), else ``random``."""
     found = find_split_dir(data_dir, split_dir)
     if kind is None:
         kind = "filtered" if found else "random"
     if kind == "filtered":
         if not found:
-            raise TaggerError(f"no split lists (train_filtered.txt ...) in {data_dir / 'splits'}; "
-                              "give --split-dir or use --split random")
+            raise TaggerError(
+                f"no split lists (train_filtered.txt ...) in {data_dir / 'splits'}; "
+                "give --split-dir or use --split random"
+            )
         return filtered_split(tracks, found)
     if kind == "random":
         return random_split(tracks, seed)

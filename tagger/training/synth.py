@@ -6,6 +6,7 @@ audio.  Each synthetic "genre" differs from the others in timbre (harmonic
 content, noise colour) and rhythm (tempo, onset pattern), so a working
 pipeline learns to separate them well above chance and a broken one does not.
 """
+
 from __future__ import annotations
 
 import os
@@ -30,10 +31,11 @@ def synth_track(genre: str, seconds: float = 30.0, sr: int = 22050, seed: int = 
     rng = np.random.default_rng(seed)
     n = int(seconds * sr)
     t = np.arange(n) / sr
-    f0 *= 2 ** (rng.uniform(-2, 2) / 12)          # a different key per track
+    f0 *= 2 ** (rng.uniform(-2, 2) / 12)  # a different key per track
     bpm *= rng.uniform(0.92, 1.08)
-    tone = sum(np.sin(2 * np.pi * f0 * k * t + rng.uniform(0, 6.28)) / k
-               for k in range(1, harmonics + 1))
+    tone = sum(
+        np.sin(2 * np.pi * f0 * k * t + rng.uniform(0, 6.28)) / k for k in range(1, harmonics + 1)
+    )
     step = 60.0 / bpm / 2
     steps = (t // step).astype(int)
     hits = np.array(pattern)[steps % len(pattern)]
@@ -64,9 +66,9 @@ def write_audio(path: str | os.PathLike, y: np.ndarray, sr: int) -> Path:
             y, sr = soxr.resample(y, sr, 48000), 48000
         sf.write(path, y, sr, format=name, subtype=variant)
         return path
-    import av
-
     from typing import Any
+
+    import av
 
     data = y if y.ndim == 2 else y[:, None]
     layout = "mono" if data.shape[1] == 1 else "stereo"
@@ -75,8 +77,9 @@ def write_audio(path: str | os.PathLike, y: np.ndarray, sr: int) -> Path:
         stream.bit_rate = 128000  # wmav2 refuses to open without one
         planar = np.ascontiguousarray(data.T.astype(np.float32))
         for i in range(0, planar.shape[1], 1024):
-            frame = av.AudioFrame.from_ndarray(planar[:, i:i + 1024], format="fltp",
-                                               layout=layout)
+            frame = av.AudioFrame.from_ndarray(
+                planar[:, i : i + 1024], format="fltp", layout=layout
+            )
             frame.sample_rate = sr
             for packet in stream.encode(frame):
                 out.mux(packet)
@@ -85,9 +88,15 @@ def write_audio(path: str | os.PathLike, y: np.ndarray, sr: int) -> Path:
     return path
 
 
-def make_dataset(root: str | os.PathLike, genres: tuple[str, ...] = tuple(RECIPES),
-                 per_genre: int = 10, seconds: float = 30.0, ext: str = ".wav",
-                 sr: int = 22050, layout: str = "genres") -> Path:
+def make_dataset(
+    root: str | os.PathLike,
+    genres: tuple[str, ...] = tuple(RECIPES),
+    per_genre: int = 10,
+    seconds: float = 30.0,
+    ext: str = ".wav",
+    sr: int = 22050,
+    layout: str = "genres",
+) -> Path:
     """A GTZAN-shaped folder: ``root/genres/<genre>/<genre>.000NN<ext>``.
 
     ``layout="flat"`` writes ``root/<genre>/...`` instead (the generic layout).
@@ -115,6 +124,6 @@ def fixed_signals(sr: int = 16000, seconds: float = 3.0) -> dict[str, np.ndarray
         "chirp_quiet": 0.05 * chirp,
         "chords": 0.2 * chords + 0.3 * beat,
         "noise_mid": 0.3 * noise,
-        "loud_chords": 8.0 * chords + 4.0 * beat,   # clipped masters are this hot
+        "loud_chords": 8.0 * chords + 4.0 * beat,  # clipped masters are this hot
         "loud_noise": 6.0 * noise + 3.0 * chirp,
     }

@@ -14,6 +14,7 @@ Used by ``tagger retrain``.  The run:
 6. ``<name>.keras`` and its card ``<name>.json`` written to the output folder
    (``install``).
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -49,8 +50,9 @@ class TrainConfig:
     width: int = 24  # ResNet base width
 
 
-def slices_of(tracks: list[Track], feats: dict[str, np.ndarray], genres: list[str]
-              ) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[Track]]:
+def slices_of(
+    tracks: list[Track], feats: dict[str, np.ndarray], genres: list[str]
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[Track]]:
     """Stack the slices of the tracks that have features: X, slice labels, track index, tracks."""
     kept = [t for t in tracks if t.id in feats]
     xs = [feats[t.id] for t in kept]
@@ -59,8 +61,9 @@ def slices_of(tracks: list[Track], feats: dict[str, np.ndarray], genres: list[st
     return np.concatenate(xs).astype(np.float32), labels.astype(int), index.astype(int), kept
 
 
-def _sequence(keras, x: np.ndarray, y: np.ndarray, n_classes: int, batch: int, seed: int,
-              spectrogram: bool):
+def _sequence(
+    keras, x: np.ndarray, y: np.ndarray, n_classes: int, batch: int, seed: int, spectrogram: bool
+):
     class Batches(keras.utils.PyDataset):
         """Shuffled, augmented training batches, reshuffled every epoch."""
 
@@ -73,7 +76,7 @@ def _sequence(keras, x: np.ndarray, y: np.ndarray, n_classes: int, batch: int, s
             return int(np.ceil(len(x) / batch))
 
         def __getitem__(self, i):
-            idx = self.order[i * batch:(i + 1) * batch]
+            idx = self.order[i * batch : (i + 1) * batch]
             onehot = np.eye(n_classes, dtype=np.float32)[y[idx]]
             return augment_batch(x[idx], onehot, self.rng, spectrogram)
 
@@ -85,8 +88,13 @@ def _sequence(keras, x: np.ndarray, y: np.ndarray, n_classes: int, batch: int, s
 
 def code_version() -> str:
     try:
-        rev = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
-                             text=True, cwd=Path(__file__).parent, timeout=5).stdout.strip()
+        rev = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"],
+            capture_output=True,
+            text=True,
+            cwd=Path(__file__).parent,
+            timeout=5,
+        ).stdout.strip()
     except (OSError, subprocess.SubprocessError):
         rev = ""
     return f"tagger {__version__}" + (f" ({rev})" if rev else "")
@@ -96,16 +104,23 @@ def code_version() -> str:
 class Fitted:
     """A trained net and what its training run measured."""
 
-    net: Any               # compiled, as trained
-    clean: Any             # the same weights in a never-compiled net: what is saved
-    epochs_run: int        # in this call (a resumed run does fewer)
+    net: Any  # compiled, as trained
+    clean: Any  # the same weights in a never-compiled net: what is saved
+    epochs_run: int  # in this call (a resumed run does fewer)
     epochs_total: int
     seconds: float
     slices: int
 
 
-def fit(kind: ModelKind, split: Split, feats: dict[str, np.ndarray], genres: list[str],
-        cfg: TrainConfig, work_dir: Path, log: Callable[[str], None]) -> Fitted:
+def fit(
+    kind: ModelKind,
+    split: Split,
+    feats: dict[str, np.ndarray],
+    genres: list[str],
+    cfg: TrainConfig,
+    work_dir: Path,
+    log: Callable[[str], None],
+) -> Fitted:
     """Train ``kind``'s net on the train split, early-stopped on the validation split.
 
     Checkpoints every epoch in ``work_dir`` (a killed run resumes there); the
@@ -120,45 +135,64 @@ def fit(kind: ModelKind, split: Split, feats: dict[str, np.ndarray], genres: lis
     net = kind.build(kind.spec, n, x_tr, cfg.width)
     steps = int(np.ceil(len(x_tr) / cfg.batch)) * cfg.epochs
     schedule = keras.optimizers.schedules.CosineDecay(
-        cfg.learning_rate / 10, decay_steps=max(1, steps), warmup_target=cfg.learning_rate,
-        warmup_steps=max(1, steps // 20))
-    net.compile(optimizer=keras.optimizers.AdamW(schedule, weight_decay=1e-4),
-                loss=keras.losses.CategoricalCrossentropy(from_logits=True),
-                metrics=["accuracy"])
+        cfg.learning_rate / 10,
+        decay_steps=max(1, steps),
+        warmup_target=cfg.learning_rate,
+        warmup_steps=max(1, steps // 20),
+    )
+    net.compile(
+        optimizer=keras.optimizers.AdamW(schedule, weight_decay=1e-4),
+        loss=keras.losses.CategoricalCrossentropy(from_logits=True),
+        metrics=["accuracy"],
+    )
     ckpt = work_dir / f"{kind.name}-checkpoint"
     ckpt.mkdir(parents=True, exist_ok=True)
     callbacks = [
         keras.callbacks.BackupAndRestore(str(ckpt)),
-        keras.callbacks.EarlyStopping(monitor="val_loss", patience=cfg.patience,
-                                      restore_best_weights=True),
+        keras.callbacks.EarlyStopping(
+            monitor="val_loss", patience=cfg.patience, restore_best_weights=True
+        ),
         keras.callbacks.CSVLogger(str(work_dir / f"{kind.name}-log.csv"), append=True),
     ]
     t0 = time.time()
-    hist = net.fit(_sequence(keras, x_tr, y_tr, n, cfg.batch, cfg.seed,
-                             kind.spec.kind == "logmel"),
-                   validation_data=(x_va, np.eye(n, dtype=np.float32)[y_va]), epochs=cfg.epochs,
-                   callbacks=callbacks, verbose=2 if sys.stderr.isatty() else 0)
+    hist = net.fit(
+        _sequence(keras, x_tr, y_tr, n, cfg.batch, cfg.seed, kind.spec.kind == "logmel"),
+        validation_data=(x_va, np.eye(n, dtype=np.float32)[y_va]),
+        epochs=cfg.epochs,
+        callbacks=callbacks,
+        verbose=2 if sys.stderr.isatty() else 0,
+    )
     seconds = time.time() - t0
     clean = kind.build(kind.spec, n, x_tr, cfg.width)  # no optimizer state in the file
     clean.set_weights(net.get_weights())
-    fitted = Fitted(net, clean, len(hist.epoch), hist.epoch[-1] + 1 if hist.epoch else 0, seconds,
-                    len(x_tr))
-    log(f"{kind.name}: trained {fitted.epochs_run} epochs in {seconds:.0f} s "
-        f"({fitted.epochs_total} in all)")
+    fitted = Fitted(
+        net, clean, len(hist.epoch), hist.epoch[-1] + 1 if hist.epoch else 0, seconds, len(x_tr)
+    )
+    log(
+        f"{kind.name}: trained {fitted.epochs_run} epochs in {seconds:.0f} s "
+        f"({fitted.epochs_total} in all)"
+    )
     shutil.rmtree(ckpt, ignore_errors=True)  # finished: nothing left to resume
     return fitted
 
 
 def measure(net: Any, split: Split, feats: dict[str, np.ndarray], genres: list[str]) -> dict:
     """Temperature fitted on validation, then one pass over the test split, pooled per track."""
+
     def logits(x: np.ndarray) -> np.ndarray:
-        return np.concatenate([np.asarray(net.predict_on_batch(x[i:i + 256]))
-                               for i in range(0, len(x), 256)])
+        return np.concatenate(
+            [np.asarray(net.predict_on_batch(x[i : i + 256])) for i in range(0, len(x), 256)]
+        )
 
     def scored(lg: np.ndarray, y: np.ndarray, idx: np.ndarray, kept: list[Track], t: float):
         probs = metrics.softmax(lg / t)
-        return metrics.report(genres, metrics.pool_tracks(probs, idx),
-                              np.array([genres.index(k.genre) for k in kept]), probs, y)
+        return metrics.report(
+            genres,
+            metrics.pool_tracks(probs, idx),
+            np.array([genres.index(k.genre) for k in kept]),
+            probs,
+            y,
+        )
 
     x_va, y_va, i_va, tr_va = slices_of(split.valid, feats, genres)
     x_te, y_te, i_te, tr_te = slices_of(split.test, feats, genres)
@@ -166,47 +200,77 @@ def measure(net: Any, split: Split, feats: dict[str, np.ndarray], genres: list[s
     temperature = metrics.fit_temperature(lv, y_va)
     t0 = time.time()
     lt = logits(x_te)
-    return {"temperature": temperature, "inference_seconds": time.time() - t0,
-            "raw": scored(lt, y_te, i_te, tr_te, 1.0),
-            "test": scored(lt, y_te, i_te, tr_te, temperature),
-            "valid": scored(lv, y_va, i_va, tr_va, temperature)}
+    return {
+        "temperature": temperature,
+        "inference_seconds": time.time() - t0,
+        "raw": scored(lt, y_te, i_te, tr_te, 1.0),
+        "test": scored(lt, y_te, i_te, tr_te, temperature),
+        "valid": scored(lv, y_va, i_va, tr_va, temperature),
+    }
 
 
-def card_of(kind: ModelKind, fitted: Fitted, measured: dict, split: Split, genres: list[str],
-            cfg: TrainConfig) -> ModelCard:
+def card_of(
+    kind: ModelKind,
+    fitted: Fitted,
+    measured: dict,
+    split: Split,
+    genres: list[str],
+    cfg: TrainConfig,
+) -> ModelCard:
     """The model card of a training run (data, command and licence are added by the caller)."""
     test, raw = measured["test"], measured["raw"]
     return card_for(
-        kind, dt.datetime.now(dt.timezone.utc).strftime("%Y.%m.%d.%H%M%S"), genres,
+        kind,
+        dt.datetime.now(dt.timezone.utc).strftime("%Y.%m.%d.%H%M%S"),
+        genres,
         parameters=int(fitted.net.count_params()),
         temperature=round(measured["temperature"], 5),
         split=split.describe() | {"seed": cfg.seed},
         accuracy={
-            "track_accuracy": test["track_accuracy"], "slice_accuracy": test["slice_accuracy"],
-            "macro_f1": test["macro_f1"], "ece_before_calibration": raw["ece"],
-            "ece": test["ece"], "valid_track_accuracy": measured["valid"]["track_accuracy"],
+            "track_accuracy": test["track_accuracy"],
+            "slice_accuracy": test["slice_accuracy"],
+            "macro_f1": test["macro_f1"],
+            "ece_before_calibration": raw["ece"],
+            "ece": test["ece"],
+            "valid_track_accuracy": measured["valid"]["track_accuracy"],
             "measured_on": "test split, once, after choosing on validation",
         },
-        per_genre=test["per_genre"], confusion=test["confusion"],
-        training={"epochs": fitted.epochs_total, "epochs_this_run": fitted.epochs_run,
-                  "max_epochs": cfg.epochs, "seconds_this_run": round(fitted.seconds, 1),
-                  "slices": fitted.slices,
-                  "slices_per_second": round(fitted.slices * fitted.epochs_run
-                                             / max(fitted.seconds, 1e-9), 1),
-                  "batch": cfg.batch, "learning_rate": cfg.learning_rate,
-                  "inference_seconds_test": round(measured["inference_seconds"], 2)},
-        code_version=code_version(), date=dt.date.today().isoformat(),
-        licence="weights trained by tagger; usable as the training data's licence allows")
+        per_genre=test["per_genre"],
+        confusion=test["confusion"],
+        training={
+            "epochs": fitted.epochs_total,
+            "epochs_this_run": fitted.epochs_run,
+            "max_epochs": cfg.epochs,
+            "seconds_this_run": round(fitted.seconds, 1),
+            "slices": fitted.slices,
+            "slices_per_second": round(
+                fitted.slices * fitted.epochs_run / max(fitted.seconds, 1e-9), 1
+            ),
+            "batch": cfg.batch,
+            "learning_rate": cfg.learning_rate,
+            "inference_seconds_test": round(measured["inference_seconds"], 2),
+        },
+        code_version=code_version(),
+        date=dt.date.today().isoformat(),
+        licence="weights trained by tagger; usable as the training data's licence allows",
+    )
 
 
 @dataclass
 class Trained:
-    net: Any               # never compiled: saving it writes no optimizer state
+    net: Any  # never compiled: saving it writes no optimizer state
     card: ModelCard
 
 
-def train(kind: ModelKind, split: Split, feats: dict[str, np.ndarray], genres: list[str],
-          cfg: TrainConfig, work_dir: Path, log: Callable[[str], None] = print) -> Trained:
+def train(
+    kind: ModelKind,
+    split: Split,
+    feats: dict[str, np.ndarray],
+    genres: list[str],
+    cfg: TrainConfig,
+    work_dir: Path,
+    log: Callable[[str], None] = print,
+) -> Trained:
     """Train, calibrate and test one model on ``split``; nothing is installed (see ``install``)."""
     assert_disjoint(split)
     fitted = fit(kind, split, feats, genres, cfg, work_dir, log)
