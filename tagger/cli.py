@@ -125,6 +125,21 @@ DbOption = typer.Option(
     "~/.local/share/tagger/library.db).",
 )
 JsonOption = typer.Option(False, "--json", help="Print JSON for scripts instead of text.")
+# retrain and evaluate read the same collection the same way
+SplitDirOption = typer.Option(
+    None,
+    "--split-dir",
+    metavar="DIR",
+    show_default=False,
+    help="Folder with train/valid/test_filtered.txt (default: DATA/splits).",
+)
+CacheDirOption = typer.Option(
+    None,
+    "--cache-dir",
+    metavar="DIR",
+    show_default=False,
+    help="Feature and embedding cache (default: the user cache folder).",
+)
 ModelOption = typer.Option(
     None,
     "--model",
@@ -930,11 +945,7 @@ def retrain(
         "--split",
         help="filtered (default when split lists exist) or random (stratified, by track).",
     ),
-    split_dir: Optional[Path] = typer.Option(
-        None,
-        "--split-dir",
-        help="Folder with train/valid/test_filtered.txt (default: DATA/splits).",
-    ),
+    split_dir: Optional[Path] = SplitDirOption,
     folds: Optional[int] = typer.Option(
         None,
         "--folds",
@@ -952,9 +963,7 @@ def retrain(
         help="Where to write <model>.keras and its "
         "card (default: the user model folder, used by scans).",
     ),
-    cache_dir: Optional[Path] = typer.Option(
-        None, "--cache-dir", help="Feature cache (default: the user cache folder)."
-    ),
+    cache_dir: Optional[Path] = CacheDirOption,
     jobs: Optional[int] = typer.Option(None, "--jobs", "-j", min=1),
     json_out: bool = JsonOption,
 ) -> None:
@@ -1085,9 +1094,7 @@ def evaluate(
         show_default=False,
         help="filtered or random (default: the split in the model card).",
     ),
-    split_dir: Optional[Path] = typer.Option(
-        None, "--split-dir", metavar="DIR", show_default=False
-    ),
+    split_dir: Optional[Path] = SplitDirOption,
     seed: Optional[int] = typer.Option(
         None,
         "--seed",
@@ -1095,9 +1102,7 @@ def evaluate(
         show_default=False,
         help="Seed of a random split (default: the card's).",
     ),
-    cache_dir: Optional[Path] = typer.Option(
-        None, "--cache-dir", metavar="DIR", show_default=False
-    ),
+    cache_dir: Optional[Path] = CacheDirOption,
     plot: Optional[Path] = typer.Option(
         None,
         "--plot",

@@ -223,19 +223,8 @@ def _parse(data: dict[str, Any], file: Path) -> dict[str, Any]:
     return out
 
 
-_FILE_KEYS = (
-    "db",
-    "model",
-    "jobs",
-    "min_confidence",
-    "top",
-    "overwrite",
-    "id3_version",
-    "separator",
-    "precision",
-    "exclude",
-    "[genres]",
-)
+# The file spells the genre map as a [genres] table.
+_FILE_KEYS = (*(k for k in _KEYS if k != "genre_map"), "[genres]")
 
 
 def _expect(value: Any, kind: type, key: str, bad) -> None:
