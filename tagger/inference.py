@@ -21,6 +21,7 @@ runs on TensorFlow and the scan says so in one line (``engine_for``).
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import importlib.util
 import os
@@ -77,8 +78,30 @@ def _core() -> Any:
     return ov.Core()
 
 
+def cpu_flags(cpuinfo: str = "/proc/cpuinfo") -> set[str] | None:
+    """The CPU's feature flags as Linux lists them, None where there is no such file."""
+    try:
+        with open(cpuinfo) as f:
+            for line in f:
+                if line.startswith("flags"):
+                    return set(line.partition(":")[2].split())
+    except OSError:
+        return None
+    return set()
+
+
+@functools.cache
 def bfloat16_supported() -> bool:
-    """Whether this CPU computes bfloat16 natively (OpenVINO's own detection)."""
+    """Whether this CPU computes bfloat16 natively: AVX-512 BF16 or AMX, as OpenVINO uses it.
+
+    On Linux the CPU's flags decide, without importing OpenVINO: the scanning
+    process stays light, and a process forked after OpenVINO started its
+    threads (a test that drops privileges, say) cannot hang in it.  Elsewhere
+    OpenVINO's own detection answers.
+    """
+    flags = cpu_flags()
+    if flags is not None:
+        return bool({"avx512_bf16", "amx_bf16"} & flags)
     try:
         return "BF16" in _core().get_property("CPU", "OPTIMIZATION_CAPABILITIES")
     except Exception:

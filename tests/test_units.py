@@ -264,3 +264,12 @@ def test_an_unreadable_model_folder_is_one_line_naming_it():
         f"cannot read the model folder {home / 'models'}: cannot enter folder "
         f"{home / 'models'} (permission denied)"
     )
+
+
+def test_cpu_flags_come_from_cpuinfo(tmp_path):
+    from tagger.inference import cpu_flags
+
+    info = tmp_path / "cpuinfo"
+    info.write_text("processor\t: 0\nflags\t\t: fpu sse2 avx512_bf16\n\nprocessor\t: 1\n")
+    assert cpu_flags(str(info)) == {"fpu", "sse2", "avx512_bf16"}
+    assert cpu_flags(str(tmp_path / "absent")) is None
