@@ -273,3 +273,17 @@ def test_cpu_flags_come_from_cpuinfo(tmp_path):
     info.write_text("processor\t: 0\nflags\t\t: fpu sse2 avx512_bf16\n\nprocessor\t: 1\n")
     assert cpu_flags(str(info)) == {"fpu", "sse2", "avx512_bf16"}
     assert cpu_flags(str(tmp_path / "absent")) is None
+
+
+def test_every_package_folder_is_installed():
+    """A plain `pip install .` installs only the packages pyproject lists: none may be missing."""
+    from tagger.config import tomllib
+
+    root = Path(__file__).resolve().parent.parent
+    listed = set(
+        tomllib.loads((root / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"]
+    )
+    found = {
+        ".".join(p.parent.relative_to(root).parts) for p in (root / "tagger").rglob("__init__.py")
+    }
+    assert found - listed == set()
