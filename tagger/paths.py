@@ -42,8 +42,11 @@ def shipped_models_dir() -> Path:
     not those of whichever checkout was pip-installed in editable mode.
     """
     checkout = Path(__file__).resolve().parent.parent / "models"
-    if (checkout / "__init__.py").is_file() and (checkout / "musicnn.json").is_file():
-        return checkout
+    try:
+        if (checkout / "__init__.py").is_file() and (checkout / "musicnn.json").is_file():
+            return checkout
+    except OSError:  # installed: the folder above the package may be closed to this user
+        pass
     try:
         from importlib.resources import files
 

@@ -23,6 +23,23 @@ def quiet_tensorflow() -> None:
     os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 
 
+# loky's resource tracker (a helper process of the worker pool) warns on stderr
+# when it cleans up after workers that were stopped hard, as a Ctrl-C or a
+# failed scan does; the user's one-line message must stay the last word.
+RESOURCE_TRACKER_QUIET = "ignore:resource_tracker:UserWarning"
+
+
+def quiet_helper_processes() -> None:
+    """Keep the worker pool's helper processes from printing cleanup warnings.
+
+    They are new interpreters that read ``PYTHONWARNINGS`` when they start, so
+    this is set before the first pool is made; a user's own value is kept.
+    """
+    current = os.environ.get("PYTHONWARNINGS", "")
+    if RESOURCE_TRACKER_QUIET not in current.split(","):
+        os.environ["PYTHONWARNINGS"] = ",".join(x for x in (current, RESOURCE_TRACKER_QUIET) if x)
+
+
 @contextlib.contextmanager
 def stderr_silenced() -> Iterator[None]:
     """Mute file descriptor 2 while TensorFlow's C++ runtime starts.
