@@ -518,6 +518,7 @@ def _open_as_nobody(lib: str, home: str, dbs: list[str], conn) -> None:
 def test_unwritable_database_is_one_line_naming_it_and_untouched():
     """Read-only file or folder, another user's file: scan and write say why, change nothing."""
     import tagger.scan  # noqa: F401  (imported before dropping privileges)
+    from tagger.paths import shipped_models_dir
     from tagger.store import Store
 
     root = Path(tempfile.mkdtemp(prefix="tagger-ro-", dir="/tmp"))
@@ -525,6 +526,11 @@ def test_unwritable_database_is_one_line_naming_it_and_untouched():
         os.chmod(root, 0o755)
         (root / "lib").mkdir()
         (root / "home").mkdir(mode=0o777)
+        # nobody's own model folder: an installed tagger may sit where nobody cannot read
+        # (a Python under /root), and the model is resolved before the database is opened
+        shutil.copytree(shipped_models_dir(), root / "home" / "models")
+        for path in (root / "home").rglob("*"):
+            os.chmod(path, 0o755 if path.is_dir() else 0o644)
         (root / "ro").mkdir()
         dbs = [root / "readonly.db", root / "ro" / "lib.db", root / "others.db"]
         for db in dbs:
