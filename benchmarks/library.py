@@ -22,9 +22,11 @@ import argparse
 import os
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
+from scale import store_results
 
 from tagger.models import TrackPrediction, resolve
 from tagger.models.musicnn import embedder_id
@@ -50,16 +52,14 @@ def build(root: Path, db: Path, n: int, labelled: int, n_genres: int) -> list[Pa
     embedder = embedder_id(ref.card)
     rng = np.random.default_rng(0)
     centres = np.abs(rng.normal(0, 1, (n_genres, 400))).astype(np.float32)
-    store = Store(db)
-    scan_id = store.start_scan(ref.name, ref.version, {"benchmark": "library"})
-    results = []
-    for i, f in enumerate(files):
-        album = i // 10
-        g = album % n_genres
-        vec = np.maximum(centres[g] + rng.normal(0, 0.8, 400), 0)
-        st = f.stat()
-        results.append(
-            TrackResult(
+
+    def results() -> Iterator[TrackResult]:
+        for i, f in enumerate(files):
+            album = i // 10
+            g = album % n_genres
+            vec = np.maximum(centres[g] + rng.normal(0, 0.8, 400), 0)
+            st = f.stat()
+            yield TrackResult(
                 str(f),
                 st.st_size,
                 st.st_mtime,
@@ -73,13 +73,8 @@ def build(root: Path, db: Path, n: int, labelled: int, n_genres: int) -> list[Pa
                 prediction=TrackPrediction("rock", 0.3, {"rock": 0.3}, embedding=vec),
                 embedder=embedder,
             )
-        )
-        if len(results) == 5000:
-            store.put_results(results, scan_id)
-            results = []
-    store.put_results(results, scan_id)
-    store.finish_scan(scan_id, "finished", {})
-    store.close()
+
+    store_results(db, ref, results(), "library")
     return files
 
 

@@ -17,9 +17,10 @@ import os
 import sqlite3
 import tempfile
 import time
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
-from tagger.models import TrackPrediction, resolve
+from tagger.models import ModelRef, TrackPrediction, resolve
 from tagger.report import build_report
 from tagger.scan import scan
 from tagger.store import Store
@@ -39,19 +40,17 @@ def build(root: Path, db: Path, n_files: int, n_rows: int) -> list[Path]:
     if db.exists():
         return files
     ref = resolve("musicnn")[0]
-    store = Store(db)
-    scan_id = store.start_scan(ref.name, ref.version, {"benchmark": "scale"})
     genres = ["rock", "pop", "jazz", "classical", "electronic", "hiphop"]
-    results = []
-    for i in range(n_rows):
-        if i < len(files):
-            st = files[i].stat()
-            path, size, mtime = str(files[i]), st.st_size, st.st_mtime
-        else:
-            path, size, mtime = f"/elsewhere/library/{i:06d}.flac", 1000, 0.0
-        g = genres[i % len(genres)]
-        results.append(
-            TrackResult(
+
+    def results() -> Iterator[TrackResult]:
+        for i in range(n_rows):
+            if i < len(files):
+                st = files[i].stat()
+                path, size, mtime = str(files[i]), st.st_size, st.st_mtime
+            else:
+                path, size, mtime = f"/elsewhere/library/{i:06d}.flac", 1000, 0.0
+            g = genres[i % len(genres)]
+            yield TrackResult(
                 path,
                 size,
                 mtime,
@@ -63,14 +62,24 @@ def build(root: Path, db: Path, n_files: int, n_rows: int) -> list[Path]:
                 tag_genre=genres[(i * 7) % len(genres)] if i % 3 == 0 else None,
                 prediction=TrackPrediction(g, 0.5 + (i % 50) / 100, {g: 0.6}),
             )
-        )
-        if len(results) == 5000:
-            store.put_results(results, scan_id)
-            results = []
-    store.put_results(results, scan_id)
+
+    store_results(db, ref, results(), "scale")
+    return files
+
+
+def store_results(db: Path, ref: ModelRef, results: Iterable[TrackResult], name: str) -> None:
+    """``results`` committed as one finished scan, 5,000 rows a transaction (bounded memory)."""
+    store = Store(db)
+    scan_id = store.start_scan(ref.name, ref.version, {"benchmark": name})
+    batch: list[TrackResult] = []
+    for result in results:
+        batch.append(result)
+        if len(batch) == 5000:
+            store.put_results(batch, scan_id)
+            batch = []
+    store.put_results(batch, scan_id)
     store.finish_scan(scan_id, "finished", {})
     store.close()
-    return files
 
 
 def timed(fn):
