@@ -41,7 +41,7 @@ def profile(files: list[str], model: str, precision: str | None) -> dict:
 
     from threadpoolctl import threadpool_limits
 
-    from tagger.decode import decode
+    from tagger.decode import DecodeError, decode
     from tagger.features import extract
     from tagger.models import resolve
     from tagger.store import Store
@@ -53,8 +53,15 @@ def profile(files: list[str], model: str, precision: str | None) -> dict:
         ref = replace(ref, precision=precision)
     loaded = ref.load(1)
     spec = loaded.spec
-    decode(files[0], spec.sr, spec.n_slices, spec.slice_seconds)  # warm caches and imports
-    loaded.forward_batched(
+    heard = []
+    for f in files:  # files with no genre (silent, too short) have no net or store stage
+        try:
+            decode(f, spec.sr, spec.n_slices, spec.slice_seconds)
+        except DecodeError:
+            continue
+        heard.append(f)
+    files = heard
+    loaded.forward_batched(  # warm caches and imports
         extract(decode(files[0], spec.sr, spec.n_slices, spec.slice_seconds).windows, spec)
     )
     total = dict.fromkeys(STAGES, 0.0)

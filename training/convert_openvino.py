@@ -4,13 +4,15 @@
 
 Builds the 500-column musicnn graph (``tagger.models.musicnn.build_combined``:
 both nets' 100 tags and their two 200-wide embeddings) from the Keras weights
-in ``models/``, writes it as OpenVINO IR (``musicnn.xml`` + ``musicnn.bin``,
-float32 weights; bfloat16 is chosen when a worker compiles the graph, not
-stored) and records in the card which weights files it was made from.  Keras
-stays the source of truth: after any change to the weights rerun this, or
-scans fall back to TensorFlow.  Before writing the card it checks the graph
-against Keras on the parity fixture's patches (float32 within 1e-4; bfloat16
-within 1e-2 on the tags, where the CPU has bfloat16).
+in ``models/``, without the nets' dead filters (``tagger.nets.musicnn``),
+writes it as OpenVINO IR (``musicnn.xml`` + ``musicnn.bin``, float32 weights;
+bfloat16 is chosen when a worker compiles the graph, not stored) and records
+in the card which weights files it was made from and what pruning saved.
+Keras stays the source of truth: after any change to the weights rerun this,
+or scans fall back to TensorFlow.  Before writing the card it checks the graph
+against the full Keras graph, dead filters and all, on the parity fixture's
+patches (float32 within 1e-4; bfloat16 within 1e-2 on the tags, where the CPU
+has bfloat16).
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from tagger.inference import OpenVinoNet, bfloat16_supported, convert
 from tagger.models import read_card, write_card
 from tagger.models.base import compiled
 from tagger.models.musicnn import N_TAGS, build_combined
+from tagger.nets.musicnn import DEAD_L1, find_dead, multiply_adds
 
 ROOT = Path(__file__).resolve().parent.parent
 TOLERANCE = {"float32": 1e-4, "bfloat16": 1e-2}
@@ -31,12 +34,19 @@ TOLERANCE = {"float32": 1e-4, "bfloat16": 1e-2}
 
 def main(folder: Path) -> None:
     card = read_card(folder / "musicnn.json")
+    full = build_combined(card, folder, prune=False)
     net = build_combined(card, folder)
+    left_out = {
+        key: sum(
+            len(d.dead) for d in find_dead(full.get_layer(f"musicnn_{key}_with_embedding")).values()
+        )
+        for key in ("mtt", "msd")
+    }
     weights = [folder / card.details["nets"][key]["file"] for key in ("mtt", "msd")]
     entry = convert(net, folder / "musicnn.xml", weights)
 
     x = np.load(ROOT / "tests" / "fixtures" / "musicnn_parity.npz")["patches"]
-    ref = compiled(net)(x)
+    ref = compiled(full)(x)
     for precision in ("float32", "bfloat16") if bfloat16_supported() else ("float32",):
         y = OpenVinoNet(folder / "musicnn.xml", precision)(x)
         diff = float(np.abs(y[:, : 2 * N_TAGS] - ref[:, : 2 * N_TAGS]).max())
@@ -51,6 +61,14 @@ def main(folder: Path) -> None:
         "outputs": "MTT tags (50), MSD tags (50), MTT embedding (200), MSD embedding (200)",
         "precision": "bfloat16 where the CPU has native bfloat16 (AVX-512 BF16 or AMX), else "
         "float32; --precision float32 forces float32",
+        "pruned": {
+            "dead_filters_left_out": left_out,
+            "dead_below_l1": DEAD_L1,
+            "multiply_adds_per_patch": {
+                "checkpoint": multiply_adds(full),
+                "converted": multiply_adds(net),
+            },
+        },
         "command": "python training/convert_openvino.py models",
     }
     write_card(folder, card)

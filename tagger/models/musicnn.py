@@ -28,9 +28,14 @@ EMBEDDING_UNITS = 200  # per net
 OUTPUTS = 2 * N_TAGS + 2 * EMBEDDING_UNITS
 
 
-def build_combined(card: ModelCard, folder: Path, threads: int | None = None):
-    """The Keras graph: (n, 187, 96) patches -> (n, 500) [MTT tags, MSD tags, MTT emb, MSD emb]."""
-    from ..nets.musicnn import build_musicnn
+def build_combined(card: ModelCard, folder: Path, threads: int | None = None, prune: bool = True):
+    """The Keras graph: (n, 187, 96) patches -> (n, 500) [MTT tags, MSD tags, MTT emb, MSD emb].
+
+    ``prune`` leaves out the nets' dead filters (``prune_dead_filters``): the
+    same outputs at 2.5x fewer multiply-adds.  ``prune=False`` is the graph
+    exactly as the checkpoints hold it.
+    """
+    from ..nets.musicnn import build_musicnn, prune_dead_filters
     from ..runtime import keras_module
 
     keras = keras_module(threads)
@@ -39,6 +44,8 @@ def build_combined(card: ModelCard, folder: Path, threads: int | None = None):
     for key in ("mtt", "msd"):
         net = build_musicnn(len(card.details["nets"][key]["labels"]), name=f"musicnn_{key}")
         net.load_weights(folder / card.details["nets"][key]["file"])
+        if prune:
+            net = prune_dead_filters(net)
         both = keras.Model(
             net.input,
             [net.output, net.get_layer("dense").output],
