@@ -7,9 +7,11 @@ Cuts ``--patches`` real 3-second patches from the audio under AUDIO_DIR
 (default: the Debian soundtracks ``wesnoth-music`` and ``singularity-music``
 when installed, else generated tracks) and runs them through both musicnn nets
 (the 500-column graph: 100 tags + two 200-wide embeddings) with each engine:
-TensorFlow (the Keras port), OpenVINO float32 and OpenVINO bfloat16, on 2 and
-1 threads.  Every engine runs in a fresh process, so the first column is the
-true start-up cost (import + load + first call), as a scan worker pays it.
+TensorFlow (the Keras port, every filter as the checkpoints hold it: the
+reference), TensorFlow without the dead filters, and OpenVINO float32 and
+bfloat16 (the shipped graph, pruned), on 2 and 1 threads.  Every engine
+runs in a fresh process, so the first column is the true start-up cost
+(import + load + first call), as a scan worker pays it.
 Rounds alternate the engines, so drift on a shared machine shows as spread
 between rounds rather than as a bias against one engine.
 
@@ -33,7 +35,12 @@ from pathlib import Path
 
 import numpy as np
 
-ENGINES = [("tensorflow", "float32"), ("openvino", "float32"), ("openvino", "bfloat16")]
+ENGINES = [
+    ("tensorflow", "float32"),
+    ("tensorflow-pruned", "float32"),
+    ("openvino", "float32"),
+    ("openvino", "bfloat16"),
+]
 DEFAULT_AUDIO = [
     "/usr/share/games/wesnoth/1.16/data/core/music",
     "/usr/share/games/singularity/music",
@@ -72,7 +79,7 @@ def load(runtime: str, precision: str, threads: int):
     card = read_card(folder / "musicnn.json")
     if runtime == "openvino":
         return OpenVinoNet(folder / card.details["openvino"]["file"], precision, threads)
-    return compiled(build_combined(card, folder, threads))
+    return compiled(build_combined(card, folder, threads, prune=runtime.endswith("pruned")))
 
 
 def worker(runtime: str, precision: str, threads: int, patches: str, reps: int, out: str) -> None:

@@ -1,7 +1,7 @@
 """Scan throughput and start-up of every model, new code beside a baseline, in one run.
 
-    python benchmarks/scan.py [--baseline REV] [--audio DIR ...] [--tracks 24] [--jobs N]
-                              [--models resnet,mlp,musicnn] [--rounds 1]
+    python benchmarks/scan.py [--baseline REV] [--audio DIR ...] [--transcode mp3,flac,...]
+                              [--tracks 24] [--jobs N] [--models resnet,mlp,musicnn] [--rounds 1]
 
 Scans the same files with each model in fresh processes and prints, per
 model and code version, tracks per second with warm workers, the seconds from
@@ -10,7 +10,9 @@ decoding the same windows alone in the same pool (the floor no scan can
 beat).  ``--baseline REV`` also runs the code of git revision REV (extracted
 with ``git archive``) on the same files in the same run, so that the ratios
 hold even on a shared machine; musicnn runs at ``--precision auto`` and
-``float32``.  Files: ``--audio`` folders (real recordings), else generated
+``float32``.  Files: ``--audio`` folders (real recordings; ``--transcode``
+re-encodes them in turn into the formats given, once, under
+``$TMPDIR/tagger-bench``, as a library of mixed formats), else generated
 4-minute tracks (half MP3, half FLAC) under ``$TMPDIR/tagger-bench``.  The
 ResNet and MLP are the real architectures with untrained weights: the cost
 of a forward pass does not depend on the weights.
@@ -43,6 +45,23 @@ def make_tracks(folder: Path, n: int, minutes: float) -> list[Path]:
             write_audio(f, synth_track(genres[i % len(genres)], minutes * 60, 44100, seed=i), 44100)
         files.append(f)
     return files
+
+
+def transcode(files: list[Path], extensions: list[str], folder: Path) -> list[Path]:
+    """Copies of ``files``, each in the next of ``extensions`` in turn (made once, then kept)."""
+    import soundfile as sf
+
+    from tagger.training.synth import write_audio
+
+    folder.mkdir(parents=True, exist_ok=True)
+    out = []
+    for i, f in enumerate(files):
+        copy = folder / f"{i:03d} {f.stem}.{extensions[i % len(extensions)]}"
+        if not copy.exists():
+            y, sr = sf.read(f, dtype="float32")
+            write_audio(copy.with_name("partial " + copy.name), y, sr).rename(copy)
+        out.append(copy)
+    return out
 
 
 def untrained(kind: str, folder: Path) -> Path:
@@ -87,9 +106,15 @@ def untrained(kind: str, folder: Path) -> Path:
 
 
 def _decode_chunk(paths: list[str], spec) -> int:
-    from tagger.decode import decode
+    from tagger.decode import DecodeError, decode
 
-    return sum(len(decode(p, spec.sr, spec.n_slices, spec.slice_seconds).windows) for p in paths)
+    n = 0
+    for p in paths:
+        try:
+            n += len(decode(p, spec.sr, spec.n_slices, spec.slice_seconds).windows)
+        except DecodeError:  # silent or too short: a scan decodes it just as far
+            pass
+    return n
 
 
 def decode_rate(files: list[Path], model: str, jobs: int) -> float:
@@ -180,6 +205,7 @@ def main() -> None:
     ap.add_argument("--tracks", type=int, default=24)
     ap.add_argument("--minutes", type=float, default=4.0)
     ap.add_argument("--audio", nargs="*", help="folders of real recordings to scan instead")
+    ap.add_argument("--transcode", help="re-encode the real files into these formats, in turn")
     ap.add_argument("--jobs", type=int, default=os.cpu_count() or 1)
     ap.add_argument("--models", default="resnet,mlp,musicnn")
     ap.add_argument("--baseline", help="git revision to measure beside the working tree")
@@ -203,6 +229,11 @@ def main() -> None:
     if args.audio:
         files = sorted(walk(args.audio).files)[: args.tracks]
         what = f"{len(files)} real files from {', '.join(args.audio)}"
+        if args.transcode:
+            formats = args.transcode.split(",")
+            data = Path(tempfile.gettempdir()) / "tagger-bench" / f"real-{'-'.join(formats)}"
+            files = transcode(files, formats, data)
+            what += f", re-encoded in turn as {', '.join(formats)} in {data}"
     else:
         data = Path(tempfile.gettempdir()) / "tagger-bench" / f"{args.minutes:g}min"
         files = make_tracks(data, args.tracks, args.minutes)

@@ -64,7 +64,13 @@ def write_audio(path: str | os.PathLike, y: np.ndarray, sr: int) -> Path:
             import soxr
 
             y, sr = soxr.resample(y, sr, 48000), 48000
-        sf.write(path, y, sr, format=name, subtype=variant)
+        # In blocks: libsndfile's Vorbis encoder crashes (SIGSEGV) on a write of
+        # a whole track at once (seen with a 4-minute stereo file).
+        with sf.SoundFile(
+            path, "w", sr, y.shape[1] if y.ndim == 2 else 1, variant, None, name
+        ) as f:
+            for i in range(0, len(y), 1 << 16):
+                f.write(y[i : i + (1 << 16)])
         return path
     from typing import Any
 
