@@ -101,6 +101,7 @@ def worker(runtime: str, precision: str, threads: int, patches: str, reps: int, 
 def agreement(folders: list[str]) -> None:
     """Each real track's pooled result (the 5 patches a scan uses) on every engine, in one
     process: how often the merged top genre equals TensorFlow's, and the largest tag gap."""
+    from tagger.decode import DecodeError
     from tagger.features import MUSICNN
     from tagger.models.musicnn_genres import merge_genres
     from tagger.walk import walk
@@ -111,7 +112,10 @@ def agreement(folders: list[str]) -> None:
     same = dict.fromkeys(engines, 0)
     gap = dict.fromkeys(engines, 0.0)
     for f in files:
-        x = track_input(f, MUSICNN)[1]
+        try:
+            x = track_input(f, MUSICNN)[1]
+        except DecodeError:  # silent or too short: no genre on any engine
+            continue
         pooled = {k: net(x).mean(axis=0) for k, net in engines.items()}
         ref = pooled[ENGINES[0]]
         top = merge_genres(ref[:50], ref[50:100]).argmax()

@@ -4,8 +4,10 @@ A model looks at a handful of 3-second windows, so decoding a 10-minute file
 whole would waste most of the time and memory of a scan.  ``plan_windows`` (a
 pure function) picks where the windows lie; ``decode`` seeks to each of them
 with the decoders the format's record names (``tagger.formats``): libsndfile
-(soundfile) seeks sample-accurately in WAV/AIFF/FLAC/Ogg/Opus/MP3, PyAV
-(FFmpeg) reads everything else.
+(soundfile) seeks sample-accurately in WAV/AIFF/FLAC/Ogg Vorbis/MP3, PyAV
+(FFmpeg) decodes Opus in half libsndfile's time and reads everything else.
+Either way the channels are mixed to mono by their mean and resampled by
+soxr here, so a track reaches the model the same whichever library read it.
 
 Only what decodes is used, never what a header promises.  The end of the
 audio is found by reading just before the end the header gives; a file whose
@@ -187,8 +189,10 @@ class _AvSource:
     def read(self, start: float, seconds: float) -> np.ndarray:
         import av
 
-        need = int(round(seconds * self.sr))
-        resampler = _av_resampler(self.sr)
+        # Decoded at the file's own rate and resampled by soxr, as libsndfile's files are.
+        rate = self.samplerate
+        need = int(round(seconds * rate))
+        resampler = _av_resampler(None)
         self.container.seek(int(start * av.time_base), any_frame=False, backward=True)
         parts: list[np.ndarray] = []
         got, skip = 0, None
@@ -199,9 +203,9 @@ class _AvSource:
                     if frame.pts is not None and frame.time_base
                     else start
                 )
-                skip = max(0, int(round((start - t0) * self.sr)))
+                skip = max(0, int(round((start - t0) * rate)))
             for out in resampler.resample(frame):
-                a = _to_mono_rate(out.to_ndarray().T, self.sr, self.sr)
+                a = out.to_ndarray().T  # (samples, channels)
                 if skip:
                     drop = min(skip, len(a))
                     a, skip = a[drop:], skip - drop
@@ -209,8 +213,10 @@ class _AvSource:
                 got += len(a)
             if got >= need:
                 break
-        x = np.concatenate(parts) if parts else np.zeros(0, np.float32)
-        return _to_mono_rate(x[:need], self.sr, self.sr)
+        if len({a.shape[1] for a in parts}) > 1:  # the layout changed: mix each part alone
+            parts = [_to_mono_rate(a, rate, rate)[:, None] for a in parts]
+        x = np.concatenate(parts) if parts else np.zeros((0, 1), np.float32)
+        return _to_mono_rate(x[:need], rate, self.sr)
 
     def close(self) -> None:
         self.container.close()
@@ -272,8 +278,8 @@ def _av_chunks(path: str, sr: int) -> Iterator[np.ndarray]:
             yield _to_mono_rate(out.to_ndarray().T, sr, sr)
 
 
-def _av_resampler(sr: int):
-    """FFmpeg's resampler to planar float at ``sr``, every channel kept.
+def _av_resampler(sr: int | None):
+    """FFmpeg's resampler to planar float at ``sr`` (None: the file's rate), every channel kept.
 
     The mix to mono is ``_to_mono_rate``'s, the mean of the channels as for
     libsndfile's files: FFmpeg's own stereo-to-mono mix scales the sum by

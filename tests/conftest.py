@@ -98,6 +98,33 @@ def kill_tagger(proc: subprocess.Popen) -> None:
     proc.wait()
 
 
+def freeze_workers(proc: subprocess.Popen) -> list:
+    """SIGSTOP every process ``proc`` started (its workers, their helpers) and return them.
+
+    Until ``thaw``, the scan cannot move on, so what a test does meanwhile (a
+    Ctrl-C, a worker's death) lands mid-scan however fast the machine is.
+    """
+    import psutil
+
+    children = psutil.Process(proc.pid).children(recursive=True)
+    for child in children:
+        try:
+            child.suspend()
+        except psutil.Error:
+            pass
+    return children
+
+
+def thaw(processes: list) -> None:
+    import psutil
+
+    for p in processes:
+        try:
+            p.resume()
+        except psutil.Error:
+            pass
+
+
 def run_json(*args, **kwargs):
     return json.loads(run_cli(*args, "--json", **kwargs).stdout)
 

@@ -350,10 +350,15 @@ def test_ctrl_c_says_what_was_kept_and_sets_nothing(beets):
         start_new_session=True,
     )
     deadline = time.monotonic() + 300
-    while beets.scans()[-1]["status"] != "running":  # the scan has begun: workers are starting
+    while True:  # stop beets once the scan has begun (workers starting), however fast it runs
+        os.killpg(proc.pid, signal.SIGSTOP)
+        if beets.scans()[-1]["status"] == "running":
+            break
+        os.killpg(proc.pid, signal.SIGCONT)
         assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
-        time.sleep(0.05)
-    proc.send_signal(signal.SIGINT)
+        time.sleep(0.005)
+    proc.send_signal(signal.SIGINT)  # delivered when it goes on
+    os.killpg(proc.pid, signal.SIGCONT)
     _, err = proc.communicate(timeout=300)
     assert proc.returncode == 1, err
     assert err.strip().splitlines()[-1] == (

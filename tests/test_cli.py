@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sqlite3
 from pathlib import Path
 
@@ -320,7 +321,7 @@ def test_ctrl_c_says_how_to_resume_and_draws_the_bar_once(library, tmp_path):
     import threading
     import time
 
-    from conftest import tagger_cmd
+    from conftest import freeze_workers, tagger_cmd, thaw
 
     for i in range(3):  # 32 files: four chunks of eight
         for f in list(library.glob("track*")):
@@ -341,9 +342,12 @@ def test_ctrl_c_says_how_to_resume_and_draws_the_bar_once(library, tmp_path):
     terminal: list[bytes] = []
     reader = threading.Thread(target=lambda: _drain(master, terminal), daemon=True)
     reader.start()
-    while proc.poll() is None and not (db.exists() and _committed(db)):
-        time.sleep(0.05)  # waits for an event (a committed row), bounded by the scan itself
+    drawn = re.compile(rb"\| [1-9][0-9]*/%d \[" % total)  # the bar shows a first result
+    while proc.poll() is None and not drawn.search(b"".join(terminal)):
+        time.sleep(0.01)  # waits for an event (the bar drawn), bounded by the scan itself
+    workers = freeze_workers(proc)  # a few ms after the first file: the others are still to do
     os.killpg(proc.pid, signal.SIGINT)  # what Ctrl-C in a terminal sends
+    thaw(workers)
     assert proc.wait(timeout=120) == 130
     reader.join(timeout=10)
     out = b"".join(terminal).decode(errors="replace")
@@ -358,13 +362,6 @@ def test_ctrl_c_says_how_to_resume_and_draws_the_bar_once(library, tmp_path):
     assert 0 < done < total
     resumed = run_json("scan", library, "--db", db, "--jobs", "1")
     assert (resumed["skipped"], resumed["scanned"]) == (done, total - done)
-
-
-def _committed(db: Path) -> bool:
-    try:
-        return bool(rows(db, "SELECT 1 FROM tracks LIMIT 1"))
-    except sqlite3.Error:
-        return False
 
 
 def _drain(fd: int, out: list[bytes]) -> None:
