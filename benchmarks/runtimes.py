@@ -111,22 +111,27 @@ def agreement(folders: list[str]) -> None:
     files = walk([f for f in folders if Path(f).is_dir()]).files
     same = dict.fromkeys(engines, 0)
     gap = dict.fromkeys(engines, 0.0)
+    heard = 0
     for f in files:
         try:
             x = track_input(f, MUSICNN)[1]
         except DecodeError:  # silent or too short: no genre on any engine
             continue
+        heard += 1
         pooled = {k: net(x).mean(axis=0) for k, net in engines.items()}
         ref = pooled[ENGINES[0]]
         top = merge_genres(ref[:50], ref[50:100]).argmax()
         for k, y in pooled.items():
             same[k] += int(merge_genres(y[:50], y[50:100]).argmax() == top)
             gap[k] = max(gap[k], float(np.abs(y[:100] - ref[:100]).max()))
-    print(f"{len(files)} real tracks, 5 patches each, pooled as a scan pools them")
+    print(
+        f"{heard} real tracks ({len(files) - heard} silent or too short left out), "
+        "5 patches each, pooled as a scan pools them"
+    )
     print("| engine | same top genre as TensorFlow | largest pooled tag difference |")
     print("| --- | --- | --- |")
     for (runtime, precision), n in same.items():
-        print(f"| {runtime} {precision} | {n}/{len(files)} | {gap[(runtime, precision)]:.1e} |")
+        print(f"| {runtime} {precision} | {n}/{heard} | {gap[(runtime, precision)]:.1e} |")
 
 
 def main() -> None:
