@@ -16,6 +16,14 @@ beets rewrites a file's tags, tagger's stored size and mtime for it are
 updated (only metadata changed, so the analysis still holds), and the next run
 does not decode it again either.
 
+Settings: a key set in beets' ``audiogenre`` section (or on the command line)
+wins; a key left unset there takes tagger's own ``config.toml`` value (``db``,
+``model``, ``jobs``, ``precision``, ``overwrite``, ``min_confidence``,
+``top``), then tagger's default, so a user who set up tagger once gets the
+same database, model and rules from beets.  tagger's ``[genres]`` map and
+whitelist spell the genres set in beets as they spell those ``tagger write``
+puts in files.
+
 beets 2.7 and later keep genres as a list (``genres``), written as one tag
 value per genre; older beets have one ``genre`` string, and several genres are
 joined with ``separator`` as lastgenre did.
@@ -37,6 +45,8 @@ from beets.library import Album, Item
 from beets.plugins import BeetsPlugin
 
 if TYPE_CHECKING:
+    from tagger.config import Settings
+    from tagger.genres import GenreMap
     from tagger.store import Store
 
 # beets 2.7 replaced the single ``genre`` string with the multi-valued ``genres``.
@@ -50,6 +60,7 @@ class Rules(NamedTuple):
     min_confidence: float
     top: int
     include_uncertain: bool
+    genre_map: GenreMap
 
 
 Target = Item | Album  # what gets a genre: one track, or an album
@@ -61,13 +72,15 @@ class AudioGenrePlugin(BeetsPlugin):
         super().__init__()
         self.config.add(
             {
+                # None (unset): tagger's config.toml, then tagger's default.
                 "auto": False,  # analyse and set genres of newly imported items
-                "db": None,  # tagger's database; None: tagger's default ($TAGGER_DB, ...)
-                "model": None,  # resnet, mlp, musicnn or a .keras file; None: tagger's default
-                "jobs": None,  # worker processes; None: one per CPU core
-                "overwrite": False,  # replace genres items already have
-                "min_confidence": 0.0,  # a genre below this probability is not set
-                "top": 1,  # up to this many genres per item
+                "db": None,  # tagger's database ($TAGGER_DB, config.toml, default)
+                "model": None,  # resnet, mlp, musicnn, library or a .keras file
+                "jobs": None,  # worker processes (default: one per CPU core)
+                "precision": None,  # auto or float32 (musicnn's runtime precision)
+                "overwrite": None,  # replace genres items already have (default: no)
+                "min_confidence": None,  # a genre below this probability is not set (0.0)
+                "top": None,  # up to this many genres per item (1)
                 "include_uncertain": False,  # also tracks the model abstained on (trained heads)
                 "separator": ", ",  # joins several genres on beets < 2.7 (one string field)
             }
@@ -188,16 +201,31 @@ class AudioGenrePlugin(BeetsPlugin):
             self.tag(items, write=ui.should_write(), pretend=False)
 
     # --- the work -------------------------------------------------------------------
-    def options(self) -> Rules:
+    def tagger_settings(self) -> Settings:
+        """tagger's own settings (``config.toml``, ``$TAGGER_DB``): what beets leaves unset."""
+        from tagger.config import ConfigError, load_config
+
+        try:
+            return load_config()
+        except ConfigError as exc:
+            raise ui.UserError(f"audiogenre: {exc}") from None
+
+    def setting(self, key: str, template: Any, settings: Settings) -> Any:
+        """beets' value of ``key`` (command line or config.yaml), else tagger's."""
+        value = self.config[key].get(confuse.Optional(template))
+        return getattr(settings, key) if value is None else value
+
+    def options(self, settings: Settings) -> Rules:
         """The rules of this run from the configuration (and the command line), checked.
 
         A value of the wrong type is confuse's ``ConfigTypeError``, which beets
         prints as one line naming the key; a value out of range is said here.
+        tagger's config file has checked its own values.
         """
-        overwrite = self.config["overwrite"].get(bool)
-        min_confidence = float(self.config["min_confidence"].as_number())
-        top = self.config["top"].get(int)
-        jobs = self.config["jobs"].get(confuse.Optional(int))
+        overwrite = self.setting("overwrite", bool, settings)
+        min_confidence = float(self.setting("min_confidence", confuse.Number(), settings))
+        top = self.setting("top", int, settings)
+        jobs = self.setting("jobs", int, settings)
         if not 0.0 <= min_confidence <= 1.0:
             raise ui.UserError(
                 f"audiogenre: min_confidence must be between 0 and 1, not {min_confidence}"
@@ -206,14 +234,19 @@ class AudioGenrePlugin(BeetsPlugin):
             raise ui.UserError(f"audiogenre: top must be 1 or more, not {top}")
         if jobs is not None and jobs < 1:
             raise ui.UserError(f"audiogenre: jobs must be 1 or more, not {jobs}")
-        return Rules(overwrite, min_confidence, top, self.config["include_uncertain"].get(bool))
+        precision = self.setting("precision", str, settings)
+        if precision not in ("auto", "float32"):
+            raise ui.UserError(f"audiogenre: precision must be auto or float32, not {precision}")
+        include_uncertain = self.config["include_uncertain"].get(bool)
+        return Rules(overwrite, min_confidence, top, include_uncertain, settings.genre_map)
 
     def tag(self, targets: list[Target], write: bool, pretend: bool) -> Counter:
         """Analyse the targets' files with tagger and set their genres; counts each outcome."""
         import tagger
         from tagger.store import Store
 
-        rules = self.options()
+        settings = self.tagger_settings()
+        rules = self.options(settings)
         counts: Counter = Counter()
         work: list[tuple[Target, Files]] = []
         for target in targets:
@@ -229,14 +262,15 @@ class AudioGenrePlugin(BeetsPlugin):
         paths: list[str | os.PathLike] = [*sorted({p for _, f in work for _, p in f})]
         if not paths:
             return self._summary(counts, targets, pretend)
-        db = self.config["db"].as_filename() if self.config["db"].get() else None
+        db = self.config["db"].as_filename() if self.config["db"].get() else settings.db
         try:
             summary = tagger.scan(
                 paths,
                 db=db,
                 options=_scan_options(
-                    model=self.config["model"].get(confuse.Optional(str)),
-                    jobs=self.config["jobs"].get(confuse.Optional(int)),
+                    model=self.setting("model", str, settings),
+                    jobs=self.setting("jobs", int, settings),
+                    precision=self.setting("precision", str, settings),
                 ),
             )
             store = Store(summary.db, create=False)
@@ -272,7 +306,6 @@ class AudioGenrePlugin(BeetsPlugin):
         rewritten: list[str],
     ) -> str:
         """Set one target's genres; returns what happened, adds the files beets rewrote."""
-        from tagger.genres import display_name
         from tagger.write import decide, proposal
 
         analysed = []
@@ -289,9 +322,9 @@ class AudioGenrePlugin(BeetsPlugin):
         confident = [r for r in analysed if rules.include_uncertain or not r.get("uncertain")]
         heard = mean_probabilities([r["probabilities"] for r in confident or analysed])
         best = max(heard, key=heard.__getitem__)
-        heard_text = f"{display_name(best)} {heard[best]:.2f}"
+        heard_text = f"{rules.genre_map.spell(best)} {heard[best]:.2f}"
         separator = self.config["separator"].as_str()
-        names = proposal(heard, rules.top, rules.min_confidence)
+        names = proposal(heard, rules.top, rules.min_confidence, rules.genre_map)
         existing = _existing(target)
         action = decide(
             existing, _as_field(names, separator), rules.overwrite, abstained=not confident

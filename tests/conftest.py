@@ -15,6 +15,12 @@ import pytest
 
 from tagger.training.synth import synth_track, write_audio
 
+# A suite started in the background by a non-interactive shell (``pytest &``) inherits SIGINT
+# ignored, and so would every tagger and beets it starts: the tests that press Ctrl-C could not.
+# A handled signal is reset to its default in a child process; an ignored one is not.
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+
 FORMATS = (".mp3", ".flac", ".ogg", ".opus", ".m4a", ".wav", ".aiff", ".wma")
 SR = 22050
 

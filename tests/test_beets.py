@@ -386,6 +386,39 @@ def test_user_mistakes_are_one_line(beets):
     assert "top must be 1 or more, not 0" in mistake("", "--top", "0")
 
 
+def test_keys_beets_leaves_unset_come_from_taggers_config_file(beets, tmp_path):
+    """tagger's config.toml fills what beets' config leaves unset (its database, the rules, the
+    genre spellings), so beets and `tagger write` agree; beets' own values still win."""
+    from tagger.models.musicnn_genres import GENRES
+
+    toml = tmp_path / "config.toml"
+    spellings = ", ".join(f"{json.dumps(g)} = {json.dumps('Heard ' + g)}" for g in GENRES)
+    toml.write_text(
+        f"db = {json.dumps(str(beets.tagger_db))}\noverwrite = true\ntop = 2\n"
+        f"[genres]\nmap = {{ {spellings} }}\n"
+    )
+    unset = beets.config("unset.yaml", "audiogenre: {db: null}\n")  # the fixture sets db
+    env, beets.env = beets.env, {**beets.env, "TAGGER_CONFIG": str(toml)}
+    try:
+        beets("-c", unset, "audiogenre", "title:three")
+        probs = beets.heard()["three"]["probabilities"]
+        ranked = ["Heard " + g for g in sorted(probs, key=probs.get, reverse=True)]
+        assert beets.genres("title:three") == {"three": "; ".join(ranked[:2])}
+        assert raw_genres(beets.files()["three"]) == ranked[:2]
+        assert beets.scans()[-1]["scanned"] == 0  # tagger's database: nothing analysed again
+
+        beets("-c", unset, "audiogenre", "--top", "1", "title:three")  # the command line wins
+        assert beets.genres("title:three") == {"three": ranked[0]}
+
+        toml.write_text("top = 0\n")
+        bad = beets("-c", unset, "audiogenre", "title:three", check=False)
+    finally:
+        beets.env = env
+    assert bad.returncode == 1 and "Traceback" not in bad.stderr, bad.stderr
+    (line,) = bad.stderr.strip().splitlines()  # one line, naming the file and the key
+    assert f"audiogenre: config {toml}: top: " in line
+
+
 @pytest.fixture(scope="module")
 def beets_2_6(tmp_path_factory) -> Path:
     """beets 2.6.2, the last release with one ``genre`` string, from the package index."""
