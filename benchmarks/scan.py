@@ -14,8 +14,9 @@ hold even on a shared machine; musicnn runs at ``--precision auto`` and
 re-encodes them in turn into the formats given, once, under
 ``$TMPDIR/tagger-bench``, as a library of mixed formats), else generated
 4-minute tracks (half MP3, half FLAC) under ``$TMPDIR/tagger-bench``.  The
-ResNet and MLP are the real architectures with untrained weights: the cost
-of a forward pass does not depend on the weights.
+ResNet and MLP are the real architectures with untrained weights (the cost
+of a forward pass does not depend on the weights), installed as ``tagger
+retrain`` installs a model, OpenVINO copy included.
 """
 
 from __future__ import annotations
@@ -86,23 +87,20 @@ def untrained(kind: str, folder: Path) -> Path:
         "reggae",
         "rock",
     ]
+    from tagger.models import ModelCard
+    from tagger.training.train import Trained, install
+
     net = build_resnet(spec.input_shape(), 10) if kind == "resnet" else build_mlp(57, 10)
-    path = folder / f"{kind}.keras"
-    net.save(path)
-    (folder / f"{kind}.json").write_text(
-        json.dumps(
-            {
-                "name": kind,
-                "version": "untrained",
-                "kind": "multiclass",
-                "genres": genres,
-                "features": spec.to_dict(),
-                "synthetic": True,
-                "licence": "benchmark only",
-            }
-        )
+    card = ModelCard(
+        kind,
+        "untrained",
+        "keras-classifier",
+        "multiclass",
+        genres,
+        spec,
+        {"synthetic": True, "licence": "benchmark only"},
     )
-    return path
+    return install(Trained(net, card), folder)  # as `tagger retrain` installs a model
 
 
 def _decode_chunk(paths: list[str], spec) -> int:

@@ -208,3 +208,30 @@ def convert(net: Any, xml: Path, weights: list[Path]) -> dict:
         "openvino": ov.__version__.split("-")[0],
         "weights_sha256": {w.name: sha256(w) for w in weights},
     }
+
+
+def convert_checked(
+    net: Any, xml: Path, weights: list[Path], x: np.ndarray, tolerance: float = 1e-4
+) -> dict:
+    """``convert`` ``net`` to ``xml``, kept only if OpenVINO float32 gives Keras's outputs on ``x``.
+
+    Written under temporary names and renamed into place, so an interrupted
+    conversion leaves no half graph.  Raises ``RuntimeUnavailable`` (nothing
+    written) where OpenVINO is missing or the outputs differ by more than
+    ``tolerance`` relative to their largest magnitude (at least 1).
+    """
+    if importlib.util.find_spec("openvino") is None:
+        raise RuntimeUnavailable("OpenVINO is not installed")
+    tmp = xml.with_name(f".{xml.stem}.tmp.xml")
+    try:
+        entry = convert(net, tmp, weights)
+        want = np.asarray(net(x, training=False))
+        diff = float(np.abs(OpenVinoNet(tmp, "float32")(x) - want).max())
+        if not diff <= tolerance * max(1.0, float(np.abs(want).max())):
+            raise RuntimeUnavailable(f"the converted graph differs from Keras by {diff:.1e}")
+        os.replace(tmp.with_suffix(".bin"), xml.with_suffix(".bin"))
+        os.replace(tmp, xml)
+    finally:
+        tmp.unlink(missing_ok=True)
+        tmp.with_suffix(".bin").unlink(missing_ok=True)
+    return {**entry, "file": xml.name}

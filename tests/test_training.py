@@ -166,6 +166,42 @@ def test_scan_with_a_trained_model(trained, library, tmp_path):
             assert t["tags"] is None
 
 
+def test_trained_models_run_on_openvino_without_tensorflow(trained, library):
+    """retrain leaves each net as OpenVINO IR beside its .keras file: a worker runs it without
+    importing TensorFlow (the seconds a scan waits for its first result), in float32 within
+    1e-4 of the Keras net, and says so."""
+    import subprocess
+    import sys
+    from dataclasses import replace
+
+    from tagger.models import resolve
+    from tagger.models.base import compiled, softmax
+    from tagger.worker import track_input
+
+    track = library / "track1.flac"
+    for kind in ("resnet", "mlp"):
+        path = trained["out"] / f"{kind}.keras"
+        card = json.loads((trained["out"] / f"{kind}.json").read_text())
+        assert (trained["out"] / card["openvino"]["file"]).with_suffix(".bin").is_file()
+        code = (
+            "import sys\n"
+            "from tagger.models import resolve\n"
+            "from tagger.worker import track_input\n"
+            f"model = resolve({str(path)!r})[0].load()\n"
+            f"model.predict_tracks([track_input({str(track)!r}, model.spec)[1]])\n"
+            "print(model.engine, 'tensorflow' in sys.modules)\n"
+        )
+        out = subprocess.run(
+            [sys.executable, "-c", code], capture_output=True, text=True, check=True
+        ).stdout.split()
+        assert out[0] == "openvino" and out[-1] == "False", out
+        model = replace(resolve(str(path))[0], precision="float32").load()
+        x = track_input(track, model.spec)[1]
+        assert str(model.engine) == "openvino float32"
+        keras = softmax(compiled(model.net)(x) / model.temperature)
+        np.testing.assert_allclose(model.forward(x), keras, atol=1e-4, rtol=0)
+
+
 def _tracks(ids):
     return [Track(i, i.split("/")[0], f"/x/{i}.wav") for i in ids]
 

@@ -1,13 +1,16 @@
 """Single-label classifiers trained by ``tagger retrain``: the ResNet and the MLP.
 
 Both are saved as ``<name>.keras`` (no pickled code; loaded with
-``safe_mode=True``) with a JSON card beside them.  The net outputs logits; the
+``safe_mode=True``) with a JSON card beside them and, where OpenVINO is
+installed, the same net as OpenVINO IR (``<name>.xml`` + ``.bin``), which scans
+run without importing TensorFlow.  The net outputs logits; the
 card's ``temperature`` (fitted on the validation split) scales them before the
 softmax, so confidences are calibrated without retraining.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -15,29 +18,47 @@ import numpy as np
 
 from ..errors import TaggerError, one_line
 from ..features import FeatureSpec
+from ..inference import TENSORFLOW, RuntimeUnavailable, open_openvino
 from .base import Model, ModelCard, compiled, softmax
 
 
 class KerasClassifier(Model):
     """A ``.keras`` net with logits out; softmax after temperature scaling.
 
-    Runs on TensorFlow in float32 whatever ``precision`` asks: these nets are
-    small next to the cost of their features.
+    Runs the OpenVINO copy ``tagger retrain`` made beside it (``tagger.inference``:
+    bfloat16 where the CPU has it, unless ``precision="float32"``), else the
+    ``.keras`` file on TensorFlow.
     """
 
     def __init__(
         self, path: Path, card: ModelCard, threads: int | None = None, precision: str = "auto"
     ):
-        from ..runtime import keras_module
-
         super().__init__(card)
-        keras = keras_module(threads)
-        try:
-            self.net = keras.saving.load_model(path, compile=False, safe_mode=True)
-        except Exception as exc:
-            raise TaggerError(f"cannot load model {path}: {one_line(exc)}") from None
-        self._call = compiled(self.net)
+        self.path, self.threads = path, threads
+        self._net = None
         self.temperature = float(card.details.get("temperature", 1.0))
+        self._call: Callable[[np.ndarray], np.ndarray]
+        entry = card.details.get("openvino")
+        try:
+            fast = open_openvino(entry, path.parent, precision, threads)
+            self._call, self.engine, self.fallback = fast, fast.engine, None
+        except RuntimeUnavailable as exc:
+            # A model trained without OpenVINO has no copy: TensorFlow is its engine, no news.
+            self.fallback = str(exc) if entry else None
+            self._call, self.engine = compiled(self.net), TENSORFLOW
+
+    @property
+    def net(self) -> Any:
+        """The Keras net, loaded on first use (a scan on OpenVINO never imports TensorFlow)."""
+        if self._net is None:
+            from ..runtime import keras_module
+
+            keras = keras_module(self.threads)
+            try:
+                self._net = keras.saving.load_model(self.path, compile=False, safe_mode=True)
+            except Exception as exc:
+                raise TaggerError(f"cannot load model {self.path}: {one_line(exc)}") from None
+        return self._net
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         return softmax(self._call(x) / self.temperature)
