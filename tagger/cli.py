@@ -1033,10 +1033,18 @@ def retrain(
 
 def _print_head(card: dict, json_out: bool) -> None:
     """A trained head's figures, as its card records them."""
+    a = card["accuracy"]
+    if not a["kept_fraction"]:  # the threshold is 1.0: nothing will ever be written
+        typer.echo(
+            f"tagger: warning: no confidence level kept {a['threshold_target_precision']:.0%} "
+            "of held-out tracks right, so the head abstains on every track and `tagger write` "
+            "leaves every file alone (unless --include-uncertain); tag more tracks, each genre "
+            "on several albums, and retrain",
+            err=True,
+        )
     if json_out:
         _print_json(card)
         return
-    a = card["accuracy"]
     typer.echo(
         f"{card['name']}: {len(card['genres'])} genres, {a['tracks']} held-out tracks "
         f"[{a['split']}]"

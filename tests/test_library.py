@@ -233,6 +233,22 @@ def test_float16_storage_keeps_the_ranking():
 # --- labels, splits, calibration: pure functions ------------------------------------
 
 
+def test_a_head_that_would_abstain_on_everything_says_so(tmp_path, isolated_home):
+    """Embeddings that carry no genre (noise): no confidence level keeps 95% of the held-out
+    tracks right, the head would abstain on every track, and retrain says so in one line."""
+    rng = np.random.default_rng(0)
+    n = 24
+    albums = [f"album{i % 6}" for i in range(n)]
+    genres = [["Rock", "Jazz"][i % 2] for i in rng.permutation(n)]
+    db = tmp_path / "lib.db"
+    names = [f"t{i:02d}.ogg" for i in range(n)]
+    store_library(tmp_path / "lib", db, names, albums, albums, genres, rng.normal(size=(n, 400)))
+    proc = run_cli("retrain", "--from-library", "--db", db, "--min-tracks", "4", "--json")
+    assert json.loads(proc.stdout)["accuracy"]["kept_fraction"] == 0
+    (warning,) = [line for line in proc.stderr.splitlines() if "warning" in line]
+    assert "abstains on every track" in warning and "--include-uncertain" in warning
+
+
 def test_labels_keep_the_users_spelling_and_list_small_genres(tmp_path):
     tags = (
         ["Death Metal"] * 4
