@@ -83,7 +83,7 @@ def list_tracks(
     if status is not None and status not in STATUSES:
         raise ValueError(status)
     gmap = genre_map or GenreMap()
-    store = Store(default_db(db), create=False)
+    store = Store(default_db(db), create=False, reading=True)
     try:
         cols = set(store.db["tracks"].columns_dict)
         wanted = [

@@ -50,7 +50,7 @@ def build_report(
     if by not in GROUPINGS:
         raise ValueError(by)
     gmap = genre_map or GenreMap()
-    store = Store(default_db(db), create=False)
+    store = Store(default_db(db), create=False, reading=True)
     try:
         # Not the probability and tag JSON: parsing it for 100,000 rows would
         # cost more than the whole report.

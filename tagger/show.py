@@ -34,7 +34,7 @@ def stored_prediction(path: str, ref: ModelRef, db=None) -> tuple[TrackPredictio
     db_file = default_db(db)
     if not db_file.is_file():
         return None
-    store = Store(db_file, create=False)
+    store = Store(db_file, create=False, reading=True)
     try:
         rows = store.tracks("path = ?", [db_path(path)])
     finally:

@@ -28,7 +28,7 @@ def similar(file: str | os.PathLike, db: str | os.PathLike | None = None, top: i
     if not os.path.isfile(path):
         raise TaggerError(f"no such file: {file}")
     embedder = embedder_id(resolve("musicnn")[0].card)
-    store = Store(default_db(db), create=False)
+    store = Store(default_db(db), create=False, reading=True)
     try:
         rows, matrix = store.embedded_tracks(embedder)
         if not rows:

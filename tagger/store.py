@@ -192,7 +192,13 @@ def now() -> str:
 class Store:
     """An open library database."""
 
-    def __init__(self, path: str | os.PathLike, create: bool = True):
+    def __init__(self, path: str | os.PathLike, create: bool = True, reading: bool = False):
+        """Open (or with ``create``, make) the database at ``path``.
+
+        ``reading``: the caller only reads (report, ls, similar, show), so a
+        database this user may not write (a read-only file or share, another
+        user's library) is opened read-only instead of refused.
+        """
         self.path = Path(path)
         if self.path.is_dir():
             raise TaggerError(f"cannot open database {self.path}: it is a directory")
@@ -203,23 +209,48 @@ class Store:
             conn = sqlite3.connect(self.path, timeout=30, isolation_level=None)
             conn.execute("PRAGMA busy_timeout = 30000")
             version = conn.execute("PRAGMA user_version").fetchone()[0]
-            if version > SCHEMA_VERSION:  # refuse before changing anything, even the journal
+            if version <= SCHEMA_VERSION:
+                if create:
+                    conn.execute("PRAGMA journal_mode = WAL")
+                conn.execute("PRAGMA synchronous = NORMAL")
+        except (sqlite3.Error, OSError) as exc:
+            why = unwritable(self.path, exc)
+            if not reading:
+                raise TaggerError(f"cannot open database {self.path}: {why}") from None
+            conn, version = self._read_only(why)
+            if version < SCHEMA_VERSION:
                 conn.close()
                 raise TaggerError(
-                    f"database {self.path} has schema version {version}, newer "
-                    f"than this tagger understands ({SCHEMA_VERSION}); upgrade tagger"
-                )
-            if create:
-                conn.execute("PRAGMA journal_mode = WAL")
-            conn.execute("PRAGMA synchronous = NORMAL")
-        except (sqlite3.Error, OSError) as exc:
+                    f"cannot open database {self.path}: it needs the upgrade of a newer "
+                    f"tagger, which cannot write it ({why})"
+                ) from None
+        if version > SCHEMA_VERSION:  # refuse before changing anything, even the journal
+            conn.close()
             raise TaggerError(
-                f"cannot open database {self.path}: {unwritable(self.path, exc)}"
-            ) from None
+                f"database {self.path} has schema version {version}, newer "
+                f"than this tagger understands ({SCHEMA_VERSION}); upgrade tagger"
+            )
         self.conn = conn
         self.db = sqlite_utils.Database(conn)
         if version < SCHEMA_VERSION:
             self._migrate(version)
+
+    def _read_only(self, why: str) -> tuple[sqlite3.Connection, int]:
+        """A connection that never writes, and the schema version.
+
+        SQLite reads a WAL database through its ``-shm`` file and creates it
+        when missing; in a folder this user may not write it cannot, and the
+        database is then read as immutable (unchanging: a writer there would
+        need the rights this user lacks).
+        """
+        uri = self.path.absolute().as_uri()
+        for query in ("mode=ro", "immutable=1"):
+            try:
+                conn = sqlite3.connect(f"{uri}?{query}", uri=True, isolation_level=None)
+                return conn, conn.execute("PRAGMA user_version").fetchone()[0]
+            except sqlite3.Error:
+                continue
+        raise TaggerError(f"cannot open database {self.path}: {why}") from None
 
     def _migrate(self, version: int) -> None:
         try:

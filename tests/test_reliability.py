@@ -505,8 +505,10 @@ def test_a_file_over_its_time_limit_becomes_an_error_row(library, tmp_path):
 
 
 def _open_as_nobody(lib: str, home: str, dbs: list[str], conn) -> None:
-    """scan and write on each database as user nobody; what each raised."""
+    """scan, write, report and ls on each database as user nobody; what each raised."""
     from tagger.errors import TaggerError
+    from tagger.listing import list_tracks
+    from tagger.report import build_report
     from tagger.write import write_tags
 
     scan = sys.modules["tagger.scan"].scan
@@ -519,6 +521,8 @@ def _open_as_nobody(lib: str, home: str, dbs: list[str], conn) -> None:
         for run in (
             lambda db=db: scan([lib], db=db, model="musicnn", jobs=1, progress=False),
             lambda db=db: write_tags(db=db),
+            lambda db=db: build_report(db=db),
+            lambda db=db: list_tracks(db=db),
         ):
             try:
                 run()
@@ -532,7 +536,8 @@ def _open_as_nobody(lib: str, home: str, dbs: list[str], conn) -> None:
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="needs root to act as another user")
 def test_unwritable_database_is_one_line_naming_it_and_untouched():
-    """Read-only file or folder, another user's file: scan and write say why, change nothing."""
+    """Read-only file or folder, another user's file: scan and write say why, change nothing;
+    report and ls read it all the same (a library on a read-only share, another user's)."""
     import tagger.scan  # noqa: F401  (imported before dropping privileges)
     from tagger.paths import shipped_models_dir
     from tagger.store import Store
@@ -576,9 +581,11 @@ def test_unwritable_database_is_one_line_naming_it_and_untouched():
         "the file belongs to user root (-rw-r--r--) and user nobody may not write it",
     ]
     for i, (db, cause) in enumerate(zip(dbs, why)):
-        for text in said[2 * i : 2 * i + 2]:  # scan, write
+        scan_said, write_said, report_said, ls_said = said[4 * i : 4 * i + 4]
+        for text in (scan_said, write_said):
             assert text.startswith(f"cannot open database {db}: {cause}"), text
             assert "\n" not in text
+        assert report_said == ls_said == "no error", (db, report_said, ls_said)
     assert after == before
 
 
