@@ -234,9 +234,12 @@ class AudioGenrePlugin(BeetsPlugin):
             raise ui.UserError(f"audiogenre: top must be 1 or more, not {top}")
         if jobs is not None and jobs < 1:
             raise ui.UserError(f"audiogenre: jobs must be 1 or more, not {jobs}")
-        precision = self.setting("precision", str, settings)
-        if precision not in ("auto", "float32"):
-            raise ui.UserError(f"audiogenre: precision must be auto or float32, not {precision}")
+        from tagger.inference import check_precision
+
+        try:
+            check_precision(self.setting("precision", str, settings))
+        except ValueError as exc:
+            raise ui.UserError(f"audiogenre: {exc}") from None
         include_uncertain = self.config["include_uncertain"].get(bool)
         return Rules(overwrite, min_confidence, top, include_uncertain, settings.genre_map)
 

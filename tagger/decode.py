@@ -6,8 +6,10 @@ pure function) picks where the windows lie; ``decode`` seeks to each of them
 with the decoders the format's record names (``tagger.formats``): libsndfile
 (soundfile) seeks sample-accurately in WAV/AIFF/FLAC/Ogg Vorbis/MP3, PyAV
 (FFmpeg) decodes Opus in half libsndfile's time and reads everything else.
-Either way the channels are mixed to mono by their mean and resampled by
-soxr here, so a track reaches the model the same whichever library read it.
+Either way the channels are mixed to mono by their mean and the windows
+resampled by soxr here, so a track reaches the model the same whichever
+library read it (a decode from the start, the fallback, streams through
+FFmpeg's resampler instead: the same level and music, ``tests/test_decode.py``).
 
 Only what decodes is used, never what a header promises.  The end of the
 audio is found by reading just before the end the header gives; a file whose

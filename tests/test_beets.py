@@ -384,6 +384,9 @@ def test_user_mistakes_are_one_line(beets):
     assert "no such model: nosuch" in mistake("audiogenre: {model: nosuch}\n", "title:four")
     assert "audiogenre.jobs: must be a number" in mistake("audiogenre: {jobs: two}\n")
     assert "top must be 1 or more, not 0" in mistake("", "--top", "0")
+    assert "precision must be auto or float32, not 'fast'" in mistake(
+        "audiogenre: {precision: fast}\n", "title:four"
+    )
 
 
 def test_keys_beets_leaves_unset_come_from_taggers_config_file(beets, tmp_path):

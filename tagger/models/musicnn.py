@@ -32,7 +32,7 @@ def build_combined(card: ModelCard, folder: Path, threads: int | None = None, pr
     """The Keras graph: (n, 187, 96) patches -> (n, 500) [MTT tags, MSD tags, MTT emb, MSD emb].
 
     ``prune`` leaves out the nets' dead filters (``prune_dead_filters``): the
-    same outputs at 2.5x fewer multiply-adds.  ``prune=False`` is the graph
+    same outputs at 2.6x fewer multiply-adds.  ``prune=False`` is the graph
     exactly as the checkpoints hold it.
     """
     from ..nets.musicnn import build_musicnn, prune_dead_filters

@@ -24,7 +24,7 @@ of them in the timbral convolutions that hold 80% of the multiply-adds (MSD's
 after ReLU, batch-norm and pooling it is one constant channel.
 ``prune_dead_filters`` builds the same net without them: their channels are
 filled with those constants, in their places, and the outputs do not change
-beyond float32 rounding, at 2.5x fewer multiply-adds.  Scans run the pruned
+beyond float32 rounding, at 2.6x fewer multiply-adds.  Scans run the pruned
 graph; the full one is what the checkpoint holds and what training would use.
 """
 
@@ -40,9 +40,9 @@ from keras import layers, ops
 N_FRAMES, N_MELS = 187, 96
 BN_EPSILON = 1e-3
 # A filter is dead when the sum of its absolute weights is below this: on the
-# net's inputs (log-mel under 10, batch-normed to |x| < 3) it moves its
+# net's inputs (log-mel under 10, batch-normed to |x| < 4) it moves its
 # pre-activation by less than 1e-6, about float32's rounding of the outputs.
-# Most dead filters sum to ~1e-28; a few, still decaying, to 1e-9..1e-8.
+# Most dead filters sum to ~1e-28; a few, still decaying, to 1e-9..1e-7.
 DEAD_L1 = 1e-7
 FRONT = [  # (tf name, bn name, filters, kernel, padding, timbral)
     ("conv2d", "batch_normalization_1", 204, (7, 38), "valid", True),
