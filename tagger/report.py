@@ -197,6 +197,12 @@ def to_text(rep: dict, errors: int | None = ERRORS_SHOWN) -> str:
             f"{name:<{width}}  {g['tracks']:>7}  {g['share']:>6.1%}  "
             f"{g['mean_confidence']:>5.2f}  {g['low_confidence']:>5}  {g['written']:>7}"
         )
+    if t["low_confidence"]:
+        low = t["low_confidence_threshold"]
+        lines.append(
+            f"(low: {t['low_confidence']} tracks under confidence {low:g}; `tagger write` "
+            f"writes them too unless `--min-confidence {low:g}`)"
+        )
     a = rep["agreement"]
     lines.append("")
     if a["compared"]:
@@ -205,7 +211,10 @@ def to_text(rep: dict, errors: int | None = ERRORS_SHOWN) -> str:
         )
         lines += matrix_text(a)
     else:
-        lines.append("agreement: no analysed track has a genre tag tagger knows")
+        lines.append(
+            "agreement with existing genre tags: nothing to compare (no analysed file has "
+            "a genre tag tagger knows)"
+        )
     if a["unmapped"]:
         lines.append("unmapped tags: " + ", ".join(f"{k} ({v})" for k, v in a["unmapped"].items()))
     if rep["uncertain"]:

@@ -270,7 +270,9 @@ def test_scan_and_show_as_a_new_user_sees_them(library, tmp_path, isolated_home)
     assert "notice" not in proc.stderr and "starting" not in proc.stderr
 
     proc = run_cli("scan", library, "--db", db, "--jobs", "1")
-    assert proc.stderr.count("notice: no trained ResNet") == 1
+    assert (
+        proc.stderr.count("notice: using the shipped pretrained musicnn taggers (no trained") == 1
+    )
     assert proc.stderr.index("notice") < proc.stderr.index("starting 1 worker ")
     assert proc.stdout.startswith("3 audio files: 3 analysed")  # skip/x.flac excluded
 

@@ -244,9 +244,9 @@ def resolve(model: str | os.PathLike | None = None) -> tuple[ModelRef, str | Non
         notice = None
         if name == "musicnn":  # only the fallback is announced; a trained default is chosen
             notice = (
-                f"notice: {why}; using the pretrained musicnn taggers (learn your own "
-                f"genres with `tagger retrain --from-library` after this scan, or train "
-                f"the ResNet with `tagger retrain --data DIR`)"
+                f"notice: using the shipped pretrained musicnn taggers ({why}; once a library "
+                f"is scanned, `tagger retrain --from-library` learns its own genres, and "
+                f"`tagger retrain --data DIR` trains the ResNet)"
             )
         return resolve(name)[0], notice
     text = os.fspath(model)
