@@ -189,13 +189,21 @@ def run_variant(
         return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
-def baseline_code(rev: str, into: Path) -> Path:
-    """The tree of git revision ``rev``, extracted (not checked out) into ``into``."""
+def code_versions(baseline: str | None, work: Path) -> list[tuple[str, Path]]:
+    """(label, source tree) of each code version to measure: ``baseline`` first, then this one.
+
+    The baseline is the tree of that git revision, extracted (not checked out)
+    under ``work``.
+    """
+    if not baseline:
+        return [("new", ROOT)]
+    into = work / "baseline"
+    into.mkdir()
     archive = subprocess.run(
-        ["git", "-C", str(ROOT), "archive", rev], capture_output=True, check=True
+        ["git", "-C", str(ROOT), "archive", baseline], capture_output=True, check=True
     ).stdout
     subprocess.run(["tar", "-x", "-C", str(into)], input=archive, check=True)
-    return into
+    return [(baseline, into), ("new", ROOT)]
 
 
 def main() -> None:
@@ -239,10 +247,7 @@ def main() -> None:
     print(f"{what} [{time.time() - t0:.0f} s to prepare], {args.jobs} jobs, {os.cpu_count()} CPUs")
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
-        codes = [("new", ROOT)]
-        if args.baseline:
-            (work / "baseline").mkdir()
-            codes.insert(0, (args.baseline, baseline_code(args.baseline, work / "baseline")))
+        codes = code_versions(args.baseline, work)
         print(
             f"| model | code | engine | tracks/s | vs {codes[0][0]} | first result s "
             f"| decode floor tracks/s |"

@@ -30,7 +30,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from runtimes import DEFAULT_AUDIO
-from scan import ROOT, baseline_code, untrained
+from scan import code_versions, untrained
 
 STAGES = ("decode", "resample", "features", "nets", "store")
 
@@ -136,10 +136,7 @@ def main() -> None:
     print(f"{len(files)} real files; ms per track, one thread")
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
-        codes = [("new", ROOT)]
-        if args.baseline:
-            (work / "baseline").mkdir()
-            codes.insert(0, (args.baseline, baseline_code(args.baseline, work / "baseline")))
+        codes = code_versions(args.baseline, work)
         print(f"| model | code | engine | {' | '.join(STAGES)} | total |")
         print("| --- | --- | --- |" + " --- |" * (len(STAGES) + 1))
         for name in args.models.split(","):
