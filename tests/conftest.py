@@ -121,6 +121,24 @@ def freeze_workers(proc: subprocess.Popen) -> list:
     return children
 
 
+def stop_when(proc: subprocess.Popen, ready, ended: str, within: float = 600) -> None:
+    """Stop ``proc``'s process group (SIGSTOP) at a moment ``ready()`` is true, however fast it
+    runs: ``ready`` is only checked while the group is stopped, so the state it saw holds until
+    the test sends SIGCONT (or kills the group).  ``ended``: the failure message if ``proc``
+    ends first, or is still not ready after ``within`` seconds (a hang guard only).
+    """
+    import time
+
+    deadline = time.monotonic() + within
+    while True:
+        os.killpg(proc.pid, signal.SIGSTOP)
+        if ready():
+            return
+        os.killpg(proc.pid, signal.SIGCONT)
+        assert proc.poll() is None and time.monotonic() < deadline, ended
+        time.sleep(0.005)
+
+
 def thaw(processes: list) -> None:
     import psutil
 

@@ -20,12 +20,11 @@ import signal
 import sqlite3
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import mutagen
 import pytest
-from conftest import make_library
+from conftest import make_library, stop_when
 
 from tagger.genres import display_name
 
@@ -349,14 +348,12 @@ def test_ctrl_c_says_what_was_kept_and_sets_nothing(beets):
         text=True,
         start_new_session=True,
     )
-    deadline = time.monotonic() + 300
-    while True:  # stop beets once the scan has begun (workers starting), however fast it runs
-        os.killpg(proc.pid, signal.SIGSTOP)
-        if beets.scans()[-1]["status"] == "running":
-            break
-        os.killpg(proc.pid, signal.SIGCONT)
-        assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
-        time.sleep(0.005)
+    stop_when(  # beets, once the scan has begun (workers starting)
+        proc,
+        lambda: beets.scans()[-1]["status"] == "running",
+        "beets ended before its scan was seen running",
+        within=300,
+    )
     proc.send_signal(signal.SIGINT)  # delivered when it goes on
     os.killpg(proc.pid, signal.SIGCONT)
     _, err = proc.communicate(timeout=300)

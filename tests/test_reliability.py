@@ -32,6 +32,7 @@ from conftest import (
     run_cli,
     run_json,
     start_tagger,
+    stop_when,
     tagger_cmd,
     thaw,
 )
@@ -196,13 +197,11 @@ def test_second_process_on_the_same_database_is_refused(tmp_path):
     db = tmp_path / "lib.db"
     lock = Path(f"{db}.lock")
     first = start_tagger("scan", lib, "--db", db, "--jobs", "1")
-    while True:  # stop the first scan at a moment it holds the lock, however fast it runs
-        os.killpg(first.pid, signal.SIGSTOP)
-        if lock.exists() and _locked(lock):
-            break
-        os.killpg(first.pid, signal.SIGCONT)
-        assert first.poll() is None, "the first scan ended before it was seen holding the lock"
-        time.sleep(0.005)
+    stop_when(  # the first scan, at a moment it holds the lock
+        first,
+        lambda: lock.exists() and _locked(lock),
+        "the first scan ended before it was seen holding the lock",
+    )
     try:
         second = run_cli("scan", lib, "--db", db, check=False)
     finally:
@@ -626,13 +625,11 @@ def test_full_or_read_only_disk_is_one_line_exit_1_and_nothing_half_done(small_d
         text=True,
         start_new_session=True,
     )
-    while True:  # freeze the scan once it has started (its scans row is committed), fill the disk
-        os.killpg(proc.pid, signal.SIGSTOP)
-        if count(db, "SELECT count(*) AS n FROM scans") == 1:
-            break
-        os.killpg(proc.pid, signal.SIGCONT)
-        assert proc.poll() is None
-        time.sleep(0.005)
+    stop_when(  # the scan, once it has started (its scans row is committed); fill the disk
+        proc,
+        lambda: count(db, "SELECT count(*) AS n FROM scans") == 1,
+        "the scan ended before its scans row was seen",
+    )
     _fill(small_disk)
     os.killpg(proc.pid, signal.SIGCONT)
     _, err = proc.communicate(timeout=600)

@@ -276,11 +276,8 @@ def test_known_corrupt_gtzan_file_is_skipped_with_a_warning(tmp_path):
 
 def test_killed_training_resumes_at_the_epoch_it_reached(toy, trained, tmp_path):
     import csv
-    import os
-    import signal
-    import time
 
-    from conftest import kill_tagger, start_tagger
+    from conftest import kill_tagger, start_tagger, stop_when
 
     out = tmp_path / "out"
     log = out / "work" / "resnet-log.csv"
@@ -298,13 +295,11 @@ def test_killed_training_resumes_at_the_epoch_it_reached(toy, trained, tmp_path)
         str(trained["cache"]),
     ]
     proc = start_tagger(*args)
-    while True:  # stop training once two epochs are logged, however fast it runs
-        os.killpg(proc.pid, signal.SIGSTOP)
-        if log.exists() and len(log.read_text().splitlines()) >= 3:  # header + 2 epochs
-            break
-        os.killpg(proc.pid, signal.SIGCONT)
-        assert proc.poll() is None, "training ended before it could be killed"
-        time.sleep(0.02)
+    stop_when(  # training, once two epochs are logged (a header and two rows)
+        proc,
+        lambda: log.exists() and len(log.read_text().splitlines()) >= 3,
+        "training ended before it could be killed",
+    )
     kill_tagger(proc)
     assert not (out / "resnet.keras").exists()
     done = len(log.read_text().splitlines()) - 1
