@@ -264,7 +264,7 @@ def insecure_scheduler(address: str) -> str | None:
         return None
     return (
         f"warning: the Dask scheduler {address} is reached without TLS: anyone who can reach "
-        f"it can run code on its workers (use tls://, see README: Scaling out with Dask)"
+        f"it can run code on its workers (use tls://, see docs/dask.md)"
     )
 
 

@@ -2,7 +2,7 @@
 
 Similarity is the cosine between stored musicnn embeddings (``tagger.embeddings``),
 searched exactly: every stored track is compared, which over 100,000 tracks
-takes milliseconds once the embeddings are read (README: figures, and how it
+takes milliseconds once the embeddings are read (docs/speed.md: figures, and how it
 would scale further).  A file that is in the database and unchanged since its
 scan uses its stored embedding; any other audio file is decoded and embedded
 first (the database is not changed).

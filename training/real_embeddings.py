@@ -19,7 +19,7 @@ planetblupi-music-ogg``):
 * Planet Blupi, children's game music (GPL-3), 10 tracks.
 
 Two other soundtracks were tried and left out because each mixes several
-styles (Colobot, Drascula): a soundtrack is not a genre (README).
+styles (Colobot, Drascula): a soundtrack is not a genre (docs/models.md).
 """
 
 from __future__ import annotations
