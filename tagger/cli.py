@@ -932,7 +932,8 @@ def retrain(
     genre_map: Optional[Path] = typer.Option(
         None,
         "--map",
-        help="With --from-library: a file of `From = To` lines merging genre spellings.",
+        help="With --from-library: a file of `From = To` lines merging genres "
+        "(`Rap = Rap` keeps a genre apart that would be merged as a synonym).",
         show_default=False,
     ),
     model: str = typer.Option(
@@ -1034,15 +1035,11 @@ def retrain(
 
 def _print_head(card: dict, json_out: bool) -> None:
     """A trained head's figures, as its card records them."""
+    from .training.from_library import head_warning
+
     a = card["accuracy"]
-    if not a["kept_fraction"]:  # the threshold is 1.0: nothing will ever be written
-        typer.echo(
-            f"tagger: warning: no confidence level kept {a['threshold_target_precision']:.0%} "
-            "of held-out tracks right, so the head abstains on every track and `tagger write` "
-            "leaves every file alone (unless --include-uncertain); tag more tracks, each genre "
-            "on several albums, and retrain",
-            err=True,
-        )
+    if warning := head_warning(card):
+        typer.echo(f"tagger: warning: {warning}", err=True)
     if json_out:
         _print_json(card)
         return
@@ -1059,6 +1056,16 @@ def _print_head(card: dict, json_out: bool) -> None:
         f"  abstains below confidence {a['threshold']:.3f}: keeps {a['kept_fraction']:.0%} "
         f"of held-out tracks" + (f", {kept:.1%} of them right" if kept is not None else "")
     )
+    if "baseline_accuracy" in a:
+        typer.echo(
+            f"  always answering {a['baseline_genre']}: accuracy {a['baseline_accuracy']:.3f}"
+        )
+    untagged = (card.get("data") or {}).get("untagged")
+    if untagged:
+        typer.echo(
+            f"  your {untagged['tracks']} untagged tracks: labels {untagged['labelled']}, "
+            f"abstains on {untagged['abstained']}"
+        )
     w = max(len(g) for g in a["per_genre"])
     typer.echo(f"  {'genre':<{w}}  precision  recall  tracks  albums")
     for g, v in a["per_genre"].items():
@@ -1074,7 +1081,7 @@ def _print_head(card: dict, json_out: bool) -> None:
             + ", ".join(f"{g} ({n})" for g, n in data["left_out"].items())
         )
     for src, dst in (data.get("merged") or {}).items():
-        typer.echo(f"  merged: {src} -> {dst}")
+        typer.echo(f"  merged: {src} -> {dst} (--map with `{src} = {src}` keeps it apart)")
     typer.echo(f"model: {card['path']}")
 
 

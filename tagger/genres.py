@@ -184,6 +184,65 @@ def canonical(text: str | None) -> str | None:
     return None
 
 
+# Names that mean one genre, not a broader and a narrower one: what retrain may
+# merge on its own.  The synonym table above maps subgenres onto their parents
+# (``Death Metal`` -> metal, ``Dark Electro`` -> electronic), which is right
+# for comparing a library with a model's broad genres and wrong for a user's
+# own classes: folding ``Electronic`` into ``Dark Electro`` would label every
+# electronic track as the narrower genre.  Compared by ``spelling_key``.
+_SAME_GENRE: tuple[tuple[str, ...], ...] = (
+    ("Hip-Hop", "Hip Hop Rap", "Rap"),
+    ("R&B", "Contemporary R&B", "RnB"),
+    ("Electronic", "Electronica"),
+    ("Soundtrack", "OST", "Original Soundtrack", "Soundtracks"),
+    ("Rock and Roll", "Rock n Roll", "Rock 'n' Roll"),
+    ("Synthpop", "Synth Pop", "Electropop"),
+    ("K-Pop", "Korean Pop"),
+    ("J-Pop", "Japanese Pop"),
+    ("Drum and Bass", "DnB", "D&B"),
+    ("EDM", "Electronic Dance Music"),
+    ("Chillout", "Chill Out"),
+    ("Classical", "Classical Music"),
+    ("Punk", "Punk Rock"),
+    ("Singer-Songwriter", "Singer Songwriter"),
+)
+
+
+@functools.lru_cache(maxsize=1)
+def _same_genre_groups() -> dict[str, int]:
+    return {spelling_key(name): i for i, group in enumerate(_SAME_GENRE) for name in group}
+
+
+def same_genre(a: str, b: str) -> bool:
+    """True when two names spell one genre or are true synonyms (``Rap``, ``Hip-Hop``).
+
+    Never true for a broader and a narrower genre (``Electronic``, ``Dark
+    Electro``; ``Metal``, ``Death Metal``): merging those loses meaning.
+    """
+    ka, kb = spelling_key(a), spelling_key(b)
+    if ka == kb:
+        return True
+    groups = _same_genre_groups()
+    return ka in groups and groups.get(kb) == groups[ka]
+
+
+def nearest_genres(text: str, names: list[str], n: int = 3) -> list[str]:
+    """Up to ``n`` of ``names`` close to ``text``: what ``ls --genre`` suggests on no match.
+
+    Close means a similar spelling (``tecno`` -> ``Techno``), one name inside
+    the other (``electro`` -> ``Dark Electro``) or one canonical genre.
+    """
+    import difflib
+
+    key = spelling_key(text)
+    keys = {spelling_key(name): name for name in names}
+    found = difflib.get_close_matches(key, list(keys), n=n, cutoff=0.6)
+    found += [k for k in keys if k not in found and key and (key in k or k in key)]
+    c = canonical(text)
+    found += [k for k in keys if k not in found and c and canonical(keys[k]) == c]
+    return [keys[k] for k in found[:n]]
+
+
 def _key(name: str) -> str:
     return _normalise(name).replace(" ", "")
 

@@ -16,9 +16,12 @@ Labels, and why:
   falling through keeps ``Rock; Obscure Subgenre`` a rock example instead of
   dropping it.
 * Genres with fewer than ``min_tracks`` tracks are left out and listed, except
-  that one the synonym table maps onto a genre with enough tracks (``Rap`` ->
-  ``Hip-Hop``) is merged into it.  Genres with enough tracks are never merged,
-  so a library that keeps ``Death Metal`` apart from ``Metal`` keeps both.
+  that one which is a true synonym of a genre with enough tracks (``Rap`` ->
+  ``Hip-Hop``, ``genres.same_genre``) is merged into it.  A broader genre is
+  never folded into a narrower one nor the reverse (``Electronic`` stays apart
+  from ``Dark Electro``: left out when too rare), and genres with enough
+  tracks are never merged, so a library that keeps ``Death Metal`` apart from
+  ``Metal`` keeps both.  Every merge, the user's mapping's too, is listed.
 
 Evaluation, and why: tracks of one album share a mix, a master and often a
 recording session; a head tested on an album it trained on measures that
@@ -26,10 +29,14 @@ album, not the genre.  Tracks are grouped by album (the folder where the album
 tag is missing) and the groups dealt into ``folds`` folds; each track is
 predicted by a head trained without its album (out-of-fold).  Temperature and
 abstention threshold are fitted on those out-of-fold predictions, the figures
-are computed on them, and the shipped head is then trained on every track.
-A genre whose tracks all come from one album cannot be tested on an unseen
-album: its tracks are dealt into folds one by one, and the card says its
-figure is optimistic.
+are computed on them, and the shipped head is the average of those fold
+heads (``head.average_heads``), so that its threshold means what it meant on
+the held-out tracks.  Beside the figures the card records the accuracy of
+always answering the most common genre, and how many of the library's
+untagged tracks the head labels and abstains on; ``head_warning`` says when
+either makes the head not worth using.  A genre whose tracks all come from one
+album cannot be tested on an unseen album: its tracks are dealt into folds one
+by one, and the card says its figure is optimistic.
 """
 
 from __future__ import annotations
@@ -43,12 +50,12 @@ from pathlib import Path
 import numpy as np
 
 from tagger.errors import TaggerError
-from tagger.genres import canonical, spelling_key
+from tagger.genres import same_genre, spelling_key
 from tagger.models import softmax
 from tagger.models.head import SoftmaxHead
 from tagger.store import now
 
-from .head import choose_threshold, fit_head, head_figures
+from .head import average_heads, choose_threshold, fit_head, head_figures
 from .metrics import fit_temperature
 
 FOLDS = 5
@@ -108,29 +115,30 @@ def make_labels(
     mapping = mapping or {}
     per_track: list[list[str]] = []
     spellings: dict[str, Counter] = {}
+    by_map: dict[str, str] = {}  # the user's mapping: spelling -> the genre it names
     for text in tag_genres:
         keys = []
         for g in split_genres(text):
-            g = mapping.get(spelling_key(g), g)
-            k = spelling_key(g)
+            mapped = mapping.get(spelling_key(g), g)
+            if spelling_key(mapped) != spelling_key(g):
+                by_map[g] = mapped
+            k = spelling_key(mapped)
             if k and k not in keys:
                 keys.append(k)
-                spellings.setdefault(k, Counter())[g] += 1
+                spellings.setdefault(k, Counter())[mapped] += 1
         per_track.append(keys)
     first = Counter(keys[0] for keys in per_track if keys)
     big = {k for k in spellings if first[k] >= min_tracks}
-    # A rare spelling the synonym table maps onto a learnable genre joins it.
-    by_canonical: dict[str, str] = {}
-    for k in sorted(big, key=lambda k: -first[k]):
-        c = canonical(_name(spellings[k]))
-        if c:
-            by_canonical.setdefault(c, k)
+    # A rare genre joins a learnable one only when both name one genre (a true
+    # synonym: ``Rap`` -> ``Hip-Hop``), never a broader one a narrower one; the
+    # user's mapping decides alone for the genres it names.
+    mapped_keys = {spelling_key(v) for v in mapping.values()}
     joins = {
-        k: by_canonical[c]
+        k: next(b for b in sorted(big, key=lambda b: (-first[b], b)) if _same(spellings, k, b))
         for k in spellings
         if k not in big
-        for c in [canonical(_name(spellings[k]))]
-        if c in by_canonical
+        and k not in mapped_keys
+        and any(_same(spellings, k, b) for b in big if b not in mapped_keys)
     }
     labels = []
     for keys in per_track:
@@ -144,13 +152,21 @@ def make_labels(
     for keys, label in zip(per_track, labels):
         if keys and label is None:
             left_out[_name(spellings[keys[0]])] += 1
+    merged = {_name(spellings[k]): names[v] for k, v in joins.items() if v in names}
+    merged |= {
+        src: names[spelling_key(dst)] for src, dst in by_map.items() if spelling_key(dst) in names
+    }
     return Labels(
         genres=genres,
         y=np.array([index[k] if k else -1 for k in labels], dtype=int),
         counts={names[k]: used[k] for k in used},
         left_out=dict(sorted(left_out.items(), key=lambda kv: (-kv[1], kv[0]))),
-        merged={_name(spellings[k]): names[v] for k, v in joins.items() if v in names},
+        merged=dict(sorted(merged.items(), key=lambda kv: kv[0].lower())),
     )
+
+
+def _same(spellings: dict[str, Counter], a: str, b: str) -> bool:
+    return any(same_genre(x, y) for x in spellings[a] for y in spellings[b])
 
 
 def _name(spelling_counts: Counter) -> str:
@@ -230,19 +246,23 @@ def train_from_embeddings(
         )
     fold, by_track = grouped_folds(y, groups, folds)
     logits = np.zeros((len(y), n_classes), np.float32)
+    heads = []
     for f in range(folds):
         test = fold == f
         if not test.any():
             continue
         train = ~test
-        head = fit_head(x[train], y[train], labels.genres)
-        logits[test] = head.logits(x[test])
+        heads.append(fit_head(x[train], y[train], labels.genres))
+        logits[test] = heads[-1].logits(x[test])
     temperature = fit_temperature(logits, y)
     probs = softmax(logits / temperature)
     threshold = choose_threshold(probs.max(axis=1), probs.argmax(axis=1) == y, target)
     evaluation = {
         "split": f"{folds}-fold, grouped by album (folder where untagged); out-of-fold predictions",
         **head_figures(probs, y, labels.genres, temperature, threshold, target),
+        # Always answering the most common genre: what a head must beat to be worth using.
+        "baseline_accuracy": round(float(np.bincount(y).max() / len(y)), 4),
+        "baseline_genre": labels.genres[int(np.bincount(y).argmax())],
     }
     for i, g in enumerate(labels.genres):
         evaluation["per_genre"][g]["albums"] = len({a for a, c in zip(groups, y) if c == i})
@@ -250,9 +270,52 @@ def train_from_embeddings(
             evaluation["per_genre"][g]["optimistic"] = (
                 "one album only: tested on tracks of albums it trained on"
             )
-    head = fit_head(x, y, labels.genres)
+    head = average_heads(heads)  # the heads the threshold was measured on (see average_heads)
     head.temperature, head.threshold = temperature, threshold
     return Trained(head, evaluation)
+
+
+def untagged_outcome(head: SoftmaxHead, x: np.ndarray) -> dict:
+    """What the head will do to the library's untagged tracks: how many it labels, abstains on."""
+    if not len(x):
+        return {"tracks": 0, "labelled": 0, "abstained": 0}
+    abstained = int((head.probabilities(x).max(axis=1) < head.threshold).sum())
+    return {"tracks": len(x), "labelled": len(x) - abstained, "abstained": abstained}
+
+
+def head_warning(card: dict) -> str | None:
+    """One line when the head will disappoint on this library: why, and what helps; else None.
+
+    Read from the card, so ``tagger retrain`` and anyone reading the card later agree.
+    """
+    a, data = card["accuracy"], card.get("data") or {}
+    untagged = data.get("untagged") or {}
+    why = []
+    if not a["kept_fraction"]:  # the threshold is 1.0: nothing will ever be written
+        why.append(
+            f"no confidence level kept {a['threshold_target_precision']:.0%} of held-out "
+            f"tracks right, so the head abstains on every track and `tagger write` leaves "
+            f"every file alone"
+        )
+    elif untagged.get("tracks") and untagged["abstained"] * 2 > untagged["tracks"]:
+        why.append(
+            f"the head abstains on {untagged['abstained']} of the {untagged['tracks']} "
+            f"untagged tracks (confidence under {a['threshold']:.3f}), so `tagger write` "
+            f"leaves them alone"
+        )
+    base = a.get("baseline_accuracy")
+    if base is not None and a["accuracy"] <= base:
+        why.append(
+            f"its accuracy {a['accuracy']:.3f} is no better than always answering "
+            f"{a['baseline_genre']} ({base:.3f})"
+        )
+    if not why:
+        return None
+    return (
+        "; ".join(why) + "; what helps: tag tracks of more albums per genre, learn fewer "
+        "genres (--map merges some, a higher --min-tracks leaves rare ones out), or write "
+        "anyway with `tagger write --include-uncertain`"
+    )
 
 
 def retrain_from_library(
@@ -292,11 +355,13 @@ def retrain_from_library(
         for r in rows
     ]
     tagged = [i for i, text in enumerate(texts) if text]  # the others cannot teach anything
+    untagged = [i for i, text in enumerate(texts) if not text]
     tracks = [LibraryTrack(rows[i]["path"], texts[i], rows[i]["album"], x[i]) for i in tagged]
     labels = make_labels(
         [t.tag_genre for t in tracks], min_tracks, read_mapping(mapping) if mapping else None
     )
     trained = train_from_embeddings(x[tagged], labels, album_groups(tracks))
+    outcome = untagged_outcome(trained.head, x[untagged])
     kind = KINDS["library"]
     card = card_for(
         kind,
@@ -309,13 +374,16 @@ def retrain_from_library(
         data={
             "database": str(store.path),
             "tracks_with_embeddings": len(rows),
+            "tagged_tracks": len(tagged),
             "labelled_tracks": int((labels.y >= 0).sum()),
+            "untagged": outcome,
             "counts": labels.counts,
             "left_out": labels.left_out,
             "min_tracks": min_tracks,
             "merged": labels.merged,
             "label_rule": "the first of a file's genres that has enough tracks; spellings "
-            "merged by case, spacing and punctuation",
+            "merged by case, spacing and punctuation, true synonyms merged into a genre "
+            "with enough tracks",
         },
         licence="trained on your own library; for your use",
         training={"seconds": round(time.monotonic() - started, 2)},
