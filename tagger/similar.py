@@ -13,6 +13,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import numpy as np
+
 from .embeddings import nearest
 from .errors import TaggerError
 from .paths import absolute, default_db
@@ -42,8 +44,10 @@ def similar(file: str | os.PathLike, db: str | os.PathLike | None = None, top: i
         stored = store.tracks_at([path], ("size", "mtime"))[0] if i is not None else None
         if stored and (stored["size"], stored["mtime"]) == (st.st_size, st.st_mtime):
             query, source = matrix[i], "stored"
+            duration = store.tracks_at([path], ("duration",))[0]["duration"]
         else:
-            i, query, source = None, _embed(path), "decoded"
+            i, source = None, "decoded"
+            query, duration = _embed(path)
         idx, sims = nearest(query, matrix, top, exclude=i)
         found = {
             r["path"]: r
@@ -55,6 +59,7 @@ def similar(file: str | os.PathLike, db: str | os.PathLike | None = None, top: i
         store.close()
     return {
         "query": path,
+        "query_duration": duration,
         "source": source,
         "embedder": embedder,
         "searched": len(rows),
@@ -70,20 +75,54 @@ def similar(file: str | os.PathLike, db: str | os.PathLike | None = None, top: i
     }
 
 
-def _embed(path: str):
-    from .worker import predict_file
+def _embed(path: str) -> tuple[np.ndarray, float]:
+    """The musicnn embedding of a file the database does not hold, and its decoded duration."""
+    from .decode import DecodeError
+    from .models import resolve
+    from .worker import track_input
 
-    _, pred, _ = predict_file(path, "musicnn")
-    return pred.embedding
+    ref = resolve("musicnn")[0]
+    model = ref.load()
+    try:
+        dec, x = track_input(path, model.spec)
+    except DecodeError as exc:
+        raise TaggerError(f"{path}: {exc}") from None
+    embedding = model.predict_tracks([x])[0].embedding
+    assert embedding is not None  # musicnn always gives one
+    return embedding, round(dec.duration, 3)
+
+
+def _entry_title(path: str) -> str:
+    """``Artist - Title`` from the file's tags; the file name where they are missing."""
+    from .tags import TagError, read_file_tags
+
+    try:
+        tags = read_file_tags(path)
+    except TagError:
+        return Path(path).stem
+    if tags.title:
+        return f"{tags.artist} - {tags.title}" if tags.artist else tags.title
+    return Path(path).stem
+
+
+def _seconds(duration: float | None) -> int:
+    return round(duration) if duration else -1
 
 
 def write_m3u(result: dict, out: str | os.PathLike) -> Path:
-    """An extended M3U playlist (UTF-8): the query track, then its neighbours."""
+    """An extended M3U playlist (UTF-8): the query track, then its neighbours.
+
+    Each ``#EXTINF`` line carries the duration the scan measured (the
+    decoded audio, not a header's claim) and ``Artist - Title`` as the tags
+    say now, which is what players show.
+    """
     out = Path(out)
-    lines = ["#EXTM3U", f"#EXTINF:-1,{Path(result['query']).stem}", result["query"]]
-    for r in result["results"]:
-        seconds = round(r["duration"]) if r["duration"] else -1
-        lines += [f"#EXTINF:{seconds},{Path(r['path']).stem}", r["path"]]
+    lines = ["#EXTM3U"]
+    for path, duration in [
+        (result["query"], result.get("query_duration")),
+        *((r["path"], r["duration"]) for r in result["results"]),
+    ]:
+        lines += [f"#EXTINF:{_seconds(duration)},{_entry_title(path)}", path]
     tmp = out.with_name(f".{out.name}.tmp")
     try:
         tmp.write_text("\n".join(lines) + "\n", encoding="utf-8", errors="surrogateescape")

@@ -112,36 +112,38 @@ def _genres(tag_format: Format, tags: Any) -> list[str]:
     return [str(v) for v in values or [] if str(v)]
 
 
-# Album and artist per tag family: read at scan time so that training on a
-# library can keep each album on one side of its evaluation split.
-_ALBUM_ARTIST = {
-    "id3": ("TALB", "TPE1"),
-    "vorbis": ("album", "artist"),
-    "mp4": ("\xa9alb", "\xa9ART"),
-    "asf": ("WM/AlbumTitle", "Author"),
+# Album, artist and title per tag family: album and artist read at scan time so
+# that training on a library can keep each album on one side of its evaluation
+# split; the title for playlists.
+_TEXT_FIELDS = {
+    "id3": ("TALB", "TPE1", "TIT2"),
+    "vorbis": ("album", "artist", "title"),
+    "mp4": ("\xa9alb", "\xa9ART", "\xa9nam"),
+    "asf": ("WM/AlbumTitle", "Author", "Title"),
 }
 
 
 @dataclass
 class FileTags:
-    """The tags a scan records: genres, and the album and artist (first values)."""
+    """The tags a scan records: genres, and the album, artist and title (first values)."""
 
     genres: list[str]
     album: str | None = None
     artist: str | None = None
+    title: str | None = None
 
 
 def read_file_tags(path: str | os.PathLike, fmt: str | None = None) -> FileTags:
-    """Genres (as ``read_genres``), album and artist of a file, opening it once."""
+    """Genres (as ``read_genres``), album, artist and title of a file, opening it once."""
     tag_format, tags = _open_tags(os.fspath(path), fmt)
     texts: list[str | None] = []
-    for key in _ALBUM_ARTIST.get(tag_format.tag_family or "", ()):
+    for key in _TEXT_FIELDS.get(tag_format.tag_family or "", ()):
         values = tags.get(key) if tags is not None else None
         if values is not None and hasattr(values, "text"):  # an ID3 frame
             values = values.text
         texts.append(next((str(v).strip() for v in (values or []) if str(v).strip()), None))
-    album, artist = [*texts, None, None][:2]
-    return FileTags(_genres(tag_format, tags), album, artist)
+    album, artist, title = [*texts, None, None, None][:3]
+    return FileTags(_genres(tag_format, tags), album, artist, title)
 
 
 # --- the file itself ---------------------------------------------------------------------------
