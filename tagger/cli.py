@@ -36,7 +36,8 @@ EXIT_CODES_HELP = (
     f"{EXIT_ERROR} an error stated in one line (missing path, bad config, no model); "
     f"{EXIT_USAGE} bad usage; {EXIT_BUSY} the database is in use by another tagger; "
     f"{EXIT_FINISHED_WITH_ERRORS} finished, but some files could not be tagged or restored; "
-    f"{EXIT_INTERRUPTED} interrupted (what finished is saved; run the same command to resume)."
+    f"{EXIT_INTERRUPTED} interrupted (what finished is saved; the last line names the command "
+    "that resumes)."
 )
 
 
@@ -361,12 +362,25 @@ def handles_errors(fn: Callable) -> Callable:
             _err(f"error: {exc}")
             raise typer.Exit(exc.exit_code) from None
         except KeyboardInterrupt:
-            _err(
-                "interrupted; everything finished so far is saved (run the same command to resume)"
-            )
+            _err(f"interrupted; everything finished so far is saved (`{resume_command()}` resumes)")
             raise typer.Exit(EXIT_INTERRUPTED) from None
 
     return wrapper
+
+
+def resume_command(argv: list[str] | None = None) -> str:
+    """The command that goes on from where this one was interrupted, as the user typed it.
+
+    The same command resumes, except a ``scan --rescan``: run again it would
+    redo every file, so ``--resume`` is added and only what it had not reached
+    is analysed.
+    """
+    import shlex
+
+    args = list(sys.argv[1:] if argv is None else argv)
+    if "scan" in args and "--rescan" in args and "--resume" not in args:
+        args.insert(args.index("--rescan") + 1, "--resume")
+    return shlex.join(["tagger", *args])
 
 
 def _usage_error(message: str) -> None:
@@ -384,6 +398,27 @@ class Backend(str, enum.Enum):
 
 
 # --- commands ---------------------------------------------------------------------------
+def _print_scan_plan(summary: Any, with_tags: bool) -> None:
+    """``scan --dry-run``: each file and what the scan would do to it, then the counts."""
+    would = summary.would or {}
+    for key, verb in (
+        ("analyse", "would analyse"),
+        ("relabel", "would re-label (from its stored embedding)"),
+        ("unchanged", "would skip (unchanged)"),
+        ("missing", "would mark missing"),
+    ):
+        for path in would.get(key, []):
+            typer.echo(f"{verb} {printable(path)}")
+    _print_failures(summary.error_files)
+    typer.echo(
+        f"dry run, nothing changed: {summary.files_seen} audio files: would analyse "
+        f"{summary.scanned}, re-label {summary.relabelled}, skip {summary.skipped} unchanged, "
+        f"mark {summary.missing} missing  [{summary.model} {summary.model_version}]"
+    )
+    if with_tags:
+        _print_write(summary.tags, changes=True)
+
+
 @app.command()
 @handles_errors
 @with_write_options
@@ -404,6 +439,11 @@ def scan(
     ),
     rescan: bool = typer.Option(
         False, "--rescan", help="Analyse every file again, even unchanged ones."
+    ),
+    resume: bool = typer.Option(
+        False,
+        "--resume",
+        help="With --rescan: finish an interrupted rescan, skipping the files it already redid.",
     ),
     timeout: float = typer.Option(
         120.0,
@@ -462,10 +502,16 @@ def scan(
         keep_workers=False,
         precision=settings.precision,
         write=settings.write_options(dry_run=tags.dry_run) if write_tags else None,
+        dry_run=tags.dry_run,
+        resume=resume,
     )
+    if resume and not rescan:
+        _usage_error("--resume finishes an interrupted --rescan; give both")
     summary = run_scan([str(p) for p in paths], db=settings.db, options=options, notify=_err)
     if json_out:
         _print_json(summary.to_dict())
+    elif summary.dry_run:
+        _print_scan_plan(summary, bool(summary.tags))
     else:
         relabelled = (
             f"{summary.relabelled} re-labelled from stored embeddings, "

@@ -49,6 +49,9 @@ class ScanOptions:
     write: WriteOptions | None = None  # then write the genres into the files' tags
     exclude: tuple[str, ...] = ()  # paths and globs the walk skips (config ``exclude``)
     keep_workers: bool = True  # loky workers stay for the next scan in this process
+    dry_run: bool = False  # only say what a scan would do: no rows, no embeddings, no tags
+    # With ``rescan``: skip files an interrupted rescan (and its resumptions) already redid.
+    resume: bool = False
 
     def arguments(self, paths: list[str]) -> dict[str, Any]:
         """What the ``scans`` table records about this run."""
@@ -57,6 +60,7 @@ class ScanOptions:
             "model": self.model,
             "jobs": self.jobs,
             "rescan": self.rescan,
+            "resume": self.resume,
             "backend": self.backend,
             "scheduler": self.scheduler,
             "precision": self.precision,
@@ -86,6 +90,9 @@ class ScanSummary:
     notice: str | None = None
     tags: dict | None = None  # the tag-writing summary with --write-tags
     engine: str | None = None  # what ran the net: "openvino bfloat16", "tensorflow float32"
+    dry_run: bool = False
+    # With dry_run, the files each count is made of: analyse, relabel, unchanged, missing.
+    would: dict[str, list[str]] | None = None
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -127,12 +134,18 @@ class Plan:
 
 
 def classify(
-    found: list[Path], known: dict[str, dict], ref: ModelRef, rescan: bool
+    found: list[Path],
+    known: dict[str, dict],
+    ref: ModelRef,
+    rescan: bool,
+    redone_since: int | None = None,
 ) -> tuple[list[Item], list[str], list[TrackResult]]:
     """Split found files into (to analyse, unchanged, results for files that vanished mid-walk).
 
     A file is unchanged when its size and mtime equal the stored ones and the
-    stored result came from the same model name and version.
+    stored result came from the same model name and version.  With
+    ``rescan``, every file is analysed again except, with ``redone_since``,
+    those an interrupted rescan from that scan id on already analysed.
     """
     todo: list[Item] = []
     unchanged: list[str] = []
@@ -145,8 +158,14 @@ def classify(
             gone.append(TrackResult.failed(ref, (path, None, None), exc.strerror or str(exc)))
             continue
         row = known.get(path)
+        redone = (
+            redone_since is not None
+            and row is not None
+            and row["scan_id"] is not None
+            and row["scan_id"] >= redone_since
+        )
         if (
-            not rescan
+            (not rescan or redone)
             and row is not None
             and row["size"] == st.st_size
             and row["mtime"] == st.st_mtime
@@ -160,16 +179,25 @@ def classify(
 
 
 def plan(
-    store: Store, paths: list[str], ref: ModelRef, rescan: bool, exclude: Exclude | None = None
+    store: Store | None,
+    paths: list[str],
+    ref: ModelRef,
+    rescan: bool,
+    exclude: Exclude | None = None,
+    resume: bool = False,
 ) -> Plan:
     """Walk ``paths`` and compare with the database: what to analyse, skip, mark missing.
 
     Excluded files that are still stored are left as they are, not marked missing.
+    Reads the database and changes nothing (``store`` None: no database yet).
     """
     exclude = exclude or Exclude()
     walked = walk(list(paths), exclude)
-    known = store.known()
-    todo, unchanged, gone = classify(walked.files, known, ref, rescan)
+    known = store.known() if store else {}
+    since = store.interrupted_rescan() if store and rescan and resume else None
+    todo, unchanged, gone = classify(walked.files, known, ref, rescan, since)
+    if store is None:
+        return Plan(walked, todo, [], unchanged, gone, [], [])
     relabel, todo = split_relabel(store, ref, todo) if not rescan else ([], todo)
     roots = {absolute(p) for p in paths}
     problem_dirs = {d for d, _ in walked.problems}
@@ -223,10 +251,12 @@ def scan(
     if opts.scheduler and (warning := insecure_scheduler(opts.scheduler)):
         say(warning)
     jobs = opts.jobs or os.cpu_count() or 1
+    if opts.dry_run:
+        return _dry_run(texts, default_db(db), ref, opts, engine)
     store = Store(default_db(db))
     try:
         with store.writer_lock():
-            the_plan = plan(store, texts, ref, opts.rescan, Exclude(opts.exclude))
+            the_plan = plan(store, texts, ref, opts.rescan, Exclude(opts.exclude), opts.resume)
             used = bool(the_plan.todo or the_plan.relabel)  # the model runs
             if notice and used:
                 say(notice)
@@ -255,6 +285,48 @@ def scan(
                 ).to_dict()
     finally:
         store.close()
+    return summary
+
+
+def _dry_run(
+    texts: list[str], db: Path, ref: ModelRef, opts: ScanOptions, engine: Engine
+) -> ScanSummary:
+    """What ``scan`` would do, from the walk and the stored rows; nothing is written.
+
+    No writer lock is taken (a dry run may run beside a scan), a missing
+    database is not created, and with ``write`` the tags it would write to
+    the stored results are listed the same way (``write --dry-run``).
+    """
+    store = Store(db, create=False, reading=True) if db.exists() else None
+    try:
+        p = plan(store, texts, ref, opts.rescan, Exclude(opts.exclude), opts.resume)
+        summary = ScanSummary(
+            0,
+            str(db),
+            ref.name,
+            ref.version,
+            files_seen=len(p.walked.files),
+            scanned=len(p.todo),
+            relabelled=len(p.relabel),
+            skipped=len(p.unchanged),
+            missing=len(p.vanished),
+            unreadable_folders=[{"path": d, "error": e} for d, e in p.walked.problems],
+            engine=str(engine),
+            dry_run=True,
+            would={
+                "analyse": [item[0] for item in p.todo],
+                "relabel": [item[0] for item in p.relabel],
+                "unchanged": p.unchanged,
+                "missing": p.vanished,
+            },
+        )
+        summary.count(p.gone)
+        if opts.write is not None and store is not None and summary.files_seen:
+            dry = replace(opts.write, dry_run=True)
+            summary.tags = write_tags(texts, options=dry, store=store).to_dict()
+    finally:
+        if store is not None:
+            store.close()
     return summary
 
 

@@ -318,7 +318,7 @@ class Store:
     def known(self) -> dict[str, dict]:
         """path -> the row fields a scan needs to decide what to skip."""
         cur = self.conn.execute(
-            "SELECT path, size, mtime, model, model_version, error, missing FROM tracks"
+            "SELECT path, size, mtime, model, model_version, error, missing, scan_id FROM tracks"
         )
         cols = [d[0] for d in cur.description]
         return {fs_path(row[0]): dict(zip(cols, row)) | {"path": fs_path(row[0])} for row in cur}
@@ -383,10 +383,8 @@ class Store:
         stored analysis still holds, and the next scan must not see a change.
         """
         with self.transaction():
-            self.conn.executemany(
-                "UPDATE tracks SET size = ?, mtime = ? WHERE path = ?",
-                [(size, mtime, db_path(path)) for path, size, mtime in stats],
-            )
+            for path, size, mtime in stats:
+                _restat(self.conn, path, size, mtime)
 
     # --- embeddings ---------------------------------------------------------------
     def embedded(self, embedder: str) -> dict[str, tuple[int, float]]:
@@ -492,6 +490,23 @@ class Store:
                 ],
             )
 
+    def interrupted_rescan(self) -> int | None:
+        """The id of the first scan of the latest run of interrupted ``--rescan`` scans, if any.
+
+        A rescan resumed (``--rescan --resume``) and interrupted again extends
+        the run: every file analysed since that first id counts as redone.
+        """
+        first = None
+        for status, arguments, scan_id in self.conn.execute(
+            "SELECT status, arguments, id FROM scans ORDER BY id DESC"
+        ):
+            if status not in ("interrupted", "killed") or not json.loads(arguments or "{}").get(
+                "rescan"
+            ):
+                break
+            first = scan_id
+        return first
+
     def scans(self) -> list[dict]:
         return list(self.db.query("SELECT * FROM scans ORDER BY id"))
 
@@ -552,6 +567,10 @@ class History:
     def _update_track(self, fields: dict) -> None:
         fields = dict(fields)
         path = fields.pop("path")
+        if "size" in fields:  # tagger rewrote the tags, not the audio: the analysis holds
+            _restat(self.store.conn, path, fields.pop("size"), fields.pop("mtime"))
+        if not fields:
+            return
         sets = ", ".join(f"{k} = ?" for k in fields)
         self.store.conn.execute(
             f"UPDATE tracks SET {sets} WHERE path = ?", [*fields.values(), db_path(path)]
@@ -586,6 +605,23 @@ class History:
                 )
             if track_update:
                 self._update_track(track_update)
+
+
+def _restat(conn: sqlite3.Connection, path: str, size: int, mtime: float) -> None:
+    """A file's new size and mtime after its tags, not its audio, were rewritten.
+
+    The track row and every embedding that was of the file as the row knew it
+    move together, so the next scan skips the file, and ``similar`` and
+    ``retrain`` still find its embedding.  Called inside a transaction.
+    """
+    key = db_path(path)
+    conn.execute(
+        "UPDATE embeddings SET size = ?, mtime = ? WHERE path = ? AND EXISTS (SELECT 1 FROM "
+        "tracks t WHERE t.path = embeddings.path AND t.size IS embeddings.size AND "
+        "t.mtime IS embeddings.mtime)",
+        [size, mtime, key],
+    )
+    conn.execute("UPDATE tracks SET size = ?, mtime = ? WHERE path = ?", [size, mtime, key])
 
 
 def result_row(r: TrackResult, scan_id: int) -> dict:

@@ -316,6 +316,7 @@ def test_scan_and_show_as_a_new_user_sees_them(library, tmp_path, isolated_home)
 def test_ctrl_c_says_how_to_resume_and_draws_the_bar_once(library, tmp_path):
     import fcntl
     import pty
+    import shlex
     import signal
     import struct
     import subprocess
@@ -353,9 +354,8 @@ def test_ctrl_c_says_how_to_resume_and_draws_the_bar_once(library, tmp_path):
     assert proc.wait(timeout=120) == 130
     reader.join(timeout=10)
     out = b"".join(terminal).decode(errors="replace")
-    assert (
-        "interrupted; everything finished so far is saved (run the same command to resume)" in out
-    ), out
+    resume = shlex.join(["tagger", "scan", str(library), "--db", str(db), "--jobs", "1"])
+    assert f"interrupted; everything finished so far is saved (`{resume}` resumes)" in out, out
     assert "Traceback" not in out, out
     assert out.index("starting 1 worker") < out.index("scanning")
     # The bar is cleared where it stood and the message takes its line: not drawn again.

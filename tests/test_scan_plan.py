@@ -1,0 +1,102 @@
+"""``scan --dry-run`` changes nothing and lists what a scan would do; ``--rescan --resume``."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sqlite3
+
+import numpy as np
+from conftest import rows, run_cli, run_json
+from test_library import store_library
+
+from tagger.cli import resume_command
+
+
+def _library(tmp_path, n=6):
+    db = tmp_path / "lib.db"
+    names = [f"t{i}.ogg" for i in range(n)]
+    files = store_library(
+        tmp_path / "Music",
+        db,
+        names,
+        ["a"] * n,
+        ["album"] * n,
+        [None] * n,
+        np.random.default_rng(0).normal(size=(n, 400)),
+    )
+    return db, files
+
+
+def _fingerprint(db):
+    return {
+        p.name: hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(db.parent.iterdir())
+        if p.name.startswith(db.name)
+    }
+
+
+def test_dry_run_lists_what_a_scan_would_do_and_changes_nothing(tmp_path):
+    db, files = _library(tmp_path)
+    new = files[0].parent / "new.ogg"
+    new.write_bytes(b"not audio either")
+    files[1].unlink()  # stored, now gone: would be marked missing
+    with open(files[2], "ab") as f:
+        f.write(b"changed")  # a changed file: would be analysed again
+    before, stored = _fingerprint(db), rows(db)
+    proc = run_cli("scan", tmp_path / "Music", "--db", db, "--dry-run")
+    lines = proc.stdout.splitlines()
+    assert f"would analyse {new}" in lines and f"would analyse {files[2]}" in lines
+    assert f"would mark missing {files[1]}" in lines
+    assert all(f"would skip (unchanged) {f}" in lines for f in [files[0], *files[3:]])
+    assert lines[-1].startswith(
+        "dry run, nothing changed: 6 audio files: would analyse 2, re-label 0, "
+        "skip 4 unchanged, mark 1 missing"
+    )
+    assert _fingerprint(db) == before and rows(db) == stored  # no row, no scan, no journal
+    summary = run_json("scan", tmp_path / "Music", "--db", db, "--dry-run")
+    assert summary["dry_run"] and summary["would"]["missing"] == [str(files[1])]
+    assert sorted(summary["would"]["analyse"]) == sorted([str(new), str(files[2])])
+    assert _fingerprint(db) == before
+
+
+def test_dry_run_without_a_database_creates_none(tmp_path):
+    music = tmp_path / "Music"
+    music.mkdir()
+    (music / "a.ogg").write_bytes(b"x")
+    proc = run_cli("scan", music, "--db", tmp_path / "new.db", "--dry-run")
+    assert f"would analyse {music / 'a.ogg'}" in proc.stdout
+    assert not list(tmp_path.glob("new.db*"))
+
+
+def test_rescan_resume_skips_what_the_interrupted_rescan_redid(tmp_path):
+    db, files = _library(tmp_path)
+    conn = sqlite3.connect(db)
+    with conn:
+        cur = conn.execute(
+            "INSERT INTO scans (status, arguments) VALUES ('interrupted', ?)",
+            [json.dumps({"rescan": True})],
+        )
+        conn.execute(
+            "UPDATE tracks SET scan_id = ? WHERE path IN (?, ?)",
+            [cur.lastrowid, str(files[0]), str(files[1])],
+        )
+    conn.close()
+    plain = run_json("scan", tmp_path / "Music", "--db", db, "--rescan", "--dry-run")
+    assert len(plain["would"]["analyse"]) == 6  # --rescan again would redo every file
+    resumed = run_json("scan", tmp_path / "Music", "--db", db, "--rescan", "--resume", "--dry-run")
+    assert sorted(resumed["would"]["analyse"]) == sorted(map(str, files[2:]))
+    assert sorted(resumed["would"]["unchanged"]) == sorted(map(str, files[:2]))
+    bad = run_cli("scan", tmp_path / "Music", "--db", db, "--resume", check=False)
+    assert bad.returncode == 2 and "--resume finishes an interrupted --rescan" in bad.stderr
+
+
+def test_the_ctrl_c_line_names_the_command_that_resumes():
+    assert resume_command(["scan", "/m", "--rescan", "-j", "2"]) == (
+        "tagger scan /m --rescan --resume -j 2"
+    )
+    assert resume_command(["scan", "/m"]) == "tagger scan /m"
+    assert resume_command(["scan", "/m", "--rescan", "--resume"]) == (
+        "tagger scan /m --rescan --resume"
+    )
+    assert resume_command(["write", "My Music"]) == "tagger write 'My Music'"
