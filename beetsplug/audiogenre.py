@@ -6,9 +6,12 @@ Enable it with ``plugins: audiogenre`` in beets' ``config.yaml``, then::
     beet audiogenre -a [QUERY]      # one genre per album, from all of its tracks
     beet audiogenre -p [QUERY]      # show what would change, change nothing
 
-The analysis is tagger's own: the items' files are scanned into tagger's
-database (``tagger.scan``), so a file analysed before, by this plugin or by
-``tagger scan``, is not decoded again while its size and mtime are unchanged.
+The analysis is tagger's own: the items' files are scanned into a tagger
+database (``tagger.scan``), so a file analysed before is not decoded again
+while its audio is unchanged.  That database is the plugin's own by default,
+``audiogenre.db`` beside beets' library, so beets' copies of the music never
+become tracks of the user's tagger library; ``db`` (in beets' section, or
+tagger's ``config.toml``) shares one on purpose.
 The genres are then set on the beets items (or albums) and saved by beets
 itself: beets' database and, when beets' ``import.write`` setting (or
 ``-w``/``-W``) says so, the files' tags, so beets and the files agree.  After
@@ -74,7 +77,7 @@ class AudioGenrePlugin(BeetsPlugin):
             {
                 # None (unset): tagger's config.toml, then tagger's default.
                 "auto": False,  # analyse and set genres of newly imported items
-                "db": None,  # tagger's database ($TAGGER_DB, config.toml, default)
+                "db": None,  # tagger's config.toml/$TAGGER_DB, else audiogenre.db by beets' library
                 "model": None,  # resnet, mlp, musicnn, library or a .keras file
                 "jobs": None,  # worker processes (default: one per CPU core)
                 "precision": None,  # auto or float32 (musicnn's runtime precision)
@@ -210,6 +213,23 @@ class AudioGenrePlugin(BeetsPlugin):
         except ConfigError as exc:
             raise ui.UserError(f"audiogenre: {exc}") from None
 
+    def database(self, settings: Settings) -> str | os.PathLike:
+        """The tagger database this plugin keeps its analyses in.
+
+        Its own by default, ``audiogenre.db`` beside beets' library: the files
+        beets imports are copies of the user's music, and counted in tagger's
+        own library they would be tracks twice (in ``tagger report``, in
+        ``similar``).  Shared only on purpose: ``db`` in beets' ``audiogenre``
+        section, or tagger's ``config.toml`` ``db`` / ``$TAGGER_DB``.
+        """
+        from beets import config
+
+        if self.config["db"].get():
+            return self.config["db"].as_filename()
+        if settings.db is not None:
+            return settings.db
+        return os.path.join(os.path.dirname(config["library"].as_filename()), "audiogenre.db")
+
     def setting(self, key: str, template: Any, settings: Settings) -> Any:
         """beets' value of ``key`` (command line or config.yaml), else tagger's."""
         value = self.config[key].get(confuse.Optional(template))
@@ -265,7 +285,7 @@ class AudioGenrePlugin(BeetsPlugin):
         paths: list[str | os.PathLike] = [*sorted({p for _, f in work for _, p in f})]
         if not paths:
             return self._summary(counts, targets, pretend)
-        db = self.config["db"].as_filename() if self.config["db"].get() else settings.db
+        db = self.database(settings)
         try:
             summary = tagger.scan(
                 paths,
