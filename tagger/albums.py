@@ -54,6 +54,7 @@ import re
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from typing import Any
 
 NEAR = 2 / 3  # a track agrees when it hears the album genre at least this strongly vs its top
 MIN_AGREEMENT = 0.5  # more than this share of the voters must agree
@@ -124,6 +125,20 @@ class AlbumTrack:
             return None
         return max(self.probabilities, key=self.probabilities.__getitem__)
 
+    @classmethod
+    def from_row(cls, row: Mapping[str, Any]) -> AlbumTrack:
+        """A stored ``tracks`` row (``tagger.store``) as pooling sees it."""
+        return cls(
+            path=row["path"],
+            album=row.get("album"),
+            album_artist=row.get("album_artist"),
+            compilation=bool(row.get("compilation")),
+            probabilities=row.get("probabilities") if row.get("error") is None else None,
+            model=row.get("model"),
+            status=row.get("status"),
+            abstained=bool(row.get("uncertain")),
+        )
+
     def agrees(self, genre: str) -> bool:
         """Whether this track hears ``genre`` at least ``NEAR`` as strongly as its top genre."""
         if not self.probabilities:
@@ -172,7 +187,7 @@ class AlbumGenre:
     multi_label: bool
     probabilities: dict[str, float] = field(default_factory=dict)  # pooled; empty: no voter
     mode: Mode = Mode.TOO_FEW
-    reason: str = ""  # why the album is written track by track ("" for ALBUM)
+    silent: str = ""  # why tracks did not vote: "2 abstained, 1 silent"
 
     @property
     def genre(self) -> str | None:
@@ -211,6 +226,39 @@ class AlbumGenre:
     @property
     def per_track(self) -> bool:
         return self.mode is not Mode.ALBUM
+
+    def why(self, spell: Callable[[str], str] = str) -> str:
+        """Why the album is written track by track ("" for one genre per album).
+
+        ``spell`` writes a genre as the user spells it (``GenreMap.spell``).
+        """
+        if self.mode is Mode.COMPILATION:
+            return compilation_reason(self.tracks) or "a compilation"
+        n = len(self.voters)
+        if self.mode is Mode.TOO_FEW:
+            note = f" ({self.silent})" if self.silent else ""
+            tracks = f"{len(self.tracks)} track{'s' * (len(self.tracks) != 1)}"
+            return f"{n} of {tracks} voted{note}; an album genre needs {MIN_VOTERS}"
+        if self.mode is Mode.MIXED:
+            genre = spell(self.genre) if self.genre else "?"
+            tops = sum(t.genre == self.genre for t in self.voters)
+            return (
+                f"its tracks disagree: {len(self.agreeing)} of {n} voting tracks hear {genre} "
+                f"(more than half must) and it is the top genre of {tops} (at least a third "
+                "must)"
+            )
+        return ""
+
+
+def model_is_multi_label(model: str | None) -> bool:
+    """Whether a stored model name's scores are independent per genre (its kind says).
+
+    A name no kind has (a hand-made card) counts as a softmax model.
+    """
+    from .models import KINDS
+
+    kind = KINDS.get(model or "")
+    return kind is not None and kind.model_class == "musicnn"
 
 
 def album_keys(tracks: Sequence[AlbumTrack]) -> list[AlbumKey]:
@@ -293,7 +341,7 @@ def _silence_note(tracks: Sequence[AlbumTrack], include_abstained: bool) -> str:
 def album_genre(
     key: AlbumKey,
     tracks: Sequence[AlbumTrack],
-    multi_label: Callable[[str | None], bool],
+    multi_label: Callable[[str | None], bool] = model_is_multi_label,
     include_abstained: bool = False,
 ) -> AlbumGenre:
     """Pool one album and apply the rule of the module notes.
@@ -309,38 +357,24 @@ def album_genre(
     voters = tuple(t for t in heard if t.model == model)
     ml = multi_label(model)
     pooled = pool([t.probabilities for t in voters if t.probabilities], ml)
-    base = AlbumGenre(key, tracks, voters, ml, pooled)
-    others = len(heard) - len(voters)
     note = _silence_note(tracks, include_abstained)
-    if others:
-        note = ", ".join(filter(None, [note, f"{others} analysed by another model"]))
-    reason = compilation_reason(tracks)
-    if reason:
-        return replace(base, mode=Mode.COMPILATION, reason=reason)
-    if len(voters) < MIN_VOTERS:
-        return replace(
-            base,
-            mode=Mode.TOO_FEW,
-            reason=f"{len(voters)} of {len(tracks)} tracks voted"
-            + (f" ({note})" if note else "")
-            + f"; an album genre needs {MIN_VOTERS}",
-        )
-    agreement, top_share = base.agreement or 0.0, base.top_share or 0.0
-    if agreement <= MIN_AGREEMENT or top_share < MIN_TOP_SHARE:
-        tops = sum(t.genre == base.genre for t in voters)
-        return replace(
-            base,
-            mode=Mode.MIXED,
-            reason=f"its tracks disagree: {len(base.agreeing)} of {len(voters)} voting tracks hear "
-            f"{base.genre} (more than half must) and it is the top genre of "
-            f"{tops} (at least a third must)",
-        )
-    return replace(base, mode=Mode.ALBUM)
+    if len(heard) > len(voters):
+        note = ", ".join(filter(None, [note, f"{len(heard) - len(voters)} of another model"]))
+    album = AlbumGenre(key, tracks, voters, ml, pooled, silent=note)
+    if compilation_reason(tracks):
+        mode = Mode.COMPILATION
+    elif len(voters) < MIN_VOTERS:
+        mode = Mode.TOO_FEW
+    elif (album.agreement or 0.0) <= MIN_AGREEMENT or (album.top_share or 0.0) < MIN_TOP_SHARE:
+        mode = Mode.MIXED
+    else:
+        mode = Mode.ALBUM
+    return replace(album, mode=mode)
 
 
 def album_genres(
     tracks: Iterable[AlbumTrack],
-    multi_label: Callable[[str | None], bool],
+    multi_label: Callable[[str | None], bool] = model_is_multi_label,
     include_abstained: bool = False,
 ) -> list[AlbumGenre]:
     """Every album of ``tracks``, pooled and judged (see ``album_genre``)."""

@@ -236,10 +236,25 @@ _WRITE_PARAMS = [
             ),
         ),
         (
+            "album",
+            Optional[bool],
+            typer.Option(
+                None,
+                "--album/--per-track",
+                show_default=False,
+                help="One genre per album, pooled from all of its tracks (album tag and album "
+                "artist, else the folder), or each track's own; compilations and albums whose "
+                "tracks disagree stay per track (default: config `album`, else per track).",
+            ),
+        ),
+        (
             "dry_run",
             bool,
             typer.Option(
-                False, "--dry-run", help="Print what would happen to each file and change nothing."
+                False,
+                "--dry-run",
+                help="Print what would happen to each file (with --album, each album first) "
+                "and change nothing.",
             ),
         ),
     )
@@ -255,6 +270,7 @@ class WriteChoices:
     top: int | None
     id3v23: bool | None
     separator: str | None
+    album: bool | None
     dry_run: bool
 
     def overrides(self) -> dict[str, Any]:
@@ -264,12 +280,13 @@ class WriteChoices:
             "min_confidence": self.min_confidence,
             "top": self.top,
             "separator": self.separator,
+            "album": self.album,
             "id3_version": None if self.id3v23 is None else "2.3" if self.id3v23 else "2.4",
         }
 
 
 def with_write_options(fn: Callable) -> Callable:
-    """Give a command the six tag-writing options; it receives them as ``tags: WriteChoices``."""
+    """Give a command the tag-writing options; it receives them as ``tags: WriteChoices``."""
     sig = inspect.signature(fn)
     own = [p for p in sig.parameters.values() if p.name != "tags"]
 
@@ -315,8 +332,10 @@ def _genres(names: list[str]) -> str:
 
 
 def _print_write(summary: dict, changes: bool) -> None:
-    """Per file what happens (or would), then one line of counts."""
+    """Per album (with --album) and per file what happens (or would), then one line of counts."""
     if changes:
+        for a in summary["albums"]:
+            typer.echo(_album_line(a))
         for c in summary["changes"]:
             if c["action"] == "write" or summary["dry_run"]:
                 typer.echo(_change_line(c, summary["dry_run"]))
@@ -332,6 +351,19 @@ def _print_write(summary: dict, changes: bool) -> None:
         f"uncertain {summary['uncertain']}, errors {summary['errors']}"
     )
     _print_failures(summary["error_files"])
+
+
+def _album_line(a: dict) -> str:
+    """``album Requiem — Mozart: 12 tracks, Classical 0.61, 11/12 agree -> Classical``."""
+    heard = (
+        f", {a['genre']} {a['score']:.2f}, {a['agreeing']}/{a['voters']} agree"
+        if a["genre"]
+        else ""
+    )
+    head = f"{printable(a['label'])}: {a['tracks']} track{'s' * (a['tracks'] != 1)}{heard}"
+    if a["mode"] == "album":
+        return f"album {head} -> {_genres(a['proposed'])}"
+    return f"per track {head}: {a['reason']}"
 
 
 def _change_line(c: dict, dry_run: bool) -> str:
@@ -475,7 +507,7 @@ def scan(
     precision: Optional[Precision] = PrecisionOption,
     json_out: bool = JsonOption,
     *,
-    tags: WriteChoices,  # the six write options, from with_write_options
+    tags: WriteChoices,  # the write options, from with_write_options
 ) -> None:
     """Scan folders: decode each audio file, predict its genre, store it in SQLite.
 

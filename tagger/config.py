@@ -20,6 +20,7 @@ Example::
     overwrite = false
     id3_version = "2.4"        # or "2.3" for old players
     separator = "; "
+    album = false              # true: one genre per album (`tagger write --album`)
     precision = "auto"         # or "float32"
     exclude = ["~/Music/Audiobooks", "*/Podcasts/*"]
 
@@ -68,6 +69,7 @@ class Settings:
     overwrite: bool = False
     id3_version: str = "2.4"
     separator: str = "; "
+    album: bool = False
     precision: str = "auto"
     exclude: tuple[str, ...] = ()
     genre_map: GenreMap = field(default_factory=GenreMap)
@@ -97,6 +99,7 @@ class Settings:
             top=self.top,
             id3v23=self.id3_version == "2.3",
             separator=self.separator,
+            album=self.album,
             dry_run=dry_run,
             genre_map=self.genre_map,
             include_uncertain=include_uncertain,
@@ -126,6 +129,7 @@ _KEYS = (
     "overwrite",
     "id3_version",
     "separator",
+    "album",
     "precision",
     "exclude",
     "genre_map",
@@ -196,9 +200,9 @@ def _parse(data: dict[str, Any], file: Path) -> dict[str, Any]:
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise bad(key, f"must be a whole number >= 1, not {value!r}")
             out["top"] = value
-        elif key == "overwrite":
+        elif key in ("overwrite", "album"):
             _expect(value, bool, key, bad)
-            out["overwrite"] = value
+            out[key] = value
         elif key == "id3_version":
             if str(value) not in ID3_VERSIONS:
                 raise bad(key, f'must be "2.3" or "2.4", not {value!r}')

@@ -118,6 +118,12 @@ MIGRATIONS: list[list[str]] = [
         "UPDATE tracks SET status = 'error', reason = error WHERE error IS NOT NULL",
         "CREATE INDEX tracks_status ON tracks(status)",
     ],
+    [
+        # Album genres group tracks by album and album artist, and leave compilations
+        # per track.  NULL: scanned before these were read (grouped by album and folder).
+        "ALTER TABLE tracks ADD COLUMN album_artist TEXT",
+        "ALTER TABLE tracks ADD COLUMN compilation INTEGER",
+    ],
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -640,6 +646,8 @@ def result_row(r: TrackResult, scan_id: int) -> dict:
         "tag_genre": r.tag_genre,
         "album": r.album,
         "artist": r.artist,
+        "album_artist": r.album_artist,
+        "compilation": int(r.compilation),
         "genre": p.genre if p else None,
         "confidence": round(p.confidence, 5) if p else None,
         "probabilities": p.probabilities if p else None,

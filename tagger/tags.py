@@ -112,38 +112,82 @@ def _genres(tag_format: Format, tags: Any) -> list[str]:
     return [str(v) for v in values or [] if str(v)]
 
 
-# Album, artist and title per tag family: album and artist read at scan time so
-# that training on a library can keep each album on one side of its evaluation
-# split; the title for playlists.
-_TEXT_FIELDS = {
-    "id3": ("TALB", "TPE1", "TIT2"),
-    "vorbis": ("album", "artist", "title"),
-    "mp4": ("\xa9alb", "\xa9ART", "\xa9nam"),
-    "asf": ("WM/AlbumTitle", "Author", "Title"),
+# The text fields a scan reads, per tag family, each a tuple of keys tried in turn:
+# album and artist keep each album on one side of a training split; album artist
+# and the compilation flag group tracks into albums for album genres; the title
+# for playlists.
+_TEXT_FIELDS: dict[str, dict[str, tuple[str, ...]]] = {
+    "id3": {
+        "album": ("TALB",),
+        "artist": ("TPE1",),
+        "title": ("TIT2",),
+        "album_artist": ("TPE2",),
+        "compilation": ("TCMP",),
+    },
+    "vorbis": {
+        "album": ("album",),
+        "artist": ("artist",),
+        "title": ("title",),
+        "album_artist": ("albumartist", "album artist", "album_artist"),
+        "compilation": ("compilation",),
+    },
+    "mp4": {
+        "album": ("\xa9alb",),
+        "artist": ("\xa9ART",),
+        "title": ("\xa9nam",),
+        "album_artist": ("aART",),
+        "compilation": ("cpil",),
+    },
+    "asf": {
+        "album": ("WM/AlbumTitle",),
+        "artist": ("Author",),
+        "title": ("Title",),
+        "album_artist": ("WM/AlbumArtist",),
+        "compilation": ("WM/IsCompilation",),
+    },
 }
 
 
 @dataclass
 class FileTags:
-    """The tags a scan records: genres, and the album, artist and title (first values)."""
+    """The tags a scan records: genres, and the text fields above (first values)."""
 
     genres: list[str]
     album: str | None = None
     artist: str | None = None
     title: str | None = None
+    album_artist: str | None = None
+    compilation: bool = False
 
 
-def read_file_tags(path: str | os.PathLike, fmt: str | None = None) -> FileTags:
-    """Genres (as ``read_genres``), album, artist and title of a file, opening it once."""
-    tag_format, tags = _open_tags(os.fspath(path), fmt)
-    texts: list[str | None] = []
-    for key in _TEXT_FIELDS.get(tag_format.tag_family or "", ()):
+def _first_text(tags: Any, keys: tuple[str, ...]) -> str | None:
+    """The first non-blank value under the first of ``keys`` the tag holds."""
+    for key in keys:
         values = tags.get(key) if tags is not None else None
         if values is not None and hasattr(values, "text"):  # an ID3 frame
             values = values.text
-        texts.append(next((str(v).strip() for v in (values or []) if str(v).strip()), None))
-    album, artist, title = [*texts, None, None, None][:3]
-    return FileTags(_genres(tag_format, tags), album, artist, title)
+        if values is not None and not isinstance(values, list):  # MP4 cpil: a bare bool
+            values = [values]
+        text = next((str(v).strip() for v in (values or []) if str(v).strip()), None)
+        if text is not None:
+            return text
+    return None
+
+
+def read_file_tags(path: str | os.PathLike, fmt: str | None = None) -> FileTags:
+    """Genres (as ``read_genres``) and the text fields of a file, opening it once."""
+    tag_format, tags = _open_tags(os.fspath(path), fmt)
+    keys = _TEXT_FIELDS.get(tag_format.tag_family or "", {})
+    text = {name: _first_text(tags, k) for name, k in keys.items()}
+    flag = (text.get("compilation") or "").casefold()
+    return FileTags(
+        _genres(tag_format, tags),
+        text.get("album"),
+        text.get("artist"),
+        text.get("title"),
+        text.get("album_artist"),
+        flag in ("1", "true", "yes"),
+    )
 
 
 # --- the file itself ---------------------------------------------------------------------------

@@ -51,6 +51,8 @@ class TrackResult:
     tag_genre: str | None = None
     album: str | None = None
     artist: str | None = None
+    album_artist: str | None = None
+    compilation: bool = False
     prediction: TrackPrediction | None = None
     # The model whose penultimate layers gave ``prediction.embedding``
     # (``musicnn 0.1.0+tagger1``): stored embeddings are reused only by that model.
@@ -140,6 +142,7 @@ def _decode_one(result: TrackResult, spec: FeatureSpec, timeout: float | None) -
         tags = read_file_tags(result.path, result.format)
         result.tag_genre = "; ".join(tags.genres) or None
         result.album, result.artist = tags.album, tags.artist
+        result.album_artist, result.compilation = tags.album_artist, tags.compilation
     except TagError:
         pass  # an unreadable tag block does not make the audio unusable
     return x

@@ -17,6 +17,11 @@ Rules, in the order they are applied to each analysed track:
    the track's stored size and mtime updated, so the next incremental scan
    does not see a changed file.
 
+With ``album`` (``tagger write --album``) rule 1 reads the album's pooled
+scores instead of the track's own (``tagger.albums``: grouping, pooling, and
+which albums stay per track); a compilation or an album whose tracks disagree
+is written track by track.  Rules 2-4, the journal and undo are the same.
+
 ``undo`` puts back, per file, the raw field from before the first write it
 has not undone yet (``tags.restore_field``: byte for byte where the format
 allows, removing a tag the write created) and marks those entries undone; a
@@ -32,6 +37,7 @@ import os
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 
+from .albums import AlbumGenre, AlbumTrack, album_genres
 from .errors import TaggerError
 from .genres import GenreMap
 from .paths import absolute, default_db, is_under, printable
@@ -48,6 +54,7 @@ class WriteOptions:
     separator: str = "; "
     dry_run: bool = False
     include_uncertain: bool = False  # also write tracks the model abstained on
+    album: bool = False  # one genre per album, pooled from its tracks (``tagger.albums``)
     genre_map: GenreMap = field(default_factory=GenreMap)
 
 
@@ -63,9 +70,34 @@ class WriteSummary:
     dry_run: bool = False
     changes: list[dict] = field(default_factory=list)  # path, existing, proposed, action
     error_files: list[dict] = field(default_factory=list)
+    # With ``album``: each album holding a selected track (``album_summary``).
+    albums: list[dict] = field(default_factory=list)
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+
+def album_summary(album: AlbumGenre, proposed: list[str], genre_map: GenreMap) -> dict:
+    """An album as write and report show it: pooled genre, score, agreement, why per track."""
+    return {
+        "album": album.key.album,
+        "album_artist": album.key.album_artist,
+        "folder": album.key.folder,
+        "label": album.key.label,
+        "mode": album.mode.value,
+        "reason": album.why(genre_map.spell) or None,
+        "tracks": len(album.tracks),
+        "voters": len(album.voters),
+        "genre": genre_map.spell(album.genre) if album.genre else None,
+        "score": round(album.score, 4),
+        "agreeing": len(album.agreeing),
+        "agreement": round(album.agreement, 4) if album.agreement is not None else None,
+        "proposed": proposed,
+        "disagreeing": [
+            {"path": t.path, "genre": genre_map.spell(t.genre) if t.genre else None}
+            for t in album.disagreeing
+        ],
+    }
 
 
 def proposal(
@@ -143,16 +175,19 @@ def write_tags(
         # A dry run changes nothing, so it needs no writer lock: it may run
         # while a scan holds the database.
         with store.writer_lock() if own and not opts.dry_run else contextlib.nullcontext():
+            present = store.tracks("missing = 0")
             rows = [
                 r
-                for r in store.tracks("error IS NULL AND missing = 0 AND genre IS NOT NULL")
-                if _selected(r["path"], roots)
+                for r in present
+                if r["error"] is None and r["genre"] is not None and _selected(r["path"], roots)
             ]
+            albums = _albums(present, rows, opts, summary) if opts.album else {}
             history = store.history
             for row in rows:
                 summary.considered += 1
                 path = row["path"]
-                probs = row["probabilities"] or {}
+                album = albums.get(path)
+                probs = (album.probabilities if album else row["probabilities"]) or {}
                 new = proposal(probs, opts.top, opts.min_confidence, opts.genre_map)
                 try:
                     old = read_genres(path, row["format"])
@@ -160,7 +195,10 @@ def write_tags(
                     summary.errors += 1
                     summary.error_files.append({"path": path, "error": str(exc)})
                     continue
-                abstained = bool(row.get("uncertain")) and not opts.include_uncertain
+                # The album decides for an abstained track, unless the album is per track.
+                abstained = (
+                    bool(row.get("uncertain")) and not opts.include_uncertain and album is None
+                )
                 change = {
                     "path": path,
                     "existing": old,
@@ -169,6 +207,8 @@ def write_tags(
                     "confidence": row["confidence"],
                     "action": decide(old, new, opts.overwrite, abstained),
                 }
+                if opts.album:
+                    change["album"] = album.key.label if album else None
                 if change["action"] == "low confidence":
                     summary.low_confidence += 1
                 elif change["action"] == "uncertain":
@@ -223,6 +263,34 @@ def write_tags(
         if own:
             store.close()
     return summary
+
+
+def _albums(
+    present: list[dict], rows: list[dict], opts: WriteOptions, summary: WriteSummary
+) -> dict[str, AlbumGenre]:
+    """path -> its album, for the selected tracks whose album is written as one.
+
+    Albums are pooled over all their present tracks, selected or not (writing
+    one folder of a two-disc album still gives it the album's genre); each
+    album holding a selected track is listed in ``summary.albums``.
+    """
+    selected = {r["path"] for r in rows}
+    out: dict[str, AlbumGenre] = {}
+    for album in album_genres(
+        (AlbumTrack.from_row(r) for r in present), include_abstained=opts.include_uncertain
+    ):
+        paths = {t.path for t in album.tracks} & selected
+        if not paths:
+            continue
+        proposed = (
+            []
+            if album.per_track
+            else proposal(album.probabilities, opts.top, opts.min_confidence, opts.genre_map)
+        )
+        summary.albums.append(album_summary(album, proposed, opts.genre_map))
+        if not album.per_track:
+            out.update(dict.fromkeys(paths, album))
+    return out
 
 
 @dataclass
