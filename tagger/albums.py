@@ -33,17 +33,18 @@ track, and the reason said, when
 
 * it is a compilation: a track carries the compilation flag, or the album
   artist is "Various Artists" or a translation of it;
-* fewer than ``MIN_VOTERS`` of its tracks vote (one track speaks for itself);
+* fewer than two of its tracks vote (one track speaks for itself);
 * its tracks disagree.  A track *agrees* with the album's genre when it hears
-  that genre at least ``NEAR`` (2/3) as strongly as its own top genre, so an
-  electronic album whose tracks say electronic and techno by turns agrees.
-  The album's genre needs more than ``MIN_AGREEMENT`` (half) of the voters to
-  agree, and must be the top genre of at least ``MIN_TOP_SHARE`` (a third) of
-  them: the second condition catches a mix of two styles whose mean lands on
-  a genre each half hears a little (ambient, between a symphony and techno).
+  that genre at least 2/3 as strongly as its own top genre, so an electronic
+  album whose tracks say electronic and techno by turns agrees.  The album's
+  genre needs more than half of the voters to agree, and must be the top genre
+  of at least a third of them: the second condition catches a mix of two
+  styles whose mean lands on a genre each half hears a little (ambient,
+  between a symphony and techno).
 
-The thresholds were chosen on albums drawn from real soundtracks, coherent and
-mixed, by ``benchmarks/albums.py`` (figures in docs/albums.md).
+The numbers are ``RULE``'s; they were chosen on albums drawn from real
+soundtracks, coherent and mixed, by ``benchmarks/albums.py``, which measures
+this rule beside simpler ones (figures in docs/albums.md).
 """
 
 from __future__ import annotations
@@ -56,10 +57,18 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-NEAR = 2 / 3  # a track agrees when it hears the album genre at least this strongly vs its top
-MIN_AGREEMENT = 0.5  # more than this share of the voters must agree
-MIN_TOP_SHARE = 1 / 3  # the album genre is the top genre of at least this share of voters
-MIN_VOTERS = 2
+
+@dataclass(frozen=True)
+class Rule:
+    """When an album's tracks agree enough for one genre (see the module notes)."""
+
+    near: float = 2 / 3  # a track agrees when it hears the album genre this strongly vs its top
+    min_agreement: float = 0.5  # more than this share of the voters must agree
+    min_top_share: float = 1 / 3  # the album genre is the top genre of this share of voters
+    min_voters: int = 2
+
+
+RULE = Rule()
 
 # Album artists that mean "a compilation", compared after ``_fold``.
 VARIOUS_ARTISTS = frozenset(
@@ -139,12 +148,12 @@ class AlbumTrack:
             abstained=bool(row.get("uncertain")),
         )
 
-    def agrees(self, genre: str) -> bool:
-        """Whether this track hears ``genre`` at least ``NEAR`` as strongly as its top genre."""
+    def agrees(self, genre: str, near: float = RULE.near) -> bool:
+        """Whether this track hears ``genre`` at least ``near`` as strongly as its top genre."""
         if not self.probabilities:
             return False
         top = max(self.probabilities.values())
-        return self.probabilities.get(genre, 0.0) >= NEAR * top - 1e-12
+        return self.probabilities.get(genre, 0.0) >= near * top - 1e-12
 
 
 @dataclass(frozen=True)
@@ -174,7 +183,7 @@ class Mode(str, enum.Enum):
     ALBUM = "album"  # one genre, the pooled one, for every heard track
     COMPILATION = "compilation"  # per track: a compilation
     MIXED = "mixed"  # per track: its tracks disagree
-    TOO_FEW = "too few votes"  # per track: fewer than MIN_VOTERS tracks voted
+    TOO_FEW = "too few votes"  # per track: fewer than the rule's min_voters tracks voted
 
 
 @dataclass(frozen=True)
@@ -188,6 +197,7 @@ class AlbumGenre:
     probabilities: dict[str, float] = field(default_factory=dict)  # pooled; empty: no voter
     mode: Mode = Mode.TOO_FEW
     silent: str = ""  # why tracks did not vote: "2 abstained, 1 silent"
+    rule: Rule = RULE
 
     @property
     def genre(self) -> str | None:
@@ -203,13 +213,13 @@ class AlbumGenre:
     @property
     def agreeing(self) -> tuple[AlbumTrack, ...]:
         g = self.genre
-        return tuple(t for t in self.voters if g is not None and t.agrees(g))
+        return tuple(t for t in self.voters if g is not None and t.agrees(g, self.rule.near))
 
     @property
     def disagreeing(self) -> tuple[AlbumTrack, ...]:
         """Voters that do not hear the album's genre (see the module notes)."""
         g = self.genre
-        return tuple(t for t in self.voters if g is None or not t.agrees(g))
+        return tuple(t for t in self.voters if g is None or not t.agrees(g, self.rule.near))
 
     @property
     def agreement(self) -> float | None:
@@ -238,14 +248,14 @@ class AlbumGenre:
         if self.mode is Mode.TOO_FEW:
             note = f" ({self.silent})" if self.silent else ""
             tracks = f"{len(self.tracks)} track{'s' * (len(self.tracks) != 1)}"
-            return f"{n} of {tracks} voted{note}; an album genre needs {MIN_VOTERS}"
+            return f"{n} of {tracks} voted{note}; an album genre needs {self.rule.min_voters}"
         if self.mode is Mode.MIXED:
             genre = spell(self.genre) if self.genre else "?"
             tops = sum(t.genre == self.genre for t in self.voters)
             return (
                 f"its tracks disagree: {len(self.agreeing)} of {n} voting tracks hear {genre} "
-                f"(more than half must) and it is the top genre of {tops} (at least a third "
-                "must)"
+                f"(more than {self.rule.min_agreement:.0%} must) and it is the top genre of "
+                f"{tops} (at least {self.rule.min_top_share:.0%} must)"
             )
         return ""
 
@@ -343,8 +353,9 @@ def album_genre(
     tracks: Sequence[AlbumTrack],
     multi_label: Callable[[str | None], bool] = model_is_multi_label,
     include_abstained: bool = False,
+    rule: Rule = RULE,
 ) -> AlbumGenre:
-    """Pool one album and apply the rule of the module notes.
+    """Pool one album and apply ``rule`` (see the module notes).
 
     ``multi_label`` says for a model name whether its scores are independent
     per genre (the model kind knows); ``include_abstained``: tracks the model
@@ -360,12 +371,14 @@ def album_genre(
     note = _silence_note(tracks, include_abstained)
     if len(heard) > len(voters):
         note = ", ".join(filter(None, [note, f"{len(heard) - len(voters)} of another model"]))
-    album = AlbumGenre(key, tracks, voters, ml, pooled, silent=note)
+    album = AlbumGenre(key, tracks, voters, ml, pooled, silent=note, rule=rule)
     if compilation_reason(tracks):
         mode = Mode.COMPILATION
-    elif len(voters) < MIN_VOTERS:
+    elif len(voters) < rule.min_voters:
         mode = Mode.TOO_FEW
-    elif (album.agreement or 0.0) <= MIN_AGREEMENT or (album.top_share or 0.0) < MIN_TOP_SHARE:
+    elif (album.agreement or 0.0) <= rule.min_agreement or (
+        album.top_share or 0.0
+    ) < rule.min_top_share:
         mode = Mode.MIXED
     else:
         mode = Mode.ALBUM
@@ -376,9 +389,10 @@ def album_genres(
     tracks: Iterable[AlbumTrack],
     multi_label: Callable[[str | None], bool] = model_is_multi_label,
     include_abstained: bool = False,
+    rule: Rule = RULE,
 ) -> list[AlbumGenre]:
     """Every album of ``tracks``, pooled and judged (see ``album_genre``)."""
     return [
-        album_genre(key, members, multi_label, include_abstained)
+        album_genre(key, members, multi_label, include_abstained, rule)
         for key, members in group(tracks).items()
     ]

@@ -187,7 +187,8 @@ def write_tags(
                 summary.considered += 1
                 path = row["path"]
                 album = albums.get(path)
-                probs = (album.probabilities if album else row["probabilities"]) or {}
+                pooled = album is not None and not album.per_track
+                probs = (album.probabilities if pooled else row["probabilities"]) or {}
                 new = proposal(probs, opts.top, opts.min_confidence, opts.genre_map)
                 try:
                     old = read_genres(path, row["format"])
@@ -196,9 +197,7 @@ def write_tags(
                     summary.error_files.append({"path": path, "error": str(exc)})
                     continue
                 # The album decides for an abstained track, unless the album is per track.
-                abstained = (
-                    bool(row.get("uncertain")) and not opts.include_uncertain and album is None
-                )
+                abstained = bool(row.get("uncertain")) and not opts.include_uncertain and not pooled
                 change = {
                     "path": path,
                     "existing": old,
@@ -268,7 +267,7 @@ def write_tags(
 def _albums(
     present: list[dict], rows: list[dict], opts: WriteOptions, summary: WriteSummary
 ) -> dict[str, AlbumGenre]:
-    """path -> its album, for the selected tracks whose album is written as one.
+    """path -> its album, for the selected tracks.
 
     Albums are pooled over all their present tracks, selected or not (writing
     one folder of a two-disc album still gives it the album's genre); each
@@ -288,8 +287,7 @@ def _albums(
             else proposal(album.probabilities, opts.top, opts.min_confidence, opts.genre_map)
         )
         summary.albums.append(album_summary(album, proposed, opts.genre_map))
-        if not album.per_track:
-            out.update(dict.fromkeys(paths, album))
+        out.update(dict.fromkeys(paths, album))
     return out
 
 

@@ -7,7 +7,7 @@ import math
 import pytest
 
 from tagger.albums import (
-    MIN_VOTERS,
+    RULE,
     AlbumKey,
     AlbumTrack,
     Mode,
@@ -128,8 +128,8 @@ def test_an_album_of_two_styles_is_mixed_and_left_per_track():
     assert album.mode is Mode.MIXED and album.per_track
     assert album.agreement == 0.5
     assert album.why(str.title) == (
-        "its tracks disagree: 3 of 6 voting tracks hear Techno (more than half must) and "
-        "it is the top genre of 3 (at least a third must)"
+        "its tracks disagree: 3 of 6 voting tracks hear Techno (more than 50% must) and "
+        "it is the top genre of 3 (at least 33% must)"
     )
 
 
@@ -189,7 +189,7 @@ def test_an_album_needs_two_voters():
         track("/m/a/3", "A", "X", None, status="silent"),
     ]
     (album,) = album_genres(tracks, SOFTMAX)
-    assert MIN_VOTERS == 2
+    assert RULE.min_voters == 2
     assert album.mode is Mode.TOO_FEW
     assert album.why() == "1 of 3 tracks voted (1 abstained, 1 silent); an album genre needs 2"
     (nobody,) = album_genres([track("/m/b/1", "B", "Y", None, status="silent")], SOFTMAX)
