@@ -237,6 +237,27 @@ class AlbumGenre:
     def per_track(self) -> bool:
         return self.mode is not Mode.ALBUM
 
+    def to_dict(self, spell: Callable[[str], str] = str) -> dict[str, Any]:
+        """The album as ``--json`` shows it; ``spell`` writes genres as the user spells them."""
+        return {
+            "album": self.key.album,
+            "album_artist": self.key.album_artist,
+            "folder": self.key.folder,
+            "label": self.key.label,
+            "mode": self.mode.value,
+            "reason": self.why(spell) or None,
+            "tracks": len(self.tracks),
+            "voters": len(self.voters),
+            "genre": spell(self.genre) if self.genre else None,
+            "score": round(self.score, 4),
+            "agreeing": len(self.agreeing),
+            "agreement": round(self.agreement, 4) if self.agreement is not None else None,
+            "disagreeing": [
+                {"path": t.path, "genre": spell(t.genre) if t.genre else None}
+                for t in self.disagreeing
+            ],
+        }
+
     def why(self, spell: Callable[[str], str] = str) -> str:
         """Why the album is written track by track ("" for one genre per album).
 

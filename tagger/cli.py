@@ -746,8 +746,10 @@ def report(
     by: str = typer.Option(
         "genre",
         "--by",
-        metavar="genre|folder|format|model",
-        help="Group by genre, folder, format or model.",
+        metavar="genre|folder|format|model|album",
+        help="Group by genre, folder, format, model, or album (each album's pooled genre, "
+        "its score, how many tracks agree, and the tracks that disagree, as `write --album` "
+        "pools them).",
     ),
     uncertain: int = typer.Option(
         10, "--uncertain", min=0, metavar="N", help="List the N tracks the model is least sure of."

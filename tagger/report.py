@@ -5,6 +5,11 @@ report of 100,000 tracks takes seconds.  Agreement compares the genre tags
 that were in the files before tagger touched them (``tag_genre`` at scan
 time) with the predictions, after mapping free text onto the model's genres
 through ``genres.canonical``; tags that map to nothing are listed, not guessed.
+
+``--by album`` groups tracks into albums and pools them as ``tagger write
+--album`` does (``tagger.albums``, one implementation): each album's genre,
+score, the agreement of its tracks, whether it would be written as one or
+track by track and why, and the tracks that disagree.
 """
 
 from __future__ import annotations
@@ -16,12 +21,17 @@ import os
 from collections import Counter, defaultdict
 from pathlib import Path
 
+from .albums import AlbumTrack, album_genres
 from .genres import GenreMap, canonical, spelling_key
 from .listing import roots_of, status_of
 from .paths import default_db, is_under, printable
 from .store import Store
 
-GROUPINGS = ("genre", "folder", "format", "model")
+GROUPINGS = ("genre", "folder", "format", "model", "album")
+# What --by album reads beyond the other groupings' columns (the probabilities are
+# parsed only for it: for 100,000 rows that costs more than the rest of the report).
+ALBUM_COLUMNS = ("album", "album_artist", "compilation", "probabilities")
+DISAGREEING_SHOWN = 3  # disagreeing tracks listed per album by the text report
 ERRORS_SHOWN = 20  # failed files listed by the text report without --errors
 HISTOGRAM_BINS = 10
 
@@ -67,19 +77,36 @@ def build_report(
                 "written_genre",
                 "uncertain",
                 "status",
+                *(ALBUM_COLUMNS if by == "album" else ()),
             )
         )
         scans = store.scans()
     finally:
         store.close()
+    # Albums are pooled over all their tracks, as `tagger write --album` pools them.
+    albums = (
+        album_genres(AlbumTrack.from_row(r) for r in rows if not r["missing"])
+        if (by == "album")
+        else []
+    )
     roots = roots_of(paths)
     if roots is not None:
         rows = [r for r in rows if is_under(r["path"], roots)]
     present = [r for r in rows if not r["missing"]]
     analysed = [r for r in present if r["error"] is None and r["genre"]]
     groups: dict[str, list[dict]] = defaultdict(list)
-    for r in analysed:
-        groups[_key(r, by, gmap)].append(r)
+    extra: dict[str, dict] = {}  # --by album: the pooled album of each group
+    if by == "album":
+        label = {}
+        for album in albums:
+            detail = album.to_dict(gmap.spell)
+            extra[detail["label"]] = detail
+            label.update(dict.fromkeys((t.path for t in album.tracks), detail["label"]))
+        for r in analysed:
+            groups[label[r["path"]]].append(r)
+    else:
+        for r in analysed:
+            groups[_key(r, by, gmap)].append(r)
     table = []
     for key, rs in sorted(groups.items(), key=lambda kv: (-len(kv[1]), kv[0])):
         conf = [r["confidence"] for r in rs]
@@ -91,6 +118,7 @@ def build_report(
                 "mean_confidence": round(sum(conf) / len(conf), 4),
                 "low_confidence": sum(c < low_confidence for c in conf),
                 "written": sum(bool(r["written_genre"]) for r in rs),
+                **_album_columns(extra.get(key)),
             }
         )
     last = dict(scans[-1]) if scans else None
@@ -133,6 +161,18 @@ def build_report(
             if r["error"] is not None
         ],
         "last_scan": last,
+    }
+
+
+def _album_columns(detail: dict | None) -> dict:
+    """An album group's own fields (``--by album``): pooled genre, agreement, disagreeing."""
+    if detail is None:
+        return {}
+    keep = ("genre", "score", "voters", "agreeing", "agreement", "mode", "reason")
+    return {
+        **{k: detail[k] for k in keep},
+        "album_tags": {k: detail[k] for k in ("album", "album_artist", "folder")},
+        "disagreeing": detail["disagreeing"],
     }
 
 
@@ -187,16 +227,23 @@ def to_text(rep: dict, errors: int | None = ERRORS_SHOWN) -> str:
     ]
     width = max([len(by)] + [len(str(g[by])) for g in rep["groups"]])
     width = min(width, 48)
+    albums = by == "album"
     lines.append(
         f"{by:<{width}}  {'tracks':>7}  {'share':>6}  {'conf':>5}  {'low':>5}  {'written':>7}"
+        + (f"  {'album genre':<16} {'score':>5}  {'agree':>7}  written as" if albums else "")
     )
     for g in rep["groups"]:
         name = printable(str(g[by]))
-        name = name if len(name) <= width else "..." + name[-(width - 3) :]
+        if len(name) > width:  # an album keeps its title and the end of its folder
+            head = (width - 3) // 2 if albums else 0
+            name = name[:head] + "..." + name[-(width - 3 - head) :]
         lines.append(
             f"{name:<{width}}  {g['tracks']:>7}  {g['share']:>6.1%}  "
             f"{g['mean_confidence']:>5.2f}  {g['low_confidence']:>5}  {g['written']:>7}"
+            + (_album_cells(g) if albums else "")
         )
+        if albums:
+            lines += _disagreeing_lines(g)
     if t["low_confidence"]:
         low = t["low_confidence_threshold"]
         lines.append(
@@ -251,6 +298,21 @@ def to_text(rep: dict, errors: int | None = ERRORS_SHOWN) -> str:
     return "\n".join(lines)
 
 
+def _album_cells(g: dict) -> str:
+    """``  Classical         0.27    31/40  one genre``: an album's pooled columns."""
+    agree = f"{g['agreeing']}/{g['voters']}"
+    mode = "one genre" if g["mode"] == "album" else f"per track: {g['reason']}"
+    return f"  {g['genre'] or '-':<16} {g['score']:>5.2f}  {agree:>7}  {mode}"
+
+
+def _disagreeing_lines(g: dict) -> list[str]:
+    shown = g["disagreeing"][:DISAGREEING_SHOWN]
+    lines = [f"    disagrees: {t['genre'] or '-':<12} {printable(t['path'])}" for t in shown]
+    if len(g["disagreeing"]) > len(shown):
+        lines.append(f"    ... and {len(g['disagreeing']) - len(shown)} more (--json lists all)")
+    return lines
+
+
 def matrix_text(a: dict) -> list[str]:
     """The agreement matrix with every column as wide as its genre name (nothing cut)."""
     corner = "tag / predicted"
@@ -263,11 +325,21 @@ def matrix_text(a: dict) -> list[str]:
 
 
 def to_csv(rep: dict) -> str:
+    """The grouped table; by album also each album's pooled columns and its disagreeing
+    tracks (their paths in one cell, a line each)."""
     buf = io.StringIO()
     fields = [rep["by"], "tracks", "share", "mean_confidence", "low_confidence", "written"]
-    w = csv.DictWriter(buf, fieldnames=fields)
+    if rep["by"] == "album":
+        fields += ["album_genre", "score", "voters", "agreeing", "mode", "reason", "disagreeing"]
+    w = csv.DictWriter(buf, fieldnames=fields, extrasaction="ignore")
     w.writeheader()
-    w.writerows(rep["groups"])
+    for g in rep["groups"]:
+        if rep["by"] == "album":
+            g = g | {
+                "album_genre": g["genre"],
+                "disagreeing": "\n".join(t["path"] for t in g["disagreeing"]),
+            }
+        w.writerow(g)
     return buf.getvalue()
 
 

@@ -70,34 +70,11 @@ class WriteSummary:
     dry_run: bool = False
     changes: list[dict] = field(default_factory=list)  # path, existing, proposed, action
     error_files: list[dict] = field(default_factory=list)
-    # With ``album``: each album holding a selected track (``album_summary``).
+    # With ``album``: each album holding a selected track (``AlbumGenre.to_dict`` + proposed).
     albums: list[dict] = field(default_factory=list)
 
     def to_dict(self) -> dict:
         return asdict(self)
-
-
-def album_summary(album: AlbumGenre, proposed: list[str], genre_map: GenreMap) -> dict:
-    """An album as write and report show it: pooled genre, score, agreement, why per track."""
-    return {
-        "album": album.key.album,
-        "album_artist": album.key.album_artist,
-        "folder": album.key.folder,
-        "label": album.key.label,
-        "mode": album.mode.value,
-        "reason": album.why(genre_map.spell) or None,
-        "tracks": len(album.tracks),
-        "voters": len(album.voters),
-        "genre": genre_map.spell(album.genre) if album.genre else None,
-        "score": round(album.score, 4),
-        "agreeing": len(album.agreeing),
-        "agreement": round(album.agreement, 4) if album.agreement is not None else None,
-        "proposed": proposed,
-        "disagreeing": [
-            {"path": t.path, "genre": genre_map.spell(t.genre) if t.genre else None}
-            for t in album.disagreeing
-        ],
-    }
 
 
 def proposal(
@@ -187,8 +164,8 @@ def write_tags(
                 summary.considered += 1
                 path = row["path"]
                 album = albums.get(path)
-                pooled = album is not None and not album.per_track
-                probs = (album.probabilities if pooled else row["probabilities"]) or {}
+                pooled = album.probabilities if album and not album.per_track else None
+                probs = (pooled if pooled is not None else row["probabilities"]) or {}
                 new = proposal(probs, opts.top, opts.min_confidence, opts.genre_map)
                 try:
                     old = read_genres(path, row["format"])
@@ -197,7 +174,9 @@ def write_tags(
                     summary.error_files.append({"path": path, "error": str(exc)})
                     continue
                 # The album decides for an abstained track, unless the album is per track.
-                abstained = bool(row.get("uncertain")) and not opts.include_uncertain and not pooled
+                abstained = (
+                    bool(row.get("uncertain")) and not opts.include_uncertain and pooled is None
+                )
                 change = {
                     "path": path,
                     "existing": old,
@@ -286,7 +265,7 @@ def _albums(
             if album.per_track
             else proposal(album.probabilities, opts.top, opts.min_confidence, opts.genre_map)
         )
-        summary.albums.append(album_summary(album, proposed, opts.genre_map))
+        summary.albums.append(album.to_dict(opts.genre_map.spell) | {"proposed": proposed})
         out.update(dict.fromkeys(paths, album))
     return out
 
