@@ -1146,6 +1146,14 @@ def _print_head(card: dict, json_out: bool) -> None:
             f"  your {untagged['tracks']} untagged tracks: labels {untagged['labelled']}, "
             f"abstains on {untagged['abstained']}"
         )
+    by_album = a.get("by_album")
+    if by_album and by_album["albums"]:
+        typer.echo(
+            f"  by album: {by_album['accuracy']:.3f} of {by_album['albums']} albums right "
+            f"(pooled); `write --album` would write {by_album['album_mode_track_accuracy']:.1%} "
+            f"of tracks right ({by_album['written_as_one']} albums as one genre) against "
+            f"{a['accuracy']:.1%} track by track"
+        )
     w = max(len(g) for g in a["per_genre"])
     typer.echo(f"  {'genre':<{w}}  precision  recall  tracks  albums")
     for g, v in a["per_genre"].items():

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import mutagen
 import mutagen.id3
+import numpy as np
 import pytest
 from conftest import SR, make_library, rows, run_cli, run_json
 from rawtags import snapshot
@@ -398,3 +399,54 @@ def test_scan_then_write_album_with_the_real_model(tmp_path):
         assert [c["proposed"][0].lower() for c in summary["changes"]] == [
             r["genre"] for r in stored
         ]
+
+
+def test_a_library_head_judged_and_written_by_album_on_real_soundtracks(tmp_path, isolated_home):
+    """The real soundtracks' stored embeddings, half tagged: the head's card judges it by album,
+    and the softmax head's relabelled tracks pool into their soundtracks' genres."""
+    from test_library import USER_NAMES, half_tagged, real_fixture, store_library
+
+    d = real_fixture()
+    tagged = half_tagged(d["groups"])
+    groups = d["groups"].tolist()
+    db = tmp_path / "lib.db"
+    files = store_library(
+        tmp_path / "Music",
+        db,
+        d["names"].tolist(),
+        groups,
+        d["albums"].tolist(),
+        [USER_NAMES[g] if t else None for g, t in zip(groups, tagged)],
+        d["embeddings"].astype(np.float32),
+    )
+    card = run_json("retrain", "--from-library", "--db", db, "--min-tracks", "4")
+    acc = card["accuracy"]
+    by_album = acc["by_album"]
+    # the same held-out predictions: more albums than tracks right, and more tracks right
+    # as `write --album` would write them than one by one
+    assert by_album["albums"] >= 5 and by_album["accuracy"] > acc["accuracy"]
+    assert by_album["album_mode_track_accuracy"] > acc["accuracy"]
+    text = run_cli("retrain", "--from-library", "--db", db, "--min-tracks", "4").stdout
+    assert f"by album: {by_album['accuracy']:.3f} of {by_album['albums']} albums right" in text
+    run_cli("scan", tmp_path / "Music", "--db", db)  # re-labelled from the stored embeddings
+    stored = {r["path"]: r for r in rows(db)}
+    rep = run_json("report", "--db", db, "--by", "album")
+    album_genre = {}
+    for g in rep["groups"]:
+        tracks = [p for p in stored if _in_album(stored[p], g)]
+        for p in tracks:
+            album_genre[p] = g["genre"] if g["mode"] == "album" else stored[p]["genre"]
+    truth = {str(f): USER_NAMES[g] for f, g in zip(files, groups)}
+    track_mode = sum(stored[p]["genre"] == truth[p] for p in truth)
+    album_mode = sum(album_genre[p] == truth[p] for p in truth)
+    assert album_mode > track_mode, (album_mode, track_mode)
+    wesnoth = next(g for g in rep["groups"] if g["album"].startswith("The Battle for Wesnoth"))
+    assert (wesnoth["genre"], wesnoth["mode"]) == ("Orchestral Score", "album")
+
+
+def _in_album(row: dict, group: dict) -> bool:
+    """Whether a stored row belongs to a ``report --by album`` group (its tags or folder)."""
+    tags = group["album_tags"]
+    if tags["folder"] is not None and str(Path(row["path"]).parent) != tags["folder"]:
+        return False
+    return (row["album"] or None) == tags["album"] if tags["album"] else not row["album"]

@@ -37,6 +37,13 @@ untagged tracks the head labels and abstains on; ``head_warning`` says when
 either makes the head not worth using.  A genre whose tracks all come from one
 album cannot be tested on an unseen album: its tracks are dealt into folds one
 by one, and the card says its figure is optimistic.
+
+Judged by album too: the same out-of-fold predictions are pooled per album as
+``tagger write --album`` pools them (``tagger.albums``: tracks under the
+threshold do not vote; compilations and disagreeing albums stay per track).
+The card records the share of albums whose pooled genre is their tracks'
+most common label, and the per-track accuracy of what ``write --album``
+would write, beside the per-track accuracy.
 """
 
 from __future__ import annotations
@@ -49,6 +56,7 @@ from pathlib import Path
 
 import numpy as np
 
+from tagger.albums import AlbumTrack, Mode, album_genres
 from tagger.errors import TaggerError
 from tagger.genres import same_genre, spelling_key
 from tagger.models import softmax
@@ -71,6 +79,8 @@ class LibraryTrack:
     tag_genre: str | None  # the file's genres at scan time, "; "-joined
     album: str | None
     embedding: np.ndarray
+    album_artist: str | None = None
+    compilation: bool = False
 
 
 @dataclass
@@ -225,14 +235,69 @@ class Trained:
     evaluation: dict
 
 
+def album_figures(
+    tracks: list[LibraryTrack],
+    probs: np.ndarray,
+    y: np.ndarray,
+    genres: list[str],
+    threshold: float,
+) -> dict:
+    """Held-out predictions judged by album, as ``tagger write --album`` would pool them.
+
+    ``probs``: each track's out-of-fold probabilities; ``y``: its label.  An
+    album's label is its tracks' most common one (ties: the first genre); an
+    album none of whose tracks passes the threshold has no genre and is not
+    counted.
+    """
+    index = {t.path: i for i, t in enumerate(tracks)}
+    albums = album_genres(
+        (
+            AlbumTrack(
+                t.path,
+                t.album,
+                t.album_artist,
+                t.compilation,
+                dict(zip(genres, map(float, p))),
+                "library",
+                abstained=bool(p.max() < threshold),
+            )
+            for t, p in zip(tracks, probs)
+        ),
+        multi_label=lambda model: False,
+    )
+    right, as_written, one_genre = 0, 0, 0
+    heard = [a for a in albums if a.genre is not None]
+    for album in albums:
+        members = [index[t.path] for t in album.tracks]
+        label = genres[int(np.bincount(y[members], minlength=len(genres)).argmax())]
+        right += album.genre == label
+        one_genre += album.mode is Mode.ALBUM
+        for i in members:
+            written = album.genre if album.mode is Mode.ALBUM else genres[int(probs[i].argmax())]
+            as_written += written == genres[int(y[i])]
+    return {
+        "albums": len(heard),
+        "accuracy": round(right / len(heard), 4) if heard else None,
+        "unheard": len(albums) - len(heard),  # every track under the threshold: no vote
+        "written_as_one": one_genre,
+        "album_mode_track_accuracy": round(as_written / len(tracks), 4) if tracks else None,
+        "rule": "albums grouped and pooled as `tagger write --album` does; an album is right "
+        "when its pooled genre is its tracks' most common label",
+    }
+
+
 def train_from_embeddings(
     x: np.ndarray,
     labels: Labels,
     groups: list[str],
     folds: int = FOLDS,
     target: float = TARGET_PRECISION,
+    tracks: list[LibraryTrack] | None = None,
 ) -> Trained:
-    """Out-of-fold evaluation and calibration, then the head trained on every labelled track."""
+    """Out-of-fold evaluation and calibration, then the head trained on every labelled track.
+
+    ``tracks`` (aligned with ``x``): their album tags, to judge the head by album too.
+    """
     use = labels.y >= 0
     x, y = np.asarray(x, np.float32)[use], labels.y[use]
     groups = [g for g, u in zip(groups, use) if u]
@@ -264,6 +329,9 @@ def train_from_embeddings(
         "baseline_accuracy": round(float(np.bincount(y).max() / len(y)), 4),
         "baseline_genre": labels.genres[int(np.bincount(y).argmax())],
     }
+    if tracks is not None:
+        used = [t for t, u in zip(tracks, use) if u]
+        evaluation["by_album"] = album_figures(used, probs, y, labels.genres, threshold)
     for i, g in enumerate(labels.genres):
         evaluation["per_genre"][g]["albums"] = len({a for a, c in zip(groups, y) if c == i})
         if i in by_track:
@@ -340,7 +408,9 @@ def retrain_from_library(
     embedder = embedder_id(resolve("musicnn")[0].card)
     store = Store(default_db(db), create=False)
     try:
-        rows, x = store.embedded_tracks(embedder, ("path", "tag_genre", "album"))
+        rows, x = store.embedded_tracks(
+            embedder, ("path", "tag_genre", "album", "album_artist", "compilation")
+        )
         before_tagger = store.original_genres()
     finally:
         store.close()
@@ -356,11 +426,21 @@ def retrain_from_library(
     ]
     tagged = [i for i, text in enumerate(texts) if text]  # the others cannot teach anything
     untagged = [i for i, text in enumerate(texts) if not text]
-    tracks = [LibraryTrack(rows[i]["path"], texts[i], rows[i]["album"], x[i]) for i in tagged]
+    tracks = [
+        LibraryTrack(
+            rows[i]["path"],
+            texts[i],
+            rows[i]["album"],
+            x[i],
+            rows[i]["album_artist"],
+            bool(rows[i]["compilation"]),
+        )
+        for i in tagged
+    ]
     labels = make_labels(
         [t.tag_genre for t in tracks], min_tracks, read_mapping(mapping) if mapping else None
     )
-    trained = train_from_embeddings(x[tagged], labels, album_groups(tracks))
+    trained = train_from_embeddings(x[tagged], labels, album_groups(tracks), tracks=tracks)
     outcome = untagged_outcome(trained.head, x[untagged])
     kind = KINDS["library"]
     card = card_for(
