@@ -4,6 +4,8 @@ Enable it with ``plugins: audiogenre`` in beets' ``config.yaml``, then::
 
     beet audiogenre [QUERY]         # analyse the matching items, set their genres
     beet audiogenre -a [QUERY]      # one genre per album, from all of its tracks
+                                    # (as `tagger write --album`: compilations and
+                                    # albums whose tracks disagree stay per track)
     beet audiogenre -p [QUERY]      # show what would change, change nothing
 
 The analysis is tagger's own: the items' files are scanned into a tagger
@@ -40,6 +42,7 @@ from __future__ import annotations
 
 import os
 from collections import Counter
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 import confuse
@@ -107,7 +110,8 @@ class AudioGenrePlugin(BeetsPlugin):
             action="store_true",
             default=False,
             help="set album genres: the genres heard across each matching "
-            "album's tracks (beets gives them to its items)",
+            "album's tracks (beets gives them to its items); compilations and albums "
+            "whose tracks disagree get their tracks' own genres",
         )
         cmd.parser.add_option(
             "-p",
@@ -328,7 +332,14 @@ class AudioGenrePlugin(BeetsPlugin):
         pretend: bool,
         rewritten: list[str],
     ) -> str:
-        """Set one target's genres; returns what happened, adds the files beets rewrote."""
+        """Set one target's genres; returns what happened, adds the files beets rewrote.
+
+        An album is pooled and judged as ``tagger write --album`` does
+        (``tagger.albums``), beets' album being the album: a compilation, an
+        album with one voting track and one whose tracks disagree get their
+        items' own genres instead.
+        """
+        from tagger.albums import AlbumKey, AlbumTrack, album_genre
         from tagger.write import decide, proposal
 
         analysed = []
@@ -341,17 +352,37 @@ class AudioGenrePlugin(BeetsPlugin):
                 analysed.append(row)
         if not analysed:
             return "not analysed"
-        # Tracks the model abstained on do not vote; all of them abstaining is "uncertain".
-        confident = [r for r in analysed if rules.include_uncertain or not r.get("uncertain")]
-        heard = mean_probabilities([r["probabilities"] for r in confident or analysed])
+        if isinstance(target, Album):
+            album = album_genre(
+                AlbumKey(target.album or None, target.albumartist or None, None),
+                [
+                    replace(
+                        AlbumTrack.from_row(rows[path]),
+                        album=target.album,
+                        album_artist=target.albumartist,
+                        compilation=bool(target.comp),
+                    )
+                    for _, path in files
+                    if path in rows
+                ],
+                include_abstained=rules.include_uncertain,
+            )
+            if album.per_track:
+                self._log.info("{}: per track: {}", target, album.why(rules.genre_map.spell))
+                for item, path in files:
+                    self._tag_one(item, [(item, path)], rows, rules, write, pretend, rewritten)
+                return "set per track"
+            heard, abstained = album.probabilities, False
+        else:
+            # A track the model abstained on is "uncertain" unless asked to include it.
+            heard = analysed[0]["probabilities"]
+            abstained = bool(analysed[0].get("uncertain")) and not rules.include_uncertain
         best = max(heard, key=heard.__getitem__)
         heard_text = f"{rules.genre_map.spell(best)} {heard[best]:.2f}"
         separator = self.config["separator"].as_str()
         names = proposal(heard, rules.top, rules.min_confidence, rules.genre_map)
         existing = _existing(target)
-        action = decide(
-            existing, _as_field(names, separator), rules.overwrite, abstained=not confident
-        )
+        action = decide(existing, _as_field(names, separator), rules.overwrite, abstained)
         if action == "low confidence":
             self._log.info(
                 "{}: no genre at min_confidence {} (tagger: {})",
@@ -404,6 +435,7 @@ class AudioGenrePlugin(BeetsPlugin):
                 "kept their genres",
                 "below min_confidence",
                 "uncertain",
+                "set per track",
                 "not analysed",
                 "file missing",
             )
@@ -411,12 +443,6 @@ class AudioGenrePlugin(BeetsPlugin):
         ]
         self._log.info("{}", ", ".join(parts))
         return counts
-
-
-def mean_probabilities(results: list[dict[str, float]]) -> dict[str, float]:
-    """Each genre's mean probability over the tracks (a single track: its own)."""
-    genres = set().union(*results)
-    return {g: sum(r.get(g, 0.0) for r in results) / len(results) for g in genres}
 
 
 def _scan_options(**fields: Any) -> Any:
