@@ -195,6 +195,17 @@ def rule_sweep(db: Path, folder_of: dict[str, str], draws: int, seed: int) -> li
     return out
 
 
+def cpu_name() -> str:
+    """The CPU's model name (``/proc/cpuinfo``), else the machine type."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.machine()
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--work", type=Path, default=Path(tempfile.gettempdir()) / "tagger-albums")
@@ -251,7 +262,7 @@ def main() -> None:
     sweep = rule_sweep(db, folder_of, args.draws, args.seed)
     result = {
         "command": "python benchmarks/albums.py " + " ".join(sys.argv[1:]),
-        "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs",
+        "machine": f"{cpu_name()}, {os.cpu_count()} CPUs",
         "tracks": len(per["changes"]),
         "albums": albums,
         "soundtrack_tracks": {k: str(v) for k, v in totals.items()},

@@ -6,10 +6,12 @@ Uses ``tests/fixtures/real_embeddings.npz`` (91 tracks of five freely
 licensed game soundtracks, embedded exactly as a scan stores them; see
 ``training/real_embeddings.py``).  Prints, for "half of each soundtrack
 tagged by the user, the other half not": the head's own album-grouped
-out-of-fold figures (what its card says) and its accuracy on the untagged
-half, for the every-other-track split the test uses and for ``--splits``
-random halves; then how often ``similar``'s nearest neighbours come from the
-same soundtrack.  Runs in seconds: no audio is decoded.
+out-of-fold figures (what its card says, by track and by album: the same
+out-of-fold predictions pooled per album as ``tagger write --album`` pools
+them) and its accuracy on the untagged half, for the every-other-track split
+the test uses and for ``--splits`` random halves; then how often
+``similar``'s nearest neighbours come from the same soundtrack.  Runs in
+seconds: no audio is decoded.
 """
 
 from __future__ import annotations
@@ -37,7 +39,7 @@ def run(d: dict, tagged: np.ndarray) -> tuple[dict, float, float]:
         for g, n, a, e, t in zip(d["groups"], d["names"], d["albums"], d["x"], tagged)
     ]
     labels = make_labels([t.tag_genre for t in tracks], min_tracks=4)
-    trained = train_from_embeddings(d["x"], labels, album_groups(tracks))
+    trained = train_from_embeddings(d["x"], labels, album_groups(tracks), tracks=tracks)
     probs = trained.head.probabilities(d["x"][~tagged])
     pred = np.array(labels.genres)[probs.argmax(axis=1)]
     right = float((pred == d["groups"][~tagged]).mean())
@@ -66,6 +68,13 @@ def main() -> None:
         f"untagged half labelled {right:.1%} right; card: album-grouped out-of-fold accuracy "
         f"{ev['accuracy']:.3f}, macro-F1 {ev['macro_f1']:.3f}, ECE {ev['ece']:.3f}, "
         f"threshold {ev['threshold']:.2f} (abstains on {abstained:.0%} of the untagged half)"
+    )
+    a = ev["by_album"]
+    print(
+        f"  by album (the same out-of-fold predictions, pooled as `write --album` pools "
+        f"them): {a['accuracy']:.3f} of {a['albums']} albums right; as `write --album` would "
+        f"write: {a['album_mode_track_accuracy']:.3f} of tracks right ({a['written_as_one']} "
+        f"albums as one genre) against {ev['accuracy']:.3f} track by track"
     )
     rng = np.random.default_rng(0)
     accs = []

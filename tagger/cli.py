@@ -369,7 +369,11 @@ def _album_line(a: dict) -> str:
 def _change_line(c: dict, dry_run: bool) -> str:
     """``keep FILE: Romantic Classical (tagger: Ambient 0.19)``: what will happen, plainly."""
     path = printable(c["path"])
-    tagger_says = f"(tagger: {c['model_genre']} {c['confidence']:.2f})"
+    tagger_says = (
+        f"(album: {c['album_genre']} {c['album_score']:.2f})"
+        if c.get("album_genre")
+        else f"(tagger: {c['model_genre']} {c['confidence']:.2f})"
+    )
     if c["action"] == "write":
         note = f"  ({c['note']})" if c.get("note") else ""  # e.g. ID3v2.2 becomes v2.3
         return (

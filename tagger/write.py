@@ -187,6 +187,9 @@ def write_tags(
                 }
                 if opts.album:
                     change["album"] = album.key.label if album else None
+                if album and pooled is not None and album.genre:
+                    change["album_genre"] = opts.genre_map.spell(album.genre)
+                    change["album_score"] = round(album.score, 4)
                 if change["action"] == "low confidence":
                     summary.low_confidence += 1
                 elif change["action"] == "uncertain":
