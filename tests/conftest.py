@@ -9,6 +9,7 @@ import signal
 import sqlite3
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -64,19 +65,81 @@ def tagger_cmd() -> list[str]:
     return [exe] if exe else [sys.executable, "-m", "tagger.cli"]
 
 
+# Every process a test starts goes through ``spawn``: in its own session (so its process group
+# holds the workers, helpers and schedulers it starts in turn) and in ``_STARTED``, from which
+# the autouse ``no_process_left`` fixture ends each group after the test, whatever its outcome
+# (a failed assertion, a timeout, a process left stopped by ``stop_when``).
+_STARTED: list[subprocess.Popen] = []
+
+
+def spawn(args: list[str], **popen_kwargs) -> subprocess.Popen:
+    """``subprocess.Popen`` in a new session, ended with its whole group after the test."""
+    proc = subprocess.Popen(args, start_new_session=True, **popen_kwargs)
+    _STARTED.append(proc)
+    return proc
+
+
+def end_group(proc: subprocess.Popen) -> None:
+    """SIGKILL ``proc``, every process of its group and every descendant, and wait until gone.
+
+    SIGKILL ends a stopped process too.  ``killpg`` is only sent while ``proc`` is not yet
+    reaped: until then its pid (the group's id) cannot be reused by an unrelated process.
+    After that, the group's members are found one by one (psutil checks each one's identity
+    before it kills, so a reused pid is never hit).
+    """
+    import psutil
+
+    members: list[psutil.Process] = []
+    if proc.returncode is None:
+        try:
+            members = psutil.Process(proc.pid).children(recursive=True)
+        except psutil.Error:
+            pass
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    for p in psutil.process_iter():
+        try:
+            if os.getpgid(p.pid) == proc.pid:
+                members.append(p)
+        except (OSError, psutil.Error):
+            continue
+    for p in members:
+        try:
+            p.kill()
+        except psutil.Error:
+            pass
+    proc.wait()
+    psutil.wait_procs(members, timeout=30)
+
+
+@pytest.fixture(autouse=True)
+def no_process_left():
+    """After each test, end every process group it started (see ``spawn``)."""
+    yield
+    while _STARTED:
+        end_group(_STARTED.pop())
+
+
+def run(args: list[str], timeout: float = 600, **popen_kwargs) -> subprocess.CompletedProcess:
+    """``subprocess.run`` with output captured as text, through ``spawn``: on a timeout the
+    whole group is ended, not only the first process (its workers would outlive it)."""
+    proc = spawn(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **popen_kwargs)
+    try:
+        out, err = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        end_group(proc)
+        raise
+    return subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
+
+
 def run_cli(
     *args, check: bool = True, env: dict | None = None, timeout: float = 600, **kwargs
 ) -> subprocess.CompletedProcess:
     """Run the installed ``tagger`` command exactly as a user does."""
     full_env = {**os.environ, **(env or {})}
-    proc = subprocess.run(
-        [*tagger_cmd(), *map(str, args)],
-        capture_output=True,
-        text=True,
-        env=full_env,
-        timeout=timeout,
-        **kwargs,
-    )
+    proc = run([*tagger_cmd(), *map(str, args)], timeout=timeout, env=full_env, **kwargs)
     if check and proc.returncode != 0:
         raise AssertionError(
             f"tagger {' '.join(map(str, args))} exited {proc.returncode}\n"
@@ -87,21 +150,14 @@ def run_cli(
 
 def start_tagger(*args) -> subprocess.Popen:
     """A tagger process in its own session, so that ``kill_tagger`` takes its workers too."""
-    return subprocess.Popen(
-        [*tagger_cmd(), *map(str, args)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
+    return spawn(
+        [*tagger_cmd(), *map(str, args)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
     )
 
 
 def kill_tagger(proc: subprocess.Popen) -> None:
     """SIGKILL a ``start_tagger`` process and everything it started (a power cut, in effect)."""
-    try:
-        os.killpg(proc.pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
-    proc.wait()
+    end_group(proc)
 
 
 def freeze_workers(proc: subprocess.Popen) -> list:
@@ -121,19 +177,117 @@ def freeze_workers(proc: subprocess.Popen) -> list:
     return children
 
 
-def stop_when(proc: subprocess.Popen, ready, ended: str, within: float = 600) -> None:
-    """Stop ``proc``'s process group (SIGSTOP) at a moment ``ready()`` is true, however fast it
-    runs: ``ready`` is only checked while the group is stopped, so the state it saw holds until
-    the test sends SIGCONT (or kills the group).  ``ended``: the failure message if ``proc``
-    ends first, or is still not ready after ``within`` seconds (a hang guard only).
-    """
-    import time
+def _lock_error(error: sqlite3.OperationalError) -> bool:
+    """A read refused because another process holds a lock, not a real failure: "database is
+    locked" (busy), or "locking protocol" (a WAL-index lock held by a process that is stopped)."""
+    return any(m in str(error) for m in ("locked", "busy", "locking protocol"))
 
+
+def _group(proc: subprocess.Popen) -> list:
+    """``proc`` and every process it started (psutil objects; those that ended are left out)."""
+    import psutil
+
+    try:
+        leader = psutil.Process(proc.pid)
+        return [leader, *leader.children(recursive=True)]
+    except psutil.Error:
+        return []
+
+
+def _all_stopped(members: list, checks: int = 1000) -> None:
+    """Wait until every process in ``members`` has stopped (``kill`` only queues a SIGSTOP: a
+    process running on another core goes on for a moment).  Bounded by a count of checks."""
+    import psutil
+
+    for _ in range(checks):
+        try:
+            states = {p.status() for p in members if p.is_running()}
+        except psutil.Error:  # one ended meanwhile: look again
+            continue
+        if states <= {psutil.STATUS_STOPPED, psutil.STATUS_ZOMBIE, psutil.STATUS_DEAD}:
+            return
+        time.sleep(0.001)
+    raise AssertionError(f"not all of {members} stopped after SIGSTOP")
+
+
+# SQLite's POSIX locks (unix VFS, WAL mode).  Every open connection keeps a READ lock on the
+# database file's SHARED range and on the "-shm" file's DMS byte (128); those never refuse
+# another connection.  Bytes 120-127 of "-shm" are the WAL index's write, checkpoint, recovery
+# and read-mark locks, and a WRITE lock on the database file is a pending, reserved or
+# exclusive lock: held by a stopped process, any of these can refuse a read ("locking
+# protocol", "database is locked").
+_WAL_LOCKS = range(120, 128)
+
+
+def sqlite_lock_held(members: list, db: Path) -> bool:
+    """Whether one of ``members`` holds a SQLite lock on ``db`` that can refuse another
+    connection (read from ``/proc/locks``; False where there is none to read)."""
+    pids = {p.pid for p in members}
+    inodes = {}
+    for path, kind in ((db, "db"), (Path(f"{db}-shm"), "shm")):
+        try:
+            st = path.stat()
+        except FileNotFoundError:
+            continue
+        inodes[f"{os.major(st.st_dev):02x}:{os.minor(st.st_dev):02x}:{st.st_ino}"] = kind
+    try:
+        table = Path("/proc/locks").read_text().splitlines()
+    except OSError:
+        return False
+    for line in table:
+        fields = line.split()
+        if fields[1] == "->" or fields[1] != "POSIX":  # a waiter, or not SQLite's kind
+            continue
+        _, _, _, mode, pid, inode, first, last = fields[:8]
+        if int(pid) not in pids or inode not in inodes:
+            continue
+        if inodes[inode] == "db" and mode == "WRITE":
+            return True
+        end = 1 << 63 if last == "EOF" else int(last)
+        if inodes[inode] == "shm" and int(first) <= _WAL_LOCKS[-1] and end >= _WAL_LOCKS[0]:
+            return True
+    return False
+
+
+def stop_when(
+    proc: subprocess.Popen,
+    ready,
+    ended: str,
+    within: float = 600,
+    db: Path | None = None,
+    lock_retries: int = 1000,
+) -> None:
+    """Stop ``proc``'s process group (SIGSTOP) at a moment ``ready()`` is true, however fast it
+    runs: ``ready`` is only checked once the whole group has stopped, so the state it saw holds
+    until the test sends SIGCONT (or kills the group).  ``ended``: the failure message if
+    ``proc`` ends first, or is still not ready after ``within`` seconds (a hang guard only).
+
+    A stopped process may hold a SQLite lock, and a read of that database (by ``ready``, by
+    the test, by another process it starts) could then be refused until the process goes
+    on.  With ``db``, a stop where one of the group holds a lock on ``db`` that can refuse a
+    read (see ``sqlite_lock_held``) is not ready: the group goes on and is stopped again.
+    Where the locks cannot be seen, a read by ``ready`` refused on a lock also counts as
+    not ready, at most ``lock_retries`` times in a row.  Whatever ``ready`` raises, the
+    group is resumed first (and ended after the test, see ``spawn``).
+    """
     deadline = time.monotonic() + within
+    refused = 0
     while True:
         os.killpg(proc.pid, signal.SIGSTOP)
-        if ready():
-            return
+        try:
+            members = _group(proc)
+            _all_stopped(members)
+            try:
+                if not (db and sqlite_lock_held(members, db)) and ready():
+                    return  # stopped, in the state ``ready`` saw
+                refused = 0
+            except sqlite3.OperationalError as error:
+                if not _lock_error(error) or refused + 1 >= lock_retries:
+                    raise
+                refused += 1
+        except BaseException:
+            os.killpg(proc.pid, signal.SIGCONT)
+            raise
         os.killpg(proc.pid, signal.SIGCONT)
         assert proc.poll() is None and time.monotonic() < deadline, ended
         time.sleep(0.005)

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import mutagen
 import pytest
-from conftest import make_library, stop_when
+from conftest import make_library, run, spawn, stop_when
 
 from tagger.genres import display_name
 
@@ -78,13 +78,8 @@ class Beets:
         return path
 
     def __call__(self, *args, check: bool = True) -> subprocess.CompletedProcess:
-        proc = subprocess.run(
-            [*self.command, *map(str, args)],
-            capture_output=True,
-            text=True,
-            env=self.env,
-            timeout=600,
-            stdin=subprocess.DEVNULL,
+        proc = run(
+            [*self.command, *map(str, args)], env=self.env, timeout=600, stdin=subprocess.DEVNULL
         )
         if check and proc.returncode != 0:
             raise AssertionError(
@@ -340,19 +335,19 @@ def test_auto_on_import_analyses_only_the_new_items(beets):
 
 def test_ctrl_c_says_what_was_kept_and_sets_nothing(beets):
     add_tracks(beets, "incoming3", ["seven"])
-    proc = subprocess.Popen(
+    proc = spawn(
         [*beets.command, "audiogenre", "title:seven"],
         env=beets.env,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
-        start_new_session=True,
     )
-    stop_when(  # beets, once the scan has begun (workers starting)
+    stop_when(  # beets, once the scan has begun (workers starting), holding no SQLite lock
         proc,
         lambda: beets.scans()[-1]["status"] == "running",
         "beets ended before its scan was seen running",
         within=300,
+        db=beets.tagger_db,
     )
     proc.send_signal(signal.SIGINT)  # delivered when it goes on
     os.killpg(proc.pid, signal.SIGCONT)

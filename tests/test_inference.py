@@ -1,7 +1,8 @@
 """The OpenVINO graph against the Keras port it was converted from, and the TensorFlow fallback.
 
-Keras is the source of truth: the float32 path must agree with it to 1e-4 on
-every tag, the bfloat16 path to 1e-2 and on the top genre of real tracks
+Keras is the source of truth: the float32 path must agree with it within float32's
+rounding in another summation order (``tolerance``), the bfloat16 path to 1e-2
+and on the top genre of real tracks
 (patches of two freely licensed soundtracks, see
 ``fixtures/musicnn_real_patches.LICENSE``).
 """
@@ -15,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from tolerance import BF16_ATOL, scaled, sigmoid_atol
 
 from tagger.inference import TENSORFLOW, bfloat16_supported, engine_for
 from tagger.models import resolve, with_precision
@@ -52,10 +54,9 @@ def test_float32_path_matches_keras(inputs, keras_outputs):
     model, out = run("float32", inputs)
     assert str(model.engine) == "openvino float32"
     assert out.shape == (len(inputs), 500)
-    np.testing.assert_allclose(out[:, TAGS], keras_outputs[:, TAGS], atol=1e-4, rtol=0)
-    np.testing.assert_allclose(
-        out[:, 2 * N_TAGS :], keras_outputs[:, 2 * N_TAGS :], atol=1e-3, rtol=1e-4
-    )
+    tags, embeddings = keras_outputs[:, TAGS], keras_outputs[:, 2 * N_TAGS :]
+    np.testing.assert_allclose(out[:, TAGS], tags, atol=sigmoid_atol(tags), rtol=0)
+    np.testing.assert_allclose(out[:, 2 * N_TAGS :], embeddings, atol=scaled(embeddings), rtol=0)
 
 
 @pytest.mark.slow
@@ -63,8 +64,9 @@ def test_float32_path_matches_keras(inputs, keras_outputs):
 def test_bfloat16_path_stays_within_1e_2_and_keeps_real_top_genres(inputs, keras_outputs):
     model, out = run("auto", inputs)
     assert str(model.engine) == "openvino bfloat16"
-    assert np.abs(out[:, TAGS] - keras_outputs[:, TAGS]).max() <= 1e-2
-    assert np.abs(out[:, TAGS] - keras_outputs[:, TAGS]).max() > 1e-6  # really bfloat16
+    gap = np.abs(out[:, TAGS] - keras_outputs[:, TAGS]).max()
+    assert gap <= BF16_ATOL
+    assert gap > sigmoid_atol(keras_outputs[:, TAGS])  # really bfloat16: beyond float32's bound
     # The embeddings point the same way (cosine similarity per patch).
     a, b = out[:, 2 * N_TAGS :], keras_outputs[:, 2 * N_TAGS :]
     cosine = (a * b).sum(1) / np.linalg.norm(a, axis=1) / np.linalg.norm(b, axis=1)
@@ -97,9 +99,8 @@ def test_stale_graph_falls_back_to_tensorflow_with_a_notice(tmp_path, inputs, ke
     assert notice and "runs on TensorFlow" in notice and "musicnn_mtt.weights.h5" in notice
     model = stale.load()
     assert model.engine == TENSORFLOW
-    np.testing.assert_allclose(
-        model.forward(inputs[:4])[:, TAGS], keras_outputs[:4, TAGS], atol=1e-6
-    )
+    ref = keras_outputs[:4, TAGS]  # the full graph; TensorFlow runs the pruned one
+    np.testing.assert_allclose(model.forward(inputs[:4])[:, TAGS], ref, atol=sigmoid_atol(ref))
 
 
 def test_engine_choice_without_a_graph_or_openvino(tmp_path, monkeypatch):

@@ -26,6 +26,7 @@ import mutagen
 import numpy as np
 import pytest
 from conftest import rows, run_cli, run_json
+from tolerance import U16
 
 from tagger.embeddings import nearest, pack_embedding, unpack_embeddings
 from tagger.genres import spelling_key
@@ -199,7 +200,7 @@ def test_similar_puts_the_same_soundtrack_first(real_library):
     first, top5 = [], []
     for i in range(len(groups)):
         idx, sims = nearest(matrix[i], matrix, 5, exclude=i)
-        assert np.all(np.diff(sims) <= 1e-6) and i not in idx
+        assert np.all(np.diff(sims) <= 0) and i not in idx  # the same values, sorted
         first.append(groups[idx[0]] == groups[i])
         top5.append(np.mean(groups[idx] == groups[i]))
     assert np.mean(first) >= 0.95, np.mean(first)  # measured: 90/91
@@ -225,7 +226,8 @@ def test_float16_storage_keeps_the_ranking():
     x32 = d["embeddings"].astype(np.float32)
     x16 = unpack_embeddings([pack_embedding(v) for v in x32])
     assert len(pack_embedding(x32[0])) == 800
-    assert np.abs(x16 - x32).max() <= 1e-3 * np.abs(x32).max()
+    # Rounding to float16 moves a value by at most 2^-11 of it (2^-25 below its normal range).
+    assert np.abs(x16 - x32).max() <= U16 * np.abs(x32).max() + 2.0**-25
     for i in range(0, len(x32), 7):
         assert list(nearest(x32[i], x32, 5, i)[0]) == list(nearest(x16[i], x16, 5, i)[0])
 
@@ -413,5 +415,10 @@ def test_real_scan_stores_the_fixture_embeddings(tmp_path):
         p = Path(r["path"])
         want = fixture[(p.parent.name, p.name)].astype(np.float32)
         got = unpack_embeddings([r["vector"]])[0]
+        # Not a rounding bound: the decoders (libvorbis, FFmpeg, soxr, which pick SIMD kernels
+        # by CPU) are not bit-exact across builds, and log compression turns their differences
+        # in near-silent bins into larger ones; 2% of the vector's size is far above float32's
+        # reordering (tolerance.MUSICNN_RTOL) and float16 storage (U16), far below the O(1)
+        # gap of another recording.
         assert np.abs(got - want).max() <= 0.02 * np.abs(want).max() + 1e-3, p
     assert json.loads(rows(db, "SELECT arguments FROM scans")[0]["arguments"])["model"] == "musicnn"

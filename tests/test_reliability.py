@@ -31,6 +31,7 @@ from conftest import (
     rows,
     run_cli,
     run_json,
+    spawn,
     start_tagger,
     stop_when,
     tagger_cmd,
@@ -39,6 +40,7 @@ from conftest import (
 from corpus import hostile_audio
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from tolerance import scan_atol
 
 from tagger.training.synth import synth_track, write_audio
 
@@ -65,7 +67,7 @@ def test_dask_local_cluster_gives_the_same_results(library, tmp_path):
     for path in a:
         assert a[path]["genre"] == b[path]["genre"]
         pa, pb = json.loads(a[path]["probabilities"]), json.loads(b[path]["probabilities"])
-        assert max(abs(pa[g] - pb[g]) for g in pa) < 1e-3
+        assert max(abs(pa[g] - pb[g]) for g in pa) <= scan_atol()  # another worker's batches
     assert (
         json.loads(rows(tmp_path / "dask.db", "SELECT * FROM scans")[0]["arguments"])["backend"]
         == "dask"
@@ -117,10 +119,8 @@ def test_kills_after_random_committed_rows_lose_and_redo_nothing(tmp_path):
     kills = 0
     while len(committed) < total - 1:
         k = len(committed) + rng.randint(1, total - 1 - len(committed))
-        proc = subprocess.Popen(
-            [sys.executable, "-c", ROW_BY_ROW_SCAN, str(lib), str(db)],
-            stdout=subprocess.DEVNULL,
-            start_new_session=True,
+        proc = spawn(
+            [sys.executable, "-c", ROW_BY_ROW_SCAN, str(lib), str(db)], stdout=subprocess.DEVNULL
         )
         kills += kill_after(proc, db, "SELECT count(*) AS n FROM tracks", k)
         assert integrity(db) == "ok"
@@ -197,10 +197,11 @@ def test_second_process_on_the_same_database_is_refused(tmp_path):
     db = tmp_path / "lib.db"
     lock = Path(f"{db}.lock")
     first = start_tagger("scan", lib, "--db", db, "--jobs", "1")
-    stop_when(  # the first scan, at a moment it holds the lock
+    stop_when(  # the first scan, holding tagger's lock but no SQLite lock the second must wait on
         first,
         lambda: lock.exists() and _locked(lock),
         "the first scan ended before it was seen holding the lock",
+        db=db,
     )
     try:
         second = run_cli("scan", lib, "--db", db, check=False)
@@ -418,10 +419,13 @@ def test_fuzz_decode_and_features(seeds, data):
     parent, child_end = ctx.Pipe()
     proc = ctx.Process(target=_decode_outcome, args=(bytes(blob), ext, child_end))
     proc.start()
-    got = parent.recv() if parent.poll(60) else "hung"
-    proc.join(5)
-    if proc.is_alive():
-        proc.kill()
+    try:
+        got = parent.recv() if parent.poll(60) else "hung"
+        proc.join(5)
+    finally:  # never a child left behind, whatever happened
+        if proc.is_alive():
+            proc.kill()
+        proc.join()
     assert got in ("decoded", "error") or proc.exitcode not in (0, None), got
 
 
@@ -438,7 +442,7 @@ def scan_killing_a_worker(tmp_path: Path, *options: str) -> tuple[dict, list[dic
     for i in range(4):
         make_library(lib / f"a{i}", seconds=4.0, formats=(".flac", ".wav", ".ogg", ".mp3"))
     db = tmp_path / "lib.db"
-    proc = subprocess.Popen(
+    proc = spawn(
         [*tagger_cmd(), "scan", str(lib), "--db", str(db), "--jobs", "2", "--json", *options],
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
@@ -618,17 +622,17 @@ def test_full_or_read_only_disk_is_one_line_exit_1_and_nothing_half_done(small_d
     lib = tmp_path / "lib"
     make_library(lib, seconds=4.0, formats=(".flac", ".mp3"))
     db = small_disk / "lib.db"
-    proc = subprocess.Popen(
+    proc = spawn(
         [*tagger_cmd(), "scan", str(lib), "--db", str(db)],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         text=True,
-        start_new_session=True,
     )
     stop_when(  # the scan, once it has started (its scans row is committed); fill the disk
         proc,
         lambda: count(db, "SELECT count(*) AS n FROM scans") == 1,
         "the scan ended before its scans row was seen",
+        db=db,
     )
     _fill(small_disk)
     os.killpg(proc.pid, signal.SIGCONT)

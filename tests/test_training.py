@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from conftest import run_cli, run_json
+from tolerance import U32, net_rtol, rounded, softmax_atol
 
 from tagger.training import metrics
 from tagger.training.data import Track, find_tracks
@@ -162,14 +163,16 @@ def test_scan_with_a_trained_model(trained, library, tmp_path):
         for t in rows(db):
             probs = json.loads(t["probabilities"])
             assert set(probs) == {"bells", "drone", "noise", "pulse"}
-            assert abs(sum(probs.values()) - 1) < 1e-3  # multiclass: a distribution
+            # multiclass: a distribution; each stored to 5 decimals, float32's sum off by n·u
+            n = len(probs)
+            assert abs(sum(probs.values()) - 1) <= rounded(5, n) + 4 * n * U32
             assert t["tags"] is None
 
 
 def test_trained_models_run_on_openvino_without_tensorflow(trained, library):
     """retrain leaves each net as OpenVINO IR beside its .keras file: a worker runs it without
     importing TensorFlow (the seconds a scan waits for its first result), in float32 within
-    1e-4 of the Keras net, and says so."""
+    float32's rounding of the Keras net, and says so."""
     import subprocess
     import sys
     from dataclasses import replace
@@ -198,8 +201,11 @@ def test_trained_models_run_on_openvino_without_tensorflow(trained, library):
         model = replace(resolve(str(path))[0], precision="float32").load()
         x = track_input(track, model.spec)[1]
         assert str(model.engine) == "openvino float32"
-        keras = softmax(compiled(model.net)(x) / model.temperature)
-        np.testing.assert_allclose(model.forward(x), keras, atol=1e-4, rtol=0)
+        logits = compiled(model.net)(x)
+        keras = softmax(logits / model.temperature)
+        # Another kernel's float32 summation order, through the softmax (tolerance).
+        atol = softmax_atol(logits, net_rtol(model.net), model.temperature)
+        np.testing.assert_allclose(model.forward(x), keras, atol=atol, rtol=0)
 
 
 def _tracks(ids):
@@ -259,7 +265,7 @@ def test_k_fold_cross_validation(toy, trained, tmp_path):
     )
     folds = result["folds"]["mlp"]
     assert folds["k"] == 2 and len(folds["track_accuracy"]) == 2
-    assert abs(folds["mean"] - np.mean(folds["track_accuracy"])) < 1e-3
+    assert abs(folds["mean"] - np.mean(folds["track_accuracy"])) <= rounded(4)  # 4 decimals
     assert result["models"] == {}  # cross-validation reports, it installs nothing
     assert not (tmp_path / "mlp.keras").exists()
 
