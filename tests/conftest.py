@@ -194,9 +194,10 @@ def _group(proc: subprocess.Popen) -> list:
         return []
 
 
-def _all_stopped(members: list, checks: int = 1000) -> None:
+def _all_stopped(members: list, checks: int = 12_000) -> None:
     """Wait until every process in ``members`` has stopped (``kill`` only queues a SIGSTOP: a
-    process running on another core goes on for a moment).  Bounded by a count of checks."""
+    process running on another core goes on for a moment, one inside a system call such as an
+    fsync stops when it returns).  Bounded by a count of checks (a minute at least)."""
     import psutil
 
     for _ in range(checks):
@@ -206,7 +207,7 @@ def _all_stopped(members: list, checks: int = 1000) -> None:
             continue
         if states <= {psutil.STATUS_STOPPED, psutil.STATUS_ZOMBIE, psutil.STATUS_DEAD}:
             return
-        time.sleep(0.001)
+        time.sleep(0.005)
     raise AssertionError(f"not all of {members} stopped after SIGSTOP")
 
 
