@@ -327,6 +327,11 @@ def _print_failures(files: list[dict], limit: int | None = 20, more: str = "") -
         typer.echo(f"  ... and {len(files) - limit} more{more}", err=True)
 
 
+def _count(n: int, noun: str) -> str:
+    """``1 file``, ``2 files``, ``0 errors``."""
+    return f"{n} {noun}{'' if n == 1 else 's'}"
+
+
 def _genres(names: list[str]) -> str:
     return "; ".join(names) or "(none)"
 
@@ -662,10 +667,11 @@ def undo(
                     f"{_genres(c['restore'])}"
                 )
         to_restore = sum(c.get("action") == "restore" for c in summary["changes"])
+        n = to_restore if dry_run else summary["restored"]
         typer.echo(
-            f"{to_restore if dry_run else summary['restored']} files "
-            f"{'to restore' if dry_run else 'restored'}, {summary['changed_since']} "
-            f"changed since tagger wrote them (left alone), {summary['errors']} errors"
+            f"{_count(n, 'file')} {'to restore' if dry_run else 'restored'}, "
+            f"{summary['changed_since']} changed since tagger wrote them (left alone), "
+            f"{_count(summary['errors'], 'error')}"
         )
         _print_failures(summary["error_files"], limit=None)
     if summary["errors"]:
@@ -739,7 +745,11 @@ def ls_cmd(
     elif tracks:
         typer.echo(listing.to_text(tracks))
     else:
-        _err("no tracks match")
+        near = listing.near_genres(settings.db, genre, settings.genre_map) if genre else []
+        hint = f" (stored genres close to {genre!r}: {', '.join(near)})" if near else ""
+        if genre and not near:
+            hint = " (`tagger report` lists the stored genres)"
+        _err(f"no tracks match{hint}")
 
 
 @app.command()
@@ -908,10 +918,18 @@ def similar(
 @app.command("models")
 @handles_errors
 def models_cmd(json_out: bool = JsonOption) -> None:
-    """List the installed models with the figures from their model cards, and the missing ones."""
+    """List the installed models with the figures from their model cards, and the missing ones.
+
+    The default is the config's `model` when set, else the best model
+    installed; the last line says how to choose another.
+    """
+    from .config import config_path
     from .models import KINDS, available, default_kind
 
+    settings = _settings()
     default, why = default_kind()
+    if settings.model:
+        default, why = settings.model, f"set by `model` in {settings.source('model')}"
     rows = []
     for ref in available():
         card = ref.card
@@ -943,7 +961,7 @@ def models_cmd(json_out: bool = JsonOption) -> None:
             rows.append({"name": kind.name, "installed": False, "how": kind.how_to_get})
     for r in rows:
         if not r["installed"]:
-            typer.echo(f"{r['name']}  not installed; {r['how']} (see README, Models)")
+            typer.echo(f"{r['name']}  not installed; {r['how']} (`tagger retrain --help`)")
             continue
         mark = f"  [default: {r['why_default']}]" if r["default"] else ""
         typer.echo(f"{r['name']}  {r['version']}  ({r['kind']}, {r['source']}){mark}")
@@ -958,6 +976,10 @@ def models_cmd(json_out: bool = JsonOption) -> None:
         if figures:
             typer.echo(f"  figures: {figures}")
         typer.echo(f"  file:    {r['path']}")
+    typer.echo(
+        f'default: {default}; to choose another, set `model = "NAME"` in {config_path()} '
+        f"(`--model NAME` for one command)"
+    )
 
 
 @app.command("config")
@@ -976,7 +998,12 @@ def config_cmd(json_out: bool = JsonOption) -> None:
         return
     typer.echo(
         f"config file: {path}"
-        + ("" if settings.path else "  (not found: built-in defaults; see README, Config)")
+        + (
+            ""
+            if settings.path
+            else "  (not found: the built-in defaults below; it takes any of these keys as "
+            "`key = value` lines)"
+        )
     )
     for key, v in values.items():
         value = v["value"]

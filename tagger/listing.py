@@ -12,7 +12,7 @@ import csv
 import io
 from dataclasses import asdict, dataclass
 
-from .genres import GenreMap, canonical
+from .genres import GenreMap, canonical, nearest_genres, spelling_key
 from .paths import absolute, default_db, is_under, printable
 from .store import Store
 
@@ -27,6 +27,7 @@ COLUMNS = (
     "model_version",
     "tag_genre",
     "written_genre",
+    "uncertain",
 )
 
 
@@ -43,6 +44,7 @@ class Track:
     model_version: str | None
     tag_genre: str | None
     written_genre: str | None
+    uncertain: bool = False  # a trained head abstained: not written unless --include-uncertain
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -62,12 +64,27 @@ def roots_of(paths: list | None) -> list[str] | None:
 
 
 def matches_genre(genre: str | None, wanted: str, genre_map: GenreMap) -> bool:
-    """``--genre`` matches the model's name, the user's spelling, or any synonym of either."""
+    """``--genre`` matches the model's name, the user's spelling, or any synonym of either.
+
+    Spellings compare as retrain compares them (``genres.spelling_key``: case,
+    spacing and punctuation aside), so ``dark-electro`` finds ``Dark Electro``.
+    """
     if genre is None:
         return False
-    want = wanted.strip().lower()
-    names = {genre.lower(), genre_map.label(genre).lower(), genre_map.spell(genre).lower()}
+    want = spelling_key(wanted)
+    names = {spelling_key(n) for n in (genre, genre_map.label(genre), genre_map.spell(genre))}
     return want in names or (canonical(wanted) is not None and canonical(wanted) == genre)
+
+
+def near_genres(db, wanted: str, genre_map: GenreMap | None = None) -> list[str]:
+    """The stored genres (as ``ls`` shows them) close to ``wanted``: the hint when none match."""
+    gmap = genre_map or GenreMap()
+    store = Store(default_db(db), create=False, reading=True)
+    try:
+        names = {gmap.label(r["genre"]) for r in store.tracks("genre IS NOT NULL", [], ("genre",))}
+    finally:
+        store.close()
+    return nearest_genres(wanted, sorted(names))
 
 
 def list_tracks(
@@ -100,6 +117,7 @@ def list_tracks(
                 "written_genre",
                 "status",
                 "reason",
+                "uncertain",
             )
             if c in cols
         ]
@@ -131,18 +149,24 @@ def list_tracks(
                 model_version=r["model_version"],
                 tag_genre=r["tag_genre"],
                 written_genre=r["written_genre"],
+                uncertain=bool(r.get("uncertain")),
             )
         )
     return out
 
 
 def to_text(tracks: list[Track]) -> str:
-    """One line per track: genre, confidence, status, path (the error after it)."""
+    """One line per track: genre, confidence, status, path (the error after it).
+
+    A track a trained head abstained on shows ``abstained`` where its status
+    would say ``ok``: its genre is stored but not written by default.
+    """
     width = max([5] + [len(t.genre or "-") for t in tracks])
     lines = []
     for t in tracks:
         conf = f"{t.confidence:.2f}" if t.confidence is not None else "   -"
-        line = f"{t.genre or '-':<{width}}  {conf}  {t.status:<9}  {printable(t.path)}"
+        shown = "abstained" if t.uncertain and t.status == "ok" else t.status
+        line = f"{t.genre or '-':<{width}}  {conf}  {shown:<9}  {printable(t.path)}"
         if t.error:
             line += f"  ({t.error})"
         lines.append(line)

@@ -120,6 +120,8 @@ def build_report(
                 "written": sum(bool(r["written_genre"]) for r in rs),
                 **_album_columns(extra.get(key)),
             }
+            # Grouped by folder, format or model: which genres each group holds, most first.
+            | ({} if by in ("genre", "album") else {"genres": _genre_counts(rs, gmap)})
         )
     last = dict(scans[-1]) if scans else None
     if last and isinstance(last.get("arguments"), str):
@@ -144,9 +146,13 @@ def build_report(
         "groups": table,
         "confidence_histogram": histogram([r["confidence"] for r in analysed]),
         "agreement": agreement(analysed),
+        # The least certain of the tracks the model did not abstain on (those are listed
+        # under "abstained", not twice).
         "uncertain": [
             {"path": r["path"], "genre": gmap.label(r["genre"]), "confidence": r["confidence"]}
-            for r in sorted(analysed, key=lambda r: r["confidence"])[:uncertain]
+            for r in sorted(
+                (r for r in analysed if not r["uncertain"]), key=lambda r: r["confidence"]
+            )[:uncertain]
         ],
         # Tracks a trained head abstained on: stored, not written by default.
         "abstained": [
@@ -174,6 +180,12 @@ def _album_columns(detail: dict | None) -> dict:
         "album_tags": {k: detail[k] for k in ("album", "album_artist", "folder")},
         "disagreeing": detail["disagreeing"],
     }
+
+
+def _genre_counts(rows: list[dict], gmap: GenreMap) -> dict[str, int]:
+    """Tracks per genre among ``rows``, most first (ties alphabetical)."""
+    counts = Counter(gmap.label(r["genre"]) for r in rows)
+    return dict(sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
 
 
 def histogram(values: list[float], bins: int = HISTOGRAM_BINS) -> dict:
@@ -231,16 +243,21 @@ def to_text(rep: dict, errors: int | None = ERRORS_SHOWN) -> str:
     lines.append(
         f"{by:<{width}}  {'tracks':>7}  {'share':>6}  {'conf':>5}  {'low':>5}  {'written':>7}"
         + (f"  {'album genre':<16} {'score':>5}  {'agree':>7}  written as" if albums else "")
+        + ("  genres" if by not in ("genre", "album") else "")
     )
     for g in rep["groups"]:
         name = printable(str(g[by]))
         if len(name) > width:  # an album keeps its title and the end of its folder
             head = (width - 3) // 2 if albums else 0
             name = name[:head] + "..." + name[-(width - 3 - head) :]
+        genres = g.get("genres") or {}
+        shown = ", ".join(f"{k} {n}" for k, n in list(genres.items())[:3])
+        more = f", +{len(genres) - 3} more" if len(genres) > 3 else ""
         lines.append(
             f"{name:<{width}}  {g['tracks']:>7}  {g['share']:>6.1%}  "
             f"{g['mean_confidence']:>5.2f}  {g['low_confidence']:>5}  {g['written']:>7}"
             + (_album_cells(g) if albums else "")
+            + (f"  {shown}{more}" if genres else "")
         )
         if albums:
             lines += _disagreeing_lines(g)
@@ -331,6 +348,8 @@ def to_csv(rep: dict) -> str:
     fields = [rep["by"], "tracks", "share", "mean_confidence", "low_confidence", "written"]
     if rep["by"] == "album":
         fields += ["album_genre", "score", "voters", "agreeing", "mode", "reason", "disagreeing"]
+    elif rep["by"] != "genre":
+        fields.append("genres")  # "Rock 12; Jazz 3"
     w = csv.DictWriter(buf, fieldnames=fields, extrasaction="ignore")
     w.writeheader()
     for g in rep["groups"]:
@@ -339,6 +358,8 @@ def to_csv(rep: dict) -> str:
                 "album_genre": g["genre"],
                 "disagreeing": "\n".join(t["path"] for t in g["disagreeing"]),
             }
+        elif "genres" in g:
+            g = g | {"genres": "; ".join(f"{k} {n}" for k, n in g["genres"].items())}
         w.writerow(g)
     return buf.getvalue()
 

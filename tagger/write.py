@@ -344,7 +344,7 @@ def undo(
                     change["action"] = "changed since"
                     change["reason"] = (
                         "its genre was changed by something else after tagger "
-                        "wrote it; left alone (--force restores anyway)"
+                        "wrote it (--force restores anyway)"
                     )
                     summary.changes.append(change)
                     continue

@@ -243,10 +243,10 @@ def resolve(model: str | os.PathLike | None = None) -> tuple[ModelRef, str | Non
         name, why = default_kind()
         notice = None
         if name == "musicnn":  # only the fallback is announced; a trained default is chosen
-            notice = (
-                f"notice: using the shipped pretrained musicnn taggers ({why}; once a library "
-                f"is scanned, `tagger retrain --from-library` learns its own genres, and "
-                f"`tagger retrain --data DIR` trains the ResNet)"
+            notice = (  # two short lines: what runs, then what would do better
+                f"notice: using the shipped pretrained musicnn taggers ({why})\n"
+                f"hint: after a scan, `tagger retrain --from-library` learns your library's "
+                f"own genres"
             )
         return resolve(name)[0], notice
     text = os.fspath(model)
