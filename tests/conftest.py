@@ -24,6 +24,7 @@ if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
 
 FORMATS = (".mp3", ".flac", ".ogg", ".opus", ".m4a", ".wav", ".aiff", ".wma")
 SR = 22050
+FIXTURES = Path(__file__).parent / "fixtures"
 
 
 @pytest.fixture(autouse=True)
@@ -315,3 +316,30 @@ def rows(db: Path, sql: str = "SELECT * FROM tracks ORDER BY path", params=()) -
         return [dict(r) for r in conn.execute(sql, params)]
     finally:
         conn.close()
+
+
+# musicnn, loaded once per test module that asks for it.
+@pytest.fixture(scope="module")
+def musicnn():
+    """The float32 path (OpenVINO float32 where installed): the one held to the original graph."""
+    from dataclasses import replace
+
+    from tagger.models import resolve
+
+    return replace(resolve("musicnn")[0], precision="float32").load()
+
+
+@pytest.fixture(scope="module")
+def parity():
+    """Patches and the original TF1 graph's outputs for them (see training/convert_musicnn.py)."""
+    import numpy as np
+
+    return np.load(FIXTURES / "musicnn_parity.npz")
+
+
+@pytest.fixture(scope="module")
+def full_graph(musicnn):
+    """The graph exactly as the checkpoints hold it, dead filters and all."""
+    from tagger.models.musicnn import build_combined
+
+    return build_combined(musicnn.card, musicnn.folder, prune=False)

@@ -12,12 +12,16 @@ here is used by the product.
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import tarfile
 from pathlib import Path
 
+import mutagen
 import pytest
+
+from tagger.formats import by_extension, sniff
 
 CACHE = Path(os.environ.get("TAGGER_TEST_CACHE", Path.home() / ".cache" / "tagger-tests"))
 
@@ -150,3 +154,36 @@ def hostile_audio(root: Path) -> dict[str, tuple[str, str]]:
     write_audio(root / "clip.wav", synth_track("pulse", 0.1, sr, 3), sr)
     (root / "text.flac").write_text("This is a text file, not audio.\n" * 40)
     return HOSTILE_EXPECTED
+
+
+# The two corpora of real tagged files the byte-exact tag tests run over.
+CORPORA = {"mutagen": mutagen_data, "mediafile": mediafile_data}
+
+
+def _tag_size(four: bytes) -> int:
+    """An ID3v2 tag's size from its header: four bytes of seven bits each."""
+    return (four[0] << 21) | (four[1] << 14) | (four[2] << 7) | four[3]
+
+
+def taggable(folder: Path) -> list[Path]:
+    """Files tagger scans (by name and by content) that mutagen opens."""
+    out = []
+    for f in audio_files(folder):
+        fmt = sniff(f)
+        if by_extension(f) is None or fmt is None or fmt.tag_family is None:
+            continue
+        try:
+            if mutagen.File(f) is None:
+                continue
+        except mutagen.MutagenError:
+            continue  # e.g. emptyfile.mp3, too-short.mp3: nothing mutagen can open
+        out.append(f)
+    return out
+
+
+def corpus_copy(name: str, tmp_path: Path) -> list[Path]:
+    files = taggable(CORPORA[name]())
+    assert len(files) >= 40, f"{name} corpus shrank to {len(files)} files"
+    for f in files:
+        shutil.copy(f, tmp_path / f.name)
+    return [tmp_path / f.name for f in files]

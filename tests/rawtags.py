@@ -36,6 +36,9 @@ import hashlib
 import struct
 from pathlib import Path
 
+import mutagen
+import numpy as np
+
 GENRE_FRAMES = {b"TCON", b"TCO"}
 GENRE_MP4 = {b"\xa9gen", b"gnre"}
 GENRE_ASF = "WM/Genre"
@@ -530,3 +533,25 @@ def diff(a, b, where: str = "") -> str | None:
             return f"{where}: {len(a)} items != {len(b)} items"
         return None
     return None if a == b else f"{where}: {a!r:.120} != {b!r:.120}"
+
+
+def audio_samples(path: Path) -> np.ndarray:
+    """Every decoded sample of the file (PyAV decodes all formats the same way twice)."""
+    import av
+
+    with av.open(str(path)) as c:
+        return np.concatenate([f.to_ndarray().reshape(-1) for f in c.decode(audio=0)])
+
+
+def digest(folder: Path) -> dict[str, str]:
+    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(folder.iterdir())}
+
+
+def raw_genre(path: Path) -> list[str]:
+    """The genre straight from mutagen, without tagger's reader."""
+    f = mutagen.File(path)
+    tags = f.tags
+    if path.suffix in (".mp3", ".wav", ".aiff"):
+        return list(tags["TCON"].text) if tags and "TCON" in tags else []
+    key = {".m4a": "\xa9gen", ".wma": "WM/Genre"}.get(path.suffix, "genre")
+    return [str(v) for v in tags.get(key, [])] if tags else []

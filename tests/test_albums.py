@@ -18,6 +18,8 @@ from tagger.albums import (
 )
 
 SOFTMAX = lambda model: False  # noqa: E731  a softmax head's scores
+
+
 MULTI = lambda model: True  # noqa: E731  musicnn's independent scores
 
 
@@ -26,7 +28,11 @@ def track(path, album=None, artist=None, probs=None, **kw) -> AlbumTrack:
 
 
 CLASSICAL = {"classical": 0.7, "ambient": 0.2, "techno": 0.1}
+
+
 AMBIENT = {"classical": 0.3, "ambient": 0.6, "techno": 0.1}
+
+
 TECHNO = {"classical": 0.05, "ambient": 0.15, "techno": 0.8}
 
 

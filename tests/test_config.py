@@ -8,7 +8,6 @@ import pytest
 from conftest import run_cli
 
 from tagger.config import ConfigError, load_config
-from tagger.genres import GenreMap
 
 
 def write_config(home, text: str):
@@ -64,20 +63,6 @@ def test_bad_value_names_the_key(isolated_home, text, key):
         load_config()
 
 
-def test_genre_map_spells_filters_and_merges():
-    gmap = GenreMap(
-        {"hiphop": "Hip Hop", "Techno": "Electronic", "house": "Electronic"},
-        whitelist=["Hip Hop", "Electronic", "Jazz"],
-    )
-    assert gmap.spell("hiphop") == "Hip Hop" and gmap.spell("jazz") == "Jazz"
-    assert gmap.label("house") == "Electronic" and gmap.label("rock") == "rock"
-    probs = {"rock": 0.5, "techno": 0.3, "house": 0.25, "jazz": 0.2, "hiphop": 0.01}
-    # rock is off the whitelist; techno and house merge into one Electronic
-    assert gmap.choose(probs, top=2) == ["Electronic", "Jazz"]
-    assert gmap.choose(probs, top=2, min_confidence=0.21) == ["Electronic"]
-    assert GenreMap().choose(probs, top=2) == ["Rock", "Techno"]
-
-
 def test_tagger_config_shows_sources_and_refuses_a_bad_file(isolated_home):
     path = write_config(
         isolated_home,
@@ -99,17 +84,3 @@ def test_tagger_config_shows_sources_and_refuses_a_bad_file(isolated_home):
         assert proc.stderr.strip() == (
             f"tagger: error: config {path}: top: must be a whole number >= 1, not -1"
         )
-
-
-def test_exclude_paths_and_globs_in_the_walk(tmp_path):
-    from tagger.walk import Exclude, walk
-
-    for rel in ("a/1.mp3", "Podcasts/ep1.mp3", "b/Podcasts/ep2.mp3", "b/book.m4b", "c/2.flac"):
-        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
-        (tmp_path / rel).write_bytes(b"")
-    exclude = Exclude([str(tmp_path / "c"), "*/Podcasts", "*.m4b"])
-    found = sorted(p.relative_to(tmp_path).as_posix() for p in walk([tmp_path], exclude).files)
-    assert found == ["a/1.mp3"]
-    assert exclude.covers(str(tmp_path / "b/Podcasts/deeper/x.mp3"))
-    assert not exclude.covers(str(tmp_path / "a/1.mp3"))
-    assert walk([tmp_path / "c" / "2.flac"], exclude).files == []  # even when named directly

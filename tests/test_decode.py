@@ -7,14 +7,20 @@ import os
 import pwd
 import re
 import shutil
+import subprocess
+import sys
 import tempfile
 from pathlib import Path
 
 import numpy as np
 import pytest
+import soundfile as sf
 from corpus import audio_files, hostile_audio, mutagen_data
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
-from tagger.decode import SILENCE_DBFS, DecodeError, decode, level_dbfs
+from tagger.decode import SILENCE_DBFS, DecodeError, decode, level_dbfs, plan_windows
+from tagger.errors import TaggerError
 from tagger.training.synth import synth_track, write_audio
 
 SR, N, LENGTH = 22050, 5, 3.0
@@ -34,6 +40,86 @@ def outcome(path: Path) -> tuple[str, str | None]:
 def hostile(tmp_path_factory) -> tuple[Path, dict[str, tuple[str, str]]]:
     root = tmp_path_factory.mktemp("hostile")
     return root, hostile_audio(root)
+
+
+def best_match(a: np.ndarray, b: np.ndarray, span: int = 2048) -> float:
+    """The largest normalised correlation of ``b``'s middle with ``a`` within ``span`` samples
+    (AAC's encoder delay and padding shift an M4A's windows by up to ~50 ms)."""
+    from scipy.signal import correlate
+
+    core = b[span:-span]
+    k = int(np.argmax(correlate(a, core, mode="valid", method="fft")))
+    seg = a[k : k + len(core)]
+    return float(np.dot(seg, core) / (np.linalg.norm(seg) * np.linalg.norm(core)))
+
+
+@pytest.fixture(scope="session")
+def mutagen() -> Path:
+    return mutagen_data()
+
+
+def ffmpeg_seconds(path: Path) -> float:
+    """Seconds of audio FFmpeg gets out of a file, skipping bad packets as the ffmpeg tool does."""
+    import av
+
+    try:
+        with av.open(str(path), metadata_errors="ignore") as c:
+            if not c.streams.audio:
+                return 0.0
+            stream, samples = c.streams.audio[0], 0
+            for packet in c.demux(stream):
+                try:
+                    samples += sum(f.samples for f in stream.decode(packet))
+                except av.error.InvalidDataError:
+                    continue
+            return samples / (stream.codec_context.sample_rate or 1)
+    except (av.error.FFmpegError, EOFError):
+        return 0.0
+
+
+def _reasons_as_nobody(paths: list[str], conn) -> None:
+
+    nobody = pwd.getpwnam("nobody")
+    os.setgid(nobody.pw_gid)
+    os.setuid(nobody.pw_uid)
+    said = [outcome(Path(p)) for p in paths]
+    os.environ["TAGGER_HOME"] = os.path.dirname(paths[-1])
+    try:  # the first file, as `tagger scan` argument
+        sys.modules["tagger.scan"].scan([paths[0]], model="musicnn")
+    except TaggerError as exc:
+        said.append(str(exc))
+    conn.send(said)
+
+
+def _decode_outcome(data: bytes, suffix: str, conn) -> None:
+    import tempfile
+
+    from tagger.decode import DecodeError, decode
+    from tagger.features import LOGMEL, extract
+
+    with tempfile.NamedTemporaryFile(suffix=suffix, delete=False) as f:
+        f.write(data)
+    try:
+        d = decode(f.name, 22050, 3, 3.0)
+        x = extract(d.windows, LOGMEL)
+        ok = x.shape[1:] == LOGMEL.input_shape() and np.isfinite(x).all()
+        conn.send("decoded" if ok else f"bad features {x.shape}")
+    except DecodeError as exc:
+        conn.send("error" if str(exc) and "\n" not in str(exc) else f"bad message {exc!r}")
+    except BaseException as exc:  # anything else escaping decode is a bug
+        conn.send(f"raised {type(exc).__name__}: {exc}")
+    finally:
+        os.unlink(f.name)
+
+
+@pytest.fixture(scope="module")
+def seeds(tmp_path_factory) -> dict[str, bytes]:
+    root = tmp_path_factory.mktemp("seeds")
+    y = synth_track("bells", 4.0, 22050, 9)
+    return {
+        ext: write_audio(root / f"s{ext}", y, 22050).read_bytes()
+        for ext in (".wav", ".flac", ".mp3", ".ogg", ".m4a")
+    }
 
 
 def test_hostile_files_get_the_status_and_reason_of_what_decodes(hostile):
@@ -75,22 +161,6 @@ def test_every_decoder_mixes_stereo_to_the_same_level(tmp_path):
             assert best_match(a, b) > 0.99
 
 
-def best_match(a: np.ndarray, b: np.ndarray, span: int = 2048) -> float:
-    """The largest normalised correlation of ``b``'s middle with ``a`` within ``span`` samples
-    (AAC's encoder delay and padding shift an M4A's windows by up to ~50 ms)."""
-    from scipy.signal import correlate
-
-    core = b[span:-span]
-    k = int(np.argmax(correlate(a, core, mode="valid", method="fft")))
-    seg = a[k : k + len(core)]
-    return float(np.dot(seg, core) / (np.linalg.norm(seg) * np.linalg.norm(core)))
-
-
-@pytest.fixture(scope="session")
-def mutagen() -> Path:
-    return mutagen_data()
-
-
 @pytest.mark.parametrize(
     "name, status, reason",
     [
@@ -113,25 +183,6 @@ def test_mutagen_files_named_in_issue_12(mutagen, name, status, reason):
     assert got[0] == status and re.fullmatch(reason, got[1] or ""), got
 
 
-def ffmpeg_seconds(path: Path) -> float:
-    """Seconds of audio FFmpeg gets out of a file, skipping bad packets as the ffmpeg tool does."""
-    import av
-
-    try:
-        with av.open(str(path), metadata_errors="ignore") as c:
-            if not c.streams.audio:
-                return 0.0
-            stream, samples = c.streams.audio[0], 0
-            for packet in c.demux(stream):
-                try:
-                    samples += sum(f.samples for f in stream.decode(packet))
-                except av.error.InvalidDataError:
-                    continue
-            return samples / (stream.codec_context.sample_rate or 1)
-    except (av.error.FFmpegError, EOFError):
-        return 0.0
-
-
 def test_what_ffmpeg_decodes_tagger_decodes(mutagen):
     """Each mutagen test file that FFmpeg gets audio out of has a result, not an error."""
     import av
@@ -146,23 +197,6 @@ def test_what_ffmpeg_decodes_tagger_decodes(mutagen):
         assert "permission" not in (reason or ""), (f.name, reason)
         if f in decodable:
             assert status != "error", (f.name, reason)
-
-
-def _reasons_as_nobody(paths: list[str], conn) -> None:
-    import sys
-
-    from tagger.errors import TaggerError
-
-    nobody = pwd.getpwnam("nobody")
-    os.setgid(nobody.pw_gid)
-    os.setuid(nobody.pw_uid)
-    said = [outcome(Path(p)) for p in paths]
-    os.environ["TAGGER_HOME"] = os.path.dirname(paths[-1])
-    try:  # the first file, as `tagger scan` argument
-        sys.modules["tagger.scan"].scan([paths[0]], model="musicnn")
-    except TaggerError as exc:
-        said.append(str(exc))
-    conn.send(said)
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="needs root to act as another user")
@@ -204,28 +238,91 @@ def test_permission_reasons_are_true():
     )
 
 
-def test_migration_gives_old_rows_a_status(tmp_path):
-    """Errors stay errors with their reason; old results are 'unchecked' (NULL), not 'ok'."""
-    import sqlite3
-
-    from tagger.store import MIGRATIONS, Store
-
-    db = tmp_path / "v1.db"
-    conn = sqlite3.connect(db)
-    for sql in MIGRATIONS[0]:
-        conn.execute(sql)
-    conn.executemany(
-        "INSERT INTO tracks (path, genre, error) VALUES (?, ?, ?)",
-        [("/a.mp3", "rock", None), ("/b.mp3", None, "not an audio file")],
+@pytest.mark.slow
+def test_two_hour_file_decodes_in_bounded_memory(tmp_path):
+    path = tmp_path / "two_hours.flac"
+    rate = 8000
+    block = synth_track("drone", 60.0, rate, 0)
+    with sf.SoundFile(path, "w", rate, 1, format="FLAC") as f:
+        for _ in range(120):
+            f.write(block)
+    short = write_audio(tmp_path / "short.flac", block[: rate * 40], rate)
+    code = (
+        "import resource, sys\n"
+        "from tagger.decode import decode\n"
+        "from tagger.features import extract, LOGMEL\n"
+        "def run(p):\n"
+        "    d = decode(p, 22050, 10, 3.0)\n"
+        "    return d, extract(d.windows, LOGMEL)\n"
+        "run(sys.argv[2])  # imports, JIT and allocator warm-up on a 40-second file\n"
+        "before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss\n"
+        "d, x = run(sys.argv[1])\n"
+        "after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss\n"
+        "print(d.duration, x.shape[0], before, after)\n"
     )
-    conn.execute("PRAGMA user_version = 1")
-    conn.commit()
-    conn.close()
-    Store(db).close()
-    conn = sqlite3.connect(db)
-    got = conn.execute("SELECT path, status, reason, error FROM tracks ORDER BY path").fetchall()
-    conn.close()
-    assert got == [
-        ("/a.mp3", None, None, None),
-        ("/b.mp3", "error", "not an audio file", "not an audio file"),
-    ]
+    out = subprocess.run(
+        [os.sys.executable, "-c", code, str(path), str(short)],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
+    duration, slices, before_kb, after_kb = float(out[0]), int(out[1]), int(out[2]), int(out[3])
+    assert abs(duration - 7200) < 1 and slices == 10
+    # Decoding it whole at 22,050 Hz would take 635 MB; the windows take ~3 MB.
+    assert (after_kb - before_kb) < 150_000, (before_kb, after_kb)
+
+
+@pytest.mark.slow
+@settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(data=st.data())
+def test_fuzz_decode_and_features(seeds, data):
+    """Mutated real files either decode to valid features or fail with a one-line reason.
+
+    Each example runs in a forked child: a native crash there is what the scan's
+    worker isolation handles, and it is reported here rather than killing pytest.
+    """
+    ext = data.draw(st.sampled_from(sorted(seeds)))
+    blob = bytearray(seeds[ext])
+    for _ in range(data.draw(st.integers(1, 20))):
+        pos = data.draw(st.integers(0, len(blob) - 1))
+        blob[pos] = data.draw(st.integers(0, 255))
+    cut = data.draw(st.integers(0, len(blob)))
+    blob = blob[:cut] if data.draw(st.booleans()) else blob
+    ctx = mp.get_context("fork")
+    parent, child_end = ctx.Pipe()
+    proc = ctx.Process(target=_decode_outcome, args=(bytes(blob), ext, child_end))
+    proc.start()
+    try:
+        got = parent.recv() if parent.poll(60) else "hung"
+        proc.join(5)
+    finally:  # never a child left behind, whatever happened
+        if proc.is_alive():
+            proc.kill()
+        proc.join()
+    assert got in ("decoded", "error") or proc.exitcode not in (0, None), got
+
+
+# --- windows -------------------------------------------------------------------------------
+def test_a_30_second_clip_is_cut_into_consecutive_slices():
+    assert plan_windows(30.0, 10, 3.0) == [(3.0 * i, 3.0) for i in range(10)]
+
+
+def test_a_long_track_spreads_its_windows_over_its_middle():
+    wins = plan_windows(300.0, 5, 3.0)
+    assert len(wins) == 5 and all(d == 3.0 for _, d in wins)
+    starts = [s for s, _ in wins]
+    assert starts[0] == pytest.approx(30.0) and starts[-1] + 3.0 == pytest.approx(270.0)
+    assert starts == sorted(starts) and len(set(starts)) == 5
+
+
+def test_windows_never_reach_past_the_end():
+    for duration in (3.0, 3.5, 7.9, 29.99, 31.0, 45.0, 61.0, 7200.0):
+        for n in (1, 3, 5, 10):
+            for start, length in plan_windows(duration, n, 3.0):
+                assert start >= 0 and start + length <= duration + 1e-9, (duration, n)
+
+
+def test_no_windows_for_nothing():
+    assert plan_windows(0.0, 5, 3.0) == [] and plan_windows(10.0, 0, 3.0) == []

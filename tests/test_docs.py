@@ -1,5 +1,6 @@
 """The README and docs/ stay true: its commands table against the real CLI, its size, its test
-command against CI's, and no development history (issue numbers, commit hashes) anywhere."""
+command against CI's, and no development history (issue numbers, commit hashes) anywhere.
+"""
 
 from __future__ import annotations
 
@@ -13,13 +14,21 @@ import pytest
 from conftest import tagger_cmd
 
 ROOT = Path(__file__).resolve().parent.parent
-README = ROOT / "README.md"
-DOCS = sorted((ROOT / "docs").glob("*.md"))
-BEET = shutil.which("beet")
 
+
+README = ROOT / "README.md"
 pytestmark = pytest.mark.skipif(not README.exists(), reason="not a checkout")
 
+
+DOCS = sorted((ROOT / "docs").glob("*.md"))
+
+
+BEET = shutil.which("beet")
+
+
 OPTION = re.compile(r"(?<![\w-])(--?[A-Za-z][\w-]*)")
+
+
 # ``--by genre|folder`` : an option followed by its choices (placeholders such as FILE are capitals)
 CHOICES = re.compile(r"(--[\w-]+) ([a-z0-9_]+(?:\|[A-Za-z0-9_]+)+)")
 
@@ -55,6 +64,13 @@ def help_text(command: list[str], tmp_path: Path) -> str:
     proc = subprocess.run(argv, capture_output=True, text=True, env=env, timeout=300)
     assert proc.returncode == 0, f"{' '.join(command)} --help: {proc.stdout}{proc.stderr}"
     return proc.stdout
+
+
+ISSUE = re.compile(r"(?<![\w&/])#\d+\b|\bissues?\s+#?\d+\b", re.I)
+
+
+# 7 to 40 hex digits with at least one digit and one letter: a commit, not a number or a word
+HASH = re.compile(r"\b(?=[0-9a-f]*[0-9])(?=[0-9a-f]*[a-f])[0-9a-f]{7,40}\b")
 
 
 def test_the_commands_table_has_every_command():
@@ -105,11 +121,6 @@ def test_the_readme_links_every_docs_page():
     assert DOCS
     for page in DOCS:
         assert f"(docs/{page.name}" in readme, f"README.md does not link docs/{page.name}"
-
-
-ISSUE = re.compile(r"(?<![\w&/])#\d+\b|\bissues?\s+#?\d+\b", re.I)
-# 7 to 40 hex digits with at least one digit and one letter: a commit, not a number or a word
-HASH = re.compile(r"\b(?=[0-9a-f]*[0-9])(?=[0-9a-f]*[a-f])[0-9a-f]{7,40}\b")
 
 
 @pytest.mark.parametrize("page", [README, *DOCS], ids=lambda p: p.name)

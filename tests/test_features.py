@@ -14,6 +14,7 @@ import scipy.ndimage
 from tolerance import U32
 
 from tagger import features as F
+from tagger.features import MUSICNN, extract
 from tagger.training.synth import synth_track
 
 SR = 22050
@@ -80,3 +81,19 @@ def test_summary_parts_are_librosas(slices):
     # 512, and dividing by the Hann windows' squared sum (1.5) shrinks the gap.
     atol = 2 * 11 * 7 * U32 * np.sqrt(2048) * 4 / 1.5 * np.abs(ref).max()
     np.testing.assert_allclose(F.istft(masked, 512, slices.shape[1]), ref, atol=atol, rtol=0)
+
+
+@pytest.mark.slow
+def test_spectrogram_matches_the_recorded_input(parity):
+    """tagger's own feature code still produces the inputs the references were made from."""
+    from tagger.training.synth import fixed_signals
+
+    patches = np.concatenate(
+        [extract([s.astype(np.float32)], MUSICNN) for s in fixed_signals().values()]
+    )
+    # The STFT is float64 (negligible); the mel sum of 257 non-negative float32 products is off
+    # by at most 257·u of its value (and |X|² by 4·u more), twice over for the recording's own;
+    # log10(1 + C·m) turns a relative error r of m into an absolute one under r / ln 10; log10's
+    # own rounding adds u of the patch's value.
+    atol = 2 * (257 + 4) * U32 / np.log(10) + 2 * U32 * np.abs(parity["patches"]).max()
+    np.testing.assert_allclose(patches, parity["patches"], atol=atol, rtol=0)

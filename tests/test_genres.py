@@ -1,4 +1,8 @@
-from tagger.genres import canonical, display_name
+"""``tagger.genres``: free-text genres mapped to canonical ones, display names, the user's map."""
+
+from __future__ import annotations
+
+from tagger.genres import GenreMap, canonical, display_name
 
 
 def test_synonyms_map_free_text_to_canonical_genres():
@@ -26,3 +30,17 @@ def test_display_names():
     assert display_name("rock") == "Rock"
     assert display_name("new age") == "New Age"
     assert display_name("rnb") == "R&B"
+
+
+def test_genre_map_spells_filters_and_merges():
+    gmap = GenreMap(
+        {"hiphop": "Hip Hop", "Techno": "Electronic", "house": "Electronic"},
+        whitelist=["Hip Hop", "Electronic", "Jazz"],
+    )
+    assert gmap.spell("hiphop") == "Hip Hop" and gmap.spell("jazz") == "Jazz"
+    assert gmap.label("house") == "Electronic" and gmap.label("rock") == "rock"
+    probs = {"rock": 0.5, "techno": 0.3, "house": 0.25, "jazz": 0.2, "hiphop": 0.01}
+    # rock is off the whitelist; techno and house merge into one Electronic
+    assert gmap.choose(probs, top=2) == ["Electronic", "Jazz"]
+    assert gmap.choose(probs, top=2, min_confidence=0.21) == ["Electronic"]
+    assert GenreMap().choose(probs, top=2) == ["Rock", "Techno"]

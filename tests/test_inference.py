@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import FIXTURES
 from tolerance import BF16_ATOL, scaled, sigmoid_atol
 
 from tagger.inference import TENSORFLOW, bfloat16_supported, engine_for
@@ -23,7 +24,6 @@ from tagger.models import resolve, with_precision
 from tagger.models.musicnn import N_TAGS
 from tagger.models.musicnn_genres import merge_genres
 
-FIXTURES = Path(__file__).parent / "fixtures"
 TAGS = slice(0, 2 * N_TAGS)
 
 
@@ -114,3 +114,12 @@ def test_engine_choice_without_a_graph_or_openvino(tmp_path, monkeypatch):
     assert engine_for(entry, folder, "float32")[0].precision == "float32"
     with pytest.raises(ValueError, match="precision"):
         engine_for(entry, folder, "float16")
+
+
+def test_cpu_flags_come_from_cpuinfo(tmp_path):
+    from tagger.inference import cpu_flags
+
+    info = tmp_path / "cpuinfo"
+    info.write_text("processor\t: 0\nflags\t\t: fpu sse2 avx512_bf16\n\nprocessor\t: 1\n")
+    assert cpu_flags(str(info)) == {"fpu", "sse2", "avx512_bf16"}
+    assert cpu_flags(str(tmp_path / "absent")) is None

@@ -29,3 +29,17 @@ def test_ruff_is_clean(args):
 def test_mypy_is_clean():
     proc = _run(sys.executable, "-m", "mypy")
     assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_every_package_folder_is_installed():
+    """A plain `pip install .` installs only the packages pyproject lists: none may be missing."""
+    from tagger.config import tomllib
+
+    root = Path(__file__).resolve().parent.parent
+    listed = set(
+        tomllib.loads((root / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"]
+    )
+    found = {
+        ".".join(p.parent.relative_to(root).parts) for p in (root / "tagger").rglob("__init__.py")
+    }
+    assert found - listed == set()

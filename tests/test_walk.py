@@ -2,11 +2,30 @@
 
 from __future__ import annotations
 
+import multiprocessing as mp
 import os
+import pwd
+import shutil
+import tempfile
+from pathlib import Path
 
-from tagger.formats import sniff_format
-from tagger.training.synth import synth_track, write_audio
+import pytest
+
 from tagger.walk import walk
+
+
+def test_exclude_paths_and_globs_in_the_walk(tmp_path):
+    from tagger.walk import Exclude, walk
+
+    for rel in ("a/1.mp3", "Podcasts/ep1.mp3", "b/Podcasts/ep2.mp3", "b/book.m4b", "c/2.flac"):
+        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / rel).write_bytes(b"")
+    exclude = Exclude([str(tmp_path / "c"), "*/Podcasts", "*.m4b"])
+    found = sorted(p.relative_to(tmp_path).as_posix() for p in walk([tmp_path], exclude).files)
+    assert found == ["a/1.mp3"]
+    assert exclude.covers(str(tmp_path / "b/Podcasts/deeper/x.mp3"))
+    assert not exclude.covers(str(tmp_path / "a/1.mp3"))
+    assert walk([tmp_path / "c" / "2.flac"], exclude).files == []  # even when named directly
 
 
 def test_walk_rules(tmp_path):
@@ -27,21 +46,37 @@ def test_explicit_files_and_duplicates(tmp_path):
     assert walk([f, tmp_path, f]).files == [f]
 
 
-def test_sniff_format_reads_content_not_extension(tmp_path):
-    y = synth_track("bells", 1.0, 24000, 0)
-    opus = write_audio(tmp_path / "a.opus", y, 24000)
-    disguised = tmp_path / "really_opus.ogg"
-    disguised.write_bytes(opus.read_bytes())
-    assert sniff_format(disguised) == "opus"
-    for ext, fmt in [
-        (".flac", "flac"),
-        (".mp3", "mp3"),
-        (".m4a", "m4a"),
-        (".wma", "wma"),
-        (".wav", "wav"),
-        (".aiff", "aiff"),
-        (".ogg", "ogg"),
-    ]:
-        assert sniff_format(write_audio(tmp_path / f"s{ext}", y, 24000)) == fmt
-    (tmp_path / "t.mp3").write_text("hello")
-    assert sniff_format(tmp_path / "t.mp3") is None
+@pytest.mark.slow
+def test_unreadable_folder_is_reported_not_fatal():
+    """Walk as an unprivileged user (root reads every folder), in a forked child."""
+
+    from tagger.walk import walk
+
+    tmp_path = Path(tempfile.mkdtemp(prefix="tagger-walk-", dir="/tmp"))
+
+    (tmp_path / "open").mkdir()
+    (tmp_path / "open" / "a.mp3").write_bytes(b"x")
+    (tmp_path / "closed").mkdir()
+    (tmp_path / "closed" / "b.mp3").write_bytes(b"x")
+    (tmp_path / "closed").chmod(0)
+    os.chmod(tmp_path, 0o755)
+
+    def child(conn):
+        if os.geteuid() == 0:
+            nobody = pwd.getpwnam("nobody")
+            os.setgid(nobody.pw_gid)
+            os.setuid(nobody.pw_uid)
+        res = walk([tmp_path])
+        conn.send(([str(f) for f in res.files], res.problems))
+
+    ctx = mp.get_context("fork")
+    parent, child_end = ctx.Pipe()
+    proc = ctx.Process(target=child, args=(child_end,))
+    proc.start()
+    assert parent.poll(30)
+    files, problems = parent.recv()
+    proc.join()
+    (tmp_path / "closed").chmod(0o755)
+    shutil.rmtree(tmp_path)
+    assert files == [str(tmp_path / "open" / "a.mp3")]
+    assert problems == [(str(tmp_path / "closed"), "Permission denied")]

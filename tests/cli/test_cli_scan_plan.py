@@ -8,7 +8,7 @@ import sqlite3
 
 import numpy as np
 from conftest import rows, run_cli, run_json
-from test_library import store_library
+from soundtracks import store_library
 
 from tagger.cli import resume_command
 

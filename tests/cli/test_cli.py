@@ -89,6 +89,17 @@ def raw_genres(path: Path) -> list[str]:
     return list(tags.get("genre", []))
 
 
+def _drain(fd: int, out: list[bytes]) -> None:
+    while True:
+        try:
+            chunk = os.read(fd, 4096)
+        except OSError:
+            return
+        if not chunk:
+            return
+        out.append(chunk)
+
+
 def test_help_reads_like_a_unix_tool():
     scan_help = run_cli("scan", "--help").stdout
     assert "Usage: tagger scan [OPTIONS] PATH..." in scan_help
@@ -365,17 +376,6 @@ def test_ctrl_c_says_how_to_resume_and_draws_the_bar_once(library, tmp_path):
     assert 0 < done < total
     resumed = run_json("scan", library, "--db", db, "--jobs", "1")
     assert (resumed["skipped"], resumed["scanned"]) == (done, total - done)
-
-
-def _drain(fd: int, out: list[bytes]) -> None:
-    while True:
-        try:
-            chunk = os.read(fd, 4096)
-        except OSError:
-            return
-        if not chunk:
-            return
-        out.append(chunk)
 
 
 def test_a_scheduler_that_hangs_up_is_one_line(library, tmp_path):

@@ -26,92 +26,13 @@ import mutagen
 import numpy as np
 import pytest
 from conftest import rows, run_cli, run_json
-from tolerance import U16
+from soundtracks import USER_NAMES, half_tagged, real_fixture, store_library
 
-from tagger.embeddings import nearest, pack_embedding, unpack_embeddings
-from tagger.genres import spelling_key
-from tagger.models import TrackPrediction, resolve
+from tagger.embeddings import nearest, unpack_embeddings
+from tagger.models import resolve
 from tagger.models.musicnn import embedder_id
 from tagger.store import Store
-from tagger.training.from_library import grouped_folds, make_labels, read_mapping
-from tagger.training.head import choose_threshold, fit_head
 from tagger.training.synth import synth_track, write_audio
-from tagger.worker import TrackResult
-
-FIXTURE = Path(__file__).parent / "fixtures" / "real_embeddings.npz"
-# What a user might call each soundtrack: none of these is a genre tagger knows.
-USER_NAMES = {
-    "wesnoth": "Orchestral Score",
-    "singularity": "synthwave",
-    "fretsonfire": "Death Metal",
-    "hyperrogue": "Dungeon Synth",
-    "blupi": "Kinderlieder",
-}
-
-
-def real_fixture() -> dict[str, np.ndarray]:
-    with np.load(FIXTURE) as d:
-        return {k: d[k] for k in d.files}
-
-
-def half_tagged(groups: np.ndarray) -> np.ndarray:
-    """Every other track of each group (in file order) carries the user's genre."""
-    tagged = np.zeros(len(groups), bool)
-    for g in set(groups.tolist()):
-        tagged[np.flatnonzero(groups == g)[::2]] = True
-    return tagged
-
-
-def store_library(
-    root: Path,
-    db: Path,
-    names: list[str],
-    groups: list[str],
-    albums: list[str],
-    genres: list[str | None],
-    vectors: np.ndarray,
-) -> list[Path]:
-    """A real database holding what a musicnn scan stores, for placeholder files under ``root``.
-
-    The files hold bytes no decoder accepts: a scan that decoded any of them
-    would record an error.  Each row's size and mtime are the file's.
-    """
-    embedder = embedder_id(resolve("musicnn")[0].card)
-    results, files = [], []
-    for i, (name, group, album, genre, vec) in enumerate(
-        zip(names, groups, albums, genres, vectors)
-    ):
-        f = root / group / name
-        f.parent.mkdir(parents=True, exist_ok=True)
-        f.write_bytes(b"not audio " * (100 + i))
-        st = f.stat()
-        results.append(
-            TrackResult(
-                str(f),
-                st.st_size,
-                st.st_mtime,
-                "musicnn",
-                embedder.split(" ", 1)[1],
-                format="ogg",
-                duration=60.0,
-                slices=5,
-                tag_genre=genre,
-                album=album or None,
-                prediction=TrackPrediction(
-                    "ambient", 0.3, {"ambient": 0.3}, embedding=np.asarray(vec, np.float32)
-                ),
-                embedder=embedder,
-            )
-        )
-        files.append(f)
-    store = Store(db)
-    try:
-        scan_id = store.start_scan("musicnn", embedder, {})
-        store.put_results(results, scan_id)
-        store.finish_scan(scan_id, "finished", {})
-    finally:
-        store.close()
-    return files
 
 
 @pytest.fixture(scope="module")
@@ -142,6 +63,27 @@ def real_library(tmp_path_factory):
         "groups": d["groups"],
         "tagged": tagged,
     }
+
+
+KINDS = {"drone": "Drone Doom", "pulse": "Four To The Floor", "bells": "Glockenspiel"}
+
+
+def _real_library(tmp_path, tagged_every: int):
+    d = real_fixture()
+    genres = [
+        USER_NAMES[g] if i % tagged_every == 0 else None for i, g in enumerate(d["groups"].tolist())
+    ]
+    db = tmp_path / "lib.db"
+    store_library(
+        tmp_path / "Music",
+        db,
+        d["names"].tolist(),
+        d["groups"].tolist(),
+        d["albums"].tolist(),
+        genres,
+        d["embeddings"].astype(np.float32),
+    )
+    return db, genres
 
 
 def test_real_library_half_tagged_then_the_rest_labelled_from_stored_embeddings(
@@ -221,20 +163,6 @@ def test_similar_puts_the_same_soundtrack_first(real_library):
     assert lines[4] == out["results"][0]["path"]
 
 
-def test_float16_storage_keeps_the_ranking():
-    d = real_fixture()
-    x32 = d["embeddings"].astype(np.float32)
-    x16 = unpack_embeddings([pack_embedding(v) for v in x32])
-    assert len(pack_embedding(x32[0])) == 800
-    # Rounding to float16 moves a value by at most 2^-11 of it (2^-25 below its normal range).
-    assert np.abs(x16 - x32).max() <= U16 * np.abs(x32).max() + 2.0**-25
-    for i in range(0, len(x32), 7):
-        assert list(nearest(x32[i], x32, 5, i)[0]) == list(nearest(x16[i], x16, 5, i)[0])
-
-
-# --- labels, splits, calibration: pure functions ------------------------------------
-
-
 def test_a_head_that_would_abstain_on_everything_says_so(tmp_path, isolated_home):
     """Embeddings that carry no genre (noise): no confidence level keeps 95% of the held-out
     tracks right, the head would abstain on every track, and retrain says so in one line."""
@@ -249,69 +177,6 @@ def test_a_head_that_would_abstain_on_everything_says_so(tmp_path, isolated_home
     assert json.loads(proc.stdout)["accuracy"]["kept_fraction"] == 0
     (warning,) = [line for line in proc.stderr.splitlines() if "warning" in line]
     assert "abstains on every track" in warning and "--include-uncertain" in warning
-
-
-def test_labels_keep_the_users_spelling_and_list_small_genres(tmp_path):
-    tags = (
-        ["Death Metal"] * 4
-        + ["death  metal", "DEATH-METAL"]
-        + ["Hip-Hop"] * 6
-        + ["Rap"] * 2
-        + ["Vaporwave"] * 2
-        + ["Vaporwave; Death Metal"]
-        + ["Chiptune; Hip-Hop"]
-        + [None, ""]
-        + ["Metal"] * 5
-    )
-    labels = make_labels(tags, min_tracks=5)
-    assert labels.genres == ["Death Metal", "Hip-Hop", "Metal"]
-    # case, spacing and punctuation merge; the synonym table joins a rare
-    # spelling (Rap) to a learnt genre; Metal stays apart from Death Metal.
-    assert labels.counts == {"Death Metal": 7, "Hip-Hop": 9, "Metal": 5}
-    assert labels.merged == {"Rap": "Hip-Hop"}
-    assert labels.left_out == {"Vaporwave": 2}
-    g = labels.genres
-    assert labels.y[16] == g.index("Death Metal")  # first genre too rare: the next one counts
-    assert labels.y[17] == g.index("Hip-Hop")
-    assert labels.y[18] == labels.y[19] == labels.y[14] == -1
-
-    mapping = tmp_path / "map.txt"
-    mapping.write_text("# mine\nvaporwave = Death Metal\n")
-    assert read_mapping(mapping) == {"vaporwave": "Death Metal"}
-    assert make_labels(tags, 5, read_mapping(mapping)).counts["Death Metal"] == 9
-    assert spelling_key("R&B") == spelling_key("RnB") == spelling_key("r and b")
-
-
-def test_album_folds_never_split_an_album():
-    rng = np.random.default_rng(0)
-    y = np.repeat([0, 1, 2], 30)
-    groups = [f"a{c}-{rng.integers(0, 5)}" if c < 2 else "only-album" for c in y]
-    fold, by_track = grouped_folds(y, groups, k=5)
-    for g in set(groups) - {"only-album"}:
-        assert len({fold[i] for i in range(len(y)) if groups[i] == g}) == 1
-    assert by_track == [2]  # a genre with one album is dealt track by track
-    assert len({fold[i] for i in range(len(y)) if y[i] == 2}) == 5
-
-
-def test_head_learns_and_abstains_where_held_out_tracks_say():
-    rng = np.random.default_rng(1)
-    centres = rng.normal(0, 1, (3, 40))
-    x = np.concatenate([c + 0.3 * rng.normal(0, 1, (50, 40)) for c in centres])
-    y = np.repeat([0, 1, 2], 50)
-    head = fit_head(x[::2], y[::2], ["a", "b", "c"])
-    assert (head.probabilities(x[1::2]).argmax(1) == y[1::2]).mean() == 1.0
-    conf = np.linspace(1, 0, 100)
-    correct = np.r_[np.ones(60, bool), np.zeros(40, bool)]
-    t = choose_threshold(conf, correct, target=0.9, min_kept=10)
-    kept = conf >= t
-    assert correct[kept].mean() >= 0.9 and kept.sum() == 66
-    assert choose_threshold(conf, np.ones(100, bool)) == 0.0
-    assert choose_threshold(conf, np.zeros(100, bool)) == 1.0
-
-
-# --- generated audio through the real scan ----------------------------------------------
-
-KINDS = {"drone": "Drone Doom", "pulse": "Four To The Floor", "bells": "Glockenspiel"}
 
 
 @pytest.mark.slow
@@ -379,15 +244,12 @@ def test_generated_library_scan_retrain_relabel_without_decoding(tmp_path, isola
     assert "Traceback" not in text.stderr
 
 
-# --- real audio, where the soundtracks are installed --------------------------------------
-
-
 @pytest.mark.slow
 def test_real_scan_stores_the_fixture_embeddings(tmp_path):
     """A real scan of real recordings stores exactly the embeddings the fixture holds."""
     import sys
 
-    sys.path.insert(0, str(Path(__file__).parent.parent / "training"))
+    sys.path.insert(0, str(Path(__file__).parents[2] / "training"))
     from real_embeddings import fixture_name, soundtrack_files
 
     present = {g: fs[:3] for g, fs in soundtrack_files().items() if fs}
@@ -422,3 +284,65 @@ def test_real_scan_stores_the_fixture_embeddings(tmp_path):
         # gap of another recording.
         assert np.abs(got - want).max() <= 0.02 * np.abs(want).max() + 1e-3, p
     assert json.loads(rows(db, "SELECT arguments FROM scans")[0]["arguments"])["model"] == "musicnn"
+
+
+def test_retrain_says_what_the_head_will_do_to_this_library(tmp_path):
+    """Real soundtracks' embeddings, half tagged: the card and the output count the untagged
+    tracks the head labels and abstains on, with the majority-genre baseline beside."""
+    db, genres = _real_library(tmp_path, 2)
+    untagged = genres.count(None)
+    proc = run_cli("retrain", "--from-library", "--db", db, "--min-tracks", "4", "--json")
+    card = json.loads(proc.stdout)
+    out = card["data"]["untagged"]
+    assert out["tracks"] == untagged and out["labelled"] + out["abstained"] == untagged
+    tagged = [g for g in genres if g]
+    most = max(set(tagged), key=tagged.count)
+    acc = card["accuracy"]
+    assert acc["baseline_genre"] == most
+    assert acc["baseline_accuracy"] == round(tagged.count(most) / len(tagged), 4)
+    assert acc["accuracy"] > acc["baseline_accuracy"] and "warning" not in proc.stderr
+    text = run_cli("retrain", "--from-library", "--db", db, "--min-tracks", "4").stdout
+    assert f"always answering {most}: accuracy {acc['baseline_accuracy']:.3f}" in text
+    assert f"your {untagged} untagged tracks: labels {out['labelled']}, abstains on" in text
+
+
+def test_a_head_no_better_than_the_baseline_warns_in_one_line(tmp_path):
+    """Noise embeddings: the head cannot beat always answering the common genre; one line
+    says so and what helps."""
+    rng = np.random.default_rng(3)
+    n = 40
+    albums = [f"album{i % 8}" for i in range(n)]
+    genres = ["Rock" if i % 4 else "Jazz" for i in range(n - 10)] + [None] * 10
+    db = tmp_path / "lib.db"
+    names = [f"t{i:02d}.ogg" for i in range(n)]
+    store_library(tmp_path / "lib", db, names, albums, albums, genres, rng.normal(size=(n, 400)))
+    proc = run_cli("retrain", "--from-library", "--db", db, "--min-tracks", "4")
+    (warning,) = [line for line in proc.stderr.splitlines() if "warning" in line]
+    assert "no better than always answering Rock" in warning
+    assert "what helps: tag tracks of more albums per genre" in warning
+    assert "--min-tracks" in warning and "--include-uncertain" in warning
+
+
+def test_a_head_abstaining_on_most_untagged_tracks_warns_in_one_line(tmp_path):
+    """Two overlapping genres, and untagged tracks half-way between them: the head abstains
+    on most of them, and retrain says so before any scan does."""
+    rng = np.random.default_rng(5)
+    n_tagged, n_untagged = 60, 20
+    axis = rng.normal(size=400)
+    axis /= np.linalg.norm(axis)
+    side = np.where(np.arange(n_tagged) % 2, 1.0, -1.0)
+    tagged = rng.normal(size=(n_tagged, 400)) + np.outer(side * 1.2, axis)
+    between = rng.normal(size=(n_untagged, 400)) * 0.2
+    vectors = np.vstack([tagged, between])
+    genres = ["Rock" if s > 0 else "Jazz" for s in side] + [None] * n_untagged
+    albums = [f"album{i % 12}" for i in range(n_tagged)] + ["unknown"] * n_untagged
+    db = tmp_path / "lib.db"
+    names = [f"t{i:02d}.ogg" for i in range(len(genres))]
+    store_library(tmp_path / "lib", db, names, albums, albums, genres, vectors)
+    proc = run_cli("retrain", "--from-library", "--db", db, "--min-tracks", "4", "--json")
+    card = json.loads(proc.stdout)
+    out = card["data"]["untagged"]
+    assert out["tracks"] == n_untagged and out["abstained"] * 2 > n_untagged, out
+    (warning,) = [line for line in proc.stderr.splitlines() if "warning" in line]
+    assert f"abstains on {out['abstained']} of the {n_untagged} untagged tracks" in warning
+    assert "what helps" in warning

@@ -29,7 +29,11 @@ from tagger.training.synth import synth_track, write_audio
 from tagger.worker import TrackResult
 
 CLASSICAL = {"classical": 0.7, "ambient": 0.2, "techno": 0.1}
+
+
 AMBIENT = {"classical": 0.3, "ambient": 0.6, "techno": 0.1}
+
+
 TECHNO = {"classical": 0.05, "ambient": 0.15, "techno": 0.8}
 
 
@@ -136,6 +140,14 @@ def two_disc_album(tmp_path):
 
 def genres_of(files: list[Path]) -> list[list[str]]:
     return [read_genres(f) for f in files]
+
+
+def _in_album(row: dict, group: dict) -> bool:
+    """Whether a stored row belongs to a ``report --by album`` group (its tags or folder)."""
+    tags = group["album_tags"]
+    if tags["folder"] is not None and str(Path(row["path"]).parent) != tags["folder"]:
+        return False
+    return (row["album"] or None) == tags["album"] if tags["album"] else not row["album"]
 
 
 def test_the_scan_reads_album_artist_and_compilation_in_every_format(tmp_path):
@@ -404,7 +416,7 @@ def test_scan_then_write_album_with_the_real_model(tmp_path):
 def test_a_library_head_judged_and_written_by_album_on_real_soundtracks(tmp_path, isolated_home):
     """The real soundtracks' stored embeddings, half tagged: the head's card judges it by album,
     and the softmax head's relabelled tracks pool into their soundtracks' genres."""
-    from test_library import USER_NAMES, half_tagged, real_fixture, store_library
+    from soundtracks import USER_NAMES, half_tagged, real_fixture, store_library
 
     d = real_fixture()
     tagged = half_tagged(d["groups"])
@@ -442,11 +454,3 @@ def test_a_library_head_judged_and_written_by_album_on_real_soundtracks(tmp_path
     assert album_mode > track_mode, (album_mode, track_mode)
     wesnoth = next(g for g in rep["groups"] if g["album"].startswith("The Battle for Wesnoth"))
     assert (wesnoth["genre"], wesnoth["mode"]) == ("Orchestral Score", "album")
-
-
-def _in_album(row: dict, group: dict) -> bool:
-    """Whether a stored row belongs to a ``report --by album`` group (its tags or folder)."""
-    tags = group["album_tags"]
-    if tags["folder"] is not None and str(Path(row["path"]).parent) != tags["folder"]:
-        return False
-    return (row["album"] or None) == tags["album"] if tags["album"] else not row["album"]

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from beets_rig import BEET, Beets, _rows, add_tracks
 from conftest import run_cli
-from test_beets import BEET, Beets, _rows, add_tracks
 
 pytestmark = pytest.mark.slow
 

@@ -13,7 +13,7 @@ import os
 from pathlib import Path
 
 import pytest
-from test_beets import Beets, add_tracks, raw_genres
+from beets_rig import Beets, add_tracks, raw_genres
 
 from tagger.models import TrackPrediction, resolve
 from tagger.store import Store
@@ -21,9 +21,16 @@ from tagger.worker import TrackResult
 
 pytestmark = pytest.mark.slow
 
+
 CLASSICAL = {"classical": 0.7, "ambient": 0.2, "techno": 0.1}
+
+
 AMBIENT = {"classical": 0.3, "ambient": 0.6, "techno": 0.1}
+
+
 TECHNO = {"classical": 0.05, "ambient": 0.15, "techno": 0.8}
+
+
 ALBUMS = {
     "Coherent": [CLASSICAL, CLASSICAL, CLASSICAL, AMBIENT],
     "Mixtape": [CLASSICAL, CLASSICAL, TECHNO, TECHNO],

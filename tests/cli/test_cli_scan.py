@@ -1,0 +1,161 @@
+"""`tagger scan` end to end: real files of every format, the real CLI, the real SQLite file."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import time
+from pathlib import Path
+
+import pytest
+from conftest import FORMATS, rows, run_cli, run_json
+from tolerance import rounded
+
+pytestmark = pytest.mark.slow  # TensorFlow, worker pools or the real CLI: seconds each
+
+
+def test_scan_every_format_into_sqlite(library, tmp_path):
+    db = tmp_path / "lib.db"
+    summary = run_json("scan", library, "--db", db, "--jobs", "2")
+    assert summary["files_seen"] == len(FORMATS)
+    assert summary["scanned"] == len(FORMATS), summary["error_files"]
+    assert summary["errors"] == 0
+    assert summary["model"] == "musicnn"
+    tracks = rows(db)
+    assert {Path(t["path"]).suffix for t in tracks} == set(FORMATS)
+    for t in tracks:
+        assert t["error"] is None
+        probs = json.loads(t["probabilities"])
+        assert t["genre"] == max(probs, key=probs.get)
+        assert abs(t["confidence"] - probs[t["genre"]]) <= rounded(5, 2)  # each to 5 decimals
+        tags = json.loads(t["tags"])
+        assert len(tags) == 100 and "mtt:classical" in tags and "msd:Hip-Hop" in tags
+        assert t["model"] == "musicnn" and t["model_version"]
+        assert 6.5 < t["duration"] < 7.5
+        assert t["size"] == os.path.getsize(t["path"])
+        assert t["mtime"] == os.path.getmtime(t["path"])
+    scans = rows(db, "SELECT * FROM scans")
+    assert len(scans) == 1 and scans[0]["status"] == "finished"
+    assert scans[0]["scanned"] == len(FORMATS)
+    assert rows(db, "PRAGMA journal_mode")[0]["journal_mode"] == "wal"
+
+
+def test_incremental_rescan_does_no_work(library, tmp_path):
+    db = tmp_path / "lib.db"
+    run_json("scan", library, "--db", db)
+    before = {t["path"]: t["scanned_at"] for t in rows(db)}
+    again = run_json("scan", library, "--db", db)
+    assert again["scanned"] == 0 and again["skipped"] == len(FORMATS)
+    assert {t["path"]: t["scanned_at"] for t in rows(db)} == before
+
+    changed = library / "track1.flac"
+    os.utime(changed, (time.time() + 10, time.time() + 10))
+    third = run_json("scan", library, "--db", db)
+    assert third["scanned"] == 1 and third["skipped"] == len(FORMATS) - 1
+
+    forced = run_json("scan", library, "--db", db, "--rescan")
+    assert forced["scanned"] == len(FORMATS)
+
+
+def test_vanished_files_are_marked_missing_not_deleted(library, tmp_path):
+    db = tmp_path / "lib.db"
+    run_json("scan", library, "--db", db)
+    gone = library / "track0.mp3"
+    gone.unlink()
+    summary = run_json("scan", library, "--db", db)
+    assert summary["missing"] == 1
+    row = rows(db, "SELECT * FROM tracks WHERE path = ?", (str(gone),))[0]
+    assert row["missing"] == 1 and row["genre"] is not None
+
+
+def test_bad_files_are_recorded_and_the_scan_goes_on(library, tmp_path):
+    good = library / "track1.flac"
+    (library / "zero.mp3").write_bytes(b"")
+    (library / "text.flac").write_text("this is not audio\n" * 50)
+    (library / "folder.mp3").mkdir()
+    data = (library / "track0.mp3").read_bytes()
+    (library / "truncated.mp3").write_bytes(data[: len(data) // 40])
+    (library / "garbage.ogg").write_bytes(os.urandom(20000))
+    db = tmp_path / "lib.db"
+    proc = run_cli("scan", library, "--db", db, "--json")
+    summary = json.loads(proc.stdout)
+    assert proc.returncode == 0
+    errors = {Path(e["path"]).name: e["error"] for e in summary["error_files"]}
+    assert "zero.mp3" in errors and "0 bytes" in errors["zero.mp3"]
+    assert "text.flac" in errors
+    assert "garbage.ogg" in errors
+    assert all("\n" not in e for e in errors.values())
+    stored = {Path(t["path"]).name: t for t in rows(db)}
+    assert stored["zero.mp3"]["error"] and stored["zero.mp3"]["genre"] is None
+    assert stored[good.name]["error"] is None and stored[good.name]["genre"]
+    # The first 410 bytes of an MP3 hold no audio frame: no genre, and a reason.
+    assert stored["truncated.mp3"]["genre"] is None and stored["truncated.mp3"]["reason"]
+    assert "folder.mp3" not in stored  # a directory is walked into, not decoded
+    assert summary["scanned"] + summary["errors"] == len(stored)
+
+
+@pytest.mark.skipif(
+    os.geteuid() == 0, reason="root reads any file; test_decode.py runs it as nobody"
+)
+def test_unreadable_file_is_an_error_not_a_crash(library, tmp_path):
+    secret = library / "secret.wav"
+    secret.write_bytes((library / "track5.wav").read_bytes())
+    secret.chmod(0)
+    summary = run_json("scan", library, "--db", tmp_path / "lib.db")
+    errors = {Path(e["path"]).name: e["error"] for e in summary["error_files"]}
+    assert errors == {"secret.wav": "permission denied (the file cannot be opened for reading)"}
+    assert summary["scanned"] == len(FORMATS)
+
+
+def test_database_from_a_newer_tagger_is_refused_untouched(tmp_path, library):
+    import sqlite3
+
+    db = tmp_path / "future.db"
+    conn = sqlite3.connect(db)
+    conn.execute("PRAGMA user_version = 99")
+    conn.execute("CREATE TABLE tracks (path TEXT PRIMARY KEY, future TEXT)")
+    conn.commit()
+    conn.close()
+    before = db.read_bytes()
+    proc = run_cli("scan", library, "--db", db, check=False)
+    assert proc.returncode == 1 and "newer than this tagger understands" in proc.stderr
+    assert db.read_bytes() == before
+
+
+def test_user_mistakes_give_one_line_and_nonzero_exit(tmp_path, library):
+    proc = run_cli("scan", tmp_path / "nope", "--db", tmp_path / "x.db", check=False)
+    assert proc.returncode == 1
+    assert proc.stderr.strip() == f"tagger: error: no such file or folder: {tmp_path / 'nope'}"
+    (tmp_path / "dir.db").mkdir()
+    proc = run_cli("scan", library, "--db", tmp_path / "dir.db", check=False)
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr
+    assert "cannot open database" in proc.stderr
+    proc = run_cli("scan", library, "--model", "resnet", "--db", tmp_path / "y.db", check=False)
+    assert proc.returncode == 1 and "tagger retrain" in proc.stderr
+    proc = run_cli("scan", "--bogus", check=False)
+    assert proc.returncode == 2
+
+
+def test_default_database_location(library, isolated_home):
+    summary = run_json("scan", library / "track1.flac")
+    assert summary["db"] == str(isolated_home / "library.db")
+    assert summary["scanned"] == 1
+
+
+def test_show_prints_top_three(library):
+    out = run_cli("show", library / "track2.ogg").stdout.splitlines()
+    assert re.search(r"\[musicnn, on openvino (bfloat16|float32), computed now\]$", out[0])
+    assert len(out) == 4
+    probs = [float(line.split()[-1]) for line in out[1:]]
+    assert probs == sorted(probs, reverse=True)
+    js = run_json("show", library / "track2.ogg", "--precision", "float32")
+    assert js["genre"] == js["top"][0]["genre"]
+    assert js["engine"] == "openvino float32"
+
+
+def test_help_explains_every_command():
+    out = run_cli("--help").stdout
+    for cmd in ("scan", "show", "models"):
+        assert cmd in out
+    assert "--rescan" in run_cli("scan", "--help").stdout

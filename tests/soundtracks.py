@@ -1,0 +1,91 @@
+"""Real embeddings of five freely licensed game soundtracks (fixtures/real_embeddings.npz,
+see training/real_embeddings.py), and a real database holding them as a musicnn scan stores
+them, for placeholder files no decoder accepts."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from tagger.models import TrackPrediction, resolve
+from tagger.models.musicnn import embedder_id
+from tagger.store import Store
+from tagger.worker import TrackResult
+
+FIXTURE = Path(__file__).parent / "fixtures" / "real_embeddings.npz"
+
+
+# What a user might call each soundtrack: none of these is a genre tagger knows.
+USER_NAMES = {
+    "wesnoth": "Orchestral Score",
+    "singularity": "synthwave",
+    "fretsonfire": "Death Metal",
+    "hyperrogue": "Dungeon Synth",
+    "blupi": "Kinderlieder",
+}
+
+
+def real_fixture() -> dict[str, np.ndarray]:
+    with np.load(FIXTURE) as d:
+        return {k: d[k] for k in d.files}
+
+
+def half_tagged(groups: np.ndarray) -> np.ndarray:
+    """Every other track of each group (in file order) carries the user's genre."""
+    tagged = np.zeros(len(groups), bool)
+    for g in set(groups.tolist()):
+        tagged[np.flatnonzero(groups == g)[::2]] = True
+    return tagged
+
+
+def store_library(
+    root: Path,
+    db: Path,
+    names: list[str],
+    groups: list[str],
+    albums: list[str],
+    genres: list[str | None],
+    vectors: np.ndarray,
+) -> list[Path]:
+    """A real database holding what a musicnn scan stores, for placeholder files under ``root``.
+
+    The files hold bytes no decoder accepts: a scan that decoded any of them
+    would record an error.  Each row's size and mtime are the file's.
+    """
+    embedder = embedder_id(resolve("musicnn")[0].card)
+    results, files = [], []
+    for i, (name, group, album, genre, vec) in enumerate(
+        zip(names, groups, albums, genres, vectors)
+    ):
+        f = root / group / name
+        f.parent.mkdir(parents=True, exist_ok=True)
+        f.write_bytes(b"not audio " * (100 + i))
+        st = f.stat()
+        results.append(
+            TrackResult(
+                str(f),
+                st.st_size,
+                st.st_mtime,
+                "musicnn",
+                embedder.split(" ", 1)[1],
+                format="ogg",
+                duration=60.0,
+                slices=5,
+                tag_genre=genre,
+                album=album or None,
+                prediction=TrackPrediction(
+                    "ambient", 0.3, {"ambient": 0.3}, embedding=np.asarray(vec, np.float32)
+                ),
+                embedder=embedder,
+            )
+        )
+        files.append(f)
+    store = Store(db)
+    try:
+        scan_id = store.start_scan("musicnn", embedder, {})
+        store.put_results(results, scan_id)
+        store.finish_scan(scan_id, "finished", {})
+    finally:
+        store.close()
+    return files

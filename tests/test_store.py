@@ -1,0 +1,159 @@
+"""``tagger.store``: the schema's migrations, a newer database refused, an unwritable one named."""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import os
+import pwd
+import shutil
+import sqlite3
+import sys
+import tempfile
+from pathlib import Path
+
+import pytest
+
+from tagger.errors import TaggerError
+from tagger.store import MIGRATIONS, SCHEMA_VERSION, Store
+
+
+def _open_as_nobody(lib: str, home: str, dbs: list[str], conn) -> None:
+    """scan, write, report and ls on each database as user nobody; what each raised."""
+    from tagger.errors import TaggerError
+    from tagger.listing import list_tracks
+    from tagger.report import build_report
+    from tagger.write import write_tags
+
+    scan = sys.modules["tagger.scan"].scan
+    nobody = pwd.getpwnam("nobody")
+    os.setgid(nobody.pw_gid)
+    os.setuid(nobody.pw_uid)
+    os.environ["TAGGER_HOME"] = home
+    out = []
+    for db in dbs:
+        for run in (
+            lambda db=db: scan([lib], db=db, model="musicnn", jobs=1, progress=False),
+            lambda db=db: write_tags(db=db),
+            lambda db=db: build_report(db=db),
+            lambda db=db: list_tracks(db=db),
+        ):
+            try:
+                run()
+                out.append("no error")
+            except TaggerError as exc:
+                out.append(str(exc))
+            except BaseException as exc:  # a traceback for the user: the bug this test is about
+                out.append(f"{type(exc).__name__}: {exc}")
+    conn.send(out)
+
+
+def test_migration_gives_old_rows_a_status(tmp_path):
+    """Errors stay errors with their reason; old results are 'unchecked' (NULL), not 'ok'."""
+    import sqlite3
+
+    from tagger.store import MIGRATIONS, Store
+
+    db = tmp_path / "v1.db"
+    conn = sqlite3.connect(db)
+    for sql in MIGRATIONS[0]:
+        conn.execute(sql)
+    conn.executemany(
+        "INSERT INTO tracks (path, genre, error) VALUES (?, ?, ?)",
+        [("/a.mp3", "rock", None), ("/b.mp3", None, "not an audio file")],
+    )
+    conn.execute("PRAGMA user_version = 1")
+    conn.commit()
+    conn.close()
+    Store(db).close()
+    conn = sqlite3.connect(db)
+    got = conn.execute("SELECT path, status, reason, error FROM tracks ORDER BY path").fetchall()
+    conn.close()
+    assert got == [
+        ("/a.mp3", None, None, None),
+        ("/b.mp3", "error", "not an audio file", "not an audio file"),
+    ]
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to act as another user")
+def test_unwritable_database_is_one_line_naming_it_and_untouched():
+    """Read-only file or folder, another user's file: scan and write say why, change nothing;
+    report and ls read it all the same (a library on a read-only share, another user's)."""
+    import tagger.scan  # noqa: F401  (imported before dropping privileges)
+    from tagger.paths import shipped_models_dir
+    from tagger.store import Store
+
+    root = Path(tempfile.mkdtemp(prefix="tagger-ro-", dir="/tmp"))
+    try:
+        os.chmod(root, 0o755)
+        (root / "lib").mkdir()
+        (root / "home").mkdir(mode=0o777)
+        # nobody's own model folder: an installed tagger may sit where nobody cannot read
+        # (a Python under /root), and the model is resolved before the database is opened
+        shutil.copytree(shipped_models_dir(), root / "home" / "models")
+        for path in (root / "home").rglob("*"):
+            os.chmod(path, 0o755 if path.is_dir() else 0o644)
+        (root / "ro").mkdir()
+        dbs = [root / "readonly.db", root / "ro" / "lib.db", root / "others.db"]
+        for db in dbs:
+            Store(db).close()
+        nobody = pwd.getpwnam("nobody").pw_uid
+        for path in (root / "readonly.db", root / "ro", root / "ro" / "lib.db"):
+            os.chown(path, nobody, -1)
+        os.chmod(root / "readonly.db", 0o444)
+        os.chmod(root / "ro" / "lib.db", 0o666)
+        os.chmod(root / "ro", 0o555)
+        before = {p: p.read_bytes() for p in root.rglob("*.db*")}
+        parent, child = mp.get_context("fork").Pipe()
+        proc = mp.get_context("fork").Process(
+            target=_open_as_nobody,
+            args=(str(root / "lib"), str(root / "home"), [str(d) for d in dbs], child),
+        )
+        proc.start()
+        assert parent.poll(120)
+        said = parent.recv()
+        proc.join()
+        after = {p: p.read_bytes() for p in root.rglob("*.db*")}
+    finally:
+        shutil.rmtree(root)
+    why = [
+        "the file is read-only (-r--r--r--)",
+        f"its folder {root / 'ro'} is not writable",
+        "the file belongs to user root (-rw-r--r--) and user nobody may not write it",
+    ]
+    for i, (db, cause) in enumerate(zip(dbs, why)):
+        scan_said, write_said, report_said, ls_said = said[4 * i : 4 * i + 4]
+        for text in (scan_said, write_said):
+            assert text.startswith(f"cannot open database {db}: {cause}"), text
+            assert "\n" not in text
+        assert report_said == ls_said == "no error", (db, report_said, ls_said)
+    assert after == before
+
+
+# --- migrations ----------------------------------------------------------------------------
+@pytest.mark.parametrize("start", range(SCHEMA_VERSION))
+def test_every_older_schema_migrates_to_the_current_one(tmp_path, start):
+    db = tmp_path / "old.db"
+    conn = sqlite3.connect(db)
+    for steps in MIGRATIONS[:start]:
+        for sql in steps:
+            conn.execute(sql)
+    conn.execute(f"PRAGMA user_version = {start}")
+    conn.commit()
+    conn.close()
+    Store(db).close()
+    conn = sqlite3.connect(db)
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+    assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    conn.close()
+
+
+def test_a_newer_database_is_refused_untouched(tmp_path):
+    db = tmp_path / "new.db"
+    conn = sqlite3.connect(db)
+    conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
+    conn.close()
+    before = db.read_bytes()
+    with pytest.raises(TaggerError, match="newer"):
+        Store(db)
+    assert db.read_bytes() == before and not Path(f"{db}-wal").exists()

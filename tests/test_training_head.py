@@ -1,0 +1,33 @@
+"""``tagger.training.head``: the own-genre head fitted on stored embeddings."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from tagger.training.head import average_heads, choose_threshold, fit_head
+
+
+def test_head_learns_and_abstains_where_held_out_tracks_say():
+    rng = np.random.default_rng(1)
+    centres = rng.normal(0, 1, (3, 40))
+    x = np.concatenate([c + 0.3 * rng.normal(0, 1, (50, 40)) for c in centres])
+    y = np.repeat([0, 1, 2], 50)
+    head = fit_head(x[::2], y[::2], ["a", "b", "c"])
+    assert (head.probabilities(x[1::2]).argmax(1) == y[1::2]).mean() == 1.0
+    conf = np.linspace(1, 0, 100)
+    correct = np.r_[np.ones(60, bool), np.zeros(40, bool)]
+    t = choose_threshold(conf, correct, target=0.9, min_kept=10)
+    kept = conf >= t
+    assert correct[kept].mean() >= 0.9 and kept.sum() == 66
+    assert choose_threshold(conf, np.ones(100, bool)) == 0.0
+    assert choose_threshold(conf, np.zeros(100, bool)) == 1.0
+
+
+def test_the_shipped_head_is_exactly_the_mean_of_the_fold_heads():
+    rng = np.random.default_rng(1)
+    x, y = rng.normal(size=(60, 12)).astype(np.float32), np.arange(60) % 3
+    heads = [fit_head(x[i::3] * (i + 1) + i, y[i::3], ["a", "b", "c"]) for i in range(3)]
+    mean = average_heads(heads)
+    probe = rng.normal(size=(9, 12)).astype(np.float32)
+    want = np.mean([h.logits(probe) for h in heads], axis=0)
+    np.testing.assert_allclose(mean.logits(probe), want, rtol=1e-4, atol=1e-4)
