@@ -70,31 +70,26 @@ class Rule:
 
 RULE = Rule()
 
-# Album artists that mean "a compilation", compared after ``_fold``.
+# Album artists that mean "a compilation", compared after ``_fold``.  Single words
+# that are also artists' names ("Diverse", "Divers") are left out.
 VARIOUS_ARTISTS = frozenset(
     {
         "various artists",
         "various artist",
         "various",
         "va",
-        "v a",
+        "v.a.",
         "v/a",
         "varios artistas",
-        "varios",
         "vários artistas",
         "artistes divers",
         "artistes variés",
-        "divers",
         "verschiedene interpreten",
         "verschiedene künstler",
-        "verschiedene",
         "artisti vari",
-        "diversi",
         "diverse artiesten",
-        "diverse",
         "różni wykonawcy",
         "různí interpreti",
-        "сборник",
         "разные исполнители",
         "群星",
         "オムニバス",
@@ -196,7 +191,7 @@ class AlbumGenre:
     multi_label: bool
     probabilities: dict[str, float] = field(default_factory=dict)  # pooled; empty: no voter
     mode: Mode = Mode.TOO_FEW
-    silent: str = ""  # why tracks did not vote: "2 abstained, 1 silent"
+    not_voting: str = ""  # why tracks did not vote: "2 abstained, 1 silent"
     rule: Rule = RULE
 
     @property
@@ -267,7 +262,7 @@ class AlbumGenre:
             return compilation_reason(self.tracks) or "a compilation"
         n = len(self.voters)
         if self.mode is Mode.TOO_FEW:
-            note = f" ({self.silent})" if self.silent else ""
+            note = f" ({self.not_voting})" if self.not_voting else ""
             tracks = f"{len(self.tracks)} track{'s' * (len(self.tracks) != 1)}"
             return f"{n} of {tracks} voted{note}; an album genre needs {self.rule.min_voters}"
         if self.mode is Mode.MIXED:
@@ -392,7 +387,7 @@ def album_genre(
     note = _silence_note(tracks, include_abstained)
     if len(heard) > len(voters):
         note = ", ".join(filter(None, [note, f"{len(heard) - len(voters)} of another model"]))
-    album = AlbumGenre(key, tracks, voters, ml, pooled, silent=note, rule=rule)
+    album = AlbumGenre(key, tracks, voters, ml, pooled, not_voting=note, rule=rule)
     if compilation_reason(tracks):
         mode = Mode.COMPILATION
     elif len(voters) < rule.min_voters:
