@@ -1,0 +1,15 @@
+"""``tagger.tagedit.vorbis``: the GENRE pairs of FLAC, Opus and Ogg Vorbis comments
+edited at the byte level."""
+
+from __future__ import annotations
+
+import pytest
+from tagedit_rig import audio_file, extensions, round_trip
+
+from tagger.tagedit import vorbis
+
+
+@pytest.mark.parametrize("tagged", [True, False], ids=["tagged", "bare"])
+@pytest.mark.parametrize("ext", extensions("vorbis"))
+def test_write_changes_only_the_genre_and_restore_gives_back_every_byte(tmp_path, ext, tagged):
+    round_trip(vorbis, audio_file(tmp_path, ext, tagged))
