@@ -28,8 +28,7 @@ from pathlib import Path
 import numpy as np
 from scale import store_results
 
-from tagger.models import TrackPrediction, resolve
-from tagger.models.musicnn import embedder_id
+from tagger.models import TrackPrediction, current_embedder, resolve
 from tagger.scan import scan
 from tagger.similar import similar
 from tagger.store import Store
@@ -49,7 +48,7 @@ def build(root: Path, db: Path, n: int, labelled: int, n_genres: int) -> list[Pa
     for old in db.parent.glob(db.name + "*"):  # a fresh database: every run re-labels
         old.unlink()
     ref = resolve("musicnn")[0]
-    embedder = embedder_id(ref.card)
+    embedder = current_embedder()
     rng = np.random.default_rng(0)
     centres = np.abs(rng.normal(0, 1, (n_genres, 400))).astype(np.float32)
 
@@ -125,7 +124,7 @@ def main() -> None:
     r, t_similar = timed(lambda: similar(query, db, 10))
     cpu_similar = CPU[-1]
     store = Store(db, create=False)
-    _, matrix = store.embedded_tracks(embedder_id(resolve("musicnn")[0].card))
+    _, matrix = store.embedded_tracks(current_embedder())
     store.close()
     from tagger.embeddings import nearest
 

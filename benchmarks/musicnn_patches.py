@@ -18,7 +18,7 @@ import time
 import numpy as np
 
 from tagger.decode import plan_windows
-from tagger.models import resolve
+from tagger.models import load_model, resolve
 from tagger.walk import walk
 from tagger.worker import track_input
 
@@ -26,7 +26,7 @@ COUNTS = (1, 3, 5, 10)
 
 
 def main(folders: list[str]) -> None:
-    model = resolve("musicnn")[0].load()
+    model = load_model(resolve("musicnn")[0])
     spec = model.spec
     files = walk(folders).files
     agree = {n: 0 for n in COUNTS}

@@ -87,19 +87,11 @@ def untrained(kind: str, folder: Path) -> Path:
         "reggae",
         "rock",
     ]
-    from tagger.models import ModelCard
+    from tagger.models import KINDS, card_for
     from tagger.training.train import Trained, install
 
     net = build_resnet(spec.input_shape(), 10) if kind == "resnet" else build_mlp(57, 10)
-    card = ModelCard(
-        kind,
-        "untrained",
-        "keras-classifier",
-        "multiclass",
-        genres,
-        spec,
-        {"synthetic": True, "licence": "benchmark only"},
-    )
+    card = card_for(KINDS[kind], "untrained", genres, synthetic=True, licence="benchmark only")
     return install(Trained(net, card), folder)  # as `tagger retrain` installs a model
 
 

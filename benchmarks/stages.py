@@ -51,7 +51,12 @@ def profile(files: list[str], model: str, precision: str | None) -> dict:
     ref = resolve(model)[0]
     if precision:
         ref = replace(ref, precision=precision)
-    loaded = ref.load(1)
+    try:
+        from tagger.models import load_model
+    except ImportError:  # a baseline from before the loader module: the ref loads itself
+        loaded = ref.load(1)
+    else:
+        loaded = load_model(ref, 1)
     spec = loaded.spec
     heard = []
     for f in files:  # files with no genre (silent, too short) have no net or store stage

@@ -18,7 +18,7 @@ __version__ = "0.1.0"
 from .config import Settings, load_config
 from .errors import BusyError, TaggerError
 from .listing import list_tracks
-from .models import Model, ModelRef, TrackPrediction, available, resolve
+from .models import Model, ModelRef, TrackPrediction, available, load_model, resolve
 from .report import build_report
 from .scan import ScanOptions, ScanSummary, scan
 from .worker import TrackResult, predict_file
@@ -40,6 +40,7 @@ __all__ = [
     "build_report",
     "list_tracks",
     "load_config",
+    "load_model",
     "predict_file",
     "resolve",
     "scan",

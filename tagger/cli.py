@@ -29,7 +29,9 @@ from .errors import (
     EXIT_USAGE,
     TaggerError,
 )
+from .models.registry import model_help
 from .paths import printable
+from .training.retrain import HEADS, NETS
 
 EXIT_CODES_HELP = (
     f"Exit codes: 0 done (files that cannot be decoded are recorded, not fatal); "
@@ -147,10 +149,7 @@ ModelOption = typer.Option(
     "-m",
     metavar="NAME",
     show_default=False,
-    help="library, resnet, head, mlp, musicnn, or a model file (default: "
-    "config `model`, else the first installed of your library head, "
-    "the ResNet and a folder-trained head, else musicnn; see "
-    "`tagger models`).",
+    help=model_help(),
 )
 
 
@@ -924,7 +923,7 @@ def models_cmd(json_out: bool = JsonOption) -> None:
     installed; the last line says how to choose another.
     """
     from .config import config_path
-    from .models import KINDS, available, default_kind
+    from .models import KINDS, available, default_kind, planned_engine
 
     settings = _settings()
     default, why = default_kind()
@@ -933,7 +932,7 @@ def models_cmd(json_out: bool = JsonOption) -> None:
     rows = []
     for ref in available():
         card = ref.card
-        engine, slow_why = ref.engine()
+        engine, slow_why = planned_engine(ref)
         rows.append(
             {
                 "name": ref.name,
@@ -1051,7 +1050,7 @@ def retrain(
         "all",
         "--model",
         "-m",
-        help="resnet, mlp, all, or head (a softmax head on musicnn embeddings).",
+        help=f"{', '.join(NETS + HEADS)}, or all (every net: {' and '.join(NETS)}).",
     ),
     split: Optional[str] = typer.Option(
         None,
@@ -1097,7 +1096,7 @@ def retrain(
         return
     if data is None:
         raise TaggerError("give --data DIR (a genre collection) or --from-library")
-    if model == "head":
+    if model in HEADS:
         from .training.head_data import retrain_head
         from .training.retrain import command_line
 
@@ -1116,7 +1115,7 @@ def retrain(
         )
         return
 
-    kinds = ["resnet", "mlp"] if model == "all" else [model]
+    kinds = list(NETS) if model == "all" else [model]
     result = run(
         data,
         kinds,
@@ -1220,7 +1219,7 @@ def evaluate(
         "-m",
         metavar="NAME",
         show_default=False,
-        help="resnet (default), mlp, or a .keras file.",
+        help=f"{NETS[0]} (default), {', '.join(NETS[1:])}, or a .keras file.",
     ),
     split: Optional[str] = typer.Option(
         None,

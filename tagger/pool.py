@@ -170,7 +170,7 @@ class DaskRunner:
     """A Dask distributed cluster: ``tcp://HOST:8786``, or a ``LocalCluster`` when no address.
 
     Workers must see the files at the same paths (shared storage) and have
-    tagger installed; each loads the model once (``ModelRef.load`` caches it
+    tagger installed; each loads the model once (``worker.MODELS`` keeps it
     per worker process).  This process stays the only writer of the database
     and of tags.  A worker that dies takes only its in-flight files with it:
     the scheduler gives up on a task after one failure (``allowed-failures``

@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from .models import ModelRef
-from .models.head import MODEL_CLASS, SoftmaxHead, embedder_of, predict_embeddings
+from .models.head import HeadModel, SoftmaxHead, embedder_of, predict_embeddings
 from .store import Store, now
 from .worker import Item, TrackResult
 
@@ -26,7 +26,7 @@ BATCH = 5000
 
 def split_relabel(store: Store, ref: ModelRef, todo: list[Item]) -> tuple[list[Item], list[Item]]:
     """(files a head can re-label from stored embeddings, files to decode)."""
-    if ref.model_class != MODEL_CLASS:
+    if ref.model_class != HeadModel.model_class:
         return [], todo
     stored = store.embedded(embedder_of(ref.card))
     relabel = [item for item in todo if stored.get(item[0]) == (item[1], item[2])]

@@ -23,13 +23,12 @@ from .store import Store
 
 def similar(file: str | os.PathLike, db: str | os.PathLike | None = None, top: int = 10) -> dict:
     """The ``top`` most similar stored tracks to ``file``, best first, as one JSON-ready dict."""
-    from .models import resolve
-    from .models.musicnn import embedder_id
+    from .models import current_embedder
 
     path = absolute(file)
     if not os.path.isfile(path):
         raise TaggerError(f"no such file: {file}")
-    embedder = embedder_id(resolve("musicnn")[0].card)
+    embedder = current_embedder()
     store = Store(default_db(db), create=False, reading=True)
     try:
         rows, matrix = store.embedded_tracks(embedder)

@@ -3,8 +3,8 @@
 This runs inside worker processes (joblib/loky or Dask).  It never touches the
 database or the files' tags: it returns one ``TrackResult`` per file, and the
 scanning process alone turns results into rows (``Store.put_results``).  The
-model is loaded once per worker (``ModelRef.load`` caches it) and applied to
-all tracks of a chunk in one batch.
+model is loaded once per worker process (``MODELS``) and applied to all tracks
+of a chunk in one batch.
 """
 
 from __future__ import annotations
@@ -21,12 +21,16 @@ import numpy as np
 from .decode import Decoded, DecodeError, decode
 from .errors import TaggerError, one_line
 from .features import FeatureSpec, extract
-from .models import ModelRef, TrackPrediction, resolve, with_precision
-from .models.registry import fallback_notice
+from .models import ModelCache, ModelRef, TrackPrediction, fallback_notice, resolve, with_precision
 from .store import now
 from .tags import TagError, read_file_tags
 
 Item = tuple[str, int | None, float | None]  # path, size, mtime as the scan saw them
+
+# The models this process has loaded.  A pool sends a worker process chunk after
+# chunk as separate calls of ``analyse_files``, so the cache lives as long as the
+# process does; each process (scanning process, loky or Dask worker) has its own.
+MODELS = ModelCache()
 
 
 @dataclass
@@ -152,7 +156,7 @@ def analyse_files(
     ref: ModelRef, items: list[Item], timeout: float | None = 120.0, threads: int | None = None
 ) -> list[TrackResult]:
     """One result per (path, size, mtime); failures carry their one-line reason."""
-    model = ref.load(threads)
+    model = MODELS.get(ref, threads)
     results = [TrackResult(*item, model=ref.name, model_version=ref.version) for item in items]
     inputs = [(r, _decode_one(r, model.spec, timeout)) for r in results]
     decoded = [(r, x) for r, x in inputs if x is not None]
@@ -177,7 +181,7 @@ def predict_file(
         raise TaggerError(f"no such file: {path}")
     ref, notice = resolve(model)
     ref, _, engine_notice = with_precision(ref, precision)
-    loaded = ref.load()
+    loaded = MODELS.get(ref)
     # The graph can pass the cheap check and still fail to compile here.
     engine_notice = engine_notice or fallback_notice(ref.name, loaded.fallback)
     notice = "\n".join(n for n in (notice, engine_notice) if n) or None

@@ -324,9 +324,9 @@ def musicnn():
     """The float32 path (OpenVINO float32 where installed): the one held to the original graph."""
     from dataclasses import replace
 
-    from tagger.models import resolve
+    from tagger.models import load_model, resolve
 
-    return replace(resolve("musicnn")[0], precision="float32").load()
+    return load_model(replace(resolve("musicnn")[0], precision="float32"))
 
 
 @pytest.fixture(scope="module")

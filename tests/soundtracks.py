@@ -8,8 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from tagger.models import TrackPrediction, resolve
-from tagger.models.musicnn import embedder_id
+from tagger.models import TrackPrediction, current_embedder
 from tagger.store import Store
 from tagger.worker import TrackResult
 
@@ -53,7 +52,7 @@ def store_library(
     The files hold bytes no decoder accepts: a scan that decoded any of them
     would record an error.  Each row's size and mtime are the file's.
     """
-    embedder = embedder_id(resolve("musicnn")[0].card)
+    embedder = current_embedder()
     results, files = [], []
     for i, (name, group, album, genre, vec) in enumerate(
         zip(names, groups, albums, genres, vectors)

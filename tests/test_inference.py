@@ -20,7 +20,7 @@ from conftest import FIXTURES
 from tolerance import BF16_ATOL, scaled, sigmoid_atol
 
 from tagger.inference import TENSORFLOW, bfloat16_supported, engine_for
-from tagger.models import resolve, with_precision
+from tagger.models import load_model, resolve, with_precision
 from tagger.models.musicnn import N_TAGS
 from tagger.models.musicnn_genres import merge_genres
 
@@ -40,12 +40,12 @@ def keras_outputs(inputs) -> np.ndarray:
     from tagger.models.base import compiled
     from tagger.models.musicnn import build_combined
 
-    model = replace(resolve("musicnn")[0], precision="float32").load()
+    model = load_model(replace(resolve("musicnn")[0], precision="float32"))
     return compiled(build_combined(model.card, model.folder, prune=False))(inputs)
 
 
 def run(precision: str, x: np.ndarray):
-    model = replace(resolve("musicnn")[0], precision=precision).load()
+    model = load_model(replace(resolve("musicnn")[0], precision=precision))
     return model, model.forward_batched(x)
 
 
@@ -97,7 +97,7 @@ def test_stale_graph_falls_back_to_tensorflow_with_a_notice(tmp_path, inputs, ke
     stale, engine, notice = with_precision(stale, None)
     assert engine == TENSORFLOW
     assert notice and "runs on TensorFlow" in notice and "musicnn_mtt.weights.h5" in notice
-    model = stale.load()
+    model = load_model(stale)
     assert model.engine == TENSORFLOW
     ref = keras_outputs[:4, TAGS]  # the full graph; TensorFlow runs the pruned one
     np.testing.assert_allclose(model.forward(inputs[:4])[:, TAGS], ref, atol=sigmoid_atol(ref))

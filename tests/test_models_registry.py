@@ -1,4 +1,5 @@
-"""``tagger.models`` registry: model cards and resolving a model by name or file."""
+"""``tagger.models.registry``: each model kind says what it is, resolving a model by name or
+file (the CLI's help made from the table: tests/cli/test_cli.py)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,10 @@ import pytest
 
 from tagger.errors import TaggerError
 from tagger.features import MUSICNN
-from tagger.models import KINDS, ModelCard, card_for, read_card, resolve, write_card
+from tagger.models import KINDS, card_for, current_embedder, load_model, resolve
+from tagger.models.card import MULTILABEL
+from tagger.models.musicnn import embedder_id
+from tagger.training.retrain import HEADS, NETS
 
 
 def _resolve_as_nobody(home: str, conn) -> None:
@@ -25,27 +29,6 @@ def _resolve_as_nobody(home: str, conn) -> None:
         conn.send("no error")
     except TaggerError as exc:
         conn.send(str(exc))
-
-
-# --- cards and the registry ----------------------------------------------------------------
-def test_a_card_survives_a_write_read_round_trip(tmp_path):
-    card = card_for(
-        KINDS["mlp"], "2026.1", ["a", "b"], accuracy={"track_accuracy": 0.5}, synthetic=True
-    )
-    path = write_card(tmp_path, card)
-    assert path.name == "mlp.json"
-    back = read_card(path)
-    assert back == card and back.get("accuracy") == {"track_accuracy": 0.5}
-    assert back.model_class == "keras-classifier" and back.spec == KINDS["mlp"].spec
-
-
-def test_a_card_without_model_class_is_read_by_its_name(tmp_path):
-    raw = {"name": "musicnn", "version": "1", "features": MUSICNN.to_dict(), "genres": []}
-    assert ModelCard.from_dict(raw).model_class == "musicnn"
-    raw["name"] = "resnet"
-    assert ModelCard.from_dict(raw).model_class == "keras-classifier"
-    with pytest.raises(TaggerError, match="lacks"):
-        ModelCard.from_dict({"name": "x"})
 
 
 def test_models_resolve_by_registered_name_or_file_with_one_line_errors(tmp_path):
@@ -68,7 +51,7 @@ def test_models_resolve_by_registered_name_or_file_with_one_line_errors(tmp_path
     )
     ref = resolve(bogus)[0]
     with pytest.raises(TaggerError, match="unknown model class 'teleport'"):
-        ref.load()
+        load_model(ref)
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="needs root to act as another user")
@@ -93,3 +76,20 @@ def test_an_unreadable_model_folder_is_one_line_naming_it():
         f"cannot read the model folder {home / 'models'}: cannot enter folder "
         f"{home / 'models'} (permission denied)"
     )
+
+
+def test_each_kind_says_whether_it_is_multilabel_what_it_runs_on_and_how_it_is_trained():
+    assert [k.name for k in KINDS.values() if k.multilabel] == ["musicnn"]
+    assert {k.name: k.embedder for k in KINDS.values() if k.embedder} == {
+        "library": "musicnn",
+        "head": "musicnn",
+    }
+    assert {k.name for k in KINDS.values() if not k.trainable} == {"musicnn"}
+    assert NETS == ("resnet", "mlp") and HEADS == ("head",)
+    for kind in KINDS.values():
+        card = card_for(kind, "1", ["a", "b"])
+        assert card.model_class == kind.loader.model_class
+        assert (card.kind == MULTILABEL) == kind.multilabel
+    ref = resolve("musicnn")[0]
+    assert ref.multilabel and ref.kind == MULTILABEL
+    assert current_embedder() == embedder_id(ref.card)

@@ -17,14 +17,14 @@ import sys
 
 import numpy as np
 
-from tagger.models import resolve
+from tagger.models import load_model, resolve
 from tagger.walk import walk
 from tagger.worker import track_input
 
 
 def main(args: list[str]) -> None:
     *groups, out = args
-    model = resolve("musicnn")[0].load()
+    model = load_model(resolve("musicnn")[0])
     spec = model.spec
     kinds, names, vectors = [], [], []
     for group in groups:

@@ -29,8 +29,7 @@ import sys
 
 import numpy as np
 
-from tagger.models import resolve
-from tagger.models.registry import with_precision
+from tagger.models import load_model, resolve, with_precision
 from tagger.tags import read_file_tags
 from tagger.worker import track_input
 
@@ -62,7 +61,7 @@ def fixture_name(path: str) -> str:
 
 def main(out: str) -> None:
     # float32: what the tests compare a fresh scan with (bfloat16 moves embeddings by ~0.1)
-    model = with_precision(resolve("musicnn")[0], "float32")[0].load()
+    model = load_model(with_precision(resolve("musicnn")[0], "float32")[0])
     groups, names, albums, artists, vectors = [], [], [], [], []
     for group, files in soundtrack_files().items():
         for f in files:

@@ -1,32 +1,41 @@
-"""Models: the interface (``base``), one module per model kind, and the registry.
+"""Models: the interface (``base``), their cards (``card``), one module per model
+class, the registry of kinds (``registry``) and the loader (``loader``).
 
 ``resolve`` turns ``--model`` into a ``ModelRef`` (cheap: no TensorFlow);
-workers call ``ref.load()``.
+workers load it with ``load_model`` (or a ``ModelCache``).
 """
 
-from .base import Model, ModelCard, ModelRef, TrackPrediction, read_card, softmax, write_card
+from .base import Model, TrackPrediction, softmax
+from .card import ModelCard, read_card, write_card
+from .loader import ModelCache, fallback_notice, load_model, planned_engine, with_precision
 from .registry import (
     KINDS,
     ModelKind,
+    ModelRef,
     available,
     card_for,
+    current_embedder,
     default_kind,
     installed,
     resolve,
-    with_precision,
 )
 
 __all__ = [
     "KINDS",
     "Model",
+    "ModelCache",
     "ModelCard",
     "ModelKind",
     "ModelRef",
     "TrackPrediction",
     "available",
     "card_for",
+    "current_embedder",
     "default_kind",
+    "fallback_notice",
     "installed",
+    "load_model",
+    "planned_engine",
     "read_card",
     "resolve",
     "softmax",

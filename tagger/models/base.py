@@ -1,35 +1,28 @@
-"""The model interface, its card, and the reference a scan passes to its workers.
+"""The model interface every model class implements, and the prediction it returns.
 
 Every model has a ``name``, a ``version``, its ``genres``, a ``kind``
-(``multiclass``: one softmax over genres, so probabilities sum to one;
-``multilabel``: one independent probability per genre) and the ``FeatureSpec``
-of its input.  ``predict_tracks`` takes each track's feature rows (one per
-3-second slice), runs the net over all slices of all tracks in batches, and
-pools each track's slice outputs by their mean.  Every model kind is
-interchangeable to the rest of tagger; the registry (``tagger.models.registry``)
-says which kinds exist.
-
-A model on disk is its files plus a JSON **card** (``<name>.json``): what data
-it saw, how it was split and measured, the command that made it, its licence,
-and ``model_class``, the loader that reads it.  Cards are read and written
-here only (``read_card``/``write_card``).
+(``multiclass`` or ``multilabel``, from its card: ``tagger.models.card``) and
+the ``FeatureSpec`` of its input.  ``predict_tracks`` takes each track's
+feature rows (one per 3-second slice), runs the net over all slices of all
+tracks in batches, and pools each track's slice outputs by their mean.  Every
+model class is interchangeable to the rest of tagger; the registry
+(``tagger.models.registry``) says which kinds exist, the loader
+(``tagger.models.loader``) loads them.
 """
 
 from __future__ import annotations
 
-import json
-import os
 from abc import ABC, abstractmethod
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import ClassVar
 
 import numpy as np
 
-from ..errors import TaggerError
 from ..features import FeatureSpec
-from ..inference import TENSORFLOW, Engine, engine_for
+from ..inference import TENSORFLOW, Engine
+from .card import ModelCard
 
 # Slices per forward pass: large enough to amortise the call, small enough
 # to bound a worker's memory (musicnn's front-end holds ~9 MB per slice).
@@ -62,87 +55,19 @@ def softmax(z: np.ndarray) -> np.ndarray:
     return e / e.sum(axis=-1, keepdims=True)
 
 
-@dataclass
-class ModelCard:
-    """A model's card: the fields tagger needs to load and use it, and everything else.
+class Model(ABC):
+    """The interface every genre model implements.
 
-    ``details`` keeps the rest of the JSON (accuracy, data, split, command,
-    licence, ...) as written, so a card survives a read-write round trip.
+    A model class declares what the registry and the loader need to know of
+    it: the ``model_class`` its cards name, whether its genre scores are
+    independent (``multilabel``), and the kind whose net it runs on
+    (``embedder_kind``: a head runs on musicnn's), which the loader loads first
+    and passes in as ``base``.
     """
 
-    name: str
-    version: str
-    model_class: str
-    kind: str
-    genres: list[str]
-    spec: FeatureSpec
-    details: dict[str, Any] = field(default_factory=dict)
-
-    @classmethod
-    def from_dict(cls, d: dict, where: Path | str = "card") -> ModelCard:
-        try:
-            return cls(
-                name=d["name"],
-                version=str(d["version"]),
-                # cards written before model_class existed: musicnn or a Keras classifier
-                model_class=d.get("model_class")
-                or ("musicnn" if d["name"] == "musicnn" else "keras-classifier"),
-                kind=d.get("kind", "multiclass"),
-                genres=list(d.get("genres") or []),
-                spec=FeatureSpec.from_dict(d["features"]),
-                details={k: v for k, v in d.items() if k not in _CORE},
-            )
-        except (KeyError, TypeError) as exc:
-            raise TaggerError(f"model card {where} lacks {exc}") from None
-
-    def to_dict(self) -> dict:
-        return {
-            "name": self.name,
-            "version": self.version,
-            "model_class": self.model_class,
-            "kind": self.kind,
-            "genres": self.genres,
-            "features": self.spec.to_dict(),
-            **self.details,
-        }
-
-    def get(self, key: str, default: Any = None) -> Any:
-        """A card field by its JSON name (``accuracy``, ``licence``, ``synthetic``, ...)."""
-        return self.to_dict().get(key, default)
-
-
-_CORE = frozenset({"name", "version", "model_class", "kind", "genres", "features"})
-
-
-def card_path(model_file: Path) -> Path:
-    """``resnet.keras`` -> ``resnet.json``, ``library.npz`` -> ``library.json``.
-
-    A card path is its own card path."""
-    return model_file.with_suffix(".json")
-
-
-def read_card(path: Path) -> ModelCard:
-    try:
-        return ModelCard.from_dict(json.loads(path.read_text()), path)
-    except FileNotFoundError:
-        raise TaggerError(f"model card not found: {path}") from None
-    except (OSError, ValueError) as exc:
-        raise TaggerError(f"cannot read model card {path}: {exc}") from None
-
-
-def write_card(folder: Path, card: ModelCard | dict) -> Path:
-    """Write ``<folder>/<name>.json`` atomically; the one place cards are written."""
-    data = card.to_dict() if isinstance(card, ModelCard) else card
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / f"{data['name']}.json"
-    tmp = folder / f".{data['name']}.json.tmp"
-    tmp.write_text(json.dumps(data, indent=2) + "\n")
-    os.replace(tmp, path)
-    return path
-
-
-class Model(ABC):
-    """The interface every genre model implements."""
+    model_class: ClassVar[str]
+    multilabel: ClassVar[bool] = False
+    embedder_kind: ClassVar[str | None] = None
 
     name: str
     version: str
@@ -156,7 +81,17 @@ class Model(ABC):
     engine: Engine = TENSORFLOW
     fallback: str | None = None  # why not the fast runtime, where a model has one
 
-    def __init__(self, card: ModelCard):
+    def __init__(
+        self,
+        path: Path,
+        card: ModelCard,
+        threads: int | None = None,
+        precision: str = "auto",
+        base: Model | None = None,
+    ):
+        """Every class is loaded alike: its file (or card), its card, the threads its
+        net may use, the precision asked for, and ``base``, the loaded model of its
+        ``embedder_kind`` (None for a model with its own net)."""
         self.card = card
         self.name = card.name
         self.version = card.version
@@ -217,75 +152,3 @@ def compiled(net) -> Callable[[np.ndarray], np.ndarray]:
     sig = tf.TensorSpec([None, *net.input_shape[1:]], tf.float32)
     fn = tf.function(lambda x: net(x, training=False), input_signature=[sig])
     return lambda x: fn(x).numpy()
-
-
-@dataclass(frozen=True)
-class ModelRef:
-    """What the scanning process needs to know about a model without loading it.
-
-    Workers call ``load()``; the main process never imports TensorFlow.
-    ``card_file`` is the card; ``path`` what the user named (a ``.keras``
-    file, or the card itself).
-    """
-
-    name: str
-    version: str
-    kind: str
-    genres: tuple[str, ...]
-    spec: FeatureSpec
-    path: str
-    card_file: str
-    model_class: str
-    source: str  # user | shipped | file
-    precision: str = "auto"  # auto | float32 (tagger.inference); ignored without a choice
-
-    @classmethod
-    def of(
-        cls, card: ModelCard, path: Path, card_file: Path, source: str, version: str | None = None
-    ) -> ModelRef:
-        return cls(
-            card.name,
-            version or card.version,
-            card.kind,
-            tuple(card.genres),
-            card.spec,
-            str(path),
-            str(card_file),
-            card.model_class,
-            source,
-        )
-
-    @property
-    def card(self) -> ModelCard:
-        return read_card(Path(self.card_file))
-
-    def engine(self) -> tuple[Engine, str | None]:
-        """What will run this model's net here, and why not OpenVINO (None when it is or
-        the model has no converted graph); decided without loading anything heavy.  A
-        head runs on musicnn's net, so musicnn's graph decides."""
-        card = self.card
-        if card.details.get("embedder") and "openvino" not in card.details:
-            from .registry import resolve
-
-            return replace(resolve("musicnn")[0], precision=self.precision).engine()
-        return engine_for(card.details.get("openvino"), Path(self.card_file).parent, self.precision)
-
-    def load(self, threads: int | None = None) -> Model:
-        """The model, loaded once per process (workers reuse it for every chunk)."""
-        from ..runtime import stderr_silenced
-        from .registry import loader
-
-        key = (self.path, self.version, self.precision)
-        if key not in _LOADED:
-            with stderr_silenced():  # TensorFlow's start-up logging
-                model = loader(self.model_class)(
-                    Path(self.path), self.card, threads, self.precision
-                )
-                model.version = self.version
-                # Trace the graph now, so the first file pays no extra cost.
-                model.forward(np.zeros((1, *model.spec.input_shape()), np.float32))
-            _LOADED[key] = model
-        return _LOADED[key]
-
-
-_LOADED: dict[tuple[str, str, str], Model] = {}

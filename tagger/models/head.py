@@ -28,10 +28,9 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import TaggerError
-from .base import Model, ModelCard, TrackPrediction, softmax
+from .base import Model, TrackPrediction, softmax
+from .card import SOFTMAX_HEAD, ModelCard
 from .musicnn import N_TAGS
-
-MODEL_CLASS = "softmax-head"
 
 
 @dataclass
@@ -110,24 +109,36 @@ def embedder_of(card: ModelCard) -> str:
 
 
 class HeadModel(Model):
-    """A softmax head run on the musicnn embedding of decoded audio."""
+    """A softmax head run on the musicnn embedding of decoded audio.
+
+    The loader loads musicnn first (``embedder_kind``) and passes it in as
+    ``base``: its net, engine and precision are the head's.
+    """
+
+    model_class = SOFTMAX_HEAD
+    embedder_kind = "musicnn"
 
     def __init__(
-        self, path: Path, card: ModelCard, threads: int | None = None, precision: str = "auto"
+        self,
+        path: Path,
+        card: ModelCard,
+        threads: int | None = None,
+        precision: str = "auto",
+        base: Model | None = None,
     ):
-        from dataclasses import replace
-
-        from .registry import resolve
-
-        super().__init__(card)
+        super().__init__(path, card)
+        if base is None:
+            raise TaggerError(
+                f"model {card.name} runs on {self.embedder_kind}, which was not given"
+            )
         self.head = SoftmaxHead.load(path)
         self.embedder = embedder_of(card)
-        self.musicnn = replace(resolve("musicnn")[0], precision=precision).load(threads)
-        self.engine, self.fallback = self.musicnn.engine, self.musicnn.fallback
-        if self.musicnn.embedder != self.embedder:
+        self.musicnn = base
+        self.engine, self.fallback = base.engine, base.fallback
+        if base.embedder != self.embedder:
             raise TaggerError(
                 f"model {card.name} was trained on embeddings of {self.embedder}, but this "
-                f"tagger has {self.musicnn.embedder}; train it again (`tagger retrain`)"
+                f"tagger has {base.embedder}; train it again (`tagger retrain`)"
             )
 
     def forward(self, x: np.ndarray) -> np.ndarray:

@@ -19,7 +19,8 @@ import numpy as np
 from ..errors import TaggerError, one_line
 from ..features import FeatureSpec
 from ..inference import TENSORFLOW, RuntimeUnavailable, open_openvino
-from .base import Model, ModelCard, compiled, softmax
+from .base import Model, compiled, softmax
+from .card import KERAS_CLASSIFIER, ModelCard
 
 
 class KerasClassifier(Model):
@@ -30,10 +31,17 @@ class KerasClassifier(Model):
     ``.keras`` file on TensorFlow.
     """
 
+    model_class = KERAS_CLASSIFIER
+
     def __init__(
-        self, path: Path, card: ModelCard, threads: int | None = None, precision: str = "auto"
+        self,
+        path: Path,
+        card: ModelCard,
+        threads: int | None = None,
+        precision: str = "auto",
+        base: Model | None = None,
     ):
-        super().__init__(card)
+        super().__init__(path, card)
         self.path, self.threads = path, threads
         self._net = None
         self.temperature = float(card.details.get("temperature", 1.0))

@@ -20,7 +20,8 @@ from pathlib import Path
 import numpy as np
 
 from ..inference import TENSORFLOW, RuntimeUnavailable, open_openvino
-from .base import Model, ModelCard, compiled
+from .base import Model, compiled
+from .card import MUSICNN_NETS, ModelCard
 from .musicnn_genres import GENRES, merge_genres, tag_dict
 
 N_TAGS = 50
@@ -65,10 +66,18 @@ def embedder_id(card: ModelCard) -> str:
 class MusicnnModel(Model):
     """Both pretrained musicnn nets, merged into genres, with an embedding per track."""
 
+    model_class = MUSICNN_NETS
+    multilabel = True  # independent tag probabilities, merged into genres
+
     def __init__(
-        self, path: Path, card: ModelCard, threads: int | None = None, precision: str = "auto"
+        self,
+        path: Path,
+        card: ModelCard,
+        threads: int | None = None,
+        precision: str = "auto",
+        base: Model | None = None,
     ):
-        super().__init__(card)
+        super().__init__(path, card)
         self.genres = list(GENRES)
         self.embedder = embedder_id(card)
         self.folder, self.threads = path.parent, threads

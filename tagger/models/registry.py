@@ -1,10 +1,13 @@
 """The registry of model kinds, and how a model name or path becomes a ``ModelRef``.
 
-Each kind is one ``ModelKind`` entry: its name, what it is, the loader class
-its cards name, the ``FeatureSpec`` it is trained and scanned with, how its net
-is built for training (trainable kinds), and where a shipped copy lives.
-Resolution, ``tagger models``, training and the benchmarks read this table;
-adding a model kind is one module with its loader plus one entry here.
+Each kind is one ``ModelKind`` entry: its name, what it is, the class that
+loads it (which says whether its scores are multi-label and which kind's net
+it runs on), the ``FeatureSpec`` it is trained and scanned with, how
+``tagger retrain`` makes it, and where an installed copy lives.  Resolution,
+``tagger models``, the CLI's choices, training and the benchmarks read this
+table; adding a model kind is one module with its ``Model`` class plus one
+entry here.  Loading and the choice of engine live in ``tagger.models.loader``,
+which reads this table (never the reverse).
 
 Resolution: a registered name means the user's trained copy (written by
 ``tagger retrain`` into the user model folder), else the shipped one; anything
@@ -18,22 +21,23 @@ from __future__ import annotations
 import hashlib
 import os
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
 from ..errors import TaggerError
 from ..features import LOGMEL, MUSICNN, SUMMARY, FeatureSpec
-from ..inference import Engine, check_precision
 from ..paths import shipped_models_dir, unreachable, user_models_dir
-from .base import Model, ModelCard, ModelRef, card_path, read_card
+from .base import Model
+from .card import MULTICLASS, MULTILABEL, ModelCard, card_path, read_card
+from .head import HeadModel
+from .keras_classifier import KerasClassifier
+from .musicnn import MusicnnModel, embedder_id
 
 # (spec, n_classes, training inputs, width) -> an uncompiled Keras model
 Builder = Callable[[FeatureSpec, int, np.ndarray, int], Any]
-# (model file or card, card, threads, precision) -> a loaded model
-Loader = Callable[[Path, ModelCard, "int | None", str], Model]
 
 
 @dataclass(frozen=True)
@@ -43,43 +47,40 @@ class ModelKind:
     name: str
     title: str  # as written in prose: "ResNet"
     description: str
-    model_class: str  # the loader (``LOADERS`` key) its cards name
+    loader: type[Model]  # the class that loads it (its cards name its ``model_class``)
     spec: FeatureSpec
     file_suffix: str  # the model file beside the card: ".keras", or ".json" (card only)
-    build: Builder | None = None
+    # How ``tagger retrain`` makes one: from a ``<genre>/<files>`` folder (``--data``),
+    # from the genre tags of the scanned library (``--from-library``); None: shipped.
+    trained_from: Literal["data", "library"] | None = None
+    build: Builder | None = None  # the Keras net a ``data`` kind trains, if it has one
     default_rank: int | None = None  # lower is preferred as the default; None: never default
-    how_to_get: str = ""
+
+    @property
+    def model_class(self) -> str:
+        return self.loader.model_class
+
+    @property
+    def multilabel(self) -> bool:
+        """Independent scores per genre (musicnn's tags), else one softmax over genres."""
+        return self.loader.multilabel
+
+    @property
+    def embedder(self) -> str | None:
+        """The kind whose net (and embeddings) this kind runs on, if any."""
+        return self.loader.embedder_kind
 
     @property
     def trainable(self) -> bool:
-        return self.build is not None
+        return self.trained_from is not None
 
-
-def _keras_classifier() -> Loader:
-    from .keras_classifier import KerasClassifier
-
-    return KerasClassifier
-
-
-def _musicnn() -> Loader:
-    from .musicnn import MusicnnModel
-
-    return MusicnnModel
-
-
-def _head() -> Loader:
-    from .head import HeadModel
-
-    return HeadModel
-
-
-# model_class -> the class that loads it; imported lazily so that resolving a
-# model in the scanning process never imports TensorFlow.
-LOADERS: dict[str, Callable[[], Loader]] = {
-    "keras-classifier": _keras_classifier,
-    "musicnn": _musicnn,
-    "softmax-head": _head,
-}
+    @property
+    def how_to_get(self) -> str:
+        if self.trained_from == "library":
+            return "train it with `tagger retrain --from-library`"
+        if self.trained_from == "data":
+            return f"train it with `tagger retrain --data DIR --model {self.name}`"
+        return "shipped with tagger"
 
 
 def _builder(name: str) -> Builder:
@@ -99,32 +100,31 @@ KINDS: dict[str, ModelKind] = {
             "musicnn",
             "musicnn",
             "pretrained musicnn taggers (MTT + MSD), genres merged",
-            "musicnn",
+            MusicnnModel,
             MUSICNN,
             ".json",
             default_rank=9,
-            how_to_get="shipped with tagger",
         ),
         ModelKind(
             "resnet",
             "ResNet",
             "residual CNN on 3-second log-mel slices",
-            "keras-classifier",
+            KerasClassifier,
             LOGMEL,
             ".keras",
+            trained_from="data",
             build=_builder("resnet"),
             default_rank=1,
-            how_to_get="train it with `tagger retrain --data DIR --model resnet`",
         ),
         ModelKind(
             "mlp",
             "MLP",
             "MLP on 57 summary features per 3-second slice",
-            "keras-classifier",
+            KerasClassifier,
             SUMMARY,
             ".keras",
+            trained_from="data",
             build=_builder("mlp"),
-            how_to_get="train it with `tagger retrain --data DIR --model mlp`",
         ),
         # A head the user trained on their own library speaks their genre names: it
         # is preferred over everything else once it exists.
@@ -132,33 +132,83 @@ KINDS: dict[str, ModelKind] = {
             "library",
             "library head",
             "softmax head on musicnn embeddings, trained on the genre tags of your own library",
-            "softmax-head",
+            HeadModel,
             MUSICNN,
             ".npz",
+            trained_from="library",
             default_rank=0,
-            how_to_get="train it with `tagger retrain --from-library`",
         ),
         ModelKind(
             "head",
             "musicnn head",
             "softmax head on musicnn embeddings, trained on a <genre>/<files> folder",
-            "softmax-head",
+            HeadModel,
             MUSICNN,
             ".npz",
+            trained_from="data",
             default_rank=2,
-            how_to_get="train it with `tagger retrain --data DIR --model head`",
         ),
     )
 }
 
+# model_class -> the class that loads it.
+LOADERS: dict[str, type[Model]] = {k.model_class: k.loader for k in KINDS.values()}
 
-def loader(model_class: str) -> Loader:
+
+def loader_class(model_class: str) -> type[Model]:
+    """The class that loads a card's ``model_class``."""
     if model_class not in LOADERS:
         raise TaggerError(
             f"unknown model class {model_class!r} in a model card "
             f"(this tagger knows {', '.join(LOADERS)})"
         )
-    return LOADERS[model_class]()
+    return LOADERS[model_class]
+
+
+@dataclass(frozen=True)
+class ModelRef:
+    """What the scanning process needs to know about a model without loading it.
+
+    Workers load it (``tagger.models.loader``); the main process never imports
+    TensorFlow.  ``card_file`` is the card; ``path`` what the user named (a
+    ``.keras`` file, or the card itself).
+    """
+
+    name: str
+    version: str
+    kind: str
+    genres: tuple[str, ...]
+    spec: FeatureSpec
+    path: str
+    card_file: str
+    model_class: str
+    source: str  # user | shipped | file
+    precision: str = "auto"  # auto | float32 (tagger.inference); ignored without a choice
+
+    @classmethod
+    def of(
+        cls, card: ModelCard, path: Path, card_file: Path, source: str, version: str | None = None
+    ) -> ModelRef:
+        return cls(
+            card.name,
+            version or card.version,
+            card.kind,
+            tuple(card.genres),
+            card.spec,
+            str(path),
+            str(card_file),
+            card.model_class,
+            source,
+        )
+
+    @property
+    def card(self) -> ModelCard:
+        return read_card(Path(self.card_file))
+
+    @property
+    def multilabel(self) -> bool:
+        """Independent scores per genre (pool them per genre), else one softmax."""
+        return self.kind == MULTILABEL
 
 
 def _file_hash(path: Path) -> str:
@@ -208,10 +258,17 @@ def _ref_for_kind(name: str) -> ModelRef | None:
     return ref_for_file(path, "user" if path.parent == user_models_dir() else "shipped")
 
 
+def _ranked() -> list[ModelKind]:
+    """The kinds that can be the default, preferred first."""
+    return sorted(
+        (k for k in KINDS.values() if k.default_rank is not None),
+        key=lambda k: (k.default_rank, k.name),
+    )
+
+
 def default_kind() -> tuple[str, str]:
     """(name of the default model, why it is the default)."""
-    ranked = sorted((k.default_rank, k.name) for k in KINDS.values() if k.default_rank is not None)
-    for _, name in ranked:
+    for name in (k.name for k in _ranked()):
         if installed(name):
             rank = KINDS[name].default_rank
             better = [
@@ -264,24 +321,6 @@ def resolve(model: str | os.PathLike | None = None) -> tuple[ModelRef, str | Non
     return ref_for_file(path.resolve(), "file"), None
 
 
-def with_precision(ref: ModelRef, precision: str | None) -> tuple[ModelRef, Engine, str | None]:
-    """``ref`` set to run at ``precision``, the engine that will run it, and a notice when
-    the fast runtime cannot (the model then runs on TensorFlow)."""
-    try:
-        ref = replace(ref, precision=check_precision(precision))
-    except ValueError as exc:
-        raise TaggerError(str(exc)) from None
-    engine, why = ref.engine()
-    return ref, engine, fallback_notice(ref.name, why)
-
-
-def fallback_notice(name: str, why: str | None) -> str | None:
-    """The one line that says a model runs on TensorFlow instead of its converted graph."""
-    if not why:
-        return None
-    return f"notice: {name} runs on TensorFlow, not OpenVINO ({why}): slower start-up and scans"
-
-
 def available() -> list[ModelRef]:
     """Every installed model of a registered kind, for ``tagger models``."""
     return [ref for ref in map(_ref_for_kind, KINDS) if ref is not None]
@@ -293,8 +332,27 @@ def card_for(kind: ModelKind, version: str, genres: list[str], **details: Any) -
         name=kind.name,
         version=version,
         model_class=kind.model_class,
-        kind="multilabel" if kind.model_class == "musicnn" else "multiclass",
+        kind=MULTILABEL if kind.multilabel else MULTICLASS,
         genres=genres,
         spec=kind.spec,
         details={"architecture": kind.description, **details},
+    )
+
+
+def current_embedder() -> str:
+    """How stored embeddings made by this tagger's musicnn are named (``musicnn <version>``).
+
+    Heads are trained on embeddings of this name, similarity compares them,
+    and a scan stores them under it."""
+    return embedder_id(resolve("musicnn")[0].card)
+
+
+def model_help() -> str:
+    """The help of ``--model`` where a command runs a model: every name, and the default order."""
+    ranked = _ranked()
+    others = [k.name for k in KINDS.values() if k.default_rank is None]
+    return (
+        f"{', '.join([k.name for k in ranked] + others)}, or a model file (default: config "
+        f"`model`, else the first installed of: {', '.join(k.title for k in ranked[:-1])}; "
+        f"else {ranked[-1].title}; see `tagger models`)."
     )

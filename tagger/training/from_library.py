@@ -399,13 +399,12 @@ def retrain_from_library(
     has since written, the genres it had before: the journal keeps them), so a
     head is never trained on tagger's own output.  Returns the model card.
     """
-    from tagger.models import KINDS, card_for, resolve
-    from tagger.models.musicnn import embedder_id
+    from tagger.models import KINDS, card_for, current_embedder
     from tagger.paths import default_db, user_models_dir
     from tagger.store import Store
 
     started = time.monotonic()
-    embedder = embedder_id(resolve("musicnn")[0].card)
+    embedder = current_embedder()
     store = Store(default_db(db), create=False)
     try:
         rows, x = store.embedded_tracks(

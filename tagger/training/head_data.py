@@ -20,8 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from tagger.errors import TaggerError
-from tagger.models import KINDS, card_for, resolve, softmax
-from tagger.models.musicnn import embedder_id
+from tagger.models import KINDS, card_for, current_embedder, load_model, resolve, softmax
 
 from .cache import cache_key, default_cache_dir
 from .data import Track, find_tracks, is_synthetic
@@ -39,7 +38,7 @@ def embed_tracks(
     from tagger.worker import track_input
 
     ref = resolve("musicnn")[0]
-    embedder = embedder_id(ref.card)
+    embedder = current_embedder()
     folder = (
         (cache_dir or default_cache_dir())
         / "embeddings"
@@ -56,7 +55,7 @@ def embed_tracks(
         else:
             todo.append((t, target))
     if todo:
-        model = ref.load()
+        model = load_model(ref)
         started = time.monotonic()
         for n, (t, target) in enumerate(todo, 1):
             try:
@@ -125,7 +124,7 @@ def retrain_head(
         kind,
         "1",
         genres,
-        embedder=embedder_id(resolve("musicnn")[0].card),
+        embedder=current_embedder(),
         temperature=head.temperature,
         threshold=head.threshold,
         accuracy={

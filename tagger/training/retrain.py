@@ -22,7 +22,13 @@ from .data import find_tracks, is_synthetic
 from .splits import fold_splits, make_split
 from .train import TrainConfig, install, slices_of, train
 
-TRAINABLE = tuple(name for name, kind in KINDS.items() if kind.trainable)
+# What ``tagger retrain --data DIR --model NAME`` trains: the nets, on a collection's
+# features (here; the first is what ``evaluate`` measures by default), and the heads
+# on its musicnn embeddings (``head_data``).  ``--model all`` means every net.
+NETS = tuple(name for name, kind in KINDS.items() if kind.trained_from == "data" and kind.build)
+HEADS = tuple(
+    name for name, kind in KINDS.items() if kind.trained_from == "data" and not kind.build
+)
 
 
 def command_line() -> str:
@@ -62,8 +68,8 @@ def retrain(
     data = {"path": str(data_dir), "files": len(tracks), "genres": genres, "synthetic": synthetic}
     result: dict = {"data": data, "models": {}, "decoded": {}, "folds": {}}
     for kind in models:
-        if kind not in TRAINABLE:
-            raise TaggerError(f"unknown model {kind!r} ({' or '.join(TRAINABLE)})")
+        if kind not in NETS:
+            raise TaggerError(f"unknown model {kind!r} ({' or '.join(NETS)})")
         t0 = time.time()
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
@@ -132,10 +138,10 @@ def evaluate(
     plot: str | os.PathLike | None = None,
 ) -> dict:
     """Evaluate a trained model on the test split of ``data_dir`` (the split it was trained on)."""
-    from tagger.models import resolve
+    from tagger.models import load_model, resolve
 
-    ref, _ = resolve(model or "resnet")
-    m = ref.load()
+    ref, _ = resolve(model or NETS[0])
+    m = load_model(ref)
     card = ref.card
     data_dir = Path(data_dir).expanduser()
     tracks = find_tracks(data_dir)

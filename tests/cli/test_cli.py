@@ -18,8 +18,10 @@ import pytest
 from conftest import rows, run_cli, run_json
 from tolerance import scan_atol
 
+from tagger.models import KINDS
 from tagger.store import Store
 from tagger.tags import write_genres
+from tagger.training.retrain import HEADS, NETS
 
 
 def insert_tracks(db: Path, tracks: list[dict]) -> None:
@@ -412,3 +414,20 @@ def test_a_scheduler_that_hangs_up_is_one_line(library, tmp_path):
     assert proc.stderr.splitlines()[-1].startswith(
         f"tagger: error: cannot connect to the Dask scheduler tcp://127.0.0.1:{port}: "
     )
+
+
+def test_the_clis_model_choices_and_help_come_from_the_registry():
+    def flat(*args: str) -> str:
+        return " ".join(run_cli(*args, "--help").stdout.split())
+
+    for command in ("scan", "show"):
+        text = flat(command)
+        assert all(name in text for name in KINDS)
+        assert all(k.title in text for k in KINDS.values() if k.default_rank is not None)
+    assert f"{', '.join(NETS + HEADS)}, or all (every net: {' and '.join(NETS)})" in flat("retrain")
+    assert f"{NETS[0]} (default)" in flat("evaluate")
+    listed = run_cli("models").stdout
+    for kind in KINDS.values():
+        assert kind.name in listed
+    for kind in (k for k in KINDS.values() if k.trained_from == "data"):
+        assert f"tagger retrain --data DIR --model {kind.name}`" in listed

@@ -29,8 +29,7 @@ from conftest import rows, run_cli, run_json
 from soundtracks import USER_NAMES, half_tagged, real_fixture, store_library
 
 from tagger.embeddings import nearest, unpack_embeddings
-from tagger.models import resolve
-from tagger.models.musicnn import embedder_id
+from tagger.models import current_embedder
 from tagger.store import Store
 from tagger.training.synth import synth_track, write_audio
 
@@ -134,7 +133,7 @@ def test_similar_puts_the_same_soundtrack_first(real_library):
     db = real_library["db"]
     store = Store(db, create=False)
     try:
-        found, matrix = store.embedded_tracks(embedder_id(resolve("musicnn")[0].card), ("path",))
+        found, matrix = store.embedded_tracks(current_embedder(), ("path",))
     finally:
         store.close()
     group_of = {str(f): g for f, g in zip(real_library["files"], real_library["groups"])}

@@ -173,7 +173,7 @@ def test_trained_models_run_on_openvino_without_tensorflow(trained, library):
     import sys
     from dataclasses import replace
 
-    from tagger.models import resolve
+    from tagger.models import load_model, resolve
     from tagger.models.base import compiled, softmax
     from tagger.worker import track_input
 
@@ -184,9 +184,9 @@ def test_trained_models_run_on_openvino_without_tensorflow(trained, library):
         assert (trained["out"] / card["openvino"]["file"]).with_suffix(".bin").is_file()
         code = (
             "import sys\n"
-            "from tagger.models import resolve\n"
+            "from tagger.models import load_model, resolve\n"
             "from tagger.worker import track_input\n"
-            f"model = resolve({str(path)!r})[0].load()\n"
+            f"model = load_model(resolve({str(path)!r})[0])\n"
             f"model.predict_tracks([track_input({str(track)!r}, model.spec)[1]])\n"
             "print(model.engine, 'tensorflow' in sys.modules)\n"
         )
@@ -194,7 +194,7 @@ def test_trained_models_run_on_openvino_without_tensorflow(trained, library):
             [sys.executable, "-c", code], capture_output=True, text=True, check=True
         ).stdout.split()
         assert out[0] == "openvino" and out[-1] == "False", out
-        model = replace(resolve(str(path))[0], precision="float32").load()
+        model = load_model(replace(resolve(str(path))[0], precision="float32"))
         x = track_input(track, model.spec)[1]
         assert str(model.engine) == "openvino float32"
         logits = compiled(model.net)(x)
