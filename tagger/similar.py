@@ -78,10 +78,9 @@ def _embed(path: str) -> tuple[np.ndarray, float]:
     """The musicnn embedding of a file the database does not hold, and its decoded duration."""
     from .decode import DecodeError
     from .models import resolve
-    from .worker import track_input
+    from .worker import MODELS, track_input
 
-    ref = resolve("musicnn")[0]
-    model = ref.load()
+    model = MODELS.get(resolve("musicnn")[0])
     try:
         dec, x = track_input(path, model.spec)
     except DecodeError as exc:

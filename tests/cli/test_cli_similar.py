@@ -8,8 +8,7 @@ import mutagen
 import numpy as np
 from conftest import run_json
 
-from tagger.models import TrackPrediction, resolve
-from tagger.models.musicnn import embedder_id
+from tagger.models import TrackPrediction, current_embedder
 from tagger.store import Store
 from tagger.training.synth import synth_track, write_audio
 from tagger.worker import TrackResult
@@ -18,7 +17,7 @@ from tagger.worker import TrackResult
 def stored_library(root: Path, db: Path, tags: list[dict], vectors: np.ndarray) -> list[Path]:
     """Real FLAC files carrying ``tags``, stored as a musicnn scan stores them (``vectors`` as
     their embeddings, durations 100 s, 101 s, ...), so that no test here needs TensorFlow."""
-    embedder = embedder_id(resolve("musicnn")[0].card)
+    embedder = current_embedder()
     root.mkdir(parents=True)
     files, results = [], []
     for i, (t, vec) in enumerate(zip(tags, vectors)):
