@@ -48,6 +48,19 @@ class TrackPrediction:
     engine: str | None = None
 
 
+@dataclass(frozen=True)
+class LoadRequest:
+    """What the loader gives a model class to load: its file (or card), its card, the
+    threads its net may use, the precision asked for, and ``base``, the loaded model
+    of its ``embedder_kind`` (None for a model with its own net)."""
+
+    path: Path
+    card: ModelCard
+    threads: int | None = None
+    precision: str = "auto"
+    base: Model | None = None
+
+
 def softmax(z: np.ndarray) -> np.ndarray:
     """Softmax over the last axis, stable for large logits."""
     z = z - z.max(axis=-1, keepdims=True)
@@ -81,17 +94,9 @@ class Model(ABC):
     engine: Engine = TENSORFLOW
     fallback: str | None = None  # why not the fast runtime, where a model has one
 
-    def __init__(
-        self,
-        path: Path,
-        card: ModelCard,
-        threads: int | None = None,
-        precision: str = "auto",
-        base: Model | None = None,
-    ):
-        """Every class is loaded alike: its file (or card), its card, the threads its
-        net may use, the precision asked for, and ``base``, the loaded model of its
-        ``embedder_kind`` (None for a model with its own net)."""
+    def __init__(self, request: LoadRequest):
+        """Every class is loaded alike, from a ``LoadRequest``."""
+        card = request.card
         self.card = card
         self.name = card.name
         self.version = card.version

@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import TaggerError
-from .base import Model, TrackPrediction, softmax
+from .base import LoadRequest, Model, TrackPrediction, softmax
 from .card import SOFTMAX_HEAD, ModelCard
 from .musicnn import N_TAGS
 
@@ -118,20 +118,14 @@ class HeadModel(Model):
     model_class = SOFTMAX_HEAD
     embedder_kind = "musicnn"
 
-    def __init__(
-        self,
-        path: Path,
-        card: ModelCard,
-        threads: int | None = None,
-        precision: str = "auto",
-        base: Model | None = None,
-    ):
-        super().__init__(path, card)
+    def __init__(self, request: LoadRequest):
+        super().__init__(request)
+        card, base = request.card, request.base
         if base is None:
             raise TaggerError(
                 f"model {card.name} runs on {self.embedder_kind}, which was not given"
             )
-        self.head = SoftmaxHead.load(path)
+        self.head = SoftmaxHead.load(request.path)
         self.embedder = embedder_of(card)
         self.musicnn = base
         self.engine, self.fallback = base.engine, base.fallback

@@ -11,7 +11,6 @@ softmax, so confidences are calibrated without retraining.
 from __future__ import annotations
 
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -19,8 +18,8 @@ import numpy as np
 from ..errors import TaggerError, one_line
 from ..features import FeatureSpec
 from ..inference import TENSORFLOW, RuntimeUnavailable, open_openvino
-from .base import Model, compiled, softmax
-from .card import KERAS_CLASSIFIER, ModelCard
+from .base import LoadRequest, Model, compiled, softmax
+from .card import KERAS_CLASSIFIER
 
 
 class KerasClassifier(Model):
@@ -33,22 +32,16 @@ class KerasClassifier(Model):
 
     model_class = KERAS_CLASSIFIER
 
-    def __init__(
-        self,
-        path: Path,
-        card: ModelCard,
-        threads: int | None = None,
-        precision: str = "auto",
-        base: Model | None = None,
-    ):
-        super().__init__(path, card)
-        self.path, self.threads = path, threads
+    def __init__(self, request: LoadRequest):
+        super().__init__(request)
+        card = request.card
+        self.path, self.threads = request.path, request.threads
         self._net = None
         self.temperature = float(card.details.get("temperature", 1.0))
         self._call: Callable[[np.ndarray], np.ndarray]
         entry = card.details.get("openvino")
         try:
-            fast = open_openvino(entry, path.parent, precision, threads)
+            fast = open_openvino(entry, self.path.parent, request.precision, self.threads)
             self._call, self.engine, self.fallback = fast, fast.engine, None
         except RuntimeUnavailable as exc:
             # A model trained without OpenVINO has no copy: TensorFlow is its engine, no news.

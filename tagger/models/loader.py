@@ -18,7 +18,7 @@ import numpy as np
 from ..errors import TaggerError
 from ..inference import Engine, check_precision, engine_for
 from ..runtime import stderr_silenced
-from .base import Model
+from .base import LoadRequest, Model
 from .registry import LOADERS, ModelRef, loader_class, resolve
 
 
@@ -70,7 +70,7 @@ def load_model(ref: ModelRef, threads: int | None = None, cache: ModelCache | No
     if base is not None:
         embedder = cache.get(base, threads) if cache else load_model(base, threads)
     with stderr_silenced():  # TensorFlow's start-up logging
-        model = cls(Path(ref.path), ref.card, threads, ref.precision, embedder)
+        model = cls(LoadRequest(Path(ref.path), ref.card, threads, ref.precision, embedder))
         model.version = ref.version
         model.forward(np.zeros((1, *model.spec.input_shape()), np.float32))
     return model

@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from ..inference import TENSORFLOW, RuntimeUnavailable, open_openvino
-from .base import Model, compiled
+from .base import LoadRequest, Model, compiled
 from .card import MUSICNN_NETS, ModelCard
 from .musicnn_genres import GENRES, merge_genres, tag_dict
 
@@ -69,22 +69,18 @@ class MusicnnModel(Model):
     model_class = MUSICNN_NETS
     multilabel = True  # independent tag probabilities, merged into genres
 
-    def __init__(
-        self,
-        path: Path,
-        card: ModelCard,
-        threads: int | None = None,
-        precision: str = "auto",
-        base: Model | None = None,
-    ):
-        super().__init__(path, card)
+    def __init__(self, request: LoadRequest):
+        super().__init__(request)
+        card = request.card
         self.genres = list(GENRES)
         self.embedder = embedder_id(card)
-        self.folder, self.threads = path.parent, threads
+        self.folder, self.threads = request.path.parent, request.threads
         self._net = None
         self._call: Callable[[np.ndarray], np.ndarray]
         try:
-            fast = open_openvino(card.details.get("openvino"), self.folder, precision, threads)
+            fast = open_openvino(
+                card.details.get("openvino"), self.folder, request.precision, self.threads
+            )
             self._call, self.engine, self.fallback = fast, fast.engine, None
         except RuntimeUnavailable as exc:
             self._call, self.engine, self.fallback = compiled(self.net), TENSORFLOW, str(exc)
