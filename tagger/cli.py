@@ -1046,6 +1046,16 @@ def retrain(
         "(`Rap = Rap` keeps a genre apart that would be merged as a synonym).",
         show_default=False,
     ),
+    target_precision: float = typer.Option(
+        0.9,
+        "--target-precision",
+        min=0.5,
+        max=1.0,
+        metavar="P",
+        help="With --from-library: the share of the held-out tracks the head keeps that must "
+        "be right; it abstains below the lowest confidence that achieves it (lower: fewer "
+        "abstentions, more mistakes).",
+    ),
     model: str = typer.Option(
         "all",
         "--model",
@@ -1092,7 +1102,10 @@ def retrain(
         from .training.from_library import retrain_from_library
         from .training.retrain import command_line
 
-        _print_head(retrain_from_library(db, min_tracks, genre_map, out, command_line()), json_out)
+        card = retrain_from_library(
+            db, min_tracks, genre_map, out, command_line(), target=target_precision
+        )
+        _print_head(card, json_out)
         return
     if data is None:
         raise TaggerError("give --data DIR (a genre collection) or --from-library")

@@ -381,8 +381,8 @@ def head_warning(card: dict) -> str | None:
         return None
     return (
         "; ".join(why) + "; what helps: tag tracks of more albums per genre, learn fewer "
-        "genres (--map merges some, a higher --min-tracks leaves rare ones out), or write "
-        "anyway with `tagger write --include-uncertain`"
+        "genres (--map merges some, a higher --min-tracks leaves rare ones out), a lower "
+        "--target-precision, or write anyway with `tagger write --include-uncertain`"
     )
 
 
@@ -392,8 +392,12 @@ def retrain_from_library(
     mapping: str | os.PathLike | None = None,
     out_dir: str | os.PathLike | None = None,
     command: str = "",
+    target: float = TARGET_PRECISION,
 ) -> dict:
     """``tagger retrain --from-library``: train the ``library`` head from a scanned database.
+
+    ``target``: the share of the held-out tracks it keeps that must be right;
+    the abstention threshold is the lowest confidence that achieves it.
 
     Labels are the genres the files carried when scanned (for a file tagger
     has since written, the genres it had before: the journal keeps them), so a
@@ -439,7 +443,9 @@ def retrain_from_library(
     labels = make_labels(
         [t.tag_genre for t in tracks], min_tracks, read_mapping(mapping) if mapping else None
     )
-    trained = train_from_embeddings(x[tagged], labels, album_groups(tracks), tracks=tracks)
+    trained = train_from_embeddings(
+        x[tagged], labels, album_groups(tracks), target=target, tracks=tracks
+    )
     outcome = untagged_outcome(trained.head, x[untagged])
     kind = KINDS["library"]
     card = card_for(

@@ -345,3 +345,13 @@ def test_a_head_abstaining_on_most_untagged_tracks_warns_in_one_line(tmp_path):
     (warning,) = [line for line in proc.stderr.splitlines() if "warning" in line]
     assert f"abstains on {out['abstained']} of the {n_untagged} untagged tracks" in warning
     assert "what helps" in warning
+    assert "a lower --target-precision" in warning
+    # A lower target keeps more held-out tracks (and so abstains on fewer): the threshold
+    # option the warning names does what it says.
+    lower = run_json(
+        "retrain", "--from-library", "--db", db, "--min-tracks", "4", "--target-precision", "0.6"
+    )
+    assert lower["accuracy"]["threshold_target_precision"] == 0.6
+    assert lower["accuracy"]["threshold"] <= card["accuracy"]["threshold"]
+    assert lower["accuracy"]["kept_fraction"] >= card["accuracy"]["kept_fraction"]
+    assert lower["data"]["untagged"]["abstained"] <= out["abstained"]
