@@ -284,7 +284,7 @@ def model_is_multi_label(model: str | None) -> bool:
     from .models import KINDS
 
     kind = KINDS.get(model or "")
-    return kind is not None and kind.model_class == "musicnn"
+    return kind is not None and kind.multilabel
 
 
 def album_keys(tracks: Sequence[AlbumTrack]) -> list[AlbumKey]:

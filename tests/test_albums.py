@@ -218,3 +218,12 @@ def test_only_the_albums_most_common_model_votes():
     assert seen == ["library"] and not album.multi_label
     assert set(album.probabilities) == set(CLASSICAL)
     assert len(album.voters) == 2 and album.mode is Mode.ALBUM
+
+
+def test_the_model_kind_says_whether_scores_are_multi_label():
+    from tagger.albums import model_is_multi_label
+    from tagger.models import KINDS
+
+    assert model_is_multi_label("musicnn") and not model_is_multi_label("library")
+    assert all(model_is_multi_label(name) == kind.multilabel for name, kind in KINDS.items())
+    assert not model_is_multi_label(None) and not model_is_multi_label("hand-made")
