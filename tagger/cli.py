@@ -29,6 +29,7 @@ from .errors import (
     EXIT_USAGE,
     TaggerError,
 )
+from .formats import BY_EXTENSION
 from .models.registry import model_help
 from .paths import printable
 from .training.retrain import HEADS, NETS
@@ -568,7 +569,7 @@ def scan(
             _err(
                 "hint: no audio files found under "
                 + ", ".join(map(printable, paths))
-                + " (looked for .mp3 .flac .ogg .opus .m4a .wav .aiff .wma ...; hidden folders, "
+                + f" (looked for {' '.join(BY_EXTENSION)}; hidden folders, "
                 "folders holding a .taggerignore and the config's `exclude` are skipped)"
             )
         _print_failures(summary.error_files, more=" (`tagger report --errors` lists all)")

@@ -1,10 +1,11 @@
 """Every audio format tagger knows, one record each: the single table of formats.
 
 A record says how a file of that format is recognised (extensions, and the
-first bytes that prove it), which decoder reads it, where its genre tag lives
-and how several genres sit there, and how tests and the synthetic-data
-generator write one.  ``walk`` finds candidates by extension, ``decode`` picks
-decoders, ``tags`` opens and edits the genre, ``training.synth`` writes test
+first bytes that prove it), which decoder reads it, its container (where the
+audio payload lies), its tag family (``tagger.tagedit``: the keys and the
+editor), and how tests and the synthetic-data generator write one.  ``walk``
+finds candidates by extension, ``decode`` picks decoders, ``tags`` opens and
+edits the genre, ``payload`` finds the audio, ``training.synth`` writes test
 audio, all from this table: a new format is one new record.
 
 Extensions lie (an Opus stream named ``.ogg``, an MP3 named ``.wav``), so the
@@ -16,13 +17,17 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Literal
+
+from .tagedit import Several, TagFamily
+from .tagedit.asf import FAMILY as ASF
+from .tagedit.id3 import FAMILY as ID3
+from .tagedit.mp4 import FAMILY as MP4
+from .tagedit.vorbis import FAMILY as VORBIS
 
 Decoder = Literal["soundfile", "av"]
-# Where a tag family keeps several genres: several values inside one field
-# (ID3 TCON v2.4, MP4 ``©gen``, ASF ``WM/Genre``), or one ``GENRE=`` pair per
-# genre (Vorbis comments).
-Several = Literal["values", "pairs"]
+# How the file is built around its audio (``tagger.payload`` reads each kind).
+Container = Literal["mpeg", "adts", "flac", "ogg", "riff", "aiff", "mp4", "asf", "au"]
 
 
 @dataclass(frozen=True)
@@ -35,14 +40,26 @@ class Format:
     magic: Callable[[bytes], bool]
     # Decoders to try, in order; PyAV (FFmpeg) reads every format, so it is in every list.
     decoders: tuple[Decoder, ...]
-    # mutagen class that reads and writes the tags ("module.Class"), or None.
+    # mutagen class that opens the file ("module.Class"), or None: it reads ID3, MP4 and
+    # ASF values and checks that a written file still parses.
     tag_class: str | None
-    # The tag family and the key that holds the genre in it.
-    tag_family: Literal["id3", "vorbis", "mp4", "asf"] | None
-    genre_key: str | None
-    several: Several | None
+    container: Container
+    # The tag family (its keys and its byte-level editor); None: no tag to hold a genre.
+    family: TagFamily | None
     # How test audio of this format is written: (library, format or codec, subtype or container).
     encoder: tuple[Decoder, str, str]
+
+    @property
+    def tag_family(self) -> str | None:
+        return self.family.name if self.family else None
+
+    @property
+    def genre_key(self) -> str | None:
+        return self.family.genre_key if self.family else None
+
+    @property
+    def several(self) -> Several | None:
+        return self.family.several if self.family else None
 
 
 def _mpeg_sync(head: bytes, layer_bits_zero: bool) -> bool:
@@ -55,9 +72,6 @@ def _mpeg_sync(head: bytes, layer_bits_zero: bool) -> bool:
     )
 
 
-ID3: dict[str, Any] = dict(tag_family="id3", genre_key="TCON", several="values")
-VORBIS: dict[str, Any] = dict(tag_family="vorbis", genre_key="GENRE", several="pairs")
-
 # Table order is sniffing order: the first record whose magic matches wins.
 FORMATS: tuple[Format, ...] = (
     Format(
@@ -66,8 +80,9 @@ FORMATS: tuple[Format, ...] = (
         lambda h: h.startswith(b"fLaC"),
         ("soundfile", "av"),
         "mutagen.flac.FLAC",
+        "flac",
+        VORBIS,
         encoder=("soundfile", "FLAC", "PCM_16"),
-        **VORBIS,
     ),
     Format(
         "opus",
@@ -75,8 +90,9 @@ FORMATS: tuple[Format, ...] = (
         lambda h: h.startswith(b"OggS") and b"OpusHead" in h,
         ("av", "soundfile"),  # FFmpeg's Opus decoder: half libsndfile's time per track
         "mutagen.oggopus.OggOpus",
+        "ogg",
+        VORBIS,
         encoder=("soundfile", "OGG", "OPUS"),
-        **VORBIS,
     ),
     Format(
         "oggflac",
@@ -84,8 +100,9 @@ FORMATS: tuple[Format, ...] = (
         lambda h: h.startswith(b"OggS") and b"fLaC" in h,
         ("av",),
         "mutagen.oggflac.OggFLAC",
+        "ogg",
+        VORBIS,
         encoder=("av", "flac", "ogg"),
-        **VORBIS,
     ),
     Format(
         "ogg",
@@ -93,8 +110,9 @@ FORMATS: tuple[Format, ...] = (
         lambda h: h.startswith(b"OggS"),
         ("soundfile", "av"),
         "mutagen.oggvorbis.OggVorbis",
+        "ogg",
+        VORBIS,
         encoder=("soundfile", "OGG", "VORBIS"),
-        **VORBIS,
     ),
     Format(
         "wav",
@@ -102,8 +120,9 @@ FORMATS: tuple[Format, ...] = (
         lambda h: h[:4] == b"RIFF" and h[8:12] == b"WAVE",
         ("soundfile", "av"),
         "mutagen.wave.WAVE",
+        "riff",
+        ID3,
         encoder=("soundfile", "WAV", "PCM_16"),
-        **ID3,
     ),
     Format(
         "aiff",
@@ -111,8 +130,9 @@ FORMATS: tuple[Format, ...] = (
         lambda h: h[:4] == b"FORM" and h[8:12] in (b"AIFF", b"AIFC"),
         ("soundfile", "av"),
         "mutagen.aiff.AIFF",
+        "aiff",
+        ID3,
         encoder=("soundfile", "AIFF", "PCM_16"),
-        **ID3,
     ),
     Format(
         "m4a",
@@ -120,9 +140,8 @@ FORMATS: tuple[Format, ...] = (
         lambda h: h[4:8] == b"ftyp",
         ("av",),
         "mutagen.mp4.MP4",
-        tag_family="mp4",
-        genre_key="\xa9gen",
-        several="values",
+        "mp4",
+        MP4,
         encoder=("av", "aac", "mp4"),
     ),
     Format(
@@ -131,9 +150,8 @@ FORMATS: tuple[Format, ...] = (
         lambda h: h.startswith(bytes.fromhex("3026b2758e66cf11a6d900aa0062ce6c")),
         ("av",),
         "mutagen.asf.ASF",
-        tag_family="asf",
-        genre_key="WM/Genre",
-        several="values",
+        "asf",
+        ASF,
         encoder=("av", "wmav2", "asf"),
     ),
     Format(
@@ -142,9 +160,8 @@ FORMATS: tuple[Format, ...] = (
         lambda h: h.startswith(b".snd"),
         ("soundfile", "av"),
         None,
-        tag_family=None,
-        genre_key=None,
-        several=None,
+        "au",
+        None,
         encoder=("soundfile", "AU", "PCM_16"),
     ),
     Format(
@@ -153,8 +170,9 @@ FORMATS: tuple[Format, ...] = (
         lambda h: h.startswith(b"ID3") or _mpeg_sync(h, False),
         ("soundfile", "av"),
         "mutagen.mp3.MP3",
+        "mpeg",
+        ID3,
         encoder=("soundfile", "MP3", "MPEG_LAYER_III"),
-        **ID3,
     ),
     # ADTS has no tag of its own; players and FFmpeg read an ID3v2 tag in front of it.
     Format(
@@ -163,8 +181,9 @@ FORMATS: tuple[Format, ...] = (
         lambda h: _mpeg_sync(h, True),
         ("av",),
         "mutagen.id3.ID3",
+        "adts",
+        ID3,
         encoder=("av", "aac", "adts"),
-        **ID3,
     ),
 )
 

@@ -15,6 +15,7 @@ rather than touched.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import datetime as dt
 import fcntl
 import json
@@ -31,6 +32,7 @@ from .embeddings import pack_embedding, unpack_embeddings
 from .errors import BusyError, TaggerError
 
 if TYPE_CHECKING:
+    from .tags import Undo
     from .worker import TrackResult
 
 # Each entry upgrades the schema from version i to i+1.  Never edit a released
@@ -123,6 +125,15 @@ MIGRATIONS: list[list[str]] = [
         # per track.  NULL: scanned before these were read (grouped by album and folder).
         "ALTER TABLE tracks ADD COLUMN album_artist TEXT",
         "ALTER TABLE tracks ADD COLUMN compilation INTEGER",
+    ],
+    [
+        # Verified writes: what gives each written file's bytes back (``tagger.tags.Undo``:
+        # digests, sizes, the shared head and tail as JSON; the original bytes between them),
+        # and every temporary copy a write makes, recorded before it exists, so that the next
+        # command removes what a killed write left in the library.
+        "ALTER TABLE tag_history ADD COLUMN undo TEXT",
+        "ALTER TABLE tag_history ADD COLUMN undo_bytes BLOB",
+        "CREATE TABLE tag_temps (path TEXT PRIMARY KEY, created_at TEXT)",
     ],
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -309,6 +320,7 @@ class Store:
             os.pwrite(fd, str(os.getpid()).encode(), 0)
             with self.transaction():  # prove the database writable before any work starts
                 self.conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+            self.history.sweep()  # what a killed write left behind
             yield
         finally:
             os.close(fd)  # closing releases the lock
@@ -518,7 +530,13 @@ class Store:
 
 
 class History:
-    """The ``tag_history`` journal: every tag write, recorded before it happens."""
+    """The ``tag_history`` journal: every tag write, recorded before it happens.
+
+    An entry is *preparing* while the file is copied, edited and verified (the
+    file itself untouched), *pending* once what gives its bytes back is
+    journaled and the file may change, then *written* or *failed*.  Temporary
+    copies are journaled in ``tag_temps`` before they exist.
+    """
 
     def __init__(self, store: Store):
         self.store = store
@@ -531,11 +549,11 @@ class History:
         scan_id: int | None,
         old_field: dict | None = None,
     ) -> int:
-        """Journal the old values and raw field *before* the file is touched; status 'pending'."""
+        """Journal the old values and raw field *before* the file is touched; 'preparing'."""
         with self.store.transaction():
             cur = self.store.conn.execute(
                 "INSERT INTO tag_history (path, old_values, new_values, status, scan_id, "
-                "old_field) VALUES (?, ?, ?, 'pending', ?, ?)",
+                "old_field) VALUES (?, ?, ?, 'preparing', ?, ?)",
                 [
                     db_path(path),
                     json.dumps(old),
@@ -545,6 +563,15 @@ class History:
                 ],
             )
         return int(cur.lastrowid or 0)
+
+    def prepared(self, entry: int, undo: Undo) -> None:
+        """Journal what gives the bytes back; from now on the file may change ('pending')."""
+        meta = {k: v for k, v in dataclasses.asdict(undo).items() if k != "data"}
+        with self.store.transaction():
+            self.store.conn.execute(
+                "UPDATE tag_history SET status = 'pending', undo = ?, undo_bytes = ? WHERE id = ?",
+                [json.dumps(meta), undo.data, entry],
+            )
 
     def finish(
         self,
@@ -593,12 +620,7 @@ class History:
             params.append(scan_id)
         out: dict[str, list[dict]] = {}
         for row in self.store.db.query(sql + " ORDER BY id", params):
-            row["old_values"] = json.loads(row["old_values"] or "[]")
-            row["new_values"] = json.loads(row["new_values"] or "[]")
-            for key in ("old_field", "new_field"):
-                row[key] = json.loads(row[key]) if row.get(key) else None
-            row["path"] = fs_path(row["path"])
-            out.setdefault(row["path"], []).append(row)
+            out.setdefault(fs_path(row["path"]), []).append(_entry(row))
         return out
 
     def mark_undone(self, ids: list[int], track_update: dict | None = None) -> None:
@@ -611,6 +633,79 @@ class History:
                 )
             if track_update:
                 self._update_track(track_update)
+
+    @property
+    def temps(self) -> Temps:
+        """The journal of temporary copies (``tagger.tags.Temps``)."""
+        return Temps(self.store)
+
+    def sweep(self) -> int:
+        """Clean up after writes killed at any moment; returns the temporary files removed.
+
+        Every journaled temporary copy still there is removed.  An entry killed
+        while *preparing* never touched its file: failed.  A *pending* one left
+        the file either as it was or as written, told apart by its digest.
+        """
+        from .tags import TEMP_PREFIX, file_digest
+
+        removed = 0
+        for row in list(self.store.db.query("SELECT path FROM tag_temps")):
+            path = fs_path(row["path"])
+            if os.path.basename(path).startswith(TEMP_PREFIX):
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(path)
+                    removed += 1
+            Temps(self.store).remove(path)
+        with self.store.transaction():
+            self.store.conn.execute(
+                "UPDATE tag_history SET status = 'failed', error = ? WHERE status = 'preparing'",
+                ["interrupted before the file was changed"],
+            )
+        pending = "SELECT * FROM tag_history WHERE status = 'pending' AND undo IS NOT NULL"
+        for row in list(self.store.db.query(pending)):
+            entry = _entry(row)
+            try:
+                digest = file_digest(entry["path"])
+            except OSError:
+                continue
+            if digest == entry["undo"].new_digest:
+                self.finish(entry["id"], "written")
+            elif digest == entry["undo"].old_digest:
+                self.finish(entry["id"], "failed", "interrupted before the file was changed")
+        return removed
+
+
+class Temps:
+    """``tag_temps``: each temporary copy recorded before it is made, forgotten once removed."""
+
+    def __init__(self, store: Store):
+        self.store = store
+
+    def add(self, path: str) -> None:
+        with self.store.transaction():
+            self.store.conn.execute(
+                "INSERT OR REPLACE INTO tag_temps (path, created_at) VALUES (?, ?)",
+                [db_path(path), now()],
+            )
+
+    def remove(self, path: str) -> None:
+        with self.store.transaction():
+            self.store.conn.execute("DELETE FROM tag_temps WHERE path = ?", [db_path(path)])
+
+
+def _entry(row: dict) -> dict:
+    """A ``tag_history`` row with its JSON decoded and its undo record rebuilt."""
+    from .tags import Undo
+
+    row = dict(row)
+    row["old_values"] = json.loads(row["old_values"] or "[]")
+    row["new_values"] = json.loads(row["new_values"] or "[]")
+    for key in ("old_field", "new_field"):
+        row[key] = json.loads(row[key]) if row.get(key) else None
+    row["path"] = fs_path(row["path"])
+    meta = json.loads(row["undo"]) if row.get("undo") else None
+    row["undo"] = Undo(**meta, data=row.pop("undo_bytes", None)) if meta else None
+    return row
 
 
 def _restat(conn: sqlite3.Connection, path: str, size: int, mtime: float) -> None:

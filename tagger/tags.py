@@ -1,76 +1,95 @@
-"""Read and write the genre field of a file, changing nothing else, and put it back exactly.
+"""Read and write the genre field of a file, changing nothing else, verified, and put it back.
 
-Where each format keeps its genre is declared once in ``tagger.formats``; how
-the field is edited, byte by byte, is one module per tag family in
-``tagger.tagedit`` (ID3, Vorbis comments, MP4, ASF).  This module opens the
-file and brings the edit onto it without changing what the file *is*:
+Where each format keeps its genre is its tag family's (``tagger.tagedit``,
+one object per family, named by the ``tagger.formats`` record); how the audio
+sits in the container is ``tagger.payload``'s.  This module brings an edit
+onto a file without changing what the file *is*:
 
-* The edit is made on a temporary copy beside the file (named like it, but the
-  format always comes from the sniffed ``Format``, never from a file name).
-* If the file keeps its size (the tag's padding took up the change: the usual
-  case) only the changed bytes are written back, in place, with one
-  ``pwrite`` and an ``fsync``: symlinks, hard links, owner, group, mode,
-  extended attributes and ACLs are untouched.  The changed bytes lie inside
-  one page, so a killed process leaves the old bytes or the new ones.
-* Otherwise the copy gets the original's owner, group, mode and extended
-  attributes (POSIX ACLs live there) and is renamed over it, atomically.  A
-  symlink is followed: its target is written, the link stays a link.  A file
-  with several hard links is written in place when its size does not change,
-  and otherwise skipped with that reason, since a rename would split it.
+* A file whose structure makes an edit unsafe (size fields that disagree with
+  the file, a damaged atom, FLAC metadata that does not end at a frame) is
+  refused before anything is written: ``refusal`` says why, for ``--dry-run``.
+* The edit is made on a temporary copy beside the file, journaled before it
+  exists (``Temps``), so that a killed write leaves nothing behind once the
+  next command runs.  The copy counts only when it passes every check: the
+  container parses, the audio payload's bytes are identical, FFmpeg finds the
+  same audio packets and still decodes the first and last, and the genre
+  field reads back as written.  Otherwise the file is never touched and the
+  reason is one line.
+* What gives the bytes back (``Undo``: the original bytes of the changed
+  region, with both versions' digests) goes to ``before_commit`` before the
+  file changes; ``restore_bytes`` gives them back exactly.  A change too large
+  to keep (an Ogg stream re-paged throughout) is written only when putting the
+  field back on the copy was shown to give every byte back.
+* If the file keeps its size and the change lies within one page, only the
+  changed bytes are written, in place (one ``pwrite``, read back, ``fsync``):
+  symlinks, hard links, owner, mode, extended attributes are untouched, and a
+  killed process leaves the old bytes or the new ones.  Otherwise the copy
+  gets the original's owner, group, mode and extended attributes (POSIX ACLs
+  live there) and is renamed over it, atomically.  A symlink is followed: its
+  target is written, the link stays a link.  A file with several hard links
+  whose tag cannot change in place is skipped with that reason.
 
 ``read_field`` returns the raw genre field and how it sits in the file (the
 exact frames or pairs, their positions, the ID3 version, the padding, whether
-the tag container exists): small, JSON-ready, never pictures or audio.  The
-journal keeps it; ``restore_field`` puts exactly that back, removing a
-container the write created.
+the tag container exists): small, JSON-ready, never pictures or audio.
+``restore_field`` puts exactly that back, removing a container the write created.
 """
 
 from __future__ import annotations
 
-import importlib
+import hashlib
 import os
-import shutil
+import secrets
 import stat
-import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, Protocol
 
-import mutagen
-import mutagen.id3
-
-from .errors import TagError, one_line
+from .errors import TagError
 from .formats import BY_NAME, Format, sniff
-from .tagedit import Field, asf, id3, mp4, vorbis
+from .payload import Demuxed, Unsafe, demuxed, digest_ranges, ranges_in
+from .tagedit import Field, TagFamily
 
 __all__ = [
     "Field",
     "FileTags",
     "TagError",
+    "Temps",
+    "Undo",
+    "Unsafe",
+    "file_digest",
     "plan",
     "read_field",
     "read_file_tags",
     "read_genres",
+    "refusal",
+    "restore_bytes",
     "restore_field",
     "same_field",
     "write_genres",
 ]
 
-_EDITORS = {"id3": id3, "vorbis": vorbis, "mp4": mp4, "asf": asf}
 _PAGE = 4096
 # Keys of a field that describe layout (padding, sizes), not the genre itself.
 _LAYOUT = {"padding", "length", "size", "tag", "free", "fill", "declared", "udta", "values"}
+# The journal keeps the original bytes of the region an edit changed up to this size; a larger
+# change (an Ogg file whose pages were renumbered) is undone by putting the field back, which
+# the write checks gives back every byte before it counts.
+UNDO_LIMIT = 16 << 20
+TEMP_PREFIX = ".tagger-"
 
 
-def _editor(fmt: Format):
-    """The ``tagger.tagedit`` module of the format's tag family."""
-    return _EDITORS[fmt.tag_family or ""]
+def _family(fmt: Format) -> TagFamily:
+    assert fmt.family is not None
+    return fmt.family
 
 
 def _format(path: str, fmt_name: str | None) -> Format:
     fmt = BY_NAME.get(fmt_name) if fmt_name else sniff(path)
-    if fmt is None or fmt.tag_family is None:
-        raise TagError(f"no genre tag support for format {fmt.name if fmt else 'unknown'}")
+    if fmt is None:
+        raise TagError("not an audio format tagger knows, so no genre tag can be written")
+    if fmt.family is None:
+        raise TagError(f"{fmt.name.upper()} files have no tag that can hold a genre")
     return fmt
 
 
@@ -80,72 +99,23 @@ def read_genres(path: str | os.PathLike, fmt: str | None = None) -> list[str]:
     For MP3 this includes an ID3v1 genre: a file whose only genre is in ID3v1
     counts as having one (and is left alone without ``--overwrite``).
     """
-    return _genres(*_open_tags(os.fspath(path), fmt))
+    tag_format, tags = _open_tags(os.fspath(path), fmt)
+    return _family(tag_format).values(tags, "genre")
 
 
 def _open_tags(path: str, fmt: str | None) -> tuple[Format, Any]:
-    """The file's format and its mutagen tag object (None when it has no tag)."""
+    """The file's format and its tag object (None when it has no tag)."""
     tag_format = _format(path, fmt)
-    module, _, cls = (tag_format.tag_class or "").rpartition(".")
     try:
-        audio = getattr(importlib.import_module(module), cls)(path)
-    except mutagen.id3.ID3NoHeaderError:  # a bare ID3 reader (ADTS AAC) on an untagged file
-        return tag_format, None
+        return tag_format, _family(tag_format).open(path, tag_format)
     except PermissionError:
         raise TagError("permission denied") from None
     except FileNotFoundError:
         raise TagError("file not found") from None
-    except Exception as exc:  # mutagen raises many types for damaged headers
-        raise TagError(f"cannot read tags: {one_line(exc)}") from None
-    return tag_format, audio if isinstance(audio, mutagen.id3.ID3) else audio.tags
-
-
-def _genres(tag_format: Format, tags: Any) -> list[str]:
-    if tag_format.tag_family == "id3":
-        frame = tags.get("TCON") if tags is not None else None
-        return [g for g in frame.genres if g] if frame else []
-    if tag_format.tag_family == "vorbis":
-        return [v for k, v in (tags or []) if k.lower() == "genre" and v]
-    values = tags.get(tag_format.genre_key) if tags is not None else None
-    if tag_format.tag_family == "mp4" and not values and tags is not None:
-        values = tags.get("gnre")
-    return [str(v) for v in values or [] if str(v)]
-
-
-# The text fields a scan reads, per tag family, each a tuple of keys tried in turn:
-# album and artist keep each album on one side of a training split; album artist
-# and the compilation flag group tracks into albums for album genres; the title
-# for playlists.
-_TEXT_FIELDS: dict[str, dict[str, tuple[str, ...]]] = {
-    "id3": {
-        "album": ("TALB",),
-        "artist": ("TPE1",),
-        "title": ("TIT2",),
-        "album_artist": ("TPE2",),
-        "compilation": ("TCMP",),
-    },
-    "vorbis": {
-        "album": ("album",),
-        "artist": ("artist",),
-        "title": ("title",),
-        "album_artist": ("albumartist", "album artist", "album_artist"),
-        "compilation": ("compilation",),
-    },
-    "mp4": {
-        "album": ("\xa9alb",),
-        "artist": ("\xa9ART",),
-        "title": ("\xa9nam",),
-        "album_artist": ("aART",),
-        "compilation": ("cpil",),
-    },
-    "asf": {
-        "album": ("WM/AlbumTitle",),
-        "artist": ("Author",),
-        "title": ("Title",),
-        "album_artist": ("WM/AlbumArtist",),
-        "compilation": ("WM/IsCompilation",),
-    },
-}
+    except TagError:
+        raise
+    except Exception:  # mutagen raises many types for damaged headers
+        raise TagError(f"cannot read tags: the {tag_format.name} file's tags are damaged") from None
 
 
 @dataclass
@@ -160,33 +130,26 @@ class FileTags:
     compilation: bool = False
 
 
-def _first_text(tags: Any, keys: tuple[str, ...]) -> str | None:
-    """The first non-blank value under the first of ``keys`` the tag holds."""
-    for key in keys:
-        values = tags.get(key) if tags is not None else None
-        if values is not None and hasattr(values, "text"):  # an ID3 frame
-            values = values.text
-        if values is not None and not isinstance(values, list):  # MP4 cpil: a bare bool
-            values = [values]
-        text = next((str(v).strip() for v in (values or []) if str(v).strip()), None)
-        if text is not None:
-            return text
-    return None
-
-
 def read_file_tags(path: str | os.PathLike, fmt: str | None = None) -> FileTags:
-    """Genres (as ``read_genres``) and the text fields of a file, opening it once."""
+    """Genres (as ``read_genres``) and the text fields of a file, opening it once.
+
+    Album and artist keep each album on one side of a training split; album
+    artist and the compilation flag group tracks into albums for album genres;
+    the title is for playlists.
+    """
     tag_format, tags = _open_tags(os.fspath(path), fmt)
-    keys = _TEXT_FIELDS.get(tag_format.tag_family or "", {})
-    text = {name: _first_text(tags, k) for name, k in keys.items()}
-    flag = (text.get("compilation") or "").casefold()
+    family = _family(tag_format)
+    text = {
+        name: next((v.strip() for v in family.values(tags, name) if v.strip()), None)
+        for name in ("album", "artist", "title", "album_artist", "compilation")
+    }
     return FileTags(
-        _genres(tag_format, tags),
-        text.get("album"),
-        text.get("artist"),
-        text.get("title"),
-        text.get("album_artist"),
-        flag in ("1", "true", "yes"),
+        family.values(tags, "genre"),
+        text["album"],
+        text["artist"],
+        text["title"],
+        text["album_artist"],
+        (text["compilation"] or "").casefold() in ("1", "true", "yes"),
     )
 
 
@@ -230,115 +193,303 @@ def _copy_identity(src: str, dst: str, st: os.stat_result) -> None:
             ) from None
 
 
-def _common_prefix(x: bytes, y: bytes) -> int:
-    """Length of the longest common prefix of two byte strings of equal length (bisection)."""
-    lo, hi = 0, len(x)  # x[:lo] == y[:lo]; the first difference lies before hi
-    while lo < hi:
-        mid = (lo + hi + 1) // 2
-        if x[lo:mid] == y[lo:mid]:
-            lo = mid
+class Temps(Protocol):
+    """Where temporary copies are recorded before they exist (the journal), so that a write
+    killed at any moment leaves nothing behind once the next tagger command runs."""
+
+    def add(self, path: str) -> None: ...
+
+    def remove(self, path: str) -> None: ...
+
+
+@dataclass(frozen=True)
+class Undo:
+    """What gives a written file's bytes back exactly: the original bytes of the changed region.
+
+    The file was ``old_size`` bytes with digest ``old_digest`` and became ``new_size`` bytes
+    with ``new_digest``; both share their first ``head`` and last ``tail`` bytes, and the
+    original's bytes between them are ``data`` (None when the region was over
+    ``UNDO_LIMIT``: then putting the field back was shown to give every byte back).
+    """
+
+    old_size: int
+    old_digest: str
+    new_size: int
+    new_digest: str
+    head: int
+    tail: int
+    data: bytes | None
+
+
+def file_digest(path: str) -> str:
+    """A digest of every byte of the file (what the journal compares before undoing)."""
+    h = hashlib.blake2b(digest_size=20)
+    with open(path, "rb") as f:
+        while block := f.read(1 << 20):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _common(a: BinaryIO, b: BinaryIO, limit: int, backwards: bool, sizes: tuple[int, int]) -> int:
+    """Length of the common prefix (or suffix) of two open files, at most ``limit``."""
+    chunk, done = 1 << 16, 0
+    while done < limit:
+        n = min(chunk, limit - done)
+        if backwards:
+            a.seek(sizes[0] - done - n)
+            b.seek(sizes[1] - done - n)
         else:
-            hi = mid - 1
-    return lo
+            a.seek(done)
+            b.seek(done)
+        x, y = a.read(n), b.read(n)
+        if x != y:
+            if backwards:
+                x, y = x[::-1], y[::-1]
+            return done + next(i for i in range(n) if x[i] != y[i])
+        done += n
+    return done
 
 
-def _changed_range(a: BinaryIO, b: BinaryIO, size: int) -> tuple[int, int] | None:
-    """The first and one-past-last differing offsets of two files of ``size`` bytes."""
-    chunk = 1 << 20
-    lo = None
-    for start in range(0, size, chunk):
-        a.seek(start)
-        b.seek(start)
-        x, y = a.read(chunk), b.read(chunk)
-        if x != y:
-            lo = start + _common_prefix(x, y)
-            break
-    if lo is None:
-        return None
-    for end in range(size, lo, -chunk):
-        start = max(lo, end - chunk)
-        a.seek(start)
-        b.seek(start)
-        x, y = a.read(end - start), b.read(end - start)
-        if x != y:
-            return lo, end - _common_prefix(x[::-1], y[::-1])
-    return lo, lo + 1
+def _undo_record(original: str, edited: str, old_digest: str) -> Undo:
+    old_size, new_size = os.path.getsize(original), os.path.getsize(edited)
+    with open(original, "rb") as a, open(edited, "rb") as b:
+        head = _common(a, b, min(old_size, new_size), False, (old_size, new_size))
+        tail = _common(a, b, min(old_size, new_size) - head, True, (old_size, new_size))
+        length = old_size - head - tail
+        a.seek(head)
+        data = a.read(length) if length <= UNDO_LIMIT else None
+    return Undo(old_size, old_digest, new_size, file_digest(edited), head, tail, data)
+
+
+def _new_temp(real: str, temps: Temps | None) -> str:
+    """A temporary file beside ``real`` (same file system: an atomic rename), journaled first."""
+    folder, name = os.path.split(real)
+    tmp = os.path.join(folder, f"{TEMP_PREFIX}{secrets.token_hex(4)}{os.path.splitext(name)[1]}")
+    if temps is not None:
+        temps.add(tmp)
+    try:
+        os.close(os.open(tmp, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
+    except OSError as exc:
+        if temps is not None:
+            temps.remove(tmp)
+        raise TagError(f"cannot write in the folder ({_strerror(exc)})") from None
+    return tmp
+
+
+def _drop_temp(tmp: str, temps: Temps | None) -> None:
+    try:
+        os.unlink(tmp)
+    except FileNotFoundError:
+        pass
+    if temps is not None:
+        temps.remove(tmp)
+
+
+def _strerror(exc: OSError) -> str:
+    return (exc.strerror or "input/output error").lower()
+
+
+def _copy(src: str, dst: str) -> str:
+    """Copy ``src`` onto ``dst``; returns the digest of the bytes copied."""
+    h = hashlib.blake2b(digest_size=20)
+    try:
+        with open(src, "rb") as a, open(dst, "wb") as b:
+            while block := a.read(1 << 20):
+                h.update(block)
+                b.write(block)
+    except OSError as exc:
+        raise TagError(
+            f"cannot copy the file to edit it ({_strerror(exc)}); left unchanged"
+        ) from None
+    return h.hexdigest()
+
+
+@dataclass(frozen=True)
+class _Audio:
+    """What must not change: the payload's digest and FFmpeg's view of the audio."""
+
+    digest: str
+    demuxed: Demuxed | None
+    parses: bool  # mutagen's class for the format opens the file
+
+
+def _audio(path: str, fmt: Format, demux: bool = True) -> _Audio:
+    """The audio of ``path``; ``Unsafe`` when its structure is too damaged to edit safely.
+
+    ``demux``: also FFmpeg's view (a write compares it; putting a journaled field back
+    need not, since FFmpeg's view of the original is what it was)."""
+    with open(path, "rb") as f:
+        digest = digest_ranges(f, ranges_in(f, os.fstat(f.fileno()).st_size, fmt))
+    try:
+        _family(fmt).open(path, fmt)
+        parses = True
+    except Exception:  # mutagen raises many types for damaged headers
+        parses = False
+    return _Audio(digest, demuxed(path) if demux else None, parses)
+
+
+def _check(path: str, fmt: Format, before: _Audio) -> str | None:
+    """Why the edited copy at ``path`` is not safe to keep (None: its audio is intact)."""
+    try:
+        after = _audio(path, fmt, before.demuxed is not None)
+    except Unsafe as exc:
+        return f"not written: the edit would damage the file's structure ({exc})"
+    if after.digest != before.digest:
+        return "not written: the edit would have changed the audio bytes"
+    if before.parses and not after.parses:
+        return "not written: the edited tags would not read back"
+    decoded = before.demuxed and (before.demuxed.first_decodes or before.demuxed.last_decodes)
+    if before.demuxed is not None and decoded:  # FFmpeg found audio: it must find the same
+        if after.demuxed is None or after.demuxed.digest != before.demuxed.digest:
+            return "not written: a player would no longer find the same audio packets"
+        if (before.demuxed.first_decodes, before.demuxed.last_decodes) != (
+            after.demuxed.first_decodes,
+            after.demuxed.last_decodes,
+        ):
+            return "not written: the first or last audio packet would no longer decode"
+    return None
 
 
 def _edit_file(
-    path: str, fmt_name: str | None, change: Callable[[BinaryIO, Format], Field]
+    path: str,
+    fmt_name: str | None,
+    change: Callable[[BinaryIO, Format], Field],
+    expect: Callable[[BinaryIO, Format], str | None],
+    temps: Temps | None,
+    before_commit: Callable[[Undo], None] | None,
+    undo_check: Callable[[str, Format], None] | None = None,
+    demux: bool = True,
 ) -> Field:
-    """Run ``change`` on a copy of the file, then bring the result onto the real file."""
+    """Run ``change`` on a copy of the file, verify it, then bring the result onto the file.
+
+    The file itself is not touched until the copy passed every check: its
+    structure still parses, its audio payload is byte-identical, FFmpeg finds
+    the same packets and decodes the first and last, and ``expect`` finds the
+    field as intended.  A file whose structure makes any edit unsafe is refused
+    before a copy is made.
+    """
     real, st = _real(path)
     fmt = _format(real, fmt_name)
+    before = _audio(real, fmt, demux)  # Unsafe: refused before anything is written
+    tmp = _new_temp(real, temps)
     try:
-        fd, tmp = tempfile.mkstemp(
-            prefix=".tagger-", suffix=os.path.splitext(real)[1], dir=os.path.dirname(real)
-        )
-    except OSError as exc:
-        raise TagError(f"cannot write in folder: {exc.strerror or exc}") from None
-    os.close(fd)
-    try:
-        shutil.copyfile(real, tmp)
-        with open(tmp, "rb+") as f:
-            try:
+        old_digest = _copy(real, tmp)
+        try:
+            with open(tmp, "rb+") as f:
                 field = change(f, fmt)
-            except TagError:
-                raise
-            except Exception as exc:  # mutagen, struct: a damaged structure
-                raise TagError(f"cannot write tags: {one_line(exc)}") from None
-        if os.path.getsize(tmp) == st.st_size:
-            with open(real, "rb") as a, open(tmp, "rb") as b:
-                span = _changed_range(a, b, st.st_size)
-                if span is None:
-                    return field
-                b.seek(span[0])
-                data = b.read(span[1] - span[0])
-            if span[0] // _PAGE == (span[1] - 1) // _PAGE or st.st_nlink > 1:
-                fd = os.open(real, os.O_WRONLY)
-                try:
-                    os.pwrite(fd, data, span[0])
-                    os.fsync(fd)
-                finally:
-                    os.close(fd)
-                return field
-        if st.st_nlink > 1:
+                problem = expect(f, fmt)
+        except TagError:
+            raise
+        except OSError as exc:
+            raise TagError(f"cannot write tags ({_strerror(exc)}); left unchanged") from None
+        except Exception:  # mutagen, struct: a structure the editor cannot follow
             raise TagError(
-                f"has {st.st_nlink} hard links and its tag has no room to change in "
-                "place; skipped so that the links stay one file"
-            )
-        _copy_identity(real, tmp, st)
+                f"not written: the {fmt.name} file's tag structure is damaged; left unchanged"
+            ) from None
+        problem = problem or _check(tmp, fmt, before)
+        if problem:
+            raise TagError(problem)
+        undo = _undo_record(real, tmp, old_digest)
+        if undo.head == undo.old_size == undo.new_size:
+            return field  # nothing changed
+        if undo.data is None and undo_check is not None:
+            undo_check(tmp, fmt)
+        if before_commit is not None:
+            before_commit(undo)
+        _bring(real, tmp, st, undo)
+        return field
+    finally:
+        _drop_temp(tmp, temps)
+
+
+def _bring(real: str, tmp: str, st: os.stat_result, undo: Undo) -> None:
+    """Put the verified copy's bytes onto the file: in place when the size is kept, else a rename.
+
+    In place, only the changed span is written (one ``pwrite`` within a page, or
+    wherever hard links forbid a rename), then read back; a span that does not
+    read back is overwritten with the original bytes at once.
+    """
+    end = undo.new_size - undo.tail
+    if undo.old_size == undo.new_size and (
+        undo.head // _PAGE == (end - 1) // _PAGE or st.st_nlink > 1
+    ):
+        with open(tmp, "rb") as b:
+            b.seek(undo.head)
+            data = b.read(end - undo.head)
+        with open(real, "rb") as a:
+            a.seek(undo.head)
+            original = a.read(end - undo.head)
+        fd = os.open(real, os.O_RDWR)
+        try:
+            os.pwrite(fd, data, undo.head)
+            os.fsync(fd)
+            if os.pread(fd, len(data), undo.head) != data:
+                os.pwrite(fd, original, undo.head)
+                os.fsync(fd)
+                raise TagError("not written: the file did not read back as written; put back")
+        except OSError as exc:
+            raise TagError(f"cannot write the file ({_strerror(exc)})") from None
+        finally:
+            os.close(fd)
+        return
+    if st.st_nlink > 1:
+        raise TagError(
+            f"has {st.st_nlink} hard links and its tag has no room to change in "
+            "place; skipped so that the links stay one file"
+        )
+    _copy_identity(real, tmp, st)
+    try:
         with open(tmp, "rb+") as f:
             os.fsync(f.fileno())
         os.replace(tmp, real)
-        return field
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+        dir_fd = os.open(os.path.dirname(real), os.O_RDONLY)
+        try:
+            os.fsync(dir_fd)
+        finally:
+            os.close(dir_fd)
+    except OSError as exc:
+        raise TagError(f"cannot write the file ({_strerror(exc)}); left unchanged") from None
 
 
 # --- the API -----------------------------------------------------------------------------------
-def read_field(path: str | os.PathLike, fmt: str | None = None) -> Field:
-    """The raw genre field and how it sits in the file (what the journal keeps)."""
+def _reading(path: str | os.PathLike, fmt: str | None, what: Callable[[BinaryIO, Format], Any]):
     real, _ = _real(os.fspath(path), writable=False)
     tag_format = _format(real, fmt)
     try:
         with open(real, "rb") as f:
-            return _editor(tag_format).read(f, tag_format)
+            return what(f, tag_format)
     except TagError:
         raise
-    except Exception as exc:  # mutagen, struct: a damaged structure
-        raise TagError(f"cannot read tags: {one_line(exc)}") from None
+    except OSError as exc:
+        raise TagError(f"cannot read the file ({_strerror(exc)})") from None
+    except Exception:  # mutagen, struct: a damaged structure
+        raise TagError(f"cannot read tags: the {tag_format.name} file's tags are damaged") from None
+
+
+def read_field(path: str | os.PathLike, fmt: str | None = None) -> Field:
+    """The raw genre field and how it sits in the file (what the journal keeps)."""
+    return _reading(path, fmt, lambda f, tf: _family(tf).read(f, tf))
+
+
+def refusal(path: str | os.PathLike, fmt: str | None = None) -> str | None:
+    """Why a write to this file would be refused before touching it (None: it would be tried)."""
+    try:
+        real, st = _real(os.fspath(path), writable=False)
+        tag_format = _format(real, fmt)
+        with open(real, "rb") as f:
+            ranges_in(f, st.st_size, tag_format)
+    except TagError as exc:
+        return str(exc)
+    except OSError as exc:
+        return f"cannot read the file ({_strerror(exc)})"
+    return None
 
 
 def plan(path: str | os.PathLike, fmt: str | None = None) -> str | None:
     """What a write would change beyond the genre field (for ``--dry-run``), None if nothing."""
-    real, _ = _real(os.fspath(path), writable=False)
-    tag_format = _format(real, fmt)
     try:
-        with open(real, "rb") as f:
-            return _editor(tag_format).plan(f, tag_format)
-    except (mutagen.MutagenError, OSError, ValueError):
+        return _reading(path, fmt, lambda f, tf: _family(tf).plan(f, tf))
+    except TagError:
         return None
 
 
@@ -348,20 +499,59 @@ def write_genres(
     fmt: str | None = None,
     id3v23: bool = False,
     sep: str = "; ",
+    temps: Temps | None = None,
+    before_commit: Callable[[Undo], None] | None = None,
 ) -> Field:
     """Replace the file's genre values with ``genres`` (an empty list removes them).
 
-    Returns the raw field as it was before (what ``restore_field`` puts back).
+    Verified before it counts (see ``_edit_file``); ``before_commit`` receives
+    what gives the bytes back, before the file changes.  Returns the raw field
+    as it was before (what ``restore_field`` puts back).
     """
+    genres = list(genres)
+    field_before: list[Field] = []
 
     def change(f: BinaryIO, tag_format: Format) -> Field:
-        return _editor(tag_format).write(f, tag_format, list(genres), id3v23, sep)
+        field_before.append(_family(tag_format).write(f, tag_format, genres, id3v23, sep))
+        return field_before[0]
 
-    return _edit_file(os.fspath(path), fmt, change)
+    def expect(f: BinaryIO, tag_format: Format) -> str | None:
+        problem = _family(tag_format).verify(f, tag_format, genres, sep)
+        return f"not written: {problem}" if problem else None
+
+    def undo_check(tmp: str, tag_format: Format) -> None:
+        """Putting the field back on the edited copy must give every original byte back."""
+        _restores_exactly(
+            tmp, os.path.realpath(os.fspath(path)), field_before[0], tag_format, sep, temps
+        )
+
+    return _edit_file(os.fspath(path), fmt, change, expect, temps, before_commit, undo_check)
+
+
+def _restores_exactly(
+    edited: str, original: str, field: Field, fmt: Format, sep: str, temps: Temps | None
+) -> None:
+    trial = _new_temp(original, temps)
+    try:
+        _copy(edited, trial)
+        with open(trial, "rb+") as f:
+            _family(fmt).restore(f, fmt, field, sep)
+        if file_digest(trial) != file_digest(original):
+            raise TagError("not written: undo could not give this file back byte for byte")
+    except TagError:
+        raise
+    except Exception:
+        raise TagError("not written: undo could not give this file back byte for byte") from None
+    finally:
+        _drop_temp(trial, temps)
 
 
 def restore_field(
-    path: str | os.PathLike, field: Field, fmt: str | None = None, sep: str = "; "
+    path: str | os.PathLike,
+    field: Field,
+    fmt: str | None = None,
+    sep: str = "; ",
+    temps: Temps | None = None,
 ) -> None:
     """Put back the raw genre field ``read_field``/``write_genres`` returned, exactly."""
 
@@ -371,10 +561,51 @@ def restore_field(
                 f"journaled {field.get('family')} tag, but the file now holds "
                 f"{tag_format.tag_family}"
             )
-        _editor(tag_format).restore(f, tag_format, field, sep)
+        _family(tag_format).restore(f, tag_format, field, sep)
         return field
 
-    _edit_file(os.fspath(path), fmt, change)
+    def expect(f: BinaryIO, tag_format: Format) -> str | None:
+        now = _family(tag_format).read(f, tag_format)
+        return None if same_field(now, field) else "not restored: the genre did not read back"
+
+    _edit_file(os.fspath(path), fmt, change, expect, temps, None, demux=False)
+
+
+def restore_bytes(path: str | os.PathLike, undo: Undo, temps: Temps | None = None) -> bool:
+    """Give back the bytes ``undo`` holds, when the file is exactly what the write left.
+
+    Returns False (the file untouched) when the file changed since or the
+    journal holds no bytes; the result is checked against the original's digest.
+    """
+    real, st = _real(os.fspath(path))
+    if undo.data is None or st.st_size != undo.new_size or file_digest(real) != undo.new_digest:
+        return False
+    tmp = _new_temp(real, temps)
+    try:
+        try:
+            with open(real, "rb") as a, open(tmp, "wb") as b:
+                _copy_range(a, b, 0, undo.head)
+                b.write(undo.data)
+                _copy_range(a, b, undo.new_size - undo.tail, undo.tail)
+        except OSError as exc:
+            raise TagError(f"cannot write the file ({_strerror(exc)}); left unchanged") from None
+        if file_digest(tmp) != undo.old_digest:
+            raise TagError("not restored: the journaled bytes do not give the original back")
+        back = _undo_record(real, tmp, undo.new_digest)
+        _bring(real, tmp, st, back)
+    finally:
+        _drop_temp(tmp, temps)
+    return True
+
+
+def _copy_range(a: BinaryIO, b: BinaryIO, start: int, length: int) -> None:
+    a.seek(start)
+    while length > 0:
+        block = a.read(min(1 << 20, length))
+        if not block:
+            break
+        b.write(block)
+        length -= len(block)
 
 
 def same_field(a: Field, b: Field) -> bool:

@@ -33,6 +33,7 @@ that reason, unless ``force``.
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
@@ -42,7 +43,18 @@ from .errors import TaggerError
 from .genres import GenreMap
 from .paths import absolute, default_db, is_under, printable
 from .store import Store, now
-from .tags import TagError, plan, read_field, read_genres, restore_field, same_field, write_genres
+from .tags import (
+    TagError,
+    Temps,
+    plan,
+    read_field,
+    read_genres,
+    refusal,
+    restore_bytes,
+    restore_field,
+    same_field,
+    write_genres,
+)
 
 
 @dataclass
@@ -201,6 +213,12 @@ def write_tags(
                 summary.changes.append(change)
                 if change["action"] != "write":
                     continue
+                refused = refusal(path, row["format"])  # damaged: not touched, not journaled
+                if refused:
+                    summary.errors += 1
+                    summary.error_files.append({"path": path, "error": refused})
+                    change["action"] = "error"
+                    continue
                 try:
                     note = plan(path, row["format"])
                 except TagError:
@@ -220,7 +238,15 @@ def write_tags(
                     path, old, new, scan_id if scan_id is not None else row["scan_id"], old_field
                 )
                 try:
-                    write_genres(path, new, row["format"], opts.id3v23, opts.separator)
+                    write_genres(
+                        path,
+                        new,
+                        row["format"],
+                        opts.id3v23,
+                        opts.separator,
+                        temps=history.temps,
+                        before_commit=functools.partial(history.prepared, entry),
+                    )
                     new_field = read_field(path, row["format"])
                 except TagError as exc:
                     history.finish(entry, "failed", str(exc))
@@ -353,10 +379,11 @@ def undo(
                 if dry_run:
                     continue
                 try:
-                    if field is not None:
-                        restore_field(path, field)
-                    elif current != original:  # journaled before raw fields were kept
-                        write_genres(path, original)
+                    if not _give_bytes_back(path, entries, history.temps):
+                        if field is not None:
+                            restore_field(path, field, temps=history.temps)
+                        elif current != original:  # journaled before raw fields were kept
+                            write_genres(path, original, temps=history.temps)
                 except TagError as exc:
                     summary.errors += 1
                     summary.error_files.append({"path": path, "error": str(exc)})
@@ -375,3 +402,15 @@ def undo(
     finally:
         store.close()
     return summary
+
+
+def _give_bytes_back(path: str, entries: list[dict], temps: Temps) -> bool:
+    """Undo the writes newest first with the bytes the journal kept; True when all gave back.
+
+    Each step applies only to the exact bytes that write left (its digest); a
+    file changed since by something else is put back field by field instead.
+    """
+    for entry in reversed(entries):
+        if entry["undo"] is None or not restore_bytes(path, entry["undo"], temps):
+            return False
+    return True

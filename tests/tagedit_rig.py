@@ -4,13 +4,13 @@ bytes, check that nothing but the genre changed, restore, and check every byte i
 from __future__ import annotations
 
 from pathlib import Path
-from types import ModuleType
 
 import mutagen
 from mutagen import id3
 from rawtags import diff, snapshot, without_genre
 
 from tagger.formats import FORMATS, by_extension
+from tagger.tagedit import TagFamily
 from tagger.tags import read_genres
 from tagger.training.synth import synth_track, write_audio
 
@@ -48,7 +48,7 @@ def audio_file(folder: Path, ext: str, tagged: bool) -> Path:
     return path
 
 
-def round_trip(editor: ModuleType, path: Path) -> None:
+def round_trip(editor: TagFamily, path: Path) -> None:
     """``editor.write`` changes the genre and nothing else; ``restore`` gives back every byte."""
     fmt = by_extension(path)
     original, before = path.read_bytes(), snapshot(path)

@@ -1,24 +1,110 @@
-"""One module per tag family, each editing only the genre field of a file at the byte level.
+"""One object per tag family (ID3, Vorbis comments, MP4, ASF), each editing only the genre.
 
-Each module has the same four functions, on a binary file object of the
-format ``fmt`` (a ``tagger.formats.Format``):
+As mediafile declares each field once with every format's key, a family
+declares its keys for each field tagger reads (``keys``: genre, album,
+artist, title, album artist, compilation; each a tuple of keys tried in
+turn); a new field (a mood or grouping tag) is one entry per family.  Every family
+implements the same editor interface on a binary file object of the format
+``fmt`` (a ``tagger.formats.Format``, which names its family):
 
 * ``read(f, fmt) -> Field``: the raw genre field and how it sits in the file
   (the exact frames/pairs/items as hex, their positions, the tag version and
   padding, whether the tag container exists): what the journal keeps;
+* ``plan(f, fmt) -> str | None``: what a write changes beyond the genre (an
+  ID3v2.2 tag becomes v2.3), for ``--dry-run``;
 * ``write(f, fmt, genres, id3v23, sep) -> Field``: replace the genre values,
   keeping every other byte of the tags; returns the field as it was;
 * ``restore(f, fmt, field, sep)``: put that field back exactly, removing a tag
   container the write created;
-* ``plan(f, fmt) -> str | None``: what a write changes beyond the genre (an
-  ID3v2.2 tag becomes v2.3), for ``--dry-run``.
+* ``verify(f, fmt, genres, sep) -> str | None``: after a write, why the field
+  does not hold exactly ``genres`` (None when it does), read from the bytes.
 
-``tagger.tags`` picks the module from the format's tag family and takes care
-of the file itself (in place or a renamed copy, symlinks, hard links, owner).
+``values(path, fmt, field)`` reads a field as players show it (through
+mutagen, which also merges an MP3's ID3v1 genre).  ``tagger.tags`` takes care
+of the file itself (a verified copy, in place or renamed, symlinks, owner).
 """
 
 from __future__ import annotations
 
-from typing import Any
+import importlib
+from abc import ABC, abstractmethod
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, BinaryIO, ClassVar, Literal
+
+if TYPE_CHECKING:
+    from ..formats import Format
 
 Field = dict[str, Any]  # JSON-ready: bytes as hex strings
+# Where a family keeps several genres: several values inside one field (ID3 TCON v2.4, MP4
+# ``©gen``, ASF ``WM/Genre``), or one ``GENRE=`` pair per genre (Vorbis comments).
+Several = Literal["values", "pairs"]
+# The fields tagger reads from every family (a new one is one entry in each family's keys).
+FIELDS = ("genre", "album", "artist", "title", "album_artist", "compilation")
+
+
+class TagFamily(ABC):
+    """A tag family: its key for each field, and the byte-level genre editor."""
+
+    name: ClassVar[str]
+    keys: ClassVar[Mapping[str, tuple[str, ...]]]
+    several: ClassVar[Several]
+
+    @property
+    def genre_key(self) -> str:
+        return self.keys["genre"][0]
+
+    @staticmethod
+    def mutagen_file(path: str, fmt: Format) -> Any:
+        """The file opened by the format's mutagen class; mutagen's errors propagate."""
+        module, _, cls = (fmt.tag_class or "").rpartition(".")
+        return getattr(importlib.import_module(module), cls)(path)
+
+    def open(self, path: str, fmt: Format) -> Any:
+        """The file's mutagen tag object (None when it has none); mutagen errors propagate."""
+        return self.mutagen_file(path, fmt).tags
+
+    def values(self, tags: Any, field: str) -> list[str]:
+        """The text values under the first of ``field``'s keys the tag holds (empty if none)."""
+        for key in self.keys[field]:
+            found = tags.get(key) if tags is not None else None
+            if found is not None and hasattr(found, "text"):  # an ID3 frame
+                found = found.text
+            if found is not None and not isinstance(found, list):  # MP4 cpil: a bare bool
+                found = [found]
+            values = [str(v) for v in found or [] if str(v)]
+            if values:
+                return values
+        return []
+
+    @abstractmethod
+    def read(self, f: BinaryIO, fmt: Format) -> Field: ...
+
+    def plan(self, f: BinaryIO, fmt: Format) -> str | None:
+        return None
+
+    @abstractmethod
+    def write(
+        self, f: BinaryIO, fmt: Format, genres: list[str], id3v23: bool, sep: str
+    ) -> Field: ...
+
+    @abstractmethod
+    def restore(self, f: BinaryIO, fmt: Format, field: Field, sep: str) -> None: ...
+
+    @abstractmethod
+    def genres_of(self, field: Field) -> list[str] | None:
+        """The genre values a raw field holds, decoded from its bytes (None: cannot tell)."""
+
+    def verify(self, f: BinaryIO, fmt: Format, genres: list[str], sep: str) -> str | None:
+        """Why the file's genre field is not exactly ``genres`` after a write, None if it is."""
+        field = self.read(f, fmt)
+        found = self.genres_of(field)
+        if found is None:
+            return None
+        wanted = [sep.join(genres)] if genres and self.joins(field) else list(genres)
+        if found != wanted:
+            return f"the genre reads back as {found!r}, not as written"
+        return None
+
+    def joins(self, field: Field) -> bool:
+        """True when this field holds several genres as one joined value (ID3v2.3)."""
+        return False

@@ -9,13 +9,16 @@ moves by as much (relative to its stored value, which some writers get wrong).
 
 from __future__ import annotations
 
-from typing import BinaryIO
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, BinaryIO, ClassVar
 
 from mutagen._util import resize_bytes
 
 from ..errors import TagError
-from ..formats import Format
-from . import Field
+from . import Field, TagFamily
+
+if TYPE_CHECKING:
+    from ..formats import Format
 
 _ASF_FILE_PROPERTIES = bytes.fromhex("a1dcab8c47a9cf118ee400c00c205365")
 _ASF_EXT_CONTENT = bytes.fromhex("40a4d0d207e3d21197f000a0c95ea850")
@@ -82,35 +85,54 @@ def _scan(f: BinaryIO, key: str) -> tuple[bytes, list[bytes], int | None, Field]
     return header, children, ecd, field
 
 
-def read(f: BinaryIO, fmt: Format) -> Field:
-    """The ``WM/Genre`` descriptors with their positions."""
-    return _scan(f, fmt.genre_key or "WM/Genre")[-1]
+class ASFFamily(TagFamily):
+    """ASF (WMA): descriptors of the extended content description object."""
+
+    name = "asf"
+    keys: ClassVar[Mapping[str, str]] = {
+        "genre": "WM/Genre",
+        "album": "WM/AlbumTitle",
+        "artist": "Author",
+    }
+    several = "values"
+
+    def genres_of(self, field: Field) -> list[str] | None:
+        if not field.get("exists"):
+            return []
+        out = []
+        for _, h in field["descriptors"]:
+            d = bytes.fromhex(h)
+            n = int.from_bytes(d[:2], "little")
+            if d[2 + n : 4 + n] != b"\x00\x00":
+                return None  # not a string descriptor
+            try:
+                out.append(d[6 + n :].decode("utf-16-le").rstrip("\x00"))
+            except UnicodeDecodeError:
+                return None
+        return out
+
+    def read(self, f: BinaryIO, fmt: Format) -> Field:
+        """The genre descriptors with their positions."""
+        return _scan(f, self.genre_key)[-1]
+
+    def write(
+        self, f: BinaryIO, fmt: Format, genres: list[str], id3v23: bool = False, sep: str = "; "
+    ) -> Field:
+        """Replace the genre descriptors (one per genre); returns the field before."""
+        return _change(f, self.genre_key, genres, None)
+
+    def restore(self, f: BinaryIO, fmt: Format, field: Field, sep: str = "; ") -> None:
+        """Put back the descriptors ``write`` returned; remove the object it created."""
+        _change(f, self.genre_key, None, field)
 
 
-def plan(f: BinaryIO, fmt: Format) -> str | None:
-    return None
-
-
-def write(
-    f: BinaryIO, fmt: Format, genres: list[str], id3v23: bool = False, sep: str = "; "
-) -> Field:
-    """Replace the genre descriptors (one per genre); returns the field before."""
-    return _change(f, fmt, genres, None)
-
-
-def restore(f: BinaryIO, fmt: Format, field: Field, sep: str = "; ") -> None:
-    """Put back the descriptors ``write`` returned; remove the object it created."""
-    _change(f, fmt, None, field)
-
-
-def _change(f: BinaryIO, fmt: Format, genres: list[str] | None, restore: Field | None) -> Field:
+def _change(f: BinaryIO, key: str, genres: list[str] | None, restore: Field | None) -> Field:
     """Swap the ``WM/Genre`` descriptors of the extended content description object.
 
     Every other object and attribute keeps its bytes; a padding object in the
     header extension absorbs the change in size where it can; otherwise the
     header and the file-size field of the file properties object follow.
     """
-    key = fmt.genre_key or "WM/Genre"
     header, children, ecd, field = _scan(f, key)
     descriptors = _descriptors(children[ecd][24:]) if ecd is not None else []
     old = [i for i, d in enumerate(descriptors) if _is_genre(d, key)]
@@ -177,3 +199,6 @@ def _absorb(children: list[bytes], delta: int) -> list[bytes]:
                 delta = 0
         out.append(o)
     return out
+
+
+FAMILY = ASFFamily()

@@ -19,17 +19,21 @@ so that undo gives it back.
 from __future__ import annotations
 
 import io
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO, ClassVar
 
+import mutagen.id3
 from mutagen._iff import IffFile
 from mutagen._util import delete_bytes, resize_bytes
 from mutagen.aiff import AIFFFile
 from mutagen.wave import _WaveFile
 
 from ..errors import TagError, one_line
-from ..formats import Format
-from . import Field
+from . import Field, TagFamily
+
+if TYPE_CHECKING:
+    from ..formats import Format
 
 # The whole original tag is journaled only when a write must convert it, never one holding
 # pictures, never a large one.
@@ -254,10 +258,10 @@ class _Place:
         self.f, self.fmt = f, fmt
         self.iff: IffFile | None = None
         self.cid = "ID3"
-        if fmt.name == "wav":
+        if fmt.container == "riff":
             f.seek(0)
             self.iff, self.cid = _WaveFile(f), "id3"
-        elif fmt.name == "aiff":
+        elif fmt.container == "aiff":
             f.seek(0)
             self.iff = AIFFFile(f)
 
@@ -363,67 +367,118 @@ def _field(container: bytes | None) -> Field:
     return field
 
 
-def read(f: BinaryIO, fmt: Format) -> Field:
-    """The raw genre field of the file's ID3v2 tag."""
-    return _field(_Place(f, fmt).read())
+class ID3Family(TagFamily):
+    """ID3v2: MP3 and ADTS AAC (a tag in front), WAV and AIFF (an ``ID3`` chunk)."""
+
+    name = "id3"
+    keys: ClassVar[Mapping[str, tuple[str, ...]]] = {
+        "genre": ("TCON",),
+        "album": ("TALB",),
+        "artist": ("TPE1",),
+        "title": ("TIT2",),
+        "album_artist": ("TPE2",),
+        "compilation": ("TCMP",),
+    }
+    several = "values"
+
+    def open(self, path: str, fmt: Format) -> Any:
+        try:
+            audio = self.mutagen_file(path, fmt)
+        except mutagen.id3.ID3NoHeaderError:  # a bare ID3 reader (ADTS AAC) on an untagged file
+            return None
+        return audio if isinstance(audio, mutagen.id3.ID3) else audio.tags
+
+    def values(self, tags: Any, field: str) -> list[str]:
+        if field == "genre":  # TCON's genres: "(17)" and ID3v1 numbers as names
+            frame = tags.get(self.keys["genre"]) if tags is not None else None
+            return [g for g in frame.genres if g] if frame else []
+        return super().values(tags, field)
+
+    def joins(self, field: Field) -> bool:
+        return field.get("version") == 3
+
+    def genres_of(self, field: Field) -> list[str] | None:
+        if not field.get("exists"):
+            return []
+        if "frames" not in field:
+            return None
+        out: list[str] = []
+        for _, hexframe in field["frames"]:
+            frame = bytes.fromhex(hexframe)
+            if frame[8:10] != b"\x00\x00" or len(frame) < 11:
+                return None  # frame flags (compression, unsynchronisation): not ours to read
+            enc, text = frame[10], frame[11:]
+            codec = ("latin-1", "utf-16", "utf-16-be", "utf-8")[enc] if enc < 4 else None
+            if codec is None:
+                return None
+            sep = b"\x00\x00" if enc in (1, 2) else b"\x00"
+            try:
+                out += [v.decode(codec) for v in text.split(sep) if v]
+            except UnicodeDecodeError:
+                return None
+        return out
+
+    def read(self, f: BinaryIO, fmt: Format) -> Field:
+        """The raw genre field of the file's ID3v2 tag."""
+        return _field(_Place(f, fmt).read())
+
+    def plan(self, f: BinaryIO, fmt: Format) -> str | None:
+        """What a write changes beyond the genre frames, in words (None: nothing)."""
+        field = self.read(f, fmt)
+        if field.get("version") == 2:
+            return "ID3v2.2 tag will become ID3v2.3"
+        if "unsupported" in field:
+            return f"ID3 tag will be rewritten by mutagen ({field['unsupported']})"
+        return None
+
+    def write(self, f: BinaryIO, fmt: Format, genres: list[str], id3v23: bool, sep: str) -> Field:
+        """Replace the genre frames (a new tag when there is none); returns the field before."""
+        place = _Place(f, fmt)
+        container = place.read()
+        field = _field(container)
+        if container is None:
+            tag = empty(3 if id3v23 else 4)
+            size, rest = None, b""
+        else:
+            tag_bytes = container[: field["size"]]
+            rest = container[len(tag_bytes) :]
+            if "frames" in field:
+                tag = parse(tag_bytes)
+            else:  # v2.2 becomes v2.3; a tag the byte-level editor declines keeps its version
+                version = 3 if field["version"] == 2 else field["version"]
+                tag = parse(_converted(tag_bytes, version, sep))
+            size = tag.size
+        old = [tag.frames[i] for i in genre_indices(tag)]
+        new = [genre_frame(tag, genres, sep, old[0] if old else None)] if genres else []
+        place.write(render(replace_genre(tag, new), size) + rest)
+        return field
+
+    def restore(self, f: BinaryIO, fmt: Format, field: Field, sep: str) -> None:
+        """Put back the field ``write`` returned, exactly; remove a tag the write created."""
+        place = _Place(f, fmt)
+        if not field["exists"]:
+            place.write(None)
+            return
+        container = place.read()
+        if container is None:
+            raise TagError("the ID3 tag tagger wrote is gone")
+        tag_len = tag_size(container[:10]) or len(container)
+        rest = container[tag_len:]
+        if "tag" in field:
+            place.write(bytes.fromhex(field["tag"]) + rest)
+            return
+        try:
+            tag = parse(container[:tag_len])
+        except Unsupported as exc:
+            raise TagError(f"cannot restore the genre: {exc}") from None
+        if "values" in field:  # converted without a copy of the tag: the values, not the bytes
+            values = field["values"]
+            frames = [genre_frame(tag, values, sep, None)] if values else []
+            positions = None
+        else:
+            frames = [bytes.fromhex(h) for _, h in field["frames"]]
+            positions = [i for i, _ in field["frames"]]
+        place.write(render(replace_genre(tag, frames, positions), field["size"]) + rest)
 
 
-def plan(f: BinaryIO, fmt: Format) -> str | None:
-    """What a write changes beyond the genre frames, in words (None: nothing)."""
-    field = read(f, fmt)
-    if field.get("version") == 2:
-        return "ID3v2.2 tag will become ID3v2.3"
-    if "unsupported" in field:
-        return f"ID3 tag will be rewritten by mutagen ({field['unsupported']})"
-    return None
-
-
-def write(f: BinaryIO, fmt: Format, genres: list[str], id3v23: bool, sep: str) -> Field:
-    """Replace the genre frames (a new tag when there is none); returns the field before."""
-    place = _Place(f, fmt)
-    container = place.read()
-    field = _field(container)
-    if container is None:
-        tag = empty(3 if id3v23 else 4)
-        size, rest = None, b""
-    else:
-        tag_bytes = container[: field["size"]]
-        rest = container[len(tag_bytes) :]
-        if "frames" in field:
-            tag = parse(tag_bytes)
-        else:  # v2.2 becomes v2.3; a tag the byte-level editor declines keeps its version
-            version = 3 if field["version"] == 2 else field["version"]
-            tag = parse(_converted(tag_bytes, version, sep))
-        size = tag.size
-    old = [tag.frames[i] for i in genre_indices(tag)]
-    new = [genre_frame(tag, genres, sep, old[0] if old else None)] if genres else []
-    place.write(render(replace_genre(tag, new), size) + rest)
-    return field
-
-
-def restore(f: BinaryIO, fmt: Format, field: Field, sep: str) -> None:
-    """Put back the field ``write`` returned, exactly; remove a tag the write created."""
-    place = _Place(f, fmt)
-    if not field["exists"]:
-        place.write(None)
-        return
-    container = place.read()
-    if container is None:
-        raise TagError("the ID3 tag tagger wrote is gone")
-    tag_len = tag_size(container[:10]) or len(container)
-    rest = container[tag_len:]
-    if "tag" in field:
-        place.write(bytes.fromhex(field["tag"]) + rest)
-        return
-    try:
-        tag = parse(container[:tag_len])
-    except Unsupported as exc:
-        raise TagError(f"cannot restore the genre: {exc}") from None
-    if "values" in field:  # converted without a copy of the tag: the values, not the bytes
-        values = field["values"]
-        frames = [genre_frame(tag, values, sep, None)] if values else []
-        positions = None
-    else:
-        frames = [bytes.fromhex(h) for _, h in field["frames"]]
-        positions = [i for i, _ in field["frames"]]
-    place.write(render(replace_genre(tag, frames, positions), field["size"]) + rest)
+FAMILY = ID3Family()

@@ -11,14 +11,17 @@ without ``ilst`` gets one (mutagen's layout: ``meta`` with ``hdlr`` and
 from __future__ import annotations
 
 import struct
-from typing import BinaryIO
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, BinaryIO, ClassVar
 
 from mutagen._util import delete_bytes, resize_bytes
 from mutagen.mp4 import Atoms, MP4Tags
 
 from ..errors import TagError
-from ..formats import Format
-from . import Field
+from . import Field, TagFamily
+
+if TYPE_CHECKING:
+    from ..formats import Format
 
 
 def _mutagen(name: str):
@@ -79,38 +82,71 @@ def _scan(f: BinaryIO) -> tuple:
     return atoms, apath, items, free, field
 
 
-def read(f: BinaryIO, fmt: Format) -> Field:
-    """The genre items of ``ilst`` with their positions, and the padding beside it."""
-    return _scan(f)[-1]
+class MP4Family(TagFamily):
+    """MP4 (M4A, M4B): items of ``moov.udta.meta.ilst``."""
 
+    name = "mp4"
+    keys: ClassVar[Mapping[str, str]] = {
+        "genre": "\xa9gen",
+        "album": "\xa9alb",
+        "artist": "\xa9ART",
+    }
+    several = "values"
 
-def plan(f: BinaryIO, fmt: Format) -> str | None:
-    return None
+    def values(self, tags: Any, field: str) -> list[str]:
+        found = super().values(tags, field)
+        if field == "genre" and not found and tags is not None:  # iTunes' numeric genre
+            found = [str(v) for v in tags.get("gnre") or [] if str(v)]
+        return found
 
+    def genres_of(self, field: Field) -> list[str] | None:
+        if not field.get("exists"):
+            return []
+        out: list[str] = []
+        for _, h in field["items"]:
+            item = bytes.fromhex(h)
+            if item[4:8] != b"\xa9gen":
+                return None  # a numeric gnre item
+            pos = 8
+            while pos + 16 <= len(item):
+                size = int.from_bytes(item[pos : pos + 4], "big")
+                if size < 16 or item[pos + 4 : pos + 8] != b"data":
+                    return None
+                try:
+                    out.append(item[pos + 16 : pos + size].decode("utf-8"))
+                except UnicodeDecodeError:
+                    return None
+                pos += size
+        return out
 
-def write(
-    f: BinaryIO, fmt: Format, genres: list[str], id3v23: bool = False, sep: str = "; "
-) -> Field:
-    """Replace the genre items (one ``©gen`` with a value per genre); returns the field before."""
-    genre = _atom(
-        b"\xa9gen",
-        b"".join(_atom(b"data", struct.pack(">2I", 1, 0) + g.encode("utf-8")) for g in genres),
-    )
-    return _change(f, lambda kept, at: kept[:at] + ([genre] if genres else []) + kept[at:], None)
+    def read(self, f: BinaryIO, fmt: Format) -> Field:
+        """The genre items of ``ilst`` with their positions, and the padding beside it."""
+        return _scan(f)[-1]
 
+    def write(
+        self, f: BinaryIO, fmt: Format, genres: list[str], id3v23: bool = False, sep: str = "; "
+    ) -> Field:
+        """Replace the genre items (one ``©gen``, a value per genre); returns the field before."""
+        genre = _atom(
+            b"\xa9gen",
+            b"".join(_atom(b"data", struct.pack(">2I", 1, 0) + g.encode("utf-8")) for g in genres),
+        )
+        return _change(
+            f, lambda kept, at: kept[:at] + ([genre] if genres else []) + kept[at:], None
+        )
 
-def restore(f: BinaryIO, fmt: Format, field: Field, sep: str = "; ") -> None:
-    """Put back the items ``write`` returned; remove the ``meta`` (and ``udta``) it created."""
-    if not field["exists"]:
-        _remove_created(f, keep_udta=field.get("udta", True))
-        return
+    def restore(self, f: BinaryIO, fmt: Format, field: Field, sep: str = "; ") -> None:
+        """Put back the items ``write`` returned; remove the ``meta`` (and ``udta``) it created."""
+        if not field["exists"]:
+            _remove_created(f, keep_udta=field.get("udta", True))
+            return
 
-    def put_back(kept: list[bytes], at: int) -> list[bytes]:
-        for i, h in sorted(field["items"]):
-            kept.insert(min(i, len(kept)), bytes.fromhex(h))
-        return kept
+        def put_back(kept: list[bytes], at: int) -> list[bytes]:
+            for i, h in sorted(field["items"]):
+                kept.insert(min(i, len(kept)), bytes.fromhex(h))
+            return kept
 
-    _change(f, put_back, field)
+        _change(f, put_back, field)
 
 
 def _change(f: BinaryIO, items_for, restore: Field | None) -> Field:
@@ -158,3 +194,6 @@ def _remove_created(f: BinaryIO, keep_udta: bool) -> None:
     delete_bytes(f, gone.length, gone.offset)
     _mutagen("update_parents")(f, parents, -gone.length)
     _mutagen("update_offsets")(f, atoms, -gone.length, gone.offset)
+
+
+FAMILY = MP4Family()

@@ -1,4 +1,4 @@
-"""The genre in Vorbis comments (FLAC, Ogg Vorbis, Opus): only the ``GENRE`` pairs change.
+"""The genre in Vorbis comments (FLAC, Ogg Vorbis/Opus/FLAC): only the ``GENRE`` pairs change.
 
 The comment block is edited as bytes: the vendor string and every other pair
 keep their bytes and positions, the genre pairs are replaced where the first
@@ -7,21 +7,26 @@ the end.  FLAC: every other metadata block is copied byte for byte (even a
 comment or picture block whose declared size is wrong, which FLAC's reference
 decoder and mutagen read by their contents), and the padding block absorbs the
 change in size.  Ogg: the comment packet keeps its length where its trailing
-zero padding allows; mutagen re-pages it (sequence numbers, checksums).
+zero padding allows; mutagen re-pages it (sequence numbers, checksums).  The
+comments edited are those of the file's audio stream, wherever it is: an Ogg
+file whose first stream is Theora video has its Vorbis stream's comments
+written, the ones players show for the audio.
 """
 
 from __future__ import annotations
 
 import struct
-from collections.abc import Callable
-from typing import BinaryIO
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any, BinaryIO, ClassVar
 
 from mutagen._util import resize_bytes
 
 from ..errors import TagError
-from ..formats import Format
-from . import Field
+from . import Field, TagFamily
 from .id3 import tag_size
+
+if TYPE_CHECKING:
+    from ..formats import Format
 
 
 def _split(block: bytes) -> tuple[bytes, list[bytes], bytes]:
@@ -201,29 +206,57 @@ def _flac_change(
 
 
 # Ogg: the comment packet edited as bytes, re-paged by mutagen (which renumbers and checksums).
-_OGG_COMMENT = {b"\x01vorbis": (b"\x03vorbis", True), b"OpusHead": (b"OpusTags", False)}
+# An audio stream's first packet -> (how its comment packet starts, whether it ends in a framing
+# bit).  Ogg FLAC's comment packet is a FLAC metadata block: its 4-byte header is the prefix.
+_OGG_AUDIO = {
+    b"\x01vorbis": (b"\x03vorbis", True),
+    b"OpusHead": (b"OpusTags", False),
+    b"\x7fFLAC": (b"", False),
+    b"Speex   ": (b"", False),
+}
+
+
+def _is_comment(magic: bytes, packet: bytes) -> bool:
+    if magic == b"\x7fFLAC":
+        return bool(packet) and packet[0] & 0x7F == 4
+    prefix = _OGG_AUDIO[magic][0]
+    return packet.startswith(prefix) if prefix else True
 
 
 def _ogg_comment(f: BinaryIO) -> tuple[list, list[bytes], bytes, bool]:
-    """(the pages holding the comment packet, their packets, the packet's magic, framing bit)."""
+    """(the pages holding the audio stream's comment packet, their packets, the packet's
+    prefix, framing bit)."""
     from mutagen.ogg import OggPage
 
     f.seek(0)
-    first = OggPage(f)
-    head = first.packets[0] if first.packets else b""
-    magic = next((m for m in _OGG_COMMENT if head.startswith(m)), None)
+    page = OggPage(f)
+    magic = None
+    while page.first:  # the streams' first pages come first: find the audio stream
+        head = page.packets[0] if page.packets else b""
+        magic = next((m for m in _OGG_AUDIO if head.startswith(m)), None)
+        if magic is not None:
+            break
+        page = OggPage(f)
     if magic is None:
-        raise TagError("Ogg stream without Vorbis or Opus comments")
-    prefix, framing = _OGG_COMMENT[magic]
-    page = first
-    while page.serial != first.serial or not page.packets or not page.packets[0].startswith(prefix):
+        raise TagError("Ogg file without a Vorbis, Opus, FLAC or Speex audio stream")
+    serial, framing = page.serial, _OGG_AUDIO[magic][1]
+    seen = 0  # the audio stream's packets before the comment packet (the identification one)
+    while True:
+        if page.serial == serial:
+            if seen and page.packets and not page.continued and _is_comment(magic, page.packets[0]):
+                break
+            seen += len(page.packets) - (1 if page.continued else 0)
+            if seen > 1:
+                raise TagError("Ogg audio stream without a comment packet")
         page = OggPage(f)
     old_pages = [page]
     while not (old_pages[-1].complete or len(old_pages[-1].packets) > 1):
         page = OggPage(f)
-        if page.serial == old_pages[0].serial:
+        if page.serial == serial:
             old_pages.append(page)
-    return old_pages, OggPage.to_packets(old_pages, strict=False), prefix, framing
+    packets = OggPage.to_packets(old_pages, strict=False)
+    prefix = packets[0][:4] if magic == b"\x7fFLAC" else _OGG_AUDIO[magic][0]
+    return old_pages, packets, prefix, framing
 
 
 def _ogg_change(
@@ -237,48 +270,100 @@ def _ogg_change(
     new = edit(old)
     if new is None:
         raise TagError("an Ogg stream cannot lose its comment packet")
-    target = length if length is not None else len(packets[0])
-    packets[0] = _fit(
-        prefix + new, target, lambda core: core.endswith(b"\x01") if framing else True
-    )
+    if len(prefix) == 4:  # Ogg FLAC: the block header keeps its type, takes the new length
+        packets[0] = prefix[:1] + len(new).to_bytes(3, "big") + new
+    else:
+        target = length if length is not None else len(packets[0])
+        packets[0] = _fit(
+            prefix + new, target, lambda core: core.endswith(b"\x01") if framing else True
+        )
     new_pages = OggPage._from_packets_try_preserve(packets, old_pages)
     OggPage.replace(f, old_pages, new_pages)
     return field
 
 
-def read(f: BinaryIO, fmt: Format) -> Field:
-    """The genre pairs of the comment block or packet, with the layout undo needs."""
-    if fmt.name == "flac":
-        return _flac_field(_flac_blocks(f)[2])
+def _comment_block(f: BinaryIO, fmt: Format) -> bytes | None:
+    """The raw comment block (FLAC) or packet body (Ogg) of the file's audio, None if none."""
+    if fmt.container == "flac":
+        vc = next((b for b in _flac_blocks(f)[2] if b[0] == 4), None)
+        return vc[1] if vc else None
     _, packets, prefix, _ = _ogg_comment(f)
-    return _field(packets[0][len(prefix) :], length=len(packets[0]))
+    return packets[0][len(prefix) :]
 
 
-def plan(f: BinaryIO, fmt: Format) -> str | None:
-    return None
+class VorbisFamily(TagFamily):
+    """Vorbis comments: FLAC (a metadata block), Ogg Vorbis, Opus, Ogg FLAC, Speex (a packet)."""
+
+    name = "vorbis"
+    keys: ClassVar[Mapping[str, tuple[str, ...]]] = {
+        "genre": ("GENRE",),
+        "album": ("ALBUM",),
+        "artist": ("ARTIST",),
+        "title": ("TITLE",),
+        "album_artist": ("ALBUMARTIST", "ALBUM ARTIST", "ALBUM_ARTIST"),
+        "compilation": ("COMPILATION",),
+    }
+    several = "pairs"
+
+    def open(self, path: str, fmt: Format) -> Any:
+        """Every pair of the audio stream's comments as (key, value), read from the bytes."""
+        with open(path, "rb") as f:
+            block = _comment_block(f, fmt)
+        if block is None:
+            return []
+        out = []
+        for pair in _split(block)[1]:
+            key, _, value = pair.partition(b"=")
+            out.append((key.decode("ascii", "replace"), value.decode("utf-8", "replace")))
+        return out
+
+    def values(self, tags: Any, field: str) -> list[str]:
+        key = self.keys[field].lower()
+        return [v for k, v in tags or [] if k.lower() == key and v]
+
+    def genres_of(self, field: Field) -> list[str] | None:
+        if not field.get("exists"):
+            return []
+        pairs = [bytes.fromhex(h).partition(b"=")[2] for _, h in field["pairs"]]
+        try:
+            return [p.decode("utf-8") for p in pairs]
+        except UnicodeDecodeError:
+            return None
+
+    def read(self, f: BinaryIO, fmt: Format) -> Field:
+        """The genre pairs of the comment block or packet, with the layout undo needs."""
+        if fmt.container == "flac":
+            return _flac_field(_flac_blocks(f)[2])
+        _, packets, prefix, _ = _ogg_comment(f)
+        return _field(packets[0][len(prefix) :], length=len(packets[0]))
+
+    def write(
+        self, f: BinaryIO, fmt: Format, genres: list[str], id3v23: bool = False, sep: str = "; "
+    ) -> Field:
+        """Replace the genre pairs; returns the field before."""
+        edit = lambda block: _edit_pairs(block, genres, None, _framing(f, fmt))  # noqa: E731
+        if fmt.container == "flac":
+            return _flac_change(f, edit, None)
+        return _ogg_change(f, edit, None)
+
+    def restore(self, f: BinaryIO, fmt: Format, field: Field, sep: str = "; ") -> None:
+        """Put back the pairs ``write`` returned, at their positions; remove a block it created."""
+        framing = _framing(f, fmt)
+
+        def edit(block: bytes | None) -> bytes | None:
+            if not field["exists"]:
+                return None if fmt.container == "flac" else _edit_pairs(block, None, [], framing)
+            return _edit_pairs(block, None, field["pairs"], framing)
+
+        if fmt.container == "flac":
+            _flac_change(f, edit, field.get("padding"), field.get("declared"))
+        else:
+            _ogg_change(f, edit, field.get("length"))
 
 
-def write(
-    f: BinaryIO, fmt: Format, genres: list[str], id3v23: bool = False, sep: str = "; "
-) -> Field:
-    """Replace the genre pairs; returns the field before."""
-    framing = fmt.name == "ogg"
-    edit = lambda block: _edit_pairs(block, genres, None, framing)  # noqa: E731
-    if fmt.name == "flac":
-        return _flac_change(f, edit, None)
-    return _ogg_change(f, edit, None)
+def _framing(f: BinaryIO, fmt: Format) -> bool:
+    """Whether a new comment block needs Vorbis's framing bit (Ogg Vorbis only)."""
+    return fmt.container == "ogg" and _ogg_comment(f)[3]
 
 
-def restore(f: BinaryIO, fmt: Format, field: Field, sep: str = "; ") -> None:
-    """Put back the pairs ``write`` returned, at their positions; remove a block it created."""
-    framing = fmt.name == "ogg"
-
-    def edit(block: bytes | None) -> bytes | None:
-        if not field["exists"]:
-            return None if fmt.name == "flac" else _edit_pairs(block, None, [], framing)
-        return _edit_pairs(block, None, field["pairs"], framing)
-
-    if fmt.name == "flac":
-        _flac_change(f, edit, field.get("padding"), field.get("declared"))
-    else:
-        _ogg_change(f, edit, field.get("length"))
+FAMILY = VorbisFamily()
