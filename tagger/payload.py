@@ -25,6 +25,7 @@ from __future__ import annotations
 import hashlib
 import os
 import struct
+import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import BinaryIO
@@ -97,7 +98,11 @@ def _mpeg(f: BinaryIO, size: int, fmt: Format) -> Ranges:
         f.seek(start)
         head = f.read(4)
     end = _trailing_tags(f, start, size)
-    if start and start < end and not _sync(head) and head[:1] != b"\x00":
+    if start and head[:1] == b"\x00":  # zeros some taggers leave after the tag's declared end
+        f.seek(start)
+        after = f.read(4096).lstrip(b"\x00")
+        head = after[:4] if after else b"\xff\xff"
+    if start and start < end and not _sync(head):
         raise Unsafe(
             f"refused: no {'MPEG' if fmt.container == 'mpeg' else 'ADTS'} frame where the ID3v2 "
             "tag ends (its size field may be wrong), so the edit could move audio"
@@ -111,9 +116,20 @@ def _flac(f: BinaryIO, size: int, fmt: Format) -> Ranges:
 
     _leading_id3(f, size)
     try:
-        start, length, _ = _flac_blocks(f)
+        start, length, blocks = _flac_blocks(f)
     except TagError as exc:
         raise Unsafe(f"refused: {exc}, so where the audio starts is unknown") from None
+    if blocks[0][0] != 0 or any(kind == 127 for kind, _, _ in blocks):
+        raise Unsafe("refused: the FLAC metadata does not start with its stream information")
+    if sum(kind == 4 for kind, _, _ in blocks) > 1:
+        raise Unsafe("refused: the FLAC file has more than one comment block (damaged metadata)")
+    if any(len(data) != declared for _, data, declared in blocks):
+        # mutagen and libFLAC read such a block by its contents, FFmpeg by its size field:
+        # an edit of the tag would change what FFmpeg takes for the rest of the file.
+        raise Unsafe(
+            "refused: a FLAC metadata block's size field disagrees with its contents, "
+            "so players could read tag bytes as audio"
+        )
     audio = start + 4 + length
     f.seek(audio)
     head = f.read(2)
@@ -143,6 +159,10 @@ def _ogg(f: BinaryIO, size: int, fmt: Format) -> Ranges:
                 f"refused: the file is cut short (its Ogg page at byte {pos:,} claims "
                 f"{_n(end - pos)}, {_n(size - pos)} are there)"
             )
+        # A page mutagen re-pages or renumbers gets a new checksum: one that was wrong would
+        # be mended, and players would then read what they skipped before.
+        if not _ogg_crc_ok(head + table + f.read(end - pos - 27 - head[26])):
+            raise Unsafe(f"refused: the Ogg page at byte {pos:,} fails its checksum (damaged)")
         pos = end
     try:
         pages, _, _, _ = _ogg_comment(f)
@@ -166,6 +186,16 @@ def _ogg(f: BinaryIO, size: int, fmt: Format) -> Ranges:
     return ranges
 
 
+_BITSWAP = bytes(int(f"{i:08b}"[::-1], 2) for i in range(256))
+
+
+def _ogg_crc_ok(page: bytes) -> bool:
+    """The page's stored checksum is Ogg's CRC-32 of the page with that field zeroed."""
+    data = page[:22] + b"\0\0\0\0" + page[26:]
+    crc = (~zlib.crc32(data.translate(_BITSWAP), 0xFFFFFFFF)) & 0xFFFFFFFF
+    return crc.to_bytes(4, "big").translate(_BITSWAP) == page[22:26]
+
+
 # --- WAV and AIFF: the chunk holding the samples ----------------------------------------------
 def _chunks(f: BinaryIO, size: int, order: str, form: bytes, samples: bytes) -> Ranges:
     f.seek(0)
@@ -177,7 +207,7 @@ def _chunks(f: BinaryIO, size: int, order: str, form: bytes, samples: bytes) -> 
             f"refused: the {name} size field disagrees with the file ({_n(size)}), "
             "so the edit could move audio"
         )
-    pos, found = 12, []
+    pos, found, tags = 12, [], 0
     while pos + 8 <= size:
         f.seek(pos)
         cid, n = f.read(4), int.from_bytes(f.read(4), order)  # type: ignore[arg-type]
@@ -193,6 +223,12 @@ def _chunks(f: BinaryIO, size: int, order: str, form: bytes, samples: bytes) -> 
             )
         if cid == samples:
             found.append((pos + 8, pos + 8 + n))
+        elif cid[:3].lower() == b"id3":
+            tags += 1
+            if cid[3:] != b" " or tags > 1:
+                raise Unsafe(
+                    "refused: a damaged or second ID3 chunk (readers differ on which is the tag)"
+                )
         pos += 8 + n + (n & 1)
     if pos < size - 1:
         raise Unsafe(f"refused: {_n(size - pos)} after the last chunk that belong to none")

@@ -478,10 +478,15 @@ def refusal(path: str | os.PathLike, fmt: str | None = None) -> str | None:
         tag_format = _format(real, fmt)
         with open(real, "rb") as f:
             ranges_in(f, st.st_size, tag_format)
+            refused = _family(tag_format).refuse(f, tag_format)
+        if refused:
+            return refused
     except TagError as exc:
         return str(exc)
     except OSError as exc:
         return f"cannot read the file ({_strerror(exc)})"
+    except Exception:  # mutagen, struct: a damaged structure
+        return f"cannot read tags: the {tag_format.name} file's tags are damaged"
     return None
 
 

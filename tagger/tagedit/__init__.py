@@ -11,7 +11,8 @@ implements the same editor interface on a binary file object of the format
   (the exact frames/pairs/items as hex, their positions, the tag version and
   padding, whether the tag container exists): what the journal keeps;
 * ``plan(f, fmt) -> str | None``: what a write changes beyond the genre (an
-  ID3v2.2 tag becomes v2.3), for ``--dry-run``;
+  ID3v2.2 tag becomes v2.3), for ``--dry-run``; ``refuse(f, fmt)``: why it
+  will not edit this tag at all (it would have to rewrite it whole);
 * ``write(f, fmt, genres, id3v23, sep) -> Field``: replace the genre values,
   keeping every other byte of the tags; returns the field as it was;
 * ``restore(f, fmt, field, sep)``: put that field back exactly, removing a tag
@@ -80,6 +81,10 @@ class TagFamily(ABC):
     def read(self, f: BinaryIO, fmt: Format) -> Field: ...
 
     def plan(self, f: BinaryIO, fmt: Format) -> str | None:
+        return None
+
+    def refuse(self, f: BinaryIO, fmt: Format) -> str | None:
+        """Why this family will not edit the file's tag (it would rewrite more than the genre)."""
         return None
 
     @abstractmethod

@@ -29,7 +29,7 @@ from mutagen._util import delete_bytes, resize_bytes
 from mutagen.aiff import AIFFFile
 from mutagen.wave import _WaveFile
 
-from ..errors import TagError, one_line
+from ..errors import TagError
 from . import Field, TagFamily
 
 if TYPE_CHECKING:
@@ -52,7 +52,7 @@ def _syncsafe(data: bytes) -> int:
 
 def _to_syncsafe(n: int) -> bytes:
     if n >= 1 << 28:
-        raise Unsupported("tag larger than ID3v2 allows")
+        raise Unsupported("would grow larger than ID3v2 allows")
     return bytes([(n >> 21) & 0x7F, (n >> 14) & 0x7F, (n >> 7) & 0x7F, n & 0x7F])
 
 
@@ -124,7 +124,7 @@ def parse(data: bytes) -> Tag:
     """Split a whole tag (``data`` may run on past it) into its parts."""
     size = tag_size(data[:10])
     if size is None or size > len(data):
-        raise Unsupported("not a complete ID3v2 tag")
+        raise Unsupported("is incomplete")
     version, revision, flags = data[3], data[4], data[5]
     footer = 10 if version == 4 and flags & 0x10 else 0
     stored = data[10 : size - footer]
@@ -132,18 +132,20 @@ def parse(data: bytes) -> Tag:
     if version < 4 and flags & 0x80:
         body = unsync_decode(stored)
         if unsync_encode(body) != stored:
-            raise Unsupported("unsynchronised tag that does not re-encode to the same bytes")
+            raise Unsupported(
+                "is unsynchronised in a way that does not re-encode to the same bytes"
+            )
     if version == 2 and flags & 0x40:
-        raise Unsupported("compressed ID3v2.2 tag")
+        raise Unsupported("is a compressed ID3v2.2 tag")
     extended = b""
     if flags & 0x40:
         n = int.from_bytes(body[:4], "big") + 4 if version == 3 else _syncsafe(body[:4])
         if n < 6 or n > len(body):
-            raise Unsupported("damaged extended header")
+            raise Unsupported("has a damaged extended header")
         extended, body = body[:n], body[n:]
         ext_flags = extended[4] if version == 3 else (extended[5] if len(extended) > 5 else 0)
         if (version == 3 and ext_flags & 0x80) or (version == 4 and ext_flags & 0x20):
-            raise Unsupported("tag carries a CRC")
+            raise Unsupported("carries a checksum")
     frames, rest = _walk(body, version, True)
     if version == 4:
         plain, plain_rest = _walk(body, version, False)
@@ -325,8 +327,8 @@ def _converted(raw: bytes, version: int, sep: str) -> bytes:
             v23_sep=sep,
             padding=lambda info: max(info.padding, 0),
         )
-    except Exception as exc:
-        raise TagError(f"cannot convert ID3 tag: {one_line(exc)}") from None
+    except Exception:
+        raise TagError("cannot convert ID3 tag: the tag is damaged") from None
     return buf.getvalue()
 
 
@@ -338,6 +340,16 @@ def _mutagen_genres(tag_bytes: bytes) -> list[str]:
     except Exception:
         return []
     return list(frame.text) if frame else []
+
+
+def _refusal(field: Field) -> str | None:
+    """Why a tag is not edited: one the byte-level editor declines would be rewritten whole."""
+    if "unsupported" in field and field.get("version") != 2:
+        return (
+            f"refused: the ID3 tag {field['unsupported']}, which tagger cannot edit "
+            "without rewriting it"
+        )
+    return None
 
 
 def _field(container: bytes | None) -> Field:
@@ -427,15 +439,20 @@ class ID3Family(TagFamily):
         field = self.read(f, fmt)
         if field.get("version") == 2:
             return "ID3v2.2 tag will become ID3v2.3"
-        if "unsupported" in field:
-            return f"ID3 tag will be rewritten by mutagen ({field['unsupported']})"
         return None
+
+    def refuse(self, f: BinaryIO, fmt: Format) -> str | None:
+        field = self.read(f, fmt)
+        return _refusal(field)
 
     def write(self, f: BinaryIO, fmt: Format, genres: list[str], id3v23: bool, sep: str) -> Field:
         """Replace the genre frames (a new tag when there is none); returns the field before."""
         place = _Place(f, fmt)
         container = place.read()
         field = _field(container)
+        refused = _refusal(field)
+        if refused:
+            raise TagError(refused)
         if container is None:
             tag = empty(3 if id3v23 else 4)
             size, rest = None, b""
@@ -444,9 +461,13 @@ class ID3Family(TagFamily):
             rest = container[len(tag_bytes) :]
             if "frames" in field:
                 tag = parse(tag_bytes)
-            else:  # v2.2 becomes v2.3; a tag the byte-level editor declines keeps its version
-                version = 3 if field["version"] == 2 else field["version"]
-                tag = parse(_converted(tag_bytes, version, sep))
+                if tag.junk:  # a damaged frame or a wrong tag size: what it is, no one knows
+                    raise TagError(
+                        f"refused: the ID3 tag holds {len(tag.junk):,} bytes that are not "
+                        "frames, so the edit could move them"
+                    )
+            else:  # v2.2 becomes v2.3, converted by mutagen (announced by ``plan``)
+                tag = parse(_converted(tag_bytes, 3, sep))
             size = tag.size
         old = [tag.frames[i] for i in genre_indices(tag)]
         new = [genre_frame(tag, genres, sep, old[0] if old else None)] if genres else []

@@ -1,0 +1,65 @@
+"""Fuzzing the genre write: real files of every written format, their structure corrupted.
+
+Each case takes one of ``tagfiles``' files, applies one to three mutations of
+its container structure (``tagfuzz``) and checks every promise of a write:
+refused with the file byte-identical, or only the genre changed with the audio
+payload identical; undo byte-identical; nothing raises; no temporary file
+left; no case past its call budget.  The long run: ``python benchmarks/tag_fuzz.py``.
+"""
+
+from __future__ import annotations
+
+import collections
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from tagfiles import make_files
+from tagfuzz import OPERATIONS, check, mutate
+
+CASES = 1500
+_files: dict[str, bytes] = {}
+outcomes: collections.Counter = collections.Counter()
+
+
+@pytest.fixture(scope="module")
+def originals(tmp_path_factory) -> dict[str, bytes]:
+    made = make_files(tmp_path_factory.mktemp("fuzz-src"))
+    _files.update({name: path.read_bytes() for name, path in made.items()})
+    return _files
+
+
+picks = st.lists(
+    st.tuples(
+        st.sampled_from(OPERATIONS),
+        st.integers(0, 1 << 20),
+        st.integers(0, (1 << 32) - 1),
+    ),
+    min_size=1,
+    max_size=3,
+)
+
+
+def test_fuzzed_writes_are_refused_or_change_only_the_genre(originals, tmp_path_factory):
+    work = tmp_path_factory.mktemp("fuzz")
+    names = sorted(originals)
+
+    @settings(
+        max_examples=CASES,
+        deadline=None,
+        derandomize=True,
+        database=None,
+        suppress_health_check=list(HealthCheck),
+    )
+    @given(name=st.sampled_from(names), changes=picks)
+    def case(name: str, changes: list) -> None:
+        data = mutate(originals[name], changes)
+        outcomes[name, check(data, work / f"case-{name}{Path(name).suffix or '.bin'}")] += 1
+
+    case()
+    total = sum(outcomes.values())
+    print(f"{total} fuzzed writes: {dict(sorted(outcomes.items()))}")
+    assert total >= CASES * 0.9
+    for name in names:  # every format was both written and refused
+        assert outcomes[name, "written"] and outcomes[name, "refused"], (name, outcomes)
