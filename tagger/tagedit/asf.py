@@ -89,10 +89,13 @@ class ASFFamily(TagFamily):
     """ASF (WMA): descriptors of the extended content description object."""
 
     name = "asf"
-    keys: ClassVar[Mapping[str, str]] = {
-        "genre": "WM/Genre",
-        "album": "WM/AlbumTitle",
-        "artist": "Author",
+    keys: ClassVar[Mapping[str, tuple[str, ...]]] = {
+        "genre": ("WM/Genre",),
+        "album": ("WM/AlbumTitle",),
+        "artist": ("Author",),
+        "title": ("Title",),
+        "album_artist": ("WM/AlbumArtist",),
+        "compilation": ("WM/IsCompilation",),
     }
     several = "values"
 

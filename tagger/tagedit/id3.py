@@ -402,7 +402,7 @@ class ID3Family(TagFamily):
 
     def values(self, tags: Any, field: str) -> list[str]:
         if field == "genre":  # TCON's genres: "(17)" and ID3v1 numbers as names
-            frame = tags.get(self.keys["genre"]) if tags is not None else None
+            frame = tags.get(self.genre_key) if tags is not None else None
             return [g for g in frame.genres if g] if frame else []
         return super().values(tags, field)
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import struct
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any, BinaryIO, ClassVar
+from typing import TYPE_CHECKING, BinaryIO, ClassVar
 
 from mutagen._util import delete_bytes, resize_bytes
 from mutagen.mp4 import Atoms, MP4Tags
@@ -86,18 +86,15 @@ class MP4Family(TagFamily):
     """MP4 (M4A, M4B): items of ``moov.udta.meta.ilst``."""
 
     name = "mp4"
-    keys: ClassVar[Mapping[str, str]] = {
-        "genre": "\xa9gen",
-        "album": "\xa9alb",
-        "artist": "\xa9ART",
+    keys: ClassVar[Mapping[str, tuple[str, ...]]] = {
+        "genre": ("\xa9gen", "gnre"),  # gnre: iTunes' numeric genre
+        "album": ("\xa9alb",),
+        "artist": ("\xa9ART",),
+        "title": ("\xa9nam",),
+        "album_artist": ("aART",),
+        "compilation": ("cpil",),
     }
     several = "values"
-
-    def values(self, tags: Any, field: str) -> list[str]:
-        found = super().values(tags, field)
-        if field == "genre" and not found and tags is not None:  # iTunes' numeric genre
-            found = [str(v) for v in tags.get("gnre") or [] if str(v)]
-        return found
 
     def genres_of(self, field: Field) -> list[str] | None:
         if not field.get("exists"):

@@ -318,8 +318,11 @@ class VorbisFamily(TagFamily):
         return out
 
     def values(self, tags: Any, field: str) -> list[str]:
-        key = self.keys[field].lower()
-        return [v for k, v in tags or [] if k.lower() == key and v]
+        for key in self.keys[field]:
+            values = [v for k, v in tags or [] if k.upper() == key and v]
+            if values:
+                return values
+        return []
 
     def genres_of(self, field: Field) -> list[str] | None:
         if not field.get("exists"):
