@@ -314,9 +314,9 @@ def _collect(
                 parts[i].append(chunk[max(s - a, 0) : e - a])
         pos = b
         if spans and pos >= spans[-1][1]:
-            return [np.concatenate(p) for p in parts], pos, _cat(head), False
+            return [_cat(p) for p in parts], pos, _cat(head), False
     filled = bool(spans) and pos >= spans[-1][1]
-    return ([np.concatenate(p) for p in parts] if filled else None), pos, _cat(head), True
+    return ([_cat(p) for p in parts] if filled else None), pos, _cat(head), True
 
 
 def _cat(parts: list[np.ndarray]) -> np.ndarray:
@@ -400,7 +400,7 @@ def translate(exc: BaseException) -> str:
     if isinstance(exc, (EOFError, av.error.EOFError)):
         return "truncated: the file ends inside its header"
     if isinstance(exc, (av.error.DecoderNotFoundError, av.error.PatchWelcomeError)):
-        return f"unsupported codec ({one_line(exc)})"
+        return "unsupported codec (FFmpeg has no decoder for it)"
     if isinstance(exc, av.error.InvalidDataError):
         return "invalid data"
     text = one_line(exc)
@@ -412,11 +412,13 @@ def translate(exc: BaseException) -> str:
         ("lost sync", "damaged data (the decoder lost sync)"),
         ("psf_fseek", "seek failed"),
         ("unseekable", "seek failed"),
-        ("unsupported", f"unsupported encoding ({text})"),
+        ("unsupported", "unsupported encoding"),
+        ("unimplemented", "unsupported encoding"),
     ):
         if needle in low:
             return meaning
-    return text
+    # Anything else is a library's or Python's own text, which says nothing to a person.
+    return "the decoders reject its data"
 
 
 def decode(path: str | os.PathLike, sr: int, n_windows: int, length: float) -> Decoded:

@@ -159,10 +159,6 @@ def _ogg(f: BinaryIO, size: int, fmt: Format) -> Ranges:
                 f"refused: the file is cut short (its Ogg page at byte {pos:,} claims "
                 f"{_n(end - pos)}, {_n(size - pos)} are there)"
             )
-        # A page mutagen re-pages or renumbers gets a new checksum: one that was wrong would
-        # be mended, and players would then read what they skipped before.
-        if not _ogg_crc_ok(head + table + f.read(end - pos - 27 - head[26])):
-            raise Unsafe(f"refused: the Ogg page at byte {pos:,} fails its checksum (damaged)")
         pos = end
     try:
         pages, _, _, _ = _ogg_comment(f)
@@ -371,6 +367,26 @@ def ranges_in(f: BinaryIO, size: int, fmt: Format) -> Ranges:
         raise
     except (OSError, ValueError, struct.error, IndexError, EOFError):
         raise Unsafe(f"refused: the {fmt.name} file's structure is damaged") from None
+
+
+def check(f: BinaryIO, size: int, fmt: Format) -> Ranges:
+    """``ranges_in``, and ``Unsafe`` also where an edit would mend damage (so change more).
+
+    An Ogg page mutagen re-pages or renumbers gets a new checksum: one that was
+    wrong would be mended, and players would then play what they skipped before.
+    """
+    ranges = ranges_in(f, size, fmt)
+    if fmt.container == "ogg":
+        pos = 0
+        while pos < size:
+            f.seek(pos)
+            head = f.read(27)
+            table = f.read(head[26])
+            end = pos + 27 + head[26] + sum(table)
+            if not _ogg_crc_ok(head + table + f.read(end - pos - 27 - head[26])):
+                raise Unsafe(f"refused: the Ogg page at byte {pos:,} fails its checksum (damaged)")
+            pos = end
+    return ranges
 
 
 def digest_ranges(f: BinaryIO, ranges: Ranges) -> str:

@@ -47,7 +47,7 @@ from typing import Any, BinaryIO, Protocol
 
 from .errors import TagError
 from .formats import BY_NAME, Format, sniff
-from .payload import Demuxed, Unsafe, demuxed, digest_ranges, ranges_in
+from .payload import Demuxed, Unsafe, check, demuxed, digest_ranges
 from .tagedit import Field, TagFamily
 
 __all__ = [
@@ -319,7 +319,7 @@ def _audio(path: str, fmt: Format, demux: bool = True) -> _Audio:
     ``demux``: also FFmpeg's view (a write compares it; putting a journaled field back
     need not, since FFmpeg's view of the original is what it was)."""
     with open(path, "rb") as f:
-        digest = digest_ranges(f, ranges_in(f, os.fstat(f.fileno()).st_size, fmt))
+        digest = digest_ranges(f, check(f, os.fstat(f.fileno()).st_size, fmt))
     try:
         _family(fmt).open(path, fmt)
         parses = True
@@ -477,7 +477,7 @@ def refusal(path: str | os.PathLike, fmt: str | None = None) -> str | None:
         real, st = _real(os.fspath(path), writable=False)
         tag_format = _format(real, fmt)
         with open(real, "rb") as f:
-            ranges_in(f, st.st_size, tag_format)
+            check(f, st.st_size, tag_format)
             refused = _family(tag_format).refuse(f, tag_format)
         if refused:
             return refused
