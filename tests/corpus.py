@@ -157,7 +157,13 @@ def hostile_audio(root: Path) -> dict[str, tuple[str, str]]:
 
 
 # The two corpora of real tagged files the byte-exact tag tests run over.
-CORPORA = {"mutagen": mutagen_data, "mediafile": mediafile_data}
+def beets_data() -> Path:
+    """``test/rsrc`` of beets 1.6.0's source archive: the tagged files beets' own tests use
+    (most shared with mediafile's; others such as min.*, date.mp3, image-jpeg.mp3 its own)."""
+    return sdist_folder("beets", "1.6.0", "test/rsrc")
+
+
+CORPORA = {"mutagen": mutagen_data, "mediafile": mediafile_data, "beets": beets_data}
 
 
 def _tag_size(four: bytes) -> int:
