@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+from tolerance import U32
 
 from tagger.training.head import average_heads, choose_threshold, fit_head
 
@@ -30,4 +31,16 @@ def test_the_shipped_head_is_exactly_the_mean_of_the_fold_heads():
     mean = average_heads(heads)
     probe = rng.normal(size=(9, 12)).astype(np.float32)
     want = np.mean([h.logits(probe) for h in heads], axis=0)
-    np.testing.assert_allclose(mean.logits(probe), want, rtol=1e-4, atol=1e-4)
+    # Both sides are float32 sums of 12 products and a bias (the average's bias itself a sum of
+    # 12 more), each off by at most (12 + 4)·u of the sum of its terms' magnitudes (Higham
+    # 2002, §3.1: γ_n, with room for the centring, scaling and averaging roundings).
+    terms = (
+        max(
+            (np.abs((probe - h.mean) / h.scale) @ np.abs(h.weights) + np.abs(h.bias)).max()
+            + (np.abs(h.mean / h.scale) @ np.abs(h.weights)).max()
+            for h in heads
+        )
+        + (np.abs(probe) @ np.abs(mean.weights)).max()
+    )
+    atol = 2 * (12 + 4) * U32 * terms
+    np.testing.assert_allclose(mean.logits(probe), want, rtol=0, atol=atol)
