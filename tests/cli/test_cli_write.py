@@ -3,8 +3,11 @@ byte for byte, over generated files in every format and over mutagen's own test 
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import os
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -142,8 +145,14 @@ def test_report_matches_the_database(library, tmp_path):
     text = run_cli("report", "--db", db).stdout
     assert f"{len(stored)} tracks" in text and "unmapped tags: Polka (1)" in text
     csv_text = run_cli("report", "--db", db, "--csv", "--by", "format").stdout
-    assert csv_text.splitlines()[0] == "format,tracks,share,mean_confidence,low_confidence,written"
-    assert len(csv_text.splitlines()) == 1 + len({r["format"] for r in ok})
+    header, *lines = csv_text.splitlines()
+    assert header == "format,tracks,share,mean_confidence,low_confidence,written,genres"
+    assert len(lines) == len({r["format"] for r in ok})
+    # Each format's genres cell counts that format's stored predictions, most first.
+    for line in csv.DictReader(io.StringIO(csv_text)):
+        want = Counter(r["genre"] for r in ok if r["format"] == line["format"])
+        got = dict(part.rsplit(" ", 1) for part in line["genres"].split("; "))
+        assert {k: int(v) for k, v in got.items()} == dict(want)
     for suffix in (".png", ".svg"):
         out = tmp_path / f"report{suffix}"
         run_cli("report", "--db", db, "--plot", out)
