@@ -195,21 +195,59 @@ def _group(proc: subprocess.Popen) -> list:
         return []
 
 
+_SIGSTOP_BIT = 1 << (signal.SIGSTOP - 1)
+
+
+def _stop_pending(pid: int) -> bool:
+    """Whether a SIGSTOP is queued for ``pid`` (its process-wide or own pending set)."""
+    try:
+        lines = Path(f"/proc/{pid}/status").read_text().splitlines()
+    except OSError:
+        return False
+    pending = (int(line.split()[1], 16) for line in lines if line.startswith(("SigPnd", "ShdPnd")))
+    return any(mask & _SIGSTOP_BIT for mask in pending)
+
+
+def _halted(process, status: str) -> bool:
+    """Whether ``process`` can run no code of its own until the group is resumed.
+
+    Stopped, ended, or waiting in the kernel for a ``vfork`` child that was stopped before its
+    ``exec`` (Python's subprocess starts children with vfork): such a parent shows as
+    "disk-sleep" for as long as the child is stopped, cannot return before the child goes on,
+    and then stops at once on the SIGSTOP queued for it.
+    """
+    import psutil
+
+    if status in (psutil.STATUS_STOPPED, psutil.STATUS_ZOMBIE, psutil.STATUS_DEAD):
+        return True
+    if status != psutil.STATUS_DISK_SLEEP or not _stop_pending(process.pid):
+        return False
+    try:
+        return any(c.status() == psutil.STATUS_STOPPED for c in process.children())
+    except psutil.Error:
+        return False
+
+
 def _all_stopped(members: list, checks: int = 12_000) -> None:
-    """Wait until every process in ``members`` has stopped (``kill`` only queues a SIGSTOP: a
-    process running on another core goes on for a moment, one inside a system call such as an
-    fsync stops when it returns).  Bounded by a count of checks (a minute at least)."""
+    """Wait until every process in ``members`` has halted (see ``_halted``; ``kill`` only queues
+    a SIGSTOP: a process running on another core goes on for a moment, one inside a system call
+    such as an fsync stops when it returns).  Bounded by a count of checks (a minute at least)."""
     import psutil
 
     for _ in range(checks):
         try:
-            states = {p.status() for p in members if p.is_running()}
+            if all(_halted(p, p.status()) for p in members if p.is_running()):
+                return
         except psutil.Error:  # one ended meanwhile: look again
             continue
-        if states <= {psutil.STATUS_STOPPED, psutil.STATUS_ZOMBIE, psutil.STATUS_DEAD}:
-            return
         time.sleep(0.005)
-    raise AssertionError(f"not all of {members} stopped after SIGSTOP")
+    states = []
+    for p in members:
+        try:
+            states.append(f"{p.pid} {p.name()} {p.status()}")
+        except psutil.Error:
+            states.append(f"{p.pid} ended")
+    raise AssertionError(f"not all of [{', '.join(states)}] stopped after SIGSTOP")
 
 
 # SQLite's POSIX locks (unix VFS, WAL mode).  Every open connection keeps a READ lock on the
