@@ -40,6 +40,7 @@ time to import.
 
 from __future__ import annotations
 
+import enum
 import os
 from collections import Counter
 from dataclasses import replace
@@ -57,6 +58,25 @@ if TYPE_CHECKING:
 
 # beets 2.7 replaced the single ``genre`` string with the multi-valued ``genres``.
 GENRE_FIELD = "genres" if "genres" in Item._fields else "genre"
+
+
+FILES_WRITTEN = "files written"  # the summary's count of files beets rewrote
+
+
+class Outcome(enum.StrEnum):
+    """What happened to one target (an item, or an album); the summary line counts them.
+
+    Each value is the phrase the summary line prints after the count, in this order.
+    """
+
+    CHANGED = "changed"
+    ALREADY_SET = "already set"
+    KEPT = "kept their genres"
+    LOW_CONFIDENCE = "below min_confidence"
+    UNCERTAIN = "uncertain"
+    PER_TRACK = "set per track"
+    NOT_ANALYSED = "not analysed"
+    FILE_MISSING = "file missing"
 
 
 class Rules(NamedTuple):
@@ -283,7 +303,7 @@ class AudioGenrePlugin(BeetsPlugin):
                 if os.path.isfile(path):
                     files.append((item, path))
                 else:
-                    counts["file missing"] += 1
+                    counts[Outcome.FILE_MISSING] += 1
                     self._log.warning("{}: file not found: {}", item, path)
             work.append((target, files))
         paths: list[str | os.PathLike] = [*sorted({p for _, f in work for _, p in f})]
@@ -317,7 +337,7 @@ class AudioGenrePlugin(BeetsPlugin):
                 outcome = self._tag_one(target, files, rows, rules, write, pretend, rewritten)
                 counts[outcome] += 1
             _record_rewrites(store, rewritten)
-            counts["files written"] = len(rewritten)
+            counts[FILES_WRITTEN] = len(rewritten)
         finally:
             store.close()
         return self._summary(counts, targets, pretend)
@@ -331,7 +351,7 @@ class AudioGenrePlugin(BeetsPlugin):
         write: bool,
         pretend: bool,
         rewritten: list[str],
-    ) -> str:
+    ) -> Outcome:
         """Set one target's genres; returns what happened, adds the files beets rewrote.
 
         An album is pooled and judged as ``tagger write --album`` does
@@ -340,6 +360,7 @@ class AudioGenrePlugin(BeetsPlugin):
         items' own genres instead.
         """
         from tagger.albums import AlbumKey, AlbumTrack, album_genre
+        from tagger.results import Action
         from tagger.write import decide, proposal
 
         analysed = []
@@ -351,7 +372,7 @@ class AudioGenrePlugin(BeetsPlugin):
             else:
                 analysed.append(row)
         if not analysed:
-            return "not analysed"
+            return Outcome.NOT_ANALYSED
         if isinstance(target, Album):
             album = album_genre(
                 AlbumKey(target.album or None, target.albumartist or None, None),
@@ -371,7 +392,7 @@ class AudioGenrePlugin(BeetsPlugin):
                 self._log.info("{}: per track: {}", target, album.why(rules.genre_map.spell))
                 for item, path in files:
                     self._tag_one(item, [(item, path)], rows, rules, write, pretend, rewritten)
-                return "set per track"
+                return Outcome.PER_TRACK
             heard, abstained = album.probabilities, False
         else:
             # A track the model abstained on is "uncertain" unless asked to include it.
@@ -383,36 +404,36 @@ class AudioGenrePlugin(BeetsPlugin):
         names = proposal(heard, rules.top, rules.min_confidence, rules.genre_map)
         existing = _existing(target)
         action = decide(existing, _as_field(names, separator), rules.overwrite, abstained)
-        if action == "low confidence":
+        if action is Action.LOW_CONFIDENCE:
             self._log.info(
                 "{}: no genre at min_confidence {} (tagger: {})",
                 target,
                 rules.min_confidence,
                 heard_text,
             )
-            return "below min_confidence"
-        if action == "uncertain":
+            return Outcome.LOW_CONFIDENCE
+        if action is Action.UNCERTAIN:
             self._log.info(
                 "{}: the model abstained (tagger: {}; --include-uncertain sets it)",
                 target,
                 heard_text,
             )
-            return "uncertain"
-        if action == "already set":
+            return Outcome.UNCERTAIN
+        if action is Action.ALREADY_SET:
             self._log.debug("{}: already {}", target, "; ".join(existing))
-            return "already set"
-        if action == "keep existing":
+            return Outcome.ALREADY_SET
+        if action is Action.KEEP_EXISTING:
             self._log.info(
                 "{}: keep {} (tagger: {}; --overwrite replaces it)",
                 target,
                 "; ".join(existing),
                 heard_text,
             )
-            return "kept their genres"
+            return Outcome.KEPT
         _set_genres(target, names, separator)
         ui.show_model_changes(target, fields=[GENRE_FIELD])
         if pretend:
-            return "changed"
+            return Outcome.CHANGED
         if isinstance(target, Album):
             target.store(inherit=True)  # beets copies album-level genres to the album's items
             present = {item.id: path for item, path in files}
@@ -421,26 +442,15 @@ class AudioGenrePlugin(BeetsPlugin):
             if write and item.try_write():
                 rewritten.append(path)
             item.store()
-        return "changed"
+        return Outcome.CHANGED
 
     def _summary(self, counts: Counter, targets: list[Target], pretend: bool) -> Counter:
-        n = counts["changed"]
+        n = counts[Outcome.CHANGED]
         noun = ("album" if targets and isinstance(targets[0], Album) else "item") + "s" * (n != 1)
         parts = [f"pretend: {n} {noun} would change" if pretend else f"{n} {noun} changed"]
-        parts += [
-            f"{counts[key]} {key}"
-            for key in (
-                "files written",
-                "already set",
-                "kept their genres",
-                "below min_confidence",
-                "uncertain",
-                "set per track",
-                "not analysed",
-                "file missing",
-            )
-            if counts[key]
-        ]
+        if counts[FILES_WRITTEN]:
+            parts.append(f"{counts[FILES_WRITTEN]} {FILES_WRITTEN}")
+        parts += [f"{counts[o]} {o}" for o in list(Outcome)[1:] if counts[o]]
         self._log.info("{}", ", ".join(parts))
         return counts
 

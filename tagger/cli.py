@@ -13,7 +13,7 @@ import json
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, List, Optional
+from typing import TYPE_CHECKING, Any, Callable, List, Optional
 
 import typer
 from typer import _click as click
@@ -32,7 +32,13 @@ from .errors import (
 from .formats import BY_EXTENSION
 from .models.registry import model_help
 from .paths import printable
+from .results import Action
 from .training.retrain import HEADS, NETS
+
+if TYPE_CHECKING:
+    from .results import FileError
+    from .scan import ScanSummary
+    from .write import AlbumChoice, Change, WriteSummary
 
 EXIT_CODES_HELP = (
     f"Exit codes: 0 done (files that cannot be decoded are recorded, not fatal); "
@@ -320,9 +326,9 @@ def _print_json(obj: Any) -> None:
     typer.echo(json.dumps(obj, indent=2, default=str))
 
 
-def _print_failures(files: list[dict], limit: int | None = 20, more: str = "") -> None:
+def _print_failures(files: list[FileError], limit: int | None = 20, more: str = "") -> None:
     for e in files[:limit]:
-        typer.echo(f"  error: {printable(e['path'])}: {e['error']}", err=True)
+        typer.echo(f"  error: {printable(e.path)}: {e.error}", err=True)
     if limit is not None and len(files) > limit:
         typer.echo(f"  ... and {len(files) - limit} more{more}", err=True)
 
@@ -336,60 +342,57 @@ def _genres(names: list[str]) -> str:
     return "; ".join(names) or "(none)"
 
 
-def _print_write(summary: dict, changes: bool) -> None:
+def _print_write(summary: WriteSummary, changes: bool) -> None:
     """Per album (with --album) and per file what happens (or would), then one line of counts."""
     if changes:
-        for a in summary["albums"]:
+        for a in summary.albums:
             typer.echo(_album_line(a))
-        for c in summary["changes"]:
-            if c["action"] == "write" or summary["dry_run"]:
-                typer.echo(_change_line(c, summary["dry_run"]))
-    verb = "would write" if summary["dry_run"] else "wrote"
-    n = (
-        sum(c["action"] == "write" for c in summary["changes"])
-        if summary["dry_run"]
-        else summary["written"]
-    )
+        for c in summary.changes:
+            if c.action is Action.WRITE or summary.dry_run:
+                typer.echo(_change_line(c, summary.dry_run))
     typer.echo(
-        f"tags: {verb} {n}, kept existing {summary['kept_existing']}, already set "
-        f"{summary['already_set']}, low confidence {summary['low_confidence']}, "
-        f"uncertain {summary['uncertain']}, errors {summary['errors']}"
+        f"tags: {'would write' if summary.dry_run else 'wrote'} {summary.to_write}, "
+        f"kept existing {summary.kept_existing}, already set {summary.already_set}, "
+        f"low confidence {summary.low_confidence}, uncertain {summary.uncertain}, "
+        f"errors {summary.errors}"
     )
-    _print_failures(summary["error_files"])
+    _print_failures(summary.error_files)
 
 
-def _album_line(a: dict) -> str:
+def _album_line(choice: AlbumChoice) -> str:
     """``album Requiem — Mozart: 12 tracks, Classical 0.61, 11/12 agree -> Classical``."""
+    a, spell = choice.album, choice.spell
     heard = (
-        f", {a['genre']} {a['score']:.2f}, {a['agreeing']}/{a['voters']} agree"
-        if a["genre"]
+        f", {spell(a.genre)} {a.score:.2f}, {len(a.agreeing)}/{len(a.voters)} agree"
+        if a.genre
         else ""
     )
-    head = f"{printable(a['label'])}: {a['tracks']} track{'s' * (a['tracks'] != 1)}{heard}"
-    if a["mode"] == "album":
-        return f"album {head} -> {_genres(a['proposed'])}"
-    return f"per track {head}: {a['reason']}"
+    n = len(a.tracks)
+    head = f"{printable(a.key.label)}: {n} track{'s' * (n != 1)}{heard}"
+    if not a.per_track:
+        return f"album {head} -> {_genres(choice.proposed)}"
+    return f"per track {head}: {a.why(spell)}"
 
 
-def _change_line(c: dict, dry_run: bool) -> str:
+def _change_line(c: Change, dry_run: bool) -> str:
     """``keep FILE: Romantic Classical (tagger: Ambient 0.19)``: what will happen, plainly."""
-    path = printable(c["path"])
+    path = printable(c.path)
     tagger_says = (
-        f"(album: {c['album_genre']} {c['album_score']:.2f})"
-        if c.get("album_genre")
-        else f"(tagger: {c['model_genre']} {c['confidence']:.2f})"
+        f"(album: {c.album_genre} {c.album_score:.2f})"
+        if c.album_genre
+        else f"(tagger: {c.model_genre} {c.confidence:.2f})"
     )
-    if c["action"] == "write":
-        note = f"  ({c['note']})" if c.get("note") else ""  # e.g. ID3v2.2 becomes v2.3
+    if c.action is Action.WRITE:
+        note = f"  ({c.note})" if c.note else ""  # e.g. ID3v2.2 becomes v2.3
         return (
-            f"{'would write' if dry_run else 'write'} {path}: {_genres(c['existing'])} -> "
-            f"{_genres(c['proposed'])}{note}"
+            f"{'would write' if dry_run else 'write'} {path}: {_genres(c.existing)} -> "
+            f"{_genres(c.proposed)}{note}"
         )
-    if c["action"] == "keep existing":
-        return f"keep {path}: {_genres(c['existing'])} {tagger_says}"
-    if c["action"] == "already set":
-        return f"already set {path}: {_genres(c['existing'])}"
-    return f"{c['action']} {path}: {_genres(c['existing'])} {tagger_says}"
+    if c.action is Action.KEEP_EXISTING:
+        return f"keep {path}: {_genres(c.existing)} {tagger_says}"
+    if c.action is Action.ALREADY_SET:
+        return f"already set {path}: {_genres(c.existing)}"
+    return f"{c.action} {path}: {_genres(c.existing)} {tagger_says}"
 
 
 def handles_errors(fn: Callable) -> Callable:
@@ -439,7 +442,7 @@ class Backend(str, enum.Enum):
 
 
 # --- commands ---------------------------------------------------------------------------
-def _print_scan_plan(summary: Any, with_tags: bool) -> None:
+def _print_scan_plan(summary: ScanSummary, with_tags: bool) -> None:
     """``scan --dry-run``: each file and what the scan would do to it, then the counts."""
     would = summary.would or {}
     for key, verb in (
@@ -456,7 +459,7 @@ def _print_scan_plan(summary: Any, with_tags: bool) -> None:
         f"{summary.scanned}, re-label {summary.relabelled}, skip {summary.skipped} unchanged, "
         f"mark {summary.missing} missing  [{summary.model} {summary.model_version}]"
     )
-    if with_tags:
+    if with_tags and summary.tags is not None:
         _print_write(summary.tags, changes=True)
 
 
@@ -578,7 +581,7 @@ def scan(
         if summary.tags:
             _print_write(summary.tags, changes=tags.dry_run)
         typer.echo(f"database: {summary.db}")
-    if summary.tags and summary.tags["errors"]:
+    if summary.tags and summary.tags.errors:
         raise typer.Exit(EXIT_FINISHED_WITH_ERRORS)
 
 
@@ -614,12 +617,12 @@ def write(
         [str(p) for p in paths] if paths else None,
         db=settings.db,
         options=settings.write_options(dry_run=tags.dry_run, include_uncertain=include_uncertain),
-    ).to_dict()
+    )
     if json_out:
-        _print_json(summary)
+        _print_json(summary.to_dict())
     else:
         _print_write(summary, changes=True)
-    if summary["errors"]:
+    if summary.errors:
         raise typer.Exit(EXIT_FINISHED_WITH_ERRORS)
 
 
@@ -653,28 +656,25 @@ def undo(
         scan_id=scan,
         dry_run=dry_run,
         force=force,
-    ).to_dict()
+    )
     if json_out:
-        _print_json(summary)
+        _print_json(summary.to_dict())
     else:
-        for c in summary["changes"]:
-            if c.get("action") == "changed since":
-                typer.echo(f"left alone {printable(c['path'])}: {c['reason']}")
-            elif c.get("action") == "restore":  # failures are listed below, on stderr
+        for c in summary.changes:
+            if c.action is Action.CHANGED_SINCE:
+                typer.echo(f"left alone {printable(c.path)}: {c.reason}")
+            elif c.action is Action.RESTORE:  # failures are listed below, on stderr
                 typer.echo(
                     f"{'would restore' if dry_run else 'restored'} "
-                    f"{printable(c['path'])}: {_genres(c['current'])} -> "
-                    f"{_genres(c['restore'])}"
+                    f"{printable(c.path)}: {_genres(c.current)} -> {_genres(c.restore)}"
                 )
-        to_restore = sum(c.get("action") == "restore" for c in summary["changes"])
-        n = to_restore if dry_run else summary["restored"]
         typer.echo(
-            f"{_count(n, 'file')} {'to restore' if dry_run else 'restored'}, "
-            f"{summary['changed_since']} changed since tagger wrote them (left alone), "
-            f"{_count(summary['errors'], 'error')}"
+            f"{_count(summary.to_restore, 'file')} {'to restore' if dry_run else 'restored'}, "
+            f"{summary.changed_since} changed since tagger wrote them (left alone), "
+            f"{_count(summary.errors, 'error')}"
         )
-        _print_failures(summary["error_files"], limit=None)
-    if summary["errors"]:
+        _print_failures(summary.error_files, limit=None)
+    if summary.errors:
         raise typer.Exit(EXIT_FINISHED_WITH_ERRORS)
 
 

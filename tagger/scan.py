@@ -14,7 +14,7 @@ import os
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -24,10 +24,11 @@ from .models import ModelRef, resolve, with_precision
 from .paths import absolute, default_db, is_under, unreachable
 from .pool import Runner, insecure_scheduler, make_runner, run_chunks
 from .relabel import relabel, split_relabel
+from .results import FileError
 from .store import Store
 from .walk import Exclude, WalkResult, walk
 from .worker import Item, TrackResult, worker_threads
-from .write import WriteOptions, write_tags
+from .write import WriteOptions, WriteSummary, write_tags
 
 COMMIT_ROWS = 64
 COMMIT_SECONDS = 2.0
@@ -84,25 +85,28 @@ class ScanSummary:
     missing: int = 0
     seconds: float = 0.0
     status: str = "finished"
-    error_files: list[dict] = field(default_factory=list)
+    error_files: list[FileError] = field(default_factory=list)
     statuses: dict[str, int] = field(default_factory=dict)  # ok, truncated, too_short, ...
     unreadable_folders: list[dict] = field(default_factory=list)
     notice: str | None = None
-    tags: dict | None = None  # the tag-writing summary with --write-tags
+    tags: WriteSummary | None = None  # the tag-writing summary with --write-tags
     engine: str | None = None  # what ran the net: "openvino bfloat16", "tensorflow float32"
     dry_run: bool = False
     # With dry_run, the files each count is made of: analyse, relabel, unchanged, missing.
     would: dict[str, list[str]] | None = None
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        out = {f.name: getattr(self, f.name) for f in fields(self)}
+        out["error_files"] = [e.to_dict() for e in self.error_files]
+        out["tags"] = self.tags.to_dict() if self.tags is not None else None
+        return out
 
     def count(self, results: list[TrackResult]) -> None:
         for r in results:
             self.statuses[r.status] = self.statuses.get(r.status, 0) + 1
             if r.error:
                 self.errors += 1
-                self.error_files.append({"path": r.path, "error": r.error})
+                self.error_files.append(FileError(r.path, r.error))
             else:
                 self.scanned += 1
                 ran = r.prediction.engine if r.prediction else None
@@ -282,7 +286,7 @@ def scan(
             if opts.write is not None and summary.files_seen:
                 summary.tags = write_tags(
                     texts, options=opts.write, scan_id=summary.scan_id, store=store
-                ).to_dict()
+                )
     finally:
         store.close()
     return summary
@@ -323,7 +327,7 @@ def _dry_run(
         summary.count(p.gone)
         if opts.write is not None and store is not None and summary.files_seen:
             dry = replace(opts.write, dry_run=True)
-            summary.tags = write_tags(texts, options=dry, store=store).to_dict()
+            summary.tags = write_tags(texts, options=dry, store=store)
     finally:
         if store is not None:
             store.close()
@@ -430,7 +434,7 @@ def _run(
             store.finish_scan(
                 summary.scan_id,
                 summary.status,
-                asdict(summary) | {"scanned": summary.scanned + summary.relabelled},
+                summary.to_dict() | {"scanned": summary.scanned + summary.relabelled},
             )
         finally:  # even when the database cannot be written (disk full)
             runner.close()

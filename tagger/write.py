@@ -35,13 +35,15 @@ from __future__ import annotations
 import contextlib
 import functools
 import os
-from collections.abc import Iterable
-from dataclasses import asdict, dataclass, field
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
 
 from .albums import AlbumGenre, AlbumTrack, album_genres
 from .errors import TaggerError
 from .genres import GenreMap
 from .paths import absolute, default_db, is_under, printable
+from .results import Action, FileError
 from .store import Store, now
 from .tags import (
     TagError,
@@ -71,7 +73,66 @@ class WriteOptions:
 
 
 @dataclass
+class Change:
+    """One analysed file in a write: its genre now, the proposal, and what happens to it."""
+
+    path: str
+    existing: list[str]
+    proposed: list[str]
+    model_genre: str  # the track's own top genre, as the user spells it
+    confidence: float
+    action: Action
+    album_mode: bool = False  # written with --album: ``album`` is part of the record
+    album: str | None = None  # the album's label (None: the track is in no album)
+    album_genre: str | None = None  # the album's pooled genre, where the album decides
+    album_score: float | None = None
+    note: str | None = None  # what the write does beside the genre ("ID3v2.2 becomes v2.3")
+
+    def to_dict(self) -> dict[str, Any]:
+        """The ``--json`` record: ``album`` only in album mode, the rest only where known."""
+        out: dict[str, Any] = {
+            "path": self.path,
+            "existing": self.existing,
+            "proposed": self.proposed,
+            "model_genre": self.model_genre,
+            "confidence": self.confidence,
+            "action": self.action,
+        }
+        if self.album_mode:
+            out["album"] = self.album
+        if self.album_genre is not None:
+            out["album_genre"] = self.album_genre
+            out["album_score"] = self.album_score
+        if self.note is not None:
+            out["note"] = self.note
+        return out
+
+
+@dataclass(frozen=True)
+class AlbumChoice:
+    """An album holding a selected track, and the genres a write --album proposes for it."""
+
+    album: AlbumGenre
+    proposed: list[str]
+    spell: Callable[[str], str] = str  # genres as the user spells them (``GenreMap.spell``)
+
+    def to_dict(self) -> dict[str, Any]:
+        return self.album.to_dict(self.spell) | {"proposed": self.proposed}
+
+
+# The summary's count of each action that leaves a file as it is.
+_COUNTS = {
+    Action.LOW_CONFIDENCE: "low_confidence",
+    Action.UNCERTAIN: "uncertain",
+    Action.ALREADY_SET: "already_set",
+    Action.KEEP_EXISTING: "kept_existing",
+}
+
+
+@dataclass
 class WriteSummary:
+    """What ``tagger write`` did (or, with ``dry_run``, would do)."""
+
     considered: int = 0
     written: int = 0
     kept_existing: int = 0
@@ -80,13 +141,44 @@ class WriteSummary:
     already_set: int = 0
     errors: int = 0
     dry_run: bool = False
-    changes: list[dict] = field(default_factory=list)  # path, existing, proposed, action
-    error_files: list[dict] = field(default_factory=list)
-    # With ``album``: each album holding a selected track (``AlbumGenre.to_dict`` + proposed).
-    albums: list[dict] = field(default_factory=list)
+    changes: list[Change] = field(default_factory=list)
+    error_files: list[FileError] = field(default_factory=list)
+    albums: list[AlbumChoice] = field(default_factory=list)  # with ``album`` only
 
-    def to_dict(self) -> dict:
-        return asdict(self)
+    def add(self, change: Change) -> None:
+        self.changes.append(change)
+        if change.action in _COUNTS:
+            name = _COUNTS[change.action]
+            setattr(self, name, getattr(self, name) + 1)
+
+    def fail(self, path: str, error: str, change: Change | None = None) -> None:
+        """``path`` could not be written: counted, listed, and its change marked."""
+        self.errors += 1
+        self.error_files.append(FileError(path, error))
+        if change is not None:
+            change.action = Action.ERROR
+
+    @property
+    def to_write(self) -> int:
+        """Files written, or with ``dry_run`` files that would be."""
+        if self.dry_run:
+            return sum(c.action is Action.WRITE for c in self.changes)
+        return self.written
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "considered": self.considered,
+            "written": self.written,
+            "kept_existing": self.kept_existing,
+            "low_confidence": self.low_confidence,
+            "uncertain": self.uncertain,
+            "already_set": self.already_set,
+            "errors": self.errors,
+            "dry_run": self.dry_run,
+            "changes": [c.to_dict() for c in self.changes],
+            "error_files": [e.to_dict() for e in self.error_files],
+            "albums": [a.to_dict() for a in self.albums],
+        }
 
 
 def proposal(
@@ -120,22 +212,21 @@ def _roots(paths: list | None, known: Iterable[str]) -> set[str] | None:
 
 def decide(
     existing: list[str], proposed: list[str], overwrite: bool, abstained: bool = False
-) -> str:
+) -> Action:
     """What happens to one file's genre: rules 1-3 of this module, shared with the beets plugin.
 
     ``abstained``: the model abstained on the track and uncertain tracks are
-    not to be written.  Returns ``low confidence``, ``uncertain``, ``already
-    set``, ``keep existing`` or ``write``.
+    not to be written.
     """
     if not proposed:
-        return "low confidence"
+        return Action.LOW_CONFIDENCE
     if abstained:
-        return "uncertain"
+        return Action.UNCERTAIN
     if existing == proposed:
-        return "already set"
+        return Action.ALREADY_SET
     if existing and not overwrite:
-        return "keep existing"
-    return "write"
+        return Action.KEEP_EXISTING
+    return Action.WRITE
 
 
 def _selected(path: str, roots: set[str] | None) -> bool:
@@ -182,57 +273,42 @@ def write_tags(
                 try:
                     old = read_genres(path, row["format"])
                 except TagError as exc:
-                    summary.errors += 1
-                    summary.error_files.append({"path": path, "error": str(exc)})
+                    summary.fail(path, str(exc))
                     continue
                 # The album decides for an abstained track, unless the album is per track.
                 abstained = (
                     bool(row.get("uncertain")) and not opts.include_uncertain and pooled is None
                 )
-                change = {
-                    "path": path,
-                    "existing": old,
-                    "proposed": new,
-                    "model_genre": opts.genre_map.spell(row["genre"]),
-                    "confidence": row["confidence"],
-                    "action": decide(old, new, opts.overwrite, abstained),
-                }
-                if opts.album:
-                    change["album"] = album.key.label if album else None
-                if album and pooled is not None and album.genre:
-                    change["album_genre"] = opts.genre_map.spell(album.genre)
-                    change["album_score"] = round(album.score, 4)
-                if change["action"] == "low confidence":
-                    summary.low_confidence += 1
-                elif change["action"] == "uncertain":
-                    summary.uncertain += 1
-                elif change["action"] == "already set":
-                    summary.already_set += 1
-                elif change["action"] == "keep existing":
-                    summary.kept_existing += 1
-                summary.changes.append(change)
-                if change["action"] != "write":
+                album_genre = album.genre if album and pooled is not None else None
+                change = Change(
+                    path=path,
+                    existing=old,
+                    proposed=new,
+                    model_genre=opts.genre_map.spell(row["genre"]),
+                    confidence=row["confidence"],
+                    action=decide(old, new, opts.overwrite, abstained),
+                    album_mode=opts.album,
+                    album=album.key.label if album else None,
+                    album_genre=opts.genre_map.spell(album_genre) if album_genre else None,
+                    album_score=round(album.score, 4) if album and album_genre else None,
+                )
+                summary.add(change)
+                if change.action is not Action.WRITE:
                     continue
                 refused = refusal(path, row["format"])  # damaged: not touched, not journaled
                 if refused:
-                    summary.errors += 1
-                    summary.error_files.append({"path": path, "error": refused})
-                    change["action"] = "error"
+                    summary.fail(path, refused, change)
                     continue
                 try:
-                    note = plan(path, row["format"])
+                    change.note = plan(path, row["format"]) or None  # ID3v2.2 becomes v2.3
                 except TagError:
-                    note = None
-                if note:
-                    change["note"] = note  # e.g. an ID3v2.2 tag that will become v2.3
+                    pass
                 if opts.dry_run:
                     continue
                 try:
                     old_field = read_field(path, row["format"])
                 except TagError as exc:
-                    summary.errors += 1
-                    summary.error_files.append({"path": path, "error": str(exc)})
-                    change["action"] = "error"
+                    summary.fail(path, str(exc), change)
                     continue
                 entry = history.begin(
                     path, old, new, scan_id if scan_id is not None else row["scan_id"], old_field
@@ -250,9 +326,7 @@ def write_tags(
                     new_field = read_field(path, row["format"])
                 except TagError as exc:
                     history.finish(entry, "failed", str(exc))
-                    summary.errors += 1
-                    summary.error_files.append({"path": path, "error": str(exc)})
-                    change["action"] = "error"
+                    summary.fail(path, str(exc), change)
                     continue
                 history.finish(
                     entry,
@@ -294,22 +368,66 @@ def _albums(
             if album.per_track
             else proposal(album.probabilities, opts.top, opts.min_confidence, opts.genre_map)
         )
-        summary.albums.append(album.to_dict(opts.genre_map.spell) | {"proposed": proposed})
+        summary.albums.append(AlbumChoice(album, proposed, opts.genre_map.spell))
         out.update(dict.fromkeys(paths, album))
     return out
 
 
 @dataclass
+class Restore:
+    """One journaled file in an undo: its genre now, the genre it gets back, what happens."""
+
+    path: str
+    current: list[str]
+    restore: list[str]
+    action: Action = Action.RESTORE
+    reason: str | None = None  # why a file changed since is left alone
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "path": self.path,
+            "current": self.current,
+            "restore": self.restore,
+            "action": self.action,
+        }
+        if self.reason is not None:
+            out["reason"] = self.reason
+        return out
+
+
+@dataclass
 class UndoSummary:
+    """What ``tagger undo`` did (or, with ``dry_run``, would do)."""
+
     restored: int = 0
     changed_since: int = 0
     errors: int = 0
     dry_run: bool = False
-    changes: list[dict] = field(default_factory=list)
-    error_files: list[dict] = field(default_factory=list)
+    changes: list[Restore] = field(default_factory=list)
+    error_files: list[FileError] = field(default_factory=list)
 
-    def to_dict(self) -> dict:
-        return asdict(self)
+    def fail(self, path: str, error: str, change: Restore | None = None) -> None:
+        self.errors += 1
+        self.error_files.append(FileError(path, error))
+        if change is not None:
+            change.action = Action.ERROR
+
+    @property
+    def to_restore(self) -> int:
+        """Files restored, or with ``dry_run`` files that would be."""
+        if self.dry_run:
+            return sum(c.action is Action.RESTORE for c in self.changes)
+        return self.restored
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "restored": self.restored,
+            "changed_since": self.changed_since,
+            "errors": self.errors,
+            "dry_run": self.dry_run,
+            "changes": [c.to_dict() for c in self.changes],
+            "error_files": [e.to_dict() for e in self.error_files],
+        }
 
 
 def _changed_since(entries: list[dict], current: dict) -> bool:
@@ -356,10 +474,10 @@ def undo(
                     current = read_genres(path)
                     current_field = read_field(path) if field is not None else None
                 except TagError as exc:
-                    summary.errors += 1
-                    summary.error_files.append({"path": path, "error": str(exc)})
+                    summary.fail(path, str(exc))
                     continue
-                change = {"path": path, "current": current, "restore": original}
+                change = Restore(path, current, original)
+                summary.changes.append(change)
                 if (
                     current_field is not None
                     and _changed_since(entries, current_field)
@@ -367,15 +485,12 @@ def undo(
                     and not force
                 ):
                     summary.changed_since += 1
-                    change["action"] = "changed since"
-                    change["reason"] = (
+                    change.action = Action.CHANGED_SINCE
+                    change.reason = (
                         "its genre was changed by something else after tagger "
                         "wrote it (--force restores anyway)"
                     )
-                    summary.changes.append(change)
                     continue
-                change["action"] = "restore"
-                summary.changes.append(change)
                 if dry_run:
                     continue
                 try:
@@ -385,9 +500,7 @@ def undo(
                         elif current != original:  # journaled before raw fields were kept
                             write_genres(path, original, temps=history.temps)
                 except TagError as exc:
-                    summary.errors += 1
-                    summary.error_files.append({"path": path, "error": str(exc)})
-                    change["action"] = "error"
+                    summary.fail(path, str(exc), change)
                     continue
                 history.mark_undone(
                     ids,
