@@ -112,7 +112,7 @@ def main() -> None:
     t_scan, summary = timed(lambda: scan([str(root)], db=db, model="musicnn", progress=False))
     assert summary.scanned == 0 and summary.skipped == len(files), summary
     t_report, rep = timed(lambda: build_report(db))
-    assert rep["totals"]["tracks"] == args.rows
+    assert rep.totals.tracks == args.rows
     conn = sqlite3.connect(db)
     assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
     print(f"{'step':<28}{'seconds':>9}{'x bare walk+stat':>18}")

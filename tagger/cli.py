@@ -808,9 +808,9 @@ def report(
         genre_map=settings.genre_map,
     )
     if plot:
-        rep["plot"] = str(rp.plot(rep, plot))
+        rep.plot = str(rp.plot(rep, plot))
     if json_out:
-        _print_json(rep)
+        _print_json(rep.to_dict())
     elif csv_out:
         typer.echo(rp.to_csv(rep), nl=False)
     else:

@@ -19,9 +19,12 @@ import io
 import json
 import os
 from collections import Counter, defaultdict
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
-from .albums import AlbumTrack, album_genres
+from .albums import AlbumGenre, AlbumTrack, album_genres
 from .genres import GenreMap, canonical, spelling_key
 from .listing import roots_of, status_of
 from .paths import default_db, is_under, printable
@@ -44,6 +47,129 @@ def _key(row: dict, by: str, genre_map: GenreMap) -> str:
     return row.get(by) or "(none)"
 
 
+@dataclass(frozen=True)
+class Listed:
+    """A track the report names (least certain, abstained), its genre as the user spells it."""
+
+    path: str
+    genre: str
+    confidence: float
+
+
+@dataclass(frozen=True)
+class Failed:
+    """A stored track whose file could not be analysed, with its status and reason."""
+
+    path: str
+    status: str
+    error: str
+
+
+@dataclass(frozen=True)
+class Totals:
+    tracks: int
+    analysed: int
+    errors: int
+    # ok, truncated, too_short, silent, error; "unchecked": scanned before tagger had statuses
+    statuses: dict[str, int]
+    missing: int
+    written: int
+    low_confidence: int
+    low_confidence_threshold: float
+    abstained: int
+
+
+@dataclass(frozen=True)
+class Group:
+    """One row of the grouped table: a genre, folder, format, model or album."""
+
+    by: str
+    key: str
+    tracks: int
+    share: float
+    mean_confidence: float
+    low_confidence: int
+    written: int
+    # Grouped by folder, format or model: which genres the group holds, most first.
+    genres: dict[str, int] | None = None
+    album: AlbumGenre | None = None  # grouped by album: the album, pooled
+    spell: Callable[[str], str] = str  # genres as the user spells them
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            self.by: self.key,
+            "tracks": self.tracks,
+            "share": self.share,
+            "mean_confidence": self.mean_confidence,
+            "low_confidence": self.low_confidence,
+            "written": self.written,
+        }
+        if self.album is not None:
+            detail = self.album.to_dict(self.spell)
+            keep = ("genre", "score", "voters", "agreeing", "agreement", "mode", "reason")
+            out |= {k: detail[k] for k in keep}
+            out["album_tags"] = {k: detail[k] for k in ("album", "album_artist", "folder")}
+            out["disagreeing"] = detail["disagreeing"]
+        if self.genres is not None:
+            out["genres"] = self.genres
+        return out
+
+
+@dataclass(frozen=True)
+class Histogram:
+    edges: list[float]
+    counts: list[int]
+
+
+@dataclass(frozen=True)
+class Agreement:
+    """Existing genre tags (mapped to canonical genres) against the predictions."""
+
+    compared: int
+    agreeing: int
+    rate: float | None
+    tag_genres: list[str]
+    predicted_genres: list[str]
+    matrix: list[list[int]]  # rows: tag genres, columns: predicted genres
+    unmapped: dict[str, int]  # tags that map to no genre, most common first
+
+
+@dataclass
+class Report:
+    """What ``tagger report`` shows; ``to_dict`` is its ``--json``."""
+
+    db: str
+    by: str
+    paths: list[str] | None
+    totals: Totals
+    groups: list[Group]
+    confidence_histogram: Histogram
+    agreement: Agreement
+    uncertain: list[Listed]  # the least certain tracks the model did not abstain on
+    abstained: list[Listed]  # tracks a trained head abstained on: stored, not written
+    errors: list[Failed]
+    last_scan: dict[str, Any] | None  # the newest ``scans`` row
+    plot: str | None = None  # the file ``--plot`` drew
+
+    def to_dict(self) -> dict[str, Any]:
+        out = {
+            "db": self.db,
+            "by": self.by,
+            "paths": self.paths,
+            "totals": asdict(self.totals),
+            "groups": [g.to_dict() for g in self.groups],
+            "confidence_histogram": asdict(self.confidence_histogram),
+            "agreement": asdict(self.agreement),
+            "uncertain": [asdict(u) for u in self.uncertain],
+            "abstained": [asdict(u) for u in self.abstained],
+            "errors": [asdict(e) for e in self.errors],
+            "last_scan": self.last_scan,
+        }
+        if self.plot is not None:
+            out["plot"] = self.plot
+        return out
+
+
 def build_report(
     db=None,
     by: str = "genre",
@@ -51,10 +177,9 @@ def build_report(
     low_confidence: float = 0.4,
     paths: list | None = None,
     genre_map: GenreMap | None = None,
-) -> dict:
-    """The report as one JSON-ready dict (``--json`` prints it as is).
+) -> Report:
+    """The report of the database's tracks (under ``paths``, where given).
 
-    ``paths`` limits it to the tracks under those files or folders;
     ``genre_map`` (the config's ``[genres]``) spells the genres as the user does.
     """
     if by not in GROUPINGS:
@@ -95,13 +220,11 @@ def build_report(
     present = [r for r in rows if not r["missing"]]
     analysed = [r for r in present if r["error"] is None and r["genre"]]
     groups: dict[str, list[dict]] = defaultdict(list)
-    extra: dict[str, dict] = {}  # --by album: the pooled album of each group
+    album_of: dict[str, AlbumGenre] = {}  # --by album: each group's album, by its label
     if by == "album":
-        label = {}
         for album in albums:
-            detail = album.to_dict(gmap.spell)
-            extra[detail["label"]] = detail
-            label.update(dict.fromkeys((t.path for t in album.tracks), detail["label"]))
+            album_of[album.key.label] = album
+        label = {t.path: a.key.label for a in albums for t in a.tracks}
         for r in analysed:
             groups[label[r["path"]]].append(r)
     else:
@@ -111,75 +234,56 @@ def build_report(
     for key, rs in sorted(groups.items(), key=lambda kv: (-len(kv[1]), kv[0])):
         conf = [r["confidence"] for r in rs]
         table.append(
-            {
-                by: key,
-                "tracks": len(rs),
-                "share": round(len(rs) / len(analysed), 4),
-                "mean_confidence": round(sum(conf) / len(conf), 4),
-                "low_confidence": sum(c < low_confidence for c in conf),
-                "written": sum(bool(r["written_genre"]) for r in rs),
-                **_album_columns(extra.get(key)),
-            }
-            # Grouped by folder, format or model: which genres each group holds, most first.
-            | ({} if by in ("genre", "album") else {"genres": _genre_counts(rs, gmap)})
+            Group(
+                by,
+                key,
+                tracks=len(rs),
+                share=round(len(rs) / len(analysed), 4),
+                mean_confidence=round(sum(conf) / len(conf), 4),
+                low_confidence=sum(c < low_confidence for c in conf),
+                written=sum(bool(r["written_genre"]) for r in rs),
+                genres=None if by in ("genre", "album") else _genre_counts(rs, gmap),
+                album=album_of.get(key),
+                spell=gmap.spell,
+            )
         )
     last = dict(scans[-1]) if scans else None
     if last and isinstance(last.get("arguments"), str):
         last["arguments"] = json.loads(last["arguments"])
-    return {
-        "db": str(store.path),
-        "by": by,
-        "paths": [str(p) for p in paths] if paths else None,
-        "totals": {
-            "tracks": len(rows),
-            "analysed": len(analysed),
-            "errors": sum(r["error"] is not None for r in present),
-            # ok, truncated, too_short, silent, error; "unchecked": scanned before
-            # tagger had statuses
-            "statuses": dict(Counter(r["status"] or "unchecked" for r in present)),
-            "missing": len(rows) - len(present),
-            "written": sum(bool(r["written_genre"]) for r in present),
-            "low_confidence": sum(r["confidence"] < low_confidence for r in analysed),
-            "low_confidence_threshold": low_confidence,
-            "abstained": sum(bool(r["uncertain"]) for r in analysed),
-        },
-        "groups": table,
-        "confidence_histogram": histogram([r["confidence"] for r in analysed]),
-        "agreement": agreement(analysed),
-        # The least certain of the tracks the model did not abstain on (those are listed
-        # under "abstained", not twice).
-        "uncertain": [
-            {"path": r["path"], "genre": gmap.label(r["genre"]), "confidence": r["confidence"]}
-            for r in sorted(
-                (r for r in analysed if not r["uncertain"]), key=lambda r: r["confidence"]
-            )[:uncertain]
-        ],
-        # Tracks a trained head abstained on: stored, not written by default.
-        "abstained": [
-            {"path": r["path"], "genre": gmap.label(r["genre"]), "confidence": r["confidence"]}
-            for r in sorted((r for r in analysed if r["uncertain"]), key=lambda r: r["confidence"])[
-                :uncertain
-            ]
-        ],
-        "errors": [
-            {"path": r["path"], "status": status_of(r), "error": r["error"]}
-            for r in present
-            if r["error"] is not None
-        ],
-        "last_scan": last,
-    }
 
+    def listed(abstained: bool) -> list[Listed]:
+        chosen = (r for r in analysed if bool(r["uncertain"]) is abstained)
+        return [
+            Listed(r["path"], gmap.label(r["genre"]), r["confidence"])
+            for r in sorted(chosen, key=lambda r: r["confidence"])[:uncertain]
+        ]
 
-def _album_columns(detail: dict | None) -> dict:
-    """An album group's own fields (``--by album``): pooled genre, agreement, disagreeing."""
-    if detail is None:
-        return {}
-    keep = ("genre", "score", "voters", "agreeing", "agreement", "mode", "reason")
-    return {
-        **{k: detail[k] for k in keep},
-        "album_tags": {k: detail[k] for k in ("album", "album_artist", "folder")},
-        "disagreeing": detail["disagreeing"],
-    }
+    return Report(
+        db=str(store.path),
+        by=by,
+        paths=[str(p) for p in paths] if paths else None,
+        totals=Totals(
+            tracks=len(rows),
+            analysed=len(analysed),
+            errors=sum(r["error"] is not None for r in present),
+            statuses=dict(Counter(r["status"] or "unchecked" for r in present)),
+            missing=len(rows) - len(present),
+            written=sum(bool(r["written_genre"]) for r in present),
+            low_confidence=sum(r["confidence"] < low_confidence for r in analysed),
+            low_confidence_threshold=low_confidence,
+            abstained=sum(bool(r["uncertain"]) for r in analysed),
+        ),
+        groups=table,
+        confidence_histogram=histogram([r["confidence"] for r in analysed]),
+        agreement=agreement(analysed),
+        # Abstained tracks are listed under "abstained", not twice.
+        uncertain=listed(abstained=False),
+        abstained=listed(abstained=True),
+        errors=[
+            Failed(r["path"], status_of(r), r["error"]) for r in present if r["error"] is not None
+        ],
+        last_scan=last,
+    )
 
 
 def _genre_counts(rows: list[dict], gmap: GenreMap) -> dict[str, int]:
@@ -188,15 +292,15 @@ def _genre_counts(rows: list[dict], gmap: GenreMap) -> dict[str, int]:
     return dict(sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
 
 
-def histogram(values: list[float], bins: int = HISTOGRAM_BINS) -> dict:
+def histogram(values: list[float], bins: int = HISTOGRAM_BINS) -> Histogram:
     """Counts of ``values`` (confidences, 0..1) in ``bins`` equal bins; 1.0 falls in the last."""
     counts = [0] * bins
     for v in values:
         counts[min(int(v * bins), bins - 1)] += 1
-    return {"edges": [round(i / bins, 4) for i in range(bins + 1)], "counts": counts}
+    return Histogram([round(i / bins, 4) for i in range(bins + 1)], counts)
 
 
-def agreement(rows: list[dict]) -> dict:
+def agreement(rows: list[dict]) -> Agreement:
     """Existing tags (mapped to canonical genres) against predictions."""
     pairs: Counter[tuple[str, str]] = Counter()
     unmapped: Counter[str] = Counter()
@@ -215,29 +319,28 @@ def agreement(rows: list[dict]) -> dict:
     agree = sum(n for (t, p), n in pairs.items() if t == p)
     tags = sorted({t for t, _ in pairs})
     preds = sorted({p for _, p in pairs})
-    return {
-        "compared": compared,
-        "agreeing": agree,
-        "rate": round(agree / compared, 4) if compared else None,
-        "tag_genres": tags,
-        "predicted_genres": preds,
-        "matrix": [[pairs[(t, p)] for p in preds] for t in tags],
-        "unmapped": dict(unmapped.most_common()),
-    }
+    return Agreement(
+        compared=compared,
+        agreeing=agree,
+        rate=round(agree / compared, 4) if compared else None,
+        tag_genres=tags,
+        predicted_genres=preds,
+        matrix=[[pairs[(t, p)] for p in preds] for t in tags],
+        unmapped=dict(unmapped.most_common()),
+    )
 
 
-def to_text(rep: dict, errors: int | None = ERRORS_SHOWN) -> str:
+def to_text(rep: Report, errors: int | None = ERRORS_SHOWN) -> str:
     """A table that fits a terminal; ``errors`` failed files listed (None: all)."""
-    t = rep["totals"]
-    by = rep["by"]
+    t = rep.totals
+    by = rep.by
     lines = [
-        f"{t['tracks']} tracks: {t['analysed']} analysed, {t['errors']} errors, "
-        f"{t['missing']} missing, {t['written']} tags written",
-        "status: "
-        + (", ".join(f"{n} {k}" for k, n in sorted(t["statuses"].items())) or "no tracks"),
+        f"{t.tracks} tracks: {t.analysed} analysed, {t.errors} errors, "
+        f"{t.missing} missing, {t.written} tags written",
+        "status: " + (", ".join(f"{n} {k}" for k, n in sorted(t.statuses.items())) or "no tracks"),
         "",
     ]
-    width = max([len(by)] + [len(str(g[by])) for g in rep["groups"]])
+    width = max([len(by)] + [len(g.key) for g in rep.groups])
     width = min(width, 48)
     albums = by == "album"
     lines.append(
@@ -245,126 +348,133 @@ def to_text(rep: dict, errors: int | None = ERRORS_SHOWN) -> str:
         + (f"  {'album genre':<16} {'score':>5}  {'agree':>7}  written as" if albums else "")
         + ("  genres" if by not in ("genre", "album") else "")
     )
-    for g in rep["groups"]:
-        name = printable(str(g[by]))
+    for g in rep.groups:
+        name = printable(g.key)
         if len(name) > width:  # an album keeps its title and the end of its folder
             head = (width - 3) // 2 if albums else 0
             name = name[:head] + "..." + name[-(width - 3 - head) :]
-        genres = g.get("genres") or {}
+        genres = g.genres or {}
         shown = ", ".join(f"{k} {n}" for k, n in list(genres.items())[:3])
         more = f", +{len(genres) - 3} more" if len(genres) > 3 else ""
         lines.append(
-            f"{name:<{width}}  {g['tracks']:>7}  {g['share']:>6.1%}  "
-            f"{g['mean_confidence']:>5.2f}  {g['low_confidence']:>5}  {g['written']:>7}"
-            + (_album_cells(g) if albums else "")
+            f"{name:<{width}}  {g.tracks:>7}  {g.share:>6.1%}  "
+            f"{g.mean_confidence:>5.2f}  {g.low_confidence:>5}  {g.written:>7}"
+            + (_album_cells(g) if g.album else "")
             + (f"  {shown}{more}" if genres else "")
         )
-        if albums:
+        if g.album:
             lines += _disagreeing_lines(g)
-    if t["low_confidence"]:
-        low = t["low_confidence_threshold"]
+    if t.low_confidence:
+        low = t.low_confidence_threshold
         lines.append(
-            f"(low: {t['low_confidence']} tracks under confidence {low:g}; `tagger write` "
+            f"(low: {t.low_confidence} tracks under confidence {low:g}; `tagger write` "
             f"writes them too unless `--min-confidence {low:g}`)"
         )
-    a = rep["agreement"]
+    a = rep.agreement
     lines.append("")
-    if a["compared"]:
-        lines.append(
-            f"agreement with existing genre tags: {a['agreeing']}/{a['compared']} ({a['rate']:.1%})"
-        )
+    if a.compared:
+        agree = f"{a.agreeing}/{a.compared} ({a.rate:.1%})"
+        lines.append(f"agreement with existing genre tags: {agree}")
         lines += matrix_text(a)
     else:
         lines.append(
             "agreement with existing genre tags: nothing to compare (no analysed file has "
             "a genre tag tagger knows)"
         )
-    if a["unmapped"]:
-        lines.append("unmapped tags: " + ", ".join(f"{k} ({v})" for k, v in a["unmapped"].items()))
-    if rep["uncertain"]:
+    if a.unmapped:
+        lines.append("unmapped tags: " + ", ".join(f"{k} ({v})" for k, v in a.unmapped.items()))
+    if rep.uncertain:
         lines += ["", "least certain:"]
-        lines += [
-            f"  {u['confidence']:.2f}  {u['genre']:<12} {printable(u['path'])}"
-            for u in rep["uncertain"]
-        ]
-    if rep["abstained"]:
+        lines += [f"  {u.confidence:.2f}  {u.genre:<12} {printable(u.path)}" for u in rep.uncertain]
+    if rep.abstained:
         lines += [
             "",
-            f"abstained ({t['abstained']} tracks under the model's threshold; not "
+            f"abstained ({t.abstained} tracks under the model's threshold; not "
             f"written unless `tagger write --include-uncertain`):",
         ]
-        lines += [
-            f"  {u['confidence']:.2f}  {u['genre']:<12} {printable(u['path'])}"
-            for u in rep["abstained"]
-        ]
-    failed = rep["errors"]
+        lines += [f"  {u.confidence:.2f}  {u.genre:<12} {printable(u.path)}" for u in rep.abstained]
+    failed = rep.errors
     if failed:
-        shown = failed if errors is None else failed[:errors]
+        first = failed if errors is None else failed[:errors]
         lines += ["", f"failed files ({len(failed)}):"]
-        lines += [f"  {printable(e['path'])}: {e['error']}" for e in shown]
-        if len(shown) < len(failed):
-            lines.append(f"  ... and {len(failed) - len(shown)} more (--errors lists all)")
-    s = rep["last_scan"]
+        lines += [f"  {printable(e.path)}: {e.error}" for e in first]
+        if len(first) < len(failed):
+            lines.append(f"  ... and {len(failed) - len(first)} more (--errors lists all)")
+    s = rep.last_scan
     if s:
         lines += [
             "",
             f"last scan #{s['id']}: {s['started']} ({s['status']}), model {s['model']}, "
             f"{s['scanned']} analysed, {s['skipped']} unchanged, {s['errors']} errors",
         ]
-    lines.append(f"database: {rep['db']}")
+    lines.append(f"database: {rep.db}")
     return "\n".join(lines)
 
 
-def _album_cells(g: dict) -> str:
+def _album_genre(g: Group) -> str | None:
+    """An album group's pooled genre as the user spells it (None: no track voted)."""
+    genre = g.album.genre if g.album else None
+    return g.spell(genre) if genre else None
+
+
+def _album_cells(g: Group) -> str:
     """``  Classical         0.27    31/40  one genre``: an album's pooled columns."""
-    agree = f"{g['agreeing']}/{g['voters']}"
-    mode = "one genre" if g["mode"] == "album" else f"per track: {g['reason']}"
-    return f"  {g['genre'] or '-':<16} {g['score']:>5.2f}  {agree:>7}  {mode}"
+    a = g.album
+    assert a is not None
+    agree = f"{len(a.agreeing)}/{len(a.voters)}"
+    mode = "one genre" if not a.per_track else f"per track: {a.why(g.spell)}"
+    return f"  {_album_genre(g) or '-':<16} {a.score:>5.2f}  {agree:>7}  {mode}"
 
 
-def _disagreeing_lines(g: dict) -> list[str]:
-    shown = g["disagreeing"][:DISAGREEING_SHOWN]
-    lines = [f"    disagrees: {t['genre'] or '-':<12} {printable(t['path'])}" for t in shown]
-    if len(g["disagreeing"]) > len(shown):
-        lines.append(f"    ... and {len(g['disagreeing']) - len(shown)} more (--json lists all)")
+def _disagreeing_lines(g: Group) -> list[str]:
+    assert g.album is not None
+    disagreeing = g.album.disagreeing
+    shown = disagreeing[:DISAGREEING_SHOWN]
+    lines = [
+        f"    disagrees: {g.spell(t.genre) if t.genre else '-':<12} {printable(t.path)}"
+        for t in shown
+    ]
+    if len(disagreeing) > len(shown):
+        lines.append(f"    ... and {len(disagreeing) - len(shown)} more (--json lists all)")
     return lines
 
 
-def matrix_text(a: dict) -> list[str]:
+def matrix_text(a: Agreement) -> list[str]:
     """The agreement matrix with every column as wide as its genre name (nothing cut)."""
     corner = "tag / predicted"
-    w = max(len(x) for x in a["tag_genres"] + [corner])
-    cols = [max(len(p), 3) for p in a["predicted_genres"]]
-    out = [f"{corner:<{w}}  " + "  ".join(f"{p:>{c}}" for p, c in zip(a["predicted_genres"], cols))]
-    for tag, row in zip(a["tag_genres"], a["matrix"]):
+    w = max(len(x) for x in [*a.tag_genres, corner])
+    cols = [max(len(p), 3) for p in a.predicted_genres]
+    out = [f"{corner:<{w}}  " + "  ".join(f"{p:>{c}}" for p, c in zip(a.predicted_genres, cols))]
+    for tag, row in zip(a.tag_genres, a.matrix):
         out.append(f"{tag:<{w}}  " + "  ".join(f"{v:>{c}}" for v, c in zip(row, cols)))
     return out
 
 
-def to_csv(rep: dict) -> str:
+def to_csv(rep: Report) -> str:
     """The grouped table; by album also each album's pooled columns and its disagreeing
     tracks (their paths in one cell, a line each)."""
     buf = io.StringIO()
-    fields = [rep["by"], "tracks", "share", "mean_confidence", "low_confidence", "written"]
-    if rep["by"] == "album":
+    fields = [rep.by, "tracks", "share", "mean_confidence", "low_confidence", "written"]
+    if rep.by == "album":
         fields += ["album_genre", "score", "voters", "agreeing", "mode", "reason", "disagreeing"]
-    elif rep["by"] != "genre":
+    elif rep.by != "genre":
         fields.append("genres")  # "Rock 12; Jazz 3"
     w = csv.DictWriter(buf, fieldnames=fields, extrasaction="ignore")
     w.writeheader()
-    for g in rep["groups"]:
-        if rep["by"] == "album":
-            g = g | {
-                "album_genre": g["genre"],
-                "disagreeing": "\n".join(t["path"] for t in g["disagreeing"]),
+    for g in rep.groups:
+        row = g.to_dict()
+        if g.album is not None:
+            row |= {
+                "album_genre": row["genre"],
+                "disagreeing": "\n".join(t.path for t in g.album.disagreeing),
             }
-        elif "genres" in g:
-            g = g | {"genres": "; ".join(f"{k} {n}" for k, n in g["genres"].items())}
-        w.writerow(g)
+        elif g.genres is not None:
+            row["genres"] = "; ".join(f"{k} {n}" for k, n in g.genres.items())
+        w.writerow(row)
     return buf.getvalue()
 
 
-def plot(rep: dict, path: str | os.PathLike) -> Path:
+def plot(rep: Report, path: str | os.PathLike) -> Path:
     """Tracks per group, the confidence distribution and the agreement matrix, as PNG or SVG.
 
     Bars carry their counts; the matrix is coloured by the share of each tag
@@ -377,38 +487,38 @@ def plot(rep: dict, path: str | os.PathLike) -> Path:
     import matplotlib.pyplot as plt
     from matplotlib.ticker import MaxNLocator
 
-    a = rep["agreement"]
-    n_tags, n_preds = len(a["tag_genres"]), len(a["predicted_genres"])
-    groups = rep["groups"][:25]
+    a = rep.agreement
+    n_tags, n_preds = len(a.tag_genres), len(a.predicted_genres)
+    groups = rep.groups[:25]
     top_h = max(3.5, 0.32 * len(groups) + 1.2)
-    matrix_h = (0.45 * n_tags + 2.2) if a["compared"] else 0
+    matrix_h = (0.45 * n_tags + 2.2) if a.compared else 0
     fig = plt.figure(figsize=(12, top_h + matrix_h))
     grid = fig.add_gridspec(
-        2 if a["compared"] else 1, 2, height_ratios=[top_h, matrix_h] if a["compared"] else None
+        2 if a.compared else 1, 2, height_ratios=[top_h, matrix_h] if a.compared else None
     )
 
     ax = fig.add_subplot(grid[0, 0])
-    names = [printable(str(g[rep["by"]])) for g in groups][::-1]
-    bars = ax.barh(names, [g["tracks"] for g in groups][::-1], color="#4472c4")
+    names = [printable(g.key) for g in groups][::-1]
+    bars = ax.barh(names, [g.tracks for g in groups][::-1], color="#4472c4")
     ax.bar_label(bars, padding=3, fontsize=8)
     ax.margins(x=0.15)
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_xlabel("tracks")
-    ax.set_title(f"Tracks by {rep['by']} ({rep['totals']['analysed']} analysed)")
+    ax.set_title(f"Tracks by {rep.by} ({rep.totals.analysed} analysed)")
 
     ax = fig.add_subplot(grid[0, 1])
-    hist = rep["confidence_histogram"]
-    edges = hist["edges"]
+    hist = rep.confidence_histogram
+    edges = hist.edges
     bars = ax.bar(
         edges[:-1],
-        hist["counts"],
+        hist.counts,
         width=edges[1] - edges[0],
         align="edge",
         color="#70ad47",
         edgecolor="white",
     )
-    ax.bar_label(bars, labels=[str(c) if c else "" for c in hist["counts"]], fontsize=8)
-    threshold = rep["totals"]["low_confidence_threshold"]
+    ax.bar_label(bars, labels=[str(c) if c else "" for c in hist.counts], fontsize=8)
+    threshold = rep.totals.low_confidence_threshold
     ax.axvline(threshold, color="#c00000", linestyle="--", linewidth=1)
     ax.text(
         threshold,
@@ -424,15 +534,15 @@ def plot(rep: dict, path: str | os.PathLike) -> Path:
     ax.set_ylabel("tracks")
     ax.set_title("Confidence distribution")
 
-    if a["compared"]:
+    if a.compared:
         import numpy as np
 
-        counts = np.array(a["matrix"], dtype=float).reshape(n_tags, n_preds)
+        counts = np.array(a.matrix, dtype=float).reshape(n_tags, n_preds)
         share = counts / np.maximum(counts.sum(axis=1, keepdims=True), 1)
         ax = fig.add_subplot(grid[1, :])
         ax.imshow(share, cmap="Blues", vmin=0, vmax=1, aspect="equal")
-        ax.set_xticks(range(n_preds), a["predicted_genres"], rotation=45, ha="right")
-        ax.set_yticks(range(n_tags), a["tag_genres"])
+        ax.set_xticks(range(n_preds), a.predicted_genres, rotation=45, ha="right")
+        ax.set_yticks(range(n_tags), a.tag_genres)
         ax.set_xticks([x - 0.5 for x in range(1, n_preds)], minor=True)
         ax.set_yticks([y - 0.5 for y in range(1, n_tags)], minor=True)
         ax.grid(which="minor", color="white", linewidth=2)
@@ -448,15 +558,13 @@ def plot(rep: dict, path: str | os.PathLike) -> Path:
                         va="center",
                         fontsize=9,
                         color="white" if share[i, j] > 0.5 else "black",
-                        fontweight="bold"
-                        if a["tag_genres"][i] == a["predicted_genres"][j]
-                        else "normal",
+                        fontweight="bold" if a.tag_genres[i] == a.predicted_genres[j] else "normal",
                     )
         ax.set_xlabel("predicted genre")
         ax.set_ylabel("genre tag in the file")
         ax.set_title(
-            f"Existing tags vs predictions: {a['agreeing']}/{a['compared']} "
-            f"({a['rate']:.0%}) agree (bold); colour = share of the tag's row"
+            f"Existing tags vs predictions: {a.agreeing}/{a.compared} "
+            f"({a.rate:.0%}) agree (bold); colour = share of the tag's row"
         )
     fig.tight_layout()
     fig.savefig(path, dpi=110)
