@@ -31,6 +31,23 @@ COLUMNS = (
 )
 
 
+# What ``ls`` reads of each stored track.
+LISTED_COLUMNS = (
+    "path",
+    "genre",
+    "confidence",
+    "error",
+    "missing",
+    "model",
+    "model_version",
+    "tag_genre",
+    "written_genre",
+    "status",
+    "reason",
+    "uncertain",
+)
+
+
 @dataclass(frozen=True)
 class Track:
     """One listed track; ``genre`` is spelled through the user's genre map."""
@@ -81,7 +98,7 @@ def near_genres(db, wanted: str, genre_map: GenreMap | None = None) -> list[str]
     gmap = genre_map or GenreMap()
     store = Store(default_db(db), create=False, reading=True)
     try:
-        names = {gmap.label(r["genre"]) for r in store.tracks("genre IS NOT NULL", [], ("genre",))}
+        names = {gmap.label(g) for g in store.genres()}
     finally:
         store.close()
     return nearest_genres(wanted, sorted(names))
@@ -102,26 +119,7 @@ def list_tracks(
     gmap = genre_map or GenreMap()
     store = Store(default_db(db), create=False, reading=True)
     try:
-        cols = set(store.db["tracks"].columns_dict)
-        wanted = [
-            c
-            for c in (
-                "path",
-                "genre",
-                "confidence",
-                "error",
-                "missing",
-                "model",
-                "model_version",
-                "tag_genre",
-                "written_genre",
-                "status",
-                "reason",
-                "uncertain",
-            )
-            if c in cols
-        ]
-        rows = store.tracks(columns=tuple(wanted))
+        rows = store.tracks(columns=LISTED_COLUMNS)
     finally:
         store.close()
     roots = roots_of(paths)

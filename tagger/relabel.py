@@ -15,9 +15,10 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
+from .clock import now
 from .models import ModelRef
 from .models.head import HeadModel, SoftmaxHead, embedder_of, predict_embeddings
-from .store import Store, now
+from .store import Store
 from .worker import Item, TrackResult
 
 # Rows per committed batch: a killed re-labelling keeps what it committed.

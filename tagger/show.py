@@ -16,7 +16,7 @@ from pathlib import Path
 from .errors import TaggerError
 from .models import ModelRef, TrackPrediction, resolve
 from .paths import absolute, default_db, printable
-from .store import Store, db_path
+from .store import Store
 
 
 @dataclass
@@ -36,12 +36,12 @@ def stored_prediction(path: str, ref: ModelRef, db=None) -> tuple[TrackPredictio
         return None
     store = Store(db_file, create=False, reading=True)
     try:
-        rows = store.tracks("path = ?", [db_path(path)])
+        row = store.track(path)
     finally:
         store.close()
-    if not rows:
+    if row is None:
         return None
-    row, st = rows[0], os.stat(path)
+    st = os.stat(path)
     if (
         row["error"] is not None
         or row["genre"] is None

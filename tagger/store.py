@@ -1,140 +1,152 @@
-"""The SQLite library database: schema, migrations, and every read and write of it.
+"""The music library's database: its tables, and every read and write of them.
 
-One file (``library.db``), opened through sqlite-utils, in WAL mode so that a
-report can read while a scan writes.  Results are committed in batches: a scan
-killed at any moment keeps every batch it committed, and SQLite's journal
-guarantees the file is never half-written.  Only one process writes at a time:
-writers hold an advisory lock on ``<db>.lock`` and a second writer is told so
-in one line instead of waiting on a busy database.
-
-The schema version lives in ``PRAGMA user_version``; opening an older database
-runs the migrations in order, and a database from a newer tagger is refused
-rather than touched.
+The generic part (opening, WAL mode, named and recorded migrations,
+transactions, the writer lock) is ``tagger.db``; this module declares the
+library's schema as named steps and offers the named queries the commands
+need, so no SQL is written anywhere else.  Results are committed in batches:
+a scan killed at any moment keeps every batch it committed, and SQLite's
+journal guarantees the file is never half-written.
 """
 
 from __future__ import annotations
 
 import contextlib
 import dataclasses
-import datetime as dt
-import fcntl
 import json
 import os
 import sqlite3
 from collections.abc import Iterable, Iterator
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
-import sqlite_utils
 
+from .clock import now
+from .db import Database, Migration
 from .embeddings import pack_embedding, unpack_embeddings
-from .errors import BusyError, TaggerError
 
 if TYPE_CHECKING:
     from .tags import Undo
     from .worker import TrackResult
 
-# Each entry upgrades the schema from version i to i+1.  Never edit a released
-# entry: append a new one.
-MIGRATIONS: list[list[str]] = [
-    [
-        """CREATE TABLE tracks (
-            path TEXT PRIMARY KEY,
-            size INTEGER,
-            mtime REAL,
-            duration REAL,
-            format TEXT,
-            tag_genre TEXT,
-            genre TEXT,
-            confidence REAL,
-            probabilities TEXT,
-            tags TEXT,
-            model TEXT,
-            model_version TEXT,
-            slices INTEGER,
-            scanned_at TEXT,
-            error TEXT,
-            missing INTEGER NOT NULL DEFAULT 0,
-            scan_id INTEGER,
-            written_genre TEXT,
-            written_at TEXT
-        )""",
-        "CREATE INDEX tracks_genre ON tracks(genre)",
-        """CREATE TABLE scans (
-            id INTEGER PRIMARY KEY,
-            started TEXT,
-            finished TEXT,
-            status TEXT,
-            model TEXT,
-            model_version TEXT,
-            arguments TEXT,
-            files_seen INTEGER,
-            scanned INTEGER,
-            skipped INTEGER,
-            errors INTEGER,
-            missing INTEGER
-        )""",
-        """CREATE TABLE tag_history (
-            id INTEGER PRIMARY KEY,
-            path TEXT NOT NULL,
-            old_values TEXT,
-            new_values TEXT,
-            status TEXT NOT NULL DEFAULT 'pending',
-            written_at TEXT,
-            scan_id INTEGER,
-            undone_at TEXT,
-            error TEXT
-        )""",
-        "CREATE INDEX tag_history_path ON tag_history(path)",
-    ],
-    # The raw genre field before and after each write (JSON from tagger.tags.read_field):
-    # what undo puts back exactly, and how it tells that something else changed the genre since.
-    [
-        "ALTER TABLE tag_history ADD COLUMN old_field TEXT",
-        "ALTER TABLE tag_history ADD COLUMN new_field TEXT",
-    ],
-    [  # learning the user's genres (issue #14): album/artist for honest splits, the
-        # head's abstentions, and each file's musicnn embedding (float16, 800 bytes)
-        # keyed by file and embedder, kept whatever model the tracks row holds.
-        "ALTER TABLE tracks ADD COLUMN album TEXT",
-        "ALTER TABLE tracks ADD COLUMN artist TEXT",
-        "ALTER TABLE tracks ADD COLUMN uncertain INTEGER",
-        """CREATE TABLE embeddings (
-            path TEXT NOT NULL,
-            embedder TEXT NOT NULL,
-            size INTEGER,
-            mtime REAL,
-            vector BLOB NOT NULL,
-            PRIMARY KEY (path, embedder)
-        )""",
-    ],
-    [
-        # What a scan heard: ok | truncated | too_short | silent | error, and the one-line
-        # reason of every status but ok.  ``error`` stays, holding the reason of error rows
-        # (queries written before statuses existed keep working).  Rows from before this
-        # version keep a NULL status: they were classified without the checks for truncated,
-        # short and silent audio (``tagger scan --rescan`` checks them).
-        "ALTER TABLE tracks ADD COLUMN status TEXT",
-        "ALTER TABLE tracks ADD COLUMN reason TEXT",
-        "UPDATE tracks SET status = 'error', reason = error WHERE error IS NOT NULL",
-        "CREATE INDEX tracks_status ON tracks(status)",
-    ],
-    [
-        # Album genres group tracks by album and album artist, and leave compilations
-        # per track.  NULL: scanned before these were read (grouped by album and folder).
-        "ALTER TABLE tracks ADD COLUMN album_artist TEXT",
-        "ALTER TABLE tracks ADD COLUMN compilation INTEGER",
-    ],
-    [
-        # Verified writes: what gives each written file's bytes back (``tagger.tags.Undo``:
-        # digests, sizes, the shared head and tail as JSON; the original bytes between them),
-        # and every temporary copy a write makes, recorded before it exists, so that the next
-        # command removes what a killed write left in the library.
-        "ALTER TABLE tag_history ADD COLUMN undo TEXT",
-        "ALTER TABLE tag_history ADD COLUMN undo_bytes BLOB",
-        "CREATE TABLE tag_temps (path TEXT PRIMARY KEY, created_at TEXT)",
-    ],
+# The library's schema, step by step (``tagger.db``): each step is applied once and
+# recorded by its name.  Never edit a released step: append a new one.
+MIGRATIONS: list[Migration] = [
+    Migration(
+        "tracks, scans and the tag journal",
+        (
+            """CREATE TABLE tracks (
+                path TEXT PRIMARY KEY,
+                size INTEGER,
+                mtime REAL,
+                duration REAL,
+                format TEXT,
+                tag_genre TEXT,
+                genre TEXT,
+                confidence REAL,
+                probabilities TEXT,
+                tags TEXT,
+                model TEXT,
+                model_version TEXT,
+                slices INTEGER,
+                scanned_at TEXT,
+                error TEXT,
+                missing INTEGER NOT NULL DEFAULT 0,
+                scan_id INTEGER,
+                written_genre TEXT,
+                written_at TEXT
+            )""",
+            "CREATE INDEX tracks_genre ON tracks(genre)",
+            """CREATE TABLE scans (
+                id INTEGER PRIMARY KEY,
+                started TEXT,
+                finished TEXT,
+                status TEXT,
+                model TEXT,
+                model_version TEXT,
+                arguments TEXT,
+                files_seen INTEGER,
+                scanned INTEGER,
+                skipped INTEGER,
+                errors INTEGER,
+                missing INTEGER
+            )""",
+            """CREATE TABLE tag_history (
+                id INTEGER PRIMARY KEY,
+                path TEXT NOT NULL,
+                old_values TEXT,
+                new_values TEXT,
+                status TEXT NOT NULL DEFAULT 'pending',
+                written_at TEXT,
+                scan_id INTEGER,
+                undone_at TEXT,
+                error TEXT
+            )""",
+            "CREATE INDEX tag_history_path ON tag_history(path)",
+        ),
+    ),
+    Migration(
+        "the raw genre field before and after each write",
+        (
+            # JSON from tagger.tags.read_field: what undo puts back exactly, and how it
+            # tells that something else changed the genre since.
+            "ALTER TABLE tag_history ADD COLUMN old_field TEXT",
+            "ALTER TABLE tag_history ADD COLUMN new_field TEXT",
+        ),
+    ),
+    Migration(
+        "album and artist, abstentions, embeddings",
+        (
+            # Learning the user's genres: album/artist for honest splits, the head's
+            # abstentions, and each file's musicnn embedding (float16, 800 bytes) keyed by
+            # file and embedder, kept whatever model the tracks row holds.
+            "ALTER TABLE tracks ADD COLUMN album TEXT",
+            "ALTER TABLE tracks ADD COLUMN artist TEXT",
+            "ALTER TABLE tracks ADD COLUMN uncertain INTEGER",
+            """CREATE TABLE embeddings (
+                path TEXT NOT NULL,
+                embedder TEXT NOT NULL,
+                size INTEGER,
+                mtime REAL,
+                vector BLOB NOT NULL,
+                PRIMARY KEY (path, embedder)
+            )""",
+        ),
+    ),
+    Migration(
+        "decode statuses and their reasons",
+        (
+            # What a scan heard: ok | truncated | too_short | silent | error, and the one-line
+            # reason of every status but ok.  ``error`` stays, holding the reason of error rows
+            # (queries written before statuses existed keep working).  Rows from before this
+            # version keep a NULL status: they were classified without the checks for truncated,
+            # short and silent audio (``tagger scan --rescan`` checks them).
+            "ALTER TABLE tracks ADD COLUMN status TEXT",
+            "ALTER TABLE tracks ADD COLUMN reason TEXT",
+            "UPDATE tracks SET status = 'error', reason = error WHERE error IS NOT NULL",
+            "CREATE INDEX tracks_status ON tracks(status)",
+        ),
+    ),
+    Migration(
+        "album artist and compilation flag",
+        (
+            # Album genres group tracks by album and album artist, and leave compilations
+            # per track.  NULL: scanned before these were read (grouped by album and folder).
+            "ALTER TABLE tracks ADD COLUMN album_artist TEXT",
+            "ALTER TABLE tracks ADD COLUMN compilation INTEGER",
+        ),
+    ),
+    Migration(
+        "verified writes: undo bytes and temporary copies",
+        (
+            # Verified writes: what gives each written file's bytes back (``tagger.tags.Undo``:
+            # digests, sizes, the shared head and tail as JSON; the original bytes between them),
+            # and every temporary copy a write makes, recorded before it exists, so that the next
+            # command removes what a killed write left in the library.
+            "ALTER TABLE tag_history ADD COLUMN undo TEXT",
+            "ALTER TABLE tag_history ADD COLUMN undo_bytes BLOB",
+            "CREATE TABLE tag_temps (path TEXT PRIMARY KEY, created_at TEXT)",
+        ),
+    ),
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -158,175 +170,21 @@ def fs_path(value: str | bytes) -> str:
     return os.fsdecode(value) if isinstance(value, bytes) else value
 
 
-def unwritable(path: Path, exc: BaseException) -> str:
-    """Why the database at ``path`` cannot be written, in words a user can act on.
-
-    SQLite says "attempt to write a readonly database" for a read-only file, a
-    file of another user, a folder where its ``-wal`` file cannot be created and
-    a read-only mount alike; the cause is found by looking.
-    """
-    import pwd
-    import shutil
-    import stat
-
-    folder = path.parent
-    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-    try:
-        if os.statvfs(folder).f_flag & os.ST_RDONLY:
-            return f"{folder} is on a read-only file system"
-        if "full" in text or shutil.disk_usage(folder).free < 1 << 20:
-            return f"the disk holding {folder} is full"
-        if path.exists() and not os.access(path, os.W_OK):
-            st = path.stat()
-            mode = stat.filemode(st.st_mode)
-            if st.st_uid != os.geteuid():
-                return (
-                    f"the file belongs to {_user(pwd, st.st_uid)} ({mode}) and "
-                    f"{_user(pwd, os.geteuid())} may not write it"
-                )
-            return f"the file is read-only ({mode})"
-        if not os.access(folder, os.W_OK):
-            return (
-                f"its folder {folder} is not writable (the database and its -wal and "
-                f"-shm files live there)"
-            )
-    except OSError:
-        pass
-    return text[:300]
-
-
-def _user(pwd, uid: int) -> str:
-    try:
-        return f"user {pwd.getpwuid(uid).pw_name}"
-    except KeyError:
-        return f"user id {uid}"
-
-
-def now() -> str:
-    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
-
-
-class Store:
-    """An open library database."""
+class Store(Database):
+    """The open library database (``tagger.db.Database`` with the library's schema)."""
 
     def __init__(self, path: str | os.PathLike, create: bool = True, reading: bool = False):
-        """Open (or with ``create``, make) the database at ``path``.
-
-        ``reading``: the caller only reads (report, ls, similar, show), so a
-        database this user may not write (a read-only file or share, another
-        user's library) is opened read-only instead of refused.
-        """
-        self.path = Path(path)
-        if self.path.is_dir():
-            raise TaggerError(f"cannot open database {self.path}: it is a directory")
-        if not create and not self.path.exists():
-            raise TaggerError(f"no database at {self.path} (run `tagger scan` first)")
-        try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            conn = sqlite3.connect(self.path, timeout=30, isolation_level=None)
-            conn.execute("PRAGMA busy_timeout = 30000")
-            version = conn.execute("PRAGMA user_version").fetchone()[0]
-            if version <= SCHEMA_VERSION:
-                if create:
-                    conn.execute("PRAGMA journal_mode = WAL")
-                conn.execute("PRAGMA synchronous = NORMAL")
-        except (sqlite3.Error, OSError) as exc:
-            why = unwritable(self.path, exc)
-            if not reading:
-                raise TaggerError(f"cannot open database {self.path}: {why}") from None
-            conn, version = self._read_only(why)
-            if version < SCHEMA_VERSION:
-                conn.close()
-                raise TaggerError(
-                    f"cannot open database {self.path}: it needs the upgrade of a newer "
-                    f"tagger, which cannot write it ({why})"
-                ) from None
-        if version > SCHEMA_VERSION:  # refuse before changing anything, even the journal
-            conn.close()
-            raise TaggerError(
-                f"database {self.path} has schema version {version}, newer "
-                f"than this tagger understands ({SCHEMA_VERSION}); upgrade tagger"
-            )
-        self.conn = conn
-        self.db = sqlite_utils.Database(conn)
-        if version < SCHEMA_VERSION:
-            self._migrate(version)
-
-    def _read_only(self, why: str) -> tuple[sqlite3.Connection, int]:
-        """A connection that never writes, and the schema version.
-
-        SQLite reads a WAL database through its ``-shm`` file and creates it
-        when missing; in a folder this user may not write it cannot, and the
-        database is then read as immutable (unchanging: a writer there would
-        need the rights this user lacks).
-        """
-        uri = self.path.absolute().as_uri()
-        for query in ("mode=ro", "immutable=1"):
-            try:
-                conn = sqlite3.connect(f"{uri}?{query}", uri=True, isolation_level=None)
-                return conn, conn.execute("PRAGMA user_version").fetchone()[0]
-            except sqlite3.Error:
-                continue
-        raise TaggerError(f"cannot open database {self.path}: {why}") from None
-
-    def _migrate(self, version: int) -> None:
-        try:
-            with self.transaction():
-                for steps in MIGRATIONS[version:]:
-                    for sql in steps:
-                        self.conn.execute(sql)
-                self.conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
-        except sqlite3.Error as exc:
-            raise TaggerError(f"cannot set up database {self.path}: {exc}") from None
-
-    @contextlib.contextmanager
-    def transaction(self) -> Iterator[None]:
-        """All or nothing; a database that cannot be written is a one-line ``TaggerError``."""
-        try:
-            self.conn.execute("BEGIN IMMEDIATE")
-        except sqlite3.OperationalError as exc:
-            raise self._write_error(exc) from None
-        try:
-            yield
-            self.conn.execute("COMMIT")
-        except BaseException as exc:
-            if self.conn.in_transaction:
-                self.conn.execute("ROLLBACK")
-            if isinstance(exc, sqlite3.OperationalError):  # read-only, disk full, I/O error
-                raise self._write_error(exc) from None
-            raise
-
-    def _write_error(self, exc: BaseException) -> TaggerError:
-        return TaggerError(f"cannot write database {self.path}: {unwritable(self.path, exc)}")
+        """Open (or with ``create``, make) the library at ``path``; ``reading``: see
+        ``Database``."""
+        super().__init__(path, MIGRATIONS, create=create, reading=reading)
 
     @contextlib.contextmanager
     def writer_lock(self) -> Iterator[None]:
-        """Exclusive right to write (scan, write, undo); a second writer fails at once."""
-        lock_path = self.path.with_name(self.path.name + ".lock")
-        try:
-            fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
-        except OSError as exc:
-            raise self._write_error(exc) from None
-        try:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "?"
-                raise BusyError(
-                    f"database {self.path} is in use by another tagger process "
-                    f"(pid {holder}); try again when it has finished"
-                ) from None
-            os.ftruncate(fd, 0)
-            os.pwrite(fd, str(os.getpid()).encode(), 0)
-            with self.transaction():  # prove the database writable before any work starts
-                self.conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
-            self.history.sweep()  # what a killed write left behind
+        """Exclusive right to write (scan, write, undo), after sweeping what a killed
+        write left behind."""
+        with super().writer_lock():
+            self.history.sweep()
             yield
-        finally:
-            os.close(fd)  # closing releases the lock
-
-    def close(self) -> None:
-        self.conn.close()
 
     @property
     def history(self) -> History:
@@ -371,17 +229,17 @@ class Store:
                 )
         return len(paths)
 
-    def tracks(
-        self, where: str = "1", params: list | None = None, columns: tuple[str, ...] | None = None
-    ) -> list[dict]:
-        """Track rows, JSON columns decoded; ``columns`` limits what is read (and parsed)."""
-        cols = ", ".join(columns) if columns else "*"
-        return [
-            _decode(r)
-            for r in self.db.query(
-                f"SELECT {cols} FROM tracks WHERE {where} ORDER BY path", params or []
-            )
-        ]
+    def tracks(self, columns: tuple[str, ...] | None = None, present: bool = False) -> list[dict]:
+        """Track rows by path, JSON columns decoded; ``columns`` limits what is read (and
+        parsed: for 100,000 rows the probabilities cost more than the rest); ``present``:
+        only files not missing since their scan."""
+        where = "missing = 0" if present else "1"
+        return self._tracks(where, [], columns)
+
+    def track(self, path: str) -> dict | None:
+        """The row of one file, or None."""
+        rows = self._tracks("path = ?", [db_path(path)], None)
+        return rows[0] if rows else None
 
     def tracks_at(self, paths: list[str], columns: tuple[str, ...] | None = None) -> list[dict]:
         """The rows of these paths, their keys sent 500 at a time (SQLite caps the parameters
@@ -389,10 +247,21 @@ class Store:
         out: list[dict] = []
         for i in range(0, len(paths), 500):
             chunk = paths[i : i + 500]
-            out += self.tracks(
+            out += self._tracks(
                 f"path IN ({','.join('?' * len(chunk))})", [db_path(p) for p in chunk], columns
             )
         return out
+
+    def genres(self) -> set[str]:
+        """Every genre a stored track has (the models' names)."""
+        return {g for (g,) in self.conn.execute("SELECT DISTINCT genre FROM tracks") if g}
+
+    def _tracks(self, where: str, params: list, columns: tuple[str, ...] | None) -> list[dict]:
+        cols = ", ".join(columns) if columns else "*"
+        return [
+            _decode(r)
+            for r in self.query(f"SELECT {cols} FROM tracks WHERE {where} ORDER BY path", params)
+        ]
 
     def set_file_stats(self, stats: Iterable[tuple[str, int, float]]) -> None:
         """New (path, size, mtime) for files whose tags, not audio, another program rewrote.
@@ -417,27 +286,12 @@ class Store:
 
     def put_relabelled(self, results: list[TrackResult], scan_id: int) -> None:
         """New predictions for tracks whose other columns (decode facts, tags) stay as stored."""
-        rows = [
-            (
-                r.prediction.genre,
-                round(r.prediction.confidence, 5),
-                json.dumps(r.prediction.probabilities, sort_keys=True),
-                int(r.prediction.uncertain),
-                r.model,
-                r.model_version,
-                r.scanned_at,
-                scan_id,
-                db_path(r.path),
-            )
-            for r in results
-            if r.prediction is not None
-        ]
+        rows = [_encode(result_row(r, scan_id)) for r in results if r.prediction is not None]
+        sets = ", ".join(f"{c} = ?" for c in PREDICTION_COLUMNS)
         with self.transaction():
             self.conn.executemany(
-                "UPDATE tracks SET genre = ?, confidence = ?, probabilities = ?, uncertain = ?, "
-                "model = ?, model_version = ?, scanned_at = ?, scan_id = ?, error = NULL, "
-                "missing = 0 WHERE path = ?",
-                rows,
+                f"UPDATE tracks SET {sets} WHERE path = ?",
+                [[row[c] for c in PREDICTION_COLUMNS] + [row["path"]] for row in rows],
             )
 
     def embedded_tracks(
@@ -526,7 +380,7 @@ class Store:
         return first
 
     def scans(self) -> list[dict]:
-        return list(self.db.query("SELECT * FROM scans ORDER BY id"))
+        return list(self.query("SELECT * FROM scans ORDER BY id"))
 
 
 class History:
@@ -619,7 +473,7 @@ class History:
             sql += " AND scan_id = ?"
             params.append(scan_id)
         out: dict[str, list[dict]] = {}
-        for row in self.store.db.query(sql + " ORDER BY id", params):
+        for row in self.store.query(sql + " ORDER BY id", params):
             out.setdefault(fs_path(row["path"]), []).append(_entry(row))
         return out
 
@@ -649,7 +503,7 @@ class History:
         from .tags import TEMP_PREFIX, file_digest
 
         removed = 0
-        for row in list(self.store.db.query("SELECT path FROM tag_temps")):
+        for row in list(self.store.query("SELECT path FROM tag_temps")):
             path = fs_path(row["path"])
             if os.path.basename(path).startswith(TEMP_PREFIX):
                 with contextlib.suppress(FileNotFoundError):
@@ -662,7 +516,7 @@ class History:
                 ["interrupted before the file was changed"],
             )
         pending = "SELECT * FROM tag_history WHERE status = 'pending' AND undo IS NOT NULL"
-        for row in list(self.store.db.query(pending)):
+        for row in list(self.store.query(pending)):
             entry = _entry(row)
             try:
                 digest = file_digest(entry["path"])
@@ -758,6 +612,21 @@ def result_row(r: TrackResult, scan_id: int) -> dict:
         "missing": 0,
         "scan_id": scan_id,
     }
+
+
+# What a re-label (a new prediction from a stored embedding) changes in a track's row.
+PREDICTION_COLUMNS = (
+    "genre",
+    "confidence",
+    "probabilities",
+    "uncertain",
+    "model",
+    "model_version",
+    "scanned_at",
+    "scan_id",
+    "error",
+    "missing",
+)
 
 
 def _encode(row: dict) -> dict:

@@ -18,11 +18,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from .clock import now
 from .decode import Decoded, DecodeError, decode
 from .errors import TaggerError, one_line
 from .features import FeatureSpec, extract
 from .models import ModelCache, ModelRef, TrackPrediction, fallback_notice, resolve, with_precision
-from .store import now
 from .tags import TagError, read_file_tags
 
 Item = tuple[str, int | None, float | None]  # path, size, mtime as the scan saw them

@@ -40,11 +40,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .albums import AlbumGenre, AlbumTrack, album_genres
+from .clock import now
 from .errors import TaggerError
 from .genres import GenreMap
 from .paths import absolute, default_db, is_under, printable
 from .results import Action, FileError
-from .store import Store, now
+from .store import Store
 from .tags import (
     TagError,
     Temps,
@@ -255,7 +256,7 @@ def write_tags(
         # A dry run changes nothing, so it needs no writer lock: it may run
         # while a scan holds the database.
         with store.writer_lock() if own and not opts.dry_run else contextlib.nullcontext():
-            present = store.tracks("missing = 0")
+            present = store.tracks(present=True)
             rows = [
                 r
                 for r in present

@@ -55,7 +55,7 @@ def test_migration_gives_old_rows_a_status(tmp_path):
 
     db = tmp_path / "v1.db"
     conn = sqlite3.connect(db)
-    for sql in MIGRATIONS[0]:
+    for sql in MIGRATIONS[0].statements:
         conn.execute(sql)
     conn.executemany(
         "INSERT INTO tracks (path, genre, error) VALUES (?, ?, ?)",
@@ -135,8 +135,8 @@ def test_unwritable_database_is_one_line_naming_it_and_untouched():
 def test_every_older_schema_migrates_to_the_current_one(tmp_path, start):
     db = tmp_path / "old.db"
     conn = sqlite3.connect(db)
-    for steps in MIGRATIONS[:start]:
-        for sql in steps:
+    for step in MIGRATIONS[:start]:
+        for sql in step.statements:
             conn.execute(sql)
     conn.execute(f"PRAGMA user_version = {start}")
     conn.commit()

@@ -57,11 +57,11 @@ from pathlib import Path
 import numpy as np
 
 from tagger.albums import AlbumTrack, Mode, album_genres
+from tagger.clock import now
 from tagger.errors import TaggerError
 from tagger.genres import same_genre, spelling_key
 from tagger.models import softmax
 from tagger.models.head import SoftmaxHead
-from tagger.store import now
 
 from .head import average_heads, choose_threshold, fit_head, head_figures
 from .metrics import fit_temperature

@@ -1,0 +1,251 @@
+"""A SQLite database file and its schema's history; it knows nothing of what the tables hold.
+
+The music library (``tagger.store``) declares its tables as a list of named
+``Migration`` steps and gets from here: opening (WAL mode, so a reader is
+never blocked by a writer; read-only where this user may not write), the
+steps not yet applied run once each, in order, in one transaction, and
+recorded by name and time in ``migrations``; a database from a newer program
+refused before anything in it changes; all-or-nothing transactions whose
+failures (read-only, disk full) are one line naming the real cause; and an
+exclusive writer lock, so a second writer is told at once instead of waiting.
+
+``PRAGMA user_version`` is the number of steps applied: it is what an older
+program reads to refuse a database it does not understand.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+import sqlite3
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import sqlite_utils
+
+from .clock import now
+from .errors import BusyError, TaggerError
+
+_RECORD = "CREATE TABLE IF NOT EXISTS migrations (name TEXT PRIMARY KEY, applied_at TEXT)"
+
+
+@dataclass(frozen=True)
+class Migration:
+    """One step of a schema's history: applied once, recorded by ``name``, never edited."""
+
+    name: str
+    statements: tuple[str, ...]
+
+
+class Database:
+    """An open database file whose schema is ``migrations`` (oldest first)."""
+
+    def __init__(
+        self,
+        path: str | os.PathLike,
+        migrations: Sequence[Migration],
+        create: bool = True,
+        reading: bool = False,
+    ):
+        """Open (or with ``create``, make) the database at ``path`` and bring it up to date.
+
+        ``reading``: the caller only reads, so a database this user may not
+        write (a read-only file or share, another user's library) is opened
+        read-only instead of refused.
+        """
+        self.path = Path(path)
+        self.migrations = tuple(migrations)
+        latest = len(self.migrations)
+        if self.path.is_dir():
+            raise TaggerError(f"cannot open database {self.path}: it is a directory")
+        if not create and not self.path.exists():
+            raise TaggerError(f"no database at {self.path} (run `tagger scan` first)")
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            conn = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+            conn.execute("PRAGMA busy_timeout = 30000")
+            version = conn.execute("PRAGMA user_version").fetchone()[0]
+            if version <= latest:
+                if create:
+                    conn.execute("PRAGMA journal_mode = WAL")
+                conn.execute("PRAGMA synchronous = NORMAL")
+        except (sqlite3.Error, OSError) as exc:
+            why = unwritable(self.path, exc)
+            if not reading:
+                raise TaggerError(f"cannot open database {self.path}: {why}") from None
+            conn, version = self._read_only(why)
+            if version < latest:
+                conn.close()
+                raise TaggerError(
+                    f"cannot open database {self.path}: it needs the upgrade of a newer "
+                    f"tagger, which cannot write it ({why})"
+                ) from None
+        if version > latest:  # refuse before changing anything, even the journal
+            conn.close()
+            raise TaggerError(
+                f"database {self.path} has schema version {version}, newer "
+                f"than this tagger understands ({latest}); upgrade tagger"
+            )
+        self.conn = conn
+        self.db = sqlite_utils.Database(conn)
+        # A reader of an up-to-date database writes nothing, not even the record of its steps.
+        if version < latest or not (reading or self._recording()):
+            self._migrate(version)
+
+    def _read_only(self, why: str) -> tuple[sqlite3.Connection, int]:
+        """A connection that never writes, and the schema version.
+
+        SQLite reads a WAL database through its ``-shm`` file and creates it
+        when missing; in a folder this user may not write it cannot, and the
+        database is then read as immutable (unchanging: a writer there would
+        need the rights this user lacks).
+        """
+        uri = self.path.absolute().as_uri()
+        for query in ("mode=ro", "immutable=1"):
+            try:
+                conn = sqlite3.connect(f"{uri}?{query}", uri=True, isolation_level=None)
+                return conn, conn.execute("PRAGMA user_version").fetchone()[0]
+            except sqlite3.Error:
+                continue
+        raise TaggerError(f"cannot open database {self.path}: {why}") from None
+
+    def _recording(self) -> bool:
+        """Whether the database records its migrations (older tagger versions did not)."""
+        return bool(
+            self.conn.execute(
+                "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'migrations'"
+            ).fetchone()
+        )
+
+    def _migrate(self, version: int) -> None:
+        """Apply the steps after ``version`` and record them; steps applied before records
+        were kept are recorded with no time (they ran, when is not known)."""
+        try:
+            with self.transaction():
+                recorded = self._recording()
+                self.conn.execute(_RECORD)
+                if not recorded:
+                    self.conn.executemany(
+                        "INSERT OR IGNORE INTO migrations (name, applied_at) VALUES (?, NULL)",
+                        [(m.name,) for m in self.migrations[:version]],
+                    )
+                for step in self.migrations[version:]:
+                    for sql in step.statements:
+                        self.conn.execute(sql)
+                    self.conn.execute(
+                        "INSERT INTO migrations (name, applied_at) VALUES (?, ?)",
+                        [step.name, now()],
+                    )
+                self.conn.execute(f"PRAGMA user_version = {len(self.migrations)}")
+        except sqlite3.Error as exc:
+            raise TaggerError(f"cannot set up database {self.path}: {exc}") from None
+
+    def applied(self) -> list[tuple[str, str | None]]:
+        """(name, applied_at) of every step this database has had, oldest first."""
+        if not self._recording():  # read-only, never opened for writing by this version
+            version = self.conn.execute("PRAGMA user_version").fetchone()[0]
+            return [(m.name, None) for m in self.migrations[:version]]
+        return list(self.conn.execute("SELECT name, applied_at FROM migrations ORDER BY rowid"))
+
+    def query(self, sql: str, params: Sequence[Any] = ()) -> Iterator[dict[str, Any]]:
+        """Rows as dicts (column -> value)."""
+        return self.db.query(sql, list(params))
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[None]:
+        """All or nothing; a database that cannot be written is a one-line ``TaggerError``."""
+        try:
+            self.conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError as exc:
+            raise self._write_error(exc) from None
+        try:
+            yield
+            self.conn.execute("COMMIT")
+        except BaseException as exc:
+            if self.conn.in_transaction:
+                self.conn.execute("ROLLBACK")
+            if isinstance(exc, sqlite3.OperationalError):  # read-only, disk full, I/O error
+                raise self._write_error(exc) from None
+            raise
+
+    def _write_error(self, exc: BaseException) -> TaggerError:
+        return TaggerError(f"cannot write database {self.path}: {unwritable(self.path, exc)}")
+
+    @contextlib.contextmanager
+    def writer_lock(self) -> Iterator[None]:
+        """Exclusive right to write; a second writer fails at once, naming the holder's pid.
+
+        The lock is an advisory ``flock`` on ``<db>.lock``, released by the
+        kernel whenever the holder ends, however it ends.
+        """
+        lock_path = self.path.with_name(self.path.name + ".lock")
+        try:
+            fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as exc:
+            raise self._write_error(exc) from None
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "?"
+                raise BusyError(
+                    f"database {self.path} is in use by another tagger process "
+                    f"(pid {holder}); try again when it has finished"
+                ) from None
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, str(os.getpid()).encode(), 0)
+            with self.transaction():  # prove the database writable before any work starts
+                self.conn.execute(f"PRAGMA user_version = {len(self.migrations)}")
+            yield
+        finally:
+            os.close(fd)  # closing releases the lock
+
+    def close(self) -> None:
+        self.conn.close()
+
+
+def unwritable(path: Path, exc: BaseException) -> str:
+    """Why the database at ``path`` cannot be written, in words a user can act on.
+
+    SQLite says "attempt to write a readonly database" for a read-only file, a
+    file of another user, a folder where its ``-wal`` file cannot be created and
+    a read-only mount alike; the cause is found by looking.
+    """
+    import pwd
+    import shutil
+    import stat
+
+    folder = path.parent
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    try:
+        if os.statvfs(folder).f_flag & os.ST_RDONLY:
+            return f"{folder} is on a read-only file system"
+        if "full" in text or shutil.disk_usage(folder).free < 1 << 20:
+            return f"the disk holding {folder} is full"
+        if path.exists() and not os.access(path, os.W_OK):
+            st = path.stat()
+            mode = stat.filemode(st.st_mode)
+            if st.st_uid != os.geteuid():
+                return (
+                    f"the file belongs to {_user(pwd, st.st_uid)} ({mode}) and "
+                    f"{_user(pwd, os.geteuid())} may not write it"
+                )
+            return f"the file is read-only ({mode})"
+        if not os.access(folder, os.W_OK):
+            return (
+                f"its folder {folder} is not writable (the database and its -wal and "
+                f"-shm files live there)"
+            )
+    except OSError:
+        pass
+    return text[:300]
+
+
+def _user(pwd, uid: int) -> str:
+    try:
+        return f"user {pwd.getpwuid(uid).pw_name}"
+    except KeyError:
+        return f"user id {uid}"
