@@ -54,7 +54,7 @@ from beets.plugins import BeetsPlugin
 if TYPE_CHECKING:
     from tagger.config import Settings
     from tagger.genres import GenreMap
-    from tagger.store import Store
+    from tagger.store import Store, TrackRow
 
 # beets 2.7 replaced the single ``genre`` string with the multi-valued ``genres``.
 GENRE_FIELD = "genres" if "genres" in Item._fields else "genre"
@@ -331,7 +331,7 @@ class AudioGenrePlugin(BeetsPlugin):
         if summary.notice and summary.scanned + summary.errors:
             self._log.info("{}", summary.notice)  # only when the default model did work
         try:
-            rows = {r["path"]: r for r in store.tracks_at([os.fspath(p) for p in paths])}
+            rows = {r.path: r for r in store.tracks_at([os.fspath(p) for p in paths])}
             rewritten: list[str] = []
             for target, files in work:
                 outcome = self._tag_one(target, files, rows, rules, write, pretend, rewritten)
@@ -346,7 +346,7 @@ class AudioGenrePlugin(BeetsPlugin):
         self,
         target: Target,
         files: Files,
-        rows: dict[str, dict],
+        rows: dict[str, TrackRow],
         rules: Rules,
         write: bool,
         pretend: bool,
@@ -366,8 +366,8 @@ class AudioGenrePlugin(BeetsPlugin):
         analysed = []
         for item, path in files:
             row = rows.get(path)
-            if row is None or row["error"] or not row["probabilities"]:
-                reason = row["error"] if row and row["error"] else "no result in tagger's database"
+            if row is None or row.error or not row.probabilities:
+                reason = row.error if row and row.error else "no result in tagger's database"
                 self._log.warning("{}: not analysed: {}", item, reason)
             else:
                 analysed.append(row)
@@ -396,8 +396,8 @@ class AudioGenrePlugin(BeetsPlugin):
             heard, abstained = album.probabilities, False
         else:
             # A track the model abstained on is "uncertain" unless asked to include it.
-            heard = analysed[0]["probabilities"]
-            abstained = bool(analysed[0].get("uncertain")) and not rules.include_uncertain
+            heard = analysed[0].probabilities or {}  # analysed rows have probabilities
+            abstained = bool(analysed[0].uncertain) and not rules.include_uncertain
         best = max(heard, key=heard.__getitem__)
         heard_text = f"{rules.genre_map.spell(best)} {heard[best]:.2f}"
         separator = self.config["separator"].as_str()

@@ -142,13 +142,13 @@ def rule_sweep(db: Path, folder_of: dict[str, str], draws: int, seed: int) -> li
 
     store = Store(db, create=False, reading=True)
     try:
-        rows = store.tracks("missing = 0 AND error IS NULL")
+        rows = [r for r in store.tracks(present=True) if r.error is None]
     finally:
         store.close()
     originals: dict[str, list[AlbumTrack]] = {}
     for r in rows:
-        folder = folder_of.get(r["path"])
-        if folder and FOLDERS[folder][1] and "Mixed" not in r["path"]:
+        folder = folder_of.get(r.path)
+        if folder and FOLDERS[folder][1] and "Mixed" not in r.path:
             originals.setdefault(folder, []).append(AlbumTrack.from_row(r))
     rules = {
         "this rule (2/3 near, > 1/2 agree, top of >= 1/3)": RULE,

@@ -55,7 +55,10 @@ import re
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .store import TrackRow
 
 
 @dataclass(frozen=True)
@@ -130,17 +133,17 @@ class AlbumTrack:
         return max(self.probabilities, key=self.probabilities.__getitem__)
 
     @classmethod
-    def from_row(cls, row: Mapping[str, Any]) -> AlbumTrack:
+    def from_row(cls, row: TrackRow) -> AlbumTrack:
         """A stored ``tracks`` row (``tagger.store``) as pooling sees it."""
         return cls(
-            path=row["path"],
-            album=row.get("album"),
-            album_artist=row.get("album_artist"),
-            compilation=bool(row.get("compilation")),
-            probabilities=row.get("probabilities") if row.get("error") is None else None,
-            model=row.get("model"),
-            status=row.get("status"),
-            abstained=bool(row.get("uncertain")),
+            path=row.path,
+            album=row.album,
+            album_artist=row.album_artist,
+            compilation=bool(row.compilation),
+            probabilities=row.probabilities if row.error is None else None,
+            model=row.model,
+            status=row.status,
+            abstained=bool(row.uncertain),
         )
 
     def agrees(self, genre: str, near: float = RULE.near) -> bool:

@@ -577,7 +577,7 @@ def scan(
             )
         _print_failures(summary.error_files, more=" (`tagger report --errors` lists all)")
         for f in summary.unreadable_folders:
-            typer.echo(f"  unreadable folder: {printable(f['path'])}: {f['error']}", err=True)
+            typer.echo(f"  unreadable folder: {printable(f.path)}: {f.error}", err=True)
         if summary.tags:
             _print_write(summary.tags, changes=tags.dry_run)
         typer.echo(f"database: {summary.db}")

@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass
 
 from .genres import GenreMap, canonical, nearest_genres, spelling_key
 from .paths import absolute, default_db, is_under, printable
-from .store import Store
+from .store import Store, TrackRow
 
 STATUSES = ("ok", "truncated", "too_short", "silent", "error", "missing")
 COLUMNS = (
@@ -67,13 +67,13 @@ class Track:
         return asdict(self)
 
 
-def status_of(row: dict) -> str:
+def status_of(row: TrackRow) -> str:
     """A row's one status (see the module docstring)."""
-    if row.get("missing"):
+    if row.missing:
         return "missing"
-    if row.get("status"):  # the decode status column, where the database has it
-        return str(row["status"])
-    return "ok" if row.get("error") is None else "error"
+    if row.status:  # the decode status column, where the database has it
+        return str(row.status)
+    return "ok" if row.error is None else "error"
 
 
 def roots_of(paths: list | None) -> list[str] | None:
@@ -126,28 +126,28 @@ def list_tracks(
     out = []
     for r in rows:
         st = status_of(r)
-        if roots is not None and not is_under(r["path"], roots):
+        if roots is not None and not is_under(r.path, roots):
             continue
         if status is not None and st != status:
             continue
-        if model is not None and r["model"] != model:
+        if model is not None and r.model != model:
             continue
-        if below is not None and (r["confidence"] is None or r["confidence"] >= below):
+        if below is not None and (r.confidence is None or r.confidence >= below):
             continue
-        if genre is not None and not matches_genre(r["genre"], genre, gmap):
+        if genre is not None and not matches_genre(r.genre, genre, gmap):
             continue
         out.append(
             Track(
-                path=r["path"],
-                genre=gmap.label(r["genre"]) if r["genre"] else None,
-                confidence=r["confidence"],
+                path=r.path,
+                genre=gmap.label(r.genre) if r.genre else None,
+                confidence=r.confidence,
                 status=st,
-                error=r.get("reason") or r["error"],
-                model=r["model"],
-                model_version=r["model_version"],
-                tag_genre=r["tag_genre"],
-                written_genre=r["written_genre"],
-                uncertain=bool(r.get("uncertain")),
+                error=r.reason or r.error,
+                model=r.model,
+                model_version=r.model_version,
+                tag_genre=r.tag_genre,
+                written_genre=r.written_genre,
+                uncertain=bool(r.uncertain),
             )
         )
     return out

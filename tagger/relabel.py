@@ -49,7 +49,7 @@ def relabel(
         stamp = now()
         results = [
             TrackResult(
-                *by_path[row["path"]],
+                *by_path[row.path],
                 model=ref.name,
                 model_version=ref.version,
                 prediction=pred,

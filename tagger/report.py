@@ -28,7 +28,7 @@ from .albums import AlbumGenre, AlbumTrack, album_genres
 from .genres import GenreMap, canonical, spelling_key
 from .listing import roots_of, status_of
 from .paths import default_db, is_under, printable
-from .store import Store
+from .store import Store, TrackRow
 
 GROUPINGS = ("genre", "folder", "format", "model", "album")
 # What --by album reads beyond the other groupings' columns (the probabilities are
@@ -39,12 +39,22 @@ ERRORS_SHOWN = 20  # failed files listed by the text report without --errors
 HISTOGRAM_BINS = 10
 
 
-def _key(row: dict, by: str, genre_map: GenreMap) -> str:
+def _key(row: TrackRow, by: str, genre_map: GenreMap) -> str:
     if by == "folder":
-        return os.path.dirname(row["path"])
+        return os.path.dirname(row.path)
     if by == "genre":
-        return genre_map.label(row["genre"])
-    return row.get(by) or "(none)"
+        return genre_map.label(_genre(row))
+    return getattr(row, by) or "(none)"
+
+
+def _genre(row: TrackRow) -> str:
+    """An analysed row's genre (analysed: no error and a genre, so never empty)."""
+    return row.genre or ""
+
+
+def _confidence(row: TrackRow) -> float:
+    """An analysed row's confidence (stored with every genre)."""
+    return row.confidence or 0.0
 
 
 @dataclass(frozen=True)
@@ -210,29 +220,29 @@ def build_report(
         store.close()
     # Albums are pooled over all their tracks, as `tagger write --album` pools them.
     albums = (
-        album_genres(AlbumTrack.from_row(r) for r in rows if not r["missing"])
+        album_genres(AlbumTrack.from_row(r) for r in rows if not r.missing)
         if (by == "album")
         else []
     )
     roots = roots_of(paths)
     if roots is not None:
-        rows = [r for r in rows if is_under(r["path"], roots)]
-    present = [r for r in rows if not r["missing"]]
-    analysed = [r for r in present if r["error"] is None and r["genre"]]
-    groups: dict[str, list[dict]] = defaultdict(list)
+        rows = [r for r in rows if is_under(r.path, roots)]
+    present = [r for r in rows if not r.missing]
+    analysed = [r for r in present if r.error is None and r.genre]
+    groups: dict[str, list[TrackRow]] = defaultdict(list)
     album_of: dict[str, AlbumGenre] = {}  # --by album: each group's album, by its label
     if by == "album":
         for album in albums:
             album_of[album.key.label] = album
         label = {t.path: a.key.label for a in albums for t in a.tracks}
         for r in analysed:
-            groups[label[r["path"]]].append(r)
+            groups[label[r.path]].append(r)
     else:
         for r in analysed:
             groups[_key(r, by, gmap)].append(r)
     table = []
     for key, rs in sorted(groups.items(), key=lambda kv: (-len(kv[1]), kv[0])):
-        conf = [r["confidence"] for r in rs]
+        conf = [_confidence(r) for r in rs]
         table.append(
             Group(
                 by,
@@ -241,7 +251,7 @@ def build_report(
                 share=round(len(rs) / len(analysed), 4),
                 mean_confidence=round(sum(conf) / len(conf), 4),
                 low_confidence=sum(c < low_confidence for c in conf),
-                written=sum(bool(r["written_genre"]) for r in rs),
+                written=sum(bool(r.written_genre) for r in rs),
                 genres=None if by in ("genre", "album") else _genre_counts(rs, gmap),
                 album=album_of.get(key),
                 spell=gmap.spell,
@@ -252,10 +262,10 @@ def build_report(
         last["arguments"] = json.loads(last["arguments"])
 
     def listed(abstained: bool) -> list[Listed]:
-        chosen = (r for r in analysed if bool(r["uncertain"]) is abstained)
+        chosen = (r for r in analysed if bool(r.uncertain) is abstained)
         return [
-            Listed(r["path"], gmap.label(r["genre"]), r["confidence"])
-            for r in sorted(chosen, key=lambda r: r["confidence"])[:uncertain]
+            Listed(r.path, gmap.label(_genre(r)), _confidence(r))
+            for r in sorted(chosen, key=_confidence)[:uncertain]
         ]
 
     return Report(
@@ -265,30 +275,28 @@ def build_report(
         totals=Totals(
             tracks=len(rows),
             analysed=len(analysed),
-            errors=sum(r["error"] is not None for r in present),
-            statuses=dict(Counter(r["status"] or "unchecked" for r in present)),
+            errors=sum(r.error is not None for r in present),
+            statuses=dict(Counter(r.status or "unchecked" for r in present)),
             missing=len(rows) - len(present),
-            written=sum(bool(r["written_genre"]) for r in present),
-            low_confidence=sum(r["confidence"] < low_confidence for r in analysed),
+            written=sum(bool(r.written_genre) for r in present),
+            low_confidence=sum(_confidence(r) < low_confidence for r in analysed),
             low_confidence_threshold=low_confidence,
-            abstained=sum(bool(r["uncertain"]) for r in analysed),
+            abstained=sum(bool(r.uncertain) for r in analysed),
         ),
         groups=table,
-        confidence_histogram=histogram([r["confidence"] for r in analysed]),
+        confidence_histogram=histogram([_confidence(r) for r in analysed]),
         agreement=agreement(analysed),
         # Abstained tracks are listed under "abstained", not twice.
         uncertain=listed(abstained=False),
         abstained=listed(abstained=True),
-        errors=[
-            Failed(r["path"], status_of(r), r["error"]) for r in present if r["error"] is not None
-        ],
+        errors=[Failed(r.path, status_of(r), r.error) for r in present if r.error is not None],
         last_scan=last,
     )
 
 
-def _genre_counts(rows: list[dict], gmap: GenreMap) -> dict[str, int]:
+def _genre_counts(rows: list[TrackRow], gmap: GenreMap) -> dict[str, int]:
     """Tracks per genre among ``rows``, most first (ties alphabetical)."""
-    counts = Counter(gmap.label(r["genre"]) for r in rows)
+    counts = Counter(gmap.label(_genre(r)) for r in rows)
     return dict(sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
 
 
@@ -300,21 +308,22 @@ def histogram(values: list[float], bins: int = HISTOGRAM_BINS) -> Histogram:
     return Histogram([round(i / bins, 4) for i in range(bins + 1)], counts)
 
 
-def agreement(rows: list[dict]) -> Agreement:
+def agreement(rows: list[TrackRow]) -> Agreement:
     """Existing tags (mapped to canonical genres) against predictions."""
     pairs: Counter[tuple[str, str]] = Counter()
     unmapped: Counter[str] = Counter()
     for r in rows:
-        tag = r["tag_genre"]
-        if not tag or tag == r.get("written_genre"):
+        tag = r.tag_genre
+        if not tag or tag == r.written_genre:
             continue  # no tag, or only the one tagger itself wrote (seen by a --rescan)
         first = tag.split(";")[0].strip()
         # A head trained on the user's genres predicts their own spellings.
-        mapped = r["genre"] if spelling_key(first) == spelling_key(r["genre"]) else canonical(first)
+        genre = _genre(r)
+        mapped = genre if spelling_key(first) == spelling_key(genre) else canonical(first)
         if mapped is None:
             unmapped[first] += 1
             continue
-        pairs[(mapped, r["genre"])] += 1
+        pairs[(mapped, genre)] += 1
     compared = sum(pairs.values())
     agree = sum(n for (t, p), n in pairs.items() if t == p)
     tags = sorted({t for t, _ in pairs})

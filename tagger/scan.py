@@ -25,7 +25,7 @@ from .paths import absolute, default_db, is_under, unreachable
 from .pool import Runner, insecure_scheduler, make_runner, run_chunks
 from .relabel import relabel, split_relabel
 from .results import FileError
-from .store import Store
+from .store import Store, TrackRow
 from .walk import Exclude, WalkResult, walk
 from .worker import Item, TrackResult, worker_threads
 from .write import WriteOptions, WriteSummary, write_tags
@@ -87,7 +87,7 @@ class ScanSummary:
     status: str = "finished"
     error_files: list[FileError] = field(default_factory=list)
     statuses: dict[str, int] = field(default_factory=dict)  # ok, truncated, too_short, ...
-    unreadable_folders: list[dict] = field(default_factory=list)
+    unreadable_folders: list[FileError] = field(default_factory=list)
     notice: str | None = None
     tags: WriteSummary | None = None  # the tag-writing summary with --write-tags
     engine: str | None = None  # what ran the net: "openvino bfloat16", "tensorflow float32"
@@ -98,6 +98,7 @@ class ScanSummary:
     def to_dict(self) -> dict:
         out = {f.name: getattr(self, f.name) for f in fields(self)}
         out["error_files"] = [e.to_dict() for e in self.error_files]
+        out["unreadable_folders"] = [e.to_dict() for e in self.unreadable_folders]
         out["tags"] = self.tags.to_dict() if self.tags is not None else None
         return out
 
@@ -139,7 +140,7 @@ class Plan:
 
 def classify(
     found: list[Path],
-    known: dict[str, dict],
+    known: dict[str, TrackRow],
     ref: ModelRef,
     rescan: bool,
     redone_since: int | None = None,
@@ -165,16 +166,16 @@ def classify(
         redone = (
             redone_since is not None
             and row is not None
-            and row["scan_id"] is not None
-            and row["scan_id"] >= redone_since
+            and row.scan_id is not None
+            and row.scan_id >= redone_since
         )
         if (
             (not rescan or redone)
             and row is not None
-            and row["size"] == st.st_size
-            and row["mtime"] == st.st_mtime
-            and row["model"] == ref.name
-            and row["model_version"] == ref.version
+            and row.size == st.st_size
+            and row.mtime == st.st_mtime
+            and row.model == ref.name
+            and row.model_version == ref.version
         ):
             unchanged.append(path)
         else:
@@ -209,13 +210,13 @@ def plan(
     vanished = [
         p
         for p, row in known.items()
-        if not row["missing"]
+        if not row.missing
         and p not in found
         and is_under(p, roots)
         and not is_under(p, problem_dirs)
         and not (exclude and exclude.covers(p))
     ]
-    reappeared = [p for p in unchanged if known[p]["missing"]]
+    reappeared = [p for p in unchanged if known[p].missing]
     return Plan(walked, todo, relabel, unchanged, gone, vanished, reappeared)
 
 
@@ -314,7 +315,7 @@ def _dry_run(
             relabelled=len(p.relabel),
             skipped=len(p.unchanged),
             missing=len(p.vanished),
-            unreadable_folders=[{"path": d, "error": e} for d, e in p.walked.problems],
+            unreadable_folders=[FileError(d, e) for d, e in p.walked.problems],
             engine=str(engine),
             dry_run=True,
             would={
@@ -374,7 +375,7 @@ def _run(
         files_seen=len(the_plan.walked.files),
         skipped=len(the_plan.unchanged),
         missing=len(the_plan.vanished),
-        unreadable_folders=[{"path": d, "error": e} for d, e in the_plan.walked.problems],
+        unreadable_folders=[FileError(d, e) for d, e in the_plan.walked.problems],
         notice=notice,
         engine=str(engine),
     )

@@ -43,22 +43,23 @@ def stored_prediction(path: str, ref: ModelRef, db=None) -> tuple[TrackPredictio
         return None
     st = os.stat(path)
     if (
-        row["error"] is not None
-        or row["genre"] is None
-        or row["missing"]
-        or row["size"] != st.st_size
-        or row["mtime"] != st.st_mtime
-        or row["model"] != ref.name
-        or row["model_version"] != ref.version
+        row.error is not None
+        or row.genre is None
+        or row.confidence is None
+        or row.missing
+        or row.size != st.st_size
+        or row.mtime != st.st_mtime
+        or row.model != ref.name
+        or row.model_version != ref.version
     ):
         return None
     return TrackPrediction(
-        genre=row["genre"],
-        confidence=row["confidence"],
-        probabilities=row["probabilities"] or {},
-        tags=row.get("tags"),
-        uncertain=bool(row.get("uncertain")),
-    ), row["scanned_at"]
+        genre=row.genre,
+        confidence=row.confidence,
+        probabilities=row.probabilities or {},
+        tags=row.tags,
+        uncertain=bool(row.uncertain),
+    ), row.scanned_at or ""
 
 
 def show(

@@ -37,19 +37,19 @@ def similar(file: str | os.PathLike, db: str | os.PathLike | None = None, top: i
                 f"no track in {store.path} has a stored embedding of {embedder}; "
                 f"scan the library first (`tagger scan PATH`)"
             )
-        paths = [r["path"] for r in rows]
+        paths = [r.path for r in rows]
         i = paths.index(path) if path in set(paths) else None
         st = os.stat(path)
         stored = store.tracks_at([path], ("size", "mtime"))[0] if i is not None else None
-        if stored and (stored["size"], stored["mtime"]) == (st.st_size, st.st_mtime):
+        if stored and (stored.size, stored.mtime) == (st.st_size, st.st_mtime):
             query, source = matrix[i], "stored"
-            duration = store.tracks_at([path], ("duration",))[0]["duration"]
+            duration = store.tracks_at([path], ("duration",))[0].duration
         else:
             i, source = None, "decoded"
             query, duration = _embed(path)
         idx, sims = nearest(query, matrix, top, exclude=i)
         found = {
-            r["path"]: r
+            r.path: r
             for r in store.tracks_at(
                 [paths[j] for j in idx.tolist()], ("path", "genre", "duration")
             )
@@ -65,9 +65,9 @@ def similar(file: str | os.PathLike, db: str | os.PathLike | None = None, top: i
         "results": [
             {
                 "path": paths[j],
-                "genre": found[paths[j]]["genre"],
+                "genre": found[paths[j]].genre,
                 "similarity": round(float(s), 4),
-                "duration": found[paths[j]]["duration"],
+                "duration": found[paths[j]].duration,
             }
             for j, s in zip(idx.tolist(), sims.tolist())
         ],

@@ -16,7 +16,8 @@ import json
 import os
 import sqlite3
 from collections.abc import Iterable, Iterator
-from typing import TYPE_CHECKING
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -151,6 +152,74 @@ MIGRATIONS: list[Migration] = [
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
+@dataclass(frozen=True)
+class TrackRow:
+    """A stored ``tracks`` row: every column, declared once, with its type.
+
+    A query that reads only some columns (``Store.tracks(columns=...)``) leaves
+    the others at their defaults.  The migrations above must give the table
+    exactly these columns (a test holds them together).
+    """
+
+    path: str
+    size: int | None = None  # the file's size and mtime when it was analysed or re-keyed
+    mtime: float | None = None
+    duration: float | None = None  # seconds of audio that decode
+    format: str | None = None  # ``tagger.formats`` name
+    tag_genre: str | None = None  # the genre tag the file had when scanned
+    genre: str | None = None  # the model's top genre (None: no result)
+    confidence: float | None = None
+    probabilities: dict[str, float] | None = None
+    tags: dict[str, float] | None = None  # a multi-label model's every tag
+    model: str | None = None
+    model_version: str | None = None
+    slices: int | None = None  # windows the model heard
+    scanned_at: str | None = None
+    error: str | None = None  # the reason of a file that gave no result
+    missing: bool = False  # the file has vanished since its scan
+    scan_id: int | None = None
+    written_genre: str | None = None  # what tagger wrote into the file, until undone
+    written_at: str | None = None
+    album: str | None = None
+    artist: str | None = None
+    uncertain: bool | None = None  # a trained head abstained (None: not a head's result)
+    status: str | None = None  # ok | truncated | too_short | silent | error (None: unchecked)
+    reason: str | None = None  # the one-line reason of every status but ok
+    album_artist: str | None = None
+    compilation: bool = False
+
+    @classmethod
+    def from_db(cls, row: dict[str, Any]) -> TrackRow:
+        """A row as SQLite returns it: paths stored as bytes, JSON columns, 0/1 flags."""
+        out = dict(row)
+        if "path" in out:
+            out["path"] = fs_path(out["path"])
+        for key in ("probabilities", "tags"):
+            if isinstance(out.get(key), str):
+                out[key] = json.loads(out[key])
+        for key in ("missing", "compilation"):
+            if key in out:
+                out[key] = bool(out[key])
+        if out.get("uncertain") is not None:
+            out["uncertain"] = bool(out["uncertain"])
+        return cls(**out)
+
+    def to_db(self) -> dict[str, Any]:
+        """The row as stored: the inverse of ``from_db``."""
+        out = dataclasses.asdict(self)
+        out["path"] = db_path(self.path)
+        for key in ("probabilities", "tags"):
+            if out[key] is not None:
+                out[key] = json.dumps(out[key], sort_keys=True)
+        for key in ("missing", "compilation", "uncertain"):
+            if out[key] is not None:
+                out[key] = int(out[key])
+        return out
+
+
+TRACK_COLUMNS = tuple(f.name for f in dataclasses.fields(TrackRow))
+
+
 def db_path(path: str) -> str | bytes:
     """A file path as stored: text, or the raw bytes for a name that is not valid UTF-8.
 
@@ -191,18 +260,17 @@ class Store(Database):
         return History(self)
 
     # --- tracks -----------------------------------------------------------------
-    def known(self) -> dict[str, dict]:
+    def known(self) -> dict[str, TrackRow]:
         """path -> the row fields a scan needs to decide what to skip."""
-        cur = self.conn.execute(
-            "SELECT path, size, mtime, model, model_version, error, missing, scan_id FROM tracks"
+        rows = self.tracks(
+            ("path", "size", "mtime", "model", "model_version", "error", "missing", "scan_id")
         )
-        cols = [d[0] for d in cur.description]
-        return {fs_path(row[0]): dict(zip(cols, row)) | {"path": fs_path(row[0])} for row in cur}
+        return {r.path: r for r in rows}
 
     def put_results(self, results: Iterable[TrackResult], scan_id: int) -> None:
         """Store analysis results as ``tracks`` rows (insert or replace), in one transaction."""
         results = list(results)
-        rows = [_encode(result_row(r, scan_id)) for r in results]
+        rows = [_scanned(result_row(r, scan_id)) for r in results]
         if not rows:
             return
         vectors = [
@@ -229,22 +297,24 @@ class Store(Database):
                 )
         return len(paths)
 
-    def tracks(self, columns: tuple[str, ...] | None = None, present: bool = False) -> list[dict]:
+    def tracks(
+        self, columns: tuple[str, ...] | None = None, present: bool = False
+    ) -> list[TrackRow]:
         """Track rows by path, JSON columns decoded; ``columns`` limits what is read (and
         parsed: for 100,000 rows the probabilities cost more than the rest); ``present``:
         only files not missing since their scan."""
         where = "missing = 0" if present else "1"
         return self._tracks(where, [], columns)
 
-    def track(self, path: str) -> dict | None:
+    def track(self, path: str) -> TrackRow | None:
         """The row of one file, or None."""
         rows = self._tracks("path = ?", [db_path(path)], None)
         return rows[0] if rows else None
 
-    def tracks_at(self, paths: list[str], columns: tuple[str, ...] | None = None) -> list[dict]:
+    def tracks_at(self, paths: list[str], columns: tuple[str, ...] | None = None) -> list[TrackRow]:
         """The rows of these paths, their keys sent 500 at a time (SQLite caps the parameters
         of one query; the beets plugin asks for one path per item of a whole library)."""
-        out: list[dict] = []
+        out: list[TrackRow] = []
         for i in range(0, len(paths), 500):
             chunk = paths[i : i + 500]
             out += self._tracks(
@@ -256,12 +326,10 @@ class Store(Database):
         """Every genre a stored track has (the models' names)."""
         return {g for (g,) in self.conn.execute("SELECT DISTINCT genre FROM tracks") if g}
 
-    def _tracks(self, where: str, params: list, columns: tuple[str, ...] | None) -> list[dict]:
-        cols = ", ".join(columns) if columns else "*"
-        return [
-            _decode(r)
-            for r in self.query(f"SELECT {cols} FROM tracks WHERE {where} ORDER BY path", params)
-        ]
+    def _tracks(self, where: str, params: list, columns: tuple[str, ...] | None) -> list[TrackRow]:
+        wanted = ("path", *(c for c in columns if c != "path")) if columns else TRACK_COLUMNS
+        sql = f"SELECT {', '.join(wanted)} FROM tracks WHERE {where} ORDER BY path"
+        return [TrackRow.from_db(r) for r in self.query(sql, params)]
 
     def set_file_stats(self, stats: Iterable[tuple[str, int, float]]) -> None:
         """New (path, size, mtime) for files whose tags, not audio, another program rewrote.
@@ -286,7 +354,7 @@ class Store(Database):
 
     def put_relabelled(self, results: list[TrackResult], scan_id: int) -> None:
         """New predictions for tracks whose other columns (decode facts, tags) stay as stored."""
-        rows = [_encode(result_row(r, scan_id)) for r in results if r.prediction is not None]
+        rows = [_scanned(result_row(r, scan_id)) for r in results if r.prediction is not None]
         sets = ", ".join(f"{c} = ?" for c in PREDICTION_COLUMNS)
         with self.transaction():
             self.conn.executemany(
@@ -296,13 +364,12 @@ class Store(Database):
 
     def embedded_tracks(
         self, embedder: str, columns: tuple[str, ...] = ("path",), paths: set[str] | None = None
-    ) -> tuple[list[dict], np.ndarray]:
+    ) -> tuple[list[TrackRow], np.ndarray]:
         """Present tracks whose stored embedding is of the file as it was last scanned.
 
         Returns their rows (``columns`` of ``tracks``, ``path`` first) and an
         (n, dim) float32 matrix of embeddings in the same order; ``paths``
-        limits the result.  Rows are plain dicts only when more than the path
-        is asked for: 100,000 of them cost a second.
+        limits the result.
         """
         cols = ", ".join(f"t.{c}" for c in columns)
         cur = self.conn.execute(
@@ -314,10 +381,7 @@ class Store(Database):
         data = cur.fetchall()
         if paths is not None:
             data = [v for v in data if fs_path(v[0]) in paths]
-        if columns == ("path",):
-            rows = [{"path": fs_path(v[0])} for v in data]
-        else:
-            rows = [_decode(dict(zip(columns, v[:-1]))) for v in data]
+        rows = [TrackRow.from_db(dict(zip(columns, v[:-1]))) for v in data]
         return rows, unpack_embeddings([v[-1] for v in data])
 
     def original_genres(self) -> dict[str, list[str]]:
@@ -579,41 +643,43 @@ def _restat(conn: sqlite3.Connection, path: str, size: int, mtime: float) -> Non
     conn.execute("UPDATE tracks SET size = ?, mtime = ? WHERE path = ?", [size, mtime, key])
 
 
-def result_row(r: TrackResult, scan_id: int) -> dict:
+def result_row(r: TrackResult, scan_id: int) -> TrackRow:
     """The ``tracks`` row for a result: the one place results become rows.
 
-    A new column is one migration above plus one field of ``TrackResult``
-    mapped here.
+    A new column is one ``TrackRow`` field and one migration above, plus the
+    ``TrackResult`` field mapped here.
     """
     p = r.prediction
-    return {
-        "path": r.path,
-        "size": r.size,
-        "mtime": r.mtime,
-        "duration": r.duration,
-        "format": r.format,
-        "tag_genre": r.tag_genre,
-        "album": r.album,
-        "artist": r.artist,
-        "album_artist": r.album_artist,
-        "compilation": int(r.compilation),
-        "genre": p.genre if p else None,
-        "confidence": round(p.confidence, 5) if p else None,
-        "probabilities": p.probabilities if p else None,
-        "tags": p.tags if p else None,
-        "uncertain": int(p.uncertain) if p else None,
-        "model": r.model,
-        "model_version": r.model_version,
-        "slices": r.slices,
-        "scanned_at": r.scanned_at,
-        "status": r.status,
-        "reason": r.reason,
-        "error": r.error,
-        "missing": 0,
-        "scan_id": scan_id,
-    }
+    return TrackRow(
+        path=r.path,
+        size=r.size,
+        mtime=r.mtime,
+        duration=r.duration,
+        format=r.format,
+        tag_genre=r.tag_genre,
+        album=r.album,
+        artist=r.artist,
+        album_artist=r.album_artist,
+        compilation=r.compilation,
+        genre=p.genre if p else None,
+        confidence=round(p.confidence, 5) if p else None,
+        probabilities=p.probabilities if p else None,
+        tags=p.tags if p else None,
+        uncertain=p.uncertain if p else None,
+        model=r.model,
+        model_version=r.model_version,
+        slices=r.slices,
+        scanned_at=r.scanned_at,
+        status=r.status,
+        reason=r.reason,
+        error=r.error,
+        missing=False,
+        scan_id=scan_id,
+    )
 
 
+# What ``tagger write`` records in a row (until undone); a scan's result leaves them as they are.
+WRITE_COLUMNS = ("written_genre", "written_at")
 # What a re-label (a new prediction from a stored embedding) changes in a track's row.
 PREDICTION_COLUMNS = (
     "genre",
@@ -629,20 +695,9 @@ PREDICTION_COLUMNS = (
 )
 
 
-def _encode(row: dict) -> dict:
-    out = dict(row)
-    out["path"] = db_path(out["path"])
-    for key in ("probabilities", "tags"):
-        if isinstance(out.get(key), dict):
-            out[key] = json.dumps(out[key], sort_keys=True)
-    return out
-
-
-def _decode(row: dict) -> dict:
-    out = dict(row)
-    if "path" in out:
-        out["path"] = fs_path(out["path"])
-    for key in ("probabilities", "tags"):
-        if isinstance(out.get(key), str):
-            out[key] = json.loads(out[key])
+def _scanned(row: TrackRow) -> dict[str, Any]:
+    """A scan's row as stored, without the columns only ``tagger write`` sets."""
+    out = row.to_db()
+    for key in WRITE_COLUMNS:
+        del out[key]
     return out

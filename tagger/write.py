@@ -45,7 +45,7 @@ from .errors import TaggerError
 from .genres import GenreMap
 from .paths import absolute, default_db, is_under, printable
 from .results import Action, FileError
-from .store import Store
+from .store import Store, TrackRow
 from .tags import (
     TagError,
     Temps,
@@ -260,33 +260,31 @@ def write_tags(
             rows = [
                 r
                 for r in present
-                if r["error"] is None and r["genre"] is not None and _selected(r["path"], roots)
+                if r.error is None and r.genre is not None and _selected(r.path, roots)
             ]
             albums = _albums(present, rows, opts, summary) if opts.album else {}
             history = store.history
             for row in rows:
                 summary.considered += 1
-                path = row["path"]
+                path = row.path
                 album = albums.get(path)
                 pooled = album.probabilities if album and not album.per_track else None
-                probs = (pooled if pooled is not None else row["probabilities"]) or {}
+                probs = (pooled if pooled is not None else row.probabilities) or {}
                 new = proposal(probs, opts.top, opts.min_confidence, opts.genre_map)
                 try:
-                    old = read_genres(path, row["format"])
+                    old = read_genres(path, row.format)
                 except TagError as exc:
                     summary.fail(path, str(exc))
                     continue
                 # The album decides for an abstained track, unless the album is per track.
-                abstained = (
-                    bool(row.get("uncertain")) and not opts.include_uncertain and pooled is None
-                )
+                abstained = bool(row.uncertain) and not opts.include_uncertain and pooled is None
                 album_genre = album.genre if album and pooled is not None else None
                 change = Change(
                     path=path,
                     existing=old,
                     proposed=new,
-                    model_genre=opts.genre_map.spell(row["genre"]),
-                    confidence=row["confidence"],
+                    model_genre=opts.genre_map.spell(row.genre or ""),  # analysed rows only
+                    confidence=row.confidence or 0.0,
                     action=decide(old, new, opts.overwrite, abstained),
                     album_mode=opts.album,
                     album=album.key.label if album else None,
@@ -296,35 +294,35 @@ def write_tags(
                 summary.add(change)
                 if change.action is not Action.WRITE:
                     continue
-                refused = refusal(path, row["format"])  # damaged: not touched, not journaled
+                refused = refusal(path, row.format)  # damaged: not touched, not journaled
                 if refused:
                     summary.fail(path, refused, change)
                     continue
                 try:
-                    change.note = plan(path, row["format"]) or None  # ID3v2.2 becomes v2.3
+                    change.note = plan(path, row.format) or None  # ID3v2.2 becomes v2.3
                 except TagError:
                     pass
                 if opts.dry_run:
                     continue
                 try:
-                    old_field = read_field(path, row["format"])
+                    old_field = read_field(path, row.format)
                 except TagError as exc:
                     summary.fail(path, str(exc), change)
                     continue
                 entry = history.begin(
-                    path, old, new, scan_id if scan_id is not None else row["scan_id"], old_field
+                    path, old, new, scan_id if scan_id is not None else row.scan_id, old_field
                 )
                 try:
                     write_genres(
                         path,
                         new,
-                        row["format"],
+                        row.format,
                         opts.id3v23,
                         opts.separator,
                         temps=history.temps,
                         before_commit=functools.partial(history.prepared, entry),
                     )
-                    new_field = read_field(path, row["format"])
+                    new_field = read_field(path, row.format)
                 except TagError as exc:
                     history.finish(entry, "failed", str(exc))
                     summary.fail(path, str(exc), change)
@@ -348,7 +346,7 @@ def write_tags(
 
 
 def _albums(
-    present: list[dict], rows: list[dict], opts: WriteOptions, summary: WriteSummary
+    present: list[TrackRow], rows: list[TrackRow], opts: WriteOptions, summary: WriteSummary
 ) -> dict[str, AlbumGenre]:
     """path -> its album, for the selected tracks.
 
@@ -356,7 +354,7 @@ def _albums(
     one folder of a two-disc album still gives it the album's genre); each
     album holding a selected track is listed in ``summary.albums``.
     """
-    selected = {r["path"] for r in rows}
+    selected = {r.path for r in rows}
     out: dict[str, AlbumGenre] = {}
     for album in album_genres(
         (AlbumTrack.from_row(r) for r in present), include_abstained=opts.include_uncertain

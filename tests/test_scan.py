@@ -7,6 +7,7 @@ from pathlib import Path
 
 from tagger.models import resolve
 from tagger.scan import classify
+from tagger.store import TrackRow
 
 
 # --- planning a scan -----------------------------------------------------------------------
@@ -19,13 +20,14 @@ def test_only_changed_files_or_other_model_versions_are_analysed(tmp_path):
         files.append(f)
     st = {f.stem: os.stat(f) for f in files}
 
-    def row(name: str, version: str = ref.version, mtime_shift: float = 0.0) -> dict:
-        return {
-            "size": st[name].st_size,
-            "mtime": st[name].st_mtime + mtime_shift,
-            "model": ref.name,
-            "model_version": version,
-        }
+    def row(name: str, version: str = ref.version, mtime_shift: float = 0.0) -> TrackRow:
+        return TrackRow(
+            str(tmp_path / f"{name}.mp3"),
+            size=st[name].st_size,
+            mtime=st[name].st_mtime + mtime_shift,
+            model=ref.name,
+            model_version=version,
+        )
 
     known = {
         str(tmp_path / "same.mp3"): row("same"),

@@ -157,3 +157,32 @@ def test_a_newer_database_is_refused_untouched(tmp_path):
     with pytest.raises(TaggerError, match="newer"):
         Store(db)
     assert db.read_bytes() == before and not Path(f"{db}-wal").exists()
+
+
+def test_the_track_row_declares_exactly_the_columns_the_migrations_make(tmp_path):
+    from tagger.store import TRACK_COLUMNS
+
+    Store(tmp_path / "lib.db").close()
+    conn = sqlite3.connect(tmp_path / "lib.db")
+    columns = [c[1] for c in conn.execute("PRAGMA table_info(tracks)")]
+    conn.close()
+    assert sorted(columns) == sorted(TRACK_COLUMNS)
+
+
+def test_a_track_row_comes_back_as_it_was_stored(tmp_path):
+    """Flags as booleans, JSON as dicts, a path that is not UTF-8 as its exact bytes."""
+    from tagger.store import TrackRow
+
+    odd = os.fsdecode(b"/music/caf\xe9.mp3")  # Latin-1 bytes: not valid UTF-8
+    rows = [
+        TrackRow(odd, size=10, genre="rock", confidence=0.5, probabilities={"rock": 0.5}),
+        TrackRow("/music/b.flac", compilation=True, uncertain=False, missing=True),
+        TrackRow("/music/c.ogg", error="damaged ogg file", status="error"),
+    ]
+    store = Store(tmp_path / "lib.db")
+    with store.transaction():
+        store.db.table("tracks").insert_all([r.to_db() for r in rows])
+    got = {r.path: r for r in store.tracks()}
+    store.close()
+    assert got == {r.path: r for r in rows}
+    assert got["/music/b.flac"].uncertain is False and got["/music/c.ogg"].uncertain is None

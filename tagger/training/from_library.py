@@ -424,19 +424,18 @@ def retrain_from_library(
             f"(`tagger scan PATH --model musicnn`)"
         )
     texts = [
-        "; ".join(before_tagger[r["path"]]) if r["path"] in before_tagger else r["tag_genre"]
-        for r in rows
+        "; ".join(before_tagger[r.path]) if r.path in before_tagger else r.tag_genre for r in rows
     ]
     tagged = [i for i, text in enumerate(texts) if text]  # the others cannot teach anything
     untagged = [i for i, text in enumerate(texts) if not text]
     tracks = [
         LibraryTrack(
-            rows[i]["path"],
+            rows[i].path,
             texts[i],
-            rows[i]["album"],
+            rows[i].album,
             x[i],
-            rows[i]["album_artist"],
-            bool(rows[i]["compilation"]),
+            rows[i].album_artist,
+            bool(rows[i].compilation),
         )
         for i in tagged
     ]

@@ -137,7 +137,7 @@ def test_similar_puts_the_same_soundtrack_first(real_library):
     finally:
         store.close()
     group_of = {str(f): g for f, g in zip(real_library["files"], real_library["groups"])}
-    groups = np.array([group_of[r["path"]] for r in found])
+    groups = np.array([group_of[r.path] for r in found])
     first, top5 = [], []
     for i in range(len(groups)):
         idx, sims = nearest(matrix[i], matrix, 5, exclude=i)
@@ -152,9 +152,9 @@ def test_similar_puts_the_same_soundtrack_first(real_library):
     query = real_library["files"][np.flatnonzero(real_library["groups"] == "singularity")[0]]
     out = run_json("similar", query, "--db", db, "--top", "3", "--m3u", db.parent / "sim.m3u")
     assert out["source"] == "stored" and len(out["results"]) == 3
-    i = [r["path"] for r in found].index(str(query))
+    i = [r.path for r in found].index(str(query))
     assert [r["path"] for r in out["results"]] == [
-        found[j]["path"] for j in nearest(matrix[i], matrix, 3, exclude=i)[0]
+        found[j].path for j in nearest(matrix[i], matrix, 3, exclude=i)[0]
     ]
     assert Path(out["results"][0]["path"]).parent.name == "singularity"
     lines = (db.parent / "sim.m3u").read_text().splitlines()
