@@ -646,36 +646,28 @@ def _restat(conn: sqlite3.Connection, path: str, size: int, mtime: float) -> Non
 def result_row(r: TrackResult, scan_id: int) -> TrackRow:
     """The ``tracks`` row for a result: the one place results become rows.
 
-    A new column is one ``TrackRow`` field and one migration above, plus the
-    ``TrackResult`` field mapped here.
+    Every ``TrackResult`` field named like a column fills it; the prediction's
+    fill the rest.  A new column is one ``TrackRow`` field and one migration
+    above, plus the ``TrackResult`` field of the same name.
     """
     p = r.prediction
     return TrackRow(
-        path=r.path,
-        size=r.size,
-        mtime=r.mtime,
-        duration=r.duration,
-        format=r.format,
-        tag_genre=r.tag_genre,
-        album=r.album,
-        artist=r.artist,
-        album_artist=r.album_artist,
-        compilation=r.compilation,
+        **{name: getattr(r, name) for name in _shared_fields(r)},
+        error=r.error,
         genre=p.genre if p else None,
         confidence=round(p.confidence, 5) if p else None,
         probabilities=p.probabilities if p else None,
         tags=p.tags if p else None,
         uncertain=p.uncertain if p else None,
-        model=r.model,
-        model_version=r.model_version,
-        slices=r.slices,
-        scanned_at=r.scanned_at,
-        status=r.status,
-        reason=r.reason,
-        error=r.error,
         missing=False,
         scan_id=scan_id,
     )
+
+
+def _shared_fields(result: TrackResult) -> tuple[str, ...]:
+    own = {"error", "genre", "confidence", "probabilities", "tags", "uncertain", "missing"}
+    names = {f.name for f in dataclasses.fields(result)} - own - {"scan_id"}
+    return tuple(c for c in TRACK_COLUMNS if c in names)
 
 
 # What ``tagger write`` records in a row (until undone); a scan's result leaves them as they are.

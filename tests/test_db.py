@@ -46,13 +46,18 @@ def test_each_step_runs_once_in_order_and_is_recorded_by_name_and_time(tmp_path)
     assert _names(db) == ["notes", "note authors"]
 
 
-def test_steps_applied_before_they_were_recorded_are_recorded_without_a_time(tmp_path):
-    db = tmp_path / "old.db"
+def _unrecorded(db: Path) -> Path:
+    """A database that had the first step before steps were recorded (version 1, no record)."""
     conn = sqlite3.connect(db)
     conn.execute(STEPS[0].statements[0])
     conn.execute("PRAGMA user_version = 1")
     conn.commit()
     conn.close()
+    return db
+
+
+def test_steps_applied_before_they_were_recorded_are_recorded_without_a_time(tmp_path):
+    db = _unrecorded(tmp_path / "old.db")
     d = Database(db, STEPS)
     applied = d.applied()
     d.close()
@@ -61,12 +66,7 @@ def test_steps_applied_before_they_were_recorded_are_recorded_without_a_time(tmp
 
 
 def test_a_reader_of_an_up_to_date_database_writes_nothing(tmp_path):
-    db = tmp_path / "r.db"
-    conn = sqlite3.connect(db)
-    conn.execute(STEPS[0].statements[0])
-    conn.execute("PRAGMA user_version = 1")
-    conn.commit()
-    conn.close()
+    db = _unrecorded(tmp_path / "r.db")
     before = db.read_bytes()
     d = Database(db, STEPS[:1], create=False, reading=True)
     assert d.applied() == [("notes", None)]
