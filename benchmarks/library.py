@@ -26,7 +26,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
-from scale import store_results
+from scale import placeholders, store_results
 
 from tagger.models import TrackPrediction, current_embedder, resolve
 from tagger.scan import scan
@@ -37,14 +37,7 @@ from tagger.worker import TrackResult
 
 
 def build(root: Path, db: Path, n: int, labelled: int, n_genres: int) -> list[Path]:
-    files = []
-    for i in range(n):
-        d = root / f"artist{i // 500:03d}" / f"album{(i // 10) % 50:02d}"
-        d.mkdir(parents=True, exist_ok=True)
-        f = d / f"track{i % 10:02d}.mp3"
-        if not f.exists():
-            f.write_bytes(b"ID3" + bytes(64))
-        files.append(f)
+    files = placeholders(root, n, 10, 50)
     for old in db.parent.glob(db.name + "*"):  # a fresh database: every run re-labels
         old.unlink()
     ref = resolve("musicnn")[0]

@@ -28,15 +28,22 @@ from tagger.walk import walk
 from tagger.worker import TrackResult
 
 
-def build(root: Path, db: Path, n_files: int, n_rows: int) -> list[Path]:
+def placeholders(root: Path, n: int, album_size: int, albums_per_artist: int) -> list[Path]:
+    """``n`` tiny files no decoder accepts, in ``artistNNN/albumNN/trackNN.mp3`` folders."""
     files = []
-    for i in range(n_files):
-        d = root / f"artist{i // 200:03d}" / f"album{(i // 20) % 10}"
+    for i in range(n):
+        artist, album = divmod(i // album_size, albums_per_artist)
+        d = root / f"artist{artist:03d}" / f"album{album:02d}"
         d.mkdir(parents=True, exist_ok=True)
-        f = d / f"track{i % 20:02d}.mp3"
+        f = d / f"track{i % album_size:02d}.mp3"
         if not f.exists():
             f.write_bytes(b"ID3" + bytes(64))
         files.append(f)
+    return files
+
+
+def build(root: Path, db: Path, n_files: int, n_rows: int) -> list[Path]:
+    files = placeholders(root, n_files, 20, 10)
     if db.exists():
         return files
     ref = resolve("musicnn")[0]

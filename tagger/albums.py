@@ -107,6 +107,13 @@ def _fold(text: str | None) -> str:
     return re.sub(r"\s+", " ", (text or "").strip()).casefold()
 
 
+def top_genre(probabilities: Mapping[str, float] | None) -> str | None:
+    """The genre of the highest score (None for no scores)."""
+    if not probabilities:
+        return None
+    return max(probabilities, key=probabilities.__getitem__)
+
+
 @dataclass(frozen=True)
 class AlbumTrack:
     """What pooling needs of one stored track."""
@@ -128,9 +135,7 @@ class AlbumTrack:
     @property
     def genre(self) -> str | None:
         """The track's own top genre."""
-        if not self.probabilities:
-            return None
-        return max(self.probabilities, key=self.probabilities.__getitem__)
+        return top_genre(self.probabilities)
 
     @classmethod
     def from_row(cls, row: TrackRow) -> AlbumTrack:
@@ -200,9 +205,7 @@ class AlbumGenre:
     @property
     def genre(self) -> str | None:
         """The pooled top genre (None when no track voted)."""
-        if not self.probabilities:
-            return None
-        return max(self.probabilities, key=self.probabilities.__getitem__)
+        return top_genre(self.probabilities)
 
     @property
     def score(self) -> float:

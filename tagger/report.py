@@ -20,7 +20,7 @@ import json
 import os
 from collections import Counter, defaultdict
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +28,7 @@ from .albums import AlbumGenre, AlbumTrack, album_genres
 from .genres import GenreMap, canonical, spelling_key
 from .listing import roots_of, status_of
 from .paths import default_db, is_under, printable
+from .results import to_json
 from .store import Store, TrackRow
 
 GROUPINGS = ("genre", "folder", "format", "model", "album")
@@ -162,21 +163,9 @@ class Report:
     plot: str | None = None  # the file ``--plot`` drew
 
     def to_dict(self) -> dict[str, Any]:
-        out = {
-            "db": self.db,
-            "by": self.by,
-            "paths": self.paths,
-            "totals": asdict(self.totals),
-            "groups": [g.to_dict() for g in self.groups],
-            "confidence_histogram": asdict(self.confidence_histogram),
-            "agreement": asdict(self.agreement),
-            "uncertain": [asdict(u) for u in self.uncertain],
-            "abstained": [asdict(u) for u in self.abstained],
-            "errors": [asdict(e) for e in self.errors],
-            "last_scan": self.last_scan,
-        }
-        if self.plot is not None:
-            out["plot"] = self.plot
+        out = to_json(self)
+        if self.plot is None:  # the key is there only when a plot was drawn
+            del out["plot"]
         return out
 
 

@@ -9,8 +9,10 @@ so that its JSON form is the plain word a script matches on ("write",
 
 from __future__ import annotations
 
+import dataclasses
 import enum
 from dataclasses import dataclass
+from typing import Any
 
 
 class Action(enum.StrEnum):
@@ -35,3 +37,19 @@ class FileError:
 
     def to_dict(self) -> dict[str, str]:
         return {"path": self.path, "error": self.error}
+
+
+def to_json(obj: Any) -> dict[str, Any]:
+    """A result dataclass as ``--json`` shows it: its fields in order, each nested result by
+    its own ``to_dict`` (which may leave out what it does not know), lists item by item."""
+    return {f.name: _json(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
+
+
+def _json(value: Any) -> Any:
+    if hasattr(value, "to_dict"):
+        return value.to_dict()
+    if isinstance(value, list):
+        return [_json(v) for v in value]
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return to_json(value)
+    return value

@@ -14,7 +14,7 @@ import os
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +24,7 @@ from .models import ModelRef, resolve, with_precision
 from .paths import absolute, default_db, is_under, unreachable
 from .pool import Runner, insecure_scheduler, make_runner, run_chunks
 from .relabel import relabel, split_relabel
-from .results import FileError
+from .results import FileError, to_json
 from .store import Store, TrackRow
 from .walk import Exclude, WalkResult, walk
 from .worker import Item, TrackResult, worker_threads
@@ -96,11 +96,7 @@ class ScanSummary:
     would: dict[str, list[str]] | None = None
 
     def to_dict(self) -> dict:
-        out = {f.name: getattr(self, f.name) for f in fields(self)}
-        out["error_files"] = [e.to_dict() for e in self.error_files]
-        out["unreadable_folders"] = [e.to_dict() for e in self.unreadable_folders]
-        out["tags"] = self.tags.to_dict() if self.tags is not None else None
-        return out
+        return to_json(self)
 
     def count(self, results: list[TrackResult]) -> None:
         for r in results:

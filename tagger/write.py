@@ -37,14 +37,14 @@ import functools
 import os
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 from .albums import AlbumGenre, AlbumTrack, album_genres
 from .clock import now
 from .errors import TaggerError
 from .genres import GenreMap
 from .paths import absolute, default_db, is_under, printable
-from .results import Action, FileError
+from .results import Action, FileError, to_json
 from .store import Store, TrackRow
 from .tags import (
     TagError,
@@ -130,9 +130,34 @@ _COUNTS = {
 }
 
 
+class _Tally:
+    """What the write and undo summaries share: their failures, and the files acted on."""
+
+    errors: int
+    error_files: list[FileError]
+    changes: list[Any]
+    dry_run: bool
+    acts: ClassVar[Action]  # what the command does to a file
+
+    def fail(self, path: str, error: str, change: Any = None) -> None:
+        """``path`` could not be handled: counted, listed, and its change marked."""
+        self.errors += 1
+        self.error_files.append(FileError(path, error))
+        if change is not None:
+            change.action = Action.ERROR
+
+    def _acted(self, done: int) -> int:
+        """``done``, or with ``dry_run`` the files it would be."""
+        if self.dry_run:
+            return sum(c.action is self.acts for c in self.changes)
+        return done
+
+
 @dataclass
-class WriteSummary:
+class WriteSummary(_Tally):
     """What ``tagger write`` did (or, with ``dry_run``, would do)."""
+
+    acts: ClassVar[Action] = Action.WRITE
 
     considered: int = 0
     written: int = 0
@@ -152,34 +177,13 @@ class WriteSummary:
             name = _COUNTS[change.action]
             setattr(self, name, getattr(self, name) + 1)
 
-    def fail(self, path: str, error: str, change: Change | None = None) -> None:
-        """``path`` could not be written: counted, listed, and its change marked."""
-        self.errors += 1
-        self.error_files.append(FileError(path, error))
-        if change is not None:
-            change.action = Action.ERROR
-
     @property
     def to_write(self) -> int:
         """Files written, or with ``dry_run`` files that would be."""
-        if self.dry_run:
-            return sum(c.action is Action.WRITE for c in self.changes)
-        return self.written
+        return self._acted(self.written)
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "considered": self.considered,
-            "written": self.written,
-            "kept_existing": self.kept_existing,
-            "low_confidence": self.low_confidence,
-            "uncertain": self.uncertain,
-            "already_set": self.already_set,
-            "errors": self.errors,
-            "dry_run": self.dry_run,
-            "changes": [c.to_dict() for c in self.changes],
-            "error_files": [e.to_dict() for e in self.error_files],
-            "albums": [a.to_dict() for a in self.albums],
-        }
+        return to_json(self)
 
 
 def proposal(
@@ -395,8 +399,10 @@ class Restore:
 
 
 @dataclass
-class UndoSummary:
+class UndoSummary(_Tally):
     """What ``tagger undo`` did (or, with ``dry_run``, would do)."""
+
+    acts: ClassVar[Action] = Action.RESTORE
 
     restored: int = 0
     changed_since: int = 0
@@ -405,28 +411,13 @@ class UndoSummary:
     changes: list[Restore] = field(default_factory=list)
     error_files: list[FileError] = field(default_factory=list)
 
-    def fail(self, path: str, error: str, change: Restore | None = None) -> None:
-        self.errors += 1
-        self.error_files.append(FileError(path, error))
-        if change is not None:
-            change.action = Action.ERROR
-
     @property
     def to_restore(self) -> int:
         """Files restored, or with ``dry_run`` files that would be."""
-        if self.dry_run:
-            return sum(c.action is Action.RESTORE for c in self.changes)
-        return self.restored
+        return self._acted(self.restored)
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "restored": self.restored,
-            "changed_since": self.changed_since,
-            "errors": self.errors,
-            "dry_run": self.dry_run,
-            "changes": [c.to_dict() for c in self.changes],
-            "error_files": [e.to_dict() for e in self.error_files],
-        }
+        return to_json(self)
 
 
 def _changed_since(entries: list[dict], current: dict) -> bool:

@@ -381,3 +381,17 @@ def full_graph(musicnn):
     from tagger.models.musicnn import build_combined
 
     return build_combined(musicnn.card, musicnn.folder, prune=False)
+
+
+def store_scan(db: Path, results: list, model: str = "test", version: str = "1") -> None:
+    """``results`` (``TrackResult``) committed to the database at ``db`` as one finished scan,
+    as a scan by ``model`` ``version`` stores them."""
+    from tagger.store import Store
+
+    store = Store(db)
+    try:
+        scan_id = store.start_scan(model, version, {})
+        store.put_results(results, scan_id)
+        store.finish_scan(scan_id, "finished", {})
+    finally:
+        store.close()

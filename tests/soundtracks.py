@@ -7,9 +7,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+from conftest import store_scan
 
 from tagger.models import TrackPrediction, current_embedder
-from tagger.store import Store
 from tagger.worker import TrackResult
 
 FIXTURE = Path(__file__).parent / "fixtures" / "real_embeddings.npz"
@@ -80,11 +80,20 @@ def store_library(
             )
         )
         files.append(f)
-    store = Store(db)
-    try:
-        scan_id = store.start_scan("musicnn", embedder, {})
-        store.put_results(results, scan_id)
-        store.finish_scan(scan_id, "finished", {})
-    finally:
-        store.close()
+    store_scan(db, results, "musicnn", embedder)
     return files
+
+
+def store_real_library(root: Path, db: Path, genres: list[str | None]) -> list[Path]:
+    """``store_library`` of the whole real fixture (its names, soundtracks and albums), each
+    track tagged with ``genres`` in fixture order."""
+    d = real_fixture()
+    return store_library(
+        root,
+        db,
+        d["names"].tolist(),
+        d["groups"].tolist(),
+        d["albums"].tolist(),
+        genres,
+        d["embeddings"].astype(np.float32),
+    )

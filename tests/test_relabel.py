@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 from conftest import rows
-from soundtracks import USER_NAMES, half_tagged, real_fixture, store_library
+from soundtracks import USER_NAMES, half_tagged, real_fixture, store_real_library
 
 from tagger.models import resolve
 from tagger.models.head import SoftmaxHead, predict_embeddings
@@ -21,15 +21,7 @@ def test_unchanged_files_are_predicted_from_the_database_and_only_their_predicti
     d = real_fixture()
     genres = [USER_NAMES[g] if t else None for g, t in zip(d["groups"], half_tagged(d["groups"]))]
     db = tmp_path / "lib.db"
-    files = store_library(
-        tmp_path / "Music",
-        db,
-        d["names"].tolist(),
-        d["groups"].tolist(),
-        d["albums"].tolist(),
-        genres,
-        d["embeddings"].astype(np.float32),
-    )
+    files = store_real_library(tmp_path / "Music", db, genres)
     card = retrain_from_library(db, out_dir=tmp_path / "models")
     head = resolve(card["path"])[0]
     changed = files[0]

@@ -20,7 +20,7 @@ from . import metrics
 from .cache import load_features
 from .data import find_tracks, is_synthetic
 from .splits import fold_splits, make_split
-from .train import TrainConfig, install, slices_of, train
+from .train import Job, TrainConfig, install, slices_of, train
 
 # What ``tagger retrain --data DIR --model NAME`` trains: the nets, on a collection's
 # features (here; the first is what ``evaluate`` measures by default), and the heads
@@ -87,9 +87,8 @@ def retrain(
         if folds:
             accs = []
             for i, fold in enumerate(fold_splits(usable, folds, cfg.seed)):
-                fold_card = train(
-                    KINDS[kind], fold, loaded.features, genres, cfg, work / f"fold{i}", log
-                ).card
+                job = Job(KINDS[kind], fold, loaded.features, genres, cfg, work / f"fold{i}", log)
+                fold_card = train(job).card
                 accs.append(fold_card.details["accuracy"]["track_accuracy"])
                 log(f"{kind}: {fold.name}: track accuracy {accs[-1]:.3f}")
             result["folds"][kind] = {
@@ -102,7 +101,7 @@ def retrain(
         the_split = make_split(
             usable, split, data_dir, Path(split_dir) if split_dir else None, cfg.seed
         )
-        trained = train(KINDS[kind], the_split, loaded.features, genres, cfg, work, log)
+        trained = train(Job(KINDS[kind], the_split, loaded.features, genres, cfg, work, log))
         trained.card.details.update(data=data, synthetic=synthetic, command=command_line())
         if synthetic:
             trained.card.details["licence"] = (

@@ -112,20 +112,28 @@ class Fitted:
     slices: int
 
 
-def fit(
-    kind: ModelKind,
-    split: Split,
-    feats: dict[str, np.ndarray],
-    genres: list[str],
-    cfg: TrainConfig,
-    work_dir: Path,
-    log: Callable[[str], None],
-) -> Fitted:
-    """Train ``kind``'s net on the train split, early-stopped on the validation split.
+@dataclass
+class Job:
+    """One model to train: its kind, the split of tracks and their features, the genres
+    (the label order), the settings, where checkpoints go, and where progress is told."""
+
+    kind: ModelKind
+    split: Split
+    feats: dict[str, np.ndarray]
+    genres: list[str]
+    cfg: TrainConfig
+    work_dir: Path
+    log: Callable[[str], None] = print
+
+
+def fit(job: Job) -> Fitted:
+    """Train the job's net on the train split, early-stopped on the validation split.
 
     Checkpoints every epoch in ``work_dir`` (a killed run resumes there); the
     best weights by validation loss are restored at the end.
     """
+    kind, split, feats, genres, cfg = job.kind, job.split, job.feats, job.genres, job.cfg
+    work_dir, log = job.work_dir, job.log
     assert kind.build is not None, f"{kind.name} is not trainable"
     keras = keras_module()
     keras.utils.set_random_seed(cfg.seed)
@@ -262,20 +270,14 @@ class Trained:
     card: ModelCard
 
 
-def train(
-    kind: ModelKind,
-    split: Split,
-    feats: dict[str, np.ndarray],
-    genres: list[str],
-    cfg: TrainConfig,
-    work_dir: Path,
-    log: Callable[[str], None] = print,
-) -> Trained:
-    """Train, calibrate and test one model on ``split``; nothing is installed (see ``install``)."""
-    assert_disjoint(split)
-    fitted = fit(kind, split, feats, genres, cfg, work_dir, log)
-    measured = measure(fitted.net, split, feats, genres)
-    return Trained(fitted.clean, card_of(kind, fitted, measured, split, genres, cfg))
+def train(job: Job) -> Trained:
+    """Train, calibrate and test one model on its split; nothing is installed (see ``install``)."""
+    assert_disjoint(job.split)
+    fitted = fit(job)
+    measured = measure(fitted.net, job.split, job.feats, job.genres)
+    return Trained(
+        fitted.clean, card_of(job.kind, fitted, measured, job.split, job.genres, job.cfg)
+    )
 
 
 def install(trained: Trained, out_dir: Path) -> Path:

@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pytest
 from beets_rig import Beets, add_tracks, raw_genres
+from conftest import store_scan
 
 from tagger.models import TrackPrediction, resolve
-from tagger.store import Store
 from tagger.worker import TrackResult
 
 pytestmark = pytest.mark.slow
@@ -60,13 +60,7 @@ def store_results(beets: Beets, probabilities: dict[str, dict]) -> None:
                 prediction=TrackPrediction(best, probs[best], probs),
             )
         )
-    store = Store(beets.tagger_db)
-    try:
-        scan = store.start_scan(ref.name, ref.version, {})
-        store.put_results(results, scan)
-        store.finish_scan(scan, "finished", {})
-    finally:
-        store.close()
+    store_scan(beets.tagger_db, results, ref.name, ref.version)
 
 
 def test_album_mode_pools_albums_and_leaves_compilations_and_mixes_per_track(tmp_path):

@@ -16,15 +16,13 @@ from pathlib import Path
 
 import mutagen
 import mutagen.id3
-import numpy as np
 import pytest
-from conftest import SR, make_library, rows, run_cli, run_json
+from conftest import SR, make_library, rows, run_cli, run_json, store_scan
 from rawtags import snapshot
 from tolerance import rounded
 
 from tagger.formats import sniff
 from tagger.models import TrackPrediction
-from tagger.store import Store
 from tagger.tags import read_file_tags, read_genres
 from tagger.training.synth import synth_track, write_audio
 from tagger.worker import TrackResult
@@ -110,13 +108,7 @@ def store(db: Path, tracks: list[tuple]) -> None:
                 prediction=pred,
             )
         )
-    s = Store(db)
-    try:
-        scan = s.start_scan("test", "1", {})
-        s.put_results(results, scan)
-        s.finish_scan(scan, "finished", {})
-    finally:
-        s.close()
+    store_scan(db, results)
 
 
 def t(f, probs, model="library", status="ok", abstained=False):
@@ -418,20 +410,14 @@ def test_scan_then_write_album_with_the_real_model(tmp_path):
 def test_a_library_head_judged_and_written_by_album_on_real_soundtracks(tmp_path, isolated_home):
     """The real soundtracks' stored embeddings, half tagged: the head's card judges it by album,
     and the softmax head's relabelled tracks pool into their soundtracks' genres."""
-    from soundtracks import USER_NAMES, half_tagged, real_fixture, store_library
+    from soundtracks import USER_NAMES, half_tagged, real_fixture, store_real_library
 
     d = real_fixture()
     tagged = half_tagged(d["groups"])
     groups = d["groups"].tolist()
     db = tmp_path / "lib.db"
-    files = store_library(
-        tmp_path / "Music",
-        db,
-        d["names"].tolist(),
-        groups,
-        d["albums"].tolist(),
-        [USER_NAMES[g] if t else None for g, t in zip(groups, tagged)],
-        d["embeddings"].astype(np.float32),
+    files = store_real_library(
+        tmp_path / "Music", db, [USER_NAMES[g] if t else None for g, t in zip(groups, tagged)]
     )
     card = run_json("retrain", "--from-library", "--db", db, "--min-tracks", "4")
     acc = card["accuracy"]

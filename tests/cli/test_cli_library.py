@@ -26,7 +26,7 @@ import mutagen
 import numpy as np
 import pytest
 from conftest import rows, run_cli, run_json
-from soundtracks import USER_NAMES, half_tagged, real_fixture, store_library
+from soundtracks import USER_NAMES, half_tagged, real_fixture, store_library, store_real_library
 
 from tagger.embeddings import nearest, unpack_embeddings
 from tagger.models import current_embedder
@@ -46,15 +46,7 @@ def real_library(tmp_path_factory):
             name = name.lower()  # other spellings of the same genre
         genres.append(name)
     root = tmp_path_factory.mktemp("real")
-    files = store_library(
-        root / "Music",
-        root / "lib.db",
-        d["names"].tolist(),
-        d["groups"].tolist(),
-        d["albums"].tolist(),
-        genres,
-        d["embeddings"].astype(np.float32),
-    )
+    files = store_real_library(root / "Music", root / "lib.db", genres)
     return {
         "music": root / "Music",
         "db": root / "lib.db",
@@ -73,15 +65,7 @@ def _real_library(tmp_path, tagged_every: int):
         USER_NAMES[g] if i % tagged_every == 0 else None for i, g in enumerate(d["groups"].tolist())
     ]
     db = tmp_path / "lib.db"
-    store_library(
-        tmp_path / "Music",
-        db,
-        d["names"].tolist(),
-        d["groups"].tolist(),
-        d["albums"].tolist(),
-        genres,
-        d["embeddings"].astype(np.float32),
-    )
+    store_real_library(tmp_path / "Music", db, genres)
     return db, genres
 
 

@@ -6,10 +6,9 @@ import json
 from pathlib import Path
 
 import mutagen
-from conftest import run_cli, run_json
+from conftest import run_cli, run_json, store_scan
 
 from tagger.models import TrackPrediction
-from tagger.store import Store
 from tagger.training.synth import synth_track, write_audio
 from tagger.worker import TrackResult
 
@@ -37,13 +36,7 @@ def stored(root: Path, db: Path, tracks: list[tuple[str, str, float, bool]]) -> 
             )
         )
         files.append(f)
-    store = Store(db)
-    try:
-        scan_id = store.start_scan("library", "1", {})
-        store.put_results(results, scan_id)
-        store.finish_scan(scan_id, "finished", {})
-    finally:
-        store.close()
+    store_scan(db, results, "library")
     return files
 
 
