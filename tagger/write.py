@@ -39,6 +39,7 @@ from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 
 from .albums import AlbumGenre, AlbumTrack, album_genres
+from .config import check_fields
 from .errors import TaggerError
 from .genres import GenreMap
 from .paths import absolute, default_db, is_under, printable
@@ -68,6 +69,9 @@ class WriteOptions:
     include_uncertain: bool = False  # also write tracks the model abstained on
     album: bool = False  # one genre per album, pooled from its tracks (``tagger.albums``)
     genre_map: GenreMap = field(default_factory=GenreMap)
+
+    def __post_init__(self) -> None:  # a rule the config file would refuse is refused here too
+        check_fields(self, "WriteOptions.")
 
 
 @dataclass
