@@ -446,17 +446,14 @@ def scan(
     from .scan import scan as run_scan
 
     settings = _settings(tags, db=db, model=model, jobs=jobs, precision=precision)
-    options = ScanOptions(
-        model=settings.model,
-        jobs=settings.jobs,
+    options = settings.options_for(  # model, jobs, exclude, precision: the settings
+        ScanOptions,
         rescan=rescan,
         timeout=timeout,
         progress=not json_out,
         backend=backend.value,
         scheduler=scheduler,
-        exclude=settings.exclude,
         keep_workers=False,
-        precision=settings.precision,
         write=settings.write_options(dry_run=tags.dry_run) if write_tags else None,
         dry_run=tags.dry_run,
         resume=resume,

@@ -46,7 +46,7 @@ import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import platformdirs
 
@@ -58,6 +58,8 @@ else:  # pragma: no cover - Python 3.10
 from .errors import TaggerError
 from .genres import GenreMap
 from .paths import default_db
+
+T = TypeVar("T")
 
 
 class ConfigError(TaggerError):
@@ -379,19 +381,25 @@ class Settings:
             self, **given, sources={**self.sources, **{k: "command line" for k in given}}
         )
 
+    def options_for(self, cls: Callable[..., T], **values: Any) -> T:
+        """The options object ``cls`` (a dataclass) with these settings in its fields.
+
+        Each field named like a setting takes its value from here, unless
+        ``values`` gives it, as it gives the fields that are not settings; so a
+        new setting reaches ``ScanOptions`` or ``WriteOptions`` by its name.
+        """
+        names = (f.name for f in dataclasses.fields(cls))  # type: ignore[arg-type]
+        ours = {n: getattr(self, n) for n in names if n in SETTINGS and n not in values}
+        return cls(**ours, **values)
+
     def write_options(self, dry_run: bool = False, include_uncertain: bool = False):
         """The ``WriteOptions`` these settings give ``tagger write`` and ``scan --write-tags``."""
         from .write import WriteOptions
 
-        return WriteOptions(
-            overwrite=self.overwrite,
-            min_confidence=self.min_confidence,
-            top=self.top,
+        return self.options_for(
+            WriteOptions,
             id3v23=self.id3_version == "2.3",
-            separator=self.separator,
-            album=self.album,
             dry_run=dry_run,
-            genre_map=self.genre_map,
             include_uncertain=include_uncertain,
         )
 
