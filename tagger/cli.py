@@ -21,7 +21,7 @@ from typer._click import exceptions as click_errors  # typer vendors click; no p
 from typer.core import TyperArgument, TyperCommand
 
 from . import __version__
-from .config import SETTINGS, ConfigError
+from .config import SETTINGS, ConfigError, config_path, load_config
 from .errors import (
     EXIT_BUSY,
     EXIT_ERROR,
@@ -236,8 +236,6 @@ def with_write_options(fn: Callable) -> Callable:
 
 def _settings(tags: WriteChoices | None = None, **cli: Any):
     """The config file's settings with the command line's values on top."""
-    from .config import load_config
-
     return load_config().override(**cli, **(tags.overrides() if tags else {}))
 
 
@@ -805,7 +803,6 @@ def models_cmd(json_out: bool = JsonOption) -> None:
     The default is the config's `model` when set, else the best model
     installed; the last line says how to choose another.
     """
-    from .config import config_path
     from .models import KINDS, available, default_kind, planned_engine
 
     settings = _settings()
@@ -868,8 +865,6 @@ def models_cmd(json_out: bool = JsonOption) -> None:
 @handles_errors
 def config_cmd(json_out: bool = JsonOption) -> None:
     """Print the effective settings and where each came from (config file, environment, default)."""
-    from .config import config_path, load_config
-
     settings = load_config()
     path = config_path()
     values = settings.to_dict()
