@@ -46,7 +46,6 @@ from collections import Counter
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-import confuse
 from beets import ui
 from beets.library import Album, Item
 from beets.plugins import BeetsPlugin
@@ -96,17 +95,12 @@ Files = list[tuple[Item, str]]  # its tracks that exist on disk, with their path
 class AudioGenrePlugin(BeetsPlugin):
     def __init__(self) -> None:
         super().__init__()
+        # The plugin's own keys; those it shares with tagger (db, model, jobs, precision,
+        # overwrite, min_confidence, top) come from tagger's settings table in
+        # ``tagger_settings``, when there is work.
         self.config.add(
             {
-                # None (unset): tagger's config.toml, then tagger's default.
                 "auto": False,  # analyse and set genres of newly imported items
-                "db": None,  # tagger's config.toml/$TAGGER_DB, else audiogenre.db by beets' library
-                "model": None,  # resnet, mlp, musicnn, library or a .keras file
-                "jobs": None,  # worker processes (default: one per CPU core)
-                "precision": None,  # auto or float32 (musicnn's runtime precision)
-                "overwrite": None,  # replace genres items already have (default: no)
-                "min_confidence": None,  # a genre below this probability is not set (0.0)
-                "top": None,  # up to this many genres per item (1)
                 "include_uncertain": False,  # also tracks the model abstained on (trained heads)
                 "separator": ", ",  # joins several genres on beets < 2.7 (one string field)
             }
@@ -229,9 +223,16 @@ class AudioGenrePlugin(BeetsPlugin):
 
     # --- the work -------------------------------------------------------------------
     def tagger_settings(self) -> Settings:
-        """tagger's own settings (``config.toml``, ``$TAGGER_DB``): what beets leaves unset."""
-        from tagger.config import ConfigError, load_config
+        """tagger's own settings (``config.toml``, ``$TAGGER_DB``): what beets leaves unset.
 
+        The keys beets' section shares with tagger are declared here, unset
+        (None: tagger's value), from the rows of tagger's settings table that
+        beets takes; not in ``__init__``, because beets loads every plugin for
+        every command and importing tagger takes a noticeable time.
+        """
+        from tagger.config import SETTINGS, ConfigError, load_config
+
+        self.config.add({s.key: None for s in SETTINGS.values() if s.beets})
         try:
             return load_config()
         except ConfigError as exc:
@@ -254,36 +255,34 @@ class AudioGenrePlugin(BeetsPlugin):
             return settings.db
         return os.path.join(os.path.dirname(config["library"].as_filename()), "audiogenre.db")
 
-    def setting(self, key: str, template: Any, settings: Settings) -> Any:
-        """beets' value of ``key`` (command line or config.yaml), else tagger's."""
-        value = self.config[key].get(confuse.Optional(template))
-        return getattr(settings, key) if value is None else value
+    def setting(self, key: str, settings: Settings) -> Any:
+        """beets' value of tagger's setting ``key`` (command line or config.yaml), else tagger's.
+
+        beets' value is checked by tagger's settings table, as a config file's
+        is: a bad one is one line, ``audiogenre.KEY: must be ..., not VALUE``.
+        """
+        from tagger.config import SETTINGS, ConfigError
+
+        value = self.config[key].get()
+        if value is None:
+            return getattr(settings, key)
+        try:
+            return SETTINGS[key].parse(value, prefix="audiogenre.")
+        except ConfigError as exc:
+            raise ui.UserError(str(exc)) from None
 
     def options(self, settings: Settings) -> Rules:
         """The rules of this run from the configuration (and the command line), checked.
 
-        A value of the wrong type is confuse's ``ConfigTypeError``, which beets
-        prints as one line naming the key; a value out of range is said here.
-        tagger's config file has checked its own values.
+        ``jobs``, ``model`` and ``precision`` are checked here too, so that a
+        mistake is said before any work.  tagger's config file has checked its
+        own values.
         """
-        overwrite = self.setting("overwrite", bool, settings)
-        min_confidence = float(self.setting("min_confidence", confuse.Number(), settings))
-        top = self.setting("top", int, settings)
-        jobs = self.setting("jobs", int, settings)
-        if not 0.0 <= min_confidence <= 1.0:
-            raise ui.UserError(
-                f"audiogenre: min_confidence must be between 0 and 1, not {min_confidence}"
-            )
-        if top < 1:
-            raise ui.UserError(f"audiogenre: top must be 1 or more, not {top}")
-        if jobs is not None and jobs < 1:
-            raise ui.UserError(f"audiogenre: jobs must be 1 or more, not {jobs}")
-        from tagger.inference import check_precision
-
-        try:
-            check_precision(self.setting("precision", str, settings))
-        except ValueError as exc:
-            raise ui.UserError(f"audiogenre: {exc}") from None
+        for key in ("jobs", "model", "precision"):
+            self.setting(key, settings)
+        overwrite = self.setting("overwrite", settings)
+        min_confidence = self.setting("min_confidence", settings)
+        top = self.setting("top", settings)
         include_uncertain = self.config["include_uncertain"].get(bool)
         return Rules(overwrite, min_confidence, top, include_uncertain, settings.genre_map)
 
@@ -315,9 +314,9 @@ class AudioGenrePlugin(BeetsPlugin):
                 paths,
                 db=db,
                 options=_scan_options(
-                    model=self.setting("model", str, settings),
-                    jobs=self.setting("jobs", int, settings),
-                    precision=self.setting("precision", str, settings),
+                    model=self.setting("model", settings),
+                    jobs=self.setting("jobs", settings),
+                    precision=self.setting("precision", settings),
                 ),
             )
             store = Store(summary.db, create=False)

@@ -21,6 +21,7 @@ from typer._click import exceptions as click_errors  # typer vendors click; no p
 from typer.core import TyperArgument, TyperCommand
 
 from . import __version__
+from .config import SETTINGS, ConfigError, config_path, load_config
 from .errors import (
     EXIT_BUSY,
     EXIT_ERROR,
@@ -120,175 +121,105 @@ def _root(
 
 
 # --- options shared by several commands ------------------------------------------------
+def _optional(*decls: str, help: str, metavar: str | None = None, **kwargs: Any) -> Any:
+    """An option that is None unless given (its default is said in ``help``)."""
+    return typer.Option(None, *decls, metavar=metavar, show_default=False, help=help, **kwargs)
+
+
+def _switch(flag: str, help: str) -> Any:
+    """An on/off option, off unless given."""
+    return typer.Option(False, flag, help=help)
+
+
+def _probability(default: float, flag: str, help: str, at_least: float = 0.0) -> Any:
+    """A probability P, from ``at_least`` to 1."""
+    return typer.Option(default, flag, min=at_least, max=1.0, metavar="P", help=help)
+
+
+def _setting_option(name: str, help: str | None = None) -> Any:
+    """The option that sets the setting ``name`` for one command, as its table row declares it.
+
+    Flags, placeholder and help come from ``tagger.config.SETTINGS``, and the
+    value is checked there, as a config file's or beets' is: a bad one is a
+    usage error naming the flag, with the config file's words.
+    """
+    setting = SETTINGS[name]
+
+    def check(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
+        if value is None:
+            return None
+        try:
+            return setting.from_option(value)
+        except ConfigError as exc:
+            raise click_errors.UsageError(str(exc), ctx) from None
+
+    return _optional(
+        *setting.flags,
+        metavar=setting.metavar,
+        help=help or setting.option_help,
+        callback=check,
+    )
+
+
 PathsArg = typer.Argument(
     None,
     metavar="PATH",
     show_default=False,
     help="Only tracks under these files or folders (default: all).",
 )
-DbOption = typer.Option(
-    None,
-    "--db",
-    metavar="FILE",
-    show_default=False,
-    help="SQLite database (default: config `db`, $TAGGER_DB, else "
-    "~/.local/share/tagger/library.db).",
-)
-JsonOption = typer.Option(False, "--json", help="Print JSON for scripts instead of text.")
+DbOption = _setting_option("db")
+JsonOption = _switch("--json", help="Print JSON for scripts instead of text.")
 # retrain and evaluate read the same collection the same way
-SplitDirOption = typer.Option(
-    None,
+SplitDirOption = _optional(
     "--split-dir",
     metavar="DIR",
-    show_default=False,
     help="Folder with train/valid/test_filtered.txt (default: DATA/splits).",
 )
-CacheDirOption = typer.Option(
-    None,
+CacheDirOption = _optional(
     "--cache-dir",
     metavar="DIR",
-    show_default=False,
     help="Feature and embedding cache (default: the user cache folder).",
 )
-ModelOption = typer.Option(
-    None,
-    "--model",
-    "-m",
-    metavar="NAME",
-    show_default=False,
-    help=model_help(),
-)
+ModelOption = _setting_option("model", help=model_help())
+PrecisionOption = _setting_option("precision")
 
-
-class Precision(str, enum.Enum):
-    auto = "auto"
-    float32 = "float32"
-
-
-PrecisionOption = typer.Option(
-    None,
-    "--precision",
-    metavar="auto|float32",
-    show_default=False,
-    help="auto: bfloat16 where the CPU computes it natively (AVX-512 BF16 or AMX; tags within "
-    "1e-2 of float32; musicnn's nets run 1.7x as fast, a whole scan 1.5x, on an AVX-512 BF16 "
-    "CPU without AMX), else float32.  float32: always float32 (default: config `precision`, "
-    "else auto).  Only models with a converted OpenVINO graph (musicnn, and models `tagger "
-    "retrain` made) have the choice.",
-)
-
-# The tag-writing options of `tagger write` and `tagger scan --write-tags`, defined
-# once; `with_write_options` adds them to a command, which receives them as `tags`.
+# The tag-writing options of `tagger write` and `tagger scan --write-tags`: the settings
+# marked `write` in the table, and --dry-run.  `with_write_options` adds them to a command,
+# which receives them as `tags`.
+_WRITE_SETTINGS = [name for name, s in SETTINGS.items() if s.write]
 _WRITE_PARAMS = [
-    inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, annotation=kind, default=option)
-    for name, kind, option in (
-        (
-            "overwrite",
-            Optional[bool],
-            typer.Option(
-                None,
-                "--overwrite/--keep-existing",
-                show_default=False,
-                help="Replace genres already in the files, or leave them alone (default: config "
-                "`overwrite`, else keep).",
-            ),
+    *(
+        inspect.Parameter(
+            name,
+            inspect.Parameter.KEYWORD_ONLY,
+            annotation=Optional[SETTINGS[name].option_type],
+            default=_setting_option(name),
+        )
+        for name in _WRITE_SETTINGS
+    ),
+    inspect.Parameter(
+        "dry_run",
+        inspect.Parameter.KEYWORD_ONLY,
+        annotation=bool,
+        default=_switch(
+            "--dry-run",
+            help="Print what would happen to each file (with --album, each album first) "
+            "and change nothing.",
         ),
-        (
-            "min_confidence",
-            Optional[float],
-            typer.Option(
-                None,
-                "--min-confidence",
-                min=0.0,
-                max=1.0,
-                metavar="P",
-                show_default=False,
-                help="Do not write a genre whose probability is below P (default: config, else 0).",
-            ),
-        ),
-        (
-            "top",
-            Optional[int],
-            typer.Option(
-                None,
-                "--top",
-                min=1,
-                metavar="K",
-                show_default=False,
-                help="Write up to K genres that pass --min-confidence (default: config, else 1).",
-            ),
-        ),
-        (
-            "id3v23",
-            Optional[bool],
-            typer.Option(
-                None,
-                "--id3v23/--id3v24",
-                show_default=False,
-                help="ID3 version for MP3/WAV/AIFF: v2.3 for old players (several genres then "
-                "joined by --separator) or v2.4 (default: config `id3_version`, else 2.4).",
-            ),
-        ),
-        (
-            "separator",
-            Optional[str],
-            typer.Option(
-                None,
-                "--separator",
-                metavar="S",
-                show_default=False,
-                help="Joins several genres where a format holds one value (default: config, "
-                "else '; ').",
-            ),
-        ),
-        (
-            "album",
-            Optional[bool],
-            typer.Option(
-                None,
-                "--album/--per-track",
-                show_default=False,
-                help="One genre per album, pooled from all of its tracks (album tag and album "
-                "artist, else the folder), or each track's own; compilations and albums whose "
-                "tracks disagree stay per track (default: config `album`, else per track).",
-            ),
-        ),
-        (
-            "dry_run",
-            bool,
-            typer.Option(
-                False,
-                "--dry-run",
-                help="Print what would happen to each file (with --album, each album first) "
-                "and change nothing.",
-            ),
-        ),
-    )
+    ),
 ]
 
 
 @dataclass(frozen=True)
 class WriteChoices:
-    """The tag-writing options as given on the command line (None: not given)."""
+    """The tag-writing options as given on the command line."""
 
-    overwrite: bool | None
-    min_confidence: float | None
-    top: int | None
-    id3v23: bool | None
-    separator: str | None
-    album: bool | None
+    settings: dict[str, Any]  # setting -> its checked value, None where not given
     dry_run: bool
 
     def overrides(self) -> dict[str, Any]:
         """These choices as ``Settings`` overrides (the dry run is not a setting)."""
-        return {
-            "overwrite": self.overwrite,
-            "min_confidence": self.min_confidence,
-            "top": self.top,
-            "separator": self.separator,
-            "album": self.album,
-            "id3_version": None if self.id3v23 is None else "2.3" if self.id3v23 else "2.4",
-        }
+        return self.settings
 
 
 def with_write_options(fn: Callable) -> Callable:
@@ -298,8 +229,8 @@ def with_write_options(fn: Callable) -> Callable:
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        tags = WriteChoices(**{p.name: kwargs.pop(p.name) for p in _WRITE_PARAMS})
-        return fn(*args, tags=tags, **kwargs)
+        given = {name: kwargs.pop(name) for name in _WRITE_SETTINGS}
+        return fn(*args, tags=WriteChoices(given, kwargs.pop("dry_run")), **kwargs)
 
     wrapper.__signature__ = sig.replace(parameters=own + _WRITE_PARAMS)  # type: ignore[attr-defined]
     wrapper.__annotations__ = {
@@ -311,8 +242,6 @@ def with_write_options(fn: Callable) -> Callable:
 
 def _settings(tags: WriteChoices | None = None, **cli: Any):
     """The config file's settings with the command line's values on top."""
-    from .config import load_config
-
     return load_config().override(**cli, **(tags.overrides() if tags else {}))
 
 
@@ -472,20 +401,9 @@ def scan(
     ),
     db: Optional[Path] = DbOption,
     model: Optional[str] = ModelOption,
-    jobs: Optional[int] = typer.Option(
-        None,
-        "--jobs",
-        "-j",
-        min=1,
-        metavar="N",
-        show_default=False,
-        help="Worker processes (default: config `jobs`, else the number of CPUs).",
-    ),
-    rescan: bool = typer.Option(
-        False, "--rescan", help="Analyse every file again, even unchanged ones."
-    ),
-    resume: bool = typer.Option(
-        False,
+    jobs: Optional[int] = _setting_option("jobs"),
+    rescan: bool = _switch("--rescan", help="Analyse every file again, even unchanged ones."),
+    resume: bool = _switch(
         "--resume",
         help="With --rescan: finish an interrupted rescan, skipping the files it already redid.",
     ),
@@ -502,21 +420,18 @@ def scan(
         metavar="loky|dask",
         help="loky (worker processes on this machine) or dask (a Dask cluster; see --scheduler).",
     ),
-    scheduler: Optional[str] = typer.Option(
-        None,
+    scheduler: Optional[str] = _optional(
         "--scheduler",
         metavar="ADDR",
-        show_default=False,
         help="Dask scheduler address, "
         "e.g. tls://10.0.0.5:8786 (default with --backend "
         "dask: a local cluster).",
     ),
-    write_tags: bool = typer.Option(
-        False,
+    write_tags: bool = _switch(
         "--write-tags",
         help="Then write the genres into the files' tags (with the options below).",
     ),
-    precision: Optional[Precision] = PrecisionOption,
+    precision: Optional[str] = PrecisionOption,
     json_out: bool = JsonOption,
     *,
     tags: WriteChoices,  # the write options, from with_write_options
@@ -530,22 +445,18 @@ def scan(
     """
     from .scan import ScanOptions
     from .scan import scan as run_scan
+    from .write import WriteOptions
 
-    settings = _settings(
-        tags, db=db, model=model, jobs=jobs, precision=precision.value if precision else None
-    )
-    options = ScanOptions(
-        model=settings.model,
-        jobs=settings.jobs,
+    settings = _settings(tags, db=db, model=model, jobs=jobs, precision=precision)
+    options = settings.options_for(  # model, jobs, exclude, precision: the settings
+        ScanOptions,
         rescan=rescan,
         timeout=timeout,
         progress=not json_out,
         backend=backend.value,
         scheduler=scheduler,
-        exclude=settings.exclude,
         keep_workers=False,
-        precision=settings.precision,
-        write=settings.write_options(dry_run=tags.dry_run) if write_tags else None,
+        write=WriteOptions.from_settings(settings, tags.dry_run) if write_tags else None,
         dry_run=tags.dry_run,
         resume=resume,
     )
@@ -591,8 +502,7 @@ def scan(
 def write(
     paths: Optional[List[Path]] = PathsArg,
     db: Optional[Path] = DbOption,
-    include_uncertain: bool = typer.Option(
-        False,
+    include_uncertain: bool = _switch(
         "--include-uncertain",
         help="Also write tracks the model abstained on (a "
         "trained head's confidence under the threshold chosen on held-out tracks; "
@@ -610,13 +520,14 @@ def write(
     and may run while a scan holds the database.  Exits 4 when some files
     could not be written.
     """
+    from .write import WriteOptions
     from .write import write_tags as run_write
 
     settings = _settings(tags, db=db)
     summary = run_write(
         [str(p) for p in paths] if paths else None,
         db=settings.db,
-        options=settings.write_options(dry_run=tags.dry_run, include_uncertain=include_uncertain),
+        options=WriteOptions.from_settings(settings, tags.dry_run, include_uncertain),
     )
     if json_out:
         _print_json(summary.to_dict())
@@ -631,12 +542,11 @@ def write(
 def undo(
     paths: Optional[List[Path]] = PathsArg,
     db: Optional[Path] = DbOption,
-    scan: Optional[int] = typer.Option(
-        None, "--scan", metavar="ID", show_default=False, help="Only the writes of this scan id."
+    scan: Optional[int] = _optional(
+        "--scan", metavar="ID", help="Only the writes of this scan id."
     ),
-    dry_run: bool = typer.Option(False, "--dry-run", help="Show what would be restored."),
-    force: bool = typer.Option(
-        False,
+    dry_run: bool = _switch("--dry-run", help="Show what would be restored."),
+    force: bool = _switch(
         "--force",
         help="Also restore files whose genre was changed by something else after tagger wrote it.",
     ),
@@ -683,41 +593,26 @@ def undo(
 def ls_cmd(
     paths: Optional[List[Path]] = PathsArg,
     db: Optional[Path] = DbOption,
-    genre: Optional[str] = typer.Option(
-        None,
+    genre: Optional[str] = _optional(
         "--genre",
         "-g",
         metavar="G",
-        show_default=False,
         help="Only tracks of this genre (the model's name, your "
         "spelling from the config, or a synonym).",
     ),
-    below: Optional[float] = typer.Option(
-        None,
-        "--below",
-        min=0.0,
-        max=1.0,
-        metavar="P",
-        show_default=False,
-        help="Only tracks whose confidence is below P.",
+    below: Optional[float] = _optional(
+        "--below", min=0.0, max=1.0, metavar="P", help="Only tracks whose confidence is below P."
     ),
-    status: Optional[str] = typer.Option(
-        None,
+    status: Optional[str] = _optional(
         "--status",
         metavar="S",
-        show_default=False,
         help="Only tracks with this status: ok, truncated, too_short, silent, error, missing.",
     ),
-    model: Optional[str] = typer.Option(
-        None,
-        "--model",
-        "-m",
-        metavar="NAME",
-        show_default=False,
-        help="Only tracks analysed by this model.",
+    model: Optional[str] = _optional(
+        "--model", "-m", metavar="NAME", help="Only tracks analysed by this model."
     ),
     json_out: bool = JsonOption,
-    csv_out: bool = typer.Option(False, "--csv", help="Print CSV."),
+    csv_out: bool = _switch("--csv", help="Print CSV."),
 ) -> None:
     """List stored tracks with their genre, confidence and status (like `beet ls`).
 
@@ -768,24 +663,15 @@ def report(
     uncertain: int = typer.Option(
         10, "--uncertain", min=0, metavar="N", help="List the N tracks the model is least sure of."
     ),
-    low_confidence: float = typer.Option(
-        0.4,
-        "--low-confidence",
-        min=0.0,
-        max=1.0,
-        metavar="P",
-        help="Confidence under which a track counts as low.",
+    low_confidence: float = _probability(
+        0.4, "--low-confidence", help="Confidence under which a track counts as low."
     ),
-    errors: bool = typer.Option(
-        False, "--errors", help="List every failed file (default: the first 20)."
-    ),
+    errors: bool = _switch("--errors", help="List every failed file (default: the first 20)."),
     json_out: bool = JsonOption,
-    csv_out: bool = typer.Option(False, "--csv", help="Print the grouped table as CSV."),
-    plot: Optional[Path] = typer.Option(
-        None,
+    csv_out: bool = _switch("--csv", help="Print the grouped table as CSV."),
+    plot: Optional[Path] = _optional(
         "--plot",
         metavar="FILE",
-        show_default=False,
         help="Also draw tracks per group, the confidence "
         "distribution and the agreement matrix (.png or .svg).",
     ),
@@ -826,12 +712,11 @@ def show(
     db: Optional[Path] = DbOption,
     model: Optional[str] = ModelOption,
     top: int = typer.Option(3, "--top", min=1, metavar="K", help="How many genres to list."),
-    fresh: bool = typer.Option(
-        False,
+    fresh: bool = _switch(
         "--fresh",
         help="Run the model even when the database holds a current result for the file.",
     ),
-    precision: Optional[Precision] = PrecisionOption,
+    precision: Optional[str] = PrecisionOption,
     json_out: bool = JsonOption,
 ) -> None:
     """Print the top genres of one file.
@@ -843,7 +728,7 @@ def show(
     from .show import show as run_show
     from .worker import top_k
 
-    settings = _settings(db=db, model=model, precision=precision.value if precision else None)
+    settings = _settings(db=db, model=model, precision=precision)
     shown = run_show(file, settings.model, settings.db, fresh=fresh, precision=settings.precision)
     ref, pred = shown.ref, shown.prediction
     best = top_k(pred.probabilities, top)
@@ -888,11 +773,8 @@ def similar(
     ),
     db: Optional[Path] = DbOption,
     top: int = typer.Option(10, "--top", min=1, help="How many similar tracks to list."),
-    m3u: Optional[Path] = typer.Option(
-        None,
-        "--m3u",
-        help="Also write them as an M3U playlist (the file first).",
-        show_default=False,
+    m3u: Optional[Path] = _optional(
+        "--m3u", help="Also write them as an M3U playlist (the file first)."
     ),
     json_out: bool = JsonOption,
 ) -> None:
@@ -923,7 +805,6 @@ def models_cmd(json_out: bool = JsonOption) -> None:
     The default is the config's `model` when set, else the best model
     installed; the last line says how to choose another.
     """
-    from .config import config_path
     from .models import KINDS, available, default_kind, planned_engine
 
     settings = _settings()
@@ -986,8 +867,6 @@ def models_cmd(json_out: bool = JsonOption) -> None:
 @handles_errors
 def config_cmd(json_out: bool = JsonOption) -> None:
     """Print the effective settings and where each came from (config file, environment, default)."""
-    from .config import config_path, load_config
-
     settings = load_config()
     path = config_path()
     values = settings.to_dict()
@@ -1020,14 +899,10 @@ def config_cmd(json_out: bool = JsonOption) -> None:
 @app.command()
 @handles_errors
 def retrain(
-    data: Optional[Path] = typer.Option(
-        None,
-        "--data",
-        help="Genre collection: GTZAN (genres/<genre>/...) or any <genre>/<files> folder.",
-        show_default=False,
+    data: Optional[Path] = _optional(
+        "--data", help="Genre collection: GTZAN (genres/<genre>/...) or any <genre>/<files> folder."
     ),
-    from_library: bool = typer.Option(
-        False,
+    from_library: bool = _switch(
         "--from-library",
         help="Instead, learn your own "
         "genres: train the `library` head on the genre tags the "
@@ -1040,19 +915,15 @@ def retrain(
         min=1,
         help="With --from-library: genres with fewer tracks are left out (and listed).",
     ),
-    genre_map: Optional[Path] = typer.Option(
-        None,
+    genre_map: Optional[Path] = _optional(
         "--map",
         help="With --from-library: a file of `From = To` lines merging genres "
         "(`Rap = Rap` keeps a genre apart that would be merged as a synonym).",
-        show_default=False,
     ),
-    target_precision: float = typer.Option(
+    target_precision: float = _probability(
         0.9,
         "--target-precision",
-        min=0.5,
-        max=1.0,
-        metavar="P",
+        at_least=0.5,
         help="With --from-library: the share of the held-out tracks the head keeps that must "
         "be right; it abstains below the lowest confidence that achieves it (lower: fewer "
         "abstentions, more mistakes).",
@@ -1063,14 +934,12 @@ def retrain(
         "-m",
         help=f"{', '.join(NETS + HEADS)}, or all (every net: {' and '.join(NETS)}).",
     ),
-    split: Optional[str] = typer.Option(
-        None,
+    split: Optional[str] = _optional(
         "--split",
         help="filtered (default when split lists exist) or random (stratified, by track).",
     ),
     split_dir: Optional[Path] = SplitDirOption,
-    folds: Optional[int] = typer.Option(
-        None,
+    folds: Optional[int] = _optional(
         "--folds",
         min=2,
         help="K-fold cross-validation by track instead (reports mean accuracy, installs nothing).",
@@ -1080,8 +949,7 @@ def retrain(
     ),
     batch: int = typer.Option(64, "--batch", min=1),
     seed: int = typer.Option(0, "--seed"),
-    out: Optional[Path] = typer.Option(
-        None,
+    out: Optional[Path] = _optional(
         "--out",
         help="Where to write <model>.keras and its "
         "card (default: the user model folder, used by scans).",
@@ -1227,36 +1095,24 @@ def evaluate(
         show_default=False,
         help="The genre collection the model was trained on.",
     ),
-    model: Optional[str] = typer.Option(
-        None,
+    model: Optional[str] = _optional(
         "--model",
         "-m",
         metavar="NAME",
-        show_default=False,
         help=f"{NETS[0]} (default), {', '.join(NETS[1:])}, or a .keras file.",
     ),
-    split: Optional[str] = typer.Option(
-        None,
+    split: Optional[str] = _optional(
         "--split",
         metavar="filtered|random",
-        show_default=False,
         help="filtered or random (default: the split in the model card).",
     ),
     split_dir: Optional[Path] = SplitDirOption,
-    seed: Optional[int] = typer.Option(
-        None,
-        "--seed",
-        metavar="N",
-        show_default=False,
-        help="Seed of a random split (default: the card's).",
+    seed: Optional[int] = _optional(
+        "--seed", metavar="N", help="Seed of a random split (default: the card's)."
     ),
     cache_dir: Optional[Path] = CacheDirOption,
-    plot: Optional[Path] = typer.Option(
-        None,
-        "--plot",
-        metavar="FILE",
-        show_default=False,
-        help="Write the confusion matrix as PNG.",
+    plot: Optional[Path] = _optional(
+        "--plot", metavar="FILE", help="Write the confusion matrix as PNG."
     ),
     json_out: bool = JsonOption,
 ) -> None:

@@ -41,6 +41,7 @@ from typing import Any, ClassVar
 
 from .albums import AlbumGenre, AlbumTrack, album_genres
 from .clock import now
+from .config import Settings, check_fields
 from .errors import TaggerError
 from .genres import GenreMap
 from .paths import absolute, default_db, is_under, printable
@@ -71,6 +72,21 @@ class WriteOptions:
     include_uncertain: bool = False  # also write tracks the model abstained on
     album: bool = False  # one genre per album, pooled from its tracks (``tagger.albums``)
     genre_map: GenreMap = field(default_factory=GenreMap)
+
+    def __post_init__(self) -> None:  # a rule the config file would refuse is refused here too
+        check_fields(self, "WriteOptions.")
+
+    @classmethod
+    def from_settings(
+        cls, settings: Settings, dry_run: bool = False, include_uncertain: bool = False
+    ) -> WriteOptions:
+        """The options these settings give ``tagger write`` and ``scan --write-tags``."""
+        return settings.options_for(
+            cls,
+            id3v23=settings.id3_version == "2.3",
+            dry_run=dry_run,
+            include_uncertain=include_uncertain,
+        )
 
 
 @dataclass

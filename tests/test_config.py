@@ -1,13 +1,17 @@
-"""The config file: precedence, `tagger config`, one-line errors naming the key, the genre map."""
+"""The settings table and the config file: precedence, `tagger config`, one-line errors naming
+the key (the same words from a config file, a tagger option, beets and a library caller), the
+genre map."""
 
 from __future__ import annotations
 
 import json
 
 import pytest
+from beets_rig import BEET, Beets, add_tracks
 from conftest import run_cli
 
-from tagger.config import ConfigError, load_config
+from tagger.config import SETTINGS, ConfigError, load_config, tomllib
+from tagger.write import WriteOptions
 
 
 def write_config(home, text: str):
@@ -38,7 +42,7 @@ def test_file_then_environment_then_command_line(isolated_home, monkeypatch, tmp
     s = s.override(top=5, jobs=None)
     assert s.top == 5 and s.source("top") == "command line"
     assert s.jobs == 3 and s.source("jobs").startswith("config file")
-    assert s.write_options().id3v23 and s.write_options(dry_run=True).dry_run
+    assert WriteOptions.from_settings(s).id3v23 and WriteOptions.from_settings(s, True).dry_run
 
 
 @pytest.mark.parametrize(
@@ -84,3 +88,65 @@ def test_tagger_config_shows_sources_and_refuses_a_bad_file(isolated_home):
         assert proc.stderr.strip() == (
             f"tagger: error: config {path}: top: must be a whole number >= 1, not -1"
         )
+
+
+# A bad value of each setting every front end takes, as TOML/YAML spell it, and the table's words.
+BAD = [
+    ("jobs", "0", "must be a whole number >= 1, not 0"),
+    ("min_confidence", "1.5", "must be a number from 0 to 1, not 1.5"),
+    ("top", "0", "must be a whole number >= 1, not 0"),
+    ("precision", '"fast"', "must be auto or float32, not 'fast'"),
+]
+
+
+@pytest.mark.parametrize("key, value, why", BAD, ids=[b[0] for b in BAD])
+def test_a_bad_value_is_the_same_line_from_the_file_an_option_and_a_library_caller(
+    isolated_home, tmp_path, key, value, why
+):
+    path = write_config(isolated_home, f"{key} = {value}\n")
+    with pytest.raises(ConfigError) as raised:
+        load_config()
+    assert str(raised.value) == f"config {path}: {key}: {why}"
+    proc = run_cli("config", check=False)
+    assert (proc.returncode, proc.stderr) == (1, f"tagger: error: config {path}: {key}: {why}\n")
+
+    path.unlink()
+    flag = SETTINGS[key].flags[0]  # `scan` takes all four: its own and the tag-writing ones
+    proc = run_cli("scan", flag, value.strip('"'), tmp_path, check=False)
+    assert proc.returncode == 2, proc.stderr  # bad usage, before anything is read or scanned
+    assert proc.stderr.splitlines()[0] == f"tagger scan: error: {flag}: {why}"
+
+    parsed = tomllib.loads(f"v = {value}")["v"]
+    if key in {f for f in WriteOptions.__dataclass_fields__}:
+        with pytest.raises(ConfigError, match=f"^WriteOptions.{key}: {why}$"):
+            WriteOptions(**{key: parsed})
+
+
+def test_every_setting_has_a_check_a_default_that_passes_it_and_help():
+    for name, s in SETTINGS.items():
+        assert s.name == name and s.help
+        if s.default is not None:
+            assert s.parse(s.default) == s.default, name
+        if s.flags:
+            assert f"config `{s.key}`" in s.option_help
+
+
+@pytest.fixture(scope="module")
+def beets_one_track(tmp_path_factory):
+    """A real beets library of one item, and tagger's config file absent."""
+    if BEET is None:
+        pytest.skip("beets is not installed (pip install '.[beets]')")
+    b = Beets(tmp_path_factory.mktemp("beets"))
+    b.env["TAGGER_CONFIG"] = str(b.root / "no-config.toml")
+    add_tracks(b, "incoming", ["one"])
+    return b
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("key, value, why", BAD, ids=[b[0] for b in BAD])
+def test_beets_says_the_same_words_for_the_same_bad_value(beets_one_track, key, value, why):
+    b = beets_one_track
+    extra = b.config(f"bad-{key}.yaml", f"audiogenre: {{{key}: {value}}}\n")
+    proc = b("-c", extra, "audiogenre", check=False)
+    assert (proc.returncode, proc.stderr) == (1, f"error: audiogenre.{key}: {why}\n")
+    assert not b.tagger_db.exists()  # said before any work: no database, no scan

@@ -163,7 +163,10 @@ def test_threshold_and_top_k(beets):
     assert raw_genres(beets.files()["two"]) == names
 
     bad = beets("audiogenre", "-c", "1.5", check=False)
-    assert bad.returncode != 0 and "min_confidence must be between 0 and 1" in bad.stderr
+    assert (
+        bad.returncode != 0
+        and "audiogenre.min_confidence: must be a number from 0 to 1, not 1.5" in bad.stderr
+    )
     assert "Traceback" not in bad.stderr
 
 
@@ -278,9 +281,12 @@ def test_user_mistakes_are_one_line(beets):
     assert "no albums match album:nosuch" in mistake("", "-a", "album:nosuch")
     assert "is a directory" in mistake(f"audiogenre: {{db: {beets.root}}}\n", "title:four")
     assert "no such model: nosuch" in mistake("audiogenre: {model: nosuch}\n", "title:four")
-    assert "audiogenre.jobs: must be a number" in mistake("audiogenre: {jobs: two}\n")
-    assert "top must be 1 or more, not 0" in mistake("", "--top", "0")
-    assert "precision must be auto or float32, not 'fast'" in mistake(
+    # the words of tagger's settings table, as for a config file or a tagger option
+    assert "audiogenre.jobs: must be a whole number >= 1, not 'two'" in mistake(
+        "audiogenre: {jobs: two}\n"
+    )
+    assert "audiogenre.top: must be a whole number >= 1, not 0" in mistake("", "--top", "0")
+    assert "audiogenre.precision: must be auto or float32, not 'fast'" in mistake(
         "audiogenre: {precision: fast}\n", "title:four"
     )
 
