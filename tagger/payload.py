@@ -119,11 +119,20 @@ def _flac(f: BinaryIO, size: int, fmt: Format) -> Ranges:
         start, length, blocks = _flac_blocks(f)
     except TagError as exc:
         raise Unsafe(f"refused: {exc}, so where the audio starts is unknown") from None
-    if blocks[0][0] != 0 or any(kind == 127 for kind, _, _ in blocks):
+    if blocks[0].kind != 0 or any(b.kind == 127 for b in blocks):
         raise Unsafe("refused: the FLAC metadata does not start with its stream information")
-    if sum(kind == 4 for kind, _, _ in blocks) > 1:
+    if sum(b.kind == 4 for b in blocks) > 1:
         raise Unsafe("refused: the FLAC file has more than one comment block (damaged metadata)")
-    if any(len(data) != declared for _, data, declared in blocks):
+    overrun = next((b for b in blocks if b.overruns), None)
+    if overrun is not None:
+        # mutagen reads it field by field and fails at the end of the file, FFmpeg skips it by
+        # its size field: a reader by contents takes every byte after it for this block, so
+        # any edit of the tag changes it.
+        raise Unsafe(
+            f"refused: a FLAC {'comment' if overrun.kind == 4 else 'picture'} block's contents "
+            "run past the end of the file, so where the audio starts is unknown"
+        )
+    if any(len(b.data) != b.declared for b in blocks):
         # mutagen and libFLAC read such a block by its contents, FFmpeg by its size field:
         # an edit of the tag would change what FFmpeg takes for the rest of the file.
         raise Unsafe(

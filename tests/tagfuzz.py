@@ -49,6 +49,8 @@ KNOWN_REASONS = [
         r"refused: a FLAC metadata block's size field disagrees with its contents, so players "
         r"could read tag bytes as audio",
         r"refused: the FLAC metadata does not start with its stream information",
+        r"refused: a FLAC (comment|picture) block's contents run past the end of the file, so "
+        r"where the audio starts is unknown",
         r"refused: the ID3 tag (is|has|carries) .*, which tagger cannot edit without rewriting it",
         r"refused: the FLAC file has more than one comment block \(damaged metadata\)",
         r"refused: no FLAC frame where the metadata ends \(a block's size field is wrong\), so "

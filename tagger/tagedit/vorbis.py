@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import struct
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, BinaryIO, ClassVar
 
 from mutagen._util import resize_bytes
@@ -31,8 +32,10 @@ if TYPE_CHECKING:
 
 def _split(block: bytes) -> tuple[bytes, list[bytes], bytes]:
     """(vendor string with its length, the raw pairs, what follows them)."""
-    n = int.from_bytes(block[:4], "little")
-    pos = 4 + n
+    vendor = 4 + int.from_bytes(block[:4], "little")
+    pos = vendor
+    if len(block) < pos + 4:  # the vendor string or the count runs past the block
+        raise TagError("damaged Vorbis comment block")
     count = int.from_bytes(block[pos : pos + 4], "little")
     pos += 4
     pairs = []
@@ -42,7 +45,7 @@ def _split(block: bytes) -> tuple[bytes, list[bytes], bytes]:
             raise TagError("damaged Vorbis comment block")
         pairs.append(block[pos + 4 : pos + 4 + n])
         pos += 4 + n
-    return block[: 4 + int.from_bytes(block[:4], "little")], pairs, block[pos:]
+    return block[:vendor], pairs, block[pos:]
 
 
 def _join(vendor: bytes, pairs: list[bytes], after: bytes) -> bytes:
@@ -102,43 +105,81 @@ def _fit(data: bytes, length: int | None, pad_ok: Callable[[bytes], bool]) -> by
 
 
 # FLAC: metadata blocks edited as bytes; every block but the comment and padding kept as is.
-def _real_size(f: BinaryIO, kind: int, declared: int) -> int:
-    """The true length of the comment or picture block at ``f``'s position.
+@dataclass
+class FlacBlock:
+    """One metadata block: its type, its bytes, and the two lengths readers go by.
+
+    ``declared`` is its header's size field (None: a block tagger made, whose
+    field is its length).  ``contents`` is the length its contents give, for
+    the comment and picture blocks that libFLAC and mutagen read field by field
+    (None for other types): FFmpeg goes by the size field, they by the contents,
+    and where the two disagree they disagree on where the next block starts.
+    """
+
+    kind: int
+    data: bytes
+    declared: int | None
+    contents: int | None = None
+
+    @property
+    def overruns(self) -> bool:
+        """Its contents, read as libFLAC and mutagen do, run past the end of the file."""
+        return self.contents is not None and self.contents > len(self.data)
+
+
+def _contents_size(f: BinaryIO, kind: int, left: int) -> int | None:
+    """The length of the comment or picture block at ``f``'s position, by its contents.
 
     Some writers store a wrong size for these two blocks; FLAC's reference
-    decoder (and mutagen) read them by their contents, and so does this (the
-    wrong declared size is kept as it was).  Other blocks: their declared size.
+    decoder and mutagen read them field by field.  The lengths are summed, not
+    sought past, so contents that claim more than the ``left`` bytes the file
+    holds give a length past it (``left + 1`` when the file ends inside a
+    length field).  None for other blocks.
     """
+    if kind not in (4, 6):
+        return None
     start = f.tell()
+    pos = 0
 
     def length(order: str) -> int:
+        nonlocal pos
+        f.seek(start + pos)
         raw = f.read(4)
         if len(raw) < 4:
             raise EOFError
+        pos += 4
         return int.from_bytes(raw, order)  # type: ignore[arg-type]
 
     try:
         if kind == 4:
-            f.seek(length("little"), 1)  # vendor string
+            pos += length("little")  # vendor string
             for _ in range(length("little")):
-                f.seek(length("little"), 1)
-        elif kind == 6:
-            f.seek(4, 1)  # picture type
-            f.seek(length("big"), 1)  # MIME type
-            f.seek(length("big"), 1)  # description
-            f.seek(16, 1)  # width, height, depth, colours
-            f.seek(length("big"), 1)  # the picture
+                if pos > left:
+                    break
+                pos += length("little")
         else:
-            return declared
-        return f.tell() - start
+            pos += 4  # picture type
+            pos += length("big")  # MIME type
+            pos += length("big")  # description
+            pos += 16  # width, height, depth, colours
+            pos += length("big")  # the picture
+        return pos
     except EOFError:
-        return declared
+        return left + 1
     finally:
         f.seek(start)
 
 
-def _flac_blocks(f: BinaryIO) -> tuple[int, int, list[list]]:
-    """(offset of ``fLaC``, metadata length, blocks as [kind, data, declared size])."""
+def _flac_blocks(f: BinaryIO) -> tuple[int, int, list[FlacBlock]]:
+    """(offset of ``fLaC``, metadata length, the metadata blocks).
+
+    A block whose size field is shorter than its contents is read by its
+    contents (as libFLAC and mutagen do); one whose contents run past the end
+    of the file by its size field, marked ``overruns`` (no reader finds its end
+    where another does, and any edit after it changes what they take for it).
+    """
+    f.seek(0, 2)
+    eof = f.tell()
     f.seek(0)
     start = tag_size(f.read(10)) or 0
     f.seek(start)
@@ -150,34 +191,36 @@ def _flac_blocks(f: BinaryIO) -> tuple[int, int, list[list]]:
         if len(head) < 4:
             raise TagError("truncated FLAC metadata")
         declared = int.from_bytes(head[1:], "big")
-        kind = head[0] & 0x7F
-        size = max(declared, _real_size(f, kind, declared))  # too short: read by contents
+        contents = _contents_size(f, head[0] & 0x7F, eof - f.tell())
+        size = declared
+        if contents is not None and declared < contents <= eof - f.tell():
+            size = contents  # the size field too short: read by contents
         data = f.read(size)
         if len(data) < size:
             raise TagError("truncated FLAC metadata")
-        blocks.append([kind, data, declared])
+        blocks.append(FlacBlock(head[0] & 0x7F, data, declared, contents))
         length += 4 + size
         if head[0] & 0x80:
             return start, length, blocks
 
 
-def _flac_rewrite(f: BinaryIO, start: int, old_len: int, blocks: list[list]) -> None:
+def _flac_rewrite(f: BinaryIO, start: int, old_len: int, blocks: list[FlacBlock]) -> None:
     out = bytearray()
-    for i, (kind, data, declared) in enumerate(blocks):
-        out += bytes([kind | (0x80 if i == len(blocks) - 1 else 0)])
-        out += (declared if declared is not None else len(data)).to_bytes(3, "big") + data
+    for i, b in enumerate(blocks):
+        out += bytes([b.kind | (0x80 if i == len(blocks) - 1 else 0)])
+        out += (b.declared if b.declared is not None else len(b.data)).to_bytes(3, "big") + b.data
     resize_bytes(f, old_len, len(out), start + 4)
     f.seek(start + 4)
     f.write(out)
 
 
-def _flac_field(blocks: list[list]) -> Field:
-    vc = next((b for b in blocks if b[0] == 4), None)
-    pad = next((b for b in blocks if b[0] == 1), None)
-    layout = {"padding": len(pad[1]) if pad else None}
-    if vc is not None and vc[2] != len(vc[1]):
-        layout["declared"] = vc[2]  # a wrong size, given back on undo
-    return _field(vc[1] if vc else None, **layout)
+def _flac_field(blocks: list[FlacBlock]) -> Field:
+    vc = next((b for b in blocks if b.kind == 4), None)
+    pad = next((b for b in blocks if b.kind == 1), None)
+    layout = {"padding": len(pad.data) if pad else None}
+    if vc is not None and vc.declared != len(vc.data):
+        layout["declared"] = vc.declared  # a wrong size, given back on undo
+    return _field(vc.data if vc else None, **layout)
 
 
 def _flac_change(
@@ -187,20 +230,20 @@ def _flac_change(
     declared: int | None = None,
 ) -> Field:
     start, old_len, blocks = _flac_blocks(f)
-    vc = next((b for b in blocks if b[0] == 4), None)
-    pad = next((b for b in blocks if b[0] == 1), None)
+    vc = next((b for b in blocks if b.kind == 4), None)
+    pad = next((b for b in blocks if b.kind == 1), None)
     field = _flac_field(blocks)
-    new = edit(vc[1] if vc else None)
+    new = edit(vc.data if vc else None)
     if new is None:
         blocks = [b for b in blocks if b is not vc]
     elif vc is None:
-        blocks.insert(1, [4, new, None])
+        blocks.insert(1, FlacBlock(4, new, None))
     else:
-        vc[1], vc[2] = new, declared
+        vc.data, vc.declared = new, declared
     if pad is not None:
-        others = sum(4 + len(b[1]) for b in blocks if b is not pad) + 4
+        others = sum(4 + len(b.data) for b in blocks if b is not pad) + 4
         want = padding if padding is not None else old_len - others
-        pad[1], pad[2] = b"\x00" * (want if want >= 0 else 1024), None
+        pad.data, pad.declared = b"\x00" * (want if want >= 0 else 1024), None
     _flac_rewrite(f, start, old_len, blocks)
     return field
 
@@ -285,8 +328,8 @@ def _ogg_change(
 def _comment_block(f: BinaryIO, fmt: Format) -> bytes | None:
     """The raw comment block (FLAC) or packet body (Ogg) of the file's audio, None if none."""
     if fmt.container == "flac":
-        vc = next((b for b in _flac_blocks(f)[2] if b[0] == 4), None)
-        return vc[1] if vc else None
+        vc = next((b for b in _flac_blocks(f)[2] if b.kind == 4), None)
+        return vc.data if vc else None
     _, packets, prefix, _ = _ogg_comment(f)
     return packets[0][len(prefix) :]
 
