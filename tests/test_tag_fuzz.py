@@ -63,3 +63,22 @@ def test_fuzzed_writes_are_refused_or_change_only_the_genre(originals, tmp_path_
     assert total >= CASES * 0.9
     for name in names:  # every format was both written and refused
         assert outcomes[name, "written"] and outcomes[name, "refused"], (name, outcomes)
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [
+        [("add", 978282, 1434965187)],
+        [
+            ("truncate", 339368, 2357815997),
+            ("add", 107518, 1256461564),
+            ("unprintable", 355152, 1491106342),
+        ],
+    ],
+)
+def test_a_flac_comment_block_turned_into_a_picture_is_refused(originals, tmp_path, changes):
+    """Two cases the long run found: the comment block's type byte becomes a picture's (6),
+    whose contents then run past the end of the file; the write must not touch the file."""
+    data = mutate(originals["flac"], changes)
+    assert data[42] & 0x7F == 6  # the corruption still hits the comment block's type
+    assert check(data, tmp_path / "case.flac") == "refused"
