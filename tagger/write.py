@@ -107,22 +107,16 @@ class Change:
 
     def to_dict(self) -> dict[str, Any]:
         """The ``--json`` record: ``album`` only in album mode, the rest only where known."""
-        out: dict[str, Any] = {
-            "path": self.path,
-            "existing": self.existing,
-            "proposed": self.proposed,
-            "model_genre": self.model_genre,
-            "confidence": self.confidence,
-            "action": self.action,
-        }
-        if self.album_mode:
-            out["album"] = self.album
-        if self.album_genre is not None:
-            out["album_genre"] = self.album_genre
-            out["album_score"] = self.album_score
-        if self.note is not None:
-            out["note"] = self.note
-        return out
+        out = to_json(self)
+        del out["album_mode"]
+        if not self.album_mode:
+            del out["album"]
+        return _known(out, "album_genre", "album_score", "note")
+
+
+def _known(record: dict[str, Any], *optional: str) -> dict[str, Any]:
+    """``record`` without those of the ``optional`` keys whose value is unknown (None)."""
+    return {k: v for k, v in record.items() if not (k in optional and v is None)}
 
 
 @dataclass(frozen=True)
@@ -403,15 +397,7 @@ class Restore:
     reason: str | None = None  # why a file changed since is left alone
 
     def to_dict(self) -> dict[str, Any]:
-        out: dict[str, Any] = {
-            "path": self.path,
-            "current": self.current,
-            "restore": self.restore,
-            "action": self.action,
-        }
-        if self.reason is not None:
-            out["reason"] = self.reason
-        return out
+        return _known(to_json(self), "reason")
 
 
 @dataclass

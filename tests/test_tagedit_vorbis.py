@@ -38,3 +38,20 @@ def test_a_vendor_string_longer_than_its_block_is_damage_not_a_vendor(tmp_path, 
         with pytest.raises(TagError, match=r"^damaged Vorbis comment block$"):
             vorbis.FAMILY.write(f, fmt, ["Jazz"])
     assert path.read_bytes() == data
+
+
+def test_a_well_formed_flacs_blocks_measure_by_contents_what_their_size_fields_say(tmp_path):
+    """Contents and size field agree on a file no one damaged, picture included: a miscount of
+    the length fields would take every sound FLAC for a damaged one (or walk its comments for ever)."""
+    path = audio_file(tmp_path, ".flac", True)
+    pictured = mutagen.File(path)
+    picture = mutagen.flac.Picture()
+    picture.mime, picture.desc, picture.data = "image/png", "front", b"\x89PNG" + bytes(300)
+    pictured.add_picture(picture)
+    pictured.save()
+    with open(path, "rb") as f:
+        _, _, blocks = vorbis._flac_blocks(f)
+    measured = {b.kind: (b.declared, b.contents) for b in blocks if b.contents is not None}
+    assert set(measured) == {4, 6}
+    assert all(declared == contents for declared, contents in measured.values()), measured
+    assert not any(b.overruns for b in blocks)

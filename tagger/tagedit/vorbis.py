@@ -139,30 +139,30 @@ def _contents_size(f: BinaryIO, kind: int, left: int) -> int | None:
     if kind not in (4, 6):
         return None
     start = f.tell()
-    pos = 0
 
-    def length(order: str) -> int:
-        nonlocal pos
-        f.seek(start + pos)
+    def length(at: int, order: str) -> int:
+        """The 4-byte length field ``at`` bytes into the block."""
+        f.seek(start + at)
         raw = f.read(4)
         if len(raw) < 4:
             raise EOFError
-        pos += 4
         return int.from_bytes(raw, order)  # type: ignore[arg-type]
 
     try:
         if kind == 4:
-            pos += length("little")  # vendor string
-            for _ in range(length("little")):
+            pos = 4 + length(0, "little")  # vendor string
+            count = length(pos, "little")
+            pos += 4
+            for _ in range(count):
                 if pos > left:
                     break
-                pos += length("little")
+                pos += 4 + length(pos, "little")
         else:
-            pos += 4  # picture type
-            pos += length("big")  # MIME type
-            pos += length("big")  # description
+            pos = 4  # picture type
+            pos += 4 + length(pos, "big")  # MIME type
+            pos += 4 + length(pos, "big")  # description
             pos += 16  # width, height, depth, colours
-            pos += length("big")  # the picture
+            pos += 4 + length(pos, "big")  # the picture
         return pos
     except EOFError:
         return left + 1
