@@ -374,6 +374,7 @@ class Backend(str, enum.Enum):
 def _print_scan_plan(summary: ScanSummary, with_tags: bool) -> None:
     """``scan --dry-run``: each file and what the scan would do to it, then the counts."""
     would = summary.would or {}
+    retagged = set(would.get("retagged", []))
     for key, verb in (
         ("analyse", "would analyse"),
         ("relabel", "would re-label (from its stored embedding)"),
@@ -381,15 +382,26 @@ def _print_scan_plan(summary: ScanSummary, with_tags: bool) -> None:
         ("missing", "would mark missing"),
     ):
         for path in would.get(key, []):
-            typer.echo(f"{verb} {printable(path)}")
+            said = (  # its tags changed outside tagger, its audio did not
+                verb.replace("(unchanged)", "(same audio, its new tags read)")
+                if path in retagged
+                else verb
+            )
+            typer.echo(f"{said} {printable(path)}")
     _print_failures(summary.error_files)
     typer.echo(
         f"dry run, nothing changed: {summary.files_seen} audio files: would analyse "
-        f"{summary.scanned}, re-label {summary.relabelled}, skip {summary.skipped} unchanged, "
-        f"mark {summary.missing} missing  [{summary.model} {summary.model_version}]"
+        f"{summary.scanned}, re-label {summary.relabelled}, skip {summary.skipped} unchanged"
+        f"{_retagged(summary.retagged)}, mark {summary.missing} missing  "
+        f"[{summary.model} {summary.model_version}]"
     )
     if with_tags and summary.tags is not None:
         _print_write(summary.tags, changes=True)
+
+
+def _retagged(n: int) -> str:
+    """The scan summary's note on files whose tags changed outside tagger, audio unchanged."""
+    return f" ({n} retagged outside tagger, same audio: not decoded)" if n else ""
 
 
 @app.command()
@@ -475,7 +487,7 @@ def scan(
         )
         typer.echo(
             f"{summary.files_seen} audio files: {summary.scanned} analysed, {relabelled}"
-            f"{summary.skipped} unchanged, {summary.errors} errors, "
+            f"{summary.skipped} unchanged{_retagged(summary.retagged)}, {summary.errors} errors, "
             f"{summary.missing} missing  [{summary.model} {summary.model_version} on "
             f"{summary.engine}, {summary.seconds:.1f} s]"
         )
@@ -776,25 +788,38 @@ def similar(
     m3u: Optional[Path] = _optional(
         "--m3u", help="Also write them as an M3U playlist (the file first)."
     ),
+    include_copies: bool = _switch(
+        "--include-copies",
+        help="Also list stored tracks holding the same audio as FILE (copies, retagged or "
+        "not), left out by default.",
+    ),
     json_out: bool = JsonOption,
 ) -> None:
-    """The library's tracks that sound most like FILE (cosine of stored musicnn embeddings)."""
+    """The library's tracks that sound most like FILE (cosine of stored musicnn embeddings).
+
+    FILE itself and stored copies of its audio (a beets import's copy, say) are
+    left out unless --include-copies.
+    """
     from .similar import similar as find
     from .similar import write_m3u
 
-    result = find(file, _settings(db=db).db, top)
+    result = find(file, _settings(db=db).db, top, include_copies)
     if m3u:
-        result["m3u"] = str(write_m3u(result, m3u))
+        result.m3u = str(write_m3u(result, m3u))
     if json_out:
-        _print_json(result)
+        _print_json(result.to_dict())
         return
-    typer.echo(
-        f"most similar to {printable(result['query'])} (of {result['searched']} stored tracks):"
-    )
-    for r in result["results"]:
-        typer.echo(f"  {r['similarity']:.3f}  {r['genre'] or '-':<16} {printable(r['path'])}")
-    if m3u:
-        typer.echo(f"playlist: {result['m3u']}")
+    typer.echo(f"most similar to {printable(result.query)} (of {result.searched} stored tracks):")
+    for r in result.results:
+        typer.echo(f"  {r.similarity:.3f}  {r.genre or '-':<16} {printable(r.path)}")
+    if result.copies and not include_copies:
+        n = len(result.copies)
+        typer.echo(
+            f"left out {n} cop{'y' if n == 1 else 'ies'} of the same audio "
+            f"(--include-copies lists {'them' if n > 1 else 'it'})"
+        )
+    if result.m3u:
+        typer.echo(f"playlist: {result.m3u}")
 
 
 @app.command("models")

@@ -9,6 +9,8 @@ tracks (the head's accuracy and the similarity ranking are unchanged, tested).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 
 DTYPE = np.dtype("<f2")
@@ -36,19 +38,19 @@ def normalised(x: np.ndarray) -> np.ndarray:
 
 
 def nearest(
-    query: np.ndarray, matrix: np.ndarray, top: int, exclude: int | None = None
+    query: np.ndarray, matrix: np.ndarray, top: int, exclude: int | Sequence[int] | None = None
 ) -> tuple[np.ndarray, np.ndarray]:
     """(indices, cosine similarities) of the ``top`` rows of ``matrix`` most similar to ``query``.
 
     Exact: one matrix-vector product over every row (100,000 x 400 is 40
     million multiply-adds) and the rows' norms, then a partial sort: ~50 ms.
-    ``exclude`` leaves out one row (the query track itself).
+    ``exclude`` leaves out a row or rows (the query track itself, its copies).
     """
     norms = np.sqrt(np.einsum("ij,ij->i", matrix, matrix))  # no normalised copy of the matrix
     sims = (matrix @ normalised(query.astype(np.float32))) / np.maximum(norms, 1e-12)
-    if exclude is not None:
-        sims[exclude] = -np.inf
-    top = min(top, len(sims) - (exclude is not None))
+    left_out = np.unique(np.asarray([] if exclude is None else exclude, dtype=np.intp))
+    sims[left_out] = -np.inf
+    top = min(top, len(sims) - len(left_out))
     if top <= 0:
         return np.zeros(0, int), np.zeros(0, np.float32)
     idx = np.argpartition(-sims, top - 1)[:top]

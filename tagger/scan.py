@@ -2,8 +2,10 @@
 
 The scanning process is the only writer of the database.  It walks the
 folders, compares each file's size and mtime (and the model version) with the
-stored row to skip what is already done, hands the rest in chunks to a worker
-pool, and commits the returned rows in batches (every ``COMMIT_ROWS`` rows or
+stored row to skip what is already done, re-keys the files whose size or
+mtime changed but whose audio fingerprint did not (another program rewrote
+their tags: the analysis holds, nothing is decoded), hands the rest in chunks
+to a worker pool, and commits the returned rows in batches (every ``COMMIT_ROWS`` rows or
 ``COMMIT_SECONDS`` seconds), so a scan killed at any point keeps what it
 finished and the next scan resumes with the rest.
 """
@@ -27,7 +29,7 @@ from .relabel import relabel, split_relabel
 from .results import FileError, to_json
 from .store import Store, TrackRow
 from .walk import Exclude, WalkResult, walk
-from .worker import Item, TrackResult, worker_threads
+from .worker import Item, TrackResult, fingerprint, read_tags, worker_threads
 from .write import WriteOptions, WriteSummary, write_tags
 
 COMMIT_ROWS = 64
@@ -81,6 +83,10 @@ class ScanSummary:
     scanned: int = 0
     relabelled: int = 0  # predicted from stored embeddings, not decoded
     skipped: int = 0
+    # Of the files above, those whose tags changed outside tagger and whose audio did not:
+    # re-keyed without decoding (most then count as skipped; with another model, relabelled
+    # or scanned).
+    retagged: int = 0
     errors: int = 0
     missing: int = 0
     seconds: float = 0.0
@@ -92,7 +98,8 @@ class ScanSummary:
     tags: WriteSummary | None = None  # the tag-writing summary with --write-tags
     engine: str | None = None  # what ran the net: "openvino bfloat16", "tensorflow float32"
     dry_run: bool = False
-    # With dry_run, the files each count is made of: analyse, relabel, unchanged, missing.
+    # With dry_run, the files each count is made of: analyse, relabel, unchanged, missing,
+    # and retagged (also listed where they go).
     would: dict[str, list[str]] | None = None
 
     def to_dict(self) -> dict:
@@ -132,6 +139,8 @@ class Plan:
     gone: list[TrackResult]  # found by the walk, vanished before they could be stat'ed
     vanished: list[str]  # stored, no longer under the scanned folders
     reappeared: list[str]  # unchanged files that an earlier scan had marked missing
+    # Tags changed, audio not (the stored fingerprint): re-keyed before anything else runs.
+    retagged: list[Item] = field(default_factory=list)
 
 
 def classify(
@@ -179,6 +188,29 @@ def classify(
     return todo, unchanged, gone
 
 
+def split_retagged(todo: list[Item], known: dict[str, TrackRow]) -> tuple[list[Item], list[Item]]:
+    """(files whose audio is the stored one though size or mtime changed, the rest).
+
+    Only files whose size or mtime changed and that have a stored fingerprint
+    and analysis are looked at; the fingerprint reads the audio payload's
+    bytes and decodes nothing.
+    """
+    same, rest = [], []
+    for item in todo:
+        row = known.get(item[0])
+        if (
+            row is not None
+            and row.audio is not None
+            and row.error is None
+            and (row.size, row.mtime) != (item[1], item[2])
+            and fingerprint(item[0], row.format) == row.audio
+        ):
+            same.append(item)
+        else:
+            rest.append(item)
+    return same, rest
+
+
 def plan(
     store: Store | None,
     paths: list[str],
@@ -199,7 +231,14 @@ def plan(
     todo, unchanged, gone = classify(walked.files, known, ref, rescan, since)
     if store is None:
         return Plan(walked, todo, [], unchanged, gone, [], [])
-    relabel, todo = split_relabel(store, ref, todo) if not rescan else ([], todo)
+    moved, todo = split_retagged(todo, known) if not rescan else ([], todo)
+    for item in moved:  # the analysis holds
+        row = known[item[0]]
+        if (row.model, row.model_version) == (ref.name, ref.version):
+            unchanged.append(item[0])
+        else:
+            todo.append(item)  # another model runs (from the stored embedding where it can)
+    relabel, todo = _split_relabel(store, ref, todo, moved, known) if not rescan else ([], todo)
     roots = {absolute(p) for p in paths}
     problem_dirs = {d for d, _ in walked.problems}
     found = {os.fspath(p) for p in walked.files}
@@ -213,7 +252,29 @@ def plan(
         and not (exclude and exclude.covers(p))
     ]
     reappeared = [p for p in unchanged if known[p].missing]
-    return Plan(walked, todo, relabel, unchanged, gone, vanished, reappeared)
+    return Plan(walked, todo, relabel, unchanged, gone, vanished, reappeared, moved)
+
+
+def _split_relabel(
+    store: Store, ref: ModelRef, todo: list[Item], moved: list[Item], known: dict[str, TrackRow]
+) -> tuple[list[Item], list[Item]]:
+    """``split_relabel``, with retagged files judged by the key their embedding has until
+    the scan re-keys them (their new key once split)."""
+    new = {item[0]: item for item in moved}
+    stored = [(i[0], known[i[0]].size, known[i[0]].mtime) if i[0] in new else i for i in todo]
+    relabel, todo = split_relabel(store, ref, stored)
+    return [new.get(i[0], i) for i in relabel], [new.get(i[0], i) for i in todo]
+
+
+def _retagged(item: Item, row: TrackRow) -> TrackResult:
+    """A file whose tags, not audio, changed since its scan (``row``): its new size and mtime
+    and the tags it carries now; the stored analysis holds, nothing is decoded."""
+    assert row.model is not None and row.model_version is not None  # an analysed row
+    result = TrackResult(
+        *item, model=row.model, model_version=row.model_version, format=row.format, audio=row.audio
+    )
+    read_tags(result)
+    return result
 
 
 def scan(
@@ -310,6 +371,7 @@ def _dry_run(
             scanned=len(p.todo),
             relabelled=len(p.relabel),
             skipped=len(p.unchanged),
+            retagged=len(p.retagged),
             missing=len(p.vanished),
             unreadable_folders=[FileError(d, e) for d, e in p.walked.problems],
             engine=str(engine),
@@ -319,6 +381,7 @@ def _dry_run(
                 "relabel": [item[0] for item in p.relabel],
                 "unchanged": p.unchanged,
                 "missing": p.vanished,
+                "retagged": [item[0] for item in p.retagged],
             },
         )
         summary.count(p.gone)
@@ -363,6 +426,10 @@ def _run(
     started = time.monotonic()
     store.set_missing(the_plan.vanished, True)
     store.set_missing(the_plan.reappeared, False)
+    if the_plan.retagged:
+        columns = ("path", "model", "model_version", "format", "audio")
+        stored = {r.path: r for r in store.tracks_at([i[0] for i in the_plan.retagged], columns)}
+        store.put_retagged([_retagged(item, stored[item[0]]) for item in the_plan.retagged])
     summary = ScanSummary(
         0,
         str(store.path),
@@ -370,6 +437,7 @@ def _run(
         ref.version,
         files_seen=len(the_plan.walked.files),
         skipped=len(the_plan.unchanged),
+        retagged=len(the_plan.retagged),
         missing=len(the_plan.vanished),
         unreadable_folders=[FileError(d, e) for d, e in the_plan.walked.problems],
         notice=notice,

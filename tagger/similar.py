@@ -11,19 +11,65 @@ first (the database is not changed).
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from .embeddings import nearest
 from .errors import TaggerError
 from .paths import absolute, default_db
+from .results import to_json
 from .store import Store
 
 
-def similar(file: str | os.PathLike, db: str | os.PathLike | None = None, top: int = 10) -> dict:
-    """The ``top`` most similar stored tracks to ``file``, best first, as one JSON-ready dict."""
+@dataclass(frozen=True)
+class Neighbour:
+    """One stored track in the answer."""
+
+    path: str
+    genre: str | None
+    similarity: float  # cosine of the two embeddings, 4 decimals
+    duration: float | None  # seconds of decoded audio
+
+
+@dataclass
+class Similar:
+    """``similar``'s answer; ``--json`` prints exactly this (``m3u`` once a playlist is written)."""
+
+    query: str
+    query_duration: float | None
+    source: str  # "stored": the query's embedding was in the database; "decoded": made now
+    embedder: str
+    searched: int  # stored tracks compared
+    copies: list[str]  # stored tracks of the query's audio: in ``results`` only when asked
+    results: list[Neighbour]
+    m3u: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        out = to_json(self)
+        if self.m3u is None:
+            del out["m3u"]
+        return out
+
+
+def similar(
+    file: str | os.PathLike,
+    db: str | os.PathLike | None = None,
+    top: int = 10,
+    include_copies: bool = False,
+) -> Similar:
+    """The ``top`` most similar stored tracks to ``file``, best first.
+
+    Never ``file`` itself, and, unless ``include_copies``, no stored track
+    holding the same audio (the same audio fingerprint: a byte copy, or a
+    retagged copy such as the one beets makes at import); ``copies`` lists
+    those.  A file whose audio a stored track holds is searched with that
+    track's embedding, decoded only where none does.
+    """
     from .models import current_embedder
+    from .worker import fingerprint
 
     path = absolute(file)
     if not os.path.isfile(path):
@@ -38,16 +84,23 @@ def similar(file: str | os.PathLike, db: str | os.PathLike | None = None, top: i
                 f"scan the library first (`tagger scan PATH`)"
             )
         paths = [r.path for r in rows]
-        i = paths.index(path) if path in set(paths) else None
+        index = {p: j for j, p in enumerate(paths)}
+        own = index.get(path)
         st = os.stat(path)
-        stored = store.tracks_at([path], ("size", "mtime"))[0] if i is not None else None
-        if stored and (stored.size, stored.mtime) == (st.st_size, st.st_mtime):
-            query, source = matrix[i], "stored"
-            duration = store.tracks_at([path], ("duration",))[0].duration
+        row = store.tracks_at([path], ("size", "mtime", "audio"))[0] if own is not None else None
+        unchanged = row is not None and (row.size, row.mtime) == (st.st_size, st.st_mtime)
+        audio = row.audio if row is not None and unchanged else fingerprint(path, None)
+        same = sorted(index[p] for p in store.paths_of_audio(audio) if p in index) if audio else []
+        heard = own if unchanged else same[0] if same else None
+        if heard is not None:  # the file as scanned, or a stored track of the same audio
+            query, source = matrix[heard], "stored"
+            duration = store.tracks_at([paths[heard]], ("duration",))[0].duration
         else:
-            i, source = None, "decoded"
+            source = "decoded"
             query, duration = _embed(path)
-        idx, sims = nearest(query, matrix, top, exclude=i)
+        copies = [j for j in same if j != own]
+        left_out = ([own] if own is not None else []) + ([] if include_copies else copies)
+        idx, sims = nearest(query, matrix, top, exclude=left_out)
         found = {
             r.path: r
             for r in store.tracks_at(
@@ -56,22 +109,18 @@ def similar(file: str | os.PathLike, db: str | os.PathLike | None = None, top: i
         }
     finally:
         store.close()
-    return {
-        "query": path,
-        "query_duration": duration,
-        "source": source,
-        "embedder": embedder,
-        "searched": len(rows),
-        "results": [
-            {
-                "path": paths[j],
-                "genre": found[paths[j]].genre,
-                "similarity": round(float(s), 4),
-                "duration": found[paths[j]].duration,
-            }
+    return Similar(
+        query=path,
+        query_duration=duration,
+        source=source,
+        embedder=embedder,
+        searched=len(rows),
+        copies=[paths[j] for j in copies],
+        results=[
+            Neighbour(paths[j], found[paths[j]].genre, round(float(s), 4), found[paths[j]].duration)
             for j, s in zip(idx.tolist(), sims.tolist())
         ],
-    }
+    )
 
 
 def _embed(path: str) -> tuple[np.ndarray, float]:
@@ -107,7 +156,7 @@ def _seconds(duration: float | None) -> int:
     return round(duration) if duration else -1
 
 
-def write_m3u(result: dict, out: str | os.PathLike) -> Path:
+def write_m3u(result: Similar, out: str | os.PathLike) -> Path:
     """An extended M3U playlist (UTF-8): the query track, then its neighbours.
 
     Each ``#EXTINF`` line carries the duration the scan measured (the
@@ -117,8 +166,8 @@ def write_m3u(result: dict, out: str | os.PathLike) -> Path:
     out = Path(out)
     lines = ["#EXTM3U"]
     for path, duration in [
-        (result["query"], result.get("query_duration")),
-        *((r["path"], r["duration"]) for r in result["results"]),
+        (result.query, result.query_duration),
+        *((r.path, r.duration) for r in result.results),
     ]:
         lines += [f"#EXTINF:{_seconds(duration)},{_entry_title(path)}", path]
     tmp = out.with_name(f".{out.name}.tmp")

@@ -148,6 +148,18 @@ MIGRATIONS: list[Migration] = [
             "CREATE TABLE tag_temps (path TEXT PRIMARY KEY, created_at TEXT)",
         ),
     ),
+    Migration(
+        "audio fingerprint",
+        (
+            # ``tagger.payload.audio_fingerprint``: a stored analysis belongs to the audio, not
+            # to the tag bytes.  A file whose size and mtime changed but whose audio did not
+            # (another program retagged it) is re-keyed, not decoded; ``similar`` leaves out
+            # identical copies.  NULL: scanned before fingerprints were stored, or a container
+            # too damaged to tell where its audio is.
+            "ALTER TABLE tracks ADD COLUMN audio TEXT",
+            "CREATE INDEX tracks_audio ON tracks(audio)",
+        ),
+    ),
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -187,6 +199,7 @@ class TrackRow:
     reason: str | None = None  # the one-line reason of every status but ok
     album_artist: str | None = None
     compilation: bool = False
+    audio: str | None = None  # the audio fingerprint (None: unknown, see the migration)
 
     @classmethod
     def from_db(cls, row: dict[str, Any]) -> TrackRow:
@@ -263,7 +276,18 @@ class Store(Database):
     def known(self) -> dict[str, TrackRow]:
         """path -> the row fields a scan needs to decide what to skip."""
         rows = self.tracks(
-            ("path", "size", "mtime", "model", "model_version", "error", "missing", "scan_id")
+            (
+                "path",
+                "size",
+                "mtime",
+                "model",
+                "model_version",
+                "error",
+                "missing",
+                "scan_id",
+                "format",
+                "audio",
+            )
         )
         return {r.path: r for r in rows}
 
@@ -285,6 +309,29 @@ class Store(Database):
                 "VALUES (?, ?, ?, ?, ?)",
                 vectors,
             )
+
+    def put_retagged(self, results: Iterable[TrackResult]) -> None:
+        """Files whose tags, not audio, changed since their scan: each row and its embeddings
+        move to the file's new size and mtime, and the tag columns take what it carries now.
+
+        The analysis (prediction, decode facts, embeddings) stays: it is of the audio.
+        """
+        sets = ", ".join(f"{c} = ?" for c in TAG_COLUMNS)
+        with self.transaction():
+            for r in results:
+                _restat(self.conn, r.path, r.size, r.mtime)
+                row = result_row(r, 0).to_db()
+                self.conn.execute(
+                    f"UPDATE tracks SET {sets}, missing = 0 WHERE path = ?",
+                    [*(row[c] for c in TAG_COLUMNS), row["path"]],
+                )
+
+    def paths_of_audio(self, audio: str) -> list[str]:
+        """The present tracks whose audio fingerprint is ``audio`` (copies of the same audio)."""
+        cur = self.conn.execute(
+            "SELECT path FROM tracks WHERE audio = ? AND missing = 0 ORDER BY path", [audio]
+        )
+        return [fs_path(p) for (p,) in cur]
 
     def set_missing(self, paths: Iterable[str], missing: bool) -> int:
         paths = list(paths)
@@ -626,7 +673,7 @@ def _entry(row: dict) -> dict:
     return row
 
 
-def _restat(conn: sqlite3.Connection, path: str, size: int, mtime: float) -> None:
+def _restat(conn: sqlite3.Connection, path: str, size: int | None, mtime: float | None) -> None:
     """A file's new size and mtime after its tags, not its audio, were rewritten.
 
     The track row and every embedding that was of the file as the row knew it
@@ -672,6 +719,8 @@ def _shared_fields(result: TrackResult) -> tuple[str, ...]:
 
 # What ``tagger write`` records in a row (until undone); a scan's result leaves them as they are.
 WRITE_COLUMNS = ("written_genre", "written_at")
+# What a file's tags give its row: read again, without decoding, when only the tags changed.
+TAG_COLUMNS = ("tag_genre", "album", "artist", "album_artist", "compilation")
 # What a re-label (a new prediction from a stored embedding) changes in a track's row.
 PREDICTION_COLUMNS = (
     "genre",

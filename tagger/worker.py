@@ -22,7 +22,9 @@ from .clock import now
 from .decode import Decoded, DecodeError, decode
 from .errors import TaggerError, one_line
 from .features import FeatureSpec, extract
+from .formats import BY_NAME
 from .models import ModelCache, ModelRef, TrackPrediction, fallback_notice, resolve, with_precision
+from .payload import audio_fingerprint
 from .tags import TagError, read_file_tags
 
 Item = tuple[str, int | None, float | None]  # path, size, mtime as the scan saw them
@@ -57,6 +59,8 @@ class TrackResult:
     artist: str | None = None
     album_artist: str | None = None
     compilation: bool = False
+    # ``tagger.payload.audio_fingerprint``: the analysis is of this audio, whatever the tags.
+    audio: str | None = None
     prediction: TrackPrediction | None = None
     # The model whose penultimate layers gave ``prediction.embedding``
     # (``musicnn 0.1.0+tagger1``): stored embeddings are reused only by that model.
@@ -142,14 +146,29 @@ def _decode_one(result: TrackResult, spec: FeatureSpec, timeout: float | None) -
         result.status, result.reason = dec.status, dec.reason
     if result.status == "error":
         return None
+    result.audio = fingerprint(result.path, result.format)
+    read_tags(result)
+    return x
+
+
+def fingerprint(path: str, format: str | None) -> str | None:
+    """The file's audio fingerprint; None where its container is too damaged to tell where
+    the audio lies (such a file is decoded again whenever its size or mtime changes)."""
+    try:
+        return audio_fingerprint(path, BY_NAME.get(format or ""))
+    except (TagError, OSError):
+        return None
+
+
+def read_tags(result: TrackResult) -> None:
+    """Fill the tag fields a scan records from the file's tags as they are now."""
     try:
         tags = read_file_tags(result.path, result.format)
-        result.tag_genre = "; ".join(tags.genres) or None
-        result.album, result.artist = tags.album, tags.artist
-        result.album_artist, result.compilation = tags.album_artist, tags.compilation
     except TagError:
-        pass  # an unreadable tag block does not make the audio unusable
-    return x
+        return  # an unreadable tag block does not make the audio unusable
+    result.tag_genre = "; ".join(tags.genres) or None
+    result.album, result.artist = tags.album, tags.artist
+    result.album_artist, result.compilation = tags.album_artist, tags.compilation
 
 
 def analyse_files(

@@ -52,7 +52,6 @@ def store_library(
     The files hold bytes no decoder accepts: a scan that decoded any of them
     would record an error.  Each row's size and mtime are the file's.
     """
-    embedder = current_embedder()
     results, files = [], []
     for i, (name, group, album, genre, vec) in enumerate(
         zip(names, groups, albums, genres, vectors)
@@ -60,28 +59,32 @@ def store_library(
         f = root / group / name
         f.parent.mkdir(parents=True, exist_ok=True)
         f.write_bytes(b"not audio " * (100 + i))
-        st = f.stat()
         results.append(
-            TrackResult(
-                str(f),
-                st.st_size,
-                st.st_mtime,
-                "musicnn",
-                embedder.split(" ", 1)[1],
-                format="ogg",
-                duration=60.0,
-                slices=5,
-                tag_genre=genre,
-                album=album or None,
-                prediction=TrackPrediction(
-                    "ambient", 0.3, {"ambient": 0.3}, embedding=np.asarray(vec, np.float32)
-                ),
-                embedder=embedder,
+            musicnn_result(
+                f, vec, format="ogg", duration=60.0, slices=5, tag_genre=genre, album=album or None
             )
         )
         files.append(f)
-    store_scan(db, results, "musicnn", embedder)
+    store_scan(db, results, "musicnn", current_embedder())
     return files
+
+
+def musicnn_result(f: Path, vector: np.ndarray, **fields) -> TrackResult:
+    """What a musicnn scan returns for ``f`` as it is now, with ``vector`` as its embedding."""
+    embedder = current_embedder()
+    st = f.stat()
+    return TrackResult(
+        str(f),
+        st.st_size,
+        st.st_mtime,
+        "musicnn",
+        embedder.split(" ", 1)[1],
+        prediction=TrackPrediction(
+            "ambient", 0.3, {"ambient": 0.3}, embedding=np.asarray(vector, np.float32)
+        ),
+        embedder=embedder,
+        **fields,
+    )
 
 
 def store_real_library(root: Path, db: Path, genres: list[str | None]) -> list[Path]:

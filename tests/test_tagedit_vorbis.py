@@ -41,8 +41,9 @@ def test_a_vendor_string_longer_than_its_block_is_damage_not_a_vendor(tmp_path, 
 
 
 def test_a_well_formed_flacs_blocks_measure_by_contents_what_their_size_fields_say(tmp_path):
-    """Contents and size field agree on a file no one damaged, picture included: a miscount of
-    the length fields would take every sound FLAC for a damaged one (or walk its comments for ever)."""
+    """Contents and size field agree on a file no one damaged, picture included: a miscount
+    of the length fields would take every sound FLAC for a damaged one (or walk its comments
+    for ever)."""
     path = audio_file(tmp_path, ".flac", True)
     pictured = mutagen.File(path)
     picture = mutagen.flac.Picture()

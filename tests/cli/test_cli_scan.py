@@ -9,8 +9,10 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import FORMATS, rows, run_cli, run_json
+from conftest import FORMATS, SR, rows, run_cli, run_json
 from tolerance import rounded
+
+from tagger.training.synth import synth_track, write_audio
 
 pytestmark = pytest.mark.slow  # TensorFlow, worker pools or the real CLI: seconds each
 
@@ -49,10 +51,18 @@ def test_incremental_rescan_does_no_work(library, tmp_path):
     assert again["scanned"] == 0 and again["skipped"] == len(FORMATS)
     assert {t["path"]: t["scanned_at"] for t in rows(db)} == before
 
-    changed = library / "track1.flac"
-    os.utime(changed, (time.time() + 10, time.time() + 10))
+    touched = library / "track1.flac"  # its mtime changed, its audio did not
+    os.utime(touched, (time.time() + 10, time.time() + 10))
     third = run_json("scan", library, "--db", db)
-    assert third["scanned"] == 1 and third["skipped"] == len(FORMATS) - 1
+    assert (third["scanned"], third["retagged"], third["skipped"]) == (0, 1, len(FORMATS))
+    assert rows(db, "SELECT mtime FROM tracks WHERE path = ?", (str(touched),))[0]["mtime"] == (
+        touched.stat().st_mtime
+    )
+
+    changed = library / "track2.ogg"  # new audio under the old name
+    write_audio(changed, synth_track("bells", 7.0, SR, seed=99), SR)
+    fourth = run_json("scan", library, "--db", db)
+    assert (fourth["scanned"], fourth["retagged"], fourth["skipped"]) == (1, 0, len(FORMATS) - 1)
 
     forced = run_json("scan", library, "--db", db, "--rescan")
     assert forced["scanned"] == len(FORMATS)

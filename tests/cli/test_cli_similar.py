@@ -2,54 +2,36 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import mutagen
 import numpy as np
-from conftest import run_json
+from conftest import run_cli, run_json, store_scan
+from soundtracks import musicnn_result
 
-from tagger.models import TrackPrediction, current_embedder
-from tagger.store import Store
+from tagger.models import current_embedder
+from tagger.payload import audio_fingerprint
 from tagger.training.synth import synth_track, write_audio
-from tagger.worker import TrackResult
 
 
 def stored_library(root: Path, db: Path, tags: list[dict], vectors: np.ndarray) -> list[Path]:
     """Real FLAC files carrying ``tags``, stored as a musicnn scan stores them (``vectors`` as
     their embeddings, durations 100 s, 101 s, ...), so that no test here needs TensorFlow."""
-    embedder = current_embedder()
     root.mkdir(parents=True)
-    files, results = [], []
-    for i, (t, vec) in enumerate(zip(tags, vectors)):
+    files = []
+    for i, t in enumerate(tags):
         f = write_audio(root / f"track {i}.flac", synth_track("bells", 1.0, 22050, seed=i), 22050)
         audio = mutagen.File(f)
         for key, value in t.items():
             audio[key] = value
         audio.save()
-        st = f.stat()
-        results.append(
-            TrackResult(
-                str(f),
-                st.st_size,
-                st.st_mtime,
-                "musicnn",
-                embedder.split(" ", 1)[1],
-                format="flac",
-                duration=100.0 + i + 0.4,
-                prediction=TrackPrediction(
-                    "ambient", 0.5, {"ambient": 0.5}, embedding=np.asarray(vec, np.float32)
-                ),
-                embedder=embedder,
-            )
-        )
         files.append(f)
-    store = Store(db)
-    try:
-        scan_id = store.start_scan("musicnn", embedder, {})
-        store.put_results(results, scan_id)
-        store.finish_scan(scan_id, "finished", {})
-    finally:
-        store.close()
+    results = [
+        musicnn_result(f, vec, format="flac", duration=100.0 + i + 0.4, audio=audio_fingerprint(f))
+        for i, (f, vec) in enumerate(zip(files, vectors))
+    ]
+    store_scan(db, results, "musicnn", current_embedder())
     return files
 
 
@@ -76,3 +58,41 @@ def test_m3u_has_real_durations_and_artist_title_from_the_tags(tmp_path):
         "#EXTINF:102,track 2",
         str(files[2]),
     ]
+
+
+def test_copies_of_the_querys_audio_are_left_out_unless_asked(tmp_path):
+    """A beets import copies files and rewrites their tags: the copy holds the query's audio and
+    would top every list at similarity 1.000 (and a byte copy too)."""
+    rng = np.random.default_rng(1)
+    vectors = rng.normal(size=(3, 400))
+    music, db = tmp_path / "Music", tmp_path / "lib.db"
+    files = stored_library(music, db, [{"title": "A"}, {"title": "B"}, {"title": "C"}], vectors)
+    copy = music / "beets" / "A.flac"
+    copy.parent.mkdir()
+    shutil.copy(files[0], copy)
+    retitled = mutagen.File(copy)
+    retitled["title"] = "A (beets copy)"
+    retitled["genre"] = "Ambient"
+    retitled.save()
+    store_scan(
+        db,
+        [musicnn_result(copy, vectors[0], format="flac", audio=audio_fingerprint(copy))],
+        "musicnn",
+        current_embedder(),
+    )
+
+    result = run_json("similar", files[0], "--db", db)
+    assert result["copies"] == [str(copy)]
+    assert {r["path"] for r in result["results"]} == {str(f) for f in files[1:]}
+    assert result["searched"] == 4
+    text = run_cli("similar", files[0], "--db", db).stdout
+    assert text.splitlines()[-1] == "left out 1 copy of the same audio (--include-copies lists it)"
+
+    asked = run_json("similar", files[0], "--db", db, "--include-copies")
+    assert asked["results"][0]["path"] == str(copy) and asked["results"][0]["similarity"] == 1.0
+    assert str(files[0]) not in [r["path"] for r in asked["results"]]  # never the query itself
+
+    # The copy as the query: searched with the stored embedding of its audio, the original left out.
+    from_copy = run_json("similar", copy, "--db", db)
+    assert from_copy["source"] == "stored" and from_copy["copies"] == [str(files[0])]
+    assert {r["path"] for r in from_copy["results"]} == {str(f) for f in files[1:]}
