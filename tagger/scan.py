@@ -142,6 +142,24 @@ class Plan:
     # Tags changed, audio not (the stored fingerprint): re-keyed before anything else runs.
     retagged: list[Item] = field(default_factory=list)
 
+    def summary(self, db: str, ref: ModelRef, engine: Engine) -> ScanSummary:
+        """The scan's summary as the plan alone makes it: what is skipped, retagged, missing
+        and what vanished mid-walk; the scan counts the rest as it goes."""
+        summary = ScanSummary(
+            0,
+            db,
+            ref.name,
+            ref.version,
+            files_seen=len(self.walked.files),
+            skipped=len(self.unchanged),
+            retagged=len(self.retagged),
+            missing=len(self.vanished),
+            unreadable_folders=[FileError(d, e) for d, e in self.walked.problems],
+            engine=str(engine),
+        )
+        summary.count(self.gone)
+        return summary
+
 
 def classify(
     found: list[Path],
@@ -362,29 +380,15 @@ def _dry_run(
     store = Store(db, create=False, reading=True) if db.exists() else None
     try:
         p = plan(store, texts, ref, opts.rescan, Exclude(opts.exclude), opts.resume)
-        summary = ScanSummary(
-            0,
-            str(db),
-            ref.name,
-            ref.version,
-            files_seen=len(p.walked.files),
-            scanned=len(p.todo),
-            relabelled=len(p.relabel),
-            skipped=len(p.unchanged),
-            retagged=len(p.retagged),
-            missing=len(p.vanished),
-            unreadable_folders=[FileError(d, e) for d, e in p.walked.problems],
-            engine=str(engine),
-            dry_run=True,
-            would={
-                "analyse": [item[0] for item in p.todo],
-                "relabel": [item[0] for item in p.relabel],
-                "unchanged": p.unchanged,
-                "missing": p.vanished,
-                "retagged": [item[0] for item in p.retagged],
-            },
-        )
-        summary.count(p.gone)
+        summary = p.summary(str(db), ref, engine)
+        summary.scanned, summary.relabelled, summary.dry_run = len(p.todo), len(p.relabel), True
+        summary.would = {
+            "analyse": [item[0] for item in p.todo],
+            "relabel": [item[0] for item in p.relabel],
+            "unchanged": p.unchanged,
+            "missing": p.vanished,
+            "retagged": [item[0] for item in p.retagged],
+        }
         if opts.write is not None and store is not None and summary.files_seen:
             dry = replace(opts.write, dry_run=True)
             summary.tags = write_tags(texts, options=dry, store=store)
@@ -430,20 +434,8 @@ def _run(
         columns = ("path", "model", "model_version", "format", "audio")
         stored = {r.path: r for r in store.tracks_at([i[0] for i in the_plan.retagged], columns)}
         store.put_retagged([_retagged(item, stored[item[0]]) for item in the_plan.retagged])
-    summary = ScanSummary(
-        0,
-        str(store.path),
-        ref.name,
-        ref.version,
-        files_seen=len(the_plan.walked.files),
-        skipped=len(the_plan.unchanged),
-        retagged=len(the_plan.retagged),
-        missing=len(the_plan.vanished),
-        unreadable_folders=[FileError(d, e) for d, e in the_plan.walked.problems],
-        notice=notice,
-        engine=str(engine),
-    )
-    summary.count(the_plan.gone)
+    summary = the_plan.summary(str(store.path), ref, engine)
+    summary.notice = notice
     chunks = chunked(the_plan.todo, opts.chunk_size, jobs)
     buffer: list[TrackResult] = list(the_plan.gone)
     last_commit = time.monotonic()

@@ -162,6 +162,10 @@ class _Tally:
             return sum(c.action is self.acts for c in self.changes)
         return done
 
+    def to_dict(self) -> dict[str, Any]:
+        """The ``--json`` summary: every field in order, each change by its own record."""
+        return to_json(self)
+
 
 @dataclass
 class WriteSummary(_Tally):
@@ -191,9 +195,6 @@ class WriteSummary(_Tally):
     def to_write(self) -> int:
         """Files written, or with ``dry_run`` files that would be."""
         return self._acted(self.written)
-
-    def to_dict(self) -> dict[str, Any]:
-        return to_json(self)
 
 
 def proposal(
@@ -417,9 +418,6 @@ class UndoSummary(_Tally):
     def to_restore(self) -> int:
         """Files restored, or with ``dry_run`` files that would be."""
         return self._acted(self.restored)
-
-    def to_dict(self) -> dict[str, Any]:
-        return to_json(self)
 
 
 def _changed_since(entries: list[dict], current: dict) -> bool:

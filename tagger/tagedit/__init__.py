@@ -1,9 +1,10 @@
 """One object per tag family (ID3, Vorbis comments, MP4, ASF), each editing only the genre.
 
-As mediafile declares each field once with every format's key, a family
-declares its keys for each field tagger reads (``keys``: genre, album,
-artist, title, album artist, compilation; each a tuple of keys tried in
-turn); a new field (a mood or grouping tag) is one entry per family.  Every family
+As mediafile declares each field once with every format's key, ``FIELDS``
+declares each field tagger reads (genre, album, artist, title, album artist,
+compilation) once, with every family's keys beside it (a tuple of keys tried
+in turn); a new field (a mood or grouping tag) is one line there, and a
+family's ``keys`` are its column of that table.  Every family
 implements the same editor interface on a binary file object of the format
 ``fmt`` (a ``tagger.formats.Format``, which names its family):
 
@@ -30,6 +31,7 @@ from __future__ import annotations
 import importlib
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, BinaryIO, ClassVar, Literal
 
 if TYPE_CHECKING:
@@ -39,16 +41,46 @@ Field = dict[str, Any]  # JSON-ready: bytes as hex strings
 # Where a family keeps several genres: several values inside one field (ID3 TCON v2.4, MP4
 # ``©gen``, ASF ``WM/Genre``), or one ``GENRE=`` pair per genre (Vorbis comments).
 Several = Literal["values", "pairs"]
-# The fields tagger reads from every family (a new one is one entry in each family's keys).
-FIELDS = ("genre", "album", "artist", "title", "album_artist", "compilation")
+
+
+@dataclass(frozen=True)
+class TagField:
+    """One field tagger reads, with its keys in every family (each tried in turn)."""
+
+    name: str
+    id3: tuple[str, ...]
+    vorbis: tuple[str, ...]
+    mp4: tuple[str, ...]
+    asf: tuple[str, ...]
+
+
+# mp4 ``gnre``: iTunes' numeric genre; Vorbis comments spell the album artist three ways.
+FIELDS = (
+    TagField("genre", ("TCON",), ("GENRE",), ("\xa9gen", "gnre"), ("WM/Genre",)),
+    TagField("album", ("TALB",), ("ALBUM",), ("\xa9alb",), ("WM/AlbumTitle",)),
+    TagField("artist", ("TPE1",), ("ARTIST",), ("\xa9ART",), ("Author",)),
+    TagField("title", ("TIT2",), ("TITLE",), ("\xa9nam",), ("Title",)),
+    TagField(
+        "album_artist",
+        ("TPE2",),
+        ("ALBUMARTIST", "ALBUM ARTIST", "ALBUM_ARTIST"),
+        ("aART",),
+        ("WM/AlbumArtist",),
+    ),
+    TagField("compilation", ("TCMP",), ("COMPILATION",), ("cpil",), ("WM/IsCompilation",)),
+)
 
 
 class TagFamily(ABC):
     """A tag family: its key for each field, and the byte-level genre editor."""
 
-    name: ClassVar[str]
-    keys: ClassVar[Mapping[str, tuple[str, ...]]]
+    name: ClassVar[str]  # its column in ``FIELDS``
     several: ClassVar[Several]
+
+    @property
+    def keys(self) -> Mapping[str, tuple[str, ...]]:
+        """Field name -> this family's keys for it."""
+        return {f.name: getattr(f, self.name) for f in FIELDS}
 
     @property
     def genre_key(self) -> str:
@@ -95,9 +127,13 @@ class TagFamily(ABC):
     @abstractmethod
     def restore(self, f: BinaryIO, fmt: Format, field: Field, sep: str) -> None: ...
 
-    @abstractmethod
     def genres_of(self, field: Field) -> list[str] | None:
         """The genre values a raw field holds, decoded from its bytes (None: cannot tell)."""
+        return self._genres_in(field) if field.get("exists") else []
+
+    @abstractmethod
+    def _genres_in(self, field: Field) -> list[str] | None:
+        """``genres_of`` a field whose tag container exists."""
 
     def verify(self, f: BinaryIO, fmt: Format, genres: list[str], sep: str) -> str | None:
         """Why the file's genre field is not exactly ``genres`` after a write, None if it is."""

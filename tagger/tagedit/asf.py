@@ -9,8 +9,7 @@ moves by as much (relative to its stored value, which some writers get wrong).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import TYPE_CHECKING, BinaryIO, ClassVar
+from typing import TYPE_CHECKING, BinaryIO
 
 from mutagen._util import resize_bytes
 
@@ -89,19 +88,9 @@ class ASFFamily(TagFamily):
     """ASF (WMA): descriptors of the extended content description object."""
 
     name = "asf"
-    keys: ClassVar[Mapping[str, tuple[str, ...]]] = {
-        "genre": ("WM/Genre",),
-        "album": ("WM/AlbumTitle",),
-        "artist": ("Author",),
-        "title": ("Title",),
-        "album_artist": ("WM/AlbumArtist",),
-        "compilation": ("WM/IsCompilation",),
-    }
     several = "values"
 
-    def genres_of(self, field: Field) -> list[str] | None:
-        if not field.get("exists"):
-            return []
+    def _genres_in(self, field: Field) -> list[str] | None:
         out = []
         for _, h in field["descriptors"]:
             d = bytes.fromhex(h)

@@ -19,9 +19,8 @@ so that undo gives it back.
 from __future__ import annotations
 
 import io
-from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, BinaryIO, ClassVar
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 import mutagen.id3
 from mutagen._iff import IffFile
@@ -383,14 +382,6 @@ class ID3Family(TagFamily):
     """ID3v2: MP3 and ADTS AAC (a tag in front), WAV and AIFF (an ``ID3`` chunk)."""
 
     name = "id3"
-    keys: ClassVar[Mapping[str, tuple[str, ...]]] = {
-        "genre": ("TCON",),
-        "album": ("TALB",),
-        "artist": ("TPE1",),
-        "title": ("TIT2",),
-        "album_artist": ("TPE2",),
-        "compilation": ("TCMP",),
-    }
     several = "values"
 
     def open(self, path: str, fmt: Format) -> Any:
@@ -409,9 +400,7 @@ class ID3Family(TagFamily):
     def joins(self, field: Field) -> bool:
         return field.get("version") == 3
 
-    def genres_of(self, field: Field) -> list[str] | None:
-        if not field.get("exists"):
-            return []
+    def _genres_in(self, field: Field) -> list[str] | None:
         if "frames" not in field:
             return None
         out: list[str] = []

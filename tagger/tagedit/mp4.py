@@ -11,8 +11,7 @@ without ``ilst`` gets one (mutagen's layout: ``meta`` with ``hdlr`` and
 from __future__ import annotations
 
 import struct
-from collections.abc import Mapping
-from typing import TYPE_CHECKING, BinaryIO, ClassVar
+from typing import TYPE_CHECKING, BinaryIO
 
 from mutagen._util import delete_bytes, resize_bytes
 from mutagen.mp4 import Atoms, MP4Tags
@@ -86,19 +85,9 @@ class MP4Family(TagFamily):
     """MP4 (M4A, M4B): items of ``moov.udta.meta.ilst``."""
 
     name = "mp4"
-    keys: ClassVar[Mapping[str, tuple[str, ...]]] = {
-        "genre": ("\xa9gen", "gnre"),  # gnre: iTunes' numeric genre
-        "album": ("\xa9alb",),
-        "artist": ("\xa9ART",),
-        "title": ("\xa9nam",),
-        "album_artist": ("aART",),
-        "compilation": ("cpil",),
-    }
     several = "values"
 
-    def genres_of(self, field: Field) -> list[str] | None:
-        if not field.get("exists"):
-            return []
+    def _genres_in(self, field: Field) -> list[str] | None:
         out: list[str] = []
         for _, h in field["items"]:
             item = bytes.fromhex(h)

@@ -16,9 +16,9 @@ written, the ones players show for the audio.
 from __future__ import annotations
 
 import struct
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, BinaryIO, ClassVar
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 from mutagen._util import resize_bytes
 
@@ -338,14 +338,6 @@ class VorbisFamily(TagFamily):
     """Vorbis comments: FLAC (a metadata block), Ogg Vorbis, Opus, Ogg FLAC, Speex (a packet)."""
 
     name = "vorbis"
-    keys: ClassVar[Mapping[str, tuple[str, ...]]] = {
-        "genre": ("GENRE",),
-        "album": ("ALBUM",),
-        "artist": ("ARTIST",),
-        "title": ("TITLE",),
-        "album_artist": ("ALBUMARTIST", "ALBUM ARTIST", "ALBUM_ARTIST"),
-        "compilation": ("COMPILATION",),
-    }
     several = "pairs"
 
     def open(self, path: str, fmt: Format) -> Any:
@@ -367,9 +359,7 @@ class VorbisFamily(TagFamily):
                 return values
         return []
 
-    def genres_of(self, field: Field) -> list[str] | None:
-        if not field.get("exists"):
-            return []
+    def _genres_in(self, field: Field) -> list[str] | None:
         pairs = [bytes.fromhex(h).partition(b"=")[2] for _, h in field["pairs"]]
         try:
             return [p.decode("utf-8") for p in pairs]

@@ -269,10 +269,15 @@ def test_an_album_whose_tracks_disagree_is_written_track_by_track(tmp_path):
     assert genres_of(files) == [["Classical"]] * 2 + [["Techno"]] * 2
 
 
-def test_abstained_and_silent_tracks_do_not_vote(tmp_path):
+def one_album(tmp_path: Path, n: int) -> tuple[Path, list[Path], Path]:
+    """(the music folder, ``n`` tracks of one album by one band, where the database goes)."""
     music = tmp_path / "Music"
-    files = [tagged_file(music / "A" / f"{i}.flac", "Album", "Band") for i in range(6)]
-    db = tmp_path / "lib.db"
+    files = [tagged_file(music / "A" / f"{i}.flac", "Album", "Band") for i in range(n)]
+    return music, files, tmp_path / "lib.db"
+
+
+def test_abstained_and_silent_tracks_do_not_vote(tmp_path):
+    music, files, db = one_album(tmp_path, 6)
     store(
         db,
         [
@@ -297,9 +302,7 @@ def test_abstained_and_silent_tracks_do_not_vote(tmp_path):
 
 
 def test_an_album_of_one_voting_track_stays_per_track(tmp_path):
-    music = tmp_path / "Music"
-    files = [tagged_file(music / "A" / f"{i}.flac", "Album", "Band") for i in range(3)]
-    db = tmp_path / "lib.db"
+    music, files, db = one_album(tmp_path, 3)
     store(
         db,
         [
@@ -332,9 +335,7 @@ def test_top_and_min_confidence_apply_to_the_pooled_scores(two_disc_album):
 
 def test_a_multi_label_models_scores_pool_without_normalising(tmp_path):
     """musicnn's independent scores: the album's score is each genre's mean, as it is stored."""
-    music = tmp_path / "Music"
-    files = [tagged_file(music / "A" / f"{i}.flac", "Album", "Band") for i in range(2)]
-    db = tmp_path / "lib.db"
+    music, files, db = one_album(tmp_path, 2)
     scores = [{"rock": 0.6, "metal": 0.5}, {"rock": 0.4, "metal": 0.3}]
     store(db, [t(f, s, model="musicnn") for f, s in zip(files, scores)])
     (album,) = run_json("write", music, "--db", db, "--album", "--dry-run")["albums"]
