@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 from tagfiles import make_files
 from tagfuzz import OPERATIONS, check, mutate
 
-CASES = 1500
+CASES = 3000
 _files: dict[str, bytes] = {}
 outcomes: collections.Counter = collections.Counter()
 

@@ -1,5 +1,5 @@
 """Learning the user's own genres: embeddings stored at scan time, `retrain --from-library`,
-re-labelling without decoding, abstention, `similar` (issue #14).
+re-labelling without decoding, abstention, `similar`.
 
 Three kinds of evidence:
 

@@ -169,7 +169,7 @@ def test_the_cli_over_mutagens_test_files_and_a_genre_changed_since(tmp_path):
     lib.mkdir()
     files = corpus_copy("mutagen", lib)
     # Most of mutagen's files hold under a second of audio or silence: no genre is heard
-    # in them, so none is written (issue #12). id3v22-test.mp3 is one; its ID3v2.2 tag in
+    # in them, so none is written. id3v22-test.mp3 is one; its ID3v2.2 tag in
     # front of six seconds of generated MP3 makes a v2.2 file that gets a genre.
     v22 = (mutagen_data() / "id3v22-test.mp3").read_bytes()
     audio = write_audio(tmp_path / "audio.mp3", synth_track("pulse", 6.0, 22050, 3), 22050)
