@@ -21,7 +21,15 @@ from typer._click import exceptions as click_errors  # typer vendors click; no p
 from typer.core import TyperArgument, TyperCommand
 
 from . import __version__
-from .config import SETTINGS, ConfigError, config_path, load_config
+from .config import (
+    SETTINGS,
+    WRITE_COMMANDS,
+    ConfigError,
+    Settings,
+    config_path,
+    load_config,
+    options_of,
+)
 from .errors import (
     EXIT_BUSY,
     EXIT_ERROR,
@@ -167,7 +175,6 @@ PathsArg = typer.Argument(
     show_default=False,
     help="Only tracks under these files or folders (default: all).",
 )
-DbOption = _setting_option("db")
 JsonOption = _switch("--json", help="Print JSON for scripts instead of text.")
 # retrain and evaluate read the same collection the same way
 SplitDirOption = _optional(
@@ -180,69 +187,69 @@ CacheDirOption = _optional(
     metavar="DIR",
     help="Feature and embedding cache (default: the user cache folder).",
 )
-ModelOption = _setting_option("model", help=model_help())
-PrecisionOption = _setting_option("precision")
 
-# The tag-writing options of `tagger write` and `tagger scan --write-tags`: the settings
-# marked `write` in the table, and --dry-run.  `with_write_options` adds them to a command,
-# which receives them as `tags`.
-_WRITE_SETTINGS = [name for name, s in SETTINGS.items() if s.write]
-_WRITE_PARAMS = [
-    *(
-        inspect.Parameter(
-            name,
-            inspect.Parameter.KEYWORD_ONLY,
-            annotation=Optional[SETTINGS[name].option_type],
-            default=_setting_option(name),
-        )
-        for name in _WRITE_SETTINGS
+# Options whose help the model registry writes (the kinds and their engines).
+_OPTION_HELP = {"model": model_help()}
+_DRY_RUN = inspect.Parameter(
+    "dry_run",
+    inspect.Parameter.POSITIONAL_OR_KEYWORD,
+    annotation=bool,
+    default=_switch(
+        "--dry-run",
+        help="Print what would happen to each file (with --album, each album first) "
+        "and change nothing.",
     ),
-    inspect.Parameter(
-        "dry_run",
-        inspect.Parameter.KEYWORD_ONLY,
-        annotation=bool,
-        default=_switch(
-            "--dry-run",
-            help="Print what would happen to each file (with --album, each album first) "
-            "and change nothing.",
-        ),
-    ),
-]
+)
 
 
 @dataclass(frozen=True)
-class WriteChoices:
-    """The tag-writing options as given on the command line."""
+class Given:
+    """What a command's setting options gave (None where not given), and its --dry-run."""
 
-    settings: dict[str, Any]  # setting -> its checked value, None where not given
-    dry_run: bool
-
-    def overrides(self) -> dict[str, Any]:
-        """These choices as ``Settings`` overrides (the dry run is not a setting)."""
-        return self.settings
+    settings: dict[str, Any]
+    dry_run: bool = False
 
 
-def with_write_options(fn: Callable) -> Callable:
-    """Give a command the tag-writing options; it receives them as ``tags: WriteChoices``."""
-    sig = inspect.signature(fn)
-    own = [p for p in sig.parameters.values() if p.name != "tags"]
+def with_settings(command: str) -> Callable[[Callable], Callable]:
+    """Give ``command`` the options of the settings that name it in the table (the
+    tag-writing rules, and --dry-run, where it writes tags); it receives them as
+    ``given: Given``, so that a new setting is one row of the table."""
+    names = options_of(command)
+    params = [
+        inspect.Parameter(
+            name,
+            inspect.Parameter.POSITIONAL_OR_KEYWORD,
+            annotation=Optional[SETTINGS[name].option_type],
+            default=_setting_option(name, _OPTION_HELP.get(name)),
+        )
+        for name in names
+    ]
+    writes = command in WRITE_COMMANDS  # its --dry-run is the write options' own
+    if writes:
+        params.append(_DRY_RUN)
 
-    @functools.wraps(fn)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        given = {name: kwargs.pop(name) for name in _WRITE_SETTINGS}
-        return fn(*args, tags=WriteChoices(given, kwargs.pop("dry_run")), **kwargs)
+    def decorate(fn: Callable) -> Callable:
+        sig = inspect.signature(fn)
+        own = [p for p in sig.parameters.values() if p.name != "given"]
 
-    wrapper.__signature__ = sig.replace(parameters=own + _WRITE_PARAMS)  # type: ignore[attr-defined]
-    wrapper.__annotations__ = {
-        **{p.name: p.annotation for p in own},
-        **{p.name: p.annotation for p in _WRITE_PARAMS},
-    }
-    return wrapper
+        @functools.wraps(fn)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            given = {name: kwargs.pop(name) for name in names}
+            dry_run = kwargs.pop("dry_run") if writes else False
+            return fn(*args, given=Given(given, dry_run), **kwargs)
+
+        at = next((i for i, p in enumerate(own) if p.name == "json_out"), len(own))
+        shown = own[:at] + params + own[at:]  # the settings' options before --json in --help
+        wrapper.__signature__ = sig.replace(parameters=shown)  # type: ignore[attr-defined]
+        wrapper.__annotations__ = {p.name: p.annotation for p in shown}
+        return wrapper
+
+    return decorate
 
 
-def _settings(tags: WriteChoices | None = None, **cli: Any):
+def _settings(given: Given | None = None) -> Settings:
     """The config file's settings with the command line's values on top."""
-    return load_config().override(**cli, **(tags.overrides() if tags else {}))
+    return load_config().override(**(given.settings if given else {}))
 
 
 # --- output helpers -------------------------------------------------------------------
@@ -406,14 +413,11 @@ def _retagged(n: int) -> str:
 
 @app.command()
 @handles_errors
-@with_write_options
+@with_settings("scan")
 def scan(
     paths: List[Path] = typer.Argument(
         ..., metavar="PATH", show_default=False, help="Folders or files to scan."
     ),
-    db: Optional[Path] = DbOption,
-    model: Optional[str] = ModelOption,
-    jobs: Optional[int] = _setting_option("jobs"),
     rescan: bool = _switch("--rescan", help="Analyse every file again, even unchanged ones."),
     resume: bool = _switch(
         "--resume",
@@ -443,10 +447,9 @@ def scan(
         "--write-tags",
         help="Then write the genres into the files' tags (with the options below).",
     ),
-    precision: Optional[str] = PrecisionOption,
     json_out: bool = JsonOption,
     *,
-    tags: WriteChoices,  # the write options, from with_write_options
+    given: Given,  # --db, --model, --jobs, --precision, the write options: with_settings
 ) -> None:
     """Scan folders: decode each audio file, predict its genre, store it in SQLite.
 
@@ -459,7 +462,7 @@ def scan(
     from .scan import scan as run_scan
     from .write import WriteOptions
 
-    settings = _settings(tags, db=db, model=model, jobs=jobs, precision=precision)
+    settings = _settings(given)
     options = settings.options_for(  # model, jobs, exclude, precision: the settings
         ScanOptions,
         rescan=rescan,
@@ -468,8 +471,8 @@ def scan(
         backend=backend.value,
         scheduler=scheduler,
         keep_workers=False,
-        write=WriteOptions.from_settings(settings, tags.dry_run) if write_tags else None,
-        dry_run=tags.dry_run,
+        write=WriteOptions.from_settings(settings, given.dry_run) if write_tags else None,
+        dry_run=given.dry_run,
         resume=resume,
     )
     if resume and not rescan:
@@ -502,7 +505,7 @@ def scan(
         for f in summary.unreadable_folders:
             typer.echo(f"  unreadable folder: {printable(f.path)}: {f.error}", err=True)
         if summary.tags:
-            _print_write(summary.tags, changes=tags.dry_run)
+            _print_write(summary.tags, changes=given.dry_run)
         typer.echo(f"database: {summary.db}")
     if summary.tags and summary.tags.errors:
         raise typer.Exit(EXIT_FINISHED_WITH_ERRORS)
@@ -510,10 +513,9 @@ def scan(
 
 @app.command()
 @handles_errors
-@with_write_options
+@with_settings("write")
 def write(
     paths: Optional[List[Path]] = PathsArg,
-    db: Optional[Path] = DbOption,
     include_uncertain: bool = _switch(
         "--include-uncertain",
         help="Also write tracks the model abstained on (a "
@@ -522,7 +524,7 @@ def write(
     ),
     json_out: bool = JsonOption,
     *,
-    tags: WriteChoices,
+    given: Given,
 ) -> None:
     """Write the stored genres into the files' own tags (ID3, Vorbis comments, MP4, ASF).
 
@@ -535,11 +537,11 @@ def write(
     from .write import WriteOptions
     from .write import write_tags as run_write
 
-    settings = _settings(tags, db=db)
+    settings = _settings(given)
     summary = run_write(
         [str(p) for p in paths] if paths else None,
         db=settings.db,
-        options=WriteOptions.from_settings(settings, tags.dry_run, include_uncertain),
+        options=WriteOptions.from_settings(settings, given.dry_run, include_uncertain),
     )
     if json_out:
         _print_json(summary.to_dict())
@@ -551,9 +553,9 @@ def write(
 
 @app.command()
 @handles_errors
+@with_settings("undo")
 def undo(
     paths: Optional[List[Path]] = PathsArg,
-    db: Optional[Path] = DbOption,
     scan: Optional[int] = _optional(
         "--scan", metavar="ID", help="Only the writes of this scan id."
     ),
@@ -563,6 +565,8 @@ def undo(
         help="Also restore files whose genre was changed by something else after tagger wrote it.",
     ),
     json_out: bool = JsonOption,
+    *,
+    given: Given,
 ) -> None:
     """Restore the genre fields exactly as they were before tagger wrote them.
 
@@ -571,7 +575,7 @@ def undo(
     """
     from .write import undo as run_undo
 
-    settings = _settings(db=db)
+    settings = _settings(given)
     summary = run_undo(
         [str(p) for p in paths] if paths else None,
         db=settings.db,
@@ -602,9 +606,9 @@ def undo(
 
 @app.command("ls")
 @handles_errors
+@with_settings("ls")
 def ls_cmd(
     paths: Optional[List[Path]] = PathsArg,
-    db: Optional[Path] = DbOption,
     genre: Optional[str] = _optional(
         "--genre",
         "-g",
@@ -625,6 +629,8 @@ def ls_cmd(
     ),
     json_out: bool = JsonOption,
     csv_out: bool = _switch("--csv", help="Print CSV."),
+    *,
+    given: Given,
 ) -> None:
     """List stored tracks with their genre, confidence and status (like `beet ls`).
 
@@ -635,7 +641,7 @@ def ls_cmd(
     _one_of_json_csv(json_out, csv_out)
     if status is not None and status not in listing.STATUSES:
         _usage_error(f"--status must be one of {', '.join(listing.STATUSES)}")
-    settings = _settings(db=db)
+    settings = _settings(given)
     tracks = listing.list_tracks(
         settings.db,
         [str(p) for p in paths] if paths else None,
@@ -661,9 +667,9 @@ def ls_cmd(
 
 @app.command()
 @handles_errors
+@with_settings("report")
 def report(
     paths: Optional[List[Path]] = PathsArg,
-    db: Optional[Path] = DbOption,
     by: str = typer.Option(
         "genre",
         "--by",
@@ -687,6 +693,8 @@ def report(
         help="Also draw tracks per group, the confidence "
         "distribution and the agreement matrix (.png or .svg).",
     ),
+    *,
+    given: Given,
 ) -> None:
     """Genre statistics of the library, failed files, and agreement with existing genre tags."""
     from . import report as rp
@@ -696,7 +704,7 @@ def report(
         _usage_error(f"--by must be one of {', '.join(rp.GROUPINGS)}")
     if plot and plot.suffix.lower() not in (".png", ".svg"):
         _usage_error("--plot needs a .png or .svg file name")
-    settings = _settings(db=db)
+    settings = _settings(given)
     rep = rp.build_report(
         settings.db,
         by=by,
@@ -719,17 +727,17 @@ def report(
 
 @app.command()
 @handles_errors
+@with_settings("show")
 def show(
     file: Path = typer.Argument(..., metavar="FILE", show_default=False, help="An audio file."),
-    db: Optional[Path] = DbOption,
-    model: Optional[str] = ModelOption,
     top: int = typer.Option(3, "--top", min=1, metavar="K", help="How many genres to list."),
     fresh: bool = _switch(
         "--fresh",
         help="Run the model even when the database holds a current result for the file.",
     ),
-    precision: Optional[str] = PrecisionOption,
     json_out: bool = JsonOption,
+    *,
+    given: Given,
 ) -> None:
     """Print the top genres of one file.
 
@@ -740,7 +748,7 @@ def show(
     from .show import show as run_show
     from .worker import top_k
 
-    settings = _settings(db=db, model=model, precision=precision)
+    settings = _settings(given)
     shown = run_show(file, settings.model, settings.db, fresh=fresh, precision=settings.precision)
     ref, pred = shown.ref, shown.prediction
     best = top_k(pred.probabilities, top)
@@ -779,11 +787,11 @@ def show(
 
 @app.command()
 @handles_errors
+@with_settings("similar")
 def similar(
     file: Path = typer.Argument(
         ..., metavar="FILE", show_default=False, help="An audio file (in the library or not)."
     ),
-    db: Optional[Path] = DbOption,
     top: int = typer.Option(10, "--top", min=1, help="How many similar tracks to list."),
     m3u: Optional[Path] = _optional(
         "--m3u", help="Also write them as an M3U playlist (the file first)."
@@ -794,6 +802,8 @@ def similar(
         "not), left out by default.",
     ),
     json_out: bool = JsonOption,
+    *,
+    given: Given,
 ) -> None:
     """The library's tracks that sound most like FILE (cosine of stored musicnn embeddings).
 
@@ -803,7 +813,7 @@ def similar(
     from .similar import similar as find
     from .similar import write_m3u
 
-    result = find(file, _settings(db=db).db, top, include_copies)
+    result = find(file, _settings(given).db, top, include_copies)
     if m3u:
         result.m3u = str(write_m3u(result, m3u))
     if json_out:
@@ -923,6 +933,7 @@ def config_cmd(json_out: bool = JsonOption) -> None:
 
 @app.command()
 @handles_errors
+@with_settings("retrain")
 def retrain(
     data: Optional[Path] = _optional(
         "--data", help="Genre collection: GTZAN (genres/<genre>/...) or any <genre>/<files> folder."
@@ -933,7 +944,6 @@ def retrain(
         "genres: train the `library` head on the genre tags the "
         "scanned files carry (no audio is decoded).",
     ),
-    db: Optional[Path] = DbOption,
     min_tracks: int = typer.Option(
         5,
         "--min-tracks",
@@ -982,6 +992,8 @@ def retrain(
     cache_dir: Optional[Path] = CacheDirOption,
     jobs: Optional[int] = typer.Option(None, "--jobs", "-j", min=1),
     json_out: bool = JsonOption,
+    *,
+    given: Given,
 ) -> None:
     """Train a model: on your library's own genre tags (--from-library), or on a genre collection.
 
@@ -997,7 +1009,12 @@ def retrain(
         from .training.retrain import command_line
 
         card = retrain_from_library(
-            db, min_tracks, genre_map, out, command_line(), target=target_precision
+            _settings(given).db,
+            min_tracks,
+            genre_map,
+            out,
+            command_line(),
+            target=target_precision,
         )
         _print_head(card, json_out)
         return

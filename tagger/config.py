@@ -192,6 +192,7 @@ class Setting:
     env: str | None = None  # an environment variable that wins over the config file
     beets: bool = False  # beets' audiogenre section takes it; unset there, tagger's value
     write: bool = False  # a rule of tag writing: an option of `write` and `scan --write-tags`
+    commands: tuple[str, ...] = ()  # the other commands it is an option of
     shown: Callable[[Any], Any] = _same  # the effective value as `tagger config --json` gives it
 
     def parse(self, value: Any, prefix: str = "", key: str | None = None) -> Any:
@@ -260,8 +261,8 @@ class Settings:
     """The effective defaults of every command, and the table of settings: one field each.
 
     A new setting is one field here; the config file, ``tagger config``, the
-    command-line option (where it has ``flags``) and beets' key (where
-    ``beets``) follow from it.  See the module docstring for precedence.
+    command-line option of each command it names (where it has ``flags``) and
+    beets' key (where ``beets``) follow from it.  See the module docstring for precedence.
     """
 
     # _setting returns a dataclasses.field, evaluated once like any field's (hence noqa)
@@ -270,6 +271,7 @@ class Settings:
         Check(Path, _path),
         "SQLite database",
         option="--db FILE",
+        commands=("scan", "write", "undo", "ls", "report", "show", "similar", "retrain"),
         env="TAGGER_DB",
         default_help="~/.local/share/tagger/library.db",
         beets=True,
@@ -280,6 +282,7 @@ class Settings:
         Check(str, _text),
         "The model (`tagger models` lists them)",
         option="--model -m NAME",
+        commands=("scan", "show"),
         default_help="the best model installed",
         beets=True,
     )
@@ -288,6 +291,7 @@ class Settings:
         _whole(1),
         "Worker processes",
         option="--jobs -j N",
+        commands=("scan",),
         default_help="the number of CPUs",
         beets=True,
     )
@@ -349,6 +353,7 @@ class Settings:
         _choice("auto", "float32"),
         _PRECISION_HELP,
         option="--precision auto|float32",
+        commands=("scan", "show"),
         beets=True,
     )
     exclude: tuple[str, ...] = _setting(
@@ -407,6 +412,17 @@ SETTINGS: dict[str, Setting] = {
     if (s := f.metadata.get("setting")) is not None
 }
 _BY_KEY = {s.key: s for s in SETTINGS.values()}
+# The commands that write tags: each takes every tag-writing rule as an option.
+WRITE_COMMANDS = ("write", "scan")
+
+
+def options_of(command: str) -> list[str]:
+    """The settings that are options of ``command``, in the table's order."""
+    return [
+        name
+        for name, s in SETTINGS.items()
+        if s.option and (command in s.commands or (s.write and command in WRITE_COMMANDS))
+    ]
 # The file spells a table-valued setting (the genre map) as a [table].
 _FILE_KEYS = tuple(f"[{s.key}]" if s.check.type is dict else s.key for s in SETTINGS.values())
 
