@@ -189,7 +189,7 @@ CacheDirOption = _optional(
 )
 
 # Options whose help the model registry writes (the kinds and their engines).
-_OPTION_HELP = {"model": model_help()}
+OPTION_HELP = {"model": model_help()}
 _DRY_RUN = inspect.Parameter(
     "dry_run",
     inspect.Parameter.POSITIONAL_OR_KEYWORD,
@@ -220,7 +220,7 @@ def with_settings(command: str) -> Callable[[Callable], Callable]:
             name,
             inspect.Parameter.POSITIONAL_OR_KEYWORD,
             annotation=Optional[SETTINGS[name].option_type],
-            default=_setting_option(name, _OPTION_HELP.get(name)),
+            default=_setting_option(name, OPTION_HELP.get(name)),
         )
         for name in names
     ]

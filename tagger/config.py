@@ -423,6 +423,8 @@ def options_of(command: str) -> list[str]:
         for name, s in SETTINGS.items()
         if s.option and (command in s.commands or (s.write and command in WRITE_COMMANDS))
     ]
+
+
 # The file spells a table-valued setting (the genre map) as a [table].
 _FILE_KEYS = tuple(f"[{s.key}]" if s.check.type is dict else s.key for s in SETTINGS.values())
 

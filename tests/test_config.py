@@ -143,6 +143,30 @@ def beets_one_track(tmp_path_factory):
 
 
 @pytest.mark.slow
+def test_each_command_has_exactly_the_setting_options_the_table_gives_it():
+    """A setting's row names its commands; no command declares a setting's option itself."""
+    import typer.main
+
+    from tagger.cli import OPTION_HELP, app
+    from tagger.config import options_of
+
+    group = typer.main.get_command(app)
+    flags = {f: name for name, s in SETTINGS.items() for flag in s.flags for f in flag.split("/")}
+
+    def the_tables(param, name: str) -> bool:  # not another option under the same flag
+        return param.help == OPTION_HELP.get(name, SETTINGS[name].option_help)
+
+    for command, click_command in group.commands.items():
+        declared = {
+            flags[opt]
+            for param in click_command.params
+            for opt in (*param.opts, *param.secondary_opts)
+            if opt in flags and the_tables(param, flags[opt])
+        }
+        assert declared == set(options_of(command)), command
+    assert "db" in options_of("report") and "min_confidence" in options_of("scan")
+
+
 @pytest.mark.parametrize("key, value, why", BAD, ids=[b[0] for b in BAD])
 def test_beets_says_the_same_words_for_the_same_bad_value(beets_one_track, key, value, why):
     b = beets_one_track
