@@ -59,12 +59,10 @@ def main(out: str) -> None:
             name = fixture_name(f).replace(" ", "_")
             lines.append(f"  {name}: {SECONDS:g} s from {f}")
             start = max(0.0, duration(f) / 2 - SECONDS / 2)
-            subprocess.run(
-                ["ffmpeg", "-v", "error", "-y", "-ss", f"{start:.2f}", "-t", str(SECONDS)]
-                + ["-i", f, "-map", "0:a:0", "-map_metadata", "-1", "-ac", "1", "-ar", "22050"]
-                + ["-c:a", "libvorbis", "-q:a", "2", str(root / group / name)],
-                check=True,
-            )
+            cut = ["-ss", f"{start:.2f}", "-t", str(SECONDS), "-i", f, "-map", "0:a:0"]
+            mono = ["-map_metadata", "-1", "-ac", "1", "-ar", "22050"]
+            vorbis = ["-c:a", "libvorbis", "-q:a", "2", str(root / group / name)]
+            subprocess.run(["ffmpeg", "-v", "error", "-y", *cut, *mono, *vorbis], check=True)
     (root / "LICENSE").write_text("\n".join(lines) + "\n", encoding="utf-8")
 
 
