@@ -147,6 +147,8 @@ def parse_vorbis(block: bytes) -> dict:
     pos += 4
     pairs = []
     for _ in range(count):
+        if pos + 4 > len(block):  # a count past the block (damage): as far as pairs go
+            break
         n = int.from_bytes(block[pos : pos + 4], "little")
         pairs.append(block[pos + 4 : pos + 4 + n].decode("utf-8", "surrogateescape"))
         pos += 4 + n
