@@ -127,6 +127,9 @@ class FlacBlock:
         return self.contents is not None and self.contents > len(self.data)
 
 
+_MAX_BLOCK = (1 << 24) - 1  # a FLAC metadata block's 24-bit length field
+
+
 def _contents_size(f: BinaryIO, kind: int, left: int) -> int | None:
     """The length of the comment or picture block at ``f``'s position, by its contents.
 
@@ -134,7 +137,8 @@ def _contents_size(f: BinaryIO, kind: int, left: int) -> int | None:
     decoder and mutagen read them field by field.  The lengths are summed, not
     sought past, so contents that claim more than the ``left`` bytes the file
     holds give a length past it (``left + 1`` when the file ends inside a
-    length field).  None for other blocks.
+    length field, or when they claim more than a block can hold: 2**24 - 1
+    bytes).  None for other blocks.
     """
     if kind not in (4, 6):
         return None
@@ -154,7 +158,7 @@ def _contents_size(f: BinaryIO, kind: int, left: int) -> int | None:
             count = length(pos, "little")
             pos += 4
             for _ in range(count):
-                if pos > left:
+                if pos > min(left, _MAX_BLOCK):
                     break
                 pos += 4 + length(pos, "little")
         else:
@@ -163,7 +167,7 @@ def _contents_size(f: BinaryIO, kind: int, left: int) -> int | None:
             pos += 4 + length(pos, "big")  # description
             pos += 16  # width, height, depth, colours
             pos += 4 + length(pos, "big")  # the picture
-        return pos
+        return pos if pos <= _MAX_BLOCK else left + 1
     except EOFError:
         return left + 1
     finally:
