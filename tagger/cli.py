@@ -210,11 +210,11 @@ class Given:
     dry_run: bool = False
 
 
-def with_settings(command: str) -> Callable[[Callable], Callable]:
-    """Give ``command`` the options of the settings that name it in the table (the
+def with_settings(cmd: str) -> Callable[[Callable], Callable]:
+    """Give the command ``cmd`` the options of the settings that name it in the table (the
     tag-writing rules, and --dry-run, where it writes tags); it receives them as
     ``given: Given``, so that a new setting is one row of the table."""
-    names = options_of(command)
+    names = options_of(cmd)
     params = [
         inspect.Parameter(
             name,
@@ -224,7 +224,7 @@ def with_settings(command: str) -> Callable[[Callable], Callable]:
         )
         for name in names
     ]
-    writes = command in WRITE_COMMANDS  # its --dry-run is the write options' own
+    writes = cmd in WRITE_COMMANDS  # its --dry-run is the write options' own
     if writes:
         params.append(_DRY_RUN)
 
@@ -232,17 +232,31 @@ def with_settings(command: str) -> Callable[[Callable], Callable]:
         sig = inspect.signature(fn)
         own = [p for p in sig.parameters.values() if p.name != "given"]
 
+        takes = "given" in sig.parameters  # a command that reads no setting need not
+
         @functools.wraps(fn)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
             given = {name: kwargs.pop(name) for name in names}
             dry_run = kwargs.pop("dry_run") if writes else False
-            return fn(*args, given=Given(given, dry_run), **kwargs)
+            if takes:
+                kwargs["given"] = Given(given, dry_run)
+            return fn(*args, **kwargs)
 
         at = next((i for i, p in enumerate(own) if p.name == "json_out"), len(own))
         shown = own[:at] + params + own[at:]  # the settings' options before --json in --help
         wrapper.__signature__ = sig.replace(parameters=shown)  # type: ignore[attr-defined]
         wrapper.__annotations__ = {p.name: p.annotation for p in shown}
         return wrapper
+
+    return decorate
+
+
+def command(name: str) -> Callable[[Callable], Callable]:
+    """``tagger NAME``: registered, its errors one line each, its setting options from the
+    table."""
+
+    def decorate(fn: Callable) -> Callable:
+        return app.command(name)(handles_errors(with_settings(name)(fn)))
 
     return decorate
 
@@ -411,9 +425,7 @@ def _retagged(n: int) -> str:
     return f" ({n} retagged outside tagger, same audio: not decoded)" if n else ""
 
 
-@app.command()
-@handles_errors
-@with_settings("scan")
+@command("scan")
 def scan(
     paths: List[Path] = typer.Argument(
         ..., metavar="PATH", show_default=False, help="Folders or files to scan."
@@ -451,7 +463,9 @@ def scan(
     *,
     given: Given,  # --db, --model, --jobs, --precision, the write options: with_settings
 ) -> None:
-    """Scan folders: decode each audio file, predict its genre, store it in SQLite.
+    """Analyse audio files and store their genres in SQLite.
+
+    Each file is decoded, its genre predicted and the result stored.
 
     Unchanged files (same size, mtime and model version) are skipped, so an
     interrupted scan resumes where it stopped.  Files that cannot be decoded are
@@ -511,9 +525,7 @@ def scan(
         raise typer.Exit(EXIT_FINISHED_WITH_ERRORS)
 
 
-@app.command()
-@handles_errors
-@with_settings("write")
+@command("write")
 def write(
     paths: Optional[List[Path]] = PathsArg,
     include_uncertain: bool = _switch(
@@ -526,7 +538,9 @@ def write(
     *,
     given: Given,
 ) -> None:
-    """Write the stored genres into the files' own tags (ID3, Vorbis comments, MP4, ASF).
+    """Write the stored genres into the files' tags.
+
+    The files' own tags: ID3, Vorbis comments, MP4 or ASF.
 
     Only the genre field changes; every other tag, the tag version and the
     audio stay byte for byte.  Each file's genre field is journaled first, so
@@ -551,9 +565,7 @@ def write(
         raise typer.Exit(EXIT_FINISHED_WITH_ERRORS)
 
 
-@app.command()
-@handles_errors
-@with_settings("undo")
+@command("undo")
 def undo(
     paths: Optional[List[Path]] = PathsArg,
     scan: Optional[int] = _optional(
@@ -568,7 +580,7 @@ def undo(
     *,
     given: Given,
 ) -> None:
-    """Restore the genre fields exactly as they were before tagger wrote them.
+    """Put back the genre fields tagger wrote, byte for byte.
 
     A file whose genre was changed by something else since is left alone unless
     --force.  Exits 4 when some files could not be restored.
@@ -604,9 +616,7 @@ def undo(
         raise typer.Exit(EXIT_FINISHED_WITH_ERRORS)
 
 
-@app.command("ls")
-@handles_errors
-@with_settings("ls")
+@command("ls")
 def ls_cmd(
     paths: Optional[List[Path]] = PathsArg,
     genre: Optional[str] = _optional(
@@ -632,7 +642,9 @@ def ls_cmd(
     *,
     given: Given,
 ) -> None:
-    """List stored tracks with their genre, confidence and status (like `beet ls`).
+    """List stored tracks: genre, confidence and status.
+
+    As `beet ls` lists a beets library.
 
     Reads only the database; no file is opened.
     """
@@ -665,9 +677,7 @@ def ls_cmd(
         _err(f"no tracks match{hint}")
 
 
-@app.command()
-@handles_errors
-@with_settings("report")
+@command("report")
 def report(
     paths: Optional[List[Path]] = PathsArg,
     by: str = typer.Option(
@@ -696,7 +706,10 @@ def report(
     *,
     given: Given,
 ) -> None:
-    """Genre statistics of the library, failed files, and agreement with existing genre tags."""
+    """Genre statistics, failed files and agreement with tags.
+
+    Agreement: how often the stored genre matches the genre tag a file already had.
+    """
     from . import report as rp
 
     _one_of_json_csv(json_out, csv_out)
@@ -725,9 +738,7 @@ def report(
             typer.echo(f"plot: {plot}")
 
 
-@app.command()
-@handles_errors
-@with_settings("show")
+@command("show")
 def show(
     file: Path = typer.Argument(..., metavar="FILE", show_default=False, help="An audio file."),
     top: int = typer.Option(3, "--top", min=1, metavar="K", help="How many genres to list."),
@@ -785,9 +796,7 @@ def show(
         typer.echo(f"  {g:<16} {p:6.3f}")
 
 
-@app.command()
-@handles_errors
-@with_settings("similar")
+@command("similar")
 def similar(
     file: Path = typer.Argument(
         ..., metavar="FILE", show_default=False, help="An audio file (in the library or not)."
@@ -805,7 +814,9 @@ def similar(
     *,
     given: Given,
 ) -> None:
-    """The library's tracks that sound most like FILE (cosine of stored musicnn embeddings).
+    """The library's tracks that sound most like FILE.
+
+    Similarity is the cosine of stored musicnn embeddings.
 
     FILE itself and stored copies of its audio (a beets import's copy, say) are
     left out unless --include-copies.
@@ -832,10 +843,11 @@ def similar(
         typer.echo(f"playlist: {result.m3u}")
 
 
-@app.command("models")
-@handles_errors
+@command("models")
 def models_cmd(json_out: bool = JsonOption) -> None:
-    """List the installed models with the figures from their model cards, and the missing ones.
+    """List the installed models, their figures and the missing ones.
+
+    The figures come from each model's card.
 
     The default is the config's `model` when set, else the best model
     installed; the last line says how to choose another.
@@ -898,10 +910,12 @@ def models_cmd(json_out: bool = JsonOption) -> None:
     )
 
 
-@app.command("config")
-@handles_errors
+@command("config")
 def config_cmd(json_out: bool = JsonOption) -> None:
-    """Print the effective settings and where each came from (config file, environment, default)."""
+    """Print the effective settings and where each came from.
+
+    From the config file, the environment, or the built-in default.
+    """
     settings = load_config()
     path = config_path()
     values = settings.to_dict()
@@ -931,9 +945,7 @@ def config_cmd(json_out: bool = JsonOption) -> None:
         typer.echo(f"  {key:<15} {shown:<40} ({v['source']})")
 
 
-@app.command()
-@handles_errors
-@with_settings("retrain")
+@command("retrain")
 def retrain(
     data: Optional[Path] = _optional(
         "--data", help="Genre collection: GTZAN (genres/<genre>/...) or any <genre>/<files> folder."
@@ -995,7 +1007,7 @@ def retrain(
     *,
     given: Given,
 ) -> None:
-    """Train a model: on your library's own genre tags (--from-library), or on a genre collection.
+    """Train a model on your own genre tags or a genre collection.
 
     --from-library trains the `library` head from the database in seconds; it
     becomes the default model.  --data trains the ResNet/MLP (split by track,
@@ -1127,8 +1139,7 @@ def _print_head(card: dict, json_out: bool) -> None:
     typer.echo(f"model: {card['path']}")
 
 
-@app.command()
-@handles_errors
+@command("evaluate")
 def evaluate(
     data: Path = typer.Option(
         ...,
@@ -1158,7 +1169,10 @@ def evaluate(
     ),
     json_out: bool = JsonOption,
 ) -> None:
-    """Evaluate a trained model on the test split: track and slice accuracy, F1, confusion, ECE."""
+    """Evaluate a trained model on its test split.
+
+    Track and slice accuracy, F1, the confusion matrix and calibration (ECE).
+    """
     from .training.retrain import confusion_text
     from .training.retrain import evaluate as run
 

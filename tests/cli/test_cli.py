@@ -111,6 +111,8 @@ def test_help_reads_like_a_unix_tool():
     top = run_cli("--help").stdout
     for cmd in ("scan", "write", "undo", "ls", "report", "show", "models", "config"):
         assert f"  {cmd} " in top
+    listed = top.split("Commands:", 1)[1].split("Exit codes", 1)[0].strip().splitlines()
+    assert len(listed) == 11 and all(line.endswith(".") for line in listed), listed  # no cut
     assert "4 finished, but some files" in " ".join(top.split())
     assert run_cli("--version").stdout.strip().startswith("tagger ")
 
