@@ -88,8 +88,8 @@ def test_the_own_genres_loop_on_real_recordings(tmp_path, isolated_home):
     again = run_json("scan", music, "--db", db)
     assert (again["scanned"], again["relabelled"], again["skipped"]) == (0, 0, n)
 
-    # The user tags one more file and retitles two in another program (mutagen, as Picard
-    # does): their size and mtime change, their audio does not.
+    # In another program (mutagen, as Picard uses), the user retitles four files and tags
+    # one of them: their size and mtime change, their audio does not.
     hand = next(p for p, g in tagged.items() if g is None and "/fretsonfire/" in p)
     others = [p for p in tagged if p.endswith((".mp3", ".m4a", ".wma")) and p != hand]
     edited = [hand, *others[:3]]
