@@ -283,6 +283,12 @@ def _print_failures(files: list[FileError], limit: int | None = 20, more: str = 
         typer.echo(f"  ... and {len(files) - limit} more{more}", err=True)
 
 
+def _exit_if_failed(errors: int) -> None:
+    """Exit 4 (finished, but some files could not be tagged or restored) after ``errors``."""
+    if errors:
+        raise typer.Exit(EXIT_FINISHED_WITH_ERRORS)
+
+
 def _count(n: int, noun: str) -> str:
     """``1 file``, ``2 files``, ``0 errors``."""
     return f"{n} {noun}{'' if n == 1 else 's'}"
@@ -427,6 +433,7 @@ def _retagged(n: int) -> str:
 
 @command("scan")
 def scan(
+    given: Given,  # the setting options, from command()
     paths: List[Path] = typer.Argument(
         ..., metavar="PATH", show_default=False, help="Folders or files to scan."
     ),
@@ -460,8 +467,6 @@ def scan(
         help="Then write the genres into the files' tags (with the options below).",
     ),
     json_out: bool = JsonOption,
-    *,
-    given: Given,  # --db, --model, --jobs, --precision, the write options: with_settings
 ) -> None:
     """Analyse audio files and store their genres in SQLite.
 
@@ -521,12 +526,12 @@ def scan(
         if summary.tags:
             _print_write(summary.tags, changes=given.dry_run)
         typer.echo(f"database: {summary.db}")
-    if summary.tags and summary.tags.errors:
-        raise typer.Exit(EXIT_FINISHED_WITH_ERRORS)
+    _exit_if_failed(summary.tags.errors if summary.tags else 0)
 
 
 @command("write")
 def write(
+    given: Given,  # the setting options, from command()
     paths: Optional[List[Path]] = PathsArg,
     include_uncertain: bool = _switch(
         "--include-uncertain",
@@ -535,8 +540,6 @@ def write(
         "`tagger report` lists them).",
     ),
     json_out: bool = JsonOption,
-    *,
-    given: Given,
 ) -> None:
     """Write the stored genres into the files' tags.
 
@@ -561,24 +564,22 @@ def write(
         _print_json(summary.to_dict())
     else:
         _print_write(summary, changes=True)
-    if summary.errors:
-        raise typer.Exit(EXIT_FINISHED_WITH_ERRORS)
+    _exit_if_failed(summary.errors)
 
 
 @command("undo")
 def undo(
+    given: Given,  # the setting options, from command()
     paths: Optional[List[Path]] = PathsArg,
+    dry_run: bool = _switch("--dry-run", help="Show what would be restored."),
     scan: Optional[int] = _optional(
         "--scan", metavar="ID", help="Only the writes of this scan id."
     ),
-    dry_run: bool = _switch("--dry-run", help="Show what would be restored."),
     force: bool = _switch(
         "--force",
         help="Also restore files whose genre was changed by something else after tagger wrote it.",
     ),
     json_out: bool = JsonOption,
-    *,
-    given: Given,
 ) -> None:
     """Put back the genre fields tagger wrote, byte for byte.
 
@@ -612,12 +613,12 @@ def undo(
             f"{_count(summary.errors, 'error')}"
         )
         _print_failures(summary.error_files, limit=None)
-    if summary.errors:
-        raise typer.Exit(EXIT_FINISHED_WITH_ERRORS)
+    _exit_if_failed(summary.errors)
 
 
 @command("ls")
 def ls_cmd(
+    given: Given,  # the setting options, from command()
     paths: Optional[List[Path]] = PathsArg,
     genre: Optional[str] = _optional(
         "--genre",
@@ -639,8 +640,6 @@ def ls_cmd(
     ),
     json_out: bool = JsonOption,
     csv_out: bool = _switch("--csv", help="Print CSV."),
-    *,
-    given: Given,
 ) -> None:
     """List stored tracks: genre, confidence and status.
 
@@ -679,6 +678,7 @@ def ls_cmd(
 
 @command("report")
 def report(
+    given: Given,  # the setting options, from command()
     paths: Optional[List[Path]] = PathsArg,
     by: str = typer.Option(
         "genre",
@@ -703,8 +703,6 @@ def report(
         help="Also draw tracks per group, the confidence "
         "distribution and the agreement matrix (.png or .svg).",
     ),
-    *,
-    given: Given,
 ) -> None:
     """Genre statistics, failed files and agreement with tags.
 
@@ -740,6 +738,7 @@ def report(
 
 @command("show")
 def show(
+    given: Given,  # the setting options, from command()
     file: Path = typer.Argument(..., metavar="FILE", show_default=False, help="An audio file."),
     top: int = typer.Option(3, "--top", min=1, metavar="K", help="How many genres to list."),
     fresh: bool = _switch(
@@ -747,8 +746,6 @@ def show(
         help="Run the model even when the database holds a current result for the file.",
     ),
     json_out: bool = JsonOption,
-    *,
-    given: Given,
 ) -> None:
     """Print the top genres of one file.
 
@@ -798,6 +795,7 @@ def show(
 
 @command("similar")
 def similar(
+    given: Given,  # the setting options, from command()
     file: Path = typer.Argument(
         ..., metavar="FILE", show_default=False, help="An audio file (in the library or not)."
     ),
@@ -811,8 +809,6 @@ def similar(
         "not), left out by default.",
     ),
     json_out: bool = JsonOption,
-    *,
-    given: Given,
 ) -> None:
     """The library's tracks that sound most like FILE.
 
@@ -947,6 +943,7 @@ def config_cmd(json_out: bool = JsonOption) -> None:
 
 @command("retrain")
 def retrain(
+    given: Given,  # the setting options, from command()
     data: Optional[Path] = _optional(
         "--data", help="Genre collection: GTZAN (genres/<genre>/...) or any <genre>/<files> folder."
     ),
@@ -1004,8 +1001,6 @@ def retrain(
     cache_dir: Optional[Path] = CacheDirOption,
     jobs: Optional[int] = typer.Option(None, "--jobs", "-j", min=1),
     json_out: bool = JsonOption,
-    *,
-    given: Given,
 ) -> None:
     """Train a model on your own genre tags or a genre collection.
 
