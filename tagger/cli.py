@@ -1207,10 +1207,9 @@ def evaluate(
 
 def main(args: list[str] | None = None) -> int:
     """Console entry point: a usage error is one line plus the usage, not a box."""
-    from .runtime import quiet_helper_processes, quiet_tensorflow
+    from .runtime import quiet_tensorflow
 
     quiet_tensorflow()
-    quiet_helper_processes()
     try:
         code = app(args=args, prog_name="tagger", standalone_mode=False)
     except click_errors.NoArgsIsHelpError as exc:

@@ -391,6 +391,19 @@ def _judge(
     return dec
 
 
+def _unless_out_of_memory(exc: Exception) -> None:
+    """Re-raise ``exc`` when this process ran out of memory (the worker says so).
+
+    FFmpeg's ENOMEM is not that: PyAV raises it as a ``MemoryError`` too when
+    a damaged header asks for what cannot be set up (a 16.8 MHz sample rate),
+    which is the file's fault, a decoder's failure like any other.
+    """
+    import av
+
+    if isinstance(exc, MemoryError) and not isinstance(exc, av.error.FFmpegError):
+        raise exc
+
+
 def translate(exc: BaseException) -> str:
     """libsndfile's and FFmpeg's error texts as what they mean, in one line."""
     import av
@@ -403,6 +416,8 @@ def translate(exc: BaseException) -> str:
         return "unsupported codec (FFmpeg has no decoder for it)"
     if isinstance(exc, av.error.InvalidDataError):
         return "invalid data"
+    if isinstance(exc, av.error.MemoryError):
+        return "FFmpeg cannot set up decoding for what its header states"
     text = one_line(exc)
     low = text.lower()
     for needle, meaning in (
@@ -451,18 +466,18 @@ def decode(path: str | os.PathLike, sr: int, n_windows: int, length: float) -> D
     for decoder in fmt.decoders if fmt else UNKNOWN_DECODERS:
         try:
             src = SOURCES[decoder](path, sr)
-        except (MemoryError, DecodeError):
+        except DecodeError:
             raise
         except Exception as exc:  # each library raises its own error types
+            _unless_out_of_memory(exc)
             failures.append(translate(exc))
             continue
         try:
             header = header or src.header_duration
             samplerate, channels = samplerate or src.samplerate, channels or src.channels
             windows, duration = _by_seeking(src, sr, n_windows, length)
-        except MemoryError:
-            raise
         except Exception as exc:  # a failed seek, a short window: decode from the start
+            _unless_out_of_memory(exc)
             failures.append(translate(exc))
             continue
         finally:
@@ -470,9 +485,8 @@ def decode(path: str | os.PathLike, sr: int, n_windows: int, length: float) -> D
         return _judge(windows, duration, header, sr, n, name, samplerate, channels)
     try:
         windows, duration = _sequential(path, sr, n_windows, length, header)
-    except MemoryError:
-        raise
     except Exception as exc:
+        _unless_out_of_memory(exc)
         failures.append(translate(exc))
         raise DecodeError(_explain(fmt, failures)) from None
     return _judge(windows, duration, header, sr, n, name, samplerate or sr, channels or 1)

@@ -87,6 +87,9 @@ class LokyRunner:
         if self._ex is None:
             from joblib.externals.loky import get_reusable_executor
 
+            from .runtime import quiet_helper_processes
+
+            quiet_helper_processes()  # before loky starts its resource tracker
             self._ex = get_reusable_executor(
                 max_workers=self.slots,
                 timeout=600,

@@ -33,7 +33,8 @@ def quiet_helper_processes() -> None:
     """Keep the worker pool's helper processes from printing cleanup warnings.
 
     They are new interpreters that read ``PYTHONWARNINGS`` when they start, so
-    this is set before the first pool is made; a user's own value is kept.
+    the loky pool sets it before it starts them, for the CLI, the beets plugin
+    and a script alike; a user's own value is kept.
     """
     current = os.environ.get("PYTHONWARNINGS", "")
     if RESOURCE_TRACKER_QUIET not in current.split(","):

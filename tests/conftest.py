@@ -208,19 +208,39 @@ def _stop_pending(pid: int) -> bool:
     return any(mask & _SIGSTOP_BIT for mask in pending)
 
 
+def _group_stop_begun(pid: int) -> bool:
+    """Whether another thread of ``pid`` has already stopped: the SIGSTOP was taken from the
+    process's pending set by that thread, and the rest stop as soon as they can."""
+    try:
+        tasks = list(Path(f"/proc/{pid}/task").iterdir())
+    except OSError:
+        return False
+    for task in tasks:
+        try:
+            state = (task / "stat").read_text().rsplit(")", 1)[1].split()[0]
+        except (OSError, IndexError):
+            continue
+        if state in ("T", "t"):
+            return True
+    return False
+
+
 def _halted(process, status: str) -> bool:
     """Whether ``process`` can run no code of its own until the group is resumed.
 
     Stopped, ended, or waiting in the kernel for a ``vfork`` child that was stopped before its
     ``exec`` (Python's subprocess starts children with vfork): such a parent shows as
     "disk-sleep" for as long as the child is stopped, cannot return before the child goes on,
-    and then stops at once on the SIGSTOP queued for it.
+    and then stops at once on the SIGSTOP queued for it (or, where another of its threads
+    already took that SIGSTOP and stopped, on the group stop that thread began).
     """
     import psutil
 
     if status in (psutil.STATUS_STOPPED, psutil.STATUS_ZOMBIE, psutil.STATUS_DEAD):
         return True
-    if status != psutil.STATUS_DISK_SLEEP or not _stop_pending(process.pid):
+    if status != psutil.STATUS_DISK_SLEEP:
+        return False
+    if not (_stop_pending(process.pid) or _group_stop_begun(process.pid)):
         return False
     try:
         return any(c.status() == psutil.STATUS_STOPPED for c in process.children())

@@ -178,7 +178,7 @@ def test_every_decoder_mixes_stereo_to_the_same_level(tmp_path):
         ("bad-POPM-frame.mp3", "error", r"damaged mp3 file: no decodable audio \(invalid data\)"),
     ],
 )
-def test_mutagen_files_named_in_issue_12(mutagen, name, status, reason):
+def test_mutagen_files_named_in_the_reliability_notes(mutagen, name, status, reason):
     got = outcome(mutagen / name)
     assert got[0] == status and re.fullmatch(reason, got[1] or ""), got
 
@@ -302,6 +302,23 @@ def test_fuzz_decode_and_features(seeds, data):
             proc.kill()
         proc.join()
     assert got in ("decoded", "error") or proc.exitcode not in (0, None), got
+
+
+def test_a_header_ffmpeg_cannot_set_up_is_the_files_fault_not_out_of_memory(tmp_path):
+    """A WAV whose sample-rate field says 16.8 MHz, cut after its header: FFmpeg's resampler
+    fails with ENOMEM, which PyAV raises as a MemoryError (found by the fuzz test above). It is
+    a damaged file with a one-line reason, not a worker out of memory."""
+    path = tmp_path / "t.wav"
+    sf.write(path, np.zeros(22050, np.float32) + 0.1, 22050, subtype="PCM_16")
+    data = bytearray(path.read_bytes())
+    data[27] = 1  # the sample rate's high byte: 22,050 + 2**24 Hz
+    path.write_bytes(data[:100])
+    with pytest.raises(DecodeError) as caught:
+        decode(path, 22050, 3, 3.0)
+    assert str(caught.value) == (
+        "damaged wav file: no decodable audio "
+        "(FFmpeg cannot set up decoding for what its header states)"
+    )
 
 
 # --- windows -------------------------------------------------------------------------------

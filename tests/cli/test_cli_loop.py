@@ -110,9 +110,12 @@ def test_the_own_genres_loop_on_real_recordings(tmp_path, isolated_home):
     near = run_json("similar", edited[1], "--db", db, "--top", "3")
     assert near["searched"] == n and near["source"] == "stored"
 
-    # Re-label from the stored embeddings, then write the user's genres.
+    # Re-label from the stored embeddings (one file retagged again meanwhile: re-keyed, then
+    # re-labelled from the embedding it had), then write the user's genres.
+    retag(edited[2], title="renamed once more")
     relabel = run_json("scan", music, "--db", db)
     assert (relabel["model"], relabel["relabelled"], relabel["scanned"]) == ("library", n, 0)
+    assert relabel["retagged"] == 1
     untagged = [p for p, g in tagged.items() if g is None]
     done = run_json("write", music, "--db", db)
     assert done["errors"] == 0
