@@ -87,14 +87,18 @@ def similar(
         index = {p: j for j, p in enumerate(paths)}
         own = index.get(path)
         st = os.stat(path)
-        row = store.tracks_at([path], ("size", "mtime", "audio"))[0] if own is not None else None
+        columns = ("size", "mtime", "audio", "duration")
+        row = store.tracks_at([path], columns)[0] if own is not None else None
         unchanged = row is not None and (row.size, row.mtime) == (st.st_size, st.st_mtime)
         audio = row.audio if row is not None and unchanged else fingerprint(path, None)
         same = sorted(index[p] for p in store.paths_of_audio(audio) if p in index) if audio else []
         heard = own if unchanged else same[0] if same else None
         if heard is not None:  # the file as scanned, or a stored track of the same audio
             query, source = matrix[heard], "stored"
-            duration = store.tracks_at([paths[heard]], ("duration",))[0].duration
+            if heard != own:
+                row = store.tracks_at([paths[heard]], ("duration",))[0]
+            assert row is not None
+            duration = row.duration
         else:
             source = "decoded"
             query, duration = _embed(path)

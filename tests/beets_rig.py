@@ -120,15 +120,6 @@ def raw_tags(path: Path) -> dict[str, str]:
     return {key: repr(value) for key, value in tags.items()}  # MP4 atoms
 
 
-def raw_genres(path: Path) -> list[str]:
-    tags = mutagen.File(path).tags
-    key = {".mp3": "TCON", ".m4a": "\xa9gen"}.get(path.suffix, "genre")
-    if not tags or key not in tags:
-        return []
-    value = tags[key]
-    return [str(v) for v in (value.text if hasattr(value, "text") else value)]
-
-
 def without_genre(tags: dict[str, str]) -> dict[str, str]:
     return {k: v for k, v in tags.items() if k.split(":")[0] not in GENRE_KEYS}
 

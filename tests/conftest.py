@@ -367,6 +367,20 @@ def run_json(*args, **kwargs):
     return json.loads(run_cli(*args, "--json", **kwargs).stdout)
 
 
+def raw_genres(path: str | Path) -> list[str]:
+    """The genre values as the file's own tag holds them (mutagen's tag object, not its easy
+    view): ``TCON``, ``\xa9gen``, ``WM/Genre`` or the ``GENRE`` comments."""
+    import mutagen
+
+    path = Path(path)
+    tags = mutagen.File(path).tags
+    key = {".mp3": "TCON", ".m4a": "\xa9gen", ".wma": "WM/Genre"}.get(path.suffix, "genre")
+    if not tags or key not in tags:
+        return []
+    value = tags[key]
+    return [str(v) for v in (value.text if hasattr(value, "text") else value)]
+
+
 def rows(db: Path, sql: str = "SELECT * FROM tracks ORDER BY path", params=()) -> list[dict]:
     conn = sqlite3.connect(db)
     conn.row_factory = sqlite3.Row

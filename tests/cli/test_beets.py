@@ -25,11 +25,10 @@ import pytest
 from beets_rig import (
     Beets,
     add_tracks,
-    raw_genres,
     raw_tags,
     without_genre,
 )
-from conftest import spawn, stop_when
+from conftest import raw_genres, spawn, stop_when
 
 from tagger.genres import display_name
 

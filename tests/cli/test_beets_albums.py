@@ -13,8 +13,8 @@ import os
 from pathlib import Path
 
 import pytest
-from beets_rig import Beets, add_tracks, raw_genres
-from conftest import store_scan
+from beets_rig import Beets, add_tracks
+from conftest import raw_genres, store_scan
 
 from tagger.models import TrackPrediction, resolve
 from tagger.worker import TrackResult

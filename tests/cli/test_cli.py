@@ -13,9 +13,8 @@ import re
 import sqlite3
 from pathlib import Path
 
-import mutagen
 import pytest
-from conftest import rows, run_cli, run_json
+from conftest import raw_genres, rows, run_cli, run_json
 from tolerance import scan_atol
 
 from tagger.models import KINDS
@@ -82,13 +81,6 @@ def stored(library, tmp_path):
         ],
     )
     return library, db
-
-
-def raw_genres(path: Path) -> list[str]:
-    tags = mutagen.File(path).tags
-    if path.suffix == ".mp3":
-        return list(tags["TCON"].text) if "TCON" in tags else []
-    return list(tags.get("genre", []))
 
 
 def _drain(fd: int, out: list[bytes]) -> None:

@@ -15,7 +15,7 @@ from pathlib import Path
 import mutagen
 import pytest
 import soundfile as sf
-from conftest import rows, run_cli, run_json
+from conftest import raw_genres, rows, run_cli, run_json
 from mutagen.asf import ASF
 
 from tagger.training.synth import write_audio
@@ -38,13 +38,6 @@ def retag(path: str | Path, **fields: str) -> None:
     for key, value in fields.items():
         audio[ASF_KEYS[key] if wma else key] = value
     audio.save()
-
-
-def genres_of(path: str) -> list[str]:
-    audio = mutagen.File(path, easy=True)
-    if isinstance(audio, ASF):
-        return [str(v) for v in audio.get(ASF_KEYS["genre"], [])]
-    return list(audio.get("genre", []))
 
 
 def real_library(root: Path) -> dict[str, str | None]:
@@ -122,7 +115,7 @@ def test_the_own_genres_loop_on_real_recordings(tmp_path, isolated_home):
     assert done["written"] + done["uncertain"] == len(untagged), done
     truth = {p: USER_GENRES[Path(p).parent.name] for p in untagged}
     written = {c["path"]: c["proposed"] for c in done["changes"] if c["action"] == "write"}
-    assert all(genres_of(p) == g for p, g in written.items())  # what it said it wrote
+    assert all(raw_genres(p) == g for p, g in written.items())  # what it said it wrote
     right = sum(g == [truth[p]] for p, g in written.items())
     # Not every clip is heard as its soundtrack: one 6-second metal clip (sectoid's
     # "Feelings") is labelled Orchestral Score with confidence 0.99.
