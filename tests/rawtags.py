@@ -99,7 +99,7 @@ def parse_id3(tag: bytes) -> dict:
         ext, body = body[:n], body[n:]
         if version == 3 and len(ext) >= 10:
             ext = ext[:6]  # the padding-size field that follows is layout, not content
-    frames, rest = _walk_frames(body, version, syncsafe=True)
+    frames, rest = _walk_frames(body, version, syncsafe=version == 4)  # v2.3: plain sizes
     if version == 4:
         alt, alt_rest = _walk_frames(body, version, syncsafe=False)
         if len(alt_rest.strip(b"\x00")) < len(rest.strip(b"\x00")):

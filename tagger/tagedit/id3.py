@@ -145,14 +145,16 @@ def parse(data: bytes) -> Tag:
         ext_flags = extended[4] if version == 3 else (extended[5] if len(extended) > 5 else 0)
         if (version == 3 and ext_flags & 0x80) or (version == 4 and ext_flags & 0x20):
             raise Unsupported("carries a checksum")
-    frames, rest = _walk(body, version, True)
+    # v2.3 frame sizes are plain 32-bit integers, v2.4's sync-safe (v2.2's three bytes); some
+    # v2.4 writers (old iTunes) stored plain ones, so v2.4 keeps whichever walk covers more.
+    frames, rest = _walk(body, version, version == 4)
     if version == 4:
         plain, plain_rest = _walk(body, version, False)
         if len(plain_rest.strip(b"\x00")) < len(rest.strip(b"\x00")):
             return Tag(
                 version, revision, flags, extended, plain, plain_rest.rstrip(b"\x00"), size, False
             )
-    return Tag(version, revision, flags, extended, frames, rest.rstrip(b"\x00"), size, True)
+    return Tag(version, revision, flags, extended, frames, rest.rstrip(b"\x00"), size, version == 4)
 
 
 def render(tag: Tag, size: int | None = None) -> bytes:
