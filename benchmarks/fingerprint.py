@@ -28,8 +28,13 @@ import tempfile
 import time
 from pathlib import Path
 
+import imageio_ffmpeg
+
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from runtimes import DEFAULT_AUDIO
+
+# The static ffmpeg of the test extra's imageio-ffmpeg ($IMAGEIO_FFMPEG_EXE names another).
+FFMPEG = imageio_ffmpeg.get_ffmpeg_exe()
 
 FFMPEG_CODEC = {  # how each format is made from the source recordings
     "ogg": None,  # the recordings themselves
@@ -57,7 +62,7 @@ def transcode(files: list[Path], fmt: str, out: Path) -> list[Path]:
     for i, f in enumerate(files):
         dst = out / f"{i:02d}.{fmt}"
         subprocess.run(
-            ["ffmpeg", "-v", "error", "-y", "-i", str(f), *FFMPEG_CODEC[fmt], str(dst)],
+            [FFMPEG, "-v", "error", "-y", "-i", str(f), *FFMPEG_CODEC[fmt], str(dst)],
             check=True,
         )
         made.append(dst)

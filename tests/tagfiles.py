@@ -13,12 +13,14 @@ import shutil
 import subprocess
 from pathlib import Path
 
+import imageio_ffmpeg
 import mutagen
 from mutagen import id3
 
 from tagger.training.synth import synth_track, write_audio
 
 SR = 22050
+FFMPEG = imageio_ffmpeg.get_ffmpeg_exe()
 _PNG = bytes.fromhex(
     "89504e470d0a1a0a0000000d4948445200000001000000010806000000"
     "1f15c4890000000d49444154789c6360000002000154a24f5d0000000049454e44ae426082"
@@ -34,10 +36,13 @@ def _id3_frames(tags: id3.ID3) -> None:
 
 
 def _ffmpeg(path: Path, *args: str) -> Path:
-    subprocess.run(
-        ["ffmpeg", "-v", "error", "-y", "-f", "lavfi", "-i", f"sine=440:d=1:r={SR}", *args, path],
-        check=True,
-    )
+    """Make ``path`` from a 1-second sine with FFmpeg's own muxers (its tags, its layout).
+
+    The static ffmpeg that imageio-ffmpeg (the test extra) ships, so no system
+    ffmpeg is needed.
+    """
+    sine = ["-f", "lavfi", "-i", f"sine=440:d=1:r={SR}"]
+    subprocess.run([FFMPEG, "-v", "error", "-y", *sine, *args, path], check=True)
     return path
 
 

@@ -13,6 +13,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import av
 import mutagen
 import pytest
 from corpus import audio_files, hostile_audio, mediafile_data, mutagen_data
@@ -108,12 +109,9 @@ def test_every_ogg_audio_stream_is_written_and_undone_exactly(copy, name):
     undo = []
     old = write_genres(path, ["Jazz", "Hip-Hop"], before_commit=undo.append)
     assert read_genres(path) == ["Jazz", "Hip-Hop"]
-    probe = subprocess.run(
-        ["ffprobe", "-v", "error", "-select_streams", "a", "-show_entries", "stream_tags",
-         "-of", "default=nw=1", str(path)],
-        capture_output=True, text=True, check=True,
-    ).stdout  # fmt: skip
-    assert re.search(r"(?i)tag:genre=(Jazz|Hip-Hop)", probe), probe
+    with av.open(str(path)) as container:  # FFmpeg's own reading of the audio stream's tags
+        probe = {k.lower(): v for k, v in container.streams.audio[0].metadata.items()}
+    assert re.fullmatch(r"(Jazz|Hip-Hop)(;.*)?", probe.get("genre", "")), probe
     if name == "oggflac":
         assert mutagen.File(path)["genre"] == ["Jazz", "Hip-Hop"]
     assert audio_fingerprint(path) == audio

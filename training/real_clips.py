@@ -10,8 +10,9 @@ Wesnoth's orchestral score (GPL-2+), Endgame: Singularity's electronic music
 (CC BY-SA 3.0 / GPL).  Six recordings of each, 6 seconds from the middle of
 each (where the music is in full swing), mono at 22,050 Hz in Ogg Vorbis:
 about 30 KB a clip, so the suite carries real audio wherever it runs, with
-the licences beside it (``LICENSE`` in the output folder).  FFmpeg cuts and
-encodes; the clips carry no tags, so a test sets every tag it relies on.
+the licences beside it (``LICENSE`` in the output folder).  FFmpeg (the
+static one of the test extra's imageio-ffmpeg) cuts and encodes; the clips
+carry no tags, so a test sets every tag it relies on.
 """
 
 from __future__ import annotations
@@ -20,6 +21,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import imageio_ffmpeg
+import mutagen
 from real_embeddings import fixture_name, soundtrack_files
 
 CLIPS = {"wesnoth": 6, "singularity": 6, "fretsonfire": 6}
@@ -35,13 +38,7 @@ LICENCES = {
 
 
 def duration(path: str) -> float:
-    out = subprocess.run(
-        ["ffprobe", "-v", "error", "-show_entries", "format=duration", "-of", "csv=p=0", path],
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    return float(out.stdout)
+    return float(mutagen.File(path).info.length)
 
 
 def main(out: str) -> None:
@@ -62,7 +59,10 @@ def main(out: str) -> None:
             cut = ["-ss", f"{start:.2f}", "-t", str(SECONDS), "-i", f, "-map", "0:a:0"]
             mono = ["-map_metadata", "-1", "-ac", "1", "-ar", "22050"]
             vorbis = ["-c:a", "libvorbis", "-q:a", "2", str(root / group / name)]
-            subprocess.run(["ffmpeg", "-v", "error", "-y", *cut, *mono, *vorbis], check=True)
+            subprocess.run(
+                [imageio_ffmpeg.get_ffmpeg_exe(), "-v", "error", "-y", *cut, *mono, *vorbis],
+                check=True,
+            )
     (root / "LICENSE").write_text("\n".join(lines) + "\n", encoding="utf-8")
 
 
