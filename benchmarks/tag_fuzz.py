@@ -2,9 +2,13 @@
 
     python benchmarks/tag_fuzz.py [--cases 20000] [--seed 1] [--seconds 1.0]
 
-Makes one real file of each kind (``tests/tagfiles.py``: MP3 with ID3v2.4,
-ID3v2.3 + ID3v1, ID3v2.3 + APEv2; FLAC with a picture; Ogg Vorbis; Opus; Ogg
-FLAC; Theora + Vorbis; M4A; WMA; WAV and AIFF with ID3 chunks), then for each
+Makes one real file of each kind, in the layouts everyday taggers leave
+(``tests/tagfiles.py``: MP3 with ID3v2.4 and a large cover, ID3v2.3 + ID3v1
+with a cover, MusicBrainz ids, a long comment and lyrics, ID3v2.3 + APEv2,
+FFmpeg's own ID3v2.3 with an attached picture; FLAC with a picture; Ogg Vorbis
+and Opus with ``METADATA_BLOCK_PICTURE`` covers; Ogg FLAC; Theora + Vorbis; M4A
+with a cover and freeform atoms, ``moov`` after and before ``mdat``; WMA; WAV
+and AIFF with ID3 chunks), then for each
 case corrupts one to three places of its structure (``tests/tagfuzz.py``) and
 checks every promise of a write (refused and byte-identical, or only the genre
 changed with the audio payload identical; undo byte-identical; nothing raised,
