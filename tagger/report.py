@@ -20,7 +20,7 @@ import json
 import os
 from collections import Counter, defaultdict
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -74,6 +74,25 @@ class Failed:
     path: str
     status: str
     error: str
+
+
+@dataclass(frozen=True)
+class Unwritten:
+    """A file ``tagger write`` left as it was (refused, or failed its checks), from the journal."""
+
+    path: str
+    status: str  # refused | failed
+    error: str
+    at: str  # when the write was tried
+    scan_id: int | None  # the result's scan: what ``tagger undo --scan ID`` takes
+
+
+@dataclass(frozen=True)
+class WrittenScan:
+    """Files ``tagger write`` wrote (not undone) with the results of one scan."""
+
+    scan_id: int | None  # what ``tagger undo --scan ID`` takes
+    files: int
 
 
 @dataclass(frozen=True)
@@ -161,6 +180,9 @@ class Report:
     errors: list[Failed]
     last_scan: dict[str, Any] | None  # the newest ``scans`` row
     plot: str | None = None  # the file ``--plot`` drew
+    # The tag journal: files a write left as they were, and the writes ``undo --scan`` takes.
+    unwritten: list[Unwritten] = field(default_factory=list)
+    written_by_scan: list[WrittenScan] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         out = to_json(self)
@@ -205,6 +227,11 @@ def build_report(
             )
         )
         scans = store.scans()
+        unwritten = [
+            Unwritten(e["path"], e["status"], e["error"], e["written_at"], e["scan_id"])
+            for e in store.history.unwritten()
+        ]
+        by_scan = [WrittenScan(k, n) for k, n in store.history.written_by_scan().items()]
     finally:
         store.close()
     # Albums are pooled over all their tracks, as `tagger write --album` pools them.
@@ -280,6 +307,8 @@ def build_report(
         abstained=listed(abstained=True),
         errors=[Failed(r.path, status_of(r), r.error) for r in present if r.error is not None],
         last_scan=last,
+        unwritten=[u for u in unwritten if roots is None or is_under(u.path, roots)],
+        written_by_scan=by_scan,
     )
 
 
@@ -398,6 +427,15 @@ def to_text(rep: Report, errors: int | None = ERRORS_SHOWN) -> str:
         lines += [f"  {printable(e.path)}: {e.error}" for e in first]
         if len(first) < len(failed):
             lines.append(f"  ... and {len(failed) - len(first)} more (--errors lists all)")
+    if rep.unwritten:
+        listed = rep.unwritten if errors is None else rep.unwritten[:errors]
+        lines += ["", f"not written by `tagger write` ({len(rep.unwritten)}, left as they were):"]
+        lines += [f"  {printable(u.path)}: {u.error} ({u.at})" for u in listed]
+        if len(listed) < len(rep.unwritten):
+            lines.append(f"  ... and {len(rep.unwritten) - len(listed)} more (--errors lists all)")
+    counts = ", ".join(f"{w.files} of scan #{w.scan_id}" for w in rep.written_by_scan)
+    if counts:
+        lines += ["", f"tags written, not undone: {counts} (`tagger undo --scan ID` undoes one)"]
     s = rep.last_scan
     if s:
         lines += [

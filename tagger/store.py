@@ -499,8 +499,10 @@ class History:
 
     An entry is *preparing* while the file is copied, edited and verified (the
     file itself untouched), *pending* once what gives its bytes back is
-    journaled and the file may change, then *written* or *failed*.  Temporary
-    copies are journaled in ``tag_temps`` before they exist.
+    journaled and the file may change, then *written* or *failed*; a file the
+    write would not touch (its audio changed since the scan, a damaged
+    structure) is journaled *refused*, with the reason.  Temporary copies are
+    journaled in ``tag_temps`` before they exist.
     """
 
     def __init__(self, store: Store):
@@ -587,6 +589,24 @@ class History:
         for row in self.store.query(sql + " ORDER BY id", params):
             out.setdefault(fs_path(row["path"]), []).append(_entry(row))
         return out
+
+    def unwritten(self) -> list[dict]:
+        """Files whose newest journal entry is a write that was *refused* or *failed*: the
+        file was left as it was (oldest first)."""
+        sql = (
+            "SELECT path, status, error, written_at, scan_id FROM tag_history t WHERE status "
+            "IN ('refused', 'failed') AND id = (SELECT MAX(id) FROM tag_history u WHERE "
+            "u.path = t.path) ORDER BY id"
+        )
+        return [{**row, "path": fs_path(row["path"])} for row in self.store.query(sql)]
+
+    def written_by_scan(self) -> dict[int | None, int]:
+        """scan id -> files written and not undone (``tagger undo --scan ID`` takes the id)."""
+        sql = (
+            "SELECT scan_id, COUNT(DISTINCT path) AS n FROM tag_history WHERE status IN "
+            "('written', 'pending') AND undone_at IS NULL GROUP BY scan_id ORDER BY scan_id"
+        )
+        return {row["scan_id"]: row["n"] for row in self.store.query(sql)}
 
     def mark_undone(self, ids: list[int], track_update: dict | None = None) -> None:
         with self.store.transaction():

@@ -41,6 +41,7 @@ import hashlib
 import os
 import secrets
 import stat
+import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, BinaryIO, Protocol
@@ -58,6 +59,7 @@ __all__ = [
     "Undo",
     "Unsafe",
     "file_digest",
+    "give_mtime_back",
     "plan",
     "read_field",
     "read_file_tags",
@@ -210,6 +212,9 @@ class Undo:
     with ``new_digest``; both share their first ``head`` and last ``tail`` bytes, and the
     original's bytes between them are ``data`` (None when the region was over
     ``UNDO_LIMIT``: then putting the field back was shown to give every byte back).
+    ``old_mtime_ns`` is the original's modification time: backup tools and beets compare
+    it, so an undo that gives every byte back gives it back too (None: journaled before
+    tagger kept it).
     """
 
     old_size: int
@@ -219,6 +224,7 @@ class Undo:
     head: int
     tail: int
     data: bytes | None
+    old_mtime_ns: int | None = None
 
 
 def file_digest(path: str) -> str:
@@ -250,7 +256,9 @@ def _common(a: BinaryIO, b: BinaryIO, limit: int, backwards: bool, sizes: tuple[
     return done
 
 
-def _undo_record(original: str, edited: str, old_digest: str) -> Undo:
+def _undo_record(
+    original: str, edited: str, old_digest: str, old_mtime_ns: int | None = None
+) -> Undo:
     old_size, new_size = os.path.getsize(original), os.path.getsize(edited)
     with open(original, "rb") as a, open(edited, "rb") as b:
         head = _common(a, b, min(old_size, new_size), False, (old_size, new_size))
@@ -258,12 +266,19 @@ def _undo_record(original: str, edited: str, old_digest: str) -> Undo:
         length = old_size - head - tail
         a.seek(head)
         data = a.read(length) if length <= UNDO_LIMIT else None
-    return Undo(old_size, old_digest, new_size, file_digest(edited), head, tail, data)
+    digest = file_digest(edited)
+    return Undo(old_size, old_digest, new_size, digest, head, tail, data, old_mtime_ns)
 
 
-def _new_temp(real: str, temps: Temps | None) -> str:
-    """A temporary file beside ``real`` (same file system: an atomic rename), journaled first."""
+def _new_temp(real: str, temps: Temps | None, trial: bool = False) -> str:
+    """A temporary file beside ``real`` (same file system: an atomic rename), journaled first.
+
+    A ``trial`` (``write --dry-run``) makes its copy in the system's temporary
+    folder instead (``$TMPDIR``), so that the library's folders do not change.
+    """
     folder, name = os.path.split(real)
+    if trial:
+        folder = tempfile.gettempdir()
     tmp = os.path.join(folder, f"{TEMP_PREFIX}{secrets.token_hex(4)}{os.path.splitext(name)[1]}")
     if temps is not None:
         temps.add(tmp)
@@ -357,8 +372,9 @@ def _edit_file(
     expect: Callable[[BinaryIO, Format], str | None],
     temps: Temps | None,
     before_commit: Callable[[Undo], None] | None,
-    undo_check: Callable[[str, Format], None] | None = None,
+    undo_check: Callable[[str, Format, bool], None] | None = None,
     demux: bool = True,
+    trial: bool = False,
 ) -> Field:
     """Run ``change`` on a copy of the file, verify it, then bring the result onto the file.
 
@@ -366,12 +382,15 @@ def _edit_file(
     structure still parses, its audio payload is byte-identical, FFmpeg finds
     the same packets and decodes the first and last, and ``expect`` finds the
     field as intended.  A file whose structure makes any edit unsafe is refused
-    before a copy is made.
+    before a copy is made.  A ``trial`` makes every check and stops before the
+    file: it raises the ``TagError`` the write would, and changes nothing.
     """
     real, st = _real(path)
+    if trial and not os.access(os.path.dirname(real), os.W_OK | os.X_OK):
+        raise TagError("cannot write in the folder (permission denied)")
     fmt = _format(real, fmt_name)
     before = _audio(real, fmt, demux)  # Unsafe: refused before anything is written
-    tmp = _new_temp(real, temps)
+    tmp = _new_temp(real, None if trial else temps, trial)
     try:
         old_digest = _copy(real, tmp)
         try:
@@ -389,30 +408,49 @@ def _edit_file(
         problem = problem or _check(tmp, fmt, before)
         if problem:
             raise TagError(problem)
-        undo = _undo_record(real, tmp, old_digest)
+        undo = _undo_record(real, tmp, old_digest, st.st_mtime_ns)
         if undo.head == undo.old_size == undo.new_size:
             return field  # nothing changed
         if undo.data is None and undo_check is not None:
-            undo_check(tmp, fmt)
+            undo_check(tmp, fmt, trial)
+        in_place = _in_place(st, undo)
+        if trial:
+            return field
         if before_commit is not None:
             before_commit(undo)
-        _bring(real, tmp, st, undo)
+        _bring(real, tmp, st, undo, in_place)
         return field
     finally:
-        _drop_temp(tmp, temps)
+        _drop_temp(tmp, None if trial else temps)
 
 
-def _bring(real: str, tmp: str, st: os.stat_result, undo: Undo) -> None:
-    """Put the verified copy's bytes onto the file: in place when the size is kept, else a rename.
+def _in_place(st: os.stat_result, undo: Undo) -> bool:
+    """True when the change is written into the file itself, False when the copy replaces it.
 
-    In place, only the changed span is written (one ``pwrite`` within a page, or
-    wherever hard links forbid a rename), then read back; a span that does not
-    read back is overwritten with the original bytes at once.
+    In place: the size is kept and the change lies within one page, or hard links
+    forbid a rename; a file with several hard links that must be replaced is refused.
     """
     end = undo.new_size - undo.tail
     if undo.old_size == undo.new_size and (
         undo.head // _PAGE == (end - 1) // _PAGE or st.st_nlink > 1
     ):
+        return True
+    if st.st_nlink > 1:
+        raise TagError(
+            f"has {st.st_nlink} hard links and its tag has no room to change in "
+            "place; skipped so that the links stay one file"
+        )
+    return False
+
+
+def _bring(real: str, tmp: str, st: os.stat_result, undo: Undo, in_place: bool) -> None:
+    """Put the verified copy's bytes onto the file: in place (``_in_place``), else a rename.
+
+    In place, only the changed span is written (one ``pwrite``), then read back;
+    a span that does not read back is overwritten with the original bytes at once.
+    """
+    end = undo.new_size - undo.tail
+    if in_place:
         with open(tmp, "rb") as b:
             b.seek(undo.head)
             data = b.read(end - undo.head)
@@ -432,11 +470,6 @@ def _bring(real: str, tmp: str, st: os.stat_result, undo: Undo) -> None:
         finally:
             os.close(fd)
         return
-    if st.st_nlink > 1:
-        raise TagError(
-            f"has {st.st_nlink} hard links and its tag has no room to change in "
-            "place; skipped so that the links stay one file"
-        )
     _copy_identity(real, tmp, st)
     try:
         with open(tmp, "rb+") as f:
@@ -506,12 +539,15 @@ def write_genres(
     sep: str = "; ",
     temps: Temps | None = None,
     before_commit: Callable[[Undo], None] | None = None,
+    trial: bool = False,
 ) -> Field:
     """Replace the file's genre values with ``genres`` (an empty list removes them).
 
     Verified before it counts (see ``_edit_file``); ``before_commit`` receives
     what gives the bytes back, before the file changes.  Returns the raw field
-    as it was before (what ``restore_field`` puts back).
+    as it was before (what ``restore_field`` puts back).  ``trial``
+    (``write --dry-run``): every step and check of the write on a copy outside
+    the library, raising what the write would raise; the file is not touched.
     """
     genres = list(genres)
     field_before: list[Field] = []
@@ -524,31 +560,40 @@ def write_genres(
         problem = _family(tag_format).verify(f, tag_format, genres, sep)
         return f"not written: {problem}" if problem else None
 
-    def undo_check(tmp: str, tag_format: Format) -> None:
+    def undo_check(tmp: str, tag_format: Format, trial: bool) -> None:
         """Putting the field back on the edited copy must give every original byte back."""
-        _restores_exactly(
-            tmp, os.path.realpath(os.fspath(path)), field_before[0], tag_format, sep, temps
-        )
+        real = os.path.realpath(os.fspath(path))
+        _restores_exactly(tmp, real, field_before[0], tag_format, sep, temps, trial)
 
-    return _edit_file(os.fspath(path), fmt, change, expect, temps, before_commit, undo_check)
+    return _edit_file(
+        os.fspath(path), fmt, change, expect, temps, before_commit, undo_check, trial=trial
+    )
 
 
 def _restores_exactly(
-    edited: str, original: str, field: Field, fmt: Format, sep: str, temps: Temps | None
+    edited: str,
+    original: str,
+    field: Field,
+    fmt: Format,
+    sep: str,
+    temps: Temps | None,
+    trial: bool,
 ) -> None:
-    trial = _new_temp(original, temps)
+    if trial:
+        temps = None
+    copy = _new_temp(original, temps, trial)
     try:
-        _copy(edited, trial)
-        with open(trial, "rb+") as f:
+        _copy(edited, copy)
+        with open(copy, "rb+") as f:
             _family(fmt).restore(f, fmt, field, sep)
-        if file_digest(trial) != file_digest(original):
+        if file_digest(copy) != file_digest(original):
             raise TagError("not written: undo could not give this file back byte for byte")
     except TagError:
         raise
     except Exception:
         raise TagError("not written: undo could not give this file back byte for byte") from None
     finally:
-        _drop_temp(trial, temps)
+        _drop_temp(copy, temps)
 
 
 def restore_field(
@@ -597,9 +642,24 @@ def restore_bytes(path: str | os.PathLike, undo: Undo, temps: Temps | None = Non
         if file_digest(tmp) != undo.old_digest:
             raise TagError("not restored: the journaled bytes do not give the original back")
         back = _undo_record(real, tmp, undo.new_digest)
-        _bring(real, tmp, st, back)
+        _bring(real, tmp, st, back, _in_place(st, back))
     finally:
         _drop_temp(tmp, temps)
+    return True
+
+
+def give_mtime_back(path: str | os.PathLike, undo: Undo, verified: bool = False) -> bool:
+    """Set the file's modification time back to the original's, when it holds the original's
+    exact bytes (``verified``: the caller just checked that); True when it did."""
+    if undo.old_mtime_ns is None:
+        return False
+    real, st = _real(os.fspath(path), writable=False)
+    if not verified and (st.st_size != undo.old_size or file_digest(real) != undo.old_digest):
+        return False
+    try:
+        os.utime(real, ns=(st.st_atime_ns, undo.old_mtime_ns))
+    except OSError:
+        return False  # bytes are what count; an mtime that cannot be set is left as it is
     return True
 
 

@@ -9,7 +9,14 @@ Rules, in the order they are applied to each analysed track:
    ``include_uncertain``;
 2. a file whose genre already equals the proposal is left alone;
 3. a file that already has a genre is left alone unless ``overwrite``;
-4. otherwise the old values and the raw genre field (``tags.read_field``:
+4. a file whose size or mtime differ from its stored row is written only when
+   its audio fingerprint (``tagger.payload.audio_fingerprint``) is the stored
+   one: another program retagged it, and the analysis still holds.  New audio
+   (another recording copied over it) is not written: an error naming the
+   command that re-analyses it.  A file the write would refuse (a damaged
+   structure, ``tags.refusal``) is not touched either; both are journaled as
+   *refused*, so ``tagger report`` lists them;
+5. otherwise the old values and the raw genre field (``tags.read_field``:
    the exact frames/pairs/items, their places, the tag version and padding,
    whether the tag existed) are journaled in ``tag_history`` (status
    *pending*), only the genre field is rewritten (``tags.write_genres``), and
@@ -20,11 +27,17 @@ Rules, in the order they are applied to each analysed track:
 With ``album`` (``tagger write --album``) rule 1 reads the album's pooled
 scores instead of the track's own (``tagger.albums``: grouping, pooling, and
 which albums stay per track); a compilation or an album whose tracks disagree
-is written track by track.  Rules 2-4, the journal and undo are the same.
+is written track by track.  Rules 2-5, the journal and undo are the same.
+
+A ``dry_run`` applies every rule and makes every check of the write (rule 5's
+edit is made and verified on a copy outside the library, ``write_genres(...,
+trial=True)``), so it lists exactly the files the write would refuse or fail,
+with the same reasons; it changes no file and journals nothing.
 
 ``undo`` puts back, per file, the raw field from before the first write it
 has not undone yet (``tags.restore_field``: byte for byte where the format
-allows, removing a tag the write created) and marks those entries undone; a
+allows, removing a tag the write created), and the file's modification time
+when every byte is the original's, and marks those entries undone; a
 second undo finds nothing to do.  A file whose genre field is no longer what
 tagger wrote was changed by something else since: it is left alone, with
 that reason, unless ``force``.
@@ -35,6 +48,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import os
+import shlex
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
@@ -43,13 +57,16 @@ from .albums import AlbumGenre, AlbumTrack, album_genres
 from .clock import now
 from .config import Settings, check_fields
 from .errors import TaggerError
+from .formats import BY_NAME
 from .genres import GenreMap
 from .paths import absolute, default_db, is_under, printable
+from .payload import audio_fingerprint
 from .results import Action, FileError, to_json
-from .store import Store, TrackRow
+from .store import History, Store, TrackRow
 from .tags import (
     TagError,
     Temps,
+    give_mtime_back,
     plan,
     read_field,
     read_genres,
@@ -104,6 +121,7 @@ class Change:
     album_genre: str | None = None  # the album's pooled genre, where the album decides
     album_score: float | None = None
     note: str | None = None  # what the write does beside the genre ("ID3v2.2 becomes v2.3")
+    scan_id: int | None = None  # a write's journal entry: what ``tagger undo --scan ID`` takes
 
     def to_dict(self) -> dict[str, Any]:
         """The ``--json`` record: ``album`` only in album mode, the rest only where known."""
@@ -111,7 +129,7 @@ class Change:
         del out["album_mode"]
         if not self.album_mode:
             del out["album"]
-        return _known(out, "album_genre", "album_score", "note")
+        return _known(out, "album_genre", "album_score", "note", "scan_id")
 
 
 def _known(record: dict[str, Any], *optional: str) -> dict[str, Any]:
@@ -254,6 +272,58 @@ def _stat_fields(path: str) -> dict:
     return {"size": st.st_size, "mtime": st.st_mtime}
 
 
+def _shell_word(path: str) -> str:
+    """``path`` as one shell word that gives back its bytes (bash's, zsh's and ksh's
+    ``$'...'`` for a name that is not UTF-8), for commands printed to be run."""
+    raw = os.fsencode(path)
+    try:
+        return shlex.quote(raw.decode("utf-8"))
+    except UnicodeDecodeError:
+        escaped = (chr(b) if 32 <= b < 127 and b not in b"'\\" else f"\\x{b:02x}" for b in raw)
+        return "$'" + "".join(escaped) + "'"
+
+
+def audio_changed(row: TrackRow) -> str | None:
+    """Why the stored result of ``row`` is not of the file's audio any more (None: it is).
+
+    A file whose size and mtime are the stored ones is the file analysed; else
+    its audio fingerprint decides: the stored one means another program only
+    retagged it.
+    """
+    try:
+        st = os.stat(row.path)
+    except OSError:
+        return None  # a vanished file is the write's to report
+    if (st.st_size, st.st_mtime) == (row.size, row.mtime):
+        return None
+    rescan = f"re-analyse it first: tagger scan {_shell_word(row.path)}"
+    if row.audio is None:
+        return (
+            "not written: the file changed since it was analysed, before tagger kept audio "
+            f"fingerprints, so whether its audio is the same is unknown; {rescan}"
+        )
+    try:
+        if audio_fingerprint(row.path, BY_NAME.get(row.format or "")) == row.audio:
+            return None
+    except (TagError, OSError):
+        pass  # a structure that no longer shows where the audio is: not the audio analysed
+    return f"not written: its audio changed since it was analysed; {rescan}"
+
+
+def _refuse(
+    summary: WriteSummary,
+    history: History | None,
+    change: Change,
+    reason: str,
+) -> None:
+    """``change``'s file is not written, for ``reason``: counted, listed and (unless a dry run,
+    ``history`` None) journaled as *refused*, so ``tagger report`` lists it."""
+    summary.fail(change.path, reason, change)
+    if history is not None:
+        entry = history.begin(change.path, change.existing, change.proposed, change.scan_id)
+        history.finish(entry, "refused", reason)
+
+
 def write_tags(
     paths: list | None = None,
     db=None,
@@ -309,24 +379,26 @@ def write_tags(
                 summary.add(change)
                 if change.action is not Action.WRITE:
                     continue
-                refused = refusal(path, row.format)  # damaged: not touched, not journaled
+                change.scan_id = scan_id if scan_id is not None else row.scan_id
+                journal = None if opts.dry_run else history
+                # New audio, or a damaged structure: not touched, journaled as refused.
+                refused = audio_changed(row) or refusal(path, row.format)
                 if refused:
-                    summary.fail(path, refused, change)
+                    _refuse(summary, journal, change, refused)
                     continue
-                try:
-                    change.note = plan(path, row.format) or None  # ID3v2.2 becomes v2.3
-                except TagError:
-                    pass
-                if opts.dry_run:
+                change.note = plan(path, row.format)  # e.g. ID3v2.2 becomes v2.3
+                if opts.dry_run:  # the whole write on a copy outside the library
+                    try:
+                        write_genres(path, new, row.format, opts.id3v23, opts.separator, trial=True)
+                    except TagError as exc:
+                        summary.fail(path, str(exc), change)
                     continue
                 try:
                     old_field = read_field(path, row.format)
                 except TagError as exc:
-                    summary.fail(path, str(exc), change)
+                    _refuse(summary, journal, change, str(exc))
                     continue
-                entry = history.begin(
-                    path, old, new, scan_id if scan_id is not None else row.scan_id, old_field
-                )
+                entry = history.begin(path, old, new, change.scan_id, old_field)
                 try:
                     write_genres(
                         path,
@@ -484,11 +556,15 @@ def undo(
                 if dry_run:
                     continue
                 try:
-                    if not _give_bytes_back(path, entries, history.temps):
+                    exact = _give_bytes_back(path, entries, history.temps)
+                    if not exact:
                         if field is not None:
                             restore_field(path, field, temps=history.temps)
                         elif current != original:  # journaled before raw fields were kept
                             write_genres(path, original, temps=history.temps)
+                    # Every byte the original's: so is the modification time.
+                    if entries[0]["undo"] is not None:
+                        give_mtime_back(path, entries[0]["undo"], verified=exact)
                 except TagError as exc:
                     summary.fail(path, str(exc), change)
                     continue

@@ -52,7 +52,7 @@ MUSICBRAINZ = {
 }
 LONG_COMMENT = "Ripped from the original CD, checked against AccurateRip. " * 5
 LYRICS = "\n".join(
-    f"line {i} of the song's lyrics, as a lyrics plugin stores them" for i in range(40)
+    f"line {i} of the song's lyrics, as a lyrics plugin stores them" for i in range(12)
 )
 
 
@@ -70,7 +70,9 @@ SMALL_COVER = jpeg(24, 1)  # about 2 KB: a thumbnail
 LARGE_COVER = jpeg(280, 2)  # about 150 KB: a cover as Picard embeds it
 
 
-def _id3_frames(tags: id3.ID3, cover: bytes | None = None) -> None:
+def _id3_frames(tags: id3.ID3, cover: bytes | None = None, utf16: bool = True) -> None:
+    """Title, artist, album, genre and a comment; with a ``cover``, as Picard tags: MusicBrainz
+    ids, a long comment and lyrics in UTF-16 (v2.3's choice; ``utf16`` False: v2.4's UTF-8)."""
     tags.add(id3.TIT2(encoding=3, text="Title"))
     tags.add(id3.TPE1(encoding=3, text="Artist"))
     tags.add(id3.TALB(encoding=3, text="Album"))
@@ -81,8 +83,9 @@ def _id3_frames(tags: id3.ID3, cover: bytes | None = None) -> None:
     for desc, value in MUSICBRAINZ.items():
         tags.add(id3.TXXX(encoding=3, desc=desc, text=value))
     tags.add(id3.UFID(owner="http://musicbrainz.org", data=b"7f3e8a2c-41d6-4b0e-9a55-0c6f2e4d9b31"))
-    tags.add(id3.COMM(encoding=1, lang="eng", desc="Notes", text=LONG_COMMENT))
-    tags.add(id3.USLT(encoding=1, lang="eng", desc="", text=LYRICS))
+    wide = 1 if utf16 else 3
+    tags.add(id3.COMM(encoding=wide, lang="eng", desc="Notes", text=LONG_COMMENT))
+    tags.add(id3.USLT(encoding=wide, lang="eng", desc="", text=LYRICS))
     tags.add(id3.APIC(encoding=0, mime="image/jpeg", type=3, desc="Cover", data=cover))
 
 
@@ -137,7 +140,7 @@ def make_files(root: Path, seconds: float = 1.0) -> dict[str, Path]:
         path = root / f"{name}.mp3"
         shutil.copy(mp3, path)
         tags = id3.ID3()
-        _id3_frames(tags, cover)
+        _id3_frames(tags, cover, utf16=version == 3)
         if cover is None:
             tags.add(id3.APIC(encoding=3, mime="image/png", type=3, desc="", data=_PNG))
         tags.save(path, v2_version=version, v1=v1)

@@ -142,7 +142,7 @@ def test_the_fingerprint_ignores_tags_and_sees_audio(copy, files):
         path.write_bytes(data)
         assert audio_fingerprint(path) != before, name
         fingerprints[name] = before
-    mp3 = {v for k, v in fingerprints.items() if k.startswith("mp3")}
+    mp3 = {fingerprints[k] for k in ("mp3-v24", "mp3-v23-v1", "mp3-v23-ape")}
     assert len(mp3) == 1  # the same MP3 audio under three kinds of tags
 
 

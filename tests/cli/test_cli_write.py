@@ -7,12 +7,14 @@ import csv
 import io
 import json
 import os
+import shutil
 from collections import Counter
 from pathlib import Path
 
+import mutagen
 import numpy as np
 import pytest
-from conftest import FORMATS, rows, run_cli, run_json
+from conftest import FORMATS, make_library, rows, run_cli, run_json
 from corpus import (
     _tag_size,
     corpus_copy,
@@ -215,3 +217,87 @@ def test_the_cli_over_mutagens_test_files_and_a_genre_changed_since(tmp_path):
     assert run_json("undo", "--db", db, "--force")["restored"] == 1
     assert all(p.read_bytes() == originals[p.name][0] for p in files)  # every byte back
     print(f"cli: {len(files)} files, {len(analysed)} analysed, written and undone byte for byte")
+
+
+def _junk_in_id3_padding(path: Path) -> None:
+    """An ID3v2.4 tag whose padding holds stray non-zero bytes: mutagen reads it, tagger's
+    editor declines it (the edit could move them), a refusal only the write itself finds."""
+    f = mutagen.File(path)
+    f.add_tags()
+    f.tags.add(mutagen.id3.TIT2(encoding=3, text="Junk"))
+    f.save(padding=lambda info: 512)
+    data = bytearray(path.read_bytes())
+    data[100:103] = b"\x01\x02\x03"
+    path.write_bytes(data)
+
+
+def _errors(proc) -> dict[str, str]:
+    return {Path(e["path"]).name: e["error"] for e in json.loads(proc.stdout)["error_files"]}
+
+
+@pytest.mark.slow
+def test_dry_run_predicts_refusals_stale_audio_is_not_written_and_undo_gives_mtime_back(tmp_path):
+    """One scan, then: the dry run lists exactly the files the write then refuses or fails,
+    with the same reasons, changing nothing; a file whose audio was replaced after the scan
+    is not written (the command that re-analyses it is named), one only retagged is; the
+    journal's refusals are in the report; undo --scan ID takes the id write --json shows,
+    and gives back each file's bytes and modification time."""
+    lib = tmp_path / "lib"
+    sound, readonly, junk, replaced, retagged = make_library(
+        lib, formats=(".mp3", ".flac", ".mp3", ".ogg", ".m4a")
+    )
+    _junk_in_id3_padding(junk)
+    for i, p in enumerate((sound, readonly, junk, replaced, retagged)):
+        os.utime(p, ns=(p.stat().st_atime_ns, 1_500_000_000_123_456_789 + i))  # an old mtime
+    db = tmp_path / "lib.db"
+    scan_id = run_json("scan", lib, "--db", db)["scan_id"]
+    readonly.chmod(0o444)
+    other = write_audio(tmp_path / "other.ogg", synth_track("noise", 7.0, 22050, 9), 22050)
+    shutil.copy(other, replaced)  # another recording copied over a scanned file
+    f = mutagen.File(retagged)  # another program retags a file: its audio stays
+    f["\xa9cmt"] = "retagged by another program"
+    f.save()
+    before = {p.name: (p.read_bytes(), p.stat().st_mtime_ns) for p in lib.iterdir()}
+    db_before = rows(db)
+
+    dry = run_cli("write", "--db", db, "--overwrite", "--dry-run", "--json", check=False)
+    assert {p.name: (p.read_bytes(), p.stat().st_mtime_ns) for p in lib.iterdir()} == before
+    assert rows(db) == db_before and rows(db, "SELECT * FROM tag_history") == []
+    assert not list(lib.glob(".tagger-*"))
+    wet = run_cli("write", "--db", db, "--overwrite", "--json", check=False)
+    assert dry.returncode == wet.returncode == 4, (dry.stderr, wet.stderr)
+    assert _errors(dry) == _errors(wet)  # the same files, the same reasons
+    reasons = _errors(wet)
+    assert set(reasons) == {readonly.name, junk.name, replaced.name}
+    assert reasons[readonly.name] == "file is read-only"
+    assert "bytes that are not frames" in reasons[junk.name]
+    assert reasons[replaced.name] == (
+        f"not written: its audio changed since it was analysed; re-analyse it first: "
+        f"tagger scan {replaced}"
+    )
+    assert replaced.read_bytes() == other.read_bytes()
+    written = json.loads(wet.stdout)
+    assert written["written"] == 2  # the sound file, and the one only retagged
+    assert {c["scan_id"] for c in written["changes"] if c["action"] == "write"} == {scan_id}
+    assert {Path(c["path"]).name for c in written["changes"] if c["action"] == "error"} == set(
+        reasons
+    )
+    assert "retagged by another program" in str(mutagen.File(retagged)["\xa9cmt"])
+
+    rep = run_json("report", "--db", db)
+    assert {Path(u["path"]).name: u["error"] for u in rep["unwritten"]} == reasons
+    assert rep["written_by_scan"] == [{"scan_id": scan_id, "files": 2}]
+    text = run_cli("report", "--db", db).stdout
+    assert "not written by `tagger write` (3" in text and f"2 of scan #{scan_id}" in text
+
+    undone = run_json("undo", "--db", db, "--scan", str(scan_id))
+    assert undone["restored"] == 2 and undone["errors"] == 0
+    for p in (sound, retagged):  # every byte back, and the modification time
+        assert (p.read_bytes(), p.stat().st_mtime_ns) == before[p.name], p.name
+
+    run_json("scan", replaced, "--db", db)  # the command the refusal named
+    again = run_json("write", replaced, "--db", db, "--overwrite")
+    assert again["written"] == 1 and again["errors"] == 0
+    assert replaced.name not in {
+        Path(u["path"]).name for u in run_json("report", "--db", db)["unwritten"]
+    }
