@@ -547,9 +547,12 @@ def write(
 
     Only the genre field changes; every other tag, the tag version and the
     audio stay byte for byte.  Each file's genre field is journaled first, so
-    `tagger undo` can put it back exactly.  A --dry-run changes nothing
-    and may run while a scan holds the database.  Exits 4 when some files
-    could not be written.
+    `tagger undo` can put it back exactly.  A file whose audio changed since
+    its scan is not written (`tagger scan` it again first).  A --dry-run makes
+    every check of the write on a copy outside the library, so it lists the
+    files the write would refuse and why; it changes nothing and may run while
+    a scan holds the database.  Exits 4 when some files could not (with
+    --dry-run: would not) be written.
     """
     from .write import WriteOptions
     from .write import write_tags as run_write
