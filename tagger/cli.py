@@ -339,7 +339,7 @@ def _change_line(c: Change, dry_run: bool) -> str:
         else f"(tagger: {c.model_genre} {c.confidence:.2f})"
     )
     if c.action is Action.WRITE:
-        note = f"  ({c.note})" if c.note else ""  # e.g. ID3v2.2 becomes v2.3
+        note = f"  ({c.note})" if c.note else ""  # e.g. a compressed ID3v2.2 tag becomes v2.3
         return (
             f"{'would write' if dry_run else 'write'} {path}: {_genres(c.existing)} -> "
             f"{_genres(c.proposed)}{note}"

@@ -120,7 +120,7 @@ class Change:
     album: str | None = None  # the album's label (None: the track is in no album)
     album_genre: str | None = None  # the album's pooled genre, where the album decides
     album_score: float | None = None
-    note: str | None = None  # what the write does beside the genre ("ID3v2.2 becomes v2.3")
+    note: str | None = None  # what the write does beside the genre (a compressed ID3v2.2 tag becomes v2.3)
     scan_id: int | None = None  # a write's journal entry: what ``tagger undo --scan ID`` takes
 
     def to_dict(self) -> dict[str, Any]:
@@ -386,7 +386,7 @@ def write_tags(
                 if refused:
                     _refuse(summary, journal, change, refused)
                     continue
-                change.note = plan(path, row.format)  # e.g. ID3v2.2 becomes v2.3
+                change.note = plan(path, row.format)  # e.g. a compressed ID3v2.2 tag becomes v2.3
                 if opts.dry_run:  # the whole write on a copy outside the library
                     try:
                         write_genres(path, new, row.format, opts.id3v23, opts.separator, trial=True)

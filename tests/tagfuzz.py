@@ -336,7 +336,7 @@ def check(data: bytes, path: Path, calls: int = 3_000_000) -> str:
     """
     path.write_bytes(data)
     before_tags = _snapshot(path)
-    announced = plan(path)  # e.g. an ID3v2.2 tag that becomes v2.3: more than the genre changes
+    announced = plan(path)  # a compressed ID3v2.2 tag becomes v2.3: more than the genre changes
     temps, undo = Temps(), []
     with Budget(calls):
         try:

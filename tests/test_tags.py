@@ -15,7 +15,6 @@ import json
 import os
 import shutil
 import struct
-from pathlib import Path
 
 import mutagen
 import numpy as np
@@ -28,14 +27,6 @@ from rawtags import _id3_header_at, audio_samples, diff, raw_genre, snapshot, wi
 
 from tagger.formats import sniff
 from tagger.tags import TagError, read_field, read_genres, restore_field, write_genres
-
-
-def id3_frames_as_v23(path: Path) -> list[str]:
-    """mutagen's v2.3 rendering of the non-genre frames of the file's leading ID3v2.2 tag."""
-    data = path.read_bytes()
-    tags = id3.ID3(io.BytesIO(data[: _id3_header_at(data, 0)]))  # the tag alone: no ID3v1 merged
-    tags.update_to_v23()
-    return sorted(f"{k}={v!r}" for k, v in tags.items() if not k.startswith("TCON"))
 
 
 def _syncsafe(n: int) -> bytes:
@@ -86,16 +77,12 @@ def test_read_only_and_vanished_files_are_reported(library):
 @pytest.mark.parametrize("corpus", CORPORA)
 def test_write_changes_only_the_genre_and_undo_restores_every_byte(corpus, tmp_path):
     files = corpus_copy(corpus, tmp_path)
-    problems, identical, converted, refused = [], 0, [], []
+    problems, identical, v22, refused = [], 0, [], []
     for path in files:
         original, before = path.read_bytes(), snapshot(path)
         field = read_field(path)
-        was_v22 = (
-            before["id3v2"]
-            and before["id3v2"][0]["version"] == (2, 2)
-            and original.startswith(b"ID3")
-        )
-        expected_v23 = id3_frames_as_v23(path) if was_v22 else None
+        if field["family"] == "id3" and field.get("version") == 2:
+            v22.append(path.name)
         try:
             old = write_genres(path, ["Jazz", "Hip-Hop"])
         except TagError as exc:
@@ -113,19 +100,11 @@ def test_write_changes_only_the_genre_and_undo_restores_every_byte(corpus, tmp_p
         if sniff(path) != sniff(CORPORA[corpus]() / path.name):  # e.g. AAC behind a new ID3 tag
             problems.append(f"{path.name}: now sniffed as {sniff(path)}")
         now = read_field(path)
-        joined = now["family"] == "id3" and now.get("version") == 3  # v2.3: one joined value
+        joined = now["family"] == "id3" and now.get("version") in (2, 3)  # one joined value
         wanted = ["Jazz; Hip-Hop"] if joined else ["Jazz", "Hip-Hop"]
         if read_genres(path) != wanted:
             problems.append(f"{path.name}: genre reads back as {read_genres(path)}")
-        if was_v22:  # v2.2 becomes v2.3: the same frames in mutagen's v2.3 form, nothing else
-            converted.append(path.name)
-            assert after["id3v2"][0]["version"] == (2, 3), path.name
-            assert id3_frames_as_v23(path) == expected_v23, path.name
-            before_rest = {k: v for k, v in without_genre(before).items() if k != "id3v2"}
-            after_rest = {k: v for k, v in without_genre(after).items() if k != "id3v2"}
-            change = diff(before_rest, after_rest)
-        else:
-            change = diff(without_genre(before), without_genre(after))
+        change = diff(without_genre(before), without_genre(after))  # v2.2 stays v2.2 too
         if change:
             problems.append(f"{path.name}: write changed more than the genre: {change}")
         write_genres(path, ["Rock"])  # a second write; undo goes back to before the first
@@ -141,7 +120,7 @@ def test_write_changes_only_the_genre_and_undo_restores_every_byte(corpus, tmp_p
     assert not problems, "\n".join(problems)
     print(
         f"{corpus}: {len(files)} files, {identical} byte-identical undos, "
-        f"ID3v2.2 -> v2.3: {converted}, refused untouched: {refused}"
+        f"ID3v2.2 edited as v2.2: {v22}, refused untouched: {refused}"
     )
     assert len(refused) <= 3, refused  # damaged on purpose (52-*.flac, 106-*.flac), only those
     assert identical == len(files)

@@ -47,7 +47,7 @@ def test_a_change_names_its_album_only_in_album_mode_and_its_extras_only_when_kn
         album="A — B",
         album_genre="Rock",
         album_score=0.8,
-        note="ID3v2.2 becomes v2.3",
+        note="compressed ID3v2.2 tag will become ID3v2.3",
     )
     assert list(full.to_dict()) == [*keys, "album", "album_genre", "album_score", "note"]
 

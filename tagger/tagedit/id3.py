@@ -8,12 +8,15 @@ The tag keeps its size where its padding allows, so a write usually touches
 only the bytes of the tag, and an undo that puts the original frames back
 gives back the original bytes.
 
-The tag sits at the start of an MP3, or in the ID3 chunk of a WAV or AIFF
-file (mutagen's chunk code moves the chunks).  A tag this module declines
-(ID3v2.2, a CRC, an unsynchronisation that does not re-encode identically)
-is converted by mutagen first, keeping its version (v2.2 becomes v2.3), and
-the journal keeps the original tag, when it is small and holds no picture,
-so that undo gives it back.
+Every version is edited in its own form: v2.2's three-letter frames with
+three-byte sizes, v2.3's plain 32-bit sizes, v2.4's sync-safe ones; v2.2 and
+v2.3 hold several genres as one joined value.  The tag sits at the start of
+an MP3, or in the ID3 chunk of a WAV or AIFF file (mutagen's chunk code moves
+the chunks).  A v2.3/v2.4 tag this module declines (a CRC, an
+unsynchronisation that does not re-encode identically) is refused; a
+compressed v2.2 tag, which nothing can edit in place, is converted to v2.3 by
+mutagen (announced by ``plan``), and the journal keeps the original tag, when
+it is small and holds no picture, so that undo gives it back.
 """
 
 from __future__ import annotations
@@ -204,12 +207,18 @@ def _encode_text(values: list[str], encoding: int) -> bytes:
     return b"\x00".join(v.encode("utf-8") for v in values)
 
 
+def _header_len(version: int) -> int:
+    """A frame header's length: v2.2's id and size in 6 bytes, later versions' 10 (flags)."""
+    return 6 if version == 2 else 10
+
+
 def _encoding_for(tag: Tag, values: list[str], old_frame: bytes | None) -> int:
     """The old frame's encoding where it can hold the text, else the plainest that can."""
     allowed = (0, 1, 2, 3) if tag.version == 4 else (0, 1)
     text = "".join(values)
     latin = all(ord(c) < 256 for c in text)
-    old = old_frame[10] if old_frame is not None and len(old_frame) > 10 else None
+    at = _header_len(tag.version)
+    old = old_frame[at] if old_frame is not None and len(old_frame) > at else None
     if old is not None and old in allowed and (old != 0 or latin):
         enc = old
     else:
@@ -222,10 +231,15 @@ def _encoding_for(tag: Tag, values: list[str], old_frame: bytes | None) -> int:
 
 
 def genre_frame(tag: Tag, genres: list[str], sep: str, old_frame: bytes | None) -> bytes:
-    """A TCON frame for ``tag``'s version: v2.4 holds several values, v2.3 joins them."""
+    """A TCON (v2.2: TCO) frame for ``tag``'s version: v2.4 holds several values, v2.2 and
+    v2.3 join them."""
     values = genres if tag.version == 4 else [sep.join(genres)]
     enc = _encoding_for(tag, values, old_frame)
     data = bytes([enc]) + _encode_text(values, enc)
+    if tag.version == 2:
+        if len(data) >= 1 << 24:
+            raise Unsupported("would grow larger than an ID3v2.2 frame allows")
+        return b"TCO" + len(data).to_bytes(3, "big") + data
     if tag.syncsafe and tag.version == 4:
         size = _to_syncsafe(len(data))
     else:
@@ -344,7 +358,8 @@ def _mutagen_genres(tag_bytes: bytes) -> list[str]:
 
 
 def _refusal(field: Field) -> str | None:
-    """Why a tag is not edited: one the byte-level editor declines would be rewritten whole."""
+    """Why a tag is not edited: one the byte-level editor declines would be rewritten whole
+    (a compressed v2.2 tag, which nothing can edit in place, is converted instead)."""
     if "unsupported" in field and field.get("version") != 2:
         return (
             f"refused: the ID3 tag {field['unsupported']}, which tagger cannot edit "
@@ -368,10 +383,10 @@ def _field(container: bytes | None) -> Field:
         tag = parse(tag_bytes)
     except Unsupported as exc:
         tag, field["unsupported"] = None, str(exc)
-    if tag is not None and tag.version != 2:
+    if tag is not None:
         field["frames"] = [[i, tag.frames[i].hex()] for i in genre_indices(tag)]
         return field
-    # A write converts this tag (v2.2 -> v2.3, or through mutagen): keep the whole tag when it
+    # A write converts this tag (a compressed v2.2 one, to v2.3): keep the whole tag when it
     # is small and holds no picture, else only its genre values.
     if len(tag_bytes) <= _WHOLE_TAG_LIMIT and not _has_picture(tag_bytes):
         field["tag"] = tag_bytes.hex()
@@ -400,17 +415,18 @@ class ID3Family(TagFamily):
         return super().values(tags, field)
 
     def joins(self, field: Field) -> bool:
-        return field.get("version") == 3
+        return field.get("version") in (2, 3)
 
     def _genres_in(self, field: Field) -> list[str] | None:
         if "frames" not in field:
             return None
         out: list[str] = []
+        at = _header_len(field["version"])
         for _, hexframe in field["frames"]:
             frame = bytes.fromhex(hexframe)
-            if frame[8:10] != b"\x00\x00" or len(frame) < 11:
+            if len(frame) <= at or (at == 10 and frame[8:10] != b"\x00\x00"):
                 return None  # frame flags (compression, unsynchronisation): not ours to read
-            enc, text = frame[10], frame[11:]
+            enc, text = frame[at], frame[at + 1 :]
             codec = ("latin-1", "utf-16", "utf-16-be", "utf-8")[enc] if enc < 4 else None
             if codec is None:
                 return None
@@ -428,8 +444,8 @@ class ID3Family(TagFamily):
     def plan(self, f: BinaryIO, fmt: Format) -> str | None:
         """What a write changes beyond the genre frames, in words (None: nothing)."""
         field = self.read(f, fmt)
-        if field.get("version") == 2:
-            return "ID3v2.2 tag will become ID3v2.3"
+        if field.get("version") == 2 and "frames" not in field:
+            return "compressed ID3v2.2 tag will become ID3v2.3"
         return None
 
     def refuse(self, f: BinaryIO, fmt: Format) -> str | None:
@@ -457,7 +473,7 @@ class ID3Family(TagFamily):
                         f"refused: the ID3 tag holds {len(tag.junk):,} bytes that are not "
                         "frames, so the edit could move them"
                     )
-            else:  # v2.2 becomes v2.3, converted by mutagen (announced by ``plan``)
+            else:  # a compressed v2.2 tag becomes v2.3, through mutagen (see ``plan``)
                 tag = parse(_converted(tag_bytes, 3, sep))
             size = tag.size
         old = [tag.frames[i] for i in genre_indices(tag)]
