@@ -159,7 +159,7 @@ class _Source(Protocol):
 
 class _SoundfileSource:
     def __init__(self, path: str, sr: int):
-        self.f = sf.SoundFile(path)
+        self.f = sf.SoundFile(_native(path))
         self.sr = sr
         self.samplerate, self.channels = self.f.samplerate, self.f.channels
         known = self.samplerate and 0 < self.f.frames < 2**62  # 2**63-1: "unknown" (an MP3 stream)
@@ -232,6 +232,18 @@ def _av_duration(container, stream) -> float | None:
     if stream.duration and stream.time_base:
         return float(stream.duration * stream.time_base)
     return None
+
+
+def _native(path: str) -> str | bytes:
+    """``path`` as the operating system names it: its bytes on POSIX.
+
+    soundfile encodes a ``str`` path strictly, so a name that is not valid
+    UTF-8 (its bytes decoded to lone surrogates by Python) made libsndfile
+    refuse the file and the next decoder read it instead: the same audio gave
+    another result under another name.  Bytes go to libsndfile as they are.
+    PyAV takes such a ``str`` as it is.
+    """
+    return os.fsencode(path) if os.name == "posix" else path
 
 
 SOURCES: dict[str, Callable[[str, int], _Source]] = {"soundfile": _SoundfileSource, "av": _AvSource}

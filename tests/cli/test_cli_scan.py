@@ -8,6 +8,7 @@ import re
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 from conftest import FORMATS, SR, rows, run_cli, run_json
 from tolerance import rounded
@@ -169,3 +170,40 @@ def test_help_explains_every_command():
     for cmd in ("scan", "show", "models"):
         assert cmd in out
     assert "--rescan" in run_cli("scan", "--help").stdout
+
+
+def test_same_audio_same_stored_result_whatever_the_name(tmp_path):
+    """A name that is not UTF-8 (a Latin-1 byte) stores what the same file stores under a
+    plain name, in every format: the same decoder, the same windows, the same genre."""
+    from conftest import make_library
+    from tolerance import BF16_ATOL, sigmoid_atol
+
+    lib = tmp_path / "lib"
+    for plain in make_library(lib, seconds=3.0):
+        os.link(plain, os.fsencode(lib) + b"/z\xe9" + os.fsencode(plain.name))
+    db = tmp_path / "lib.db"
+    summary = run_json("scan", lib, "--db", db, "--jobs", "2")
+    assert summary["scanned"] == 2 * len(FORMATS), summary["error_files"]
+    stored = {
+        os.fsdecode(r["path"]) if isinstance(r["path"], bytes) else r["path"]: r for r in rows(db)
+    }
+    for ext in FORMATS:
+        (plain,) = [p for p in stored if p.endswith(ext) and "z\udce9" not in p]
+        odd = os.fsdecode(os.fsencode(lib) + b"/z\xe9" + os.fsencode(os.path.basename(plain)))
+        a, b = stored[plain], stored[odd]
+        assert (a["format"], a["duration"], a["slices"], a["status"], a["genre"], a["audio"]) == (
+            b["format"],
+            b["duration"],
+            b["slices"],
+            b["status"],
+            b["genre"],
+            b["audio"],
+        ), ext
+        pa, pb = json.loads(a["probabilities"]), json.loads(b["probabilities"])
+        # Same windows; only the batch the net ran them in may differ (summation order).
+        tol = (
+            BF16_ATOL
+            if "bfloat16" in summary["engine"]
+            else sigmoid_atol(np.array(list(pa.values()))) + rounded(5, 2)
+        )
+        assert all(abs(pa[g] - pb[g]) <= tol for g in pa), ext
