@@ -402,6 +402,7 @@ def _print_scan_plan(summary: ScanSummary, with_tags: bool) -> None:
     """``scan --dry-run``: each file and what the scan would do to it, then the counts."""
     would = summary.would or {}
     retagged = set(would.get("retagged", []))
+    moved_from = summary.moved_from or {}
     for key, verb in (
         ("analyse", "would analyse"),
         ("relabel", "would re-label (from its stored embedding)"),
@@ -414,12 +415,17 @@ def _print_scan_plan(summary: ScanSummary, with_tags: bool) -> None:
                 if path in retagged
                 else verb
             )
+            if path in moved_from:  # the stored row of its old path follows it
+                said = verb.replace("(unchanged)", "(moved, its analysis kept)")
+                said += f" {printable(path)} (from {printable(moved_from[path])})"
+                typer.echo(said)
+                continue
             typer.echo(f"{said} {printable(path)}")
     _print_failures(summary.error_files)
     typer.echo(
         f"dry run, nothing changed: {summary.files_seen} audio files: would analyse "
         f"{summary.scanned}, re-label {summary.relabelled}, skip {summary.skipped} unchanged"
-        f"{_retagged(summary.retagged)}, mark {summary.missing} missing  "
+        f"{_retagged(summary.retagged)}{_moved(summary.moved)}, mark {summary.missing} missing  "
         f"[{summary.model} {summary.model_version}]"
     )
     if with_tags and summary.tags is not None:
@@ -429,6 +435,11 @@ def _print_scan_plan(summary: ScanSummary, with_tags: bool) -> None:
 def _retagged(n: int) -> str:
     """The scan summary's note on files whose tags changed outside tagger, audio unchanged."""
     return f" ({n} retagged outside tagger, same audio: not decoded)" if n else ""
+
+
+def _moved(n: int) -> str:
+    """The scan summary's note on files moved or renamed since their scan."""
+    return f" ({n} moved or renamed: analysis kept, not decoded)" if n else ""
 
 
 @command("scan")
@@ -509,7 +520,8 @@ def scan(
         )
         typer.echo(
             f"{summary.files_seen} audio files: {summary.scanned} analysed, {relabelled}"
-            f"{summary.skipped} unchanged{_retagged(summary.retagged)}, {summary.errors} errors, "
+            f"{summary.skipped} unchanged{_retagged(summary.retagged)}{_moved(summary.moved)}, "
+            f"{summary.errors} errors, "
             f"{summary.missing} missing  [{summary.model} {summary.model_version} on "
             f"{summary.engine}, {summary.seconds:.1f} s]"
         )

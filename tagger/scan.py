@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import TaggerError
+from .formats import sniff_format
 from .inference import Engine
 from .models import ModelRef, resolve, with_precision
 from .paths import absolute, default_db, is_under, unreachable
@@ -87,6 +88,9 @@ class ScanSummary:
     # re-keyed without decoding (most then count as skipped; with another model, relabelled
     # or scanned).
     retagged: int = 0
+    # Files moved or renamed since their scan (a new path holding the audio of a stored track
+    # whose own path is gone): the stored row follows them, nothing is decoded.
+    moved: int = 0
     errors: int = 0
     missing: int = 0
     seconds: float = 0.0
@@ -99,8 +103,9 @@ class ScanSummary:
     engine: str | None = None  # what ran the net: "openvino bfloat16", "tensorflow float32"
     dry_run: bool = False
     # With dry_run, the files each count is made of: analyse, relabel, unchanged, missing,
-    # and retagged (also listed where they go).
+    # and retagged (also listed where they go); ``moved_from``: each moved file's old path.
     would: dict[str, list[str]] | None = None
+    moved_from: dict[str, str] | None = None
 
     def to_dict(self) -> dict:
         return to_json(self)
@@ -141,6 +146,8 @@ class Plan:
     reappeared: list[str]  # unchanged files that an earlier scan had marked missing
     # Tags changed, audio not (the stored fingerprint): re-keyed before anything else runs.
     retagged: list[Item] = field(default_factory=list)
+    # Moved or renamed: each file and the gone path whose row (and embeddings) it takes over.
+    moved: list[tuple[Item, str]] = field(default_factory=list)
 
     def summary(self, db: str, ref: ModelRef, engine: Engine) -> ScanSummary:
         """The scan's summary as the plan alone makes it: what is skipped, retagged, missing
@@ -153,6 +160,7 @@ class Plan:
             files_seen=len(self.walked.files),
             skipped=len(self.unchanged),
             retagged=len(self.retagged),
+            moved=len(self.moved),
             missing=len(self.vanished),
             unreadable_folders=[FileError(d, e) for d, e in self.walked.problems],
             engine=str(engine),
@@ -229,6 +237,41 @@ def split_retagged(todo: list[Item], known: dict[str, TrackRow]) -> tuple[list[I
     return same, rest
 
 
+def split_moved(
+    todo: list[Item], known: dict[str, TrackRow], found: set[str]
+) -> tuple[dict[str, str], list[Item], list[Item]]:
+    """(new path -> the stored path it was moved or renamed from, those files, the rest).
+
+    A file at a path the database does not know whose audio fingerprint is
+    that of a stored, analysed track whose own path no longer exists is that
+    track, moved (``beet move``, a tagger's renaming): its row follows it.  A
+    copy (both paths present) is a track of its own.  Only new paths are
+    fingerprinted, and only when some stored track is gone; nothing is decoded.
+    """
+    new = [item for item in todo if item[0] not in known]
+    gone: dict[str, list[str]] = {}
+    for path, row in known.items():
+        if row.audio is not None and row.error is None and path not in found:
+            gone.setdefault(row.audio, []).append(path)
+    if not new or not gone:
+        return {}, [], todo
+    moved: dict[str, str] = {}
+    for path, _, _ in new:
+        audio = fingerprint(path, sniff_format(path))
+        old = next(
+            (p for p in gone.get(audio or "", []) if not os.path.lexists(p)),
+            None,
+        )
+        if old is not None:
+            moved[path] = old
+            gone[audio or ""].remove(old)  # one stored track, one new home
+    return (
+        moved,
+        [item for item in todo if item[0] in moved],
+        [item for item in todo if item[0] not in moved],
+    )
+
+
 def plan(
     store: Store | None,
     paths: list[str],
@@ -249,39 +292,55 @@ def plan(
     todo, unchanged, gone = classify(walked.files, known, ref, rescan, since)
     if store is None:
         return Plan(walked, todo, [], unchanged, gone, [], [])
-    moved, todo = split_retagged(todo, known) if not rescan else ([], todo)
-    for item in moved:  # the analysis holds
-        row = known[item[0]]
-        if (row.model, row.model_version) == (ref.name, ref.version):
+    found = {os.fspath(p) for p in walked.files}
+    moved, moved_items, todo = split_moved(todo, known, found)
+    retagged, todo = split_retagged(todo, known) if not rescan else ([], todo)
+    # Both keep their analysis: skipped, unless another model runs (from the stored
+    # embedding where it can) or everything is analysed again.
+    kept = [*retagged, *moved_items]
+    for item in kept:
+        row = known[moved.get(item[0], item[0])]
+        if (row.model, row.model_version) == (ref.name, ref.version) and not rescan:
             unchanged.append(item[0])
         else:
-            todo.append(item)  # another model runs (from the stored embedding where it can)
-    relabel, todo = _split_relabel(store, ref, todo, moved, known) if not rescan else ([], todo)
+            todo.append(item)
+    stored_as = {
+        item[0]: (moved.get(item[0], item[0]), *_stat_of(known[moved.get(item[0], item[0])]))
+        for item in kept
+    }
+    relabel, todo = _split_relabel(store, ref, todo, stored_as) if not rescan else ([], todo)
     roots = {absolute(p) for p in paths}
     problem_dirs = {d for d, _ in walked.problems}
-    found = {os.fspath(p) for p in walked.files}
+    taken = set(moved.values())
     vanished = [
         p
         for p, row in known.items()
         if not row.missing
         and p not in found
+        and p not in taken
         and is_under(p, roots)
         and not is_under(p, problem_dirs)
         and not (exclude and exclude.covers(p))
     ]
-    reappeared = [p for p in unchanged if known[p].missing]
-    return Plan(walked, todo, relabel, unchanged, gone, vanished, reappeared, moved)
+    reappeared = [p for p in unchanged if p in known and known[p].missing]
+    moves = [(item, moved[item[0]]) for item in moved_items]
+    return Plan(walked, todo, relabel, unchanged, gone, vanished, reappeared, retagged, moves)
+
+
+def _stat_of(row: TrackRow) -> tuple[int | None, float | None]:
+    return row.size, row.mtime
 
 
 def _split_relabel(
-    store: Store, ref: ModelRef, todo: list[Item], moved: list[Item], known: dict[str, TrackRow]
+    store: Store, ref: ModelRef, todo: list[Item], stored_as: dict[str, Item]
 ) -> tuple[list[Item], list[Item]]:
-    """``split_relabel``, with retagged files judged by the key their embedding has until
-    the scan re-keys them (their new key once split)."""
-    new = {item[0]: item for item in moved}
-    stored = [(i[0], known[i[0]].size, known[i[0]].mtime) if i[0] in new else i for i in todo]
-    relabel, todo = split_relabel(store, ref, stored)
-    return [new.get(i[0], i) for i in relabel], [new.get(i[0], i) for i in todo]
+    """``split_relabel``, with retagged and moved files judged by the key their embedding
+    has until the scan re-keys them (their new key once split)."""
+    new = {item[0]: item for item in todo}
+    old = {stored_as[i[0]][0]: i[0] for i in todo if i[0] in stored_as}
+    keys = [stored_as.get(i[0], i) for i in todo]
+    relabel, decode = split_relabel(store, ref, keys)
+    return [new[old.get(i[0], i[0])] for i in relabel], [new[old.get(i[0], i[0])] for i in decode]
 
 
 def _retagged(item: Item, row: TrackRow) -> TrackResult:
@@ -388,7 +447,9 @@ def _dry_run(
             "unchanged": p.unchanged,
             "missing": p.vanished,
             "retagged": [item[0] for item in p.retagged],
+            "moved": [item[0] for item, _ in p.moved],
         }
+        summary.moved_from = {item[0]: old for item, old in p.moved}
         if opts.write is not None and store is not None and summary.files_seen:
             dry = replace(opts.write, dry_run=True)
             summary.tags = write_tags(texts, options=dry, store=store)
@@ -430,10 +491,13 @@ def _run(
     started = time.monotonic()
     store.set_missing(the_plan.vanished, True)
     store.set_missing(the_plan.reappeared, False)
-    if the_plan.retagged:
-        columns = ("path", "model", "model_version", "format", "audio")
-        stored = {r.path: r for r in store.tracks_at([i[0] for i in the_plan.retagged], columns)}
-        store.put_retagged([_retagged(item, stored[item[0]]) for item in the_plan.retagged])
+    columns = ("path", "model", "model_version", "format", "audio")
+    if the_plan.moved:  # the row follows the file, then is re-keyed as a retagged one is
+        store.move_tracks([(old, item[0]) for item, old in the_plan.moved])
+    kept = [*the_plan.retagged, *(item for item, _ in the_plan.moved)]
+    if kept:
+        stored = {r.path: r for r in store.tracks_at([i[0] for i in kept], columns)}
+        store.put_retagged([_retagged(item, stored[item[0]]) for item in kept])
     summary = the_plan.summary(str(store.path), ref, engine)
     summary.notice = notice
     chunks = chunked(the_plan.todo, opts.chunk_size, jobs)

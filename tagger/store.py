@@ -326,6 +326,20 @@ class Store(Database):
                     [*(row[c] for c in TAG_COLUMNS), row["path"]],
                 )
 
+    def move_tracks(self, moves: Iterable[tuple[str, str]]) -> None:
+        """Rows whose file was moved or renamed follow it: (old path, new path) pairs.
+
+        The track row, its embeddings and its tag journal take the new path, so
+        the analysis, ``similar`` and ``undo`` follow the file and no ``missing``
+        row stays behind.  The scan moves rows only to paths it has no row for.
+        """
+        with self.transaction():
+            for old, new in moves:
+                keys = [db_path(new), db_path(old)]
+                self.conn.execute("UPDATE tracks SET path = ?, missing = 0 WHERE path = ?", keys)
+                self.conn.execute("UPDATE OR REPLACE embeddings SET path = ? WHERE path = ?", keys)
+                self.conn.execute("UPDATE tag_history SET path = ? WHERE path = ?", keys)
+
     def paths_of_audio(self, audio: str) -> list[str]:
         """The present tracks whose audio fingerprint is ``audio`` (copies of the same audio)."""
         cur = self.conn.execute(
