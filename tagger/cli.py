@@ -169,8 +169,11 @@ def _setting_option(name: str, help: str | None = None) -> Any:
     )
 
 
+# ``readable=False``: click's check made an unreadable path a usage error (exit 2 and the
+# usage); the command says why in one line and exits 1, as for a missing path.
 PathsArg = typer.Argument(
     None,
+    readable=False,
     metavar="PATH",
     show_default=False,
     help="Only tracks under these files or folders (default: all).",
@@ -446,7 +449,7 @@ def _moved(n: int) -> str:
 def scan(
     given: Given,  # the setting options, from command()
     paths: List[Path] = typer.Argument(
-        ..., metavar="PATH", show_default=False, help="Folders or files to scan."
+        ..., readable=False, metavar="PATH", show_default=False, help="Folders or files to scan."
     ),
     rescan: bool = _switch("--rescan", help="Analyse every file again, even unchanged ones."),
     resume: bool = _switch(
@@ -751,7 +754,9 @@ def report(
 @command("show")
 def show(
     given: Given,  # the setting options, from command()
-    file: Path = typer.Argument(..., metavar="FILE", show_default=False, help="An audio file."),
+    file: Path = typer.Argument(
+        ..., readable=False, metavar="FILE", show_default=False, help="An audio file."
+    ),
     top: int = typer.Option(3, "--top", min=1, metavar="K", help="How many genres to list."),
     fresh: bool = _switch(
         "--fresh",
@@ -809,7 +814,11 @@ def show(
 def similar(
     given: Given,  # the setting options, from command()
     file: Path = typer.Argument(
-        ..., metavar="FILE", show_default=False, help="An audio file (in the library or not)."
+        ...,
+        readable=False,
+        metavar="FILE",
+        show_default=False,
+        help="An audio file (in the library or not).",
     ),
     top: int = typer.Option(10, "--top", min=1, help="How many similar tracks to list."),
     m3u: Optional[Path] = _optional(

@@ -21,10 +21,10 @@ from pathlib import Path
 from typing import Any
 
 from .errors import TaggerError
-from .formats import sniff_format
+from .formats import AUDIO_EXTENSIONS, is_audio_name, sniff, sniff_format
 from .inference import Engine
 from .models import ModelRef, resolve, with_precision
-from .paths import absolute, default_db, is_under, unreachable
+from .paths import absolute, default_db, is_under, printable, unreadable
 from .pool import Runner, insecure_scheduler, make_runner, run_chunks
 from .relabel import relabel, split_relabel
 from .results import FileError, to_json
@@ -354,6 +354,12 @@ def _retagged(item: Item, row: TrackRow) -> TrackResult:
     return result
 
 
+def not_audio(path: str) -> bool:
+    """A file named on the command line that is no audio file tagger reads: neither its
+    extension nor its first bytes say audio (a cover, a playlist, a text file)."""
+    return os.path.isfile(path) and not is_audio_name(path) and sniff(path) is None
+
+
 def scan(
     paths: list[str | os.PathLike],
     db: str | os.PathLike | None = None,
@@ -378,11 +384,16 @@ def scan(
     opts = replace(options or ScanOptions(), **overrides)
     texts = [os.fspath(p) for p in paths]
     for p in texts:
-        problem = unreachable(os.path.expanduser(p))
+        problem = unreadable(os.path.expanduser(p))
         if problem == "no such file or folder":
             raise TaggerError(f"no such file or folder: {p}")
         if problem:
             raise TaggerError(f"cannot read {p}: {problem}")
+        if not_audio(os.path.expanduser(p)):
+            raise TaggerError(
+                f"{printable(p)}: not an audio file "
+                f"(tagger reads {' '.join(sorted(AUDIO_EXTENSIONS))})"
+            )
     say = notify or (lambda message: None)
     ref, notice = resolve(opts.model)
     ref, engine, engine_notice = with_precision(ref, opts.precision)

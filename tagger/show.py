@@ -15,7 +15,7 @@ from pathlib import Path
 
 from .errors import TaggerError
 from .models import ModelRef, TrackPrediction, resolve
-from .paths import absolute, default_db, printable
+from .paths import absolute, default_db, printable, unreadable
 from .store import Store
 
 
@@ -76,8 +76,11 @@ def show(
             f"{printable(text)} is a folder; `tagger show` takes one file "
             f"(`tagger ls {printable(text)}` lists a folder's stored results)"
         )
-    if not os.path.isfile(text):
+    problem = unreadable(text)
+    if problem == "no such file or folder":
         raise TaggerError(f"no such file: {printable(text)}")
+    if problem:
+        raise TaggerError(f"cannot read {printable(text)}: {problem}")
     ref, notice = resolve(model)
     stored = None if fresh else stored_prediction(absolute(text), ref, db)
     if stored is not None:
