@@ -402,10 +402,11 @@ def scan(
         say(warning)
     jobs = opts.jobs or os.cpu_count() or 1
     if opts.dry_run:
-        return _dry_run(texts, default_db(db), ref, opts, engine)
+        return _dry_run(texts, default_db(db), ref, opts, engine, say)
     store = Store(default_db(db))
     try:
         with store.writer_lock():
+            opts = resumable(store, opts, say)
             the_plan = plan(store, texts, ref, opts.rescan, Exclude(opts.exclude), opts.resume)
             used = bool(the_plan.todo or the_plan.relabel)  # the model runs
             if notice and used:
@@ -438,8 +439,29 @@ def scan(
     return summary
 
 
+NOTHING_TO_RESUME = (
+    "nothing to resume: the last --rescan finished; scanning only new and changed files "
+    "(`tagger scan --rescan` analyses every file again)"
+)
+
+
+def resumable(store: Store | None, opts: ScanOptions, say: Callable[[str], None]) -> ScanOptions:
+    """``opts``, with ``--rescan --resume`` turned into a plain scan (and the user told so)
+    when no rescan was interrupted: run again after the rescan finished, the command the
+    Ctrl-C line printed would otherwise redo every file."""
+    if not (opts.rescan and opts.resume) or (store and store.interrupted_rescan() is not None):
+        return opts
+    say(NOTHING_TO_RESUME)
+    return replace(opts, rescan=False, resume=False)
+
+
 def _dry_run(
-    texts: list[str], db: Path, ref: ModelRef, opts: ScanOptions, engine: Engine
+    texts: list[str],
+    db: Path,
+    ref: ModelRef,
+    opts: ScanOptions,
+    engine: Engine,
+    say: Callable[[str], None],
 ) -> ScanSummary:
     """What ``scan`` would do, from the walk and the stored rows; nothing is written.
 
@@ -449,6 +471,7 @@ def _dry_run(
     """
     store = Store(db, create=False, reading=True) if db.exists() else None
     try:
+        opts = resumable(store, opts, say)
         p = plan(store, texts, ref, opts.rescan, Exclude(opts.exclude), opts.resume)
         summary = p.summary(str(db), ref, engine)
         summary.scanned, summary.relabelled, summary.dry_run = len(p.todo), len(p.relabel), True

@@ -100,3 +100,28 @@ def test_the_ctrl_c_line_names_the_command_that_resumes():
         "tagger scan /m --rescan --resume"
     )
     assert resume_command(["write", "My Music"]) == "tagger write 'My Music'"
+
+
+def test_rescan_resume_after_the_rescan_finished_has_nothing_to_resume(tmp_path):
+    """The command the Ctrl-C line printed, run again once the rescan is done, says so and
+    redoes nothing (the stored files hold bytes no decoder accepts: a decode would be an
+    error row)."""
+    db, files = _library(tmp_path)
+    conn = sqlite3.connect(db)
+    with conn:
+        conn.execute(
+            "INSERT INTO scans (status, arguments) VALUES ('finished', ?)",
+            [json.dumps({"rescan": True, "resume": True})],
+        )
+    conn.close()
+    music = tmp_path / "Music"
+    for dry in ([], ["--dry-run"]):
+        proc = run_cli("scan", music, "--db", db, "--rescan", "--resume", "--json", *dry)
+        summary = json.loads(proc.stdout)
+        assert proc.stderr.splitlines()[0] == (
+            "tagger: nothing to resume: the last --rescan finished; scanning only new and "
+            "changed files (`tagger scan --rescan` analyses every file again)"
+        )
+        assert (summary["scanned"], summary["skipped"], summary["errors"]) == (0, len(files), 0)
+    last = rows(db, "SELECT arguments FROM scans ORDER BY id DESC LIMIT 1")[0]
+    assert json.loads(last["arguments"])["rescan"] is False
