@@ -648,7 +648,8 @@ def ls_cmd(
     status: Optional[str] = _optional(
         "--status",
         metavar="S",
-        help="Only tracks with this status: ok, truncated, too_short, silent, error, missing.",
+        help="Only tracks with this status: ok, abstained (a trained head was unsure: not "
+        "written unless --include-uncertain), truncated, too_short, silent, error, missing.",
     ),
     model: Optional[str] = _optional(
         "--model", "-m", metavar="NAME", help="Only tracks analysed by this model."
@@ -658,7 +659,9 @@ def ls_cmd(
 ) -> None:
     """List stored tracks: genre, confidence and status.
 
-    As `beet ls` lists a beets library.
+    As `beet ls` lists a beets library, under a header line.  With --json, a
+    file name that is not valid UTF-8 also comes as its exact bytes in base64
+    (`path_bytes`; null for every other name).
 
     Reads only the database; no file is opened.
     """

@@ -116,7 +116,7 @@ def test_help_reads_like_a_unix_tool():
         (["scan", "--bogus", "x"], "No such option: --bogus"),
         (["scan", "--backend", "nonsense", "x"], "'nonsense' is not one of 'loky', 'dask'"),
         (["report", "--json", "--csv"], "--json and --csv cannot be used together"),
-        (["ls", "--status", "fine"], "--status must be one of ok, truncated"),
+        (["ls", "--status", "fine"], "--status must be one of ok, abstained, truncated"),
     ],
 )
 def test_usage_error_is_one_line_and_the_usage(args, message):
@@ -199,8 +199,9 @@ def test_config_defaults_and_genre_map_reach_the_tags(stored, isolated_home):
 def test_ls_filters_like_beet_ls(stored):
     library, db = stored
     text = run_cli("ls", "--db", db).stdout.splitlines()
-    assert len(text) == 4 and text[0].split()[:3] == ["ambient", "0.19", "ok"]
-    assert "error" in text[3] and "cannot decode: invalid data" in text[3]
+    assert text[0].split() == ["genre", "conf", "status", "path"]
+    assert len(text) == 5 and text[1].split()[:3] == ["ambient", "0.19", "ok"]
+    assert "error" in text[4] and "cannot decode: invalid data" in text[4]
     names = lambda *a: [Path(t["path"]).name for t in run_json("ls", "--db", db, *a)]  # noqa: E731
     assert names("--genre", "Hip Hop") == ["track1.flac"]  # a synonym of hiphop
     assert names("--genre", "classical") == ["track2.ogg"]

@@ -93,6 +93,24 @@ def test_ls_shows_abstained_tracks_and_its_json_says_so(tmp_path):
     assert by_path[str(two)]["uncertain"] is True and by_path[str(one)]["uncertain"] is False
     csv = run_cli("ls", "--db", db, "--csv").stdout.splitlines()
     assert csv[0].endswith(",uncertain")
+    # Every status ls prints is one --status takes: abstained is not also ok.
+    assert [t["path"] for t in run_json("ls", "--db", db, "--status", "abstained")] == [str(two)]
+    assert str(two) not in [t["path"] for t in run_json("ls", "--db", db, "--status", "ok")]
+
+
+def test_ls_has_a_header_and_its_json_keeps_a_name_that_is_not_utf8(tmp_path):
+    import base64
+
+    db = tmp_path / "lib.db"
+    odd_name = os.fsdecode(b"Odd/z\xe9")
+    one, odd = stored(tmp_path / "Music", db, [LIBRARY[0], (odd_name, "Techno", 0.8, False)])
+    text = run_cli("ls", "--db", db).stdout.splitlines()
+    assert text[0].split() == ["genre", "conf", "status", "path"] and len(text) == 3
+    assert text[0].index("conf") == text[1].index("0.90")  # the columns line up
+    listed = {t["path"]: t for t in run_json("ls", "--db", db)}
+    assert listed[str(one)]["path_bytes"] is None
+    assert base64.b64decode(listed[str(odd)]["path_bytes"]) == os.fsencode(odd)
+    assert os.path.exists(base64.b64decode(listed[str(odd)]["path_bytes"]))
 
 
 def test_report_lists_each_track_once_and_genres_per_folder(tmp_path):
