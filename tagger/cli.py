@@ -809,8 +809,8 @@ def show(
         f"{printable(file)}  [{ref.name}, {where}]"
         + ("  (uncertain: under the model's threshold)" if pred.uncertain else "")
     )
-    for g, p in best:
-        typer.echo(f"  {g:<16} {p:6.3f}")
+    for g, p in best:  # spelt as ls, report and write spell it
+        typer.echo(f"  {settings.genre_map.label(g):<16} {p:6.3f}")
 
 
 @command("similar")

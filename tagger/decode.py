@@ -25,7 +25,10 @@ all, raised as a ``DecodeError`` whose status is ``too_short`` (under
 
 from __future__ import annotations
 
+import contextlib
 import os
+import sys
+import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Protocol
@@ -448,15 +451,61 @@ def translate(exc: BaseException) -> str:
     return "the decoders reject its data"
 
 
+_QUIET = threading.Lock()
+_quiet_depth = 0
+_saved_stderr: int | None = None
+
+
+@contextlib.contextmanager
+def quiet_native_stderr() -> Iterator[None]:
+    """File descriptor 2 on /dev/null while the decoders run.
+
+    libmpg123 (inside libsndfile) and FFmpeg print their notes on damaged data
+    (``Note: Illegal Audio-MPEG-Header 0x... at offset 573.``, ``Trying to
+    resync...``) from C, straight to the process's stderr: a scan's terminal or
+    log filled with them, beside the progress.  The reason a scan records says
+    what matters in one line.  Threads share the descriptor, so the first to
+    enter redirects it and the last to leave puts it back.
+    """
+    global _quiet_depth, _saved_stderr
+    with _QUIET:
+        if _quiet_depth == 0:
+            try:
+                sys.stderr.flush()
+                saved = os.dup(2)
+            except (OSError, ValueError):  # no stderr at all: nothing to quiet
+                saved = None
+            if saved is not None:
+                devnull = os.open(os.devnull, os.O_WRONLY)
+                os.dup2(devnull, 2)
+                os.close(devnull)
+            _saved_stderr = saved
+        _quiet_depth += 1
+    try:
+        yield
+    finally:
+        with _QUIET:
+            _quiet_depth -= 1
+            if _quiet_depth == 0 and _saved_stderr is not None:
+                os.dup2(_saved_stderr, 2)
+                os.close(_saved_stderr)
+                _saved_stderr = None
+
+
 def decode(path: str | os.PathLike, sr: int, n_windows: int, length: float) -> Decoded:
     """Decode up to ``n_windows`` windows of ``length`` seconds of ``path`` at ``sr`` Hz.
 
     Each window has exactly ``round(length * sr)`` samples of the file's own
     audio (a track shorter than a window is repeated, never zero-padded).
     Raises ``DecodeError`` (with its status and a one-line reason) when no
-    genre can come from the file.
+    genre can come from the file.  The decoders' own notes on damaged data
+    never reach the terminal (``quiet_native_stderr``).
     """
-    path = os.fspath(path)
+    with quiet_native_stderr():
+        return _decode(os.fspath(path), sr, n_windows, length)
+
+
+def _decode(path: str, sr: int, n_windows: int, length: float) -> Decoded:
     problem = unreachable(path)
     if problem:
         raise DecodeError(problem)

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from .albums import AlbumGenre, AlbumTrack, album_genres
-from .genres import GenreMap, canonical, spelling_key
+from .genres import GenreMap, canonical, display_name, spelling_key
 from .listing import roots_of, status_of
 from .paths import default_db, is_under, printable
 from .results import to_json
@@ -438,12 +438,17 @@ def _disagreeing_lines(g: Group) -> list[str]:
 
 
 def matrix_text(a: Agreement) -> list[str]:
-    """The agreement matrix with every column as wide as its genre name (nothing cut)."""
+    """The agreement matrix with every column as wide as its genre name (nothing cut), the
+    names spelt as every command prints them (``display_name``)."""
     corner = "tag / predicted"
-    w = max(len(x) for x in [*a.tag_genres, corner])
-    cols = [max(len(p), 3) for p in a.predicted_genres]
-    out = [f"{corner:<{w}}  " + "  ".join(f"{p:>{c}}" for p, c in zip(a.predicted_genres, cols))]
-    for tag, row in zip(a.tag_genres, a.matrix):
+    tags, preds = (
+        [display_name(t) for t in a.tag_genres],
+        [display_name(p) for p in a.predicted_genres],
+    )
+    w = max(len(x) for x in [*tags, corner])
+    cols = [max(len(p), 3) for p in preds]
+    out = [f"{corner:<{w}}  " + "  ".join(f"{p:>{c}}" for p, c in zip(preds, cols))]
+    for tag, row in zip(tags, a.matrix):
         out.append(f"{tag:<{w}}  " + "  ".join(f"{v:>{c}}" for v, c in zip(row, cols)))
     return out
 

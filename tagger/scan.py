@@ -395,9 +395,8 @@ def scan(
                 f"(tagger reads {' '.join(sorted(AUDIO_EXTENSIONS))})"
             )
     say = notify or (lambda message: None)
-    ref, notice = resolve(opts.model)
+    ref, default_notice = resolve(opts.model)
     ref, engine, engine_notice = with_precision(ref, opts.precision)
-    notice = "\n".join(n for n in (notice, engine_notice) if n) or None
     if opts.scheduler and (warning := insecure_scheduler(opts.scheduler)):
         say(warning)
     jobs = opts.jobs or os.cpu_count() or 1
@@ -407,6 +406,9 @@ def scan(
     try:
         with store.writer_lock():
             opts = resumable(store, opts, say)
+            # The default model's notice: once per database, by the first scan that runs it.
+            seen = store.scanned_with(ref.name)
+            notice = "\n".join(n for n in (None if seen else default_notice, engine_notice) if n)
             the_plan = plan(store, texts, ref, opts.rescan, Exclude(opts.exclude), opts.resume)
             used = bool(the_plan.todo or the_plan.relabel)  # the model runs
             if notice and used:
@@ -428,7 +430,7 @@ def scan(
                 opts.arguments(texts) | {"jobs": jobs},
                 on_results,
                 engine,
-                notice if used else None,
+                notice if used and notice else None,
             )
             if opts.write is not None and summary.files_seen:
                 summary.tags = write_tags(
@@ -596,11 +598,70 @@ def _run(
     return summary
 
 
+class LineProgress:
+    """Progress where stderr is not a terminal (a log, cron, a pipe): a plain line at a
+    steady pace, at most one every ``every`` seconds and one at the end, never a carriage
+    return.  The interface of the tqdm bar the scan drives (``update``, ``set_postfix``,
+    ``close``, ``leave``)."""
+
+    EVERY = 30.0
+
+    def __init__(
+        self,
+        total: int,
+        initial: int = 0,
+        every: float = EVERY,
+        clock: Callable[[], float] = time.monotonic,
+        out: Any = None,
+    ):
+        self.total, self.n, self.errors = total, initial, 0
+        self.every, self.clock, self.out = every, clock, out
+        self.started = self.last = clock()
+        self.leave = True  # False: a Ctrl-C, whose line is the last one
+
+    def update(self, n: int) -> None:
+        self.n += n
+        if self.clock() - self.last >= self.every:
+            self._line()
+
+    def set_postfix(self, errors: int = 0, refresh: bool = False) -> None:
+        self.errors = errors
+
+    def close(self) -> None:
+        if self.leave:
+            self._line()
+
+    def _line(self) -> None:
+        self.last = now = self.clock()
+        rate = self.n / max(now - self.started, 1e-9)
+        left = (
+            f", {_duration((self.total - self.n) / rate)} left"
+            if rate and self.n < self.total
+            else ""
+        )
+        share = 100 * self.n // max(self.total, 1)
+        print(
+            f"scanning: {self.n}/{self.total} files ({share}%), {self.errors} errors, "
+            f"{rate:.2f} files/s{left}",
+            file=self.out or sys.stderr,
+            flush=True,
+        )
+
+
+def _duration(seconds: float) -> str:
+    """``45 s``, ``12 min``, ``3.5 h``."""
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    if seconds < 5400:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"
+
+
 def _progress(total: int, enabled: bool, initial: int = 0):
     from tqdm import tqdm
 
-    # disable=None: tqdm shows the bar only on a terminal, so logs of cron jobs
-    # and pipes are not filled with carriage-return updates.
+    if enabled and not sys.stderr.isatty():  # a log: lines, not carriage-return updates
+        return LineProgress(total, initial)
     return tqdm(
         total=total,
         initial=initial,

@@ -504,6 +504,14 @@ class Store(Database):
             first = scan_id
         return first
 
+    def scanned_with(self, model: str) -> bool:
+        """Whether a scan by ``model`` analysed files in this database (the default model's
+        notice is said once per database, by its first scan)."""
+        cur = self.conn.execute(
+            "SELECT 1 FROM scans WHERE model = ? AND scanned > 0 LIMIT 1", [model]
+        )
+        return cur.fetchone() is not None
+
     def scans(self) -> list[dict]:
         return list(self.query("SELECT * FROM scans ORDER BY id"))
 

@@ -89,10 +89,17 @@ def test_bad_files_are_recorded_and_the_scan_goes_on(library, tmp_path):
     data = (library / "track0.mp3").read_bytes()
     (library / "truncated.mp3").write_bytes(data[: len(data) // 40])
     (library / "garbage.ogg").write_bytes(os.urandom(20000))
+    damaged = bytearray(data)  # damaged frames: libmpg123 and FFmpeg print notes from C
+    for i in range(len(data) // 4, len(data), 3000):
+        damaged[i : i + 50] = bytes(range(50))
+    (library / "damaged.mp3").write_bytes(bytes(damaged))
     db = tmp_path / "lib.db"
     proc = run_cli("scan", library, "--db", db, "--json")
     summary = json.loads(proc.stdout)
     assert proc.returncode == 0
+    shown = run_cli("show", library / "damaged.mp3", "--db", db, "--fresh")  # decodes here
+    for said in (proc.stderr, shown.stderr):  # from the workers, from the command's own process
+        assert "Note:" not in said and "mpg123" not in said and "Header" not in said, said
     errors = {Path(e["path"]).name: e["error"] for e in summary["error_files"]}
     assert "zero.mp3" in errors and "0 bytes" in errors["zero.mp3"]
     assert "text.flac" in errors
