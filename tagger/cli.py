@@ -741,6 +741,8 @@ def report(
         low_confidence=low_confidence,
         paths=[str(p) for p in paths] if paths else None,
         genre_map=settings.genre_map,
+        overwrite=settings.overwrite,
+        min_confidence=settings.min_confidence,
     )
     if plot:
         rep.plot = str(rp.plot(rep, plot))

@@ -20,7 +20,7 @@ import json
 import os
 from collections import Counter, defaultdict
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -88,6 +88,9 @@ class Totals:
     low_confidence: int
     low_confidence_threshold: float
     abstained: int
+    # Of the low-confidence tracks, those ``tagger write`` would write with the settings in
+    # force (not abstained, over ``min_confidence``, no genre of their own unless overwrite).
+    low_confidence_to_write: int = 0
 
 
 @dataclass(frozen=True)
@@ -160,6 +163,8 @@ class Report:
     abstained: list[Listed]  # tracks a trained head abstained on: stored, not written
     errors: list[Failed]
     last_scan: dict[str, Any] | None  # the newest ``scans`` row
+    # Folders the last scan could not read (their files could not even be listed).
+    unreadable_folders: list[Failed] = field(default_factory=list)
     plot: str | None = None  # the file ``--plot`` drew
 
     def to_dict(self) -> dict[str, Any]:
@@ -176,10 +181,14 @@ def build_report(
     low_confidence: float = 0.4,
     paths: list | None = None,
     genre_map: GenreMap | None = None,
+    overwrite: bool = False,
+    min_confidence: float = 0.0,
 ) -> Report:
     """The report of the database's tracks (under ``paths``, where given).
 
-    ``genre_map`` (the config's ``[genres]``) spells the genres as the user does.
+    ``genre_map`` (the config's ``[genres]``) spells the genres as the user does;
+    ``overwrite`` and ``min_confidence`` are ``tagger write``'s, for the count of
+    low-confidence tracks it would write.
     """
     if by not in GROUPINGS:
         raise ValueError(by)
@@ -247,8 +256,25 @@ def build_report(
             )
         )
     last = dict(scans[-1]) if scans else None
-    if last and isinstance(last.get("arguments"), str):
-        last["arguments"] = json.loads(last["arguments"])
+    unreadable: list[Failed] = []
+    if last:
+        for key in ("arguments", "unreadable"):
+            if isinstance(last.get(key), str):
+                last[key] = json.loads(last[key])
+        unreadable = [
+            Failed(folder, "unreadable", reason)
+            for folder, reason in last.get("unreadable") or []
+            if roots is None or is_under(folder, roots)
+        ]
+
+    def writes(r: TrackRow) -> bool:
+        """Whether ``tagger write`` would write this analysed track (from the database)."""
+        return (
+            not r.uncertain
+            and _confidence(r) >= min_confidence
+            and (overwrite or not r.tag_genre)
+            and not r.written_genre
+        )
 
     def listed(abstained: bool) -> list[Listed]:
         chosen = (r for r in analysed if bool(r.uncertain) is abstained)
@@ -271,6 +297,9 @@ def build_report(
             low_confidence=sum(_confidence(r) < low_confidence for r in analysed),
             low_confidence_threshold=low_confidence,
             abstained=sum(bool(r.uncertain) for r in analysed),
+            low_confidence_to_write=sum(
+                _confidence(r) < low_confidence and writes(r) for r in analysed
+            ),
         ),
         groups=table,
         confidence_histogram=histogram([_confidence(r) for r in analysed]),
@@ -280,6 +309,7 @@ def build_report(
         abstained=listed(abstained=True),
         errors=[Failed(r.path, status_of(r), r.error) for r in present if r.error is not None],
         last_scan=last,
+        unreadable_folders=unreadable,
     )
 
 
@@ -362,11 +392,11 @@ def to_text(rep: Report, errors: int | None = ERRORS_SHOWN) -> str:
         )
         if g.album:
             lines += _disagreeing_lines(g)
-    if t.low_confidence:
+    if t.low_confidence_to_write:
         low = t.low_confidence_threshold
         lines.append(
-            f"(low: {t.low_confidence} tracks under confidence {low:g}; `tagger write` "
-            f"writes them too unless `--min-confidence {low:g}`)"
+            f"(low: {t.low_confidence} tracks under confidence {low:g}, of which `tagger write` "
+            f"would write {t.low_confidence_to_write} unless `--min-confidence {low:g}`)"
         )
     a = rep.agreement
     lines.append("")
@@ -398,12 +428,24 @@ def to_text(rep: Report, errors: int | None = ERRORS_SHOWN) -> str:
         lines += [f"  {printable(e.path)}: {e.error}" for e in first]
         if len(first) < len(failed):
             lines.append(f"  ... and {len(failed) - len(first)} more (--errors lists all)")
+    if rep.unreadable_folders:
+        folders = rep.unreadable_folders
+        first = folders if errors is None else folders[:errors]
+        lines += ["", f"unreadable folders at the last scan ({len(folders)}):"]
+        lines += [f"  {printable(f.path)}: {f.error}" for f in first]
+        if len(first) < len(folders):
+            lines.append(f"  ... and {len(folders) - len(first)} more (--errors lists all)")
     s = rep.last_scan
     if s:
+        # In the words and order of the scan's own summary line.
+        relabelled = (
+            f"{s['relabelled']} re-labelled from stored embeddings, " if s.get("relabelled") else ""
+        )
         lines += [
             "",
-            f"last scan #{s['id']}: {s['started']} ({s['status']}), model {s['model']}, "
-            f"{s['scanned']} analysed, {s['skipped']} unchanged, {s['errors']} errors",
+            f"last scan #{s['id']}: {s['started']} ({s['status']}), model {s['model']}: "
+            f"{s['scanned']} analysed, {relabelled}{s['skipped']} unchanged, "
+            f"{s['errors']} errors, {s['missing']} missing",
         ]
     lines.append(f"database: {rep.db}")
     return "\n".join(lines)

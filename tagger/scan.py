@@ -587,11 +587,11 @@ def _run(
         try:
             commit()
             summary.seconds = round(time.monotonic() - started, 3)
-            # the scans table counts re-labelled tracks among those given a result
             store.finish_scan(
                 summary.scan_id,
                 summary.status,
-                summary.to_dict() | {"scanned": summary.scanned + summary.relabelled},
+                summary.to_dict()
+                | {"unreadable": [[f.path, f.error] for f in summary.unreadable_folders]},
             )
         finally:  # even when the database cannot be written (disk full)
             runner.close()

@@ -160,6 +160,17 @@ MIGRATIONS: list[Migration] = [
             "CREATE INDEX tracks_audio ON tracks(audio)",
         ),
     ),
+    Migration(
+        "scan counts as the summary gives them, unreadable folders",
+        (
+            # ``scanned`` counts the files decoded and analysed, ``relabelled`` those predicted
+            # from stored embeddings (rows before this version counted both in ``scanned``), so
+            # ``report``'s last scan says what the scan's summary said; ``unreadable`` holds the
+            # folders the walk could not read, as JSON [[folder, reason], ...].
+            "ALTER TABLE scans ADD COLUMN relabelled INTEGER",
+            "ALTER TABLE scans ADD COLUMN unreadable TEXT",
+        ),
+    ),
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -471,18 +482,23 @@ class Store(Database):
         return int(cur.lastrowid or 0)
 
     def finish_scan(self, scan_id: int, status: str, counts: dict) -> None:
+        """A scan's end: its status and counts (``ScanSummary``'s names; ``unreadable``: the
+        folders the walk could not read, as (folder, reason) pairs)."""
         with self.transaction():
             self.conn.execute(
                 "UPDATE scans SET finished = ?, status = ?, files_seen = ?, scanned = ?, "
-                "skipped = ?, errors = ?, missing = ? WHERE id = ?",
+                "relabelled = ?, skipped = ?, errors = ?, missing = ?, unreadable = ? "
+                "WHERE id = ?",
                 [
                     now(),
                     status,
                     counts.get("files_seen"),
                     counts.get("scanned"),
+                    counts.get("relabelled"),
                     counts.get("skipped"),
                     counts.get("errors"),
                     counts.get("missing"),
+                    json.dumps(counts["unreadable"]) if counts.get("unreadable") else None,
                     scan_id,
                 ],
             )
