@@ -12,10 +12,11 @@ finished and the next scan resumes with the rest.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -24,6 +25,7 @@ from .errors import TaggerError
 from .formats import AUDIO_EXTENSIONS, is_audio_name, sniff, sniff_format
 from .inference import Engine
 from .models import ModelRef, resolve, with_precision
+from .models.head import HeadModel, embedder_of
 from .paths import absolute, default_db, is_under, printable, unreadable
 from .pool import Runner, insecure_scheduler, make_runner, run_chunks
 from .relabel import relabel, split_relabel
@@ -56,6 +58,9 @@ class ScanOptions:
     dry_run: bool = False  # only say what a scan would do: no rows, no embeddings, no tags
     # With ``rescan``: skip files an interrupted rescan (and its resumptions) already redid.
     resume: bool = False
+    # Another tagger database (the beets plugin's: the user's own library) whose analyses of
+    # the same audio (the fingerprint) are copied instead of decoding the file again.
+    reuse: str | None = None
 
     def arguments(self, paths: list[str]) -> dict[str, Any]:
         """What the ``scans`` table records about this run."""
@@ -91,6 +96,8 @@ class ScanSummary:
     # Files moved or renamed since their scan (a new path holding the audio of a stored track
     # whose own path is gone): the stored row follows them, nothing is decoded.
     moved: int = 0
+    # Files whose audio ``ScanOptions.reuse``'s database had analysed: copied, not decoded.
+    copied: int = 0
     errors: int = 0
     missing: int = 0
     seconds: float = 0.0
@@ -148,6 +155,9 @@ class Plan:
     retagged: list[Item] = field(default_factory=list)
     # Moved or renamed: each file and the gone path whose row (and embeddings) it takes over.
     moved: list[tuple[Item, str]] = field(default_factory=list)
+    # Analysed in ``reuse`` (another database): each file and its path there.
+    copied: list[tuple[Item, str]] = field(default_factory=list)
+    reuse: str | None = None
 
     def summary(self, db: str, ref: ModelRef, engine: Engine) -> ScanSummary:
         """The scan's summary as the plan alone makes it: what is skipped, retagged, missing
@@ -161,6 +171,7 @@ class Plan:
             skipped=len(self.unchanged),
             retagged=len(self.retagged),
             moved=len(self.moved),
+            copied=len(self.copied),
             missing=len(self.vanished),
             unreadable_folders=[FileError(d, e) for d, e in self.walked.problems],
             engine=str(engine),
@@ -272,6 +283,29 @@ def split_moved(
     )
 
 
+def split_copied(
+    todo: list[Item], reuse: Store, ref: ModelRef
+) -> tuple[list[tuple[Item, str, bool]], list[Item]]:
+    """(files whose audio ``reuse`` has analysed, with their path there and whether that is
+    ``ref``'s own result; the rest).
+
+    ``reuse`` is another tagger database (the user's library, beside the beets
+    plugin's own): a result of the same audio by the same model, or the stored
+    embedding a trained head predicts from, serves as well as a decode.  Each
+    file is fingerprinted (its audio read, not decoded).
+    """
+    embedder = embedder_of(ref.card) if ref.model_class == HeadModel.model_class else None
+    copied, rest = [], []
+    for item in todo:
+        audio = fingerprint(item[0], sniff_format(item[0]))
+        found = reuse.analysed_audio(audio, ref.name, ref.version, embedder) if audio else None
+        if found is None:
+            rest.append(item)
+        else:
+            copied.append((item, *found))
+    return copied, rest
+
+
 def plan(
     store: Store | None,
     paths: list[str],
@@ -279,6 +313,7 @@ def plan(
     rescan: bool,
     exclude: Exclude | None = None,
     resume: bool = False,
+    reuse: Store | None = None,
 ) -> Plan:
     """Walk ``paths`` and compare with the database: what to analyse, skip, mark missing.
 
@@ -290,8 +325,13 @@ def plan(
     known = store.known() if store else {}
     since = store.interrupted_rescan() if store and rescan and resume else None
     todo, unchanged, gone = classify(walked.files, known, ref, rescan, since)
+    copied, todo = split_copied(todo, reuse, ref) if reuse and not rescan else ([], todo)
+    copies = [(item, there) for item, there, _ in copied]
+    relabel_copied = [item for item, _, same in copied if not same]
+    unchanged += [item[0] for item, _, same in copied if same]
     if store is None:
-        return Plan(walked, todo, [], unchanged, gone, [], [])
+        return Plan(walked, todo, relabel_copied, unchanged, gone, [], [], copied=copies)
+    there = str(reuse.path) if reuse else None
     found = {os.fspath(p) for p in walked.files}
     moved, moved_items, todo = split_moved(todo, known, found)
     retagged, todo = split_retagged(todo, known) if not rescan else ([], todo)
@@ -324,7 +364,19 @@ def plan(
     ]
     reappeared = [p for p in unchanged if p in known and known[p].missing]
     moves = [(item, moved[item[0]]) for item in moved_items]
-    return Plan(walked, todo, relabel, unchanged, gone, vanished, reappeared, retagged, moves)
+    return Plan(
+        walked,
+        todo,
+        [*relabel, *relabel_copied],
+        unchanged,
+        gone,
+        vanished,
+        reappeared,
+        retagged,
+        moves,
+        copies,
+        there,
+    )
 
 
 def _stat_of(row: TrackRow) -> tuple[int | None, float | None]:
@@ -409,7 +461,10 @@ def scan(
             # The default model's notice: once per database, by the first scan that runs it.
             seen = store.scanned_with(ref.name)
             notice = "\n".join(n for n in (None if seen else default_notice, engine_notice) if n)
-            the_plan = plan(store, texts, ref, opts.rescan, Exclude(opts.exclude), opts.resume)
+            with reusable(opts.reuse, store.path) as reuse:
+                the_plan = plan(
+                    store, texts, ref, opts.rescan, Exclude(opts.exclude), opts.resume, reuse
+                )
             used = bool(the_plan.todo or the_plan.relabel)  # the model runs
             if notice and used:
                 say(notice)
@@ -439,6 +494,21 @@ def scan(
     finally:
         store.close()
     return summary
+
+
+@contextlib.contextmanager
+def reusable(reuse: str | None, db: str | os.PathLike) -> Iterator[Store | None]:
+    """``ScanOptions.reuse``'s database, open for reading while the scan plans; None when
+    there is none, or it is the scan's own."""
+    other = Path(reuse).expanduser() if reuse else None
+    if other is None or not other.is_file() or other.resolve() == Path(db).resolve():
+        yield None
+        return
+    store = Store(other, create=False, reading=True)
+    try:
+        yield store
+    finally:
+        store.close()
 
 
 NOTHING_TO_RESUME = (
@@ -474,7 +544,8 @@ def _dry_run(
     store = Store(db, create=False, reading=True) if db.exists() else None
     try:
         opts = resumable(store, opts, say)
-        p = plan(store, texts, ref, opts.rescan, Exclude(opts.exclude), opts.resume)
+        with reusable(opts.reuse, db) as reuse:
+            p = plan(store, texts, ref, opts.rescan, Exclude(opts.exclude), opts.resume, reuse)
         summary = p.summary(str(db), ref, engine)
         summary.scanned, summary.relabelled, summary.dry_run = len(p.todo), len(p.relabel), True
         summary.would = {
@@ -530,7 +601,17 @@ def _run(
     columns = ("path", "model", "model_version", "format", "audio")
     if the_plan.moved:  # the row follows the file, then is re-keyed as a retagged one is
         store.move_tracks([(old, item[0]) for item, old in the_plan.moved])
-    kept = [*the_plan.retagged, *(item for item, _ in the_plan.moved)]
+    if the_plan.copied and the_plan.reuse:  # the other database's analysis of the same audio
+        other = Store(the_plan.reuse, create=False, reading=True)
+        try:
+            store.copy_tracks(other, [(there, item) for item, there in the_plan.copied])
+        finally:
+            other.close()
+    kept = [
+        *the_plan.retagged,
+        *(item for item, _ in the_plan.moved),
+        *(item for item, _ in the_plan.copied),
+    ]
     if kept:
         stored = {r.path: r for r in store.tracks_at([i[0] for i in kept], columns)}
         store.put_retagged([_retagged(item, stored[item[0]]) for item in kept])

@@ -351,6 +351,61 @@ class Store(Database):
                 self.conn.execute("UPDATE OR REPLACE embeddings SET path = ? WHERE path = ?", keys)
                 self.conn.execute("UPDATE tag_history SET path = ? WHERE path = ?", keys)
 
+    def analysed_audio(
+        self, audio: str, model: str, version: str, embedder: str | None
+    ) -> tuple[str, bool] | None:
+        """A track analysed from this audio: (its path, whether by ``model`` ``version``), or
+        None.  One by that model is preferred; otherwise one whose stored embedding is by
+        ``embedder`` (a trained head's input), where given."""
+        cur = self.conn.execute(
+            "SELECT t.path, t.model = ? AND t.model_version = ? AS same FROM tracks t "
+            "WHERE t.audio = ? AND t.error IS NULL AND t.genre IS NOT NULL AND "
+            "((t.model = ? AND t.model_version = ?) OR EXISTS (SELECT 1 FROM embeddings e "
+            "WHERE e.path = t.path AND e.embedder = ? AND e.size IS t.size AND "
+            "e.mtime IS t.mtime)) ORDER BY same DESC, t.path LIMIT 1",
+            [model, version, audio, model, version, embedder],
+        )
+        row = cur.fetchone()
+        return (fs_path(row[0]), bool(row[1])) if row else None
+
+    def copy_tracks(
+        self, other: Store, pairs: list[tuple[str, tuple[str, int | None, float | None]]]
+    ) -> None:
+        """Copy ``other``'s analyses of the same audio: (its path, (our path, size, mtime)).
+
+        Each row (decode facts, prediction) and its current embeddings come under
+        our path with our file's size and mtime; what tagger wrote there, and the
+        scan it came from, stay the other database's.
+        """
+        theirs = {r.path: r for r in other.tracks_at([there for there, _ in pairs])}
+        rows, vectors = [], []
+        for there, (path, size, mtime) in pairs:
+            row = theirs[there]
+            copied = dataclasses.replace(
+                row,
+                path=path,
+                size=size,
+                mtime=mtime,
+                missing=False,
+                scan_id=None,
+                written_genre=None,
+                written_at=None,
+            )
+            rows.append(_scanned(copied))
+            for embedder, vector in other.conn.execute(
+                "SELECT e.embedder, e.vector FROM embeddings e JOIN tracks t ON t.path = e.path "
+                "AND e.size IS t.size AND e.mtime IS t.mtime WHERE e.path = ?",
+                [db_path(there)],
+            ):
+                vectors.append((db_path(path), embedder, size, mtime, vector))
+        with self.transaction():
+            self.db.table("tracks").upsert_all(rows, pk="path")
+            self.conn.executemany(
+                "INSERT OR REPLACE INTO embeddings (path, embedder, size, mtime, vector) "
+                "VALUES (?, ?, ?, ?, ?)",
+                vectors,
+            )
+
     def paths_of_audio(self, audio: str) -> list[str]:
         """The present tracks whose audio fingerprint is ``audio`` (copies of the same audio)."""
         cur = self.conn.execute(
