@@ -13,7 +13,10 @@ database (``tagger.scan``), so a file analysed before is not decoded again
 while its audio is unchanged.  That database is the plugin's own by default,
 ``audiogenre.db`` beside beets' library, so beets' copies of the music never
 become tracks of the user's tagger library; ``db`` (in beets' section, or
-tagger's ``config.toml``) shares one on purpose.
+tagger's ``config.toml``) shares one on purpose.  What ``tagger scan`` already
+analysed is not decoded again either: a file whose audio (its fingerprint) the
+user's tagger library holds, by the same model or with the embedding a trained
+head needs, has that analysis copied into the plugin's database.
 The genres are then set on the beets items (or albums) and saved by beets
 itself: beets' database and, when beets' ``import.write`` setting (or
 ``-w``/``-W``) says so, the files' tags, so beets and the files agree.  After
@@ -47,7 +50,7 @@ from dataclasses import replace
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from beets import ui
-from beets.library import Album, Item
+from beets.library import Album, Item, ReadError
 from beets.plugins import BeetsPlugin
 
 if TYPE_CHECKING:
@@ -289,6 +292,7 @@ class AudioGenrePlugin(BeetsPlugin):
     def tag(self, targets: list[Target], write: bool, pretend: bool) -> Counter:
         """Analyse the targets' files with tagger and set their genres; counts each outcome."""
         import tagger
+        from tagger.paths import default_db
         from tagger.store import Store
 
         settings = self.tagger_settings()
@@ -317,6 +321,7 @@ class AudioGenrePlugin(BeetsPlugin):
                     model=self.setting("model", settings),
                     jobs=self.setting("jobs", settings),
                     precision=self.setting("precision", settings),
+                    reuse=str(default_db(settings.db)),  # what `tagger scan` analysed
                 ),
             )
             store = Store(summary.db, create=False)
@@ -329,6 +334,13 @@ class AudioGenrePlugin(BeetsPlugin):
             ) from None
         if summary.notice and summary.scanned + summary.errors:
             self._log.info("{}", summary.notice)  # only when the default model did work
+        if summary.copied:
+            self._log.info(
+                "{} analysed before by `tagger scan` (the same audio): copied from {}, "
+                "not decoded",
+                summary.copied,
+                default_db(settings.db),
+            )
         try:
             rows = {r.path: r for r in store.tracks_at([os.fspath(p) for p in paths])}
             rewritten: list[str] = []
@@ -420,6 +432,11 @@ class AudioGenrePlugin(BeetsPlugin):
             return Outcome.UNCERTAIN
         if action is Action.ALREADY_SET:
             self._log.debug("{}: already {}", target, "; ".join(existing))
+            if write and not pretend:  # set earlier without writing (-W): write it now
+                for item, path in files:
+                    if _file_genre_differs(item) and item.try_write():
+                        self._log.info("{}: genre written to the file", item)
+                        rewritten.append(path)
             return Outcome.ALREADY_SET
         if action is Action.KEEP_EXISTING:
             self._log.info(
@@ -472,6 +489,16 @@ def _scan_options(**fields: Any) -> Any:
             }
 
     return BeetsScanOptions(**fields)
+
+
+def _file_genre_differs(item: Item) -> bool:
+    """Whether the file's genre is not the item's (set with writing off): what ``beet write
+    -p`` would show for the genre, read from the file as beets reads it."""
+    try:
+        on_disk = Item.from_path(item.path)
+    except ReadError:  # beets cannot read the file: beets could not write it either
+        return False
+    return _existing(on_disk) != _existing(item)
 
 
 def _existing(target: Target) -> list[str]:

@@ -169,8 +169,11 @@ def _setting_option(name: str, help: str | None = None) -> Any:
     )
 
 
+# ``readable=False``: click's check made an unreadable path a usage error (exit 2 and the
+# usage); the command says why in one line and exits 1, as for a missing path.
 PathsArg = typer.Argument(
     None,
+    readable=False,
     metavar="PATH",
     show_default=False,
     help="Only tracks under these files or folders (default: all).",
@@ -402,6 +405,7 @@ def _print_scan_plan(summary: ScanSummary, with_tags: bool) -> None:
     """``scan --dry-run``: each file and what the scan would do to it, then the counts."""
     would = summary.would or {}
     retagged = set(would.get("retagged", []))
+    moved_from = summary.moved_from or {}
     for key, verb in (
         ("analyse", "would analyse"),
         ("relabel", "would re-label (from its stored embedding)"),
@@ -414,12 +418,17 @@ def _print_scan_plan(summary: ScanSummary, with_tags: bool) -> None:
                 if path in retagged
                 else verb
             )
+            if path in moved_from:  # the stored row of its old path follows it
+                said = verb.replace("(unchanged)", "(moved, its analysis kept)")
+                said += f" {printable(path)} (from {printable(moved_from[path])})"
+                typer.echo(said)
+                continue
             typer.echo(f"{said} {printable(path)}")
     _print_failures(summary.error_files)
     typer.echo(
         f"dry run, nothing changed: {summary.files_seen} audio files: would analyse "
         f"{summary.scanned}, re-label {summary.relabelled}, skip {summary.skipped} unchanged"
-        f"{_retagged(summary.retagged)}, mark {summary.missing} missing  "
+        f"{_retagged(summary.retagged)}{_moved(summary.moved)}, mark {summary.missing} missing  "
         f"[{summary.model} {summary.model_version}]"
     )
     if with_tags and summary.tags is not None:
@@ -431,11 +440,16 @@ def _retagged(n: int) -> str:
     return f" ({n} retagged outside tagger, same audio: not decoded)" if n else ""
 
 
+def _moved(n: int) -> str:
+    """The scan summary's note on files moved or renamed since their scan."""
+    return f" ({n} moved or renamed: analysis kept, not decoded)" if n else ""
+
+
 @command("scan")
 def scan(
     given: Given,  # the setting options, from command()
     paths: List[Path] = typer.Argument(
-        ..., metavar="PATH", show_default=False, help="Folders or files to scan."
+        ..., readable=False, metavar="PATH", show_default=False, help="Folders or files to scan."
     ),
     rescan: bool = _switch("--rescan", help="Analyse every file again, even unchanged ones."),
     resume: bool = _switch(
@@ -509,7 +523,8 @@ def scan(
         )
         typer.echo(
             f"{summary.files_seen} audio files: {summary.scanned} analysed, {relabelled}"
-            f"{summary.skipped} unchanged{_retagged(summary.retagged)}, {summary.errors} errors, "
+            f"{summary.skipped} unchanged{_retagged(summary.retagged)}{_moved(summary.moved)}, "
+            f"{summary.errors} errors, "
             f"{summary.missing} missing  [{summary.model} {summary.model_version} on "
             f"{summary.engine}, {summary.seconds:.1f} s]"
         )
@@ -636,7 +651,8 @@ def ls_cmd(
     status: Optional[str] = _optional(
         "--status",
         metavar="S",
-        help="Only tracks with this status: ok, truncated, too_short, silent, error, missing.",
+        help="Only tracks with this status: ok, abstained (a trained head was unsure: not "
+        "written unless --include-uncertain), truncated, too_short, silent, error, missing.",
     ),
     model: Optional[str] = _optional(
         "--model", "-m", metavar="NAME", help="Only tracks analysed by this model."
@@ -646,7 +662,9 @@ def ls_cmd(
 ) -> None:
     """List stored tracks: genre, confidence and status.
 
-    As `beet ls` lists a beets library.
+    As `beet ls` lists a beets library, under a header line.  With --json, a
+    file name that is not valid UTF-8 also comes as its exact bytes in base64
+    (`path_bytes`; null for every other name).
 
     Reads only the database; no file is opened.
     """
@@ -726,6 +744,8 @@ def report(
         low_confidence=low_confidence,
         paths=[str(p) for p in paths] if paths else None,
         genre_map=settings.genre_map,
+        overwrite=settings.overwrite,
+        min_confidence=settings.min_confidence,
     )
     if plot:
         rep.plot = str(rp.plot(rep, plot))
@@ -742,7 +762,9 @@ def report(
 @command("show")
 def show(
     given: Given,  # the setting options, from command()
-    file: Path = typer.Argument(..., metavar="FILE", show_default=False, help="An audio file."),
+    file: Path = typer.Argument(
+        ..., readable=False, metavar="FILE", show_default=False, help="An audio file."
+    ),
     top: int = typer.Option(3, "--top", min=1, metavar="K", help="How many genres to list."),
     fresh: bool = _switch(
         "--fresh",
@@ -792,15 +814,19 @@ def show(
         f"{printable(file)}  [{ref.name}, {where}]"
         + ("  (uncertain: under the model's threshold)" if pred.uncertain else "")
     )
-    for g, p in best:
-        typer.echo(f"  {g:<16} {p:6.3f}")
+    for g, p in best:  # spelt as ls, report and write spell it
+        typer.echo(f"  {settings.genre_map.label(g):<16} {p:6.3f}")
 
 
 @command("similar")
 def similar(
     given: Given,  # the setting options, from command()
     file: Path = typer.Argument(
-        ..., metavar="FILE", show_default=False, help="An audio file (in the library or not)."
+        ...,
+        readable=False,
+        metavar="FILE",
+        show_default=False,
+        help="An audio file (in the library or not).",
     ),
     top: int = typer.Option(10, "--top", min=1, help="How many similar tracks to list."),
     m3u: Optional[Path] = _optional(

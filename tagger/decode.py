@@ -25,7 +25,10 @@ all, raised as a ``DecodeError`` whose status is ``too_short`` (under
 
 from __future__ import annotations
 
+import contextlib
 import os
+import sys
+import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Protocol
@@ -159,7 +162,7 @@ class _Source(Protocol):
 
 class _SoundfileSource:
     def __init__(self, path: str, sr: int):
-        self.f = sf.SoundFile(path)
+        self.f = sf.SoundFile(_native(path))
         self.sr = sr
         self.samplerate, self.channels = self.f.samplerate, self.f.channels
         known = self.samplerate and 0 < self.f.frames < 2**62  # 2**63-1: "unknown" (an MP3 stream)
@@ -232,6 +235,18 @@ def _av_duration(container, stream) -> float | None:
     if stream.duration and stream.time_base:
         return float(stream.duration * stream.time_base)
     return None
+
+
+def _native(path: str) -> str | bytes:
+    """``path`` as the operating system names it: its bytes on POSIX.
+
+    soundfile encodes a ``str`` path strictly, so a name that is not valid
+    UTF-8 (its bytes decoded to lone surrogates by Python) made libsndfile
+    refuse the file and the next decoder read it instead: the same audio gave
+    another result under another name.  Bytes go to libsndfile as they are.
+    PyAV takes such a ``str`` as it is.
+    """
+    return os.fsencode(path) if os.name == "posix" else path
 
 
 SOURCES: dict[str, Callable[[str, int], _Source]] = {"soundfile": _SoundfileSource, "av": _AvSource}
@@ -436,15 +451,61 @@ def translate(exc: BaseException) -> str:
     return "the decoders reject its data"
 
 
+_QUIET = threading.Lock()
+_quiet_depth = 0
+_saved_stderr: int | None = None
+
+
+@contextlib.contextmanager
+def quiet_native_stderr() -> Iterator[None]:
+    """File descriptor 2 on /dev/null while the decoders run.
+
+    libmpg123 (inside libsndfile) and FFmpeg print their notes on damaged data
+    (``Note: Illegal Audio-MPEG-Header 0x... at offset 573.``, ``Trying to
+    resync...``) from C, straight to the process's stderr: a scan's terminal or
+    log filled with them, beside the progress.  The reason a scan records says
+    what matters in one line.  Threads share the descriptor, so the first to
+    enter redirects it and the last to leave puts it back.
+    """
+    global _quiet_depth, _saved_stderr
+    with _QUIET:
+        if _quiet_depth == 0:
+            try:
+                sys.stderr.flush()
+                saved = os.dup(2)
+            except (OSError, ValueError):  # no stderr at all: nothing to quiet
+                saved = None
+            if saved is not None:
+                devnull = os.open(os.devnull, os.O_WRONLY)
+                os.dup2(devnull, 2)
+                os.close(devnull)
+            _saved_stderr = saved
+        _quiet_depth += 1
+    try:
+        yield
+    finally:
+        with _QUIET:
+            _quiet_depth -= 1
+            if _quiet_depth == 0 and _saved_stderr is not None:
+                os.dup2(_saved_stderr, 2)
+                os.close(_saved_stderr)
+                _saved_stderr = None
+
+
 def decode(path: str | os.PathLike, sr: int, n_windows: int, length: float) -> Decoded:
     """Decode up to ``n_windows`` windows of ``length`` seconds of ``path`` at ``sr`` Hz.
 
     Each window has exactly ``round(length * sr)`` samples of the file's own
     audio (a track shorter than a window is repeated, never zero-padded).
     Raises ``DecodeError`` (with its status and a one-line reason) when no
-    genre can come from the file.
+    genre can come from the file.  The decoders' own notes on damaged data
+    never reach the terminal (``quiet_native_stderr``).
     """
-    path = os.fspath(path)
+    with quiet_native_stderr():
+        return _decode(os.fspath(path), sr, n_windows, length)
+
+
+def _decode(path: str, sr: int, n_windows: int, length: float) -> Decoded:
     problem = unreachable(path)
     if problem:
         raise DecodeError(problem)

@@ -288,8 +288,10 @@ class GenreMap:
         return self._mapped(genre) or display_name(genre)
 
     def label(self, genre: str) -> str:
-        """What reports and listings show: the user's spelling if mapped, else the model's name."""
-        return self._mapped(genre) or genre
+        """What reports, listings and ``show`` print: the spelling written into files, so a
+        genre is spelt one way in every command's output (``Hip-Hop``, not ``hiphop`` here
+        and ``Hip-Hop`` there)."""
+        return self.spell(genre)
 
     def allows(self, spelling: str) -> bool:
         return self._allowed is None or _key(spelling) in self._allowed

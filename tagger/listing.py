@@ -3,20 +3,32 @@
 Reads the database only (no file is opened).  Each track has one status:
 ``ok``, the decode status a scan recorded (``truncated``, ``too_short``,
 ``silent``, ``error``; older databases only know ``ok``/``error``), or
-``missing`` when the file has vanished since it was scanned.
+``missing`` when the file has vanished since it was scanned.  The listing
+shows ``abstained`` for an ``ok`` track a trained head was unsure of, and
+every status it shows is one ``--status`` takes.
+
+File names are bytes on POSIX and need not be UTF-8.  ``--json`` keeps such a
+name exact: ``path`` holds it as Python reads it (each undecodable byte an
+escaped lone surrogate, ``\udce9`` for the byte 0xE9), which not every JSON
+reader keeps, so ``path_bytes`` holds its exact bytes in base64 as well
+(null for every name that is valid UTF-8).
 """
 
 from __future__ import annotations
 
+import base64
 import csv
 import io
+import os
 from dataclasses import asdict, dataclass
 
 from .genres import GenreMap, canonical, nearest_genres, spelling_key
 from .paths import absolute, default_db, is_under, printable
 from .store import Store, TrackRow
 
-STATUSES = ("ok", "truncated", "too_short", "silent", "error", "missing")
+# What ``ls`` shows (``status_of``, with ``abstained``), each one a ``--status`` filter.
+STATUSES = ("ok", "abstained", "truncated", "too_short", "silent", "error", "missing")
+HEADER = ("genre", "conf", "status", "path")
 COLUMNS = (
     "path",
     "genre",
@@ -63,8 +75,22 @@ class Track:
     written_genre: str | None
     uncertain: bool = False  # a trained head abstained: not written unless --include-uncertain
 
+    @property
+    def shown(self) -> str:
+        """The status ``ls`` prints: ``abstained`` for an ``ok`` track a head was unsure of."""
+        return "abstained" if self.uncertain and self.status == "ok" else self.status
+
     def to_dict(self) -> dict:
-        return asdict(self)
+        return asdict(self) | {"path_bytes": path_bytes(self.path)}
+
+
+def path_bytes(path: str) -> str | None:
+    """The exact bytes of a file name that is not valid UTF-8, in base64; None for the rest."""
+    try:
+        path.encode("utf-8")
+        return None
+    except UnicodeEncodeError:
+        return base64.b64encode(os.fsencode(path)).decode("ascii")
 
 
 def status_of(row: TrackRow) -> str:
@@ -128,7 +154,8 @@ def list_tracks(
         st = status_of(r)
         if roots is not None and not is_under(r.path, roots):
             continue
-        if status is not None and st != status:
+        shown = "abstained" if r.uncertain and st == "ok" else st
+        if status is not None and shown != status:
             continue
         if model is not None and r.model != model:
             continue
@@ -154,17 +181,17 @@ def list_tracks(
 
 
 def to_text(tracks: list[Track]) -> str:
-    """One line per track: genre, confidence, status, path (the error after it).
+    """A header, then one line per track: genre, confidence, status, path (the error after it).
 
     A track a trained head abstained on shows ``abstained`` where its status
     would say ``ok``: its genre is stored but not written by default.
     """
     width = max([5] + [len(t.genre or "-") for t in tracks])
-    lines = []
+    genre, conf, status, path = HEADER
+    lines = [f"{genre:<{width}}  {conf}  {status:<9}  {path}"]
     for t in tracks:
         conf = f"{t.confidence:.2f}" if t.confidence is not None else "   -"
-        shown = "abstained" if t.uncertain and t.status == "ok" else t.status
-        line = f"{t.genre or '-':<{width}}  {conf}  {shown:<9}  {printable(t.path)}"
+        line = f"{t.genre or '-':<{width}}  {conf}  {t.shown:<9}  {printable(t.path)}"
         if t.error:
             line += f"  ({t.error})"
         lines.append(line)
@@ -176,5 +203,5 @@ def to_csv(tracks: list[Track]) -> str:
     w = csv.DictWriter(buf, fieldnames=COLUMNS, lineterminator="\n")
     w.writeheader()
     for t in tracks:
-        w.writerow({**t.to_dict(), "path": printable(t.path)})
+        w.writerow({**asdict(t), "path": printable(t.path)})
     return buf.getvalue()

@@ -113,3 +113,16 @@ def unreachable(path: str | os.PathLike) -> str | None:
         )
     except OSError as exc:
         return exc.strerror or str(exc)
+
+
+def unreadable(path: str | os.PathLike) -> str | None:
+    """Why ``path`` cannot be read, in one line: ``unreachable``'s reasons, or a file that
+    cannot be opened or a folder that cannot be listed; None if it can be read."""
+    problem = unreachable(path)
+    if problem:
+        return problem
+    folder = os.path.isdir(path)
+    if not os.access(path, os.R_OK | (os.X_OK if folder else 0)):
+        what = "the folder cannot be listed" if folder else "the file cannot be opened"
+        return f"permission denied ({what})"
+    return None

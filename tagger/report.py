@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from .albums import AlbumGenre, AlbumTrack, album_genres
-from .genres import GenreMap, canonical, spelling_key
+from .genres import GenreMap, canonical, display_name, spelling_key
 from .listing import roots_of, status_of
 from .paths import default_db, is_under, printable
 from .results import to_json
@@ -107,6 +107,9 @@ class Totals:
     low_confidence: int
     low_confidence_threshold: float
     abstained: int
+    # Of the low-confidence tracks, those ``tagger write`` would write with the settings in
+    # force (not abstained, over ``min_confidence``, no genre of their own unless overwrite).
+    low_confidence_to_write: int = 0
 
 
 @dataclass(frozen=True)
@@ -179,6 +182,8 @@ class Report:
     abstained: list[Listed]  # tracks a trained head abstained on: stored, not written
     errors: list[Failed]
     last_scan: dict[str, Any] | None  # the newest ``scans`` row
+    # Folders the last scan could not read (their files could not even be listed).
+    unreadable_folders: list[Failed] = field(default_factory=list)
     plot: str | None = None  # the file ``--plot`` drew
     # The tag journal: files a write left as they were, and the writes ``undo --scan`` takes.
     unwritten: list[Unwritten] = field(default_factory=list)
@@ -198,10 +203,14 @@ def build_report(
     low_confidence: float = 0.4,
     paths: list | None = None,
     genre_map: GenreMap | None = None,
+    overwrite: bool = False,
+    min_confidence: float = 0.0,
 ) -> Report:
     """The report of the database's tracks (under ``paths``, where given).
 
-    ``genre_map`` (the config's ``[genres]``) spells the genres as the user does.
+    ``genre_map`` (the config's ``[genres]``) spells the genres as the user does;
+    ``overwrite`` and ``min_confidence`` are ``tagger write``'s, for the count of
+    low-confidence tracks it would write.
     """
     if by not in GROUPINGS:
         raise ValueError(by)
@@ -274,8 +283,25 @@ def build_report(
             )
         )
     last = dict(scans[-1]) if scans else None
-    if last and isinstance(last.get("arguments"), str):
-        last["arguments"] = json.loads(last["arguments"])
+    unreadable: list[Failed] = []
+    if last:
+        for key in ("arguments", "unreadable"):
+            if isinstance(last.get(key), str):
+                last[key] = json.loads(last[key])
+        unreadable = [
+            Failed(folder, "unreadable", reason)
+            for folder, reason in last.get("unreadable") or []
+            if roots is None or is_under(folder, roots)
+        ]
+
+    def writes(r: TrackRow) -> bool:
+        """Whether ``tagger write`` would write this analysed track (from the database)."""
+        return (
+            not r.uncertain
+            and _confidence(r) >= min_confidence
+            and (overwrite or not r.tag_genre)
+            and not r.written_genre
+        )
 
     def listed(abstained: bool) -> list[Listed]:
         chosen = (r for r in analysed if bool(r.uncertain) is abstained)
@@ -298,6 +324,9 @@ def build_report(
             low_confidence=sum(_confidence(r) < low_confidence for r in analysed),
             low_confidence_threshold=low_confidence,
             abstained=sum(bool(r.uncertain) for r in analysed),
+            low_confidence_to_write=sum(
+                _confidence(r) < low_confidence and writes(r) for r in analysed
+            ),
         ),
         groups=table,
         confidence_histogram=histogram([_confidence(r) for r in analysed]),
@@ -309,6 +338,7 @@ def build_report(
         last_scan=last,
         unwritten=[u for u in unwritten if roots is None or is_under(u.path, roots)],
         written_by_scan=by_scan,
+        unreadable_folders=unreadable,
     )
 
 
@@ -391,11 +421,11 @@ def to_text(rep: Report, errors: int | None = ERRORS_SHOWN) -> str:
         )
         if g.album:
             lines += _disagreeing_lines(g)
-    if t.low_confidence:
+    if t.low_confidence_to_write:
         low = t.low_confidence_threshold
         lines.append(
-            f"(low: {t.low_confidence} tracks under confidence {low:g}; `tagger write` "
-            f"writes them too unless `--min-confidence {low:g}`)"
+            f"(low: {t.low_confidence} tracks under confidence {low:g}, of which `tagger write` "
+            f"would write {t.low_confidence_to_write} unless `--min-confidence {low:g}`)"
         )
     a = rep.agreement
     lines.append("")
@@ -436,12 +466,24 @@ def to_text(rep: Report, errors: int | None = ERRORS_SHOWN) -> str:
     counts = ", ".join(f"{w.files} of scan #{w.scan_id}" for w in rep.written_by_scan)
     if counts:
         lines += ["", f"tags written, not undone: {counts} (`tagger undo --scan ID` undoes one)"]
+    if rep.unreadable_folders:
+        folders = rep.unreadable_folders
+        first = folders if errors is None else folders[:errors]
+        lines += ["", f"unreadable folders at the last scan ({len(folders)}):"]
+        lines += [f"  {printable(f.path)}: {f.error}" for f in first]
+        if len(first) < len(folders):
+            lines.append(f"  ... and {len(folders) - len(first)} more (--errors lists all)")
     s = rep.last_scan
     if s:
+        # In the words and order of the scan's own summary line.
+        relabelled = (
+            f"{s['relabelled']} re-labelled from stored embeddings, " if s.get("relabelled") else ""
+        )
         lines += [
             "",
-            f"last scan #{s['id']}: {s['started']} ({s['status']}), model {s['model']}, "
-            f"{s['scanned']} analysed, {s['skipped']} unchanged, {s['errors']} errors",
+            f"last scan #{s['id']}: {s['started']} ({s['status']}), model {s['model']}: "
+            f"{s['scanned']} analysed, {relabelled}{s['skipped']} unchanged, "
+            f"{s['errors']} errors, {s['missing']} missing",
         ]
     lines.append(f"database: {rep.db}")
     return "\n".join(lines)
@@ -476,12 +518,17 @@ def _disagreeing_lines(g: Group) -> list[str]:
 
 
 def matrix_text(a: Agreement) -> list[str]:
-    """The agreement matrix with every column as wide as its genre name (nothing cut)."""
+    """The agreement matrix with every column as wide as its genre name (nothing cut), the
+    names spelt as every command prints them (``display_name``)."""
     corner = "tag / predicted"
-    w = max(len(x) for x in [*a.tag_genres, corner])
-    cols = [max(len(p), 3) for p in a.predicted_genres]
-    out = [f"{corner:<{w}}  " + "  ".join(f"{p:>{c}}" for p, c in zip(a.predicted_genres, cols))]
-    for tag, row in zip(a.tag_genres, a.matrix):
+    tags, preds = (
+        [display_name(t) for t in a.tag_genres],
+        [display_name(p) for p in a.predicted_genres],
+    )
+    w = max(len(x) for x in [*tags, corner])
+    cols = [max(len(p), 3) for p in preds]
+    out = [f"{corner:<{w}}  " + "  ".join(f"{p:>{c}}" for p, c in zip(preds, cols))]
+    for tag, row in zip(tags, a.matrix):
         out.append(f"{tag:<{w}}  " + "  ".join(f"{v:>{c}}" for v, c in zip(row, cols)))
     return out
 

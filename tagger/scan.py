@@ -12,18 +12,21 @@ finished and the next scan resumes with the rest.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from .errors import TaggerError
+from .formats import AUDIO_EXTENSIONS, is_audio_name, sniff, sniff_format
 from .inference import Engine
 from .models import ModelRef, resolve, with_precision
-from .paths import absolute, default_db, is_under, unreachable
+from .models.head import HeadModel, embedder_of
+from .paths import absolute, default_db, is_under, printable, unreadable
 from .pool import Runner, insecure_scheduler, make_runner, run_chunks
 from .relabel import relabel, split_relabel
 from .results import FileError, to_json
@@ -55,6 +58,9 @@ class ScanOptions:
     dry_run: bool = False  # only say what a scan would do: no rows, no embeddings, no tags
     # With ``rescan``: skip files an interrupted rescan (and its resumptions) already redid.
     resume: bool = False
+    # Another tagger database (the beets plugin's: the user's own library) whose analyses of
+    # the same audio (the fingerprint) are copied instead of decoding the file again.
+    reuse: str | None = None
 
     def arguments(self, paths: list[str]) -> dict[str, Any]:
         """What the ``scans`` table records about this run."""
@@ -87,6 +93,11 @@ class ScanSummary:
     # re-keyed without decoding (most then count as skipped; with another model, relabelled
     # or scanned).
     retagged: int = 0
+    # Files moved or renamed since their scan (a new path holding the audio of a stored track
+    # whose own path is gone): the stored row follows them, nothing is decoded.
+    moved: int = 0
+    # Files whose audio ``ScanOptions.reuse``'s database had analysed: copied, not decoded.
+    copied: int = 0
     errors: int = 0
     missing: int = 0
     seconds: float = 0.0
@@ -99,8 +110,9 @@ class ScanSummary:
     engine: str | None = None  # what ran the net: "openvino bfloat16", "tensorflow float32"
     dry_run: bool = False
     # With dry_run, the files each count is made of: analyse, relabel, unchanged, missing,
-    # and retagged (also listed where they go).
+    # and retagged (also listed where they go); ``moved_from``: each moved file's old path.
     would: dict[str, list[str]] | None = None
+    moved_from: dict[str, str] | None = None
 
     def to_dict(self) -> dict:
         return to_json(self)
@@ -141,6 +153,11 @@ class Plan:
     reappeared: list[str]  # unchanged files that an earlier scan had marked missing
     # Tags changed, audio not (the stored fingerprint): re-keyed before anything else runs.
     retagged: list[Item] = field(default_factory=list)
+    # Moved or renamed: each file and the gone path whose row (and embeddings) it takes over.
+    moved: list[tuple[Item, str]] = field(default_factory=list)
+    # Analysed in ``reuse`` (another database): each file and its path there.
+    copied: list[tuple[Item, str]] = field(default_factory=list)
+    reuse: str | None = None
 
     def summary(self, db: str, ref: ModelRef, engine: Engine) -> ScanSummary:
         """The scan's summary as the plan alone makes it: what is skipped, retagged, missing
@@ -153,6 +170,8 @@ class Plan:
             files_seen=len(self.walked.files),
             skipped=len(self.unchanged),
             retagged=len(self.retagged),
+            moved=len(self.moved),
+            copied=len(self.copied),
             missing=len(self.vanished),
             unreadable_folders=[FileError(d, e) for d, e in self.walked.problems],
             engine=str(engine),
@@ -229,6 +248,64 @@ def split_retagged(todo: list[Item], known: dict[str, TrackRow]) -> tuple[list[I
     return same, rest
 
 
+def split_moved(
+    todo: list[Item], known: dict[str, TrackRow], found: set[str]
+) -> tuple[dict[str, str], list[Item], list[Item]]:
+    """(new path -> the stored path it was moved or renamed from, those files, the rest).
+
+    A file at a path the database does not know whose audio fingerprint is
+    that of a stored, analysed track whose own path no longer exists is that
+    track, moved (``beet move``, a tagger's renaming): its row follows it.  A
+    copy (both paths present) is a track of its own.  Only new paths are
+    fingerprinted, and only when some stored track is gone; nothing is decoded.
+    """
+    new = [item for item in todo if item[0] not in known]
+    gone: dict[str, list[str]] = {}
+    for path, row in known.items():
+        if row.audio is not None and row.error is None and path not in found:
+            gone.setdefault(row.audio, []).append(path)
+    if not new or not gone:
+        return {}, [], todo
+    moved: dict[str, str] = {}
+    for path, _, _ in new:
+        audio = fingerprint(path, sniff_format(path))
+        old = next(
+            (p for p in gone.get(audio or "", []) if not os.path.lexists(p)),
+            None,
+        )
+        if old is not None:
+            moved[path] = old
+            gone[audio or ""].remove(old)  # one stored track, one new home
+    return (
+        moved,
+        [item for item in todo if item[0] in moved],
+        [item for item in todo if item[0] not in moved],
+    )
+
+
+def split_copied(
+    todo: list[Item], reuse: Store, ref: ModelRef
+) -> tuple[list[tuple[Item, str, bool]], list[Item]]:
+    """(files whose audio ``reuse`` has analysed, with their path there and whether that is
+    ``ref``'s own result; the rest).
+
+    ``reuse`` is another tagger database (the user's library, beside the beets
+    plugin's own): a result of the same audio by the same model, or the stored
+    embedding a trained head predicts from, serves as well as a decode.  Each
+    file is fingerprinted (its audio read, not decoded).
+    """
+    embedder = embedder_of(ref.card) if ref.model_class == HeadModel.model_class else None
+    copied, rest = [], []
+    for item in todo:
+        audio = fingerprint(item[0], sniff_format(item[0]))
+        found = reuse.analysed_audio(audio, ref.name, ref.version, embedder) if audio else None
+        if found is None:
+            rest.append(item)
+        else:
+            copied.append((item, *found))
+    return copied, rest
+
+
 def plan(
     store: Store | None,
     paths: list[str],
@@ -236,6 +313,7 @@ def plan(
     rescan: bool,
     exclude: Exclude | None = None,
     resume: bool = False,
+    reuse: Store | None = None,
 ) -> Plan:
     """Walk ``paths`` and compare with the database: what to analyse, skip, mark missing.
 
@@ -247,41 +325,74 @@ def plan(
     known = store.known() if store else {}
     since = store.interrupted_rescan() if store and rescan and resume else None
     todo, unchanged, gone = classify(walked.files, known, ref, rescan, since)
+    copied, todo = split_copied(todo, reuse, ref) if reuse and not rescan else ([], todo)
+    copies = [(item, there) for item, there, _ in copied]
+    relabel_copied = [item for item, _, same in copied if not same]
+    unchanged += [item[0] for item, _, same in copied if same]
     if store is None:
-        return Plan(walked, todo, [], unchanged, gone, [], [])
-    moved, todo = split_retagged(todo, known) if not rescan else ([], todo)
-    for item in moved:  # the analysis holds
-        row = known[item[0]]
-        if (row.model, row.model_version) == (ref.name, ref.version):
+        return Plan(walked, todo, relabel_copied, unchanged, gone, [], [], copied=copies)
+    there = str(reuse.path) if reuse else None
+    found = {os.fspath(p) for p in walked.files}
+    moved, moved_items, todo = split_moved(todo, known, found)
+    retagged, todo = split_retagged(todo, known) if not rescan else ([], todo)
+    # Both keep their analysis: skipped, unless another model runs (from the stored
+    # embedding where it can) or everything is analysed again.
+    kept = [*retagged, *moved_items]
+    for item in kept:
+        row = known[moved.get(item[0], item[0])]
+        if (row.model, row.model_version) == (ref.name, ref.version) and not rescan:
             unchanged.append(item[0])
         else:
-            todo.append(item)  # another model runs (from the stored embedding where it can)
-    relabel, todo = _split_relabel(store, ref, todo, moved, known) if not rescan else ([], todo)
+            todo.append(item)
+    stored_as = {
+        item[0]: (moved.get(item[0], item[0]), *_stat_of(known[moved.get(item[0], item[0])]))
+        for item in kept
+    }
+    relabel, todo = _split_relabel(store, ref, todo, stored_as) if not rescan else ([], todo)
     roots = {absolute(p) for p in paths}
     problem_dirs = {d for d, _ in walked.problems}
-    found = {os.fspath(p) for p in walked.files}
+    taken = set(moved.values())
     vanished = [
         p
         for p, row in known.items()
         if not row.missing
         and p not in found
+        and p not in taken
         and is_under(p, roots)
         and not is_under(p, problem_dirs)
         and not (exclude and exclude.covers(p))
     ]
-    reappeared = [p for p in unchanged if known[p].missing]
-    return Plan(walked, todo, relabel, unchanged, gone, vanished, reappeared, moved)
+    reappeared = [p for p in unchanged if p in known and known[p].missing]
+    moves = [(item, moved[item[0]]) for item in moved_items]
+    return Plan(
+        walked,
+        todo,
+        [*relabel, *relabel_copied],
+        unchanged,
+        gone,
+        vanished,
+        reappeared,
+        retagged,
+        moves,
+        copies,
+        there,
+    )
+
+
+def _stat_of(row: TrackRow) -> tuple[int | None, float | None]:
+    return row.size, row.mtime
 
 
 def _split_relabel(
-    store: Store, ref: ModelRef, todo: list[Item], moved: list[Item], known: dict[str, TrackRow]
+    store: Store, ref: ModelRef, todo: list[Item], stored_as: dict[str, Item]
 ) -> tuple[list[Item], list[Item]]:
-    """``split_relabel``, with retagged files judged by the key their embedding has until
-    the scan re-keys them (their new key once split)."""
-    new = {item[0]: item for item in moved}
-    stored = [(i[0], known[i[0]].size, known[i[0]].mtime) if i[0] in new else i for i in todo]
-    relabel, todo = split_relabel(store, ref, stored)
-    return [new.get(i[0], i) for i in relabel], [new.get(i[0], i) for i in todo]
+    """``split_relabel``, with retagged and moved files judged by the key their embedding
+    has until the scan re-keys them (their new key once split)."""
+    new = {item[0]: item for item in todo}
+    old = {stored_as[i[0]][0]: i[0] for i in todo if i[0] in stored_as}
+    keys = [stored_as.get(i[0], i) for i in todo]
+    relabel, decode = split_relabel(store, ref, keys)
+    return [new[old.get(i[0], i[0])] for i in relabel], [new[old.get(i[0], i[0])] for i in decode]
 
 
 def _retagged(item: Item, row: TrackRow) -> TrackResult:
@@ -293,6 +404,12 @@ def _retagged(item: Item, row: TrackRow) -> TrackResult:
     )
     read_tags(result)
     return result
+
+
+def not_audio(path: str) -> bool:
+    """A file named on the command line that is no audio file tagger reads: neither its
+    extension nor its first bytes say audio (a cover, a playlist, a text file)."""
+    return os.path.isfile(path) and not is_audio_name(path) and sniff(path) is None
 
 
 def scan(
@@ -319,24 +436,35 @@ def scan(
     opts = replace(options or ScanOptions(), **overrides)
     texts = [os.fspath(p) for p in paths]
     for p in texts:
-        problem = unreachable(os.path.expanduser(p))
+        problem = unreadable(os.path.expanduser(p))
         if problem == "no such file or folder":
             raise TaggerError(f"no such file or folder: {p}")
         if problem:
             raise TaggerError(f"cannot read {p}: {problem}")
+        if not_audio(os.path.expanduser(p)):
+            raise TaggerError(
+                f"{printable(p)}: not an audio file "
+                f"(tagger reads {' '.join(sorted(AUDIO_EXTENSIONS))})"
+            )
     say = notify or (lambda message: None)
-    ref, notice = resolve(opts.model)
+    ref, default_notice = resolve(opts.model)
     ref, engine, engine_notice = with_precision(ref, opts.precision)
-    notice = "\n".join(n for n in (notice, engine_notice) if n) or None
     if opts.scheduler and (warning := insecure_scheduler(opts.scheduler)):
         say(warning)
     jobs = opts.jobs or os.cpu_count() or 1
     if opts.dry_run:
-        return _dry_run(texts, default_db(db), ref, opts, engine)
+        return _dry_run(texts, default_db(db), ref, opts, engine, say)
     store = Store(default_db(db))
     try:
         with store.writer_lock():
-            the_plan = plan(store, texts, ref, opts.rescan, Exclude(opts.exclude), opts.resume)
+            opts = resumable(store, opts, say)
+            # The default model's notice: once per database, by the first scan that runs it.
+            seen = store.scanned_with(ref.name)
+            notice = "\n".join(n for n in (None if seen else default_notice, engine_notice) if n)
+            with reusable(opts.reuse, store.path) as reuse:
+                the_plan = plan(
+                    store, texts, ref, opts.rescan, Exclude(opts.exclude), opts.resume, reuse
+                )
             used = bool(the_plan.todo or the_plan.relabel)  # the model runs
             if notice and used:
                 say(notice)
@@ -357,7 +485,7 @@ def scan(
                 opts.arguments(texts) | {"jobs": jobs},
                 on_results,
                 engine,
-                notice if used else None,
+                notice if used and notice else None,
             )
             if opts.write is not None and summary.files_seen:
                 summary.tags = write_tags(
@@ -368,8 +496,44 @@ def scan(
     return summary
 
 
+@contextlib.contextmanager
+def reusable(reuse: str | None, db: str | os.PathLike) -> Iterator[Store | None]:
+    """``ScanOptions.reuse``'s database, open for reading while the scan plans; None when
+    there is none, or it is the scan's own."""
+    other = Path(reuse).expanduser() if reuse else None
+    if other is None or not other.is_file() or other.resolve() == Path(db).resolve():
+        yield None
+        return
+    store = Store(other, create=False, reading=True)
+    try:
+        yield store
+    finally:
+        store.close()
+
+
+NOTHING_TO_RESUME = (
+    "nothing to resume: the last --rescan finished; scanning only new and changed files "
+    "(`tagger scan --rescan` analyses every file again)"
+)
+
+
+def resumable(store: Store | None, opts: ScanOptions, say: Callable[[str], None]) -> ScanOptions:
+    """``opts``, with ``--rescan --resume`` turned into a plain scan (and the user told so)
+    when no rescan was interrupted: run again after the rescan finished, the command the
+    Ctrl-C line printed would otherwise redo every file."""
+    if not (opts.rescan and opts.resume) or (store and store.interrupted_rescan() is not None):
+        return opts
+    say(NOTHING_TO_RESUME)
+    return replace(opts, rescan=False, resume=False)
+
+
 def _dry_run(
-    texts: list[str], db: Path, ref: ModelRef, opts: ScanOptions, engine: Engine
+    texts: list[str],
+    db: Path,
+    ref: ModelRef,
+    opts: ScanOptions,
+    engine: Engine,
+    say: Callable[[str], None],
 ) -> ScanSummary:
     """What ``scan`` would do, from the walk and the stored rows; nothing is written.
 
@@ -379,7 +543,9 @@ def _dry_run(
     """
     store = Store(db, create=False, reading=True) if db.exists() else None
     try:
-        p = plan(store, texts, ref, opts.rescan, Exclude(opts.exclude), opts.resume)
+        opts = resumable(store, opts, say)
+        with reusable(opts.reuse, db) as reuse:
+            p = plan(store, texts, ref, opts.rescan, Exclude(opts.exclude), opts.resume, reuse)
         summary = p.summary(str(db), ref, engine)
         summary.scanned, summary.relabelled, summary.dry_run = len(p.todo), len(p.relabel), True
         summary.would = {
@@ -388,7 +554,9 @@ def _dry_run(
             "unchanged": p.unchanged,
             "missing": p.vanished,
             "retagged": [item[0] for item in p.retagged],
+            "moved": [item[0] for item, _ in p.moved],
         }
+        summary.moved_from = {item[0]: old for item, old in p.moved}
         if opts.write is not None and store is not None and summary.files_seen:
             dry = replace(opts.write, dry_run=True)
             summary.tags = write_tags(texts, options=dry, store=store)
@@ -430,10 +598,23 @@ def _run(
     started = time.monotonic()
     store.set_missing(the_plan.vanished, True)
     store.set_missing(the_plan.reappeared, False)
-    if the_plan.retagged:
-        columns = ("path", "model", "model_version", "format", "audio")
-        stored = {r.path: r for r in store.tracks_at([i[0] for i in the_plan.retagged], columns)}
-        store.put_retagged([_retagged(item, stored[item[0]]) for item in the_plan.retagged])
+    columns = ("path", "model", "model_version", "format", "audio")
+    if the_plan.moved:  # the row follows the file, then is re-keyed as a retagged one is
+        store.move_tracks([(old, item[0]) for item, old in the_plan.moved])
+    if the_plan.copied and the_plan.reuse:  # the other database's analysis of the same audio
+        other = Store(the_plan.reuse, create=False, reading=True)
+        try:
+            store.copy_tracks(other, [(there, item) for item, there in the_plan.copied])
+        finally:
+            other.close()
+    kept = [
+        *the_plan.retagged,
+        *(item for item, _ in the_plan.moved),
+        *(item for item, _ in the_plan.copied),
+    ]
+    if kept:
+        stored = {r.path: r for r in store.tracks_at([i[0] for i in kept], columns)}
+        store.put_retagged([_retagged(item, stored[item[0]]) for item in kept])
     summary = the_plan.summary(str(store.path), ref, engine)
     summary.notice = notice
     chunks = chunked(the_plan.todo, opts.chunk_size, jobs)
@@ -487,22 +668,81 @@ def _run(
         try:
             commit()
             summary.seconds = round(time.monotonic() - started, 3)
-            # the scans table counts re-labelled tracks among those given a result
             store.finish_scan(
                 summary.scan_id,
                 summary.status,
-                summary.to_dict() | {"scanned": summary.scanned + summary.relabelled},
+                summary.to_dict()
+                | {"unreadable": [[f.path, f.error] for f in summary.unreadable_folders]},
             )
         finally:  # even when the database cannot be written (disk full)
             runner.close()
     return summary
 
 
+class LineProgress:
+    """Progress where stderr is not a terminal (a log, cron, a pipe): a plain line at a
+    steady pace, at most one every ``every`` seconds and one at the end, never a carriage
+    return.  The interface of the tqdm bar the scan drives (``update``, ``set_postfix``,
+    ``close``, ``leave``)."""
+
+    EVERY = 30.0
+
+    def __init__(
+        self,
+        total: int,
+        initial: int = 0,
+        every: float = EVERY,
+        clock: Callable[[], float] = time.monotonic,
+        out: Any = None,
+    ):
+        self.total, self.n, self.errors = total, initial, 0
+        self.every, self.clock, self.out = every, clock, out
+        self.started = self.last = clock()
+        self.leave = True  # False: a Ctrl-C, whose line is the last one
+
+    def update(self, n: int) -> None:
+        self.n += n
+        if self.clock() - self.last >= self.every:
+            self._line()
+
+    def set_postfix(self, errors: int = 0, refresh: bool = False) -> None:
+        self.errors = errors
+
+    def close(self) -> None:
+        if self.leave:
+            self._line()
+
+    def _line(self) -> None:
+        self.last = now = self.clock()
+        rate = self.n / max(now - self.started, 1e-9)
+        left = (
+            f", {_duration((self.total - self.n) / rate)} left"
+            if rate and self.n < self.total
+            else ""
+        )
+        share = 100 * self.n // max(self.total, 1)
+        print(
+            f"scanning: {self.n}/{self.total} files ({share}%), {self.errors} errors, "
+            f"{rate:.2f} files/s{left}",
+            file=self.out or sys.stderr,
+            flush=True,
+        )
+
+
+def _duration(seconds: float) -> str:
+    """``45 s``, ``12 min``, ``3.5 h``."""
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    if seconds < 5400:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"
+
+
 def _progress(total: int, enabled: bool, initial: int = 0):
     from tqdm import tqdm
 
-    # disable=None: tqdm shows the bar only on a terminal, so logs of cron jobs
-    # and pipes are not filled with carriage-return updates.
+    if enabled and not sys.stderr.isatty():  # a log: lines, not carriage-return updates
+        return LineProgress(total, initial)
     return tqdm(
         total=total,
         initial=initial,

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from .errors import TaggerError
 from .models import ModelRef, TrackPrediction, resolve
-from .paths import absolute, default_db, printable
+from .paths import absolute, default_db, printable, unreadable
 from .store import Store
 
 
@@ -76,13 +76,32 @@ def show(
             f"{printable(text)} is a folder; `tagger show` takes one file "
             f"(`tagger ls {printable(text)}` lists a folder's stored results)"
         )
-    if not os.path.isfile(text):
+    problem = unreadable(text)
+    if problem == "no such file or folder":
         raise TaggerError(f"no such file: {printable(text)}")
-    ref, notice = resolve(model)
+    if problem:
+        raise TaggerError(f"cannot read {printable(text)}: {problem}")
+    ref, default_notice = resolve(model)
     stored = None if fresh else stored_prediction(absolute(text), ref, db)
     if stored is not None:
         return Shown(ref, stored[0], None, stored[1])
     from .worker import predict_file
 
     ref, prediction, notice = predict_file(Path(text), model, precision)
+    if default_notice and notice and _announced(db, ref.name):
+        said = set(default_notice.splitlines())
+        notice = "\n".join(line for line in notice.splitlines() if line not in said) or None
     return Shown(ref, prediction, notice, None)
+
+
+def _announced(db, model: str) -> bool:
+    """Whether the database's scans already said the default model's notice (once per
+    database: not again on every ``show --fresh``)."""
+    db_file = default_db(db)
+    if not db_file.is_file():
+        return False
+    store = Store(db_file, create=False, reading=True)
+    try:
+        return store.scanned_with(model)
+    finally:
+        store.close()

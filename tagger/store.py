@@ -160,6 +160,17 @@ MIGRATIONS: list[Migration] = [
             "CREATE INDEX tracks_audio ON tracks(audio)",
         ),
     ),
+    Migration(
+        "scan counts as the summary gives them, unreadable folders",
+        (
+            # ``scanned`` counts the files decoded and analysed, ``relabelled`` those predicted
+            # from stored embeddings (rows before this version counted both in ``scanned``), so
+            # ``report``'s last scan says what the scan's summary said; ``unreadable`` holds the
+            # folders the walk could not read, as JSON [[folder, reason], ...].
+            "ALTER TABLE scans ADD COLUMN relabelled INTEGER",
+            "ALTER TABLE scans ADD COLUMN unreadable TEXT",
+        ),
+    ),
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -326,6 +337,75 @@ class Store(Database):
                     [*(row[c] for c in TAG_COLUMNS), row["path"]],
                 )
 
+    def move_tracks(self, moves: Iterable[tuple[str, str]]) -> None:
+        """Rows whose file was moved or renamed follow it: (old path, new path) pairs.
+
+        The track row, its embeddings and its tag journal take the new path, so
+        the analysis, ``similar`` and ``undo`` follow the file and no ``missing``
+        row stays behind.  The scan moves rows only to paths it has no row for.
+        """
+        with self.transaction():
+            for old, new in moves:
+                keys = [db_path(new), db_path(old)]
+                self.conn.execute("UPDATE tracks SET path = ?, missing = 0 WHERE path = ?", keys)
+                self.conn.execute("UPDATE OR REPLACE embeddings SET path = ? WHERE path = ?", keys)
+                self.conn.execute("UPDATE tag_history SET path = ? WHERE path = ?", keys)
+
+    def analysed_audio(
+        self, audio: str, model: str, version: str, embedder: str | None
+    ) -> tuple[str, bool] | None:
+        """A track analysed from this audio: (its path, whether by ``model`` ``version``), or
+        None.  One by that model is preferred; otherwise one whose stored embedding is by
+        ``embedder`` (a trained head's input), where given."""
+        cur = self.conn.execute(
+            "SELECT t.path, t.model = ? AND t.model_version = ? AS same FROM tracks t "
+            "WHERE t.audio = ? AND t.error IS NULL AND t.genre IS NOT NULL AND "
+            "((t.model = ? AND t.model_version = ?) OR EXISTS (SELECT 1 FROM embeddings e "
+            "WHERE e.path = t.path AND e.embedder = ? AND e.size IS t.size AND "
+            "e.mtime IS t.mtime)) ORDER BY same DESC, t.path LIMIT 1",
+            [model, version, audio, model, version, embedder],
+        )
+        row = cur.fetchone()
+        return (fs_path(row[0]), bool(row[1])) if row else None
+
+    def copy_tracks(
+        self, other: Store, pairs: list[tuple[str, tuple[str, int | None, float | None]]]
+    ) -> None:
+        """Copy ``other``'s analyses of the same audio: (its path, (our path, size, mtime)).
+
+        Each row (decode facts, prediction) and its current embeddings come under
+        our path with our file's size and mtime; what tagger wrote there, and the
+        scan it came from, stay the other database's.
+        """
+        theirs = {r.path: r for r in other.tracks_at([there for there, _ in pairs])}
+        rows, vectors = [], []
+        for there, (path, size, mtime) in pairs:
+            row = theirs[there]
+            copied = dataclasses.replace(
+                row,
+                path=path,
+                size=size,
+                mtime=mtime,
+                missing=False,
+                scan_id=None,
+                written_genre=None,
+                written_at=None,
+            )
+            rows.append(_scanned(copied))
+            for embedder, vector in other.conn.execute(
+                "SELECT e.embedder, e.vector FROM embeddings e JOIN tracks t ON t.path = e.path "
+                "AND e.size IS t.size AND e.mtime IS t.mtime WHERE e.path = ?",
+                [db_path(there)],
+            ):
+                vectors.append((db_path(path), embedder, size, mtime, vector))
+        with self.transaction():
+            self.db.table("tracks").upsert_all(rows, pk="path")
+            self.conn.executemany(
+                "INSERT OR REPLACE INTO embeddings (path, embedder, size, mtime, vector) "
+                "VALUES (?, ?, ?, ?, ?)",
+                vectors,
+            )
+
     def paths_of_audio(self, audio: str) -> list[str]:
         """The present tracks whose audio fingerprint is ``audio`` (copies of the same audio)."""
         cur = self.conn.execute(
@@ -457,18 +537,23 @@ class Store(Database):
         return int(cur.lastrowid or 0)
 
     def finish_scan(self, scan_id: int, status: str, counts: dict) -> None:
+        """A scan's end: its status and counts (``ScanSummary``'s names; ``unreadable``: the
+        folders the walk could not read, as (folder, reason) pairs)."""
         with self.transaction():
             self.conn.execute(
                 "UPDATE scans SET finished = ?, status = ?, files_seen = ?, scanned = ?, "
-                "skipped = ?, errors = ?, missing = ? WHERE id = ?",
+                "relabelled = ?, skipped = ?, errors = ?, missing = ?, unreadable = ? "
+                "WHERE id = ?",
                 [
                     now(),
                     status,
                     counts.get("files_seen"),
                     counts.get("scanned"),
+                    counts.get("relabelled"),
                     counts.get("skipped"),
                     counts.get("errors"),
                     counts.get("missing"),
+                    json.dumps(counts["unreadable"]) if counts.get("unreadable") else None,
                     scan_id,
                 ],
             )
@@ -489,6 +574,14 @@ class Store(Database):
                 break
             first = scan_id
         return first
+
+    def scanned_with(self, model: str) -> bool:
+        """Whether a scan by ``model`` analysed files in this database (the default model's
+        notice is said once per database, by its first scan)."""
+        cur = self.conn.execute(
+            "SELECT 1 FROM scans WHERE model = ? AND scanned > 0 LIMIT 1", [model]
+        )
+        return cur.fetchone() is not None
 
     def scans(self) -> list[dict]:
         return list(self.query("SELECT * FROM scans ORDER BY id"))

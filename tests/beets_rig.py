@@ -33,10 +33,14 @@ class Beets:
         importing: str = "{copy: yes, write: yes}",
         command: tuple[str, ...] = (BEET,),
         pythonpath: str | None = None,
+        own_db: bool = False,
     ):
+        """``own_db``: no ``db`` in beets' section, so the plugin keeps its own
+        ``audiogenre.db`` beside beets' library (``tagger_db`` is then that file)."""
         self.root = root
         self.music = music or root / "music"
-        self.tagger_db = tagger_db or root / "tagger.db"
+        self.tagger_db = root / "audiogenre.db" if own_db else tagger_db or root / "tagger.db"
+        db = "" if own_db else f"db: {self.tagger_db}, "
         self.command = command
         (root / "beetsdir").mkdir(parents=True)
         (root / "beetsdir" / "config.yaml").write_text(
@@ -46,7 +50,7 @@ class Beets:
             "paths: {default: '$title'}\n"
             "ui: {color: no}\n"
             "plugins: [audiogenre]\n"
-            f"audiogenre: {{db: {self.tagger_db}, model: musicnn, jobs: 2}}\n"
+            f"audiogenre: {{{db}model: musicnn, jobs: 2}}\n"
         )
         self.env = {
             **os.environ,

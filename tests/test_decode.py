@@ -161,6 +161,20 @@ def test_every_decoder_mixes_stereo_to_the_same_level(tmp_path):
             assert best_match(a, b) > 0.99
 
 
+def test_a_name_that_is_not_utf8_decodes_as_the_same_file_does(tmp_path):
+    """The decoder a file gets does not depend on its name's encoding: libsndfile took a
+    ``str`` path strictly, refused a name with a Latin-1 byte, and FFmpeg read the file
+    instead (another decode, another answer).  Every format, bit for bit."""
+    from conftest import FORMATS, make_library
+
+    for plain in make_library(tmp_path / "lib", seconds=3.0, formats=FORMATS):
+        odd = os.fsencode(plain.parent) + b"/z\xe9" + os.fsencode(plain.suffix)
+        os.link(plain, odd)
+        a, b = decode(plain, SR, N, LENGTH), decode(os.fsdecode(odd), SR, N, LENGTH)
+        assert (a.format, a.duration, a.status) == (b.format, b.duration, b.status), plain
+        assert all(np.array_equal(x, y) for x, y in zip(a.windows, b.windows, strict=True)), plain
+
+
 @pytest.mark.parametrize(
     "name, status, reason",
     [

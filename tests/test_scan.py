@@ -41,3 +41,34 @@ def test_only_changed_files_or_other_model_versions_are_analysed(tmp_path):
     assert [r.path for r in failed] == [str(gone)] and failed[0].error
     todo, unchanged, _ = classify(files, known, ref, rescan=True)
     assert len(todo) == 4 and unchanged == []
+
+
+def test_progress_for_a_log_is_a_line_at_a_steady_pace():
+    """Where stderr is not a terminal: one plain line per ``every`` seconds however many files
+    finish meanwhile, one at the end, none after a Ctrl-C (a clock the test moves)."""
+    import io
+
+    from tagger.scan import LineProgress
+
+    t = [0.0]
+    out = io.StringIO()
+    bar = LineProgress(100, every=30.0, clock=lambda: t[0], out=out)
+    for _ in range(10):  # 10 files a second for 10 s: no line yet
+        t[0] += 1.0
+        bar.update(1)
+    assert out.getvalue() == ""
+    for _ in range(40):
+        t[0] += 1.0
+        bar.set_postfix(errors=2, refresh=False)
+        bar.update(1)
+    lines = out.getvalue().splitlines()
+    assert lines == ["scanning: 30/100 files (30%), 2 errors, 1.00 files/s, 70 s left"]
+    bar.close()
+    assert (
+        out.getvalue().splitlines()[-1]
+        == "scanning: 50/100 files (50%), 2 errors, 1.00 files/s, 50 s left"
+    )
+    stopped = LineProgress(5, clock=lambda: t[0], out=out)
+    stopped.leave = False
+    stopped.close()
+    assert len(out.getvalue().splitlines()) == 2 and "\r" not in out.getvalue()

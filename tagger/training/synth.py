@@ -66,8 +66,8 @@ def write_audio(path: str | os.PathLike, y: np.ndarray, sr: int) -> Path:
             y, sr = soxr.resample(y, sr, 48000), 48000
         # In blocks: libsndfile's Vorbis encoder crashes (SIGSEGV) on a write of
         # a whole track at once (seen with a 4-minute stereo file).
-        with sf.SoundFile(
-            path, "w", sr, y.shape[1] if y.ndim == 2 else 1, variant, None, name
+        with sf.SoundFile(  # bytes: soundfile refuses a str name that is not UTF-8
+            os.fsencode(path), "w", sr, y.shape[1] if y.ndim == 2 else 1, variant, None, name
         ) as f:
             for i in range(0, len(y), 1 << 16):
                 f.write(y[i : i + (1 << 16)])

@@ -21,6 +21,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import mutagen
 import pytest
 from beets_rig import (
     Beets,
@@ -28,7 +29,7 @@ from beets_rig import (
     raw_tags,
     without_genre,
 )
-from conftest import raw_genres, spawn, stop_when
+from conftest import make_library, raw_genres, rows, run_cli, spawn, stop_when
 
 from tagger.genres import display_name
 
@@ -145,6 +146,50 @@ def test_existing_genres_kept_unless_overwrite_and_only_the_genre_changes(beets)
     assert without_genre(tags_after) == without_genre(tags_before)  # raw level: only the genre
     assert tags_after != tags_before
     assert beets.scans()[-1]["scanned"] == 0  # nothing analysed again
+
+
+def test_write_writes_a_genre_set_earlier_without_writing(beets):
+    """A genre set with ``-W`` (beets' database only) is pending for the file: ``-w`` later
+    writes it, though beets already holds it, as ``beet write`` would."""
+    beets("modify", "-y", "title:three", "genres=Polka")  # the file says Polka
+    path = beets.files()["three"]
+    beets("audiogenre", "-W", "-o", "title:three")
+    heard = display_name(beets.heard()["three"]["genre"])
+    assert beets.genres("title:three") == {"three": heard} and raw_genres(path) == ["Polka"]
+    assert "three" in beets("write", "-p").stdout  # pending for beets too
+
+    proc = beets("audiogenre", "-w", "title:three")
+    assert "0 items changed, 1 files written, 1 already set" in proc.stderr
+    assert raw_genres(path) == [heard]
+    assert beets("write", "-p").stdout.strip() == ""
+    assert beets.scans()[-1]["scanned"] == 0  # nothing analysed again
+    again = beets("audiogenre", "-w", "title:three")  # nothing pending: nothing written
+    assert "files written" not in again.stderr
+
+
+def test_what_tagger_scan_analysed_is_copied_not_decoded(tmp_path):
+    """The plugin's own database starts empty, but the user's tagger library holds the same
+    audio (``tagger scan`` of the files beets imports copies of): copied, nothing decoded."""
+    b = Beets(tmp_path, own_db=True)
+    src = tmp_path / "incoming"
+    files = make_library(src, seconds=4.0, formats=(".mp3", ".flac"))
+    for path, name in zip(files, ["five", "six"]):
+        f = mutagen.File(path, easy=True)
+        f["title"], f["album"] = name, "incoming"
+        f.save()
+    library_db = Path(b.env["TAGGER_HOME"]) / "library.db"
+    run_cli("scan", src, "--jobs", "1", env=b.env)  # tagger's own library: the default db
+    b("import", "-A", "-q", src)
+    proc = b("audiogenre")
+    assert "2 analysed before by `tagger scan` (the same audio): copied from" in proc.stderr
+    assert "2 items changed" in proc.stderr
+    assert b.tagger_db.is_file() and b.scans()[-1]["scanned"] == 0  # nothing decoded
+    theirs = {Path(r["path"]).suffix: r for r in rows(library_db, "SELECT * FROM tracks")}
+    for title, row in b.heard().items():
+        assert row["scanned_at"] == theirs[Path(row["path"]).suffix]["scanned_at"]
+        assert b.genres()[title] == display_name(row["genre"])
+    vectors = rows(b.tagger_db, "SELECT path FROM embeddings")
+    assert len(vectors) == 2  # similar and a trained head find them in the plugin's database
 
 
 def test_threshold_and_top_k(beets):

@@ -109,6 +109,8 @@ def test_the_own_genres_loop_on_real_recordings(tmp_path, isolated_home):
     relabel = run_json("scan", music, "--db", db)
     assert (relabel["model"], relabel["relabelled"], relabel["scanned"]) == ("library", n, 0)
     assert relabel["retagged"] == 1
+    last = run_json("report", "--db", db)["last_scan"]  # the report says what the scan said
+    assert (last["scanned"], last["relabelled"]) == (0, n)
     untagged = [p for p, g in tagged.items() if g is None]
     done = run_json("write", music, "--db", db)
     assert done["errors"] == 0

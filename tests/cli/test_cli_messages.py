@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import mutagen
+import pytest
 from conftest import run_cli, run_json, store_scan
 
 from tagger.models import TrackPrediction
@@ -91,6 +93,24 @@ def test_ls_shows_abstained_tracks_and_its_json_says_so(tmp_path):
     assert by_path[str(two)]["uncertain"] is True and by_path[str(one)]["uncertain"] is False
     csv = run_cli("ls", "--db", db, "--csv").stdout.splitlines()
     assert csv[0].endswith(",uncertain")
+    # Every status ls prints is one --status takes: abstained is not also ok.
+    assert [t["path"] for t in run_json("ls", "--db", db, "--status", "abstained")] == [str(two)]
+    assert str(two) not in [t["path"] for t in run_json("ls", "--db", db, "--status", "ok")]
+
+
+def test_ls_has_a_header_and_its_json_keeps_a_name_that_is_not_utf8(tmp_path):
+    import base64
+
+    db = tmp_path / "lib.db"
+    odd_name = os.fsdecode(b"Odd/z\xe9")
+    one, odd = stored(tmp_path / "Music", db, [LIBRARY[0], (odd_name, "Techno", 0.8, False)])
+    text = run_cli("ls", "--db", db).stdout.splitlines()
+    assert text[0].split() == ["genre", "conf", "status", "path"] and len(text) == 3
+    assert text[0].index("conf") == text[1].index("0.90")  # the columns line up
+    listed = {t["path"]: t for t in run_json("ls", "--db", db)}
+    assert listed[str(one)]["path_bytes"] is None
+    assert base64.b64decode(listed[str(odd)]["path_bytes"]) == os.fsencode(odd)
+    assert os.path.exists(base64.b64decode(listed[str(odd)]["path_bytes"]))
 
 
 def test_report_lists_each_track_once_and_genres_per_folder(tmp_path):
@@ -137,3 +157,97 @@ def test_the_default_model_notice_is_two_short_lines(tmp_path):
     )
     assert all(len(line) <= 125 for line in notice), notice  # was one line of 230
     assert json.loads(run_cli("show", f, "--json").stdout)["genre"]
+
+
+def _cli_as_nobody(home: Path, commands: list[list[str]], conn) -> None:
+    """Run each command through ``tagger.cli.main`` as the user nobody: (exit code, stderr).
+
+    Forked from the test (the suite runs as root, who reads any file), the
+    command line warmed up first so that what it imports lazily is loaded
+    before this process loses the right to read the installation.
+    """
+    import contextlib
+    import io
+    import pwd
+
+    import typer._click._textwrap  # noqa: F401  (the usage's line wrapping, lazily imported)
+
+    from tagger import cli
+
+    os.environ.update(HOME=str(home), TAGGER_HOME=str(home), TAGGER_CONFIG=str(home / "c.toml"))
+
+    def main(args: list[str]) -> tuple[int, str]:
+        err = io.StringIO()
+        with contextlib.redirect_stderr(err):
+            try:
+                code = cli.main(args)
+            except SystemExit as exc:
+                code = exc.code
+        return int(code or 0), err.getvalue()
+
+    for warm in (["scan", "/nonexistent"], ["show", "/nonexistent"], ["scan", "--resume", "/"]):
+        main(warm)
+    nobody = pwd.getpwnam("nobody")
+    os.setgid(nobody.pw_gid)
+    os.setuid(nobody.pw_uid)
+    conn.send([main(args) for args in commands])
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to act as another user")
+def test_an_unreadable_path_is_one_line_and_exit_1_like_a_missing_one(tmp_path):
+    import multiprocessing as mp
+    import shutil
+    import tempfile
+
+    root = Path(tempfile.mkdtemp(prefix="tagger-perm-", dir="/tmp"))
+    try:
+        os.chmod(root, 0o777)
+        (root / "home").mkdir(mode=0o777)
+        clip = write_audio(root / "ok.flac", synth_track("pulse", 2.0, 22050, 1), 22050)
+        (root / "closed").mkdir()
+        shutil.copy(clip, root / "closed" / "inside.flac")
+        os.chmod(root / "closed", 0o700)
+        os.chmod(clip, 0o600)
+        db = str(root / "home" / "lib.db")
+        commands = [
+            ["scan", str(root / "closed"), "--db", db],
+            ["scan", str(clip), "--db", db],
+            ["show", str(clip), "--db", db],
+            ["show", str(root / "closed" / "inside.flac"), "--db", db],
+            ["scan", str(root / "missing.flac"), "--db", db],
+        ]
+        parent, child = mp.get_context("fork").Pipe()
+        proc = mp.get_context("fork").Process(
+            target=_cli_as_nobody, args=(root / "home", commands, child)
+        )
+        proc.start()
+        assert parent.poll(120)
+        said = parent.recv()
+        proc.join()
+    finally:
+        shutil.rmtree(root)
+    assert said == [
+        (
+            1,
+            f"tagger: error: cannot read {root}/closed: permission denied "
+            "(the folder cannot be listed)\n",
+        ),
+        (1, f"tagger: error: cannot read {clip}: permission denied (the file cannot be opened)\n"),
+        (1, f"tagger: error: cannot read {clip}: permission denied (the file cannot be opened)\n"),
+        (
+            1,
+            f"tagger: error: cannot read {root}/closed/inside.flac: cannot enter folder "
+            f"{root}/closed (permission denied)\n",
+        ),
+        (1, f"tagger: error: no such file or folder: {root}/missing.flac\n"),
+    ]
+
+
+def test_a_file_that_is_not_audio_named_on_the_command_line_is_an_error_not_a_row(tmp_path):
+    notes = tmp_path / "notes.txt"
+    notes.write_text("not music\n")
+    db = tmp_path / "lib.db"
+    proc = run_cli("scan", notes, "--db", db, check=False)
+    assert proc.returncode == 1
+    assert proc.stderr.startswith(f"tagger: error: {notes}: not an audio file (tagger reads ")
+    assert len(proc.stderr.splitlines()) == 1 and not db.exists()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import shutil
 import sqlite3
 
 import numpy as np
@@ -100,3 +101,81 @@ def test_the_ctrl_c_line_names_the_command_that_resumes():
         "tagger scan /m --rescan --resume"
     )
     assert resume_command(["write", "My Music"]) == "tagger write 'My Music'"
+
+
+def test_rescan_resume_after_the_rescan_finished_has_nothing_to_resume(tmp_path):
+    """The command the Ctrl-C line printed, run again once the rescan is done, says so and
+    redoes nothing (the stored files hold bytes no decoder accepts: a decode would be an
+    error row)."""
+    db, files = _library(tmp_path)
+    conn = sqlite3.connect(db)
+    with conn:
+        conn.execute(
+            "INSERT INTO scans (status, arguments) VALUES ('finished', ?)",
+            [json.dumps({"rescan": True, "resume": True})],
+        )
+    conn.close()
+    music = tmp_path / "Music"
+    for dry in ([], ["--dry-run"]):
+        proc = run_cli("scan", music, "--db", db, "--rescan", "--resume", "--json", *dry)
+        summary = json.loads(proc.stdout)
+        assert proc.stderr.splitlines()[0] == (
+            "tagger: nothing to resume: the last --rescan finished; scanning only new and "
+            "changed files (`tagger scan --rescan` analyses every file again)"
+        )
+        assert (summary["scanned"], summary["skipped"], summary["errors"]) == (0, len(files), 0)
+    last = rows(db, "SELECT arguments FROM scans ORDER BY id DESC LIMIT 1")[0]
+    assert json.loads(last["arguments"])["rescan"] is False
+
+
+def _too_long(root) -> str:
+    """A folder whose path is longer than the system allows (PATH_MAX): the walk cannot read
+    it, even as root (made one level at a time, relative to its parent)."""
+    import os
+
+    fd = os.open(root, os.O_RDONLY)
+    try:
+        for _ in range(4200 // 200 + 1):
+            os.mkdir("d" * 200, dir_fd=fd)
+            child = os.open("d" * 200, os.O_RDONLY, dir_fd=fd)
+            os.close(fd)
+            fd = child
+    finally:
+        os.close(fd)
+    return str(root / ("d" * 200))
+
+
+def test_report_says_what_the_last_scan_said_and_what_write_would_write(tmp_path, isolated_home):
+    """The last scan's counts and unreadable folders, and the low-confidence note, in
+    ``report``: the same words as the scan's own summary; only what ``write`` would write."""
+    db, files = _library(tmp_path)  # six tracks, each ambient 0.3 (low at 0.4)
+    conn = sqlite3.connect(db)
+    with conn:  # one abstained, one with a genre of its own (kept: no --overwrite)
+        conn.execute("UPDATE tracks SET uncertain = 1 WHERE path = ?", [str(files[0])])
+        conn.execute("UPDATE tracks SET tag_genre = 'Jazz' WHERE path = ?", [str(files[1])])
+    conn.close()
+    music = tmp_path / "Music"
+    _too_long(music)
+    proc = run_cli("scan", music, "--db", db)
+    said = proc.stdout.splitlines()[0]
+    assert said.startswith("6 audio files: 0 analysed, 6 unchanged, 0 errors, 0 missing")
+    (problem,) = [line for line in proc.stderr.splitlines() if "unreadable folder" in line]
+    assert problem.endswith(": File name too long")
+
+    text = run_cli("report", "--db", db, "--errors").stdout
+    assert (
+        "(low: 6 tracks under confidence 0.4, of which `tagger write` would write 4 unless "
+        "`--min-confidence 0.4`)"
+    ) in text
+    lines = text.splitlines()
+    at = lines.index("unreadable folders at the last scan (1):")
+    assert lines[at + 1].endswith(": File name too long")
+    (last,) = [line for line in lines if line.startswith("last scan #")]
+    assert last.endswith(": 0 analysed, 6 unchanged, 0 errors, 0 missing")
+    rep = run_json("report", "--db", db)
+    assert rep["totals"]["low_confidence_to_write"] == 4
+    assert rep["unreadable_folders"][0]["error"] == "File name too long"
+    assert (rep["last_scan"]["scanned"], rep["last_scan"]["relabelled"]) == (0, 0)
+    (isolated_home / "config.toml").write_text("overwrite = true\n")  # write's own setting
+    assert run_json("report", "--db", db)["totals"]["low_confidence_to_write"] == 5
+    shutil.rmtree(music)  # removes the deep folders one level at a time too
