@@ -25,7 +25,7 @@ from .inference import Engine
 from .models import ModelRef, resolve, with_precision
 from .paths import absolute, default_db, is_under, unreachable
 from .pool import Runner, insecure_scheduler, make_runner, run_chunks
-from .relabel import relabel, split_relabel
+from .relabel import relabel, replaced_notice, split_relabel
 from .results import FileError, to_json
 from .store import Store, TrackRow
 from .walk import Exclude, WalkResult, walk
@@ -338,6 +338,8 @@ def scan(
         with store.writer_lock():
             the_plan = plan(store, texts, ref, opts.rescan, Exclude(opts.exclude), opts.resume)
             used = bool(the_plan.todo or the_plan.relabel)  # the model runs
+            replaced = replaced_notice(store, ref, the_plan.relabel)
+            notice = "\n".join(n for n in (notice, replaced) if n) or None
             if notice and used:
                 say(notice)
             if the_plan.todo:  # and the wait for the workers
