@@ -72,9 +72,7 @@ def run(d: dict, tagged: np.ndarray, target: float) -> dict:
     ]
     labels = make_labels([t.tag_genre for t in tracks], min_tracks=4)
     groups = album_groups(tracks)
-    trained = train_from_embeddings(
-        d["x"][tagged], labels, groups, target=target, tracks=tracks
-    )
+    trained = train_from_embeddings(d["x"][tagged], labels, groups, target=target, tracks=tracks)
     head, ev = trained.head, trained.evaluation
     rest = np.flatnonzero(~tagged)
     x, truth = d["x"][rest], d["user"][rest]
@@ -159,7 +157,10 @@ def main() -> None:
         for k, v in r["cases"].items():
             pooled[k] = add(pooled[k], v)
     worst = {
-        k: {m: min(shares(r[k])[m] or 0 for r in rows) for m in shares(rows[0][k])}
+        k: {
+            m: min((v for r in rows if (v := shares(r[k])[m]) is not None), default=None)
+            for m in shares(rows[0][k])
+        }
         for k in ("before", "now")
     }
     result = {
@@ -195,7 +196,9 @@ def main() -> None:
         s = shares(p)
         w = worst.get(k)
         cells = [f"{v:.1%}" if v is not None else "-" for v in s.values()]
-        tail = "  " + " / ".join(f"{v:.1%}" for v in w.values()) if w else ""
+        tail = (
+            "  " + " / ".join(f"{v:.1%}" if v is not None else "-" for v in w.values()) if w else ""
+        )
         print(
             f"  {title:<34} {cells[0]:>10} {cells[1]:>10} {cells[2]:>13}{tail}"
             f"   ({p.get('tracks', 0)} tracks)"

@@ -1010,8 +1010,9 @@ def retrain(
 
     --from-library trains the `library` head from the database in seconds; it
     becomes the default model unless it is no better than always answering
-    your most common genre (then it is saved, and used where you name it).  --data trains the ResNet/MLP (split by track,
-    tested once) or, with --model head, a softmax head on musicnn embeddings.
+    your most common genre (then it is saved, and used where you name it).
+    --data trains the ResNet/MLP (split by track, tested once) or, with
+    --model head, a softmax head on musicnn embeddings.
     """
     from .training.retrain import retrain as run
     from .training.train import TrainConfig
@@ -1158,7 +1159,7 @@ def _print_head(card: dict, json_out: bool) -> None:
 
 def _default_lines(name: str, why_not: str | None) -> list[str]:
     """Whether a trained head is the default model, how to make it so and how to go back."""
-    where = f"`model = \"{name}\"` in {config_path()}"
+    where = f'`model = "{name}"` in {config_path()}'
     chosen = _settings().model
     if chosen == name:
         return [f"the default model: {where} chooses it; to go back: remove that line"]
@@ -1170,10 +1171,10 @@ def _default_lines(name: str, why_not: str | None) -> list[str]:
             f"back: remove that line",
         ]
     if chosen and chosen != name:
-        return [f"not the default: `model = \"{chosen}\"` in {config_path()} chooses it"]
+        return [f'not the default: `model = "{chosen}"` in {config_path()} chooses it']
     return [
         "the default model from now on: the next scan re-labels your library with it",
-        f"  to go back: set `model = \"musicnn\"` in {config_path()} (`--model musicnn` for "
+        f'  to go back: set `model = "musicnn"` in {config_path()} (`--model musicnn` for '
         f"one command)",
     ]
 

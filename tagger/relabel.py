@@ -8,8 +8,8 @@ predicts it from the database alone: one matrix product for the whole
 library, then one ``UPDATE`` per track that changes the prediction columns and
 nothing else.  The track's album (its stored album tag, else its folder) is
 passed along: a head trained on the library counts the tags of the album's
-tracks it learnt from as evidence (``tagger.models.head``).  Files that changed, or were never embedded, go to the workers
-and are decoded as usual.
+tracks it learnt from as evidence (``tagger.models.head``).  Files that
+changed, or were never embedded, go to the workers and are decoded as usual.
 
 Results are never replaced unannounced: a scan runs the model the user named
 (``--model``, config ``model``) or the default, and a head that is no better

@@ -45,7 +45,6 @@ from .base import LoadRequest, Model, TrackPrediction, softmax
 from .card import SOFTMAX_HEAD, ModelCard
 from .musicnn import N_TAGS
 
-
 # The album's tags are smoothed towards the library's genre shares by this many
 # pseudo-tracks: one tag is evidence, not proof (and no genre gets probability 0).
 ALBUM_PSEUDO_TRACKS = 1.0
@@ -163,9 +162,9 @@ class SoftmaxHead:
                     [self.album_temperature, self.album_weight, self.album_threshold]
                 ),
                 trained_paths=np.array(paths, dtype=str),
-                trained_labels=np.array(
-                    [self.trained[p] for p in paths], dtype=np.int32
-                ).reshape(-1, 2),
+                trained_labels=np.array([self.trained[p] for p in paths], dtype=np.int32).reshape(
+                    -1, 2
+                ),
             )
 
     @classmethod

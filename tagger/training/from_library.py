@@ -285,9 +285,7 @@ def fit_album_calibration(
         p = softmax(logits / np.exp(params[0]) + params[1] * evidence)
         return float(-np.log(p[np.arange(len(y)), y] + 1e-12).mean())
 
-    res = minimize(
-        nll, np.array([0.0, 0.5]), method="L-BFGS-B", bounds=[(-3.0, 3.0), (0.0, 1.0)]
-    )
+    res = minimize(nll, np.array([0.0, 0.5]), method="L-BFGS-B", bounds=[(-3.0, 3.0), (0.0, 1.0)])
     return float(np.exp(res.x[0])), float(res.x[1])
 
 
@@ -407,10 +405,10 @@ def train_from_embeddings(
         p = softmax(mates_logits[known] / t + w * evidence)
         th = choose_threshold(p.max(axis=1), p.argmax(axis=1) == y[known], target)
         head.album_temperature, head.album_weight, head.album_threshold = t, w, th
-        keys = sorted(set(groups))
-        head.album_keys = keys
-        head.album_counts = np.zeros((len(keys), n_classes))
-        np.add.at(head.album_counts, ([keys.index(g) for g in groups], y), 1)
+        head.album_keys = sorted(set(groups))
+        index = {k: i for i, k in enumerate(head.album_keys)}
+        head.album_counts = np.zeros((len(index), n_classes))
+        np.add.at(head.album_counts, (np.array([index[g] for g in groups]), y), 1)
         kept = p.max(axis=1) >= th
         right = p.argmax(axis=1) == y[known]
         evaluation["known_album"] = {

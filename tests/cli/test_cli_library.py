@@ -125,7 +125,8 @@ def test_real_library_half_tagged_then_the_rest_labelled_from_stored_embeddings(
     agree = rep["agreement"]
     assert agree["out_of_fold"] == agree["compared"] == acc["tracks"]
     assert agree["agreeing"] == round(acc["accuracy"] * acc["tracks"])
-    assert "judged by what a head trained without their album" in run_cli("report", "--db", db).stdout
+    text = run_cli("report", "--db", db).stdout
+    assert "judged by what a head trained without their album" in text
 
 
 def test_similar_puts_the_same_soundtrack_first(real_library):
@@ -185,7 +186,7 @@ def test_a_head_that_would_abstain_on_everything_says_so(tmp_path, isolated_home
     assert not models["library"]["default"] and models["musicnn"]["default"]
     assert models["library"]["not_default"] == card["not_default"]
     listed = run_cli("models").stdout
-    assert 'not made the default' in listed and 'model = "library"' in listed
+    assert "not made the default" in listed and 'model = "library"' in listed
     text = run_cli("retrain", "--from-library", "--db", db, "--min-tracks", "4").stdout
     assert 'to make it the default: set `model = "library"`' in text
     assert "to go back: remove that line" in text
