@@ -83,3 +83,37 @@ def test_album_mates_tags_are_evidence_a_tracks_own_tag_is_not_and_both_survive_
     plain.save(tmp_path / "plain.npz")  # a head trained on a genre folder: no albums
     probs, thresholds, known = SoftmaxHead.load(tmp_path / "plain.npz").predict(x, keys, paths)
     assert not known.any() and (probs == 0.5).all()
+
+
+def test_a_decoded_track_is_judged_as_a_relabelled_one(tmp_path):
+    """The scan's workers pass each decoded track's path and album tag to the model
+    (``for_track``): a library head weighs its album's tags as re-labelling does."""
+    from tagger.models import TrackPrediction
+    from tagger.models.head import HeadModel, album_key, predict_embeddings
+
+    rng = np.random.default_rng(0)
+    x, y = rng.normal(size=(40, 6)).astype(np.float32), np.arange(40) % 2
+    head = fit_head(x, y, ["A", "B"])
+    head.album_keys, head.album_counts = ["album:x"], np.array([[5.0, 0.0]])
+    head.prior, head.album_weight, head.threshold, head.album_threshold = (
+        np.array([0.5, 0.5]),
+        1.0,
+        0.99,
+        0.5,
+    )
+    model = HeadModel.__new__(HeadModel)  # the head alone: no musicnn net is needed here
+    model.head = head
+    for path, album in (("/m/x/new.ogg", "X"), ("/m/y/new.ogg", "Y"), ("/m/z/new.ogg", None)):
+        alone = predict_embeddings(head, x[1:2])[0]
+        alone.embedding, alone.engine = x[1], "numpy"
+        got = model.for_track(alone, path, album)
+        (want,) = predict_embeddings(head, x[1:2], [album_key(path, album)], [path])
+        assert (got.genre, got.confidence, got.uncertain) == (
+            want.genre,
+            want.confidence,
+            want.uncertain,
+        )
+        assert got.embedding is alone.embedding and got.engine == "numpy"
+        # Album X's five tags of A move the answer; the other albums' tracks keep the head's.
+        assert (got.probabilities["A"] > alone.probabilities["A"]) == (album == "X")
+    assert model.for_track(TrackPrediction("A", 0.9, {"A": 0.9}), "/m/x/a.ogg", "X").genre == "A"

@@ -28,7 +28,8 @@ evidence of its genre.  Its probabilities are the head's, multiplied by how
 much more often the album's tags name each genre than the library does
 (``album_evidence``), with a temperature, a weight for that evidence and a
 threshold measured on tagged tracks held out within their album.  Predicting
-from audio alone (``HeadModel``, which sees no album) is the first case.
+from audio (``HeadModel``) is the same: the scan passes each decoded track's
+path and album tag (``Model.for_track``).
 """
 
 from __future__ import annotations
@@ -272,6 +273,17 @@ class HeadModel(Model):
         pred.tags, pred.embedding = self.to_tags(pooled), self.to_embedding(pooled)
         pred.engine = str(self.engine)
         return pred
+
+    def for_track(self, pred: TrackPrediction, path: str, album: str | None) -> TrackPrediction:
+        """A decoded track of an album the head learnt from is judged as a re-labelled one
+        is: the album's tags count (``SoftmaxHead.predict``)."""
+        if not self.head.album_keys or pred.embedding is None:
+            return pred
+        out = predict_embeddings(
+            self.head, pred.embedding[None, :], [album_key(path, album)], [path]
+        )[0]
+        out.tags, out.embedding, out.engine = pred.tags, pred.embedding, pred.engine
+        return out
 
 
 def held_out_genres(path: Path) -> dict[str, str]:
