@@ -904,6 +904,7 @@ def models_cmd(json_out: bool = JsonOption) -> None:
                 "licence": card.get("licence"),
                 "data": card.get("data"),
                 "accuracy": card.get("accuracy"),
+                "not_default": card.get("not_default"),
             }
         )
     if json_out:  # the installed models, as scripts have always read them
@@ -918,6 +919,9 @@ def models_cmd(json_out: bool = JsonOption) -> None:
             continue
         mark = f"  [default: {r['why_default']}]" if r["default"] else ""
         typer.echo(f"{r['name']}  {r['version']}  ({r['kind']}, {r['source']}){mark}")
+        if r["not_default"] and not r["default"]:
+            for line in _default_lines(r["name"], r["not_default"]):
+                typer.echo(f"  {line.strip()}")
         typer.echo(f"  genres:  {', '.join(r['genres'])}")
         typer.echo(f"  licence: {r['licence']}")
         typer.echo(
@@ -1034,8 +1038,10 @@ def retrain(
     """Train a model on your own genre tags or a genre collection.
 
     --from-library trains the `library` head from the database in seconds; it
-    becomes the default model.  --data trains the ResNet/MLP (split by track,
-    tested once) or, with --model head, a softmax head on musicnn embeddings.
+    becomes the default model unless it is no better than always answering
+    your most common genre (then it is saved, and used where you name it).
+    --data trains the ResNet/MLP (split by track, tested once) or, with
+    --model head, a softmax head on musicnn embeddings.
     """
     from .training.retrain import retrain as run
     from .training.train import TrainConfig
@@ -1105,7 +1111,7 @@ def retrain(
 
 def _print_head(card: dict, json_out: bool) -> None:
     """A trained head's figures, as its card records them."""
-    from .training.from_library import head_warning
+    from .training.from_library import CASES, head_warning
 
     a = card["accuracy"]
     if warning := head_warning(card):
@@ -1130,12 +1136,26 @@ def _print_head(card: dict, json_out: bool) -> None:
         typer.echo(
             f"  always answering {a['baseline_genre']}: accuracy {a['baseline_accuracy']:.3f}"
         )
+    known = a.get("known_album")
+    if known:
+        typer.echo(
+            f"  tracks of albums it learnt from (held out within their album, the album's "
+            f"other tags as evidence): accuracy "
+            f"{known['accuracy']:.3f}; abstains below {known['threshold']:.3f}: keeps "
+            f"{known['kept_fraction']:.0%}"
+            + (f", {known['kept_accuracy']:.1%} of them right" if known["kept_accuracy"] else "")
+        )
     untagged = (card.get("data") or {}).get("untagged")
     if untagged:
         typer.echo(
             f"  your {untagged['tracks']} untagged tracks: labels {untagged['labelled']}, "
             f"abstains on {untagged['abstained']}"
         )
+        for case, n in (untagged.get("by_case") or {}).items():
+            typer.echo(
+                f"    {n['tracks']} {CASES[case]}: labels {n['labelled']}, "
+                f"abstains on {n['abstained']}"
+            )
     by_album = a.get("by_album")
     if by_album and by_album["albums"]:
         typer.echo(
@@ -1161,6 +1181,31 @@ def _print_head(card: dict, json_out: bool) -> None:
     for src, dst in (data.get("merged") or {}).items():
         typer.echo(f"  merged: {src} -> {dst} (--map with `{src} = {src}` keeps it apart)")
     typer.echo(f"model: {card['path']}")
+    if card["name"] == "library":
+        for line in _default_lines(card["name"], card.get("not_default")):
+            typer.echo(line)
+
+
+def _default_lines(name: str, why_not: str | None) -> list[str]:
+    """Whether a trained head is the default model, how to make it so and how to go back."""
+    where = f'`model = "{name}"` in {config_path()}'
+    chosen = _settings().model
+    if chosen == name:
+        return [f"the default model: {where} chooses it; to go back: remove that line"]
+    if why_not:
+        return [
+            f"not made the default: {why_not}; scans keep using "
+            f"{chosen or 'the default'} unless you name it",
+            f"  to make it the default: set {where} (`--model {name}` for one command); to go "
+            f"back: remove that line",
+        ]
+    if chosen and chosen != name:
+        return [f'not the default: `model = "{chosen}"` in {config_path()} chooses it']
+    return [
+        "the default model from now on: the next scan re-labels your library with it",
+        f'  to go back: set `model = "musicnn"` in {config_path()} (`--model musicnn` for '
+        f"one command)",
+    ]
 
 
 @command("evaluate")

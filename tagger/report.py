@@ -165,6 +165,9 @@ class Agreement:
     predicted_genres: list[str]
     matrix: list[list[int]]  # rows: tag genres, columns: predicted genres
     unmapped: dict[str, int]  # tags that map to no genre, most common first
+    # Tracks the library head learnt from: compared by the prediction a head trained
+    # without their album made at retrain (out-of-fold), not by the head's own answer.
+    out_of_fold: int = 0
 
 
 @dataclass
@@ -224,6 +227,7 @@ def build_report(
                 "path",
                 "format",
                 "model",
+                "model_version",
                 "genre",
                 "confidence",
                 "tag_genre",
@@ -330,7 +334,7 @@ def build_report(
         ),
         groups=table,
         confidence_histogram=histogram([_confidence(r) for r in analysed]),
-        agreement=agreement(analysed),
+        agreement=agreement(analysed, _held_out(analysed)),
         # Abstained tracks are listed under "abstained", not twice.
         uncertain=listed(abstained=False),
         abstained=listed(abstained=True),
@@ -356,8 +360,30 @@ def histogram(values: list[float], bins: int = HISTOGRAM_BINS) -> Histogram:
     return Histogram([round(i / bins, 4) for i in range(bins + 1)], counts)
 
 
-def agreement(rows: list[TrackRow]) -> Agreement:
-    """Existing tags (mapped to canonical genres) against predictions."""
+def _held_out(rows: list[TrackRow]) -> dict[str, str]:
+    """The installed library head's out-of-fold genres of the tracks it learnt from, where
+    the rows' results are that head's (else nothing to substitute)."""
+    if not any(r.model == "library" for r in rows):
+        return {}
+    from .models import installed, resolve
+    from .models.head import held_out_genres
+
+    path = installed("library")
+    if path is None:
+        return {}
+    version = resolve("library")[0].version
+    held = held_out_genres(path)
+    return {r.path: held[r.path] for r in rows if r.model_version == version and r.path in held}
+
+
+def agreement(rows: list[TrackRow], held_out: dict[str, str] | None = None) -> Agreement:
+    """Existing tags (mapped to canonical genres) against predictions.
+
+    ``held_out``: path -> the prediction to compare instead of the stored one
+    (a head's out-of-fold genre of a track it learnt from).
+    """
+    held_out = held_out or {}
+    out_of_fold = 0
     pairs: Counter[tuple[str, str]] = Counter()
     unmapped: Counter[str] = Counter()
     for r in rows:
@@ -366,12 +392,16 @@ def agreement(rows: list[TrackRow]) -> Agreement:
             continue  # no tag, or only the one tagger itself wrote (seen by a --rescan)
         first = tag.split(";")[0].strip()
         # A head trained on the user's genres predicts their own spellings.
-        genre = _genre(r)
-        mapped = genre if spelling_key(first) == spelling_key(genre) else canonical(first)
+        genre = held_out.get(r.path) or _genre(r)
+        if spelling_key(first) == spelling_key(genre):
+            mapped: str | None = genre
+        else:  # the library head's genres are the user's own: no canonical name to map to
+            mapped = first if r.model == "library" else canonical(first)
         if mapped is None:
             unmapped[first] += 1
             continue
         pairs[(mapped, genre)] += 1
+        out_of_fold += r.path in held_out
     compared = sum(pairs.values())
     agree = sum(n for (t, p), n in pairs.items() if t == p)
     tags = sorted({t for t, _ in pairs})
@@ -384,6 +414,7 @@ def agreement(rows: list[TrackRow]) -> Agreement:
         predicted_genres=preds,
         matrix=[[pairs[(t, p)] for p in preds] for t in tags],
         unmapped=dict(unmapped.most_common()),
+        out_of_fold=out_of_fold,
     )
 
 
@@ -432,6 +463,11 @@ def to_text(rep: Report, errors: int | None = ERRORS_SHOWN) -> str:
     if a.compared:
         agree = f"{a.agreeing}/{a.compared} ({a.rate:.1%})"
         lines.append(f"agreement with existing genre tags: {agree}")
+        if a.out_of_fold:
+            lines.append(
+                f"  ({a.out_of_fold} of them the library head learnt from: judged by what a "
+                f"head trained without their album predicted at retrain, not by its own answer)"
+            )
         lines += matrix_text(a)
     else:
         lines.append(

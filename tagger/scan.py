@@ -28,7 +28,7 @@ from .models import ModelRef, resolve, with_precision
 from .models.head import HeadModel, embedder_of
 from .paths import absolute, default_db, is_under, printable, unreadable
 from .pool import Runner, insecure_scheduler, make_runner, run_chunks
-from .relabel import relabel, split_relabel
+from .relabel import relabel, replaced_notice, split_relabel
 from .results import FileError, to_json
 from .store import Store, TrackRow
 from .walk import Exclude, WalkResult, walk
@@ -466,6 +466,8 @@ def scan(
                     store, texts, ref, opts.rescan, Exclude(opts.exclude), opts.resume, reuse
                 )
             used = bool(the_plan.todo or the_plan.relabel)  # the model runs
+            replaced = replaced_notice(store, ref, the_plan.relabel)
+            notice = "\n".join(n for n in (notice, replaced) if n) or None
             if notice and used:
                 say(notice)
             if the_plan.todo:  # and the wait for the workers

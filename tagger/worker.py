@@ -24,6 +24,7 @@ from .errors import TaggerError, one_line
 from .features import FeatureSpec, extract
 from .formats import BY_NAME
 from .models import ModelCache, ModelRef, TrackPrediction, fallback_notice, resolve, with_precision
+from .paths import absolute
 from .payload import audio_fingerprint
 from .tags import TagError, read_file_tags
 
@@ -187,7 +188,7 @@ def analyse_files(
                 r.fail(f"model failed: {one_line(exc)}")
         else:
             for (r, _), pred in zip(decoded, preds):
-                r.prediction = pred
+                r.prediction = model.for_track(pred, r.path, r.album)
                 r.embedder = model.embedder if pred.embedding is not None else None
     return results
 
@@ -208,7 +209,12 @@ def predict_file(
         _, x = track_input(path, loaded.spec)
     except DecodeError as exc:
         raise TaggerError(f"{path}: {exc}") from None
-    return ref, loaded.predict_tracks([x])[0], notice
+    try:
+        album = read_file_tags(os.fspath(path)).album
+    except TagError:
+        album = None
+    pred = loaded.predict_tracks([x])[0]
+    return ref, loaded.for_track(pred, absolute(path), album), notice
 
 
 def top_k(probabilities: dict[str, float], k: int = 3) -> list[tuple[str, float]]:

@@ -7,7 +7,7 @@ from conftest import rows
 from soundtracks import USER_NAMES, half_tagged, real_fixture, store_real_library
 
 from tagger.models import resolve
-from tagger.models.head import SoftmaxHead, predict_embeddings
+from tagger.models.head import SoftmaxHead, album_key, predict_embeddings
 from tagger.relabel import relabel, split_relabel
 from tagger.store import Store
 from tagger.training.from_library import retrain_from_library
@@ -42,9 +42,13 @@ def test_unchanged_files_are_predicted_from_the_database_and_only_their_predicti
     results = {r.path: r for batch in batches for r in batch}
     assert sorted(results) == sorted(path for path, _, _ in again)
     after = {r["path"]: r for r in rows(db)}
-    want = predict_embeddings(
-        SoftmaxHead.load(head.path), d["embeddings"][1:].astype(np.float32)
-    )  # the same rows, in file order, straight from the head
+    paths = [str(f) for f in files[1:]]
+    want = predict_embeddings(  # the same rows, in file order, straight from the head
+        SoftmaxHead.load(head.path),
+        d["embeddings"][1:].astype(np.float32),
+        [album_key(p, a or None) for p, a in zip(paths, d["albums"][1:])],
+        paths,
+    )
     for (path, _, _), pred in zip(again, want):
         assert results[path].prediction.genre == pred.genre == after[path]["genre"], path
         assert after[path]["model"] == head.name

@@ -5,7 +5,15 @@ from __future__ import annotations
 import numpy as np
 
 from tagger.genres import nearest_genres, same_genre, spelling_key
-from tagger.training.from_library import grouped_folds, make_labels, read_mapping
+from tagger.models.head import album_evidence
+from tagger.training.from_library import (
+    fit_album_calibration,
+    grouped_folds,
+    make_labels,
+    mates_counts,
+    read_mapping,
+    within_album_folds,
+)
 
 
 def test_labels_keep_the_users_spelling_and_list_small_genres(tmp_path):
@@ -75,3 +83,34 @@ def test_near_genres_are_suggested():
     assert nearest_genres("tecno", names)[0] == "Techno"
     assert "Dark Electro" in nearest_genres("electro", names)
     assert nearest_genres("polka", names) == []
+
+
+def test_folds_within_albums_give_every_held_out_track_album_mates():
+    groups = [f"album{i % 7}" for i in range(70)] + ["single"]
+    fold = within_album_folds(groups, k=5)
+    y = np.arange(71) % 3
+    counts = mates_counts(y, groups, fold, 3)
+    for i, g in enumerate(groups):
+        mates = [j for j, h in enumerate(groups) if h == g and fold[j] != fold[i]]
+        assert counts[i].tolist() == np.bincount(y[mates], minlength=3).tolist()
+    assert (counts[:70].sum(axis=1) >= 7).all()  # ten tracks per album over five folds
+    assert counts[70].sum() == 0  # an album of one: nothing to learn from, the other case
+    assert sorted(np.bincount(fold[:70]).tolist()) == [14] * 5  # dealt evenly
+
+
+def test_album_evidence_is_weighed_by_held_out_tracks():
+    """Album-mates' tags that are right 80% of the time get much of Bayes' full weight; tags
+    unrelated to the genre next to none."""
+    rng = np.random.default_rng(0)
+    n, k = 400, 3
+    y = rng.integers(0, k, n)
+    logits = rng.normal(0, 1, (n, k))
+    logits[np.arange(n), y] += 1.0  # a head right about 60% of the time
+    counts = np.zeros((n, k))
+    counts[np.arange(n), np.where(rng.random(n) < 0.8, y, (y + 1) % k)] += 4
+    prior = np.full(k, 1 / k)
+    t, w = fit_album_calibration(logits, album_evidence(counts, prior), y)
+    noise = np.zeros((n, k))
+    noise[np.arange(n), rng.integers(0, k, n)] += 4  # tags unrelated to the genre
+    _, w_noise = fit_album_calibration(logits, album_evidence(noise, prior), y)
+    assert 0.5 < w <= 1 and 0.05 < t < 20 and w_noise < 0.1, (t, w, w_noise)

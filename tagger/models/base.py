@@ -136,6 +136,12 @@ class Model(ABC):
             self.pooled_prediction(raw[a:b].mean(axis=0)) for a, b in zip(bounds[:-1], bounds[1:])
         ]
 
+    def for_track(self, pred: TrackPrediction, path: str, album: str | None) -> TrackPrediction:
+        """``pred`` given what else is known of the track: its path and album tag.  The audio
+        alone decides for most models; a head trained on a library also weighs the tags of
+        the album's tracks it learnt from (``HeadModel``)."""
+        return pred
+
     def pooled_prediction(self, pooled: np.ndarray) -> TrackPrediction:
         """A track's prediction from its slice outputs' mean."""
         probs = self.to_genres(pooled)

@@ -18,24 +18,73 @@ Two ways to use it:
 A track whose calibrated confidence is under the card's ``threshold`` (chosen
 on held-out tracks) is marked ``uncertain``: stored, listed by ``report``, not
 written by default.
+
+Two cases, each with its own calibration.  A track of an album none of whose
+tracks the head learnt from is judged on the head's own answer, with the
+temperature and threshold measured on whole albums held out.  A track of an
+album some of whose tracks it learnt from (the untagged half of a half-tagged
+album) has more to go on: the head heard its album-mates, and their tags are
+evidence of its genre.  Its probabilities are the head's, multiplied by how
+much more often the album's tags name each genre than the library does
+(``album_evidence``), with a temperature, a weight for that evidence and a
+threshold measured on tagged tracks held out within their album.  Predicting
+from audio (``HeadModel``) is the same: the scan passes each decoded track's
+path and album tag (``Model.for_track``).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import os
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from ..errors import TaggerError
+from ..genres import spelling_key
 from .base import LoadRequest, Model, TrackPrediction, softmax
 from .card import SOFTMAX_HEAD, ModelCard
 from .musicnn import N_TAGS
 
+# The album's tags are smoothed towards the library's genre shares by this many
+# pseudo-tracks: one tag is evidence, not proof (and no genre gets probability 0).
+ALBUM_PSEUDO_TRACKS = 1.0
+
+
+def album_key(path: str, album: str | None) -> str:
+    """The album a track belongs to, for training splits and album evidence: its album tag
+    (compared by spelling), else its folder."""
+    key = spelling_key(album) if album else ""
+    return f"album:{key}" if key else f"folder:{os.path.dirname(path)}"
+
+
+def album_evidence(counts: np.ndarray, prior: np.ndarray) -> np.ndarray:
+    """log(P(genre | the album's tags) / P(genre)): (n, classes) tag counts -> (n, classes).
+
+    ``P(genre | tags)`` is the album's share of each genre, smoothed by
+    ``ALBUM_PSEUDO_TRACKS`` towards the library's shares ``prior``; divided by
+    ``prior`` it is what the album adds to what the head already knows (the
+    head's own answer carries the library's shares).  0 for a track with no
+    tagged album-mate.
+    """
+    counts = np.asarray(counts, np.float64)
+    share = (counts + ALBUM_PSEUDO_TRACKS * prior) / (
+        counts.sum(axis=1, keepdims=True) + ALBUM_PSEUDO_TRACKS
+    )
+    return np.log(share / prior)
+
 
 @dataclass
 class SoftmaxHead:
-    """``softmax((((x - mean) / scale) @ weights + bias) / temperature)``."""
+    """``softmax((((x - mean) / scale) @ weights + bias) / temperature)``.
+
+    With the album fields (``tagger retrain --from-library``): for a track of
+    one of ``album_keys``, ``softmax(logits / album_temperature + album_weight
+    * album_evidence(...))`` and ``album_threshold`` instead.  ``trained``:
+    path -> (label, out-of-fold prediction) of each track it learnt from, so
+    that a track's own tag is never evidence for itself and reports can judge
+    the head on tracks it did not learn from.
+    """
 
     genres: list[str]
     mean: np.ndarray
@@ -44,16 +93,59 @@ class SoftmaxHead:
     bias: np.ndarray  # (classes,)
     temperature: float = 1.0
     threshold: float = 0.0  # abstain below this calibrated confidence
+    album_keys: list[str] = field(default_factory=list)
+    album_counts: np.ndarray = field(default_factory=lambda: np.zeros((0, 0)))  # (albums, classes)
+    prior: np.ndarray = field(default_factory=lambda: np.zeros(0))  # the library's genre shares
+    album_temperature: float = 1.0
+    album_weight: float = 0.0
+    album_threshold: float = 0.0
+    trained: dict[str, tuple[int, int]] = field(default_factory=dict)
 
     def logits(self, x: np.ndarray) -> np.ndarray:
         z = (np.asarray(x, np.float32) - self.mean) / self.scale
         return z @ self.weights + self.bias
 
     def probabilities(self, x: np.ndarray) -> np.ndarray:
-        """(n, dim) embeddings -> (n, classes) calibrated probabilities."""
+        """(n, dim) embeddings -> (n, classes) calibrated probabilities, as for an album the
+        head never heard."""
         return softmax(self.logits(x) / self.temperature)
 
+    def album_counts_of(self, keys: list[str], paths: list[str] | None = None) -> np.ndarray:
+        """(n, classes) tags of each track's album-mates the head learnt from; a track it
+        learnt from is not counted as its own album-mate."""
+        out = np.zeros((len(keys), len(self.genres)))
+        index = {k: i for i, k in enumerate(self.album_keys)}
+        for n, key in enumerate(keys):
+            if key in index:
+                out[n] = self.album_counts[index[key]]
+        for n, path in enumerate(paths or []):
+            if path in self.trained and out[n].sum() > 0:
+                out[n, self.trained[path][0]] -= 1
+        return out
+
+    def predict(
+        self, x: np.ndarray, keys: list[str] | None = None, paths: list[str] | None = None
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(probabilities, thresholds, known) for (n, dim) embeddings of tracks whose albums
+        are ``keys`` (``album_key``; None: no album known).  ``known``: the track's album
+        has tagged tracks the head learnt from (the second case of the module notes)."""
+        logits = self.logits(x)
+        probs = softmax(logits / self.temperature)
+        thresholds = np.full(len(probs), self.threshold)
+        if keys is None or not self.album_keys:
+            return probs, thresholds, np.zeros(len(probs), bool)
+        counts = self.album_counts_of(keys, paths)
+        known = counts.sum(axis=1) > 0
+        if known.any():
+            probs[known] = softmax(
+                logits[known] / self.album_temperature
+                + self.album_weight * album_evidence(counts[known], self.prior)
+            )
+            thresholds[known] = self.album_threshold
+        return probs, thresholds, known
+
     def save(self, path: Path) -> None:
+        paths = list(self.trained)
         with open(path, "wb") as f:
             np.savez(
                 f,
@@ -64,13 +156,23 @@ class SoftmaxHead:
                 bias=self.bias,
                 temperature=np.float64(self.temperature),
                 threshold=np.float64(self.threshold),
+                album_keys=np.array(self.album_keys, dtype=str),
+                album_counts=self.album_counts,
+                prior=self.prior,
+                album_calibration=np.array(
+                    [self.album_temperature, self.album_weight, self.album_threshold]
+                ),
+                trained_paths=np.array(paths, dtype=str),
+                trained_labels=np.array([self.trained[p] for p in paths], dtype=np.int32).reshape(
+                    -1, 2
+                ),
             )
 
     @classmethod
     def load(cls, path: Path) -> SoftmaxHead:
         try:
             with np.load(path, allow_pickle=False) as d:
-                return cls(
+                head = cls(
                     genres=[str(g) for g in d["genres"]],
                     mean=d["mean"],
                     scale=d["scale"],
@@ -79,13 +181,32 @@ class SoftmaxHead:
                     temperature=float(d["temperature"]),
                     threshold=float(d["threshold"]),
                 )
+                if "album_keys" in d.files:  # a head trained on a library
+                    head.album_keys = [str(k) for k in d["album_keys"]]
+                    head.album_counts, head.prior = d["album_counts"], d["prior"]
+                    t, w, th = (float(v) for v in d["album_calibration"])
+                    head.album_temperature, head.album_weight, head.album_threshold = t, w, th
+                    head.trained = {
+                        str(p): (int(label), int(oof))
+                        for p, (label, oof) in zip(d["trained_paths"], d["trained_labels"])
+                    }
+                return head
         except (OSError, ValueError, KeyError) as exc:
             raise TaggerError(f"cannot load model {path}: {exc}") from None
 
 
-def predict_embeddings(head: SoftmaxHead, embeddings: np.ndarray) -> list[TrackPrediction]:
-    """Predictions from (n, dim) embeddings: one matrix product, no audio, no TensorFlow."""
-    probs = head.probabilities(embeddings)
+def predict_embeddings(
+    head: SoftmaxHead,
+    embeddings: np.ndarray,
+    keys: list[str] | None = None,
+    paths: list[str] | None = None,
+) -> list[TrackPrediction]:
+    """Predictions from (n, dim) embeddings: one matrix product, no audio, no TensorFlow.
+
+    ``keys``: each track's ``album_key`` (the album's tags count as evidence);
+    ``paths``: each track's path (its own tag does not).
+    """
+    probs, thresholds, _ = head.predict(embeddings, keys, paths)
     best = probs.argmax(axis=1)
     conf = probs[np.arange(len(probs)), best]
     rounded = np.round(probs, 5).tolist()
@@ -94,9 +215,9 @@ def predict_embeddings(head: SoftmaxHead, embeddings: np.ndarray) -> list[TrackP
             genre=head.genres[b],
             confidence=float(c),
             probabilities=dict(zip(head.genres, row)),
-            uncertain=bool(c < head.threshold),
+            uncertain=bool(c < t),
         )
-        for b, c, row in zip(best.tolist(), conf.tolist(), rounded)
+        for b, c, t, row in zip(best.tolist(), conf.tolist(), thresholds.tolist(), rounded)
     ]
 
 
@@ -152,3 +273,25 @@ class HeadModel(Model):
         pred.tags, pred.embedding = self.to_tags(pooled), self.to_embedding(pooled)
         pred.engine = str(self.engine)
         return pred
+
+    def for_track(self, pred: TrackPrediction, path: str, album: str | None) -> TrackPrediction:
+        """A decoded track of an album the head learnt from is judged as a re-labelled one
+        is: the album's tags count (``SoftmaxHead.predict``)."""
+        if not self.head.album_keys or pred.embedding is None:
+            return pred
+        out = predict_embeddings(
+            self.head, pred.embedding[None, :], [album_key(path, album)], [path]
+        )[0]
+        out.tags, out.embedding, out.engine = pred.tags, pred.embedding, pred.engine
+        return out
+
+
+def held_out_genres(path: Path) -> dict[str, str]:
+    """Track path -> the genre a head trained without its album gave it, for every track the
+    head at ``path`` learnt from (empty for a head trained on a genre folder).
+
+    What a report compares with a track's own tag: the shipped head learnt
+    that tag, so its own answer there agrees by construction.
+    """
+    head = SoftmaxHead.load(path)
+    return {p: head.genres[oof] for p, (_, oof) in head.trained.items()}

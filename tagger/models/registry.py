@@ -13,7 +13,8 @@ Resolution: a registered name means the user's trained copy (written by
 ``tagger retrain`` into the user model folder), else the shipped one; anything
 else is a path to a model file with its card beside it.  Which class loads a
 model comes from its card (``model_class``), never from its name.  Without
-``--model`` the default is the installed kind with the lowest ``default_rank``.
+``--model`` the default is the installed kind with the lowest ``default_rank``
+whose card does not say ``not_default``.
 """
 
 from __future__ import annotations
@@ -266,10 +267,21 @@ def _ranked() -> list[ModelKind]:
     )
 
 
+def not_default(name: str) -> str | None:
+    """Why the installed model ``name`` is not made the default although installed (its card's
+    ``not_default``: a head no better than always answering the most common genre), else None."""
+    path = installed(name)
+    return read_card(card_path(path)).get("not_default") if path else None
+
+
 def default_kind() -> tuple[str, str]:
-    """(name of the default model, why it is the default)."""
+    """(name of the default model, why it is the default).
+
+    A model whose card says ``not_default`` is skipped: it is used only where
+    the user names it (``--model``, config ``model``).
+    """
     for name in (k.name for k in _ranked()):
-        if installed(name):
+        if installed(name) and not not_default(name):
             rank = KINDS[name].default_rank
             better = [
                 k.title

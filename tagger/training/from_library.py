@@ -25,18 +25,34 @@ Labels, and why:
 
 Evaluation, and why: tracks of one album share a mix, a master and often a
 recording session; a head tested on an album it trained on measures that
-album, not the genre.  Tracks are grouped by album (the folder where the album
-tag is missing) and the groups dealt into ``folds`` folds; each track is
-predicted by a head trained without its album (out-of-fold).  Temperature and
-abstention threshold are fitted on those out-of-fold predictions, the figures
-are computed on them, and the shipped head is the average of those fold
-heads (``head.average_heads``), so that its threshold means what it meant on
-the held-out tracks.  Beside the figures the card records the accuracy of
-always answering the most common genre, and how many of the library's
-untagged tracks the head labels and abstains on; ``head_warning`` says when
-either makes the head not worth using.  A genre whose tracks all come from one
-album cannot be tested on an unseen album: its tracks are dealt into folds one
-by one, and the card says its figure is optimistic.
+album, not the genre.  The untagged tracks the head will label are of two
+kinds, and each is calibrated on held-out tracks in its own situation:
+
+* **albums it never heard** (no track of the album is tagged): tracks are
+  grouped by album (the folder where the album tag is missing) and the groups
+  dealt into ``folds`` folds; each track is predicted by a head trained
+  without its album.  Temperature and abstention threshold are fitted on
+  those out-of-fold predictions, and the card's headline figures are theirs:
+  they say what the head knows of the genre.
+* **albums it learnt from** (the untagged half of a half-tagged album): each
+  album's tagged tracks are dealt across the folds, so each is predicted by a
+  head that heard its album-mates but not itself, and the album-mates' tags
+  count as evidence (``tagger.models.head.album_evidence``).  Temperature,
+  the weight of that evidence and the threshold are fitted on those
+  predictions.  Thresholds from whole albums held out are far too strict
+  here: the head abstained on most tracks it had right.
+
+The shipped head is the average of the second set of fold heads
+(``head.average_heads``), heads that each heard most of every album but not
+the track they were measured on; for an album it never heard, it is in the
+situation of the first set.  Beside the figures the card records the accuracy
+of always answering the most common genre, and how many of the library's
+untagged tracks the head labels and abstains on in each case;
+``head_warning`` says when that makes the head not worth using, and
+``not_default`` when it must not replace the model the user had (no better
+than that baseline, or abstaining on everything).  A genre whose tracks all
+come from one album cannot be tested on an unseen album: its tracks are dealt
+into folds one by one, and the card says its figure is optimistic.
 
 Judged by album too: the same out-of-fold predictions are pooled per album as
 ``tagger write --album`` pools them (``tagger.albums``: tracks under the
@@ -61,10 +77,10 @@ from tagger.clock import now
 from tagger.errors import TaggerError
 from tagger.genres import same_genre, spelling_key
 from tagger.models import softmax
-from tagger.models.head import SoftmaxHead
+from tagger.models.head import SoftmaxHead, album_evidence, album_key
 
 from .head import average_heads, choose_threshold, fit_head, head_figures
-from .metrics import fit_temperature
+from .metrics import ece, fit_temperature
 
 FOLDS = 5
 MIN_TRACKS = 5
@@ -191,10 +207,7 @@ def album_groups(tracks: list[LibraryTrack]) -> list[str]:
     ``Greatest Hits`` land on the same side, which can only make the figures
     more pessimistic, never leak an album across the split.
     """
-    keys = [spelling_key(t.album) if t.album else "" for t in tracks]
-    return [
-        f"album:{k}" if k else f"folder:{os.path.dirname(t.path)}" for k, t in zip(keys, tracks)
-    ]
+    return [album_key(t.path, t.album) for t in tracks]
 
 
 def grouped_folds(
@@ -229,10 +242,58 @@ def grouped_folds(
     return fold, by_track
 
 
+def within_album_folds(groups: list[str], k: int = FOLDS, seed: int = 0) -> np.ndarray:
+    """A fold number per track with each group's tracks dealt across the folds.
+
+    A held-out track then has album-mates on the training side (when its group
+    has more than one track): the situation of an untagged track of a
+    half-tagged album.
+    """
+    rng = np.random.default_rng(seed)
+    fold = np.zeros(len(groups), dtype=int)
+    members: dict[str, list[int]] = {}
+    for i, g in enumerate(groups):
+        members.setdefault(g, []).append(i)
+    for g in sorted(members):
+        idx = rng.permutation(members[g])
+        fold[idx] = (int(rng.integers(k)) + np.arange(len(idx))) % k
+    return fold
+
+
+def mates_counts(y: np.ndarray, groups: list[str], fold: np.ndarray, n_classes: int) -> np.ndarray:
+    """(n, classes): the labels of each track's album-mates outside its fold."""
+    index = {g: i for i, g in enumerate(sorted(set(groups)))}
+    g = np.array([index[x] for x in groups])
+    per = np.zeros((len(index), fold.max() + 1, n_classes))
+    np.add.at(per, (g, fold, y), 1)
+    return per[g].sum(axis=1) - per[g, fold]
+
+
+def fit_album_calibration(
+    logits: np.ndarray, evidence: np.ndarray, y: np.ndarray
+) -> tuple[float, float]:
+    """(temperature, weight of the album evidence) minimising the negative log-likelihood of
+    ``softmax(logits / temperature + weight * evidence)`` on held-out tracks.
+
+    The weight is kept in [0, 1]: 1 is Bayes' rule for evidence independent of
+    the head's answer; the head heard the same album-mates, so less may fit
+    better, and more would trust a few tags beyond what they say.
+    """
+    from scipy.optimize import minimize
+
+    def nll(params: np.ndarray) -> float:
+        p = softmax(logits / np.exp(params[0]) + params[1] * evidence)
+        return float(-np.log(p[np.arange(len(y)), y] + 1e-12).mean())
+
+    res = minimize(nll, np.array([0.0, 0.5]), method="L-BFGS-B", bounds=[(-3.0, 3.0), (0.0, 1.0)])
+    return float(np.exp(res.x[0])), float(res.x[1])
+
+
 @dataclass
 class Trained:
     head: SoftmaxHead
     evaluation: dict
+    out_of_fold: np.ndarray  # each labelled track's prediction by a head without its album
 
 
 def album_figures(
@@ -310,15 +371,7 @@ def train_from_embeddings(
             f"too few tracks: {small}); lower --min-tracks or tag more files"
         )
     fold, by_track = grouped_folds(y, groups, folds)
-    logits = np.zeros((len(y), n_classes), np.float32)
-    heads = []
-    for f in range(folds):
-        test = fold == f
-        if not test.any():
-            continue
-        train = ~test
-        heads.append(fit_head(x[train], y[train], labels.genres))
-        logits[test] = heads[-1].logits(x[test])
+    logits, _ = _out_of_fold(x, y, fold, labels.genres)
     temperature = fit_temperature(logits, y)
     probs = softmax(logits / temperature)
     threshold = choose_threshold(probs.max(axis=1), probs.argmax(axis=1) == y, target)
@@ -338,17 +391,87 @@ def train_from_embeddings(
             evaluation["per_genre"][g]["optimistic"] = (
                 "one album only: tested on tracks of albums it trained on"
             )
-    head = average_heads(heads)  # the heads the threshold was measured on (see average_heads)
-    head.temperature, head.threshold = temperature, threshold
-    return Trained(head, evaluation)
+    # Albums it learnt from: held out within their album, the album-mates' tags as evidence.
+    within = within_album_folds(groups, folds)
+    mates_logits, heads = _out_of_fold(x, y, within, labels.genres)
+    counts = mates_counts(y, groups, within, n_classes)
+    prior = np.bincount(y, minlength=n_classes) / len(y)
+    known = counts.sum(axis=1) > 0
+    head = average_heads(heads)  # the heads the thresholds were measured on (see average_heads)
+    head.temperature, head.threshold, head.prior = temperature, threshold, prior
+    if known.sum() >= MIN_ALBUM_CASE:
+        evidence = album_evidence(counts[known], prior)
+        t, w = fit_album_calibration(mates_logits[known], evidence, y[known])
+        p = softmax(mates_logits[known] / t + w * evidence)
+        th = choose_threshold(p.max(axis=1), p.argmax(axis=1) == y[known], target)
+        head.album_temperature, head.album_weight, head.album_threshold = t, w, th
+        head.album_keys = sorted(set(groups))
+        index = {k: i for i, k in enumerate(head.album_keys)}
+        head.album_counts = np.zeros((len(index), n_classes))
+        np.add.at(head.album_counts, (np.array([index[g] for g in groups]), y), 1)
+        kept = p.max(axis=1) >= th
+        right = p.argmax(axis=1) == y[known]
+        evaluation["known_album"] = {
+            "split": f"{folds}-fold within albums: each track predicted by a head that heard "
+            "its album-mates, their tags counted as evidence",
+            "tracks": int(known.sum()),
+            "accuracy": round(float(right.mean()), 4),
+            "ece": round(ece(p, y[known]), 4),
+            "temperature": round(t, 4),
+            "album_weight": round(w, 4),
+            "threshold": round(th, 4),
+            "kept_fraction": round(float(kept.mean()), 4),
+            "kept_accuracy": round(float(right[kept].mean()), 4) if kept.any() else None,
+        }
+    return Trained(head, evaluation, probs.argmax(axis=1))
 
 
-def untagged_outcome(head: SoftmaxHead, x: np.ndarray) -> dict:
-    """What the head will do to the library's untagged tracks: how many it labels, abstains on."""
+# Held-out tracks with a tagged album-mate needed to calibrate that case on its own;
+# with fewer, every untagged track is judged as of an album the head never heard.
+MIN_ALBUM_CASE = 20
+
+
+def _out_of_fold(
+    x: np.ndarray, y: np.ndarray, fold: np.ndarray, genres: list[str]
+) -> tuple[np.ndarray, list[SoftmaxHead]]:
+    """Each track's logits from the head trained without its fold, and those heads."""
+    logits = np.zeros((len(y), len(genres)), np.float32)
+    heads = []
+    for f in np.unique(fold):
+        test = fold == f
+        heads.append(fit_head(x[~test], y[~test], genres))
+        logits[test] = heads[-1].logits(x[test])
+    return logits, heads
+
+
+CASES = {
+    "known_album": "in albums it learnt from (some of their tracks are tagged)",
+    "unseen_album": "in albums it never heard (none of their tracks is tagged)",
+}
+
+
+def untagged_outcome(head: SoftmaxHead, x: np.ndarray, keys: list[str]) -> dict:
+    """What the head will do to the library's untagged tracks: how many it labels and
+    abstains on, in all and in each case (``CASES``)."""
     if not len(x):
-        return {"tracks": 0, "labelled": 0, "abstained": 0}
-    abstained = int((head.probabilities(x).max(axis=1) < head.threshold).sum())
-    return {"tracks": len(x), "labelled": len(x) - abstained, "abstained": abstained}
+        return {"tracks": 0, "labelled": 0, "abstained": 0, "by_case": {}}
+    probs, thresholds, known = head.predict(x, keys)
+    abstain = probs.max(axis=1) < thresholds
+    by_case = {}
+    for case, sel in (("known_album", known), ("unseen_album", ~known)):
+        n = int(sel.sum())
+        by_case[case] = {
+            "tracks": n,
+            "labelled": n - int(abstain[sel].sum()),
+            "abstained": int(abstain[sel].sum()),
+        }
+    n_abstained = int(abstain.sum())
+    return {
+        "tracks": len(x),
+        "labelled": len(x) - n_abstained,
+        "abstained": n_abstained,
+        "by_case": by_case,
+    }
 
 
 def head_warning(card: dict) -> str | None:
@@ -359,7 +482,8 @@ def head_warning(card: dict) -> str | None:
     a, data = card["accuracy"], card.get("data") or {}
     untagged = data.get("untagged") or {}
     why = []
-    if not a["kept_fraction"]:  # the threshold is 1.0: nothing will ever be written
+    # Both thresholds 1.0: nothing will ever be written.
+    if not a["kept_fraction"] and not (a.get("known_album") or {}).get("kept_fraction"):
         why.append(
             f"no confidence level kept {a['threshold_target_precision']:.0%} of held-out "
             f"tracks right, so the head abstains on every track and `tagger write` leaves "
@@ -368,7 +492,7 @@ def head_warning(card: dict) -> str | None:
     elif untagged.get("tracks") and untagged["abstained"] * 2 > untagged["tracks"]:
         why.append(
             f"the head abstains on {untagged['abstained']} of the {untagged['tracks']} "
-            f"untagged tracks (confidence under {a['threshold']:.3f}), so `tagger write` "
+            f"untagged tracks (confidence under its threshold), so `tagger write` "
             f"leaves them alone"
         )
     base = a.get("baseline_accuracy")
@@ -384,6 +508,26 @@ def head_warning(card: dict) -> str | None:
         "genres (--map merges some, a higher --min-tracks leaves rare ones out), a lower "
         "--target-precision, or write anyway with `tagger write --include-uncertain`"
     )
+
+
+def not_default(evaluation: dict) -> str | None:
+    """Why a head must not become the default model (None: it may).
+
+    A head replaces, at the next scan, every result the model before it
+    stored.  One no better than always answering the library's most common
+    genre, or one that abstains on every track, would throw those results
+    away for nothing: it is saved, and used only where the user names it.
+    """
+    base = evaluation.get("baseline_accuracy")
+    if base is not None and evaluation["accuracy"] <= base:
+        return (
+            f"its accuracy on albums held out, {evaluation['accuracy']:.3f}, is no better than "
+            f"always answering {evaluation['baseline_genre']} ({base:.3f})"
+        )
+    known = evaluation.get("known_album") or {}
+    if not evaluation["kept_fraction"] and not known.get("kept_fraction"):
+        return "it abstains on every track"
+    return None
 
 
 def retrain_from_library(
@@ -445,7 +589,14 @@ def retrain_from_library(
     trained = train_from_embeddings(
         x[tagged], labels, album_groups(tracks), target=target, tracks=tracks
     )
-    outcome = untagged_outcome(trained.head, x[untagged])
+    used = [t for t, label in zip(tracks, labels.y) if label >= 0]
+    trained.head.trained = {
+        t.path: (int(label), int(oof))
+        for t, label, oof in zip(used, labels.y[labels.y >= 0], trained.out_of_fold)
+    }
+    outcome = untagged_outcome(
+        trained.head, x[untagged], [album_key(rows[i].path, rows[i].album) for i in untagged]
+    )
     kind = KINDS["library"]
     card = card_for(
         kind,
@@ -454,6 +605,7 @@ def retrain_from_library(
         embedder=embedder,
         temperature=trained.head.temperature,
         threshold=trained.head.threshold,
+        not_default=not_default(trained.evaluation),
         accuracy=trained.evaluation,
         data={
             "database": str(store.path),

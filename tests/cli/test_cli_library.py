@@ -99,6 +99,16 @@ def test_real_library_half_tagged_then_the_rest_labelled_from_stored_embeddings(
     untagged = [i for i in range(n) if not real_library["tagged"][i]]
     right = sum(got[str(real_library["files"][i])]["genre"] == truth[i] for i in untagged)
     assert right / len(untagged) >= 0.95, f"{right}/{len(untagged)}"
+    # The untagged half is of albums it learnt from (Blupi's folder, Frets on Fire's songs
+    # without an album tag: their folders), and it labels most of it, rightly.
+    labelled = [i for i in untagged if not got[str(real_library["files"][i])]["uncertain"]]
+    labelled_right = sum(got[str(real_library["files"][i])]["genre"] == truth[i] for i in labelled)
+    assert len(labelled) >= 0.8 * len(untagged), f"{len(labelled)}/{len(untagged)}"
+    assert labelled_right >= 0.95 * len(labelled), f"{labelled_right}/{len(labelled)}"
+    cases = card["data"]["untagged"]["by_case"]
+    assert sum(c["tracks"] for c in cases.values()) == len(untagged)
+    assert sum(c["labelled"] for c in cases.values()) == len(labelled)
+    assert cases["known_album"]["tracks"] >= cases["unseen_album"]["tracks"]
     assert all(
         got[str(f)]["error"] is None and got[str(f)]["model"] == "library"
         for f in real_library["files"]
@@ -110,6 +120,13 @@ def test_real_library_half_tagged_then_the_rest_labelled_from_stored_embeddings(
     rep = run_json("report", "--db", db, "--uncertain", "1000")
     flagged = sum(bool(r["uncertain"]) for r in got.values())
     assert rep["totals"]["abstained"] == flagged == len(rep["abstained"])
+    # Its own training tags are judged by the predictions of heads that had not heard their
+    # album (the card's accuracy), not by the head that learnt them.
+    agree = rep["agreement"]
+    assert agree["out_of_fold"] == agree["compared"] == acc["tracks"]
+    assert agree["agreeing"] == round(acc["accuracy"] * acc["tracks"])
+    text = run_cli("report", "--db", db).stdout
+    assert "judged by what a head trained without their album" in text
 
 
 def test_similar_puts_the_same_soundtrack_first(real_library):
@@ -157,9 +174,34 @@ def test_a_head_that_would_abstain_on_everything_says_so(tmp_path, isolated_home
     names = [f"t{i:02d}.ogg" for i in range(n)]
     store_library(tmp_path / "lib", db, names, albums, albums, genres, rng.normal(size=(n, 400)))
     proc = run_cli("retrain", "--from-library", "--db", db, "--min-tracks", "4", "--json")
-    assert json.loads(proc.stdout)["accuracy"]["kept_fraction"] == 0
+    card = json.loads(proc.stdout)
+    assert card["accuracy"]["kept_fraction"] == 0
     (warning,) = [line for line in proc.stderr.splitlines() if "warning" in line]
     assert "abstains on every track" in warning and "--include-uncertain" in warning
+
+    # Saved, but not the default: the musicnn results stay, and the user is told how to
+    # choose the head anyway and how to go back.
+    assert card["not_default"] and card["path"].endswith("library.npz")
+    models = {m["name"]: m for m in run_json("models")}
+    assert not models["library"]["default"] and models["musicnn"]["default"]
+    assert models["library"]["not_default"] == card["not_default"]
+    listed = run_cli("models").stdout
+    assert "not made the default" in listed and 'model = "library"' in listed
+    text = run_cli("retrain", "--from-library", "--db", db, "--min-tracks", "4").stdout
+    assert 'to make it the default: set `model = "library"`' in text
+    assert "to go back: remove that line" in text
+    scan = run_json("scan", tmp_path / "lib", "--db", db)
+    assert (scan["model"], scan["skipped"], scan["relabelled"]) == ("musicnn", n, 0)
+    assert {r["model"] for r in rows(db)} == {"musicnn"}
+
+    # Chosen by the user: it re-labels, and says whose results it replaces.
+    (isolated_home / "config.toml").write_text('model = "library"\n')
+    proc = run_cli("scan", tmp_path / "lib", "--db", db)
+    assert "replacing the results 24 of musicnn stored" in proc.stderr, proc.stderr
+    assert "`tagger scan PATH --model musicnn` analyses them again" in proc.stderr
+    assert {r["model"] for r in rows(db)} == {"library"}
+    (line,) = [ln for ln in run_cli("models").stdout.splitlines() if ln.startswith("library")]
+    assert "[default: set by `model`" in line
 
 
 @pytest.mark.slow
