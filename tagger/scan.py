@@ -460,7 +460,9 @@ def scan(
             opts = resumable(store, opts, say)
             # The default model's notice: once per database, by the first scan that runs it.
             seen = store.scanned_with(ref.name)
-            notice = "\n".join(n for n in (None if seen else default_notice, engine_notice) if n)
+            notice: str | None = "\n".join(
+                n for n in (None if seen else default_notice, engine_notice) if n
+            )
             with reusable(opts.reuse, store.path) as reuse:
                 the_plan = plan(
                     store, texts, ref, opts.rescan, Exclude(opts.exclude), opts.resume, reuse
