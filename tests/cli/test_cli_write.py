@@ -261,6 +261,9 @@ def test_dry_run_predicts_refusals_stale_audio_is_not_written_and_undo_gives_mti
     assert {p.name: (p.read_bytes(), p.stat().st_mtime_ns) for p in lib.iterdir()} == before
     assert rows(db) == db_before and rows(db, "SELECT * FROM tag_history") == []
     assert not list(lib.glob(".tagger-*"))
+    text = run_cli("write", "--db", db, "--overwrite", "--dry-run", check=False)
+    assert f"would not write {replaced}: (none) -> " in text.stdout
+    assert f"error: {replaced}: not written: its audio changed" in text.stderr
     wet = run_cli("write", "--db", db, "--overwrite", "--json", check=False)
     assert dry.returncode == wet.returncode == 4, (dry.stderr, wet.stderr)
     assert _errors(dry) == _errors(wet)  # the same files, the same reasons
