@@ -347,6 +347,8 @@ def _change_line(c: Change, dry_run: bool) -> str:
             f"{'would write' if dry_run else 'write'} {path}: {_genres(c.existing)} -> "
             f"{_genres(c.proposed)}{note}"
         )
+    if c.action is Action.ERROR and dry_run:  # the reason is among the errors, on stderr
+        return f"would not write {path}: {_genres(c.existing)} -> {_genres(c.proposed)}"
     if c.action is Action.KEEP_EXISTING:
         return f"keep {path}: {_genres(c.existing)} {tagger_says}"
     if c.action is Action.ALREADY_SET:

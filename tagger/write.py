@@ -120,7 +120,7 @@ class Change:
     album: str | None = None  # the album's label (None: the track is in no album)
     album_genre: str | None = None  # the album's pooled genre, where the album decides
     album_score: float | None = None
-    note: str | None = None  # what the write does beside the genre (a compressed ID3v2.2 tag becomes v2.3)
+    note: str | None = None  # what else the write does (a compressed ID3v2.2 tag becomes v2.3)
     scan_id: int | None = None  # a write's journal entry: what ``tagger undo --scan ID`` takes
 
     def to_dict(self) -> dict[str, Any]:

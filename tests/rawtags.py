@@ -403,7 +403,9 @@ def decoded_audio(path: Path) -> str:
 
     h = hashlib.sha256()
     try:
-        with av.open(str(path)) as c:
+        # Tag text that is not valid UTF-8 (a damaged genre a write then replaces) must not
+        # make the audio look undecodable: the samples are what this compares.
+        with av.open(str(path), metadata_errors="ignore") as c:
             for frame in c.decode(audio=0):
                 h.update(frame.to_ndarray().tobytes())
     except Exception as exc:  # a file FFmpeg cannot decode must stay so
@@ -541,7 +543,7 @@ def audio_samples(path: Path) -> np.ndarray:
     """Every decoded sample of the file (PyAV decodes all formats the same way twice)."""
     import av
 
-    with av.open(str(path)) as c:
+    with av.open(str(path), metadata_errors="ignore") as c:
         return np.concatenate([f.to_ndarray().reshape(-1) for f in c.decode(audio=0)])
 
 

@@ -82,3 +82,18 @@ def test_a_flac_comment_block_turned_into_a_picture_is_refused(originals, tmp_pa
     data = mutate(originals["flac"], changes)
     assert data[42] & 0x7F == 6  # the corruption still hits the comment block's type
     assert check(data, tmp_path / "case.flac") == "refused"
+
+
+def test_a_genre_whose_text_is_not_utf8_is_replaced_and_the_audio_compares_equal(
+    originals, tmp_path
+):
+    """A case the long run found: one byte of the genre frame's text made it invalid UTF-8,
+    so FFmpeg refused the file's metadata (and the oracle took the audio for undecodable);
+    the write replaces that genre and the audio compares equal before and after."""
+    original = originals["mp3-v24"]
+    data = mutate(original, [("byte", 770121, 71355097)])
+    text = original.find(b"TCON") + 11  # the frame's text, after its header and encoding
+    assert data[text] != original[text] and data[:text] + data[text + 1 :] == (
+        original[:text] + original[text + 1 :]
+    )
+    assert check(data, tmp_path / "case.mp3") == "written"

@@ -23,6 +23,7 @@ from corpus import (
 from rawtags import diff, digest, raw_genre, snapshot, without_genre
 from tolerance import rounded
 
+from tagger.genres import display_name
 from tagger.tags import read_genres, write_genres
 from tagger.training.synth import synth_track, write_audio
 
@@ -58,8 +59,6 @@ def test_write_undo_cycle_through_the_cli(library, tmp_path):
             assert raw_genre(library / name) == preset[name]
             assert row["written_genre"] is None
         else:
-            from tagger.genres import display_name
-
             assert raw_genre(library / name) == [display_name(row["genre"])]
             assert row["written_genre"] == display_name(row["genre"])
             assert row["size"] == (library / name).stat().st_size  # rescan will not see a change
@@ -132,9 +131,9 @@ def test_report_matches_the_database(library, tmp_path):
     assert rep["totals"]["errors"] == len(stored) - len(ok)
     assert rep["totals"]["written"] == 1
     assert sum(g["tracks"] for g in rep["groups"]) == len(ok)
-    by_genre = {}
+    by_genre = {}  # by the spelling every command prints
     for r in ok:
-        by_genre.setdefault(r["genre"], []).append(r["confidence"])
+        by_genre.setdefault(display_name(r["genre"]), []).append(r["confidence"])
     for g in rep["groups"]:
         assert g["tracks"] == len(by_genre[g["genre"]])
         assert abs(g["mean_confidence"] - np.mean(by_genre[g["genre"]])) <= rounded(4)  # 4 places
@@ -152,7 +151,7 @@ def test_report_matches_the_database(library, tmp_path):
     assert len(lines) == len({r["format"] for r in ok})
     # Each format's genres cell counts that format's stored predictions, most first.
     for line in csv.DictReader(io.StringIO(csv_text)):
-        want = Counter(r["genre"] for r in ok if r["format"] == line["format"])
+        want = Counter(display_name(r["genre"]) for r in ok if r["format"] == line["format"])
         got = dict(part.rsplit(" ", 1) for part in line["genres"].split("; "))
         assert {k: int(v) for k, v in got.items()} == dict(want)
     for suffix in (".png", ".svg"):
@@ -261,6 +260,9 @@ def test_dry_run_predicts_refusals_stale_audio_is_not_written_and_undo_gives_mti
     assert {p.name: (p.read_bytes(), p.stat().st_mtime_ns) for p in lib.iterdir()} == before
     assert rows(db) == db_before and rows(db, "SELECT * FROM tag_history") == []
     assert not list(lib.glob(".tagger-*"))
+    text = run_cli("write", "--db", db, "--overwrite", "--dry-run", check=False)
+    assert f"would not write {replaced}: (none) -> " in text.stdout
+    assert f"error: {replaced}: not written: its audio changed" in text.stderr
     wet = run_cli("write", "--db", db, "--overwrite", "--json", check=False)
     assert dry.returncode == wet.returncode == 4, (dry.stderr, wet.stderr)
     assert _errors(dry) == _errors(wet)  # the same files, the same reasons
