@@ -336,8 +336,7 @@ class AudioGenrePlugin(BeetsPlugin):
             self._log.info("{}", summary.notice)  # only when the default model did work
         if summary.copied:
             self._log.info(
-                "{} analysed before by `tagger scan` (the same audio): copied from {}, "
-                "not decoded",
+                "{} analysed before by `tagger scan` (the same audio): copied from {}, not decoded",
                 summary.copied,
                 default_db(settings.db),
             )

@@ -851,7 +851,8 @@ def similar(
     from .similar import similar as find
     from .similar import write_m3u
 
-    result = find(file, _settings(given).db, top, include_copies)
+    settings = _settings(given)
+    result = find(file, settings.db, top, include_copies)
     if m3u:
         result.m3u = str(write_m3u(result, m3u))
     if json_out:
@@ -859,7 +860,8 @@ def similar(
         return
     typer.echo(f"most similar to {printable(result.query)} (of {result.searched} stored tracks):")
     for r in result.results:
-        typer.echo(f"  {r.similarity:.3f}  {r.genre or '-':<16} {printable(r.path)}")
+        genre = settings.genre_map.label(r.genre) if r.genre else "-"  # as ls spells it
+        typer.echo(f"  {r.similarity:.3f}  {genre:<16} {printable(r.path)}")
     if result.copies and not include_copies:
         n = len(result.copies)
         typer.echo(

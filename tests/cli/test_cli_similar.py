@@ -87,6 +87,8 @@ def test_copies_of_the_querys_audio_are_left_out_unless_asked(tmp_path):
     assert result["searched"] == 4
     text = run_cli("similar", files[0], "--db", db).stdout
     assert text.splitlines()[-1] == "left out 1 copy of the same audio (--include-copies lists it)"
+    listed = [line for line in text.splitlines() if line.startswith("  0.")]
+    assert listed and all(line.split()[1] == "Ambient" for line in listed)  # as ls spells it
 
     asked = run_json("similar", files[0], "--db", db, "--include-copies")
     assert asked["results"][0]["path"] == str(copy) and asked["results"][0]["similarity"] == 1.0
