@@ -13,6 +13,7 @@ sizes (edited as v2.2, not converted).  Checked at the raw level
 from __future__ import annotations
 
 import io
+import os
 import shutil
 from pathlib import Path
 
@@ -23,7 +24,15 @@ from rawtags import _id3_header_at, diff, genre_pairs, raw_genre, snapshot, with
 from tagfiles import KINDS, SMALL_COVER, _id3_frames, make_files
 
 from tagger.payload import audio_fingerprint
-from tagger.tags import plan, read_field, refusal, restore_bytes, restore_field, write_genres
+from tagger.tags import (
+    give_mtime_back,
+    plan,
+    read_field,
+    refusal,
+    restore_bytes,
+    restore_field,
+    write_genres,
+)
 
 GENRES = ["Jazz", "Hip-Hop"]
 
@@ -115,3 +124,21 @@ def test_an_id3v22_tag_with_three_byte_frame_sizes_and_a_picture(files, tmp_path
     )  # fmt: skip
     assert id3.ID3(path).getall("APIC")[0].data == SMALL_COVER
     _written_exactly(path)
+
+
+def test_the_journal_keeps_the_mtime_and_gives_it_back_only_with_every_byte(files, tmp_path):
+    """Undo gives the modification time back when the file is the original again (by its
+    journaled bytes or field by field), never to a file whose bytes differ."""
+    path = tmp_path / "song.mp3"
+    shutil.copy(files["mp3-v23-v1"], path)
+    os.utime(path, ns=(path.stat().st_atime_ns, 1_400_000_000_987_654_321))
+    original = path.read_bytes()
+    undo: list = []
+    old = write_genres(path, GENRES, before_commit=undo.append)
+    assert undo[0].old_mtime_ns == 1_400_000_000_987_654_321
+    assert path.stat().st_mtime_ns != undo[0].old_mtime_ns
+    assert not give_mtime_back(path, undo[0])  # the bytes are not the original's
+    restore_field(path, old)  # field by field: every byte back
+    assert path.read_bytes() == original
+    assert give_mtime_back(path, undo[0])
+    assert path.stat().st_mtime_ns == 1_400_000_000_987_654_321
