@@ -387,16 +387,16 @@ def write_tags(
                     _refuse(summary, journal, change, refused)
                     continue
                 change.note = plan(path, row.format)  # e.g. a compressed ID3v2.2 tag becomes v2.3
+                try:
+                    old_field = read_field(path, row.format)
+                except TagError as exc:
+                    _refuse(summary, journal, change, str(exc))
+                    continue
                 if opts.dry_run:  # the whole write on a copy outside the library
                     try:
                         write_genres(path, new, row.format, opts.id3v23, opts.separator, trial=True)
                     except TagError as exc:
                         summary.fail(path, str(exc), change)
-                    continue
-                try:
-                    old_field = read_field(path, row.format)
-                except TagError as exc:
-                    _refuse(summary, journal, change, str(exc))
                     continue
                 entry = history.begin(path, old, new, change.scan_id, old_field)
                 try:

@@ -66,8 +66,8 @@ def jpeg(side: int, seed: int) -> bytes:
     return out.getvalue()
 
 
-SMALL_COVER = jpeg(24, 1)  # about 2 KB: a thumbnail
-LARGE_COVER = jpeg(280, 2)  # about 150 KB: a cover as Picard embeds it
+SMALL_COVER = jpeg(24, 1)  # about 1 KB: a thumbnail
+LARGE_COVER = jpeg(280, 2)  # about 70 KB: a cover as Picard embeds it
 
 
 def _id3_frames(tags: id3.ID3, cover: bytes | None = None, utf16: bool = True) -> None:

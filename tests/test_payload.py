@@ -258,16 +258,26 @@ _DECODE_REASONS = [
 
 def test_every_reason_is_a_cause_a_person_understands(files, tmp_path):
     """Over a hostile corpus, every write refusal and every scan reason is a known phrasing
-    (no Python or library error text such as 'need at least one array to concatenate')."""
-    write_reasons, decode_reasons = {}, {}
+    (no Python or library error text such as 'need at least one array to concatenate'),
+    and a trial write (what `write --dry-run` makes) predicts each write's outcome and reason
+    without changing the file."""
+    write_reasons, decode_reasons, mispredicted = {}, {}, {}
     for path in _hostile_files(tmp_path, files):
         work = tmp_path / "work" / path.name
         work.parent.mkdir(exist_ok=True)
         shutil.copy(path, work)
         try:
+            write_genres(work, ["Jazz"], trial=True)
+            predicted = None
+        except TagError as exc:
+            predicted = str(exc)
+        assert work.read_bytes() == path.read_bytes(), path.name
+        try:
             write_genres(work, ["Jazz"])
         except TagError as exc:
             write_reasons[path.name] = str(exc)
+        if predicted != write_reasons.get(path.name):
+            mispredicted[path.name] = (predicted, write_reasons.get(path.name))
         try:
             decode(work, 16000, 2, 3.0)
         except DecodeError as exc:
@@ -275,6 +285,7 @@ def test_every_reason_is_a_cause_a_person_understands(files, tmp_path):
         work.unlink()
     unknown = {n: r for n, r in write_reasons.items() if not known(r)}
     assert not unknown, unknown
+    assert not mispredicted, mispredicted
     unknown = {
         n: r for n, r in decode_reasons.items() if not any(p.fullmatch(r) for p in _DECODE_REASONS)
     }

@@ -162,28 +162,49 @@ def parse(data: bytes) -> Tag:
 
 def render(tag: Tag, size: int | None = None) -> bytes:
     """The tag as bytes, ``size`` long when it fits (padding fills the rest), else grown."""
-    body = tag.extended + b"".join(tag.frames) + tag.junk
     footer = 10 if tag.version == 4 and tag.flags & 0x10 else 0
-    if tag.version < 4 and tag.flags & 0x80:
-        body = unsync_encode(body)
-    needed = 10 + len(body) + footer
-    if footer:  # a tag with a footer may not have padding
-        size = needed
-    elif size is None or size < needed:
-        size = needed + GROW_PADDING
-    padding = size - needed
-    extended = tag.extended
-    if tag.version == 3 and len(extended) >= 10:  # v2.3 keeps its padding size here
-        extended = extended[:6] + padding.to_bytes(4, "big") + extended[10:]
-        body = extended + body[len(extended) :]
-        if tag.flags & 0x80:
-            body = unsync_encode(unsync_decode(body))
-    length = _to_syncsafe(size - 10 - footer)
-    header = b"ID3" + bytes([tag.version, tag.revision, tag.flags]) + length
+    laid = _layout(tag, size, footer) or _layout(tag, None, footer)
+    if laid is None:
+        raise Unsupported("has an extended header whose padding size cannot be kept true")
+    body, total, padding = laid
+    header = b"ID3" + bytes([tag.version, tag.revision, tag.flags])
+    header += _to_syncsafe(total - 10 - footer)
     out = header + body + b"\x00" * padding
     if footer:
         out += b"3DI" + header[3:]
     return out
+
+
+def _layout(tag: Tag, size: int | None, footer: int) -> tuple[bytes, int, int] | None:
+    """The stored body, the tag's whole size and its padding (None: no stable layout).
+
+    A v2.3 extended header states the padding's size; in an unsynchronised tag
+    that statement is unsynchronised too, so its bytes may change the length
+    the padding must fill: the length is found again until the statement holds
+    (a size that makes it flip back and forth is given up, and the tag grown).
+    """
+    unsync = tag.version < 4 and tag.flags & 0x80
+    states_padding = tag.version == 3 and len(tag.extended) >= 10
+    extended = tag.extended
+    for _ in range(4):
+        body = extended + b"".join(tag.frames) + tag.junk
+        if unsync:
+            body = unsync_encode(body)
+        needed = 10 + len(body) + footer
+        if footer:  # a tag with a footer may not have padding
+            total = needed
+        elif size is None or size < needed:
+            total = needed + GROW_PADDING
+        else:
+            total = size
+        padding = total - needed
+        if not states_padding:
+            return body, total, padding
+        stated = extended[:6] + padding.to_bytes(4, "big") + extended[10:]
+        if stated == extended:
+            return body, total, padding
+        extended = stated
+    return None
 
 
 def empty(version: int) -> Tag:
