@@ -325,13 +325,9 @@ def plan(
     known = store.known() if store else {}
     since = store.interrupted_rescan() if store and rescan and resume else None
     todo, unchanged, gone = classify(walked.files, known, ref, rescan, since)
-    copied, todo = split_copied(todo, reuse, ref) if reuse and not rescan else ([], todo)
-    copies = [(item, there) for item, there, _ in copied]
-    relabel_copied = [item for item, _, same in copied if not same]
-    unchanged += [item[0] for item, _, same in copied if same]
     if store is None:
-        return Plan(walked, todo, relabel_copied, unchanged, gone, [], [], copied=copies)
-    there = str(reuse.path) if reuse else None
+        copies, relabel, todo = _split_reused(todo, reuse, ref, rescan, unchanged)
+        return Plan(walked, todo, relabel, unchanged, gone, [], [], copied=copies)
     found = {os.fspath(p) for p in walked.files}
     moved, moved_items, todo = split_moved(todo, known, found)
     retagged, todo = split_retagged(todo, known) if not rescan else ([], todo)
@@ -349,6 +345,8 @@ def plan(
         for item in kept
     }
     relabel, todo = _split_relabel(store, ref, todo, stored_as) if not rescan else ([], todo)
+    # Last, of what is left to decode: what the other database analysed of the same audio.
+    copies, relabel_copied, todo = _split_reused(todo, reuse, ref, rescan, unchanged)
     roots = {absolute(p) for p in paths}
     problem_dirs = {d for d, _ in walked.problems}
     taken = set(moved.values())
@@ -375,8 +373,21 @@ def plan(
         retagged,
         moves,
         copies,
-        there,
+        str(reuse.path) if reuse else None,
     )
+
+
+def _split_reused(
+    todo: list[Item], reuse: Store | None, ref: ModelRef, rescan: bool, unchanged: list[str]
+) -> tuple[list[tuple[Item, str]], list[Item], list[Item]]:
+    """``split_copied`` as the plan uses it: (the copies, those to re-label once copied, the
+    rest); a copy of ``ref``'s own result joins ``unchanged``."""
+    if reuse is None or rescan or not todo:
+        return [], [], todo
+    copied, todo = split_copied(todo, reuse, ref)
+    unchanged += [item[0] for item, _, same in copied if same]
+    relabel = [item for item, _, same in copied if not same]
+    return [(item, there) for item, there, _ in copied], relabel, todo
 
 
 def _stat_of(row: TrackRow) -> tuple[int | None, float | None]:

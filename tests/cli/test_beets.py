@@ -389,3 +389,20 @@ def test_beets_before_2_7_gets_one_genre_string(beets, beets_2_6, tmp_path):
     assert "0 items changed, 1 already set" in again.stderr
     assert beets.scans()[-1]["scanned"] == 0  # analysed once, by the other beets
     assert {t: p.stat().st_mtime_ns for t, p in beets.files().items()} == files  # write: no
+
+
+def test_after_a_change_to_a_trained_head_nothing_is_decoded(beets, tmp_path):
+    """The user trains a head on their tagger library and names it: the plugin predicts the
+    items from the musicnn embeddings its first run stored, decoding none (last: the
+    plugin's rows then hold the head's results)."""
+    from soundtracks import USER_NAMES, real_fixture, store_real_library
+
+    d = real_fixture()
+    library_db = tmp_path / "library.db"
+    store_real_library(tmp_path / "Music", library_db, [USER_NAMES[g] for g in d["groups"]])
+    run_cli("retrain", "--from-library", "--db", library_db, "--min-tracks", "3", env=beets.env)
+    head = beets.config("head.yaml", "audiogenre: {model: library}\n")
+    beets("-c", head, "audiogenre", "-p")
+    last = beets.scans()[-1]
+    assert (last["model"], last["scanned"], last["relabelled"]) == ("library", 0, 4)
+    assert {r["model"] for r in beets.heard().values()} == {"library"}
