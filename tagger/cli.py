@@ -1141,7 +1141,9 @@ def _print_head(card: dict, json_out: bool) -> None:
             f"  always answering {a['baseline_genre']}: accuracy {a['baseline_accuracy']:.3f}"
         )
     known = a.get("known_album")
-    if known:
+    if known and not known.get("calibrated", True):
+        typer.echo(f"  tracks of albums it learnt from: {known['why']}")
+    elif known:
         typer.echo(
             f"  tracks of albums it learnt from (held out within their album, the album's "
             f"other tags as evidence): accuracy "

@@ -3,15 +3,21 @@
 from __future__ import annotations
 
 import numpy as np
+from tolerance import U32
 
 from tagger.genres import nearest_genres, same_genre, spelling_key
-from tagger.models.head import album_evidence
+from tagger.models.head import album_evidence, album_key
 from tagger.training.from_library import (
+    LibraryTrack,
+    album_groups,
     fit_album_calibration,
     grouped_folds,
     make_labels,
     mates_counts,
+    not_default,
     read_mapping,
+    train_from_embeddings,
+    untagged_outcome,
     within_album_folds,
 )
 
@@ -114,3 +120,37 @@ def test_album_evidence_is_weighed_by_held_out_tracks():
     noise[np.arange(n), rng.integers(0, k, n)] += 4  # tags unrelated to the genre
     _, w_noise = fit_album_calibration(logits, album_evidence(noise, prior), y)
     assert 0.5 < w <= 1 and 0.05 < t < 20 and w_noise < 0.1, (t, w, w_noise)
+
+
+def test_too_few_album_mates_to_calibrate_apart_are_judged_as_unheard_albums_and_counted_so():
+    rng = np.random.default_rng(0)
+    centres = rng.normal(0, 1, (3, 16))
+    tracks, y = [], []
+    for c in range(3):  # three genres, two albums each, three tagged tracks per album
+        for i in range(6):
+            album = f"g{c} vol {i // 3}"
+            vec = (centres[c] + 0.3 * rng.normal(0, 1, 16)).astype(np.float32)
+            tracks.append(LibraryTrack(f"/m/{album}/{i}.ogg", f"G{c}", album, vec))
+            y.append(c)
+    labels = make_labels([t.tag_genre for t in tracks], min_tracks=3)
+    x = np.stack([t.embedding for t in tracks])
+    trained = train_from_embeddings(x, labels, album_groups(tracks), tracks=tracks)
+    known = trained.evaluation["known_album"]
+    assert known["calibrated"] is False and known["tracks"] < 20 and "never heard" in known["why"]
+    head = trained.head
+    probe = x[:4] + 0.1
+    keys = [
+        album_key("/m/a/1.ogg", "G0 Vol 0"),  # compared by spelling
+        album_key("/m/b/2.ogg", "g1 vol 1"),
+        album_key("/m/c/3.ogg", "Elsewhere"),
+        album_key("/m/new/4.ogg", None),
+    ]
+    probs, thresholds, in_album = head.predict(probe, keys)
+    # The same float32 logits over the same temperature, the zero evidence added in float64:
+    # each probability within the float32 rounding of the scaled logits, |z| u apiece, of 1.
+    z = np.abs(head.logits(probe) / head.temperature).max()
+    np.testing.assert_allclose(probs, head.probabilities(probe), rtol=4 * z * U32, atol=0)
+    assert (thresholds == head.threshold).all() and in_album.tolist() == [1, 1, 0, 0]
+    cases = untagged_outcome(head, probe, keys)["by_case"]
+    assert (cases["known_album"]["tracks"], cases["unseen_album"]["tracks"]) == (2, 2)
+    assert not_default(trained.evaluation) is None  # three well-separated genres

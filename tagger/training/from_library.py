@@ -399,35 +399,51 @@ def train_from_embeddings(
     known = counts.sum(axis=1) > 0
     head = average_heads(heads)  # the heads the thresholds were measured on (see average_heads)
     head.temperature, head.threshold, head.prior = temperature, threshold, prior
-    if known.sum() >= MIN_ALBUM_CASE:
-        evidence = album_evidence(counts[known], prior)
-        t, w = fit_album_calibration(mates_logits[known], evidence, y[known])
-        p = softmax(mates_logits[known] / t + w * evidence)
-        th = choose_threshold(p.max(axis=1), p.argmax(axis=1) == y[known], target)
-        head.album_temperature, head.album_weight, head.album_threshold = t, w, th
-        head.album_keys = sorted(set(groups))
-        index = {k: i for i, k in enumerate(head.album_keys)}
-        head.album_counts = np.zeros((len(index), n_classes))
-        np.add.at(head.album_counts, (np.array([index[g] for g in groups]), y), 1)
-        kept = p.max(axis=1) >= th
-        right = p.argmax(axis=1) == y[known]
+    head.album_keys = sorted(set(groups))
+    index = {k: i for i, k in enumerate(head.album_keys)}
+    head.album_counts = np.zeros((len(index), n_classes))
+    np.add.at(head.album_counts, (np.array([index[g] for g in groups]), y), 1)
+    if known.sum() < MIN_ALBUM_CASE:
+        # Too few to calibrate apart: tracks of albums it learnt from are judged as those of
+        # albums it never heard (no evidence, the same temperature and threshold).
+        head.album_temperature, head.album_weight, head.album_threshold = (
+            temperature,
+            0.0,
+            threshold,
+        )
         evaluation["known_album"] = {
-            "split": f"{folds}-fold within albums: each track predicted by a head that heard "
-            "its album-mates, their tags counted as evidence",
             "tracks": int(known.sum()),
-            "accuracy": round(float(right.mean()), 4),
-            "ece": round(ece(p, y[known]), 4),
-            "temperature": round(t, 4),
-            "album_weight": round(w, 4),
-            "threshold": round(th, 4),
-            "kept_fraction": round(float(kept.mean()), 4),
-            "kept_accuracy": round(float(right[kept].mean()), 4) if kept.any() else None,
+            "calibrated": False,
+            "why": f"only {int(known.sum())} tagged tracks have a tagged album-mate (at least "
+            f"{MIN_ALBUM_CASE} needed to calibrate them apart): judged as albums it never heard",
         }
+        return Trained(head, evaluation, probs.argmax(axis=1))
+    evidence = album_evidence(counts[known], prior)
+    t, w = fit_album_calibration(mates_logits[known], evidence, y[known])
+    p = softmax(mates_logits[known] / t + w * evidence)
+    th = choose_threshold(p.max(axis=1), p.argmax(axis=1) == y[known], target)
+    head.album_temperature, head.album_weight, head.album_threshold = t, w, th
+    kept = p.max(axis=1) >= th
+    right = p.argmax(axis=1) == y[known]
+    evaluation["known_album"] = {
+        "split": f"{folds}-fold within albums: each track predicted by a head that heard "
+        "its album-mates, their tags counted as evidence",
+        "tracks": int(known.sum()),
+        "calibrated": True,
+        "accuracy": round(float(right.mean()), 4),
+        "ece": round(ece(p, y[known]), 4),
+        "temperature": round(t, 4),
+        "album_weight": round(w, 4),
+        "threshold": round(th, 4),
+        "kept_fraction": round(float(kept.mean()), 4),
+        "kept_accuracy": round(float(right[kept].mean()), 4) if kept.any() else None,
+    }
     return Trained(head, evaluation, probs.argmax(axis=1))
 
 
-# Held-out tracks with a tagged album-mate needed to calibrate that case on its own;
-# with fewer, every untagged track is judged as of an album the head never heard.
+# Held-out tracks with a tagged album-mate needed to calibrate that case on its own (a
+# threshold is chosen on no fewer than 10 kept tracks, and two parameters are fitted); with
+# fewer, tracks of albums it learnt from are judged as those of albums it never heard.
 MIN_ALBUM_CASE = 20
 
 

@@ -128,6 +128,15 @@ def test_real_library_half_tagged_then_the_rest_labelled_from_stored_embeddings(
     text = run_cli("report", "--db", db).stdout
     assert "judged by what a head trained without their album" in text
 
+    # What retrain prints: the untagged tracks in each case, and what the head does to them.
+    text = run_cli("retrain", "--from-library", "--db", db, "--min-tracks", "4").stdout
+    for case, what in (("known_album", "learnt from"), ("unseen_album", "never heard")):
+        n = cases[case]
+        assert f"{n['tracks']} in albums it {what}" in text
+        assert f"labels {n['labelled']}, abstains on {n['abstained']}" in text
+    assert "tracks of albums it learnt from (held out within their album" in text
+    assert "the default model from now on" in text and 'set `model = "musicnn"`' in text
+
 
 def test_similar_puts_the_same_soundtrack_first(real_library):
     """Over every real track: the nearest neighbours come from its own soundtrack."""
