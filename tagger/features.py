@@ -78,9 +78,9 @@ class FeatureSpec:
 
 
 LOGMEL = FeatureSpec("logmel")
-# The MLP is the fast model: a scan computes its features on 3 windows spread over
-# the track (training still uses every slice of each clip).
-SUMMARY = FeatureSpec("summary", n_slices=3)
+# The MLP reads the published GTZAN table's 57 features, which describe a whole 30-second
+# clip: one 30-second stretch of each track (training: each GTZAN clip's first 30 s).
+SUMMARY = FeatureSpec("summary", slice_seconds=30.0, n_slices=1)
 # 5 patches per track agree with the all-patches top genre on 91% of real tracks
 # (benchmarks/musicnn_patches.py; 10 patches: 98%, at twice the cost).
 MUSICNN = FeatureSpec("musicnn", sr=16000, n_slices=5, n_fft=512, hop=256, n_mels=96, frames=187)
@@ -101,11 +101,14 @@ def _window(n_fft: int) -> np.ndarray:
     return 0.5 - 0.5 * np.cos(2.0 * np.pi * np.arange(n_fft) / n_fft)
 
 
-def stft_frames(windows: np.ndarray, n_fft: int, hop: int) -> np.ndarray:
+def stft_frames(
+    windows: np.ndarray, n_fft: int, hop: int, pad_mode: str = "constant"
+) -> np.ndarray:
     """(n, samples) -> (n, frames, 1 + n_fft // 2) complex64 short-time spectra.
 
     librosa's ``stft`` defaults (centred frames, zero padding, periodic Hann
-    window, stored as complex64), frames first.  The musicnn and ResNet inputs
+    window, stored as complex64), frames first; ``pad_mode="reflect"`` mirrors
+    the ends instead, librosa's default before 0.10.  The musicnn and ResNet inputs
     need nothing else of librosa, and importing librosa's feature module
     (scipy.signal, numba) costs a fresh worker 2-3 s before its first file.
     Computed in float64 like librosa (in float32, near-silent bins lose enough
@@ -114,7 +117,8 @@ def stft_frames(windows: np.ndarray, n_fft: int, hop: int) -> np.ndarray:
     """
     import scipy.fft
 
-    padded = np.pad(windows, [(0, 0)] * (windows.ndim - 1) + [(n_fft // 2, n_fft // 2)])
+    edges = [(0, 0)] * (windows.ndim - 1) + [(n_fft // 2, n_fft // 2)]
+    padded = np.pad(windows, edges, mode=pad_mode)  # type: ignore[call-overload]
     frames = np.lib.stride_tricks.sliding_window_view(padded, n_fft, axis=-1)[..., ::hop, :]
     return scipy.fft.rfft(frames * _window(n_fft), axis=-1).astype(np.complex64, copy=False)
 
@@ -158,21 +162,14 @@ def mel_slices(windows: np.ndarray, spec: FeatureSpec) -> np.ndarray:
 
 
 def _mean_var(x: np.ndarray) -> list[np.ndarray]:
-    """Per-slice mean and variance over every axis but the first."""
+    """Per-window mean and variance over every axis but the first."""
     flat = x.reshape(x.shape[0], -1)
     return [flat.mean(axis=1), flat.var(axis=1)]
 
 
 @functools.lru_cache(maxsize=8)
-def _mask_spreader(sr: int, n_fft: int) -> np.ndarray:
-    """(bins, mels) weights that spread a mel-band mask back over the STFT bins."""
-    basis = mel_filterbank(sr, n_fft, HPSS_BANDS)
-    return np.ascontiguousarray(basis.T / np.maximum(basis.sum(axis=0), 1e-10)[:, None])
-
-
-@functools.lru_cache(maxsize=8)
-def _chroma_filterbank(sr: int, n_fft: int) -> np.ndarray:
-    return librosa.filters.chroma(sr=sr, n_fft=n_fft, tuning=0.0)
+def _chroma_filterbank(sr: int, n_fft: int, tuning: float) -> np.ndarray:
+    return librosa.filters.chroma(sr=sr, n_fft=n_fft, tuning=tuning)
 
 
 def spectral_shape(
@@ -199,15 +196,57 @@ def spectral_shape(
     return centroid.astype(np.float32), bandwidth.astype(np.float32), rolloff
 
 
+def _running_median_rows(x: np.ndarray, size: int) -> np.ndarray:
+    """Median of every ``size``-long window along each row of a 2-D array, edges mirrored.
+
+    One sorted window per row, updated by removing the sample that leaves and
+    inserting the one that enters (at most ``size`` moves a step): ~12x faster
+    than a partition of every window, the same values (a median is a selection).
+    """
+    rows, n = x.shape
+    h = size // 2
+    out = np.empty_like(x)
+    win = np.empty(size, x.dtype)
+    padded = np.empty(n + 2 * h, x.dtype)
+    for r in range(rows):
+        for i in range(n + 2 * h):  # "reflect" as scipy.ndimage names it: d c b a | a b c d
+            k = (i - h) % (2 * n)
+            padded[i] = x[r, k if k < n else 2 * n - 1 - k]
+        win[:] = np.sort(padded[:size])
+        out[r, 0] = win[h]
+        for j in range(1, n):
+            old, new = padded[j - 1], padded[j - 1 + size]
+            k = np.searchsorted(win, old)
+            if new >= old:
+                while k + 1 < size and win[k + 1] < new:
+                    win[k] = win[k + 1]
+                    k += 1
+            else:
+                while k > 0 and win[k - 1] > new:
+                    win[k] = win[k - 1]
+                    k -= 1
+            win[k] = new
+            out[r, j] = win[h]
+    return out
+
+
 def median_filter(x: np.ndarray, size: int, axis: int) -> np.ndarray:
-    """Running median along ``axis`` with mirrored edges: ``scipy.ndimage.median_filter``'s
-    ``reflect`` mode, which ``librosa.decompose.hpss`` uses, and the same values."""
-    pad = [(0, 0)] * x.ndim
-    pad[axis] = (size // 2, size // 2)
-    windows = np.lib.stride_tricks.sliding_window_view(
-        np.pad(x, pad, mode="symmetric"), size, axis=axis
-    )
-    return np.partition(windows, size // 2, axis=-1)[..., size // 2]
+    """Running median of odd ``size`` along ``axis`` with mirrored edges:
+    ``scipy.ndimage.median_filter``'s ``reflect`` mode, which ``librosa.decompose.hpss``
+    uses, and the same values."""
+    moved = np.moveaxis(x, axis, -1)
+    rows = np.ascontiguousarray(moved).reshape(-1, moved.shape[-1])
+    return np.moveaxis(_median_kernel()(rows, size).reshape(moved.shape), -1, axis)
+
+
+@functools.cache
+def _median_kernel():
+    """``_running_median_rows`` compiled by numba (which librosa brings), on first use only:
+    the musicnn and ResNet workers never import numba.  The machine code is cached on disk,
+    so a fresh worker loads it in milliseconds."""
+    import numba
+
+    return numba.njit(cache=True, nogil=True)(_running_median_rows)
 
 
 @functools.lru_cache(maxsize=8)
@@ -255,59 +294,111 @@ def zero_crossing_rate(windows: np.ndarray, frame_length: int, hop: int) -> np.n
     return inside / frame_length
 
 
-HPSS_BANDS = 64
+def rms(windows: np.ndarray, frame_length: int, hop: int) -> np.ndarray:
+    """(n, samples) -> (n, frames): ``librosa.feature.rms(y=...)``, the root mean square of each
+    centred, unwindowed frame, the signal mirrored at its ends (``pad_mode="reflect"``, the
+    default when the table was made), from running sums of the squares in float64."""
+    half = frame_length // 2
+    y = np.pad(windows.astype(np.float64), [(0, 0), (half, half)], mode="reflect")
+    running = np.concatenate([np.zeros((len(y), 1)), np.cumsum(y * y, axis=1)], axis=1)
+    starts = np.arange(0, y.shape[1] - frame_length + 1, hop)
+    power = (running[:, starts + frame_length] - running[:, starts]) / frame_length
+    return np.sqrt(np.maximum(power, 0.0))
 
 
-def _hpss_signals(
-    D: np.ndarray, power: np.ndarray, windows: np.ndarray, sr: int, n_fft: int, hop: int
-) -> tuple[np.ndarray, np.ndarray]:
-    """Harmonic and percussive signals by median-filtering HPSS on the mel spectrogram.
+def power_to_db(power: np.ndarray, top_db: float = 80.0) -> np.ndarray:
+    """``librosa.power_to_db(ref=1.0, amin=1e-10, top_db=80)`` of each window (axis 0) on its
+    own: librosa's floor is 80 dB under the loudest value of the whole array it is given."""
+    db = 10.0 * np.log10(np.maximum(power, 1e-10))
+    loudest = db.reshape(len(db), -1).max(axis=1).reshape((-1,) + (1,) * (db.ndim - 1))
+    return np.maximum(db, loudest - top_db)
 
-    Median filtering the full 1025-bin STFT costs ~130 ms per 3-second slice,
-    more than every other feature together.  The soft masks are computed on a
-    64-band mel power instead (16x fewer rows, ~4 ms a slice) and spread back
-    over the STFT bins through the mel filterbank; the harmonic part is inverted as in
-    ``librosa.effects.hpss``.  The masks sum to one and the Hann-window inverse
-    STFT reconstructs the input exactly, so the percussive part is the rest of
-    the signal, with no second inverse transform.  ``D`` is frames-first.
+
+# librosa.decompose.hpss's defaults, which ``librosa.effects.hpss`` uses.
+HPSS_KERNEL = 31
+
+
+def hpss(D: np.ndarray, windows: np.ndarray, hop: int) -> tuple[np.ndarray, np.ndarray]:
+    """Harmonic and percussive signals, (n, samples) each, as the GTZAN table has them.
+
+    ``librosa.effects.hpss`` as it was when the table was made: median filters
+    of the magnitude along time and along frequency (31 frames, 31 bins),
+    Wiener-like soft masks (power 2; a bin where both filters are zero belongs
+    to neither) on the complex STFT ``D`` (frames-first), each part inverted
+    *without* a target length (the centred frames give ``hop * (frames - 1)``
+    samples) and then zero-padded to the input's length, as
+    ``util.fix_length(istft(...), len(y))`` did.  Inverting to the exact length
+    instead moves the table's harmonic and percussive means by up to 1% of
+    their spread across GTZAN.
+
+    The masks sum to one wherever a filter is non-zero, and the inverse of the
+    whole STFT is the input itself, so the percussive part is the input less
+    the harmonic one (less the inverse of the rare bins that belong to
+    neither): one inverse transform instead of two.
     """
-    mel = power @ mel_filterbank(sr, n_fft, HPSS_BANDS).T  # (n, frames, bands)
-    harm = median_filter(mel, 17, axis=-2)  # along time
-    perc = median_filter(mel, 17, axis=-1)  # along frequency
-    mask_h = librosa.util.softmask(harm, perc, power=2, split_zeros=True)
-    lin_h = np.clip(mask_h @ _mask_spreader(sr, n_fft).T, 0.0, 1.0)
-    harmonic = istft(D * lin_h, hop, windows.shape[-1])
-    return harmonic, windows - harmonic
+    S = np.abs(D)
+    harm = median_filter(S, HPSS_KERNEL, axis=-2)  # along time
+    perc = median_filter(S, HPSS_KERNEL, axis=-1)  # along frequency
+    harm *= harm
+    total = harm + perc * perc
+    live = total > 0
+    mask_h = np.divide(harm, total, out=np.zeros_like(total), where=live)
+    samples = windows.shape[-1]
+    inverted = hop * (D.shape[-2] - 1)
+    kept = min(inverted, samples)
+    harmonic = np.zeros((len(D), samples), np.float32)
+    harmonic[:, :kept] = istft(D * mask_h, hop, inverted)[:, :kept]
+    percussive = np.zeros_like(harmonic)
+    percussive[:, :kept] = windows[:, :kept] - harmonic[:, :kept]
+    stray = ~live & (S > 0)
+    if stray.any():
+        percussive[:, :kept] -= istft(D * stray, hop, inverted)[:, :kept]
+    return harmonic, percussive
 
 
 def summary_features(windows: np.ndarray, sr: int, n_fft: int = 2048, hop: int = 512) -> np.ndarray:
     """(n, samples) windows -> (n, 57) summary features, in ``SUMMARY_NAMES`` order.
 
-    One STFT per slice feeds every spectral feature; the harmonic and
-    percussive signals come from HPSS of the same STFT.  Each feature is
-    librosa's definition (``tests/test_features.py`` holds them to it within
-    float tolerance); spectra stay frames-first (contiguous along the bins)
-    and the slow features are computed here in fewer passes.
+    Each column is what the published GTZAN feature table
+    (``features_30_sec.csv``) holds: librosa's function of that name on the
+    whole window with its defaults at the time (frames of 2,048 samples, hop
+    512, centred and mirrored at the ends), then the mean and variance over
+    every frame (for chroma: every frame and pitch class; for
+    ``harmony``/``perceptr``: every sample of ``librosa.effects.hpss``'s
+    harmonic and percussive signals).  RMS is of the unwindowed frames, chroma
+    uses the tuning librosa estimates from the spectrum, tempo is
+    ``librosa.feature.tempo`` with its 8-second autocorrelation window.  One
+    STFT feeds every spectral feature; ``tests/test_features.py`` holds each
+    part to librosa's own function and the whole to the table.
     """
-    D = stft_frames(windows, n_fft, hop)  # (n, frames, bins)
+    import scipy.fft
+
+    D = stft_frames(windows, n_fft, hop, pad_mode="reflect")  # (n, frames, bins)
     S = np.abs(D)
     power = S**2
-    harm, perc = _hpss_signals(D, power, windows, sr, n_fft, hop)
-    mel_db = librosa.power_to_db(np.swapaxes(power @ mel_filterbank(sr, n_fft).T, -1, -2))
-    onset = librosa.onset.onset_strength(S=mel_db, sr=sr, hop_length=hop)
-    # The autocorrelation window defaults to 8 s; a 3-second slice has 3 s to offer,
-    # the rest would be padding (and 7x the cost).
+    harm, perc = hpss(D, windows, hop)
+    mel_db = power_to_db(power @ mel_filterbank(sr, n_fft).T)  # (n, frames, 128)
+    # The table's tempo is ``librosa.beat.beat_track``'s: its onset envelope is the median
+    # over mel bands of the rise in dB, not ``onset_strength``'s default mean.
+    onset = librosa.onset.onset_strength(
+        S=np.swapaxes(mel_db, -1, -2), sr=sr, hop_length=hop, aggregate=np.median
+    )
     tempo = librosa.feature.tempo(
         onset_envelope=onset, sr=sr, hop_length=hop, ac_size=min(8.0, windows.shape[-1] / sr)
     ).reshape(len(windows))
     centroid, bandwidth, rolloff = spectral_shape(S, sr, n_fft)
-    chroma = librosa.util.normalize(power @ _chroma_filterbank(sr, n_fft).T, norm=np.inf, axis=-1)
-    # librosa.feature.rms from a spectrum: the DC and Nyquist bins count half.
-    rms = np.sqrt(2.0 * (power.sum(axis=-1) - 0.5 * (power[..., 0] + power[..., -1])) / n_fft**2)
+    chroma = np.stack(
+        [
+            librosa.util.normalize(
+                p @ _chroma_filterbank(sr, n_fft, _tuning(p, sr, n_fft)).T, norm=np.inf, axis=-1
+            )
+            for p in power
+        ]
+    )
     cols: list[np.ndarray] = []
     for feat in (
         chroma,
-        rms,
+        rms(windows, n_fft, hop),
         centroid,
         bandwidth,
         rolloff,
@@ -317,10 +408,15 @@ def summary_features(windows: np.ndarray, sr: int, n_fft: int = 2048, hop: int =
     ):
         cols += _mean_var(feat)
     cols.append(tempo)
-    mfcc = librosa.feature.mfcc(S=mel_db, n_mfcc=20)  # (n, 20, frames)
+    mfcc = scipy.fft.dct(mel_db, type=2, norm="ortho", axis=-1)[..., :20]  # (n, frames, 20)
     for i in range(20):
-        cols += _mean_var(mfcc[:, i])
+        cols += _mean_var(mfcc[..., i])
     return np.nan_to_num(np.stack(cols, axis=1)).astype(np.float32)
+
+
+def _tuning(power: np.ndarray, sr: int, n_fft: int) -> float:
+    """librosa's tuning estimate for ``chroma_stft`` from a (frames, bins) power spectrum."""
+    return float(librosa.estimate_tuning(S=power.T, sr=sr, n_fft=n_fft, bins_per_octave=12))
 
 
 def extract(windows: list[np.ndarray] | np.ndarray, spec: FeatureSpec) -> np.ndarray:

@@ -2,19 +2,26 @@
 
 The summary features and spectrograms are computed in fewer passes than
 librosa takes (``tagger.features``); each part must give librosa's values
-within float tolerance, so that models trained before and after agree.
+within float tolerance, so that models trained before and after agree.  The
+57 summary features as a whole must reproduce the published GTZAN feature
+table on the real GTZAN clips in ``../shared/gtzan`` (skipped where absent).
 """
 
 from __future__ import annotations
+
+import csv
+from pathlib import Path
 
 import librosa
 import numpy as np
 import pytest
 import scipy.ndimage
+import soundfile as sf
 from tolerance import U32
 
 from tagger import features as F
-from tagger.features import MUSICNN, extract
+from tagger.decode import decode
+from tagger.features import MUSICNN, SUMMARY, SUMMARY_NAMES, extract
 from tagger.training.synth import synth_track
 
 SR = 22050
@@ -68,11 +75,15 @@ def test_summary_parts_are_librosas(slices):
         atol=1e-12,  # exact: a count of crossings over 2,048 (a power of two)
     )
     mel = np.abs(d[..., :64]) ** 2
-    for axis, size in ((-2, (1, 17, 1)), (-1, (1, 1, 17))):
+    for axis, size in ((-2, (1, 17, 1)), (-1, (1, 1, 17)), (-2, (1, 31, 1)), (-1, (1, 1, 31))):
         np.testing.assert_array_equal(
-            F.median_filter(mel, 17, axis),
+            F.median_filter(mel, size[axis], axis),
             scipy.ndimage.median_filter(mel, size=size, mode="reflect"),
         )
+    np.testing.assert_array_equal(  # fewer samples than the kernel: mirrored again and again
+        F.median_filter(mel[:, :5, :3], 31, -2),
+        scipy.ndimage.median_filter(mel[:, :5, :3], size=(1, 31, 1), mode="reflect"),
+    )
     masked = d * 0.7
     ref = librosa.istft(np.swapaxes(masked, 1, 2), hop_length=512, length=slices.shape[1])
     # Two float32 inverse FFTs of 2,048 points: each frame off by at most log2(n)·η of its
@@ -81,6 +92,93 @@ def test_summary_parts_are_librosas(slices):
     # 512, and dividing by the Hann windows' squared sum (1.5) shrinks the gap.
     atol = 2 * 11 * 7 * U32 * np.sqrt(2048) * 4 / 1.5 * np.abs(ref).max()
     np.testing.assert_allclose(F.istft(masked, 512, slices.shape[1]), ref, atol=atol, rtol=0)
+
+
+def test_table_parts_are_librosas_of_the_time(slices):
+    """RMS, HPSS and the dB scale as librosa computed them when the GTZAN table was made."""
+    ref = librosa.feature.rms(y=slices, pad_mode="reflect")[:, 0]
+    # Sums of 2,048 float32 squares: librosa's in float32 (off by 2,048·u of the sum at most),
+    # tagger's in float64 (off by far less); a square root halves the relative error.
+    np.testing.assert_allclose(F.rms(slices, 2048, 512), ref, rtol=2048 * U32, atol=0)
+    d = F.stft_frames(slices, 2048, 512, pad_mode="reflect")
+    ref_d = librosa.stft(slices, n_fft=2048, hop_length=512, pad_mode="reflect")
+    atol = 2 * np.sqrt(2) * U32 * np.abs(ref_d).max() * (1 + 1e-6)  # as in the first test
+    np.testing.assert_allclose(np.swapaxes(d, 1, 2), ref_d, rtol=0, atol=atol)
+    harm, perc = F.hpss(d, slices, 512)
+    ref_h, ref_p = librosa.decompose.hpss(ref_d)
+    for got, part in ((harm, ref_h), (perc, ref_p)):
+        # librosa < 0.8: istft without a length, then fix_length to the input's.
+        want = librosa.util.fix_length(librosa.istft(part, hop_length=512), size=slices.shape[1])
+        # The masked spectra differ by the STFTs' rounding (above) times a mask <= 1, plus the
+        # two inverse FFTs' own error (bounded as for ``istft`` in the test before).
+        atol = 2 * 11 * 7 * U32 * np.sqrt(2048) * 4 / 1.5 * np.abs(want).max() + atol
+        np.testing.assert_allclose(got, want, atol=atol, rtol=0)
+        assert np.all(got[:, 512 * (d.shape[1] - 1) :] == 0)  # the zero-padded tail
+    mel = (np.abs(d) ** 2) @ F.mel_filterbank(SR, 2048).T
+    for one, want in zip(F.power_to_db(mel), mel):  # each window floored on its own
+        np.testing.assert_allclose(one, librosa.power_to_db(want), rtol=1e-6, atol=1e-4)
+
+
+# The published table's rows, and the real clips it describes, where the data is present
+# (CI has ../shared beside the clone; development trees link it there).
+GTZAN = Path(__file__).resolve().parents[2] / "shared" / "gtzan"
+TABLE = GTZAN / "features_30_sec.csv"
+DEV = sorted((GTZAN / "dev").glob("*/*.flac")) if TABLE.is_file() else []
+# The harmonic and percussive means are centred on zero (|mean| ~ 1e-4 of a signal
+# within ±1): a relative tolerance of a number that small would measure rounding, so they
+# are held to 1% of their spread across the table instead.
+CENTRED = ("harmony_mean", "perceptr_mean")
+
+
+def _table() -> dict[str, dict[str, float]]:
+    with open(TABLE, newline="") as f:
+        return {
+            r["filename"].rsplit(".", 1)[0]: {k: float(r[k]) for k in SUMMARY_NAMES}
+            for r in csv.DictReader(f)
+        }
+
+
+def _dev_params() -> list:
+    """Every dev clip; the first of each genre in the quick run, the rest marked slow (each
+    clip costs about half a second: HPSS of 30 seconds is the bulk)."""
+    seen: set[str] = set()
+    params = []
+    for path in DEV:
+        genre = path.parent.name
+        params.append(
+            pytest.param(path, id=path.stem, marks=() if genre not in seen else pytest.mark.slow)
+        )
+        seen.add(genre)
+    return params or [pytest.param(None, marks=pytest.mark.skip(reason=f"{TABLE} not present"))]
+
+
+@pytest.mark.parametrize("clip", _dev_params())
+def test_summary_features_reproduce_the_gtzan_table(clip):
+    """Each of the 57 columns within 1% of the published table's value for that clip
+    (the centred means: 1% of the column's spread; tempo: 2 BPM), computed on the whole
+    clip as the table was, decoded by tagger's own decoder."""
+    table = _table()
+    want = table[clip.stem]
+    frames = sf.info(str(clip)).frames  # 22,050 Hz, as GTZAN is: one window, the whole clip
+    windows = decode(clip, SR, 1, frames / SR).windows
+    assert len(windows) == 1 and len(windows[0]) == frames
+    got = dict(zip(SUMMARY_NAMES, F.summary_features(np.stack(windows), SR)[0].tolist()))
+    spread = {n: float(np.std([row[n] for row in table.values()])) for n in CENTRED}
+    wrong = []
+    for name in SUMMARY_NAMES:
+        gap = abs(got[name] - want[name])
+        limit = 2.0 if name == "tempo" else 0.01 * spread.get(name, abs(want[name]))
+        if not gap <= limit:
+            wrong.append(f"{name}: {got[name]:.6g}, table {want[name]:.6g}")
+    assert not wrong, f"{clip.stem}: " + "; ".join(wrong)
+
+
+def test_summary_spec_reads_one_30_second_stretch():
+    """The MLP's input: one 30-second window of a track, 57 features of it."""
+    assert (SUMMARY.slice_seconds, SUMMARY.n_slices, SUMMARY.input_shape()) == (30.0, 1, (57,))
+    y = synth_track("pulse", 30.0, SR, seed=3)[: 30 * SR].astype(np.float32)
+    x = extract([y], SUMMARY)
+    assert x.shape == (1, 57) and np.isfinite(x).all()
 
 
 @pytest.mark.slow

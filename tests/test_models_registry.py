@@ -33,8 +33,8 @@ def _resolve_as_nobody(home: str, conn) -> None:
 
 def test_models_resolve_by_registered_name_or_file_with_one_line_errors(tmp_path):
     assert resolve("musicnn")[0].model_class == "musicnn"
-    with pytest.raises(TaggerError, match="no trained mlp model is installed"):
-        resolve("mlp")
+    with pytest.raises(TaggerError, match="no trained resnet model is installed"):
+        resolve("resnet")
     with pytest.raises(TaggerError, match="no such model"):
         resolve(tmp_path / "none.keras")
     bogus = tmp_path / "mine.keras"

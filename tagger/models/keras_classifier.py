@@ -73,7 +73,7 @@ def build_resnet(spec: FeatureSpec, n_classes: int, x_train: np.ndarray, width: 
 
 
 def build_mlp(spec: FeatureSpec, n_classes: int, x_train: np.ndarray, width: int = 24) -> Any:
-    """The MLP on summary features, its scaler set from the training slices."""
+    """The MLP on summary features, its scaler set from the training rows (inside the net)."""
     from ..nets.mlp import build_mlp as build
 
     return build(

@@ -120,7 +120,7 @@ KINDS: dict[str, ModelKind] = {
         ModelKind(
             "mlp",
             "MLP",
-            "MLP on 57 summary features per 3-second slice",
+            "MLP on the 57 summary features of a 30-second stretch (the GTZAN table's)",
             KerasClassifier,
             SUMMARY,
             ".keras",

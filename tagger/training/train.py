@@ -110,6 +110,7 @@ class Fitted:
     epochs_total: int
     seconds: float
     slices: int
+    best_epoch: int  # the epoch whose weights were kept (1-based); the last without validation
 
 
 @dataclass
@@ -130,7 +131,9 @@ def fit(job: Job) -> Fitted:
     """Train the job's net on the train split, early-stopped on the validation split.
 
     Checkpoints every epoch in ``work_dir`` (a killed run resumes there); the
-    best weights by validation loss are restored at the end.
+    best weights by validation loss are restored at the end.  A split with no
+    validation side trains for exactly ``cfg.epochs`` (a final fit on train +
+    valid, its epoch count chosen before on the validation split).
     """
     kind, split, feats, genres, cfg = job.kind, job.split, job.feats, job.genres, job.cfg
     work_dir, log = job.work_dir, job.log
@@ -138,8 +141,11 @@ def fit(job: Job) -> Fitted:
     keras = keras_module()
     keras.utils.set_random_seed(cfg.seed)
     x_tr, y_tr, _, _ = slices_of(split.train, feats, genres)
-    x_va, y_va, _, _ = slices_of(split.valid, feats, genres)
     n = len(genres)
+    validation = None
+    if split.valid:
+        x_va, y_va, _, _ = slices_of(split.valid, feats, genres)
+        validation = (x_va, np.eye(n, dtype=np.float32)[y_va])
     net = kind.build(kind.spec, n, x_tr, cfg.width)
     steps = int(np.ceil(len(x_tr) / cfg.batch)) * cfg.epochs
     schedule = keras.optimizers.schedules.CosineDecay(
@@ -155,17 +161,18 @@ def fit(job: Job) -> Fitted:
     )
     ckpt = work_dir / f"{kind.name}-checkpoint"
     ckpt.mkdir(parents=True, exist_ok=True)
+    stopping = keras.callbacks.EarlyStopping(
+        monitor="val_loss", patience=cfg.patience, restore_best_weights=True
+    )
     callbacks = [
         keras.callbacks.BackupAndRestore(str(ckpt)),
-        keras.callbacks.EarlyStopping(
-            monitor="val_loss", patience=cfg.patience, restore_best_weights=True
-        ),
+        *([stopping] if validation else []),
         keras.callbacks.CSVLogger(str(work_dir / f"{kind.name}-log.csv"), append=True),
     ]
     t0 = time.time()
     hist = net.fit(
         _sequence(keras, x_tr, y_tr, n, cfg.batch, cfg.seed, kind.spec.kind == "logmel"),
-        validation_data=(x_va, np.eye(n, dtype=np.float32)[y_va]),
+        validation_data=validation,
         epochs=cfg.epochs,
         callbacks=callbacks,
         verbose=2 if sys.stderr.isatty() else 0,
@@ -173,9 +180,10 @@ def fit(job: Job) -> Fitted:
     seconds = time.time() - t0
     clean = kind.build(kind.spec, n, x_tr, cfg.width)  # no optimizer state in the file
     clean.set_weights(net.get_weights())
-    fitted = Fitted(
-        net, clean, len(hist.epoch), hist.epoch[-1] + 1 if hist.epoch else 0, seconds, len(x_tr)
-    )
+    total = hist.epoch[-1] + 1 if hist.epoch else 0
+    # EarlyStopping keeps the best epoch's weights (0-based ``best_epoch``) once it has run.
+    best = stopping.best_epoch + 1 if validation and hist.epoch else total
+    fitted = Fitted(net, clean, len(hist.epoch), total, seconds, len(x_tr), best)
     log(
         f"{kind.name}: trained {fitted.epochs_run} epochs in {seconds:.0f} s "
         f"({fitted.epochs_total} in all)"

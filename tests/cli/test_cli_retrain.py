@@ -146,7 +146,7 @@ def test_synthetic_models_are_never_the_default(trained, isolated_home):
     ref, notice = resolve(None)
     assert ref.name == "resnet" and notice is None and ref.source == "user"
     listed = run_json("models")
-    assert [m["name"] for m in listed] == ["musicnn", "resnet"]
+    assert [m["name"] for m in listed] == ["musicnn", "resnet", "mlp"]  # the MLP ships
 
 
 def test_scan_with_a_trained_model(trained, library, tmp_path):
