@@ -43,6 +43,10 @@ def test_tempo_and_voice_from_scan_to_tags_and_back(library, tmp_path):
     within = run_json("ls", "--db", db, "--bpm", f"{some}-")
     assert {Path(t["path"]).name for t in within} == {n for n, b in with_bpm.items() if b >= some}
     assert run_json("ls", "--db", db, "--bpm", f"-{some}") != []
+    query = library / sorted(stored)[0]
+    near = run_json("similar", query, "--db", db, "--bpm", f"{some}-")
+    expected = {n for n, b in with_bpm.items() if b >= some} - {query.name}
+    assert {Path(r["path"]).name for r in near["results"]} == expected  # --top 10 > 8 tracks
     wrong = run_cli("ls", "--db", db, "--bpm", "fast", check=False)
     assert wrong.returncode == 2 and "--bpm" in wrong.stderr and "Traceback" not in wrong.stderr
     by_voice = run_json("report", "--db", db, "--by", "voice")
