@@ -74,3 +74,16 @@ def voice(tags: Mapping[str, float] | None) -> str | None:
     if share <= 1.0 - DECISIVE:
         return INSTRUMENTAL
     return None
+
+
+def voice_description() -> dict:
+    """The rule as data, for the model card (beside the genre rule)."""
+    return {
+        "tags": {net: {"vocal": list(v), "instrumental": list(n)} for net, (v, n) in SIDES.items()},
+        "rule": "per net, each side's evidence is its strongest tag and the net's vote is the "
+        "vocal side's share of the two; the votes of the two nets are averaged; vocal when the "
+        f"mean is at least {DECISIVE:.4g}, instrumental at most {1 - DECISIVE:.4g}, else none",
+        "why": "each net's voice tags exclude each other on a clip as people tagged it "
+        "(MagnaTagATune's listeners, Last.fm's users), while each sigmoid's level follows its "
+        "tag's base rate, so the shares are compared, not the outputs; 2:1 odds either way decide",
+    }

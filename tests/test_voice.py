@@ -41,3 +41,12 @@ def test_instrumental_soundtracks_are_not_called_vocal():
     assert len(calls) == 57
     assert calls.count(VOCAL) <= 0.1 * len(calls)
     assert calls.count(INSTRUMENTAL) >= 0.5 * len(calls)
+
+
+def test_the_shipped_card_states_the_rule_the_code_applies():
+    import json
+
+    from tagger.voice import voice_description
+
+    card = json.loads((Path(__file__).parent.parent / "models" / "musicnn.json").read_text())
+    assert card["voice_from_tags"] == voice_description()
