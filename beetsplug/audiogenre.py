@@ -17,6 +17,10 @@ tagger's ``config.toml``) shares one on purpose.  What ``tagger scan`` already
 analysed is not decoded again either: a file whose audio (its fingerprint) the
 user's tagger library holds, by the same model or with the embedding a trained
 head needs, has that analysis copied into the plugin's database.
+Each track's tempo and voice from the same results go to beets' ``bpm`` field
+(a whole number) and a ``voice`` flexible attribute (``instrumental`` or
+``vocal``; unset when tagger is unsure), per track in album mode too, a value
+the item has already kept unless ``overwrite``.
 The genres are then set on the beets items (or albums) and saved by beets
 itself: beets' database and, when beets' ``import.write`` setting (or
 ``-w``/``-W``) says so, the files' tags, so beets and the files agree.  After
@@ -63,6 +67,8 @@ GENRE_FIELD = "genres" if "genres" in Item._fields else "genre"
 
 
 FILES_WRITTEN = "files written"  # the summary's count of files beets rewrote
+TEMPO_SET = "items given a tempo or voice"  # the summary's count of items whose bpm/voice changed
+VOICE_FIELD = "voice"  # the flexible attribute: instrumental | vocal (unset: unsure)
 
 
 class Outcome(enum.StrEnum):
@@ -346,8 +352,12 @@ class AudioGenrePlugin(BeetsPlugin):
             for target, files in work:
                 outcome = self._tag_one(target, files, rows, rules, write, pretend, rewritten)
                 counts[outcome] += 1
-            _record_rewrites(store, rewritten)
-            counts[FILES_WRITTEN] = len(rewritten)
+            for _, files in work:  # each track's own tempo and voice, in both modes
+                for item, path in files:
+                    if self._tempo_and_voice(item, path, rows, rules, write, pretend, rewritten):
+                        counts[TEMPO_SET] += 1
+            _record_rewrites(store, sorted(set(rewritten)))
+            counts[FILES_WRITTEN] = len(set(rewritten))
         finally:
             store.close()
         return self._summary(counts, targets, pretend)
@@ -459,10 +469,54 @@ class AudioGenrePlugin(BeetsPlugin):
             item.store()
         return Outcome.CHANGED
 
+    def _tempo_and_voice(
+        self,
+        item: Item,
+        path: str,
+        rows: dict[str, TrackRow],
+        rules: Rules,
+        write: bool,
+        pretend: bool,
+        rewritten: list[str],
+    ) -> bool:
+        """Set beets' ``bpm`` (a whole number, as beets keeps it) and the ``voice`` flexible
+        attribute from the track's stored result; True when either changed.
+
+        A value the item has already is kept unless ``overwrite``, as genres are; beets'
+        ``bpm`` of 0 means none.  The item is read again first: the genre pass may have
+        stored it (an album's genre is copied to its items).
+        """
+        row = rows.get(path)
+        if row is None or row.error:
+            return False
+        if item.id is not None and not pretend:
+            item.load()
+        changed = []
+        if row.bpm is not None:
+            bpm = round(row.bpm)
+            if item.bpm != bpm and (not item.bpm or rules.overwrite):
+                item.bpm = bpm
+                changed.append("bpm")
+        if row.voice is not None:
+            old = item.get(VOICE_FIELD)
+            if old != row.voice and (not old or rules.overwrite):
+                item[VOICE_FIELD] = row.voice
+                changed.append(VOICE_FIELD)
+        if not changed:
+            return False
+        ui.show_model_changes(item, fields=changed)
+        if not pretend:
+            if write and item.try_write():
+                rewritten.append(path)
+            item.store()
+        return True
+
     def _summary(self, counts: Counter, targets: list[Target], pretend: bool) -> Counter:
         n = counts[Outcome.CHANGED]
         noun = ("album" if targets and isinstance(targets[0], Album) else "item") + "s" * (n != 1)
         parts = [f"pretend: {n} {noun} would change" if pretend else f"{n} {noun} changed"]
+        if counts[TEMPO_SET]:
+            parts.append(f"{counts[TEMPO_SET]} {TEMPO_SET}")
         if counts[FILES_WRITTEN]:
             parts.append(f"{counts[FILES_WRITTEN]} {FILES_WRITTEN}")
         parts += [f"{counts[o]} {o}" for o in list(Outcome)[1:] if counts[o]]

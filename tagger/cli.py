@@ -43,11 +43,12 @@ from .models.registry import model_help
 from .paths import printable
 from .results import Action
 from .training.retrain import HEADS, NETS
+from .voice import VOICES
 
 if TYPE_CHECKING:
     from .results import FileError
     from .scan import ScanSummary
-    from .write import AlbumChoice, Change, WriteSummary
+    from .write import AlbumChoice, Change, FieldChange, WriteSummary
 
 EXIT_CODES_HELP = (
     f"Exit codes: 0 done (files that cannot be decoded are recorded, not fatal); "
@@ -179,6 +180,12 @@ PathsArg = typer.Argument(
     help="Only tracks under these files or folders (default: all).",
 )
 JsonOption = _switch("--json", help="Print JSON for scripts instead of text.")
+BpmOption = _optional(
+    "--bpm",
+    metavar="RANGE",
+    help="Only tracks whose tempo lies in RANGE (beats per minute, ends included): "
+    "120-130, 140- (140 and up), -90 (up to 90).",
+)
 # retrain and evaluate read the same collection the same way
 SplitDirOption = _optional(
     "--split-dir",
@@ -309,6 +316,11 @@ def _print_write(summary: WriteSummary, changes: bool) -> None:
         for c in summary.changes:
             if c.action is Action.WRITE or summary.dry_run:
                 typer.echo(_change_line(c, summary.dry_run))
+            for f in c.fields:
+                if f.action is Action.WRITE or (
+                    summary.dry_run and f.action is not Action.NO_VALUE
+                ):
+                    typer.echo(_field_line(c.path, f, summary.dry_run))
     typer.echo(
         f"tags: {'would write' if summary.dry_run else 'wrote'} {summary.to_write}, "
         f"kept existing {summary.kept_existing}, already set {summary.already_set}, "
@@ -331,6 +343,19 @@ def _album_line(choice: AlbumChoice) -> str:
     if not a.per_track:
         return f"album {head} -> {_genres(choice.proposed)}"
     return f"per track {head}: {a.why(spell)}"
+
+
+def _field_line(path: str, f: FieldChange, dry_run: bool) -> str:
+    """``write bpm FILE: (none) -> 128``, ``keep bpm FILE: 127``."""
+    where = f"{f.field} {printable(path)}"
+    if f.action is Action.WRITE:
+        return (
+            f"{'would write' if dry_run else 'write'} {where}: {_genres(f.existing)} -> "
+            f"{_genres(f.proposed)}"
+        )
+    if f.action is Action.KEEP_EXISTING:
+        return f"keep {where}: {_genres(f.existing)} (tagger: {_genres(f.proposed)})"
+    return f"{f.action} {where}: {_genres(f.existing)}"
 
 
 def _change_line(c: Change, dry_run: bool) -> str:
@@ -386,6 +411,19 @@ def resume_command(argv: list[str] | None = None) -> str:
     if "scan" in args and "--rescan" in args and "--resume" not in args:
         args.insert(args.index("--rescan") + 1, "--resume")
     return shlex.join(["tagger", *args])
+
+
+def _bpm_range(text: str | None) -> tuple[float | None, float | None] | None:
+    """``--bpm``'s range, or a usage error naming what is wrong with it."""
+    if text is None:
+        return None
+    from .tempo import parse_range
+
+    try:
+        return parse_range(text)
+    except ValueError as exc:
+        _usage_error(f"--bpm: {exc}")
+        raise  # not reached: _usage_error exits
 
 
 def _usage_error(message: str) -> None:
@@ -659,10 +697,14 @@ def ls_cmd(
     model: Optional[str] = _optional(
         "--model", "-m", metavar="NAME", help="Only tracks analysed by this model."
     ),
+    bpm: Optional[str] = BpmOption,
+    voice: Optional[str] = _optional(
+        "--voice", metavar="V", help="Only tracks heard as instrumental, or as vocal."
+    ),
     json_out: bool = JsonOption,
     csv_out: bool = _switch("--csv", help="Print CSV."),
 ) -> None:
-    """List stored tracks: genre, confidence and status.
+    """List stored tracks: genre, confidence, status, tempo (BPM) and voice.
 
     As `beet ls` lists a beets library, under a header line.  With --json, a
     file name that is not valid UTF-8 also comes as its exact bytes in base64
@@ -675,6 +717,8 @@ def ls_cmd(
     _one_of_json_csv(json_out, csv_out)
     if status is not None and status not in listing.STATUSES:
         _usage_error(f"--status must be one of {', '.join(listing.STATUSES)}")
+    if voice is not None and voice not in VOICES:
+        _usage_error(f"--voice must be one of {', '.join(VOICES)}")
     settings = _settings(given)
     tracks = listing.list_tracks(
         settings.db,
@@ -684,6 +728,8 @@ def ls_cmd(
         status=status,
         model=model,
         genre_map=settings.genre_map,
+        bpm=_bpm_range(bpm),
+        voice=voice,
     )
     if json_out:
         _print_json([t.to_dict() for t in tracks])
@@ -706,10 +752,10 @@ def report(
     by: str = typer.Option(
         "genre",
         "--by",
-        metavar="genre|folder|format|model|album",
-        help="Group by genre, folder, format, model, or album (each album's pooled genre, "
+        metavar="genre|folder|format|model|album|voice",
+        help="Group by genre, folder, format, model, album (each album's pooled genre, "
         "its score, how many tracks agree, and the tracks that disagree, as `write --album` "
-        "pools them).",
+        "pools them), or voice (instrumental, vocal, unsure).",
     ),
     uncertain: int = typer.Option(
         10, "--uncertain", min=0, metavar="N", help="List the N tracks the model is least sure of."
@@ -803,6 +849,9 @@ def show(
                 "top": [{"genre": g, "probability": p} for g, p in best],
                 "probabilities": pred.probabilities,
                 "tags": pred.tags,
+                "bpm": shown.bpm,
+                "bpm_reason": shown.bpm_reason,
+                "voice": shown.voice,
                 "stored_at": shown.stored_at,
             }
         )
@@ -818,6 +867,7 @@ def show(
     )
     for g, p in best:  # spelt as ls, report and write spell it
         typer.echo(f"  {settings.genre_map.label(g):<16} {p:6.3f}")
+    typer.echo(f"  tempo: {shown.tempo_text}; voice: {shown.voice or 'unsure'}")
 
 
 @command("similar")
@@ -839,6 +889,7 @@ def similar(
         help="Also list stored tracks holding the same audio as FILE (copies, retagged or "
         "not), left out by default.",
     ),
+    bpm: Optional[str] = BpmOption,
     json_out: bool = JsonOption,
 ) -> None:
     """The library's tracks that sound most like FILE.
@@ -852,7 +903,7 @@ def similar(
     from .similar import write_m3u
 
     settings = _settings(given)
-    result = find(file, settings.db, top, include_copies)
+    result = find(file, settings.db, top, include_copies, _bpm_range(bpm))
     if m3u:
         result.m3u = str(write_m3u(result, m3u))
     if json_out:
@@ -861,7 +912,8 @@ def similar(
     typer.echo(f"most similar to {printable(result.query)} (of {result.searched} stored tracks):")
     for r in result.results:
         genre = settings.genre_map.label(r.genre) if r.genre else "-"  # as ls spells it
-        typer.echo(f"  {r.similarity:.3f}  {genre:<16} {printable(r.path)}")
+        tempo = f"{r.bpm:5.1f}" if r.bpm is not None else "    -"
+        typer.echo(f"  {r.similarity:.3f}  {genre:<16} {tempo}  {printable(r.path)}")
     if result.copies and not include_copies:
         n = len(result.copies)
         typer.echo(

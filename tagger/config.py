@@ -29,6 +29,7 @@ Example::
     overwrite = false
     id3_version = "2.4"        # or "2.3" for old players
     separator = "; "
+    fields = ["genre", "bpm"]  # what `tagger write` writes (default: the genre alone)
     album = false              # true: one genre per album (`tagger write --album`)
     precision = "auto"         # or "float32"
     exclude = ["~/Music/Audiobooks", "*/Podcasts/*"]
@@ -140,6 +141,21 @@ def _choice(*options: str) -> Check:
         return str(value)
 
     return Check(str, convert)
+
+
+WRITABLE_FIELDS = ("genre", "bpm")  # the fields `tagger write` can write (tagedit.FIELDS)
+
+
+def _fields(value: Any) -> tuple[str, ...]:
+    """``genre,bpm`` (the command line) or ``["genre", "bpm"]`` (the config file)."""
+    names = value.split(",") if isinstance(value, str) else value
+    if not isinstance(names, (list, tuple)) or not all(isinstance(n, str) for n in names):
+        raise Invalid(f"must be a list of fields, not {value!r}")
+    names = [n.strip() for n in names if n.strip()]
+    unknown = [n for n in names if n not in WRITABLE_FIELDS]
+    if unknown or not names:
+        raise Invalid(f"must name fields among {', '.join(WRITABLE_FIELDS)}, not {value!r}")
+    return tuple(dict.fromkeys(names))
 
 
 def _globs(value: Any) -> tuple[str, ...]:
@@ -337,6 +353,16 @@ class Settings:
         option="--separator S",
         default_help="'; '",
         write=True,
+    )
+    fields: tuple[str, ...] = _setting(
+        ("genre",),
+        Check(str, _fields),
+        "The fields written, comma-separated: genre, bpm (the tempo, a whole number, in each "
+        "format's standard field)",
+        option="--fields F",
+        default_help="genre",
+        write=True,
+        shown=list,
     )
     album: bool = _setting(
         False,

@@ -58,6 +58,7 @@ class Database:
         """
         self.path = Path(path)
         self.migrations = tuple(migrations)
+        self.upgraded: tuple[str, ...] = ()  # the steps this opening applied
         latest = len(self.migrations)
         if self.path.is_dir():
             raise TaggerError(f"cannot open database {self.path}: it is a directory")
@@ -140,6 +141,7 @@ class Database:
                         [step.name, now()],
                     )
                 self.conn.execute(f"PRAGMA user_version = {len(self.migrations)}")
+            self.upgraded = tuple(m.name for m in self.migrations[version:])
         except sqlite3.Error as exc:
             raise TaggerError(f"cannot set up database {self.path}: {exc}") from None
 

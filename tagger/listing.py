@@ -25,10 +25,11 @@ from dataclasses import asdict, dataclass
 from .genres import GenreMap, canonical, nearest_genres, spelling_key
 from .paths import absolute, default_db, is_under, printable
 from .store import Store, TrackRow
+from .tempo import in_range
 
 # What ``ls`` shows (``status_of``, with ``abstained``), each one a ``--status`` filter.
 STATUSES = ("ok", "abstained", "truncated", "too_short", "silent", "error", "missing")
-HEADER = ("genre", "conf", "status", "path")
+HEADER = ("genre", "conf", "status", "bpm", "voice", "path")
 COLUMNS = (
     "path",
     "genre",
@@ -40,6 +41,8 @@ COLUMNS = (
     "tag_genre",
     "written_genre",
     "uncertain",
+    "bpm",
+    "voice",
 )
 
 
@@ -57,6 +60,8 @@ LISTED_COLUMNS = (
     "status",
     "reason",
     "uncertain",
+    "bpm",
+    "voice",
 )
 
 
@@ -74,6 +79,8 @@ class Track:
     tag_genre: str | None
     written_genre: str | None
     uncertain: bool = False  # a trained head abstained: not written unless --include-uncertain
+    bpm: float | None = None  # ``tagger.tempo``: None without a steady beat or not heard yet
+    voice: str | None = None  # instrumental | vocal | None (unsure)
 
     @property
     def shown(self) -> str:
@@ -138,8 +145,13 @@ def list_tracks(
     status: str | None = None,
     model: str | None = None,
     genre_map: GenreMap | None = None,
+    bpm: tuple[float | None, float | None] | None = None,
+    voice: str | None = None,
 ) -> list[Track]:
-    """Tracks under ``paths`` (all when None) that pass every filter given, sorted by path."""
+    """Tracks under ``paths`` (all when None) that pass every filter given, sorted by path.
+
+    ``bpm``: a range from ``tempo.parse_range``; ``voice``: instrumental or vocal.
+    """
     if status is not None and status not in STATUSES:
         raise ValueError(status)
     gmap = genre_map or GenreMap()
@@ -163,6 +175,10 @@ def list_tracks(
             continue
         if genre is not None and not matches_genre(r.genre, genre, gmap):
             continue
+        if bpm is not None and not in_range(r.bpm, bpm):
+            continue
+        if voice is not None and r.voice != voice:
+            continue
         out.append(
             Track(
                 path=r.path,
@@ -175,23 +191,30 @@ def list_tracks(
                 tag_genre=r.tag_genre,
                 written_genre=r.written_genre,
                 uncertain=bool(r.uncertain),
+                bpm=r.bpm,
+                voice=r.voice,
             )
         )
     return out
 
 
 def to_text(tracks: list[Track]) -> str:
-    """A header, then one line per track: genre, confidence, status, path (the error after it).
+    """A header, then one line per track: genre, confidence, status, tempo, voice, path (the
+    error after it).
 
     A track a trained head abstained on shows ``abstained`` where its status
     would say ``ok``: its genre is stored but not written by default.
     """
     width = max([5] + [len(t.genre or "-") for t in tracks])
-    genre, conf, status, path = HEADER
-    lines = [f"{genre:<{width}}  {conf}  {status:<9}  {path}"]
+    genre, conf, status, bpm, voice, path = HEADER
+    lines = [f"{genre:<{width}}  {conf}  {status:<9}  {bpm:>5}  {voice:<12}  {path}"]
     for t in tracks:
         conf = f"{t.confidence:.2f}" if t.confidence is not None else "   -"
-        line = f"{t.genre or '-':<{width}}  {conf}  {t.shown:<9}  {printable(t.path)}"
+        bpm = f"{t.bpm:5.1f}" if t.bpm is not None else "    -"
+        line = (
+            f"{t.genre or '-':<{width}}  {conf}  {t.shown:<9}  {bpm}  {t.voice or '-':<12}  "
+            f"{printable(t.path)}"
+        )
         if t.error:
             line += f"  ({t.error})"
         lines.append(line)

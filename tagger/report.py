@@ -30,14 +30,16 @@ from .listing import roots_of, status_of
 from .paths import default_db, is_under, printable
 from .results import to_json
 from .store import Store, TrackRow
+from .tempo import MAX_BPM, MIN_BPM
 
-GROUPINGS = ("genre", "folder", "format", "model", "album")
+GROUPINGS = ("genre", "folder", "format", "model", "album", "voice")
 # What --by album reads beyond the other groupings' columns (the probabilities are
 # parsed only for it: for 100,000 rows that costs more than the rest of the report).
 ALBUM_COLUMNS = ("album", "album_artist", "compilation", "probabilities")
 DISAGREEING_SHOWN = 3  # disagreeing tracks listed per album by the text report
 ERRORS_SHOWN = 20  # failed files listed by the text report without --errors
 HISTOGRAM_BINS = 10
+BPM_EDGES = [float(b) for b in range(int(MIN_BPM), int(MAX_BPM) + 1, 20)]  # tagger.tempo's range
 
 
 def _key(row: TrackRow, by: str, genre_map: GenreMap) -> str:
@@ -45,6 +47,8 @@ def _key(row: TrackRow, by: str, genre_map: GenreMap) -> str:
         return os.path.dirname(row.path)
     if by == "genre":
         return genre_map.label(_genre(row))
+    if by == "voice":
+        return row.voice or "(unsure)"
     return getattr(row, by) or "(none)"
 
 
@@ -155,6 +159,15 @@ class Histogram:
 
 
 @dataclass(frozen=True)
+class Tempi:
+    """The analysed tracks' tempi: a histogram in 20-BPM bins, and the tracks without one."""
+
+    histogram: Histogram
+    no_beat: int  # no steady beat was heard
+    not_heard: int  # analysed before tempo was stored (``tagger scan --rescan`` adds it)
+
+
+@dataclass(frozen=True)
 class Agreement:
     """Existing genre tags (mapped to canonical genres) against the predictions."""
 
@@ -180,6 +193,7 @@ class Report:
     totals: Totals
     groups: list[Group]
     confidence_histogram: Histogram
+    tempi: Tempi
     agreement: Agreement
     uncertain: list[Listed]  # the least certain tracks the model did not abstain on
     abstained: list[Listed]  # tracks a trained head abstained on: stored, not written
@@ -236,6 +250,9 @@ def build_report(
                 "written_genre",
                 "uncertain",
                 "status",
+                "bpm",
+                "bpm_reason",
+                "voice",
                 *(ALBUM_COLUMNS if by == "album" else ()),
             )
         )
@@ -334,6 +351,7 @@ def build_report(
         ),
         groups=table,
         confidence_histogram=histogram([_confidence(r) for r in analysed]),
+        tempi=tempi(analysed),
         agreement=agreement(analysed, _held_out(analysed)),
         # Abstained tracks are listed under "abstained", not twice.
         uncertain=listed(abstained=False),
@@ -358,6 +376,34 @@ def histogram(values: list[float], bins: int = HISTOGRAM_BINS) -> Histogram:
     for v in values:
         counts[min(int(v * bins), bins - 1)] += 1
     return Histogram([round(i / bins, 4) for i in range(bins + 1)], counts)
+
+
+def tempi(rows: list[TrackRow]) -> Tempi:
+    """The tempo histogram of analysed rows (``BPM_EDGES``; the last bin holds its top edge)."""
+    counts = [0] * (len(BPM_EDGES) - 1)
+    for r in rows:
+        if r.bpm is not None:
+            i = next((k for k, e in enumerate(BPM_EDGES[1:]) if r.bpm < e), len(counts) - 1)
+            counts[max(0, i)] += 1
+    return Tempi(
+        Histogram(BPM_EDGES, counts),
+        no_beat=sum(r.bpm is None and r.bpm_reason is not None for r in rows),
+        not_heard=sum(r.bpm is None and r.bpm_reason is None for r in rows),
+    )
+
+
+def tempi_text(t: Tempi) -> list[str]:
+    """The tempo histogram as text lines: one bar of ``#`` per 20-BPM bin."""
+    top = max(t.histogram.counts, default=0)
+    lines = ["tempo (BPM):"]
+    edges = t.histogram.edges
+    for lo, hi, n in zip(edges, edges[1:], t.histogram.counts):
+        bar = "#" * (round(30 * n / top) if top else 0)
+        lines.append(f"  {lo:>5.0f}-{hi:<5.0f} {n:>7}  {bar}")
+    lines.append(f"  no steady beat: {t.no_beat}")
+    if t.not_heard:
+        lines.append(f"  not heard yet: {t.not_heard} (`tagger scan --rescan` adds their tempo)")
+    return lines
 
 
 def _held_out(rows: list[TrackRow]) -> dict[str, str]:
@@ -458,6 +504,7 @@ def to_text(rep: Report, errors: int | None = ERRORS_SHOWN) -> str:
             f"(low: {t.low_confidence} tracks under confidence {low:g}, of which `tagger write` "
             f"would write {t.low_confidence_to_write} unless `--min-confidence {low:g}`)"
         )
+    lines += ["", *tempi_text(rep.tempi)]
     a = rep.agreement
     lines.append("")
     if a.compared:
@@ -611,9 +658,9 @@ def plot(rep: Report, path: str | os.PathLike) -> Path:
     groups = rep.groups[:25]
     top_h = max(3.5, 0.32 * len(groups) + 1.2)
     matrix_h = (0.45 * n_tags + 2.2) if a.compared else 0
-    fig = plt.figure(figsize=(12, top_h + matrix_h))
+    fig = plt.figure(figsize=(17, top_h + matrix_h))
     grid = fig.add_gridspec(
-        2 if a.compared else 1, 2, height_ratios=[top_h, matrix_h] if a.compared else None
+        2 if a.compared else 1, 3, height_ratios=[top_h, matrix_h] if a.compared else None
     )
 
     ax = fig.add_subplot(grid[0, 0])
@@ -652,6 +699,24 @@ def plot(rep: Report, path: str | os.PathLike) -> Path:
     ax.set_xlabel("confidence of the top genre")
     ax.set_ylabel("tracks")
     ax.set_title("Confidence distribution")
+
+    ax = fig.add_subplot(grid[0, 2])
+    tempo = rep.tempi.histogram
+    width = tempo.edges[1] - tempo.edges[0]
+    bars = ax.bar(
+        tempo.edges[:-1],
+        tempo.counts,
+        width=width,
+        align="edge",
+        color="#ed7d31",
+        edgecolor="white",
+    )
+    ax.bar_label(bars, labels=[str(c) if c else "" for c in tempo.counts], fontsize=8)
+    ax.set_xlim(tempo.edges[0], tempo.edges[-1])
+    ax.yaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.set_xlabel("tempo (BPM)")
+    ax.set_ylabel("tracks")
+    ax.set_title(f"Tempo ({rep.tempi.no_beat} without a steady beat)")
 
     if a.compared:
         import numpy as np

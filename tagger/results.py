@@ -16,13 +16,15 @@ from typing import Any
 
 
 class Action(enum.StrEnum):
-    """What happens, or would, to one file's genre field."""
+    """What happens, or would, to one file's genre field (or another field written)."""
 
     WRITE = "write"  # the proposal is written
     ALREADY_SET = "already set"  # the file already holds the proposal
     KEEP_EXISTING = "keep existing"  # the file has a genre of its own and no --overwrite
     LOW_CONFIDENCE = "low confidence"  # no genre passes --min-confidence
     UNCERTAIN = "uncertain"  # the model abstained on the track (no --include-uncertain)
+    NO_VALUE = "no value"  # nothing to write: no tempo was heard (no steady beat)
+    NOT_ASKED = "not asked"  # the genre is not among the fields written (``--fields bpm``)
     ERROR = "error"  # the file could not be read, written or restored; see error_files
     RESTORE = "restore"  # undo puts the journaled field back
     CHANGED_SINCE = "changed since"  # undo leaves alone a genre changed by something else

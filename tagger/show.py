@@ -16,7 +16,7 @@ from pathlib import Path
 from .errors import TaggerError
 from .models import ModelRef, TrackPrediction, resolve
 from .paths import absolute, default_db, printable, unreadable
-from .store import Store
+from .store import Store, TrackRow
 
 
 @dataclass
@@ -27,10 +27,20 @@ class Shown:
     prediction: TrackPrediction
     notice: str | None  # the default-model notice, only when the model ran
     stored_at: str | None  # when the stored result was made; None: computed now
+    bpm: float | None = None  # ``tagger.tempo``'s tempo, or None with ``bpm_reason``
+    bpm_reason: str | None = None  # why there is no tempo (None with none: stored before tempo)
+    voice: str | None = None  # instrumental | vocal | None (unsure)
+
+    @property
+    def tempo_text(self) -> str:
+        """The tempo as ``show`` prints it: BPM, or why there is none."""
+        if self.bpm is not None:
+            return f"{self.bpm:.1f} BPM"
+        return self.bpm_reason or "not stored (scanned before tempo; `tagger scan --rescan`)"
 
 
-def stored_prediction(path: str, ref: ModelRef, db=None) -> tuple[TrackPrediction, str] | None:
-    """The database's current result for ``path`` by ``ref``, with its time, or None."""
+def stored_prediction(path: str, ref: ModelRef, db=None) -> tuple[TrackPrediction, TrackRow] | None:
+    """The database's current result for ``path`` by ``ref``, with its row, or None."""
     db_file = default_db(db)
     if not db_file.is_file():
         return None
@@ -59,7 +69,7 @@ def stored_prediction(path: str, ref: ModelRef, db=None) -> tuple[TrackPredictio
         probabilities=row.probabilities or {},
         tags=row.tags,
         uncertain=bool(row.uncertain),
-    ), row.scanned_at or ""
+    ), row
 
 
 def show(
@@ -84,14 +94,16 @@ def show(
     ref, default_notice = resolve(model)
     stored = None if fresh else stored_prediction(absolute(text), ref, db)
     if stored is not None:
-        return Shown(ref, stored[0], None, stored[1])
-    from .worker import predict_file
+        row = stored[1]
+        return Shown(ref, stored[0], None, row.scanned_at or "", row.bpm, row.bpm_reason, row.voice)
+    from .voice import voice
+    from .worker import hear_file
 
-    ref, prediction, notice = predict_file(Path(text), model, precision)
+    ref, prediction, tempo, notice = hear_file(Path(text), model, precision)
     if default_notice and notice and _announced(db, ref.name):
         said = set(default_notice.splitlines())
         notice = "\n".join(line for line in notice.splitlines() if line not in said) or None
-    return Shown(ref, prediction, notice, None)
+    return Shown(ref, prediction, notice, None, tempo.bpm, tempo.reason, voice(prediction.tags))
 
 
 def _announced(db, model: str) -> bool:

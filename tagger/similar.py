@@ -22,6 +22,7 @@ from .errors import TaggerError
 from .paths import absolute, default_db
 from .results import to_json
 from .store import Store
+from .tempo import in_range
 
 
 @dataclass(frozen=True)
@@ -32,6 +33,7 @@ class Neighbour:
     genre: str | None
     similarity: float  # cosine of the two embeddings, 4 decimals
     duration: float | None  # seconds of decoded audio
+    bpm: float | None = None  # the stored tempo (None: no steady beat, or not heard yet)
 
 
 @dataclass
@@ -59,6 +61,7 @@ def similar(
     db: str | os.PathLike | None = None,
     top: int = 10,
     include_copies: bool = False,
+    bpm: tuple[float | None, float | None] | None = None,
 ) -> Similar:
     """The ``top`` most similar stored tracks to ``file``, best first.
 
@@ -66,7 +69,8 @@ def similar(
     holding the same audio (the same audio fingerprint: a byte copy, or a
     retagged copy such as the one beets makes at import); ``copies`` lists
     those.  A file whose audio a stored track holds is searched with that
-    track's embedding, decoded only where none does.
+    track's embedding, decoded only where none does.  ``bpm`` (a range from
+    ``tempo.parse_range``) keeps only stored tracks whose tempo lies in it.
     """
     from .models import current_embedder
     from .worker import fingerprint
@@ -104,11 +108,14 @@ def similar(
             query, duration = _embed(path)
         copies = [j for j in same if j != own]
         left_out = ([own] if own is not None else []) + ([] if include_copies else copies)
+        if bpm is not None:
+            tempo = {r.path: r.bpm for r in store.tracks(columns=("path", "bpm"))}
+            left_out += [j for j, p in enumerate(paths) if not in_range(tempo.get(p), bpm)]
         idx, sims = nearest(query, matrix, top, exclude=left_out)
         found = {
             r.path: r
             for r in store.tracks_at(
-                [paths[j] for j in idx.tolist()], ("path", "genre", "duration")
+                [paths[j] for j in idx.tolist()], ("path", "genre", "duration", "bpm")
             )
         }
     finally:
@@ -121,7 +128,13 @@ def similar(
         searched=len(rows),
         copies=[paths[j] for j in copies],
         results=[
-            Neighbour(paths[j], found[paths[j]].genre, round(float(s), 4), found[paths[j]].duration)
+            Neighbour(
+                paths[j],
+                found[paths[j]].genre,
+                round(float(s), 4),
+                found[paths[j]].duration,
+                found[paths[j]].bpm,
+            )
             for j, s in zip(idx.tolist(), sims.tolist())
         ],
     )

@@ -15,6 +15,7 @@ import dataclasses
 import json
 import os
 import sqlite3
+import sys
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -28,6 +29,13 @@ from .embeddings import pack_embedding, unpack_embeddings
 if TYPE_CHECKING:
     from .tags import Undo
     from .worker import TrackResult
+
+TEMPO_AND_VOICE = "tempo and voice"
+# Said once, by the command that upgrades a database holding results made before tempo.
+UNHEARD_NOTICE = (
+    "notice: this library was scanned before tempo and voice were stored; "
+    "`tagger scan --rescan` adds them"
+)
 
 # The library's schema, step by step (``tagger.db``): each step is applied once and
 # recorded by its name.  Never edit a released step: append a new one.
@@ -171,6 +179,19 @@ MIGRATIONS: list[Migration] = [
             "ALTER TABLE scans ADD COLUMN unreadable TEXT",
         ),
     ),
+    Migration(
+        TEMPO_AND_VOICE,
+        (
+            # ``tagger.tempo`` and ``tagger.voice``, from the same hearing as the genre: beats
+            # per minute (one decimal) or NULL with the reason there is none (no steady beat),
+            # and instrumental | vocal | NULL (unsure).  Rows scanned before this step hold NULL
+            # in all three and no reason: ``tagger scan --rescan`` hears them again.
+            "ALTER TABLE tracks ADD COLUMN bpm REAL",
+            "ALTER TABLE tracks ADD COLUMN bpm_reason TEXT",
+            "ALTER TABLE tracks ADD COLUMN voice TEXT",
+            "CREATE INDEX tracks_bpm ON tracks(bpm)",
+        ),
+    ),
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -211,6 +232,9 @@ class TrackRow:
     album_artist: str | None = None
     compilation: bool = False
     audio: str | None = None  # the audio fingerprint (None: unknown, see the migration)
+    bpm: float | None = None  # beats per minute (None: no steady beat, or not heard yet)
+    bpm_reason: str | None = None  # why there is no bpm (None with no bpm: scanned before tempo)
+    voice: str | None = None  # instrumental | vocal (None: unsure, or scanned before voice)
 
     @classmethod
     def from_db(cls, row: dict[str, Any]) -> TrackRow:
@@ -270,6 +294,11 @@ class Store(Database):
         """Open (or with ``create``, make) the library at ``path``; ``reading``: see
         ``Database``."""
         super().__init__(path, MIGRATIONS, create=create, reading=reading)
+        if (
+            TEMPO_AND_VOICE in self.upgraded
+            and self.conn.execute("SELECT 1 FROM tracks WHERE genre IS NOT NULL LIMIT 1").fetchone()
+        ):
+            print(UNHEARD_NOTICE, file=sys.stderr)
 
     @contextlib.contextmanager
     def writer_lock(self) -> Iterator[None]:

@@ -1,4 +1,5 @@
-"""Read and write the genre field of a file, changing nothing else, verified, and put it back.
+"""Read and write a field of a file (the genre, the BPM), changing nothing else, verified, and
+put it back.
 
 Where each format keeps its genre is its tag family's (``tagger.tagedit``,
 one object per family, named by the ``tagger.formats`` record); how the audio
@@ -49,7 +50,7 @@ from typing import Any, BinaryIO, Protocol
 from .errors import TagError
 from .formats import BY_NAME, Format, sniff
 from .payload import Demuxed, Unsafe, check, demuxed, digest_ranges
-from .tagedit import Field, TagFamily
+from .tagedit import GENRE, Field, TagFamily, field_of
 
 __all__ = [
     "Field",
@@ -64,6 +65,7 @@ __all__ = [
     "read_field",
     "read_file_tags",
     "read_genres",
+    "read_values",
     "refusal",
     "restore_bytes",
     "restore_field",
@@ -101,8 +103,13 @@ def read_genres(path: str | os.PathLike, fmt: str | None = None) -> list[str]:
     For MP3 this includes an ID3v1 genre: a file whose only genre is in ID3v1
     counts as having one (and is left alone without ``--overwrite``).
     """
+    return read_values(path, GENRE, fmt)
+
+
+def read_values(path: str | os.PathLike, field: str, fmt: str | None = None) -> list[str]:
+    """``field``'s values as players show them (empty list if none), through mutagen."""
     tag_format, tags = _open_tags(os.fspath(path), fmt)
-    return _family(tag_format).values(tags, "genre")
+    return _family(tag_format).values(tags, field)
 
 
 def _open_tags(path: str, fmt: str | None) -> tuple[Format, Any]:
@@ -499,9 +506,10 @@ def _reading(path: str | os.PathLike, fmt: str | None, what: Callable[[BinaryIO,
         raise TagError(f"cannot read tags: the {tag_format.name} file's tags are damaged") from None
 
 
-def read_field(path: str | os.PathLike, fmt: str | None = None) -> Field:
-    """The raw genre field and how it sits in the file (what the journal keeps)."""
-    return _reading(path, fmt, lambda f, tf: _family(tf).read(f, tf))
+def read_field(path: str | os.PathLike, fmt: str | None = None, field: str = GENRE) -> Field:
+    """The raw field (the genre unless said) and how it sits in the file (what the journal
+    keeps)."""
+    return _reading(path, fmt, lambda f, tf: _family(tf).read(f, tf, field))
 
 
 def refusal(path: str | os.PathLike, fmt: str | None = None) -> str | None:
@@ -540,8 +548,9 @@ def write_genres(
     temps: Temps | None = None,
     before_commit: Callable[[Undo], None] | None = None,
     trial: bool = False,
+    field: str = GENRE,
 ) -> Field:
-    """Replace the file's genre values with ``genres`` (an empty list removes them).
+    """Replace the file's genre values (``field``'s) with ``genres`` (an empty list removes them).
 
     Verified before it counts (see ``_edit_file``); ``before_commit`` receives
     what gives the bytes back, before the file changes.  Returns the raw field
@@ -553,11 +562,11 @@ def write_genres(
     field_before: list[Field] = []
 
     def change(f: BinaryIO, tag_format: Format) -> Field:
-        field_before.append(_family(tag_format).write(f, tag_format, genres, id3v23, sep))
+        field_before.append(_family(tag_format).write(f, tag_format, genres, id3v23, sep, field))
         return field_before[0]
 
     def expect(f: BinaryIO, tag_format: Format) -> str | None:
-        problem = _family(tag_format).verify(f, tag_format, genres, sep)
+        problem = _family(tag_format).verify(f, tag_format, genres, sep, field)
         return f"not written: {problem}" if problem else None
 
     def undo_check(tmp: str, tag_format: Format, trial: bool) -> None:
@@ -615,8 +624,10 @@ def restore_field(
         return field
 
     def expect(f: BinaryIO, tag_format: Format) -> str | None:
-        now = _family(tag_format).read(f, tag_format)
-        return None if same_field(now, field) else "not restored: the genre did not read back"
+        now = _family(tag_format).read(f, tag_format, field_of(field))
+        if same_field(now, field):
+            return None
+        return f"not restored: the {field_of(field)} did not read back"
 
     _edit_file(os.fspath(path), fmt, change, expect, temps, None, demux=False)
 

@@ -27,6 +27,8 @@ from .models import ModelCache, ModelRef, TrackPrediction, fallback_notice, reso
 from .paths import absolute
 from .payload import audio_fingerprint
 from .tags import TagError, read_file_tags
+from .tempo import Tempo, of_track
+from .voice import voice
 
 Item = tuple[str, int | None, float | None]  # path, size, mtime as the scan saw them
 
@@ -66,6 +68,11 @@ class TrackResult:
     # The model whose penultimate layers gave ``prediction.embedding``
     # (``musicnn 0.1.0+tagger1``): stored embeddings are reused only by that model.
     embedder: str | None = None
+    # ``tagger.tempo``: beats per minute (one decimal) from the decoded windows, or None with
+    # ``bpm_reason`` (no steady beat); ``tagger.voice``: instrumental | vocal | None (unsure).
+    bpm: float | None = None
+    bpm_reason: str | None = None
+    voice: str | None = None
     scanned_at: str = field(default_factory=now)
 
     @classmethod
@@ -74,6 +81,14 @@ class TrackResult:
 
     def fail(self, reason: str) -> None:
         self.status, self.reason, self.prediction = "error", reason, None
+        self.bpm = self.bpm_reason = self.voice = None
+
+    def hear(self, prediction: TrackPrediction, tempo: Tempo) -> None:
+        """Take the model's prediction, the tempo of the same windows, and the voice the
+        prediction's tags give."""
+        self.prediction = prediction
+        self.bpm, self.bpm_reason = tempo.bpm, tempo.reason
+        self.voice = voice(prediction.tags)
 
     @property
     def error(self) -> str | None:
@@ -126,9 +141,13 @@ def track_input(
     return dec, extract(dec.windows, spec)
 
 
-def _decode_one(result: TrackResult, spec: FeatureSpec, timeout: float | None) -> np.ndarray | None:
-    """Fill ``result``'s decode facts and status; the model input, or None when no genre."""
+def _decode_one(
+    result: TrackResult, spec: FeatureSpec, timeout: float | None
+) -> tuple[np.ndarray, list[np.ndarray]] | None:
+    """Fill ``result``'s decode facts and status; the model input and the windows it was
+    made of, or None when no genre."""
     x: np.ndarray | None = None
+    windows: list[np.ndarray] = []
     try:
         with time_limit(timeout):
             dec, x = track_input(result.path, spec)
@@ -144,12 +163,13 @@ def _decode_one(result: TrackResult, spec: FeatureSpec, timeout: float | None) -
         result.fail(f"{type(exc).__name__}: {one_line(exc)}")
     else:
         result.duration, result.format, result.slices = round(dec.duration, 3), dec.format, len(x)
+        windows = dec.windows
         result.status, result.reason = dec.status, dec.reason
     if result.status == "error":
         return None
     result.audio = fingerprint(result.path, result.format)
     read_tags(result)
-    return x
+    return None if x is None else (x, windows)
 
 
 def fingerprint(path: str, format: str | None) -> str | None:
@@ -179,16 +199,16 @@ def analyse_files(
     model = MODELS.get(ref, threads)
     results = [TrackResult(*item, model=ref.name, model_version=ref.version) for item in items]
     inputs = [(r, _decode_one(r, model.spec, timeout)) for r in results]
-    decoded = [(r, x) for r, x in inputs if x is not None]
+    decoded = [(r, heard) for r, heard in inputs if heard is not None]
     if decoded:
         try:
-            preds = model.predict_tracks([x for _, x in decoded])
+            preds = model.predict_tracks([x for _, (x, _) in decoded])
         except Exception as exc:
             for r, _ in decoded:
                 r.fail(f"model failed: {one_line(exc)}")
         else:
-            for (r, _), pred in zip(decoded, preds):
-                r.prediction = model.for_track(pred, r.path, r.album)
+            for (r, (x, windows)), pred in zip(decoded, preds):
+                r.hear(model.for_track(pred, r.path, r.album), of_track(model.spec, x, windows))
                 r.embedder = model.embedder if pred.embedding is not None else None
     return results
 
@@ -197,6 +217,14 @@ def predict_file(
     path: str | os.PathLike, model: str | None = None, precision: str | None = None
 ) -> tuple[ModelRef, TrackPrediction, str | None]:
     """(model used, prediction, notice) for one file, without the database (``tagger show``)."""
+    ref, prediction, _, notice = hear_file(path, model, precision)
+    return ref, prediction, notice
+
+
+def hear_file(
+    path: str | os.PathLike, model: str | None = None, precision: str | None = None
+) -> tuple[ModelRef, TrackPrediction, Tempo, str | None]:
+    """(model used, prediction, tempo, notice) for one file, without the database."""
     if not os.path.isfile(path):
         raise TaggerError(f"no such file: {path}")
     ref, notice = resolve(model)
@@ -206,15 +234,15 @@ def predict_file(
     engine_notice = engine_notice or fallback_notice(ref.name, loaded.fallback)
     notice = "\n".join(n for n in (notice, engine_notice) if n) or None
     try:
-        _, x = track_input(path, loaded.spec)
+        dec, x = track_input(path, loaded.spec)
     except DecodeError as exc:
         raise TaggerError(f"{path}: {exc}") from None
     try:
         album = read_file_tags(os.fspath(path)).album
     except TagError:
         album = None
-    pred = loaded.predict_tracks([x])[0]
-    return ref, loaded.for_track(pred, absolute(path), album), notice
+    pred = loaded.for_track(loaded.predict_tracks([x])[0], absolute(path), album)
+    return ref, pred, of_track(loaded.spec, x, dec.windows), notice
 
 
 def top_k(probabilities: dict[str, float], k: int = 3) -> list[tuple[str, float]]:

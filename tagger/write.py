@@ -24,6 +24,13 @@ Rules, in the order they are applied to each analysed track:
    the track's stored size and mtime updated, so the next incremental scan
    does not see a changed file.
 
+Other fields named in ``fields`` (``bpm``: the stored tempo, rounded to a
+whole number as ID3 and MP4 hold it) follow rules 2-4 for their own field: a
+file that holds that value already is left alone, one with a value of its own
+keeps it unless ``overwrite``, and each field written is its own journal
+entry (its raw field names it), written, verified and undone like the genre.
+A track without a tempo (no steady beat) has nothing to write there.
+
 With ``album`` (``tagger write --album``) rule 1 reads the album's pooled
 scores instead of the track's own (``tagger.albums``: grouping, pooling, and
 which albums stay per track); a compilation or an album whose tracks disagree
@@ -63,6 +70,7 @@ from .paths import absolute, default_db, is_under, printable
 from .payload import audio_fingerprint
 from .results import Action, FileError, to_json
 from .store import History, Store, TrackRow
+from .tagedit import field_of
 from .tags import (
     TagError,
     Temps,
@@ -70,6 +78,7 @@ from .tags import (
     plan,
     read_field,
     read_genres,
+    read_values,
     refusal,
     restore_bytes,
     restore_field,
@@ -88,6 +97,7 @@ class WriteOptions:
     dry_run: bool = False
     include_uncertain: bool = False  # also write tracks the model abstained on
     album: bool = False  # one genre per album, pooled from its tracks (``tagger.albums``)
+    fields: tuple[str, ...] = ("genre",)  # the fields written (``config.WRITABLE_FIELDS``)
     genre_map: GenreMap = field(default_factory=GenreMap)
 
     def __post_init__(self) -> None:  # a rule the config file would refuse is refused here too
@@ -107,6 +117,17 @@ class WriteOptions:
 
 
 @dataclass
+class FieldChange:
+    """Another field than the genre in a write (``bpm``): its values now, the proposal, and
+    what happens to it."""
+
+    field: str
+    existing: list[str]
+    proposed: list[str]
+    action: Action
+
+
+@dataclass
 class Change:
     """One analysed file in a write: its genre now, the proposal, and what happens to it."""
 
@@ -122,13 +143,22 @@ class Change:
     album_score: float | None = None
     note: str | None = None  # what else the write does (a compressed ID3v2.2 tag becomes v2.3)
     scan_id: int | None = None  # a write's journal entry: what ``tagger undo --scan ID`` takes
+    fields: list[FieldChange] = field(default_factory=list)  # the other fields written
+
+    @property
+    def writes(self) -> bool:
+        """Whether any field of this file is written (or would be)."""
+        return self.action is Action.WRITE or any(f.action is Action.WRITE for f in self.fields)
 
     def to_dict(self) -> dict[str, Any]:
-        """The ``--json`` record: ``album`` only in album mode, the rest only where known."""
+        """The ``--json`` record: ``album`` only in album mode, ``fields`` only when other
+        fields than the genre are written, the rest only where known."""
         out = to_json(self)
         del out["album_mode"]
         if not self.album_mode:
             del out["album"]
+        if not self.fields:
+            del out["fields"]
         return _known(out, "album_genre", "album_score", "note", "scan_id")
 
 
@@ -212,7 +242,9 @@ class WriteSummary(_Tally):
     @property
     def to_write(self) -> int:
         """Files written, or with ``dry_run`` files that would be."""
-        return self._acted(self.written)
+        if self.dry_run:
+            return sum(c.writes for c in self.changes)
+        return self.written
 
 
 def proposal(
@@ -261,6 +293,19 @@ def decide(
     if existing and not overwrite:
         return Action.KEEP_EXISTING
     return Action.WRITE
+
+
+def bpm_values(bpm: float | None) -> list[str]:
+    """The tempo as written: a whole number (ID3's TBPM and MP4's tmpo hold no fraction)."""
+    return [str(round(bpm))] if bpm is not None else []
+
+
+def _field_change(name: str, row: TrackRow, overwrite: bool) -> FieldChange:
+    """What happens to one other field than the genre (rules 2-3 for that field)."""
+    proposed = bpm_values(row.bpm) if name == "bpm" else []
+    existing = read_values(row.path, name, row.format)
+    action = decide(existing, proposed, overwrite) if proposed else Action.NO_VALUE
+    return FieldChange(name, existing, proposed, action)
 
 
 def _selected(path: str, roots: set[str] | None) -> bool:
@@ -331,7 +376,8 @@ def write_tags(
     scan_id: int | None = None,
     store: Store | None = None,
 ) -> WriteSummary:
-    """Write stored genres into files under ``paths`` (all analysed tracks if None)."""
+    """Write stored genres (and the other ``fields``) into files under ``paths`` (all analysed
+    tracks if None)."""
     opts = options or WriteOptions()
     own = store is None
     store = store or Store(default_db(db), create=False)
@@ -364,20 +410,32 @@ def write_tags(
                 # The album decides for an abstained track, unless the album is per track.
                 abstained = bool(row.uncertain) and not opts.include_uncertain and pooled is None
                 album_genre = album.genre if album and pooled is not None else None
+                genre_asked = "genre" in opts.fields
                 change = Change(
                     path=path,
                     existing=old,
-                    proposed=new,
+                    proposed=new if genre_asked else [],
                     model_genre=opts.genre_map.spell(row.genre or ""),  # analysed rows only
                     confidence=row.confidence or 0.0,
-                    action=decide(old, new, opts.overwrite, abstained),
+                    action=decide(old, new, opts.overwrite, abstained)
+                    if genre_asked
+                    else Action.NOT_ASKED,
                     album_mode=opts.album,
                     album=album.key.label if album else None,
                     album_genre=opts.genre_map.spell(album_genre) if album_genre else None,
                     album_score=round(album.score, 4) if album and album_genre else None,
                 )
+                try:
+                    change.fields = [
+                        _field_change(name, row, opts.overwrite)
+                        for name in opts.fields
+                        if name != "genre"
+                    ]
+                except TagError as exc:
+                    summary.fail(path, str(exc))
+                    continue
                 summary.add(change)
-                if change.action is not Action.WRITE:
+                if not change.writes:
                     continue
                 change.scan_id = scan_id if scan_id is not None else row.scan_id
                 journal = None if opts.dry_run else history
@@ -387,45 +445,72 @@ def write_tags(
                     _refuse(summary, journal, change, refused)
                     continue
                 change.note = plan(path, row.format)  # e.g. a compressed ID3v2.2 tag becomes v2.3
-                try:
-                    old_field = read_field(path, row.format)
+                writes = [("genre", old, new)] if change.action is Action.WRITE else []
+                writes += [
+                    (f.field, f.existing, f.proposed)
+                    for f in change.fields
+                    if f.action is Action.WRITE
+                ]
+                try:  # a field that cannot be read refuses the dry run as it does the write
+                    for name, _, _ in writes:
+                        read_field(path, row.format, name)
                 except TagError as exc:
                     _refuse(summary, journal, change, str(exc))
                     continue
-                if opts.dry_run:  # the whole write on a copy outside the library
+                if opts.dry_run:  # each field's whole write on a copy outside the library
+                    for name, _, values in writes:
+                        try:
+                            write_genres(
+                                path,
+                                values,
+                                row.format,
+                                opts.id3v23,
+                                opts.separator,
+                                trial=True,
+                                field=name,
+                            )
+                        except TagError as exc:
+                            summary.fail(path, str(exc), change)
+                            break
+                    continue
+                done = 0
+                for name, before, values in writes:
                     try:
-                        write_genres(path, new, row.format, opts.id3v23, opts.separator, trial=True)
+                        old_field = read_field(path, row.format, name)
                     except TagError as exc:
+                        _refuse(summary, journal, change, str(exc))
+                        break
+                    entry = history.begin(path, before, values, change.scan_id, old_field)
+                    try:
+                        write_genres(
+                            path,
+                            values,
+                            row.format,
+                            opts.id3v23,
+                            opts.separator,
+                            temps=history.temps,
+                            before_commit=functools.partial(history.prepared, entry),
+                            field=name,
+                        )
+                        new_field = read_field(path, row.format, name)
+                    except TagError as exc:
+                        history.finish(entry, "failed", str(exc))
                         summary.fail(path, str(exc), change)
-                    continue
-                entry = history.begin(path, old, new, change.scan_id, old_field)
-                try:
-                    write_genres(
-                        path,
-                        new,
-                        row.format,
-                        opts.id3v23,
-                        opts.separator,
-                        temps=history.temps,
-                        before_commit=functools.partial(history.prepared, entry),
+                        break
+                    written = (
+                        {"written_genre": opts.separator.join(values), "written_at": now()}
+                        if name == "genre"
+                        else {}
                     )
-                    new_field = read_field(path, row.format)
-                except TagError as exc:
-                    history.finish(entry, "failed", str(exc))
-                    summary.fail(path, str(exc), change)
-                    continue
-                history.finish(
-                    entry,
-                    "written",
-                    new_field=new_field,
-                    track_update={
-                        "path": path,
-                        **_stat_fields(path),
-                        "written_genre": opts.separator.join(new),
-                        "written_at": now(),
-                    },
-                )
-                summary.written += 1
+                    history.finish(
+                        entry,
+                        "written",
+                        new_field=new_field,
+                        track_update={"path": path, **_stat_fields(path), **written},
+                    )
+                    done += 1
+                if done == len(writes):
+                    summary.written += 1
     finally:
         if own:
             store.close()
@@ -464,13 +549,17 @@ class Restore:
     """One journaled file in an undo: its genre now, the genre it gets back, what happens."""
 
     path: str
-    current: list[str]
+    current: list[str]  # the genre now (or the first field restored, where no genre was written)
     restore: list[str]
     action: Action = Action.RESTORE
     reason: str | None = None  # why a file changed since is left alone
+    fields: list[str] = field(default_factory=lambda: ["genre"])  # the fields put back
 
     def to_dict(self) -> dict[str, Any]:
-        return _known(to_json(self), "reason")
+        out = _known(to_json(self), "reason")
+        if self.fields == ["genre"]:
+            del out["fields"]
+        return out
 
 
 @dataclass
@@ -511,7 +600,7 @@ def undo(
     dry_run: bool = False,
     force: bool = False,
 ) -> UndoSummary:
-    """Restore the genre fields journaled before tagger's writes (``tagger undo``).
+    """Restore the fields (genre, bpm) journaled before tagger's writes (``tagger undo``).
 
     The raw field is put back exactly (same frames, pairs, encodings, version;
     a tag container the write created is removed).  A file whose genre was
@@ -529,28 +618,34 @@ def undo(
             for path, entries in history.undoable(scan_id).items():
                 if not _selected(path, roots):
                     continue
-                original = entries[0]["old_values"]
-                field = entries[0]["old_field"]
+                groups = _by_field(entries)  # each field's entries, oldest first
+                shown = "genre" if "genre" in groups else next(iter(groups))
+                original = groups[shown][0]["old_values"]
                 ids = [e["id"] for e in entries]
                 try:
-                    current = read_genres(path)
-                    current_field = read_field(path) if field is not None else None
+                    current = read_values(path, shown)
+                    now_fields = {
+                        name: read_field(path, None, name)
+                        for name, group in groups.items()
+                        if group[0]["old_field"] is not None
+                    }
                 except TagError as exc:
                     summary.fail(path, str(exc))
                     continue
-                change = Restore(path, current, original)
+                change = Restore(path, current, original, fields=list(groups))
                 summary.changes.append(change)
-                if (
-                    current_field is not None
-                    and _changed_since(entries, current_field)
-                    and not same_field(current_field, field)
-                    and not force
-                ):
+                changed = [
+                    name
+                    for name, now_field in now_fields.items()
+                    if _changed_since(groups[name], now_field)
+                    and not same_field(now_field, groups[name][0]["old_field"])
+                ]
+                if changed and not force:
                     summary.changed_since += 1
                     change.action = Action.CHANGED_SINCE
                     change.reason = (
-                        "its genre was changed by something else after tagger "
-                        "wrote it (--force restores anyway)"
+                        f"its {' and '.join(changed)} was changed by something else after "
+                        "tagger wrote it (--force restores anyway)"
                     )
                     continue
                 if dry_run:
@@ -558,10 +653,13 @@ def undo(
                 try:
                     exact = _give_bytes_back(path, entries, history.temps)
                     if not exact:
-                        if field is not None:
-                            restore_field(path, field, temps=history.temps)
-                        elif current != original:  # journaled before raw fields were kept
-                            write_genres(path, original, temps=history.temps)
+                        for group in reversed(list(groups.values())):  # newest field first
+                            field = group[0]["old_field"]
+                            if field is not None:
+                                restore_field(path, field, temps=history.temps)
+                            elif read_genres(path) != group[0]["old_values"]:
+                                # journaled before raw fields were kept (genres only)
+                                write_genres(path, group[0]["old_values"], temps=history.temps)
                     # Every byte the original's: so is the modification time.
                     if entries[0]["undo"] is not None:
                         give_mtime_back(path, entries[0]["undo"], verified=exact)
@@ -581,6 +679,15 @@ def undo(
     finally:
         store.close()
     return summary
+
+
+def _by_field(entries: list[dict]) -> dict[str, list[dict]]:
+    """A file's journal entries by the field each holds, in the order the fields were first
+    written (an entry journaled before raw fields were kept holds the genre)."""
+    out: dict[str, list[dict]] = {}
+    for e in entries:
+        out.setdefault(field_of(e["old_field"]) if e["old_field"] else "genre", []).append(e)
+    return out
 
 
 def _give_bytes_back(path: str, entries: list[dict], temps: Temps) -> bool:

@@ -42,6 +42,12 @@ import numpy as np
 GENRE_FRAMES = {b"TCON", b"TCO"}
 GENRE_MP4 = {b"\xa9gen", b"gnre"}
 GENRE_ASF = "WM/Genre"
+# Each written field's keys, spelled here on their own (ID3 frames, the Vorbis key, MP4 items,
+# the ASF attribute), so that the oracle does not read them from the code under test.
+FIELD_KEYS = {
+    "genre": (GENRE_FRAMES, "GENRE", GENRE_MP4, GENRE_ASF),
+    "bpm": ({b"TBPM", b"TBP"}, "BPM", {b"tmpo"}, "WM/BeatsPerMinute"),
+}
 
 
 def _h(data: bytes) -> str:
@@ -441,17 +447,19 @@ def snapshot(path: Path) -> dict:
     return snap
 
 
-def without_genre(snap: dict) -> dict:
-    """The snapshot with the genre field taken out; a tag holding nothing else is dropped."""
+def without_genre(snap: dict, field: str = "genre") -> dict:
+    """The snapshot with the genre field (or ``field``) taken out; a tag holding nothing else
+    is dropped."""
+    frames, vorbis_key, mp4_items, asf_key = FIELD_KEYS[field]
     s = copy.deepcopy(snap)
     tags = []
     for t in s["id3v2"]:
-        t["frames"] = [f for f in t["frames"] if f[0].encode() not in GENRE_FRAMES]
+        t["frames"] = [f for f in t["frames"] if f[0].encode() not in frames]
         if t["frames"] or t["extended"] or t["junk"]:
             tags.append(t)
     s["id3v2"] = tags
     for v in _vorbis_sections(s):
-        v["pairs"] = [p for p in v["pairs"] if p.split("=", 1)[0].upper() != "GENRE"]
+        v["pairs"] = [p for p in v["pairs"] if p.split("=", 1)[0].upper() != vorbis_key]
     flac = s.get("flac")
     if (
         flac
@@ -463,13 +471,13 @@ def without_genre(snap: dict) -> dict:
         flac["blocks"] = [b for b in flac["blocks"] if b[0] != "VORBIS_COMMENT"]
     if "mp4" in s:
         s["mp4"]["items"] = [
-            i for i in s["mp4"]["items"] if i[0].encode("latin-1") not in GENRE_MP4
+            i for i in s["mp4"]["items"] if i[0].encode("latin-1") not in mp4_items
         ]
         if not s["mp4"]["items"]:  # an item list made for the genre, and the atoms around it
             s["mp4"]["atoms"] = _drop_genre_only_meta(s["mp4"]["atoms"])
     if "asf" in s:
         for key, attrs in s["asf"]["attributes"].items():
-            s["asf"]["attributes"][key] = [a for a in attrs if a[0] != GENRE_ASF]
+            s["asf"]["attributes"][key] = [a for a in attrs if a[0] != asf_key]
     return s
 
 

@@ -35,6 +35,7 @@ from tagger.payload import Unsafe, audio_fingerprint
 from tagger.tags import TagError, Undo, plan, read_field, restore_bytes, write_genres
 
 GENRES = ["Jazz", "Hip-Hop"]
+VALUES = {"genre": GENRES, "bpm": ["128"]}  # what each written field is fuzzed with
 # Every reason a write may give: causes a person understands, never an exception's text.
 KNOWN_REASONS = [
     re.compile(p)
@@ -314,9 +315,9 @@ class Temps:
         self.live.discard(path)
 
 
-def _snapshot(path: Path):
+def _snapshot(path: Path, field: str = "genre"):
     try:
-        snap = without_genre(snapshot(path))
+        snap = without_genre(snapshot(path), field)
     except Exception:  # a file mutagen cannot read: its tags are not compared
         return None
     if "asf" in snap:  # an attribute object left holding nothing is no tag (as ID3 tags are)
@@ -328,14 +329,16 @@ def _snapshot(path: Path):
     return snap
 
 
-def check(data: bytes, path: Path, calls: int = 3_000_000) -> str:
-    """Write the genre into ``data`` (as ``path``), undo it, assert every promise; the outcome.
+def check(data: bytes, path: Path, calls: int = 3_000_000, field: str = "genre") -> str:
+    """Write the genre (or ``field``) into ``data`` (as ``path``), undo it, assert every
+    promise; the outcome.
 
     Returns ``written`` or ``refused`` (refused before it was touched, or
     failed its verification; either way the file is byte-identical).
     """
     path.write_bytes(data)
-    before_tags = _snapshot(path)
+    values = VALUES[field]
+    before_tags = _snapshot(path, field)
     announced = plan(path)  # a compressed ID3v2.2 tag becomes v2.3: more than the genre changes
     temps, undo = Temps(), []
     with Budget(calls):
@@ -344,7 +347,7 @@ def check(data: bytes, path: Path, calls: int = 3_000_000) -> str:
         except Unsafe:
             audio = None
         try:
-            write_genres(path, GENRES, temps=temps, before_commit=undo.append)
+            write_genres(path, values, temps=temps, before_commit=undo.append, field=field)
             reason = None
         except TagError as exc:
             reason = str(exc)
@@ -359,11 +362,11 @@ def check(data: bytes, path: Path, calls: int = 3_000_000) -> str:
         assert audio_fingerprint(path) == audio, "the audio payload changed"
         fmt = sniff(path)
         assert fmt is not None and fmt.family is not None
-        found = fmt.family.genres_of(read_field(path))
-    field = read_field(path)
-    wanted = ["; ".join(GENRES)] if fmt.family.joins(field) else GENRES
-    assert found in (None, wanted), f"genre reads back as {found}"
-    after_tags = _snapshot(path)
+        found = fmt.family.genres_of(read_field(path, field=field))
+    raw = read_field(path, field=field)
+    wanted = ["; ".join(values)] if fmt.family.joins(raw) else values
+    assert found in (None, wanted), f"{field} reads back as {found}"
+    after_tags = _snapshot(path, field)
     if before_tags is not None and after_tags is not None and not announced:
         changed = diff(before_tags, after_tags)
         assert not changed, f"other tags changed: {changed}"

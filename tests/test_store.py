@@ -186,3 +186,30 @@ def test_a_track_row_comes_back_as_it_was_stored(tmp_path):
     store.close()
     assert got == {r.path: r for r in rows}
     assert got["/music/b.flac"].uncertain is False and got["/music/c.ogg"].uncertain is None
+
+
+def test_a_library_scanned_before_tempo_is_told_once_that_a_rescan_adds_it(tmp_path, capfd):
+    import sqlite3
+
+    from tagger.store import MIGRATIONS, TEMPO_AND_VOICE, UNHEARD_NOTICE, Store
+
+    db = tmp_path / "old.db"
+    conn = sqlite3.connect(db)
+    before = [m for m in MIGRATIONS if m.name != TEMPO_AND_VOICE]
+    assert len(before) == len(MIGRATIONS) - 1
+    for step in before:
+        for sql in step.statements:
+            conn.execute(sql)
+    conn.execute("INSERT INTO tracks (path, genre, status) VALUES ('/a.mp3', 'rock', 'ok')")
+    conn.execute(f"PRAGMA user_version = {len(before)}")
+    conn.commit()
+    conn.close()
+    Store(db).close()
+    assert capfd.readouterr().err.strip() == UNHEARD_NOTICE
+    store = Store(db)
+    assert store.track("/a.mp3").bpm is None
+    store.close()
+    assert capfd.readouterr().err == ""
+    empty = tmp_path / "new.db"
+    Store(empty).close()
+    assert capfd.readouterr().err == ""

@@ -65,6 +65,37 @@ def test_fuzzed_writes_are_refused_or_change_only_the_genre(originals, tmp_path_
         assert outcomes[name, "written"] and outcomes[name, "refused"], (name, outcomes)
 
 
+BPM_CASES = 300
+
+
+def test_fuzzed_bpm_writes_are_refused_or_change_only_the_bpm(originals, tmp_path_factory):
+    """The second written field's editors, fuzzed as the genre's are (fewer cases: the
+    structure code they share is fuzzed above)."""
+    work = tmp_path_factory.mktemp("fuzz-bpm")
+    names = sorted(originals)
+    seen: collections.Counter = collections.Counter()
+
+    @settings(
+        max_examples=BPM_CASES,
+        deadline=None,
+        derandomize=True,
+        database=None,
+        suppress_health_check=list(HealthCheck),
+    )
+    @given(name=st.sampled_from(names), changes=picks)
+    def case(name: str, changes: list) -> None:
+        data = mutate(originals[name], changes)
+        path = work / f"case-{name}{Path(name).suffix or '.bin'}"
+        seen[name, check(data, path, field="bpm")] += 1
+
+    case()
+    assert sum(seen.values()) >= BPM_CASES * 0.9
+    assert sum(n for (_, outcome), n in seen.items() if outcome == "written") >= BPM_CASES / 10
+    for name, data in originals.items():  # every intact file is written and undone
+        path = work / f"intact-{name}{Path(name).suffix or '.bin'}"
+        assert check(data, path, field="bpm") == "written", name
+
+
 @pytest.mark.parametrize(
     "changes",
     [

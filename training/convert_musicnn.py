@@ -24,6 +24,7 @@ import numpy as np
 
 from tagger.models import KINDS, card_for, write_card
 from tagger.models.musicnn_genres import GENRES, MSD_LABELS, MTT_LABELS, merge_description
+from tagger.voice import voice_description
 
 NETS = {"mtt": ("MTT_musicnn", MTT_LABELS, 0.9067), "msd": ("MSD_musicnn", MSD_LABELS, 0.8802)}
 
@@ -114,6 +115,7 @@ def convert(wheel: Path, out_dir: Path, real_tags: Path | None = None) -> dict:
         architecture="musicnn (Pons & Serra 2019), Keras 3 re-implementation",
         nets=nets,
         genres_from_tags=merge_description(),
+        voice_from_tags=voice_description(),
         behaviour_on_real_music=behaviour(real_tags) if real_tags else None,
         data={
             "mtt": "MagnaTagATune (25,863 clips), 50 tags",

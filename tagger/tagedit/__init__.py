@@ -1,12 +1,17 @@
-"""One object per tag family (ID3, Vorbis comments, MP4, ASF), each editing only the genre.
+"""One object per tag family (ID3, Vorbis comments, MP4, ASF), each editing only the field asked.
 
 As mediafile declares each field once with every format's key, ``FIELDS``
 declares each field tagger reads (genre, album, artist, title, album artist,
-compilation) once, with every family's keys beside it (a tuple of keys tried
-in turn); a new field (a mood or grouping tag) is one line there, and a
-family's ``keys`` are its column of that table.  Every family
-implements the same editor interface on a binary file object of the format
-``fmt`` (a ``tagger.formats.Format``, which names its family):
+compilation) or writes (genre, bpm) once, with every family's keys beside it
+(a tuple of keys tried in turn; a written field's first key is the one
+written) and the families that hold its value as a number rather than text
+(MP4's ``tmpo`` is an integer atom); a new field (a mood or grouping tag) is
+one line there, and a family's ``keys`` are its column of that table.  Every
+family implements the same editor interface on a binary file object of the
+format ``fmt`` (a ``tagger.formats.Format``, which names its family); each
+method takes the field it edits by name (``field="genre"`` unless said), and
+a raw field of any other field than the genre carries its name (``"field":
+"bpm"``), so that undo puts each field back where it belongs:
 
 * ``read(f, fmt) -> Field``: the raw genre field and how it sits in the file
   (the exact frames/pairs/items as hex, their positions, the tag version and
@@ -52,6 +57,7 @@ class TagField:
     vorbis: tuple[str, ...]
     mp4: tuple[str, ...]
     asf: tuple[str, ...]
+    numbers: tuple[str, ...] = ()  # the families whose key holds an integer, not text
 
 
 # mp4 ``gnre``: iTunes' numeric genre; Vorbis comments spell the album artist three ways.
@@ -68,7 +74,21 @@ FIELDS = (
         ("WM/AlbumArtist",),
     ),
     TagField("compilation", ("TCMP",), ("COMPILATION",), ("cpil",), ("WM/IsCompilation",)),
+    # ID3's TBPM is a whole number as text (the ID3v2 standard); MP4's tmpo a 16-bit integer.
+    TagField("bpm", ("TBPM",), ("BPM",), ("tmpo",), ("WM/BeatsPerMinute",), numbers=("mp4",)),
 )
+BY_NAME = {f.name: f for f in FIELDS}
+GENRE = "genre"
+
+
+def named(raw: Field, field: str) -> Field:
+    """``raw`` labelled with the field it holds (a genre field stays as it always was)."""
+    return raw if field == GENRE else {**raw, "field": field}
+
+
+def field_of(raw: Field) -> str:
+    """The name of the field a raw field holds."""
+    return str(raw.get("field", GENRE))
 
 
 class TagFamily(ABC):
@@ -85,6 +105,14 @@ class TagFamily(ABC):
     @property
     def genre_key(self) -> str:
         return self.keys["genre"][0]
+
+    def key(self, field: str) -> str:
+        """The key this family writes ``field`` under."""
+        return self.keys[field][0]
+
+    def holds_number(self, field: str) -> bool:
+        """Whether this family stores ``field`` as an integer rather than text."""
+        return self.name in BY_NAME[field].numbers
 
     @staticmethod
     def mutagen_file(path: str, fmt: Format) -> Any:
@@ -110,7 +138,7 @@ class TagFamily(ABC):
         return []
 
     @abstractmethod
-    def read(self, f: BinaryIO, fmt: Format) -> Field: ...
+    def read(self, f: BinaryIO, fmt: Format, field: str = GENRE) -> Field: ...
 
     def plan(self, f: BinaryIO, fmt: Format) -> str | None:
         return None
@@ -121,7 +149,13 @@ class TagFamily(ABC):
 
     @abstractmethod
     def write(
-        self, f: BinaryIO, fmt: Format, genres: list[str], id3v23: bool, sep: str
+        self,
+        f: BinaryIO,
+        fmt: Format,
+        genres: list[str],
+        id3v23: bool,
+        sep: str,
+        field: str = GENRE,
     ) -> Field: ...
 
     @abstractmethod
@@ -135,15 +169,19 @@ class TagFamily(ABC):
     def _genres_in(self, field: Field) -> list[str] | None:
         """``genres_of`` a field whose tag container exists."""
 
-    def verify(self, f: BinaryIO, fmt: Format, genres: list[str], sep: str) -> str | None:
-        """Why the file's genre field is not exactly ``genres`` after a write, None if it is."""
-        field = self.read(f, fmt)
-        found = self.genres_of(field)
+    def verify(
+        self, f: BinaryIO, fmt: Format, genres: list[str], sep: str, field: str = GENRE
+    ) -> str | None:
+        """Why the file's ``field`` is not exactly ``genres`` (its values) after a write, None
+        if it is."""
+        raw = self.read(f, fmt, field)
+        found = self.genres_of(raw)
         if found is None:
             return None
-        wanted = [sep.join(genres)] if genres and self.joins(field) else list(genres)
+        wanted = [sep.join(genres)] if genres and self.joins(raw) else list(genres)
         if found != wanted:
-            return f"the genre reads back as {found!r}, not as written"
+            what = "genre" if field == GENRE else field
+            return f"the {what} reads back as {found!r}, not as written"
         return None
 
     def joins(self, field: Field) -> bool:

@@ -1,4 +1,4 @@
-"""The genre in ASF (WMA): only the ``WM/Genre`` descriptors change.
+"""A field in ASF (WMA): only its descriptors change (``WM/Genre``, ``WM/BeatsPerMinute``).
 
 The extended content description object is edited as bytes: every other
 descriptor keeps its bytes and place, every other header object is copied as
@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, BinaryIO
 from mutagen._util import resize_bytes
 
 from ..errors import TagError
-from . import Field, TagFamily
+from . import GENRE, Field, TagFamily, field_of, named
 
 if TYPE_CHECKING:
     from ..formats import Format
@@ -103,23 +103,29 @@ class ASFFamily(TagFamily):
                 return None
         return out
 
-    def read(self, f: BinaryIO, fmt: Format) -> Field:
-        """The genre descriptors with their positions."""
-        return _scan(f, self.genre_key)[-1]
+    def read(self, f: BinaryIO, fmt: Format, field: str = GENRE) -> Field:
+        """The field's descriptors with their positions."""
+        return named(_scan(f, self.key(field))[-1], field)
 
     def write(
-        self, f: BinaryIO, fmt: Format, genres: list[str], id3v23: bool = False, sep: str = "; "
+        self,
+        f: BinaryIO,
+        fmt: Format,
+        genres: list[str],
+        id3v23: bool = False,
+        sep: str = "; ",
+        field: str = GENRE,
     ) -> Field:
-        """Replace the genre descriptors (one per genre); returns the field before."""
-        return _change(f, self.genre_key, genres, None)
+        """Replace the field's descriptors (one per value); returns the field before."""
+        return named(_change(f, self.key(field), genres, None), field)
 
     def restore(self, f: BinaryIO, fmt: Format, field: Field, sep: str = "; ") -> None:
         """Put back the descriptors ``write`` returned; remove the object it created."""
-        _change(f, self.genre_key, None, field)
+        _change(f, self.key(field_of(field)), None, field)
 
 
 def _change(f: BinaryIO, key: str, genres: list[str] | None, restore: Field | None) -> Field:
-    """Swap the ``WM/Genre`` descriptors of the extended content description object.
+    """Swap the ``key`` descriptors of the extended content description object.
 
     Every other object and attribute keeps its bytes; a padding object in the
     header extension absorbs the change in size where it can; otherwise the

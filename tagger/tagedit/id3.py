@@ -32,7 +32,7 @@ from mutagen.aiff import AIFFFile
 from mutagen.wave import _WaveFile
 
 from ..errors import TagError
-from . import Field, TagFamily
+from . import BY_NAME, GENRE, Field, TagFamily, field_of, named
 
 if TYPE_CHECKING:
     from ..formats import Format
@@ -212,10 +212,19 @@ def empty(version: int) -> Tag:
     return Tag(version, 0, 0, b"", [], b"", 0, True)
 
 
-# --- the genre frame -----------------------------------------------------------------------
-def genre_indices(tag: Tag) -> list[int]:
-    gid = b"TCO" if tag.version == 2 else b"TCON"
-    return [i for i, fid in enumerate(tag.frame_ids) if fid == gid]
+# --- the genre frame (or another field's text frame) -------------------------------------------
+_V22 = {b"TCON": b"TCO", b"TBPM": b"TBP"}  # ID3v2.2's three-letter ids of the fields written
+
+
+def _frame_id(field: str) -> bytes:
+    """The ID3v2.3/2.4 frame ``field`` is written to (``TCON``)."""
+    return BY_NAME[field].id3[0].encode("ascii")
+
+
+def genre_indices(tag: Tag, field: str = GENRE) -> list[int]:
+    fid = _frame_id(field)
+    gid = _V22.get(fid, fid) if tag.version == 2 else fid
+    return [i for i, found in enumerate(tag.frame_ids) if found == gid]
 
 
 def _encode_text(values: list[str], encoding: int) -> bytes:
@@ -251,30 +260,34 @@ def _encoding_for(tag: Tag, values: list[str], old_frame: bytes | None) -> int:
     return enc
 
 
-def genre_frame(tag: Tag, genres: list[str], sep: str, old_frame: bytes | None) -> bytes:
-    """A TCON (v2.2: TCO) frame for ``tag``'s version: v2.4 holds several values, v2.2 and
-    v2.3 join them."""
+def genre_frame(
+    tag: Tag, genres: list[str], sep: str, old_frame: bytes | None, field: str = GENRE
+) -> bytes:
+    """A TCON (v2.2: TCO; or ``field``'s) frame for ``tag``'s version: v2.4 holds several
+    values, v2.2 and v2.3 join them."""
     values = genres if tag.version == 4 else [sep.join(genres)]
     enc = _encoding_for(tag, values, old_frame)
     data = bytes([enc]) + _encode_text(values, enc)
     if tag.version == 2:
         if len(data) >= 1 << 24:
             raise Unsupported("would grow larger than an ID3v2.2 frame allows")
-        return b"TCO" + len(data).to_bytes(3, "big") + data
+        return _V22[_frame_id(field)] + len(data).to_bytes(3, "big") + data
     if tag.syncsafe and tag.version == 4:
         size = _to_syncsafe(len(data))
     else:
         size = len(data).to_bytes(4, "big")
-    return b"TCON" + size + b"\x00\x00" + data
+    return _frame_id(field) + size + b"\x00\x00" + data
 
 
-def replace_genre(tag: Tag, new_frames: list[bytes], positions: list[int] | None = None) -> Tag:
+def replace_genre(
+    tag: Tag, new_frames: list[bytes], positions: list[int] | None = None, field: str = GENRE
+) -> Tag:
     """``tag`` with its genre frames swapped for ``new_frames``.
 
     The new frames go where the first old one was (or at ``positions``, the
     indices they had, for an undo), else after the last frame.
     """
-    old = genre_indices(tag)
+    old = genre_indices(tag, field)
     kept = [f for i, f in enumerate(tag.frames) if i not in old]
     if positions is None:
         at = old[0] if old else len(kept)
@@ -368,11 +381,11 @@ def _converted(raw: bytes, version: int, sep: str) -> bytes:
     return buf.getvalue()
 
 
-def _mutagen_genres(tag_bytes: bytes) -> list[str]:
+def _mutagen_genres(tag_bytes: bytes, field: str = GENRE) -> list[str]:
     from mutagen import id3 as mid3
 
     try:
-        frame = mid3.ID3(io.BytesIO(tag_bytes)).get("TCON")
+        frame = mid3.ID3(io.BytesIO(tag_bytes)).get(_frame_id(field).decode())
     except Exception:
         return []
     return list(frame.text) if frame else []
@@ -389,8 +402,12 @@ def _refusal(field: Field) -> str | None:
     return None
 
 
-def _field(container: bytes | None) -> Field:
-    """The genre frames of the tag in ``container``, with what a write will need to undo."""
+def _field(container: bytes | None, name: str = GENRE) -> Field:
+    """``name``'s frames in the tag in ``container``, with what a write will need to undo."""
+    return named(_frames(container, name), name)
+
+
+def _frames(container: bytes | None, name: str) -> Field:
     if container is None:
         return {"family": "id3", "exists": False}
     tag_bytes = container[: tag_size(container[:10]) or len(container)]
@@ -405,14 +422,14 @@ def _field(container: bytes | None) -> Field:
     except Unsupported as exc:
         tag, field["unsupported"] = None, str(exc)
     if tag is not None:
-        field["frames"] = [[i, tag.frames[i].hex()] for i in genre_indices(tag)]
+        field["frames"] = [[i, tag.frames[i].hex()] for i in genre_indices(tag, name)]
         return field
     # A write converts this tag (a compressed v2.2 one, to v2.3): keep the whole tag when it
     # is small and holds no picture, else only its genre values.
     if len(tag_bytes) <= _WHOLE_TAG_LIMIT and not _has_picture(tag_bytes):
         field["tag"] = tag_bytes.hex()
     else:
-        field["values"] = _mutagen_genres(tag_bytes)
+        field["values"] = _mutagen_genres(tag_bytes, name)
     return field
 
 
@@ -458,9 +475,9 @@ class ID3Family(TagFamily):
                 return None
         return out
 
-    def read(self, f: BinaryIO, fmt: Format) -> Field:
-        """The raw genre field of the file's ID3v2 tag."""
-        return _field(_Place(f, fmt).read())
+    def read(self, f: BinaryIO, fmt: Format, field: str = GENRE) -> Field:
+        """The raw field (its frames) of the file's ID3v2 tag."""
+        return _field(_Place(f, fmt).read(), field)
 
     def plan(self, f: BinaryIO, fmt: Format) -> str | None:
         """What a write changes beyond the genre frames, in words (None: nothing)."""
@@ -473,21 +490,30 @@ class ID3Family(TagFamily):
         field = self.read(f, fmt)
         return _refusal(field)
 
-    def write(self, f: BinaryIO, fmt: Format, genres: list[str], id3v23: bool, sep: str) -> Field:
-        """Replace the genre frames (a new tag when there is none); returns the field before."""
+    def write(
+        self,
+        f: BinaryIO,
+        fmt: Format,
+        genres: list[str],
+        id3v23: bool,
+        sep: str,
+        field: str = GENRE,
+    ) -> Field:
+        """Replace the field's frames (a new tag when there is none); returns the field before."""
+        name = field
         place = _Place(f, fmt)
         container = place.read()
-        field = _field(container)
-        refused = _refusal(field)
+        raw = _field(container, name)
+        refused = _refusal(raw)
         if refused:
             raise TagError(refused)
         if container is None:
             tag = empty(3 if id3v23 else 4)
             size, rest = None, b""
         else:
-            tag_bytes = container[: field["size"]]
+            tag_bytes = container[: raw["size"]]
             rest = container[len(tag_bytes) :]
-            if "frames" in field:
+            if "frames" in raw:
                 tag = parse(tag_bytes)
                 if tag.junk:  # a damaged frame or a wrong tag size: what it is, no one knows
                     raise TagError(
@@ -497,14 +523,15 @@ class ID3Family(TagFamily):
             else:  # a compressed v2.2 tag becomes v2.3, through mutagen (see ``plan``)
                 tag = parse(_converted(tag_bytes, 3, sep))
             size = tag.size
-        old = [tag.frames[i] for i in genre_indices(tag)]
-        new = [genre_frame(tag, genres, sep, old[0] if old else None)] if genres else []
-        place.write(render(replace_genre(tag, new), size) + rest)
-        return field
+        old = [tag.frames[i] for i in genre_indices(tag, name)]
+        new = [genre_frame(tag, genres, sep, old[0] if old else None, name)] if genres else []
+        place.write(render(replace_genre(tag, new, None, name), size) + rest)
+        return raw
 
     def restore(self, f: BinaryIO, fmt: Format, field: Field, sep: str) -> None:
         """Put back the field ``write`` returned, exactly; remove a tag the write created."""
         place = _Place(f, fmt)
+        name = field_of(field)
         if not field["exists"]:
             place.write(None)
             return
@@ -522,12 +549,12 @@ class ID3Family(TagFamily):
             raise TagError(f"cannot restore the genre: {exc}") from None
         if "values" in field:  # converted without a copy of the tag: the values, not the bytes
             values = field["values"]
-            frames = [genre_frame(tag, values, sep, None)] if values else []
+            frames = [genre_frame(tag, values, sep, None, name)] if values else []
             positions = None
         else:
             frames = [bytes.fromhex(h) for _, h in field["frames"]]
             positions = [i for i, _ in field["frames"]]
-        place.write(render(replace_genre(tag, frames, positions), field["size"]) + rest)
+        place.write(render(replace_genre(tag, frames, positions, name), field["size"]) + rest)
 
 
 FAMILY = ID3Family()

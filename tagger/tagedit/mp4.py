@@ -1,4 +1,4 @@
-"""The genre in MP4 (``ilst``): only the ``©gen``/``gnre`` items change.
+"""A field in MP4 (``ilst``): only its items change (``©gen``/``gnre``, ``tmpo``).
 
 Every other item keeps its bytes and its place in the list.  The ``free``
 atom beside ``ilst`` absorbs the change in size and stays where it was (with
@@ -17,7 +17,7 @@ from mutagen._util import delete_bytes, resize_bytes
 from mutagen.mp4 import Atoms, MP4Tags
 
 from ..errors import TagError
-from . import Field, TagFamily
+from . import BY_NAME, GENRE, Field, TagFamily, field_of, named
 
 if TYPE_CHECKING:
     from ..formats import Format
@@ -28,7 +28,12 @@ def _mutagen(name: str):
     return getattr(MP4Tags(), f"_MP4Tags__{name}")
 
 
-_GENRE = (b"\xa9gen", b"gnre")
+def _keys(field: str) -> tuple[bytes, ...]:
+    """The item names ``field`` is read from; the first is the one written."""
+    return tuple(k.encode("latin-1") for k in BY_NAME[field].mp4)
+
+
+_INTEGER = 21  # a data atom's type: a big-endian signed integer (``tmpo``)
 
 
 def _items(ilst: bytes) -> list[bytes]:
@@ -57,7 +62,7 @@ def _free_beside(meta, ilst):
     return None
 
 
-def _scan(f: BinaryIO) -> tuple:
+def _scan(f: BinaryIO, name: str = GENRE) -> tuple:
     """(atoms, path to ilst or None, the items as bytes, the free atom beside it, the field)."""
     atoms = Atoms(f)
     try:
@@ -77,8 +82,9 @@ def _scan(f: BinaryIO) -> tuple:
             f.seek(free._dataoffset)
             content = set(f.read(free.length - 8))
             field["fill"] = content.pop() if len(content) == 1 else 0
-    field["items"] = [[i, it.hex()] for i, it in enumerate(items) if it[4:8] in _GENRE]
-    return atoms, apath, items, free, field
+    keys = _keys(name)
+    field["items"] = [[i, it.hex()] for i, it in enumerate(items) if it[4:8] in keys]
+    return atoms, apath, items, free, named(field, name)
 
 
 class MP4Family(TagFamily):
@@ -89,36 +95,54 @@ class MP4Family(TagFamily):
 
     def _genres_in(self, field: Field) -> list[str] | None:
         out: list[str] = []
+        name = field_of(field)
         for _, h in field["items"]:
             item = bytes.fromhex(h)
-            if item[4:8] != b"\xa9gen":
+            if item[4:8] != _keys(name)[0]:
                 return None  # a numeric gnre item
             pos = 8
             while pos + 16 <= len(item):
                 size = int.from_bytes(item[pos : pos + 4], "big")
                 if size < 16 or item[pos + 4 : pos + 8] != b"data":
                     return None
-                try:
-                    out.append(item[pos + 16 : pos + size].decode("utf-8"))
-                except UnicodeDecodeError:
-                    return None
+                kind, value = (
+                    int.from_bytes(item[pos + 8 : pos + 12], "big"),
+                    item[pos + 16 : pos + size],
+                )
+                if kind == _INTEGER:
+                    out.append(str(int.from_bytes(value, "big", signed=True)))
+                else:
+                    try:
+                        out.append(value.decode("utf-8"))
+                    except UnicodeDecodeError:
+                        return None
                 pos += size
         return out
 
-    def read(self, f: BinaryIO, fmt: Format) -> Field:
-        """The genre items of ``ilst`` with their positions, and the padding beside it."""
-        return _scan(f)[-1]
+    def read(self, f: BinaryIO, fmt: Format, field: str = GENRE) -> Field:
+        """The field's items of ``ilst`` with their positions, and the padding beside it."""
+        return _scan(f, field)[-1]
 
     def write(
-        self, f: BinaryIO, fmt: Format, genres: list[str], id3v23: bool = False, sep: str = "; "
+        self,
+        f: BinaryIO,
+        fmt: Format,
+        genres: list[str],
+        id3v23: bool = False,
+        sep: str = "; ",
+        field: str = GENRE,
     ) -> Field:
-        """Replace the genre items (one ``©gen``, a value per genre); returns the field before."""
-        genre = _atom(
-            b"\xa9gen",
-            b"".join(_atom(b"data", struct.pack(">2I", 1, 0) + g.encode("utf-8")) for g in genres),
-        )
+        """Replace the field's items (one item, a value per genre; ``tmpo`` one 16-bit integer,
+        as iTunes writes it); returns the field before."""
+        if self.holds_number(field):
+            values = [
+                _INTEGER.to_bytes(4, "big") + b"\0" * 4 + int(v).to_bytes(2, "big") for v in genres
+            ]
+        else:
+            values = [struct.pack(">2I", 1, 0) + g.encode("utf-8") for g in genres]
+        item = _atom(_keys(field)[0], b"".join(_atom(b"data", v) for v in values))
         return _change(
-            f, lambda kept, at: kept[:at] + ([genre] if genres else []) + kept[at:], None
+            f, lambda kept, at: kept[:at] + ([item] if genres else []) + kept[at:], None, field
         )
 
     def restore(self, f: BinaryIO, fmt: Format, field: Field, sep: str = "; ") -> None:
@@ -132,12 +156,12 @@ class MP4Family(TagFamily):
                 kept.insert(min(i, len(kept)), bytes.fromhex(h))
             return kept
 
-        _change(f, put_back, field)
+        _change(f, put_back, field, field_of(field))
 
 
-def _change(f: BinaryIO, items_for, restore: Field | None) -> Field:
-    atoms, apath, items, free, field = _scan(f)
-    old = [i for i, it in enumerate(items) if it[4:8] in _GENRE]
+def _change(f: BinaryIO, items_for, restore: Field | None, name: str = GENRE) -> Field:
+    atoms, apath, items, free, field = _scan(f, name)
+    old = [i for i, it in enumerate(items) if it[4:8] in _keys(name)]
     kept = [it for i, it in enumerate(items) if i not in old]
     ilst_data = _atom(b"ilst", b"".join(items_for(kept, old[0] if old else len(kept))))
     if apath is None:

@@ -1,7 +1,8 @@
-"""The genre in Vorbis comments (FLAC, Ogg Vorbis/Opus/FLAC): only the ``GENRE`` pairs change.
+"""A field in Vorbis comments (FLAC, Ogg Vorbis/Opus/FLAC): only its pairs change (``GENRE=``,
+``BPM=``).
 
 The comment block is edited as bytes: the vendor string and every other pair
-keep their bytes and positions, the genre pairs are replaced where the first
+keep their bytes and positions, the field's pairs are replaced where the first
 one was, with the key spelled as it was (``GENRE``, ``genre``...), or added at
 the end.  FLAC: every other metadata block is copied byte for byte (even a
 comment or picture block whose declared size is wrong, which FLAC's reference
@@ -23,7 +24,7 @@ from typing import TYPE_CHECKING, Any, BinaryIO
 from mutagen._util import resize_bytes
 
 from ..errors import TagError
-from . import Field, TagFamily
+from . import BY_NAME, GENRE, Field, TagFamily, field_of, named
 from .id3 import tag_size
 
 if TYPE_CHECKING:
@@ -57,39 +58,52 @@ def _join(vendor: bytes, pairs: list[bytes], after: bytes) -> bytes:
     )
 
 
-def _is_genre(pair: bytes) -> bool:
-    return pair.split(b"=", 1)[0].lower() == b"genre"
+def _key(field: str) -> bytes:
+    """The key ``field``'s pairs are written under (``GENRE``)."""
+    return BY_NAME[field].vorbis[0].encode("ascii")
+
+
+def _is_genre(pair: bytes, field: str = GENRE) -> bool:
+    """Whether ``pair`` belongs to ``field`` (keys compare without case, as the format says)."""
+    return pair.split(b"=", 1)[0].lower() == _key(field).lower()
 
 
 def _edit_pairs(
-    block: bytes | None, genres: list[str] | None, restore: list | None, framing: bool
+    block: bytes | None,
+    genres: list[str] | None,
+    restore: list | None,
+    framing: bool,
+    field: str = GENRE,
 ) -> bytes:
-    """A comment block with its genre pairs replaced (``genres``) or put back (``restore``)."""
+    """A comment block with ``field``'s pairs replaced (``genres``) or put back (``restore``)."""
     if block is None:
         block = _join(struct.pack("<I", 6) + b"tagger", [], b"\x01" if framing else b"")
     vendor, pairs, after = _split(block)
-    old = [i for i, p in enumerate(pairs) if _is_genre(p)]
+    old = [i for i, p in enumerate(pairs) if _is_genre(p, field)]
     kept = [p for i, p in enumerate(pairs) if i not in old]
     if restore is not None:
         for i, hexpair in sorted(restore):
             kept.insert(min(i, len(kept)), bytes.fromhex(hexpair))
         return _join(vendor, kept, after)
-    key = pairs[old[0]].split(b"=", 1)[0] if old else b"GENRE"
+    key = pairs[old[0]].split(b"=", 1)[0] if old else _key(field)
     at = old[0] if old else len(kept)
     new = [key + b"=" + g.encode("utf-8") for g in genres or []]
     return _join(vendor, kept[:at] + new + kept[at:], after)
 
 
-def _field(block: bytes | None, **layout) -> Field:
+def _field(block: bytes | None, field: str = GENRE, **layout) -> Field:
     if block is None:
-        return {"family": "vorbis", "exists": False, **layout}
+        return named({"family": "vorbis", "exists": False, **layout}, field)
     _, pairs, _ = _split(block)
-    return {
-        "family": "vorbis",
-        "exists": True,
-        **layout,
-        "pairs": [[i, p.hex()] for i, p in enumerate(pairs) if _is_genre(p)],
-    }
+    return named(
+        {
+            "family": "vorbis",
+            "exists": True,
+            **layout,
+            "pairs": [[i, p.hex()] for i, p in enumerate(pairs) if _is_genre(p, field)],
+        },
+        field,
+    )
 
 
 def _fit(data: bytes, length: int | None, pad_ok: Callable[[bytes], bool]) -> bytes:
@@ -218,13 +232,13 @@ def _flac_rewrite(f: BinaryIO, start: int, old_len: int, blocks: list[FlacBlock]
     f.write(out)
 
 
-def _flac_field(blocks: list[FlacBlock]) -> Field:
+def _flac_field(blocks: list[FlacBlock], field: str = GENRE) -> Field:
     vc = next((b for b in blocks if b.kind == 4), None)
     pad = next((b for b in blocks if b.kind == 1), None)
     layout = {"padding": len(pad.data) if pad else None}
     if vc is not None and vc.declared != len(vc.data):
         layout["declared"] = vc.declared  # a wrong size, given back on undo
-    return _field(vc.data if vc else None, **layout)
+    return _field(vc.data if vc else None, field, **layout)
 
 
 def _flac_change(
@@ -232,11 +246,12 @@ def _flac_change(
     edit: Callable[[bytes | None], bytes | None],
     padding: int | None,
     declared: int | None = None,
+    name: str = GENRE,
 ) -> Field:
     start, old_len, blocks = _flac_blocks(f)
     vc = next((b for b in blocks if b.kind == 4), None)
     pad = next((b for b in blocks if b.kind == 1), None)
-    field = _flac_field(blocks)
+    field = _flac_field(blocks, name)
     new = edit(vc.data if vc else None)
     if new is None:
         blocks = [b for b in blocks if b is not vc]
@@ -307,13 +322,16 @@ def _ogg_comment(f: BinaryIO) -> tuple[list, list[bytes], bytes, bool]:
 
 
 def _ogg_change(
-    f: BinaryIO, edit: Callable[[bytes | None], bytes | None], length: int | None
+    f: BinaryIO,
+    edit: Callable[[bytes | None], bytes | None],
+    length: int | None,
+    name: str = GENRE,
 ) -> Field:
     from mutagen.ogg import OggPage
 
     old_pages, packets, prefix, framing = _ogg_comment(f)
     old = packets[0][len(prefix) :]
-    field = _field(old, length=len(packets[0]))
+    field = _field(old, name, length=len(packets[0]))
     new = edit(old)
     if new is None:
         raise TagError("an Ogg stream cannot lose its comment packet")
@@ -370,35 +388,45 @@ class VorbisFamily(TagFamily):
         except UnicodeDecodeError:
             return None
 
-    def read(self, f: BinaryIO, fmt: Format) -> Field:
-        """The genre pairs of the comment block or packet, with the layout undo needs."""
+    def read(self, f: BinaryIO, fmt: Format, field: str = GENRE) -> Field:
+        """The field's pairs in the comment block or packet, with the layout undo needs."""
         if fmt.container == "flac":
-            return _flac_field(_flac_blocks(f)[2])
+            return _flac_field(_flac_blocks(f)[2], field)
         _, packets, prefix, _ = _ogg_comment(f)
-        return _field(packets[0][len(prefix) :], length=len(packets[0]))
+        return _field(packets[0][len(prefix) :], field, length=len(packets[0]))
 
     def write(
-        self, f: BinaryIO, fmt: Format, genres: list[str], id3v23: bool = False, sep: str = "; "
+        self,
+        f: BinaryIO,
+        fmt: Format,
+        genres: list[str],
+        id3v23: bool = False,
+        sep: str = "; ",
+        field: str = GENRE,
     ) -> Field:
-        """Replace the genre pairs; returns the field before."""
-        edit = lambda block: _edit_pairs(block, genres, None, _framing(f, fmt))  # noqa: E731
+        """Replace the field's pairs (one per value); returns the field before."""
+        framing = _framing(f, fmt)
+        edit = lambda block: _edit_pairs(block, genres, None, framing, field)  # noqa: E731
         if fmt.container == "flac":
-            return _flac_change(f, edit, None)
-        return _ogg_change(f, edit, None)
+            return _flac_change(f, edit, None, name=field)
+        return _ogg_change(f, edit, None, field)
 
     def restore(self, f: BinaryIO, fmt: Format, field: Field, sep: str = "; ") -> None:
         """Put back the pairs ``write`` returned, at their positions; remove a block it created."""
         framing = _framing(f, fmt)
+        name = field_of(field)
 
         def edit(block: bytes | None) -> bytes | None:
             if not field["exists"]:
-                return None if fmt.container == "flac" else _edit_pairs(block, None, [], framing)
-            return _edit_pairs(block, None, field["pairs"], framing)
+                if fmt.container == "flac":
+                    return None
+                return _edit_pairs(block, None, [], framing, name)
+            return _edit_pairs(block, None, field["pairs"], framing, name)
 
         if fmt.container == "flac":
-            _flac_change(f, edit, field.get("padding"), field.get("declared"))
+            _flac_change(f, edit, field.get("padding"), field.get("declared"), name)
         else:
-            _ogg_change(f, edit, field.get("length"))
+            _ogg_change(f, edit, field.get("length"), name)
 
 
 def _framing(f: BinaryIO, fmt: Format) -> bool:

@@ -92,7 +92,49 @@ def test_import_then_audiogenre_sets_genres_through_beets(beets):
         # beets' database and the file's own tag both hold tagger's top genre
         assert genres[title] == display_name(row["genre"])
         assert raw_genres(beets.files()[title]) == [display_name(row["genre"])]
-    assert "4 items changed, 4 files written" in beets.first.stderr
+    assert "4 items changed," in beets.first.stderr and "4 files written" in beets.first.stderr
+
+
+def tempo_and_voice(beets: Beets, *query: str) -> dict[str, tuple[str, str]]:
+    """title -> beets' bpm and voice, as ``beet ls -f`` prints them."""
+    out = beets("ls", "-f", "$title\t$bpm\t$voice", *query).stdout
+    return {t: (b, v) for t, b, v in (line.split("\t") for line in out.splitlines())}
+
+
+def file_bpm(path: Path) -> int | None:
+    """The BPM the file's own tag holds, through mutagen (MediaFile is beets' own reader)."""
+    import mutagen
+
+    tags = mutagen.File(path).tags or {}
+    for key in ("TBPM", "tmpo", "bpm", "BPM"):
+        if key in tags:
+            value = tags[key]
+            return int(str((value.text if hasattr(value, "text") else value)[0]))
+    return None
+
+
+def test_bpm_and_voice_come_from_the_same_stored_results_in_both_modes(beets):
+    def expected() -> dict[str, tuple[str, str]]:
+        # beets prints an unset flexible attribute as "$voice"
+        return {
+            t: (str(round(r["bpm"])) if r["bpm"] is not None else "0", r["voice"] or "$voice")
+            for t, r in beets.heard().items()
+            if t in ("one", "two", "three", "four")
+        }
+
+    assert tempo_and_voice(beets, "album:incoming") == expected()
+    for title, row in beets.heard().items():
+        if row["bpm"] is not None and title in ("one", "two", "three", "four"):
+            assert file_bpm(beets.files()[title]) == round(row["bpm"]), title
+    # Album mode: each track keeps its own tempo; a value set by hand is kept unless overwrite.
+    beets("modify", "-y", "-W", "title:one", "bpm=77")
+    beets("audiogenre", "-a", "album:incoming")
+    assert tempo_and_voice(beets, "title:one")["one"][0] == "77"
+    beets("modify", "-y", "-W", "album:incoming", "bpm=0", "voice!")
+    proc = beets("audiogenre", "-a", "album:incoming")
+    assert tempo_and_voice(beets, "album:incoming") == expected()
+    assert "items given a tempo or voice" in proc.stderr
+    assert beets.scans()[-1]["scanned"] == 0  # nothing decoded again
 
 
 def test_beets_database_and_files_agree(beets):
@@ -261,6 +303,7 @@ def test_album_genres_come_from_all_its_tracks(beets):
         for g in heard["one"]["probabilities"]
     }
     top = display_name(max(mean, key=mean.__getitem__))
+    beets("modify", "-a", "-y", "-W", "album:incoming", "genres=Polka")  # not the album's yet
     proc = beets("audiogenre", "-a", "-o", "album:incoming")
     assert "1 album changed" in proc.stderr
     albums = beets("ls", "-a", "-f", "$album\t$genres", "album:incoming").stdout

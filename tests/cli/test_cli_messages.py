@@ -92,7 +92,7 @@ def test_ls_shows_abstained_tracks_and_its_json_says_so(tmp_path):
     by_path = {t["path"]: t for t in run_json("ls", "--db", db)}
     assert by_path[str(two)]["uncertain"] is True and by_path[str(one)]["uncertain"] is False
     csv = run_cli("ls", "--db", db, "--csv").stdout.splitlines()
-    assert csv[0].endswith(",uncertain")
+    assert csv[0].endswith(",uncertain,bpm,voice")
     # Every status ls prints is one --status takes: abstained is not also ok.
     assert [t["path"] for t in run_json("ls", "--db", db, "--status", "abstained")] == [str(two)]
     assert str(two) not in [t["path"] for t in run_json("ls", "--db", db, "--status", "ok")]
@@ -105,7 +105,8 @@ def test_ls_has_a_header_and_its_json_keeps_a_name_that_is_not_utf8(tmp_path):
     odd_name = os.fsdecode(b"Odd/z\xe9")
     one, odd = stored(tmp_path / "Music", db, [LIBRARY[0], (odd_name, "Techno", 0.8, False)])
     text = run_cli("ls", "--db", db).stdout.splitlines()
-    assert text[0].split() == ["genre", "conf", "status", "path"] and len(text) == 3
+    assert text[0].split() == ["genre", "conf", "status", "bpm", "voice", "path"]
+    assert len(text) == 3
     assert text[0].index("conf") == text[1].index("0.90")  # the columns line up
     listed = {t["path"]: t for t in run_json("ls", "--db", db)}
     assert listed[str(one)]["path_bytes"] is None
