@@ -14,6 +14,7 @@ import pytest
 from conftest import FORMATS, SR, make_library, rows, run_cli, run_json
 from tolerance import rounded
 
+from tagger.genres import display_name
 from tagger.training.synth import synth_track, write_audio
 
 pytestmark = pytest.mark.slow  # TensorFlow, worker pools or the real CLI: seconds each
@@ -171,6 +172,9 @@ def test_show_prints_top_three(library):
     js = run_json("show", library / "track2.ogg", "--precision", "float32")
     assert js["genre"] == js["top"][0]["genre"]
     assert js["engine"] == "openvino float32"
+    # Spelt as ls, report and write spell them (the model's names are in --json).
+    printed = [line.rsplit(None, 1)[0].strip() for line in out[1:4]]
+    assert set(printed) <= {display_name(g) for g in js["probabilities"]}, printed
 
 
 def test_help_explains_every_command():
