@@ -8,9 +8,10 @@ card, what a model sees in a scan cannot drift from what it saw in training.
 Three kinds of input:
 
 ``logmel``   3-second log-mel slices for the ResNet, ``log10(1 + 10000·mel)``.
-``summary``  the 57 summary features of the original GTZAN study per 3-second
-             slice (chroma, RMS, spectral centroid/bandwidth/rolloff, zero
-             crossings, harmonic/percussive, tempo, 20 MFCC means/variances).
+``summary``  the 57 summary features of the original GTZAN study of a 30-second
+             stretch (chroma, RMS, spectral centroid/bandwidth/rolloff, zero
+             crossings, harmonic/percussive, tempo, 20 MFCC means/variances),
+             computed as the published GTZAN feature table computed them.
 ``musicnn``  the musicnn front-end's input: 16 kHz, n_fft 512, hop 256,
              96 mel bands, 187 frames, ``log10(1 + 10000·mel)`` in float32.
 """
@@ -367,7 +368,7 @@ def summary_features(windows: np.ndarray, sr: int, n_fft: int = 2048, hop: int =
     ``harmony``/``perceptr``: every sample of ``librosa.effects.hpss``'s
     harmonic and percussive signals).  RMS is of the unwindowed frames, chroma
     uses the tuning librosa estimates from the spectrum, tempo is
-    ``librosa.feature.tempo`` with its 8-second autocorrelation window.  One
+    ``librosa.beat.beat_track``'s (8-second autocorrelation window).  One
     STFT feeds every spectral feature; ``tests/test_features.py`` holds each
     part to librosa's own function and the whole to the table.
     """
