@@ -200,7 +200,7 @@ def test_config_defaults_and_genre_map_reach_the_tags(stored, isolated_home):
 def test_ls_filters_like_beet_ls(stored):
     library, db = stored
     text = run_cli("ls", "--db", db).stdout.splitlines()
-    assert text[0].split() == ["genre", "conf", "status", "path"]
+    assert text[0].split() == ["genre", "conf", "status", "bpm", "voice", "path"]
     assert len(text) == 5 and text[1].split()[:3] == ["Ambient", "0.19", "ok"]
     assert "error" in text[4] and "cannot decode: invalid data" in text[4]
     names = lambda *a: [Path(t["path"]).name for t in run_json("ls", "--db", db, *a)]  # noqa: E731
