@@ -201,8 +201,9 @@ def _running_median_rows(x: np.ndarray, size: int) -> np.ndarray:
     """Median of every ``size``-long window along each row of a 2-D array, edges mirrored.
 
     One sorted window per row, updated by removing the sample that leaves and
-    inserting the one that enters (at most ``size`` moves a step): ~12x faster
-    than a partition of every window, the same values (a median is a selection).
+    inserting the one that enters (at most ``size`` moves a step): compiled, about
+    7x faster in CPU time than ``scipy.ndimage.median_filter`` on a 30-second
+    spectrogram, and the same values (a median is a selection).
     """
     rows, n = x.shape
     h = size // 2
