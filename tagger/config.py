@@ -30,6 +30,7 @@ Example::
     id3_version = "2.4"        # or "2.3" for old players
     separator = "; "
     fields = ["genre", "bpm"]  # what `tagger write` writes (default: the genre alone)
+    voice_field = "VOICE_INSTRUMENTAL"  # with "voice" in fields: the key the voice goes under
     album = false              # true: one genre per album (`tagger write --album`)
     precision = "auto"         # or "float32"
     exclude = ["~/Music/Audiobooks", "*/Podcasts/*"]
@@ -143,7 +144,8 @@ def _choice(*options: str) -> Check:
     return Check(str, convert)
 
 
-WRITABLE_FIELDS = ("genre", "bpm")  # the fields `tagger write` can write (tagedit.FIELDS)
+# The fields `tagger write` can write (tagedit.FIELDS; voice only under `voice_field`).
+WRITABLE_FIELDS = ("genre", "bpm", "voice")
 
 
 def _fields(value: Any) -> tuple[str, ...]:
@@ -156,6 +158,14 @@ def _fields(value: Any) -> tuple[str, ...]:
     if unknown or not names:
         raise Invalid(f"must name fields among {', '.join(WRITABLE_FIELDS)}, not {value!r}")
     return tuple(dict.fromkeys(names))
+
+
+def _tag_key(value: Any) -> str:
+    """A tag key the user names: letters, digits and underscores (valid in every family)."""
+    text = _text(value)
+    if text and not all(c.isascii() and (c.isalnum() or c == "_") for c in text):
+        raise Invalid(f"must be letters, digits and underscores, not {value!r}")
+    return text
 
 
 def _globs(value: Any) -> tuple[str, ...]:
@@ -358,11 +368,20 @@ class Settings:
         ("genre",),
         Check(str, _fields),
         "The fields written, comma-separated: genre, bpm (the tempo, a whole number, in each "
-        "format's standard field)",
+        "format's standard field), voice (only under the config's voice_field)",
         option="--fields F",
         default_help="genre",
         write=True,
         shown=list,
+    )
+    voice_field: str = _setting(
+        "",
+        _tag_key,
+        'The key `fields = [..., "voice"]` writes the voice (instrumental or vocal) under: '
+        "an ID3 TXXX frame, a Vorbis comment, an iTunes free-form MP4 item, an ASF attribute "
+        "of that name; there is no standard field, so none by default",
+        default_help="none",
+        write=True,
     )
     album: bool = _setting(
         False,

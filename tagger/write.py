@@ -98,10 +98,16 @@ class WriteOptions:
     include_uncertain: bool = False  # also write tracks the model abstained on
     album: bool = False  # one genre per album, pooled from its tracks (``tagger.albums``)
     fields: tuple[str, ...] = ("genre",)  # the fields written (``config.WRITABLE_FIELDS``)
+    voice_field: str = ""  # the key the voice is written under; "" writes none
     genre_map: GenreMap = field(default_factory=GenreMap)
 
     def __post_init__(self) -> None:  # a rule the config file would refuse is refused here too
         check_fields(self, "WriteOptions.")
+        if "voice" in self.fields and not self.voice_field:
+            raise TaggerError(
+                "the voice has no standard tag field: name one in the config file "
+                '(voice_field = "VOICE_INSTRUMENTAL") to write it'
+            )
 
     @classmethod
     def from_settings(
@@ -300,9 +306,14 @@ def bpm_values(bpm: float | None) -> list[str]:
     return [str(round(bpm))] if bpm is not None else []
 
 
-def _field_change(name: str, row: TrackRow, overwrite: bool) -> FieldChange:
-    """What happens to one other field than the genre (rules 2-3 for that field)."""
-    proposed = bpm_values(row.bpm) if name == "bpm" else []
+def _field_change(name: str, row: TrackRow, opts: WriteOptions) -> FieldChange:
+    """What happens to one other field than the genre (rules 2-3 for that field); the voice
+    goes under the user's key (the field ``voice:KEY``)."""
+    overwrite = opts.overwrite
+    if name == "voice":
+        name, proposed = f"voice:{opts.voice_field}", [row.voice] if row.voice else []
+    else:
+        proposed = bpm_values(row.bpm) if name == "bpm" else []
     existing = read_values(row.path, name, row.format)
     action = decide(existing, proposed, overwrite) if proposed else Action.NO_VALUE
     return FieldChange(name, existing, proposed, action)
@@ -427,9 +438,7 @@ def write_tags(
                 )
                 try:
                     change.fields = [
-                        _field_change(name, row, opts.overwrite)
-                        for name in opts.fields
-                        if name != "genre"
+                        _field_change(name, row, opts) for name in opts.fields if name != "genre"
                     ]
                 except TagError as exc:
                     summary.fail(path, str(exc))

@@ -447,14 +447,47 @@ def snapshot(path: Path) -> dict:
     return snap
 
 
+def _txxx_description(data: bytes) -> str:
+    """The description of a TXXX frame's body (its encoding byte, then the description)."""
+    enc, text = data[0], data[1:]
+    if enc in (1, 2):
+        for i in range(0, len(text) - 1, 2):
+            if text[i : i + 2] == b"\x00\x00":
+                return text[:i].decode("utf-16" if enc == 1 else "utf-16-be", "replace")
+        return ""
+    return text.split(b"\x00", 1)[0].decode("latin-1" if enc == 0 else "utf-8", "replace")
+
+
+def _user_key(field: str) -> str | None:
+    """The user's key of a ``voice:KEY`` field, None for a declared field."""
+    return field.split(":", 1)[1] if field.startswith("voice:") else None
+
+
 def without_genre(snap: dict, field: str = "genre") -> dict:
-    """The snapshot with the genre field (or ``field``) taken out; a tag holding nothing else
-    is dropped."""
-    frames, vorbis_key, mp4_items, asf_key = FIELD_KEYS[field]
+    """The snapshot with the genre field (or ``field``; ``voice:KEY``: a TXXX frame, comment,
+    free-form item or attribute named KEY) taken out; a tag holding nothing else is dropped."""
+    key = _user_key(field)
+    if key is not None:
+        frames, vorbis_key, mp4_items, asf_key = set(), key.upper(), set(), key
+    else:
+        frames, vorbis_key, mp4_items, asf_key = FIELD_KEYS[field]
+
+    def ours_id3(f: tuple) -> bool:
+        if key is not None:
+            return f[0] in ("TXXX", "TXX") and _txxx_description(bytes.fromhex(f[2])) == key
+        return f[0].encode() in frames
+
+    def ours_mp4(item: tuple) -> bool:
+        if key is not None:
+            return item[0] == "----" and b"name\x00\x00\x00\x00" + key.encode() in bytes.fromhex(
+                item[1]
+            )
+        return item[0].encode("latin-1") in mp4_items
+
     s = copy.deepcopy(snap)
     tags = []
     for t in s["id3v2"]:
-        t["frames"] = [f for f in t["frames"] if f[0].encode() not in frames]
+        t["frames"] = [f for f in t["frames"] if not ours_id3(f)]
         if t["frames"] or t["extended"] or t["junk"]:
             tags.append(t)
     s["id3v2"] = tags
@@ -470,9 +503,7 @@ def without_genre(snap: dict, field: str = "genre") -> dict:
         flac["vorbis"] = None
         flac["blocks"] = [b for b in flac["blocks"] if b[0] != "VORBIS_COMMENT"]
     if "mp4" in s:
-        s["mp4"]["items"] = [
-            i for i in s["mp4"]["items"] if i[0].encode("latin-1") not in mp4_items
-        ]
+        s["mp4"]["items"] = [i for i in s["mp4"]["items"] if not ours_mp4(i)]
         if not s["mp4"]["items"]:  # an item list made for the genre, and the atoms around it
             s["mp4"]["atoms"] = _drop_genre_only_meta(s["mp4"]["atoms"])
     if "asf" in s:

@@ -35,7 +35,9 @@ from tagger.payload import Unsafe, audio_fingerprint
 from tagger.tags import TagError, Undo, plan, read_field, restore_bytes, write_genres
 
 GENRES = ["Jazz", "Hip-Hop"]
-VALUES = {"genre": GENRES, "bpm": ["128"]}  # what each written field is fuzzed with
+VOICE = "voice:VOICE_INSTRUMENTAL"  # the voice under a key a user names
+# What each written field is fuzzed with.
+VALUES = {"genre": GENRES, "bpm": ["128"], VOICE: ["instrumental"]}
 # Every reason a write may give: causes a person understands, never an exception's text.
 KNOWN_REASONS = [
     re.compile(p)

@@ -16,7 +16,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from tagfiles import make_files
-from tagfuzz import OPERATIONS, check, mutate
+from tagfuzz import OPERATIONS, VOICE, check, mutate
 
 CASES = 3000
 _files: dict[str, bytes] = {}
@@ -68,10 +68,14 @@ def test_fuzzed_writes_are_refused_or_change_only_the_genre(originals, tmp_path_
 BPM_CASES = 300
 
 
-def test_fuzzed_bpm_writes_are_refused_or_change_only_the_bpm(originals, tmp_path_factory):
-    """The second written field's editors, fuzzed as the genre's are (fewer cases: the
-    structure code they share is fuzzed above)."""
-    work = tmp_path_factory.mktemp("fuzz-bpm")
+@pytest.mark.parametrize("field", ["bpm", VOICE])
+def test_fuzzed_writes_of_other_fields_are_refused_or_change_only_that_field(
+    originals, tmp_path_factory, field
+):
+    """The other written fields' editors (the BPM; the voice under a user's key: ID3 TXXX,
+    MP4 free-form), fuzzed as the genre's are (fewer cases: the structure code they share is
+    fuzzed above)."""
+    work = tmp_path_factory.mktemp("fuzz-field")
     names = sorted(originals)
     seen: collections.Counter = collections.Counter()
 
@@ -86,14 +90,14 @@ def test_fuzzed_bpm_writes_are_refused_or_change_only_the_bpm(originals, tmp_pat
     def case(name: str, changes: list) -> None:
         data = mutate(originals[name], changes)
         path = work / f"case-{name}{Path(name).suffix or '.bin'}"
-        seen[name, check(data, path, field="bpm")] += 1
+        seen[name, check(data, path, field=field)] += 1
 
     case()
     assert sum(seen.values()) >= BPM_CASES * 0.9
     assert sum(n for (_, outcome), n in seen.items() if outcome == "written") >= BPM_CASES / 10
     for name, data in originals.items():  # every intact file is written and undone
         path = work / f"intact-{name}{Path(name).suffix or '.bin'}"
-        assert check(data, path, field="bpm") == "written", name
+        assert check(data, path, field=field) == "written", name
 
 
 @pytest.mark.parametrize(

@@ -79,6 +79,21 @@ FIELDS = (
 )
 BY_NAME = {f.name: f for f in FIELDS}
 GENRE = "genre"
+VOICE = "voice"  # written only under a key the user names: the field ``voice:KEY``
+
+
+def field_named(name: str) -> TagField:
+    """The declared field ``name``, or the voice field under the user's key (``voice:KEY``):
+    a TXXX frame, a Vorbis comment, an iTunes free-form MP4 item, an ASF attribute of that
+    name (there is no standard voice field)."""
+    if name in BY_NAME:
+        return BY_NAME[name]
+    kind, _, key = name.partition(":")
+    if kind != VOICE or not key:
+        raise KeyError(name)
+    return TagField(
+        name, (f"TXXX:{key}",), (key.upper(),), (f"----:com.apple.iTunes:{key}",), (key,)
+    )
 
 
 def named(raw: Field, field: str) -> Field:
@@ -89,6 +104,13 @@ def named(raw: Field, field: str) -> Field:
 def field_of(raw: Field) -> str:
     """The name of the field a raw field holds."""
     return str(raw.get("field", GENRE))
+
+
+def _text(value: Any) -> str:
+    """A tag value as text (an MP4 free-form value is bytes, UTF-8 by iTunes' convention)."""
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "replace")
+    return str(value)
 
 
 class TagFamily(ABC):
@@ -108,11 +130,11 @@ class TagFamily(ABC):
 
     def key(self, field: str) -> str:
         """The key this family writes ``field`` under."""
-        return self.keys[field][0]
+        return str(getattr(field_named(field), self.name)[0])
 
     def holds_number(self, field: str) -> bool:
         """Whether this family stores ``field`` as an integer rather than text."""
-        return self.name in BY_NAME[field].numbers
+        return self.name in field_named(field).numbers
 
     @staticmethod
     def mutagen_file(path: str, fmt: Format) -> Any:
@@ -126,13 +148,13 @@ class TagFamily(ABC):
 
     def values(self, tags: Any, field: str) -> list[str]:
         """The text values under the first of ``field``'s keys the tag holds (empty if none)."""
-        for key in self.keys[field]:
+        for key in getattr(field_named(field), self.name):
             found = tags.get(key) if tags is not None else None
             if found is not None and hasattr(found, "text"):  # an ID3 frame
                 found = found.text
             if found is not None and not isinstance(found, list):  # MP4 cpil: a bare bool
                 found = [found]
-            values = [str(v) for v in found or [] if str(v)]
+            values = [_text(v) for v in found or [] if _text(v)]
             if values:
                 return values
         return []

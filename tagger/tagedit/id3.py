@@ -32,7 +32,7 @@ from mutagen.aiff import AIFFFile
 from mutagen.wave import _WaveFile
 
 from ..errors import TagError
-from . import BY_NAME, GENRE, Field, TagFamily, field_of, named
+from . import GENRE, Field, TagFamily, field_named, field_of, named
 
 if TYPE_CHECKING:
     from ..formats import Format
@@ -213,18 +213,50 @@ def empty(version: int) -> Tag:
 
 
 # --- the genre frame (or another field's text frame) -------------------------------------------
-_V22 = {b"TCON": b"TCO", b"TBPM": b"TBP"}  # ID3v2.2's three-letter ids of the fields written
+# ID3v2.2's three-letter ids of the frames written
+_V22 = {b"TCON": b"TCO", b"TBPM": b"TBP", b"TXXX": b"TXX"}
 
 
 def _frame_id(field: str) -> bytes:
-    """The ID3v2.3/2.4 frame ``field`` is written to (``TCON``)."""
-    return BY_NAME[field].id3[0].encode("ascii")
+    """The ID3v2.3/2.4 frame ``field`` is written to (``TCON``; ``TXXX`` for a user's key)."""
+    return field_named(field).id3[0].split(":", 1)[0].encode("ascii")
+
+
+def _description(field: str) -> str | None:
+    """The description that names a user's ``TXXX`` frame (``TXXX:KEY``), None for the rest."""
+    key = field_named(field).id3[0]
+    return key.split(":", 1)[1] if ":" in key else None
+
+
+def _split_text(frame: bytes, at: int) -> tuple[str, list[str]] | None:
+    """A text frame's encoding's codec name and its values (None: flags or bytes not ours)."""
+    if len(frame) <= at or (at == 10 and frame[8:10] != b"\x00\x00"):
+        return None  # frame flags (compression, unsynchronisation): not ours to read
+    enc, text = frame[at], frame[at + 1 :]
+    codec = ("latin-1", "utf-16", "utf-16-be", "utf-8")[enc] if enc < 4 else None
+    if codec is None:
+        return None
+    sep = b"\x00\x00" if enc in (1, 2) else b"\x00"
+    try:
+        return codec, [v.decode(codec) for v in text.split(sep) if v]
+    except UnicodeDecodeError:
+        return None
 
 
 def genre_indices(tag: Tag, field: str = GENRE) -> list[int]:
     fid = _frame_id(field)
     gid = _V22.get(fid, fid) if tag.version == 2 else fid
-    return [i for i, found in enumerate(tag.frame_ids) if found == gid]
+    found = [i for i, f in enumerate(tag.frame_ids) if f == gid]
+    desc = _description(field)
+    if desc is None:
+        return found
+    at = _header_len(tag.version)
+    out = []
+    for i in found:
+        parts = _split_text(tag.frames[i], at)
+        if parts is not None and parts[1] and parts[1][0] == desc:
+            out.append(i)
+    return out
 
 
 def _encode_text(values: list[str], encoding: int) -> bytes:
@@ -266,6 +298,9 @@ def genre_frame(
     """A TCON (v2.2: TCO; or ``field``'s) frame for ``tag``'s version: v2.4 holds several
     values, v2.2 and v2.3 join them."""
     values = genres if tag.version == 4 else [sep.join(genres)]
+    desc = _description(field)
+    if desc is not None:  # TXXX: the description, then the value
+        values = [desc, sep.join(genres)]
     enc = _encoding_for(tag, values, old_frame)
     data = bytes([enc]) + _encode_text(values, enc)
     if tag.version == 2:
@@ -460,19 +495,12 @@ class ID3Family(TagFamily):
             return None
         out: list[str] = []
         at = _header_len(field["version"])
+        described = _description(field_of(field)) is not None  # TXXX: skip the description
         for _, hexframe in field["frames"]:
-            frame = bytes.fromhex(hexframe)
-            if len(frame) <= at or (at == 10 and frame[8:10] != b"\x00\x00"):
-                return None  # frame flags (compression, unsynchronisation): not ours to read
-            enc, text = frame[at], frame[at + 1 :]
-            codec = ("latin-1", "utf-16", "utf-16-be", "utf-8")[enc] if enc < 4 else None
-            if codec is None:
+            parts = _split_text(bytes.fromhex(hexframe), at)
+            if parts is None:
                 return None
-            sep = b"\x00\x00" if enc in (1, 2) else b"\x00"
-            try:
-                out += [v.decode(codec) for v in text.split(sep) if v]
-            except UnicodeDecodeError:
-                return None
+            out += parts[1][1 if described else 0 :]
         return out
 
     def read(self, f: BinaryIO, fmt: Format, field: str = GENRE) -> Field:

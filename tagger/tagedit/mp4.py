@@ -17,7 +17,7 @@ from mutagen._util import delete_bytes, resize_bytes
 from mutagen.mp4 import Atoms, MP4Tags
 
 from ..errors import TagError
-from . import BY_NAME, GENRE, Field, TagFamily, field_of, named
+from . import GENRE, Field, TagFamily, field_named, field_of, named
 
 if TYPE_CHECKING:
     from ..formats import Format
@@ -29,8 +29,40 @@ def _mutagen(name: str):
 
 
 def _keys(field: str) -> tuple[bytes, ...]:
-    """The item names ``field`` is read from; the first is the one written."""
-    return tuple(k.encode("latin-1") for k in BY_NAME[field].mp4)
+    """The item names ``field`` is read from; the first is the one written (an iTunes
+    free-form item is named ``----:MEAN:NAME``)."""
+    return tuple(k.encode("latin-1") for k in field_named(field).mp4)
+
+
+def _children(item: bytes) -> list[bytes]:
+    """The atoms inside an item (``mean``, ``name``, ``data``...); damaged: what parses."""
+    out, pos = [], 8
+    while pos + 8 <= len(item):
+        size = int.from_bytes(item[pos : pos + 4], "big")
+        if size < 8 or pos + size > len(item):
+            break
+        out.append(item[pos : pos + size])
+        pos += size
+    return out
+
+
+def _is_key(item: bytes, key: bytes) -> bool:
+    """Whether ``item`` is the one named ``key`` (a free-form one by its ``mean`` and ``name``)."""
+    if not key.startswith(b"----:"):
+        return item[4:8] == key
+    if item[4:8] != b"----":
+        return False
+    names = {c[4:8]: c[12:] for c in _children(item) if c[4:8] in (b"mean", b"name")}
+    return key == b"----:" + names.get(b"mean", b"") + b":" + names.get(b"name", b"")
+
+
+def _item(key: bytes, data: bytes) -> bytes:
+    """An item named ``key`` holding ``data`` (its data atoms)."""
+    if not key.startswith(b"----:"):
+        return _atom(key, data)
+    mean, name = key[5:].split(b":", 1)
+    version = b"\0" * 4
+    return _atom(b"----", _atom(b"mean", version + mean) + _atom(b"name", version + name) + data)
 
 
 _INTEGER = 21  # a data atom's type: a big-endian signed integer (``tmpo``)
@@ -83,7 +115,9 @@ def _scan(f: BinaryIO, name: str = GENRE) -> tuple:
             content = set(f.read(free.length - 8))
             field["fill"] = content.pop() if len(content) == 1 else 0
     keys = _keys(name)
-    field["items"] = [[i, it.hex()] for i, it in enumerate(items) if it[4:8] in keys]
+    field["items"] = [
+        [i, it.hex()] for i, it in enumerate(items) if any(_is_key(it, k) for k in keys)
+    ]
     return atoms, apath, items, free, named(field, name)
 
 
@@ -98,9 +132,11 @@ class MP4Family(TagFamily):
         name = field_of(field)
         for _, h in field["items"]:
             item = bytes.fromhex(h)
-            if item[4:8] != _keys(name)[0]:
+            if not _is_key(item, _keys(name)[0]):
                 return None  # a numeric gnre item
             pos = 8
+            if item[4:8] == b"----":  # past its mean and name
+                pos += sum(len(c) for c in _children(item) if c[4:8] in (b"mean", b"name"))
             while pos + 16 <= len(item):
                 size = int.from_bytes(item[pos : pos + 4], "big")
                 if size < 16 or item[pos + 4 : pos + 8] != b"data":
@@ -140,7 +176,7 @@ class MP4Family(TagFamily):
             ]
         else:
             values = [struct.pack(">2I", 1, 0) + g.encode("utf-8") for g in genres]
-        item = _atom(_keys(field)[0], b"".join(_atom(b"data", v) for v in values))
+        item = _item(_keys(field)[0], b"".join(_atom(b"data", v) for v in values))
         return _change(
             f, lambda kept, at: kept[:at] + ([item] if genres else []) + kept[at:], None, field
         )
@@ -161,7 +197,8 @@ class MP4Family(TagFamily):
 
 def _change(f: BinaryIO, items_for, restore: Field | None, name: str = GENRE) -> Field:
     atoms, apath, items, free, field = _scan(f, name)
-    old = [i for i, it in enumerate(items) if it[4:8] in _keys(name)]
+    keys = _keys(name)
+    old = [i for i, it in enumerate(items) if any(_is_key(it, k) for k in keys)]
     kept = [it for i, it in enumerate(items) if i not in old]
     ilst_data = _atom(b"ilst", b"".join(items_for(kept, old[0] if old else len(kept))))
     if apath is None:

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any, BinaryIO
 from mutagen._util import resize_bytes
 
 from ..errors import TagError
-from . import BY_NAME, GENRE, Field, TagFamily, field_of, named
+from . import GENRE, Field, TagFamily, field_named, field_of, named
 from .id3 import tag_size
 
 if TYPE_CHECKING:
@@ -60,7 +60,7 @@ def _join(vendor: bytes, pairs: list[bytes], after: bytes) -> bytes:
 
 def _key(field: str) -> bytes:
     """The key ``field``'s pairs are written under (``GENRE``)."""
-    return BY_NAME[field].vorbis[0].encode("ascii")
+    return field_named(field).vorbis[0].encode("ascii")
 
 
 def _is_genre(pair: bytes, field: str = GENRE) -> bool:
@@ -375,7 +375,7 @@ class VorbisFamily(TagFamily):
         return out
 
     def values(self, tags: Any, field: str) -> list[str]:
-        for key in self.keys[field]:
+        for key in field_named(field).vorbis:
             values = [v for k, v in tags or [] if k.upper() == key and v]
             if values:
                 return values

@@ -3,6 +3,7 @@ into every format's standard BPM field and undone byte for byte."""
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from pathlib import Path
 
@@ -23,6 +24,20 @@ def raw_bpm(path: Path) -> list[str]:
         return []
     value = tags[key]
     return [str(v) for v in (value.text if hasattr(value, "text") else value)]
+
+
+def raw_voice(path: Path) -> list[str]:
+    """The voice under the user's key, as the file's own tag holds it (mutagen, no easy view)."""
+    tags = mutagen.File(path).tags
+    key = {".mp3": "TXXX:VOICE_INSTRUMENTAL", ".wav": "TXXX:VOICE_INSTRUMENTAL"}.get(path.suffix)
+    key = key or {".aiff": "TXXX:VOICE_INSTRUMENTAL", ".wma": "VOICE_INSTRUMENTAL"}.get(path.suffix)
+    key = key or {".m4a": "----:com.apple.iTunes:VOICE_INSTRUMENTAL"}.get(path.suffix)
+    key = key or "voice_instrumental"
+    if not tags or key not in tags:
+        return []
+    value = tags[key]
+    values = value.text if hasattr(value, "text") else value
+    return [v.decode() if isinstance(v, bytes) else str(v) for v in values]
 
 
 @pytest.mark.slow
@@ -74,6 +89,23 @@ def test_tempo_and_voice_from_scan_to_tags_and_back(library, tmp_path):
     undone = run_json("undo", "--db", db)
     assert undone["restored"] == len(FORMATS)
     assert digest(library) == before  # every format, byte for byte
+
+    # The voice only under a key the user names in the config file.
+    refused = run_cli("write", "--db", db, "--fields", "voice", check=False)
+    assert refused.returncode == 1 and "voice_field" in refused.stderr
+    assert digest(library) == before
+    config = tmp_path / "config.toml"
+    config.write_text('voice_field = "VOICE_INSTRUMENTAL"\n')
+    env = {"TAGGER_CONFIG": str(config)}
+    voiced = {n: r["voice"] for n, r in stored.items() if r["voice"] is not None}
+    summary = json.loads(
+        run_cli("write", "--db", db, "--fields", "voice", "--json", env=env).stdout
+    )
+    assert summary["written"] == len(voiced)
+    for name, said in voiced.items():
+        assert raw_voice(library / name) == [said], name
+    run_cli("undo", "--db", db, env=env)
+    assert digest(library) == before
 
 
 def test_a_library_scanned_before_tempo_says_so_once(tmp_path, library):
