@@ -29,8 +29,9 @@ EMBEDDING_UNITS = 200  # per net
 OUTPUTS = 2 * N_TAGS + 2 * EMBEDDING_UNITS
 # Patches per call of the net.  A compiled graph keeps buffers for the largest batch
 # it has seen, ~10 MB a patch in bfloat16 and ~20 MB in float32 (32 patches: +680 MB
-# in a worker), while a patch costs no more alone than in a batch of 32
-# (``benchmarks/worker_memory.py``, docs/speed.md): small calls keep a worker lean.
+# in a worker), while a patch costs no more in a batch of 4 than of 32
+# (``benchmarks/worker_memory.py``, ``benchmarks/net_batch.py``): small calls keep a
+# worker lean.
 NET_BATCH = 4
 
 
