@@ -10,13 +10,17 @@ decoding the same windows alone in the same pool (the floor no scan can
 beat).  ``--baseline REV`` also runs the code of git revision REV (extracted
 with ``git archive``) on the same files in the same run, so that the ratios
 hold even on a shared machine; musicnn runs at ``--precision auto`` and
-``float32``.  Files: ``--audio`` folders (real recordings; ``--transcode``
-re-encodes them in turn into the formats given, once, under
-``$TMPDIR/tagger-bench``, as a library of mixed formats), else generated
-4-minute tracks (half MP3, half FLAC) under ``$TMPDIR/tagger-bench``.  The
-ResNet and MLP are the real architectures with untrained weights (the cost
-of a forward pass does not depend on the weights), installed as ``tagger
-retrain`` installs a model, OpenVINO copy included.
+``float32``.  The header names the CPU's vector extensions; with
+``ONEDNN_MAX_CPU_ISA=AVX2`` in the environment (OpenVINO and TensorFlow then
+use AVX2 and FMA only, as on a CPU without AVX-512) the baseline runs at
+``--precision float32``, which is what its ``auto`` chose on such a CPU.
+Files: ``--audio`` folders (real recordings; ``--transcode`` re-encodes them
+in turn into the formats given, once, under ``$TMPDIR/tagger-bench``, as a
+library of mixed formats), else generated 4-minute tracks (half MP3, half
+FLAC) under ``$TMPDIR/tagger-bench``.  The ResNet and MLP are the real
+architectures with untrained weights (the cost of a forward pass does not
+depend on the weights), installed as ``tagger retrain`` installs a model,
+OpenVINO copy included.
 """
 
 from __future__ import annotations
@@ -236,7 +240,10 @@ def main() -> None:
         data = Path(tempfile.gettempdir()) / "tagger-bench" / f"{args.minutes:g}min"
         files = make_tracks(data, args.tracks, args.minutes)
         what = f"{len(files)} generated tracks of {args.minutes:g} min (MP3 + FLAC) in {data}"
+    from tagger.inference import isa_cap, vector_extensions
+
     print(f"{what} [{time.time() - t0:.0f} s to prepare], {args.jobs} jobs, {os.cpu_count()} CPUs")
+    print(f"CPU: {vector_extensions()}")
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         codes = code_versions(args.baseline, work)
@@ -248,7 +255,9 @@ def main() -> None:
         for name in args.models.split(","):
             model = name if name == "musicnn" else str(untrained(name, work))
             floor = decode_rate(files, model, args.jobs)
-            variants = [(label, code, None) for label, code in codes]
+            # An AVX2-only CPU has no bfloat16: there the baseline's auto was float32.
+            first = "float32" if isa_cap() and name == "musicnn" else None
+            variants = [(label, code, first) for label, code in codes]
             if name == "musicnn":
                 variants = [*variants[:-1], ("new", ROOT, "auto"), ("new", ROOT, "float32")]
             for _ in range(args.rounds):

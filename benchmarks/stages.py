@@ -12,7 +12,8 @@ cost the same), and storing the result in SQLite.  Default audio: the Debian
 soundtracks ``wesnoth-music`` and ``singularity-music``.  The MLP has
 untrained weights (the cost of a forward pass does not depend on them).
 ``--baseline REV`` runs the code of git revision REV (``git archive``) on the
-same files first.
+same files first; with ``ONEDNN_MAX_CPU_ISA=AVX2`` (an AVX2-only CPU, see
+docs/speed.md) the baseline's musicnn runs in float32, as its ``auto`` did there.
 """
 
 from __future__ import annotations
@@ -138,7 +139,9 @@ def main() -> None:
 
     files = sorted(walk([a for a in args.audio if Path(a).is_dir()]).files)
     files = [str(f) for f in files[:: max(1, len(files) // args.tracks)][: args.tracks]]
-    print(f"{len(files)} real files; ms per track, one thread")
+    from tagger.inference import isa_cap, vector_extensions
+
+    print(f"{len(files)} real files; ms per track, one thread; CPU: {vector_extensions()}")
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         codes = code_versions(args.baseline, work)
@@ -148,6 +151,8 @@ def main() -> None:
             model = name if name == "musicnn" else str(untrained(name, work))
             for label, code in codes:
                 precision = "auto" if label == "new" and name == "musicnn" else "-"
+                if isa_cap() and name == "musicnn" and label != "new":
+                    precision = "float32"  # what the baseline's auto chose without bfloat16
                 proc = subprocess.run(
                     [sys.executable, __file__, "--profile", model, precision, "--files", *files],
                     capture_output=True,

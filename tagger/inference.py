@@ -34,6 +34,9 @@ import numpy as np
 PRECISIONS = ("auto", "float32")
 # Set to "tensorflow" to run every model on TensorFlow (a debugging aid).
 RUNTIME_ENV = "TAGGER_RUNTIME"
+# oneDNN's cap on the instruction sets it uses (``AVX2`` runs a CPU with AVX-512 as an
+# AVX2-only one would); OpenVINO's CPU plugin and TensorFlow both honour it.
+ISA_ENV = "ONEDNN_MAX_CPU_ISA"
 
 
 class RuntimeUnavailable(Exception):
@@ -42,13 +45,15 @@ class RuntimeUnavailable(Exception):
 
 @dataclass(frozen=True)
 class Engine:
-    """What runs a net: ``openvino`` or ``tensorflow``, in ``bfloat16`` or ``float32``."""
+    """What runs a net: ``openvino`` or ``tensorflow``, in ``bfloat16`` or ``float32``, on the
+    model's exact graph or (``fast``) its fast one (the card's ``openvino.fast`` entry)."""
 
     runtime: str
     precision: str
+    fast: bool = False
 
     def __str__(self) -> str:
-        return f"{self.runtime} {self.precision}"
+        return f"{self.runtime} {self.precision}{', fast graph' * self.fast}"
 
 
 TENSORFLOW = Engine("tensorflow", "float32")
@@ -90,6 +95,34 @@ def cpu_flags(cpuinfo: str = "/proc/cpuinfo") -> set[str] | None:
     return set()
 
 
+def isa_cap() -> str | None:
+    """The instruction-set cap ``ONEDNN_MAX_CPU_ISA`` sets (``AVX2``), None when there is none."""
+    cap = os.environ.get(ISA_ENV, "").strip().upper()
+    return None if cap in ("", "ALL", "DEFAULT") else cap
+
+
+# The flags that name each vector extension a speed table mentions, in that order.
+EXTENSIONS = {
+    "AVX2": {"avx2"},
+    "FMA": {"fma"},
+    "AVX-512": {"avx512f"},
+    "VNNI": {"avx512_vnni", "avx_vnni"},
+    "BF16": {"avx512_bf16", "amx_bf16"},
+    "AMX": {"amx_tile"},
+}
+
+
+def vector_extensions() -> str:
+    """This CPU's vector extensions as speed tables name them, and the cap set on the engines.
+
+    ``AVX2 FMA AVX-512 VNNI BF16; engines capped at AVX2 (ONEDNN_MAX_CPU_ISA)``.
+    """
+    flags = cpu_flags() or set()
+    names = " ".join(n for n, fl in EXTENSIONS.items() if fl & flags) or "unknown"
+    cap = isa_cap()
+    return f"{names}; engines capped at {cap} ({ISA_ENV})" if cap else names
+
+
 @functools.cache
 def bfloat16_supported() -> bool:
     """Whether this CPU computes bfloat16 natively: AVX-512 BF16 or AMX, as OpenVINO uses it.
@@ -97,8 +130,13 @@ def bfloat16_supported() -> bool:
     On Linux the CPU's flags decide, without importing OpenVINO: the scanning
     process stays light, and a process forked after OpenVINO started its
     threads (a test that drops privileges, say) cannot hang in it.  Elsewhere
-    OpenVINO's own detection answers.
+    OpenVINO's own detection answers.  A cap below bfloat16's instruction sets
+    (``ONEDNN_MAX_CPU_ISA=AVX2``, as a benchmark sets to run like an AVX2-only
+    CPU) rules it out.
     """
+    cap = isa_cap()
+    if cap is not None and not any(s in cap for s in ("BF16", "AMX", "AVX10")):
+        return False
     flags = cpu_flags()
     if flags is not None:
         return bool({"avx512_bf16", "amx_bf16"} & flags)
@@ -115,8 +153,19 @@ def resolved_precision(precision: str | None) -> str:
     return "float32"
 
 
-def graph_file(entry: dict | None, folder: Path) -> Path:
-    """The card's converted graph, checked without loading it: present, and made from these weights.
+def uses_fast_graph(entry: dict | None, precision: str | None) -> bool:
+    """Whether ``precision`` runs the card's fast graph: ``auto`` does where the card has one.
+
+    A fast graph (``entry["fast"]``) leaves out work whose effect on the
+    outputs was measured and bounded (musicnn's quiet filters); ``float32``
+    always runs the exact graph, for the outputs of a full analysis.
+    """
+    return check_precision(precision) == "auto" and bool(entry and entry.get("fast"))
+
+
+def graph_file(entry: dict | None, folder: Path, fast: bool = False) -> Path:
+    """The card's converted graph (``fast``: its fast one), checked without loading it: present,
+    and made from these weights.
 
     Raises ``RuntimeUnavailable`` saying why it cannot be used.
     """
@@ -124,7 +173,7 @@ def graph_file(entry: dict | None, folder: Path) -> Path:
         raise RuntimeUnavailable(f"{RUNTIME_ENV}=tensorflow")
     if not entry:
         raise RuntimeUnavailable("no converted OpenVINO graph is installed")
-    xml = folder / entry["file"]
+    xml = folder / (entry["fast"]["file"] if fast else entry["file"])
     if not xml.is_file() or not xml.with_suffix(".bin").is_file():
         raise RuntimeUnavailable(f"{xml.name} or its .bin is missing")
     for name, digest in entry.get("weights_sha256", {}).items():
@@ -144,14 +193,14 @@ def engine_for(
     Cheap enough for the scanning process (no graph is compiled): it checks
     the graph and its weights, and that OpenVINO can be imported.
     """
-    check_precision(precision)
+    fast = uses_fast_graph(entry, precision)
     try:
-        graph_file(entry, folder)
+        graph_file(entry, folder, fast)
         if importlib.util.find_spec("openvino") is None:
             raise RuntimeUnavailable("OpenVINO is not installed")
     except RuntimeUnavailable as exc:
         return TENSORFLOW, str(exc) if entry else None
-    return Engine("openvino", resolved_precision(precision)), None
+    return Engine("openvino", resolved_precision(precision), fast), None
 
 
 class OpenVinoNet:
@@ -161,7 +210,7 @@ class OpenVinoNet:
     with pinning every worker's thread would be put on the same first core.
     """
 
-    def __init__(self, xml: Path, precision: str, threads: int | None = None):
+    def __init__(self, xml: Path, precision: str, threads: int | None = None, fast: bool = False):
         core = _core()
         config: dict[str, Any] = {
             "INFERENCE_PRECISION_HINT": "bf16" if precision == "bfloat16" else "f32",
@@ -177,7 +226,7 @@ class OpenVinoNet:
             first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
             raise RuntimeUnavailable(f"OpenVINO cannot load {xml.name}: {first[:200]}") from None
         self._request = compiled.create_infer_request()
-        self.engine = Engine("openvino", precision)
+        self.engine = Engine("openvino", precision, fast)
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
         out = self._request.infer([np.ascontiguousarray(x, dtype=np.float32)])
@@ -187,8 +236,11 @@ class OpenVinoNet:
 def open_openvino(
     entry: dict | None, folder: Path, precision: str | None, threads: int | None = None
 ) -> OpenVinoNet:
-    """The card's converted graph compiled for this CPU; ``RuntimeUnavailable`` if it cannot be."""
-    return OpenVinoNet(graph_file(entry, folder), resolved_precision(precision), threads)
+    """The card's converted graph compiled for this CPU (its fast one where ``precision`` is
+    ``auto`` and the card has one); ``RuntimeUnavailable`` if it cannot be."""
+    fast = uses_fast_graph(entry, precision)
+    xml = graph_file(entry, folder, fast)
+    return OpenVinoNet(xml, resolved_precision(precision), threads, fast)
 
 
 def convert(net: Any, xml: Path, weights: list[Path]) -> dict:

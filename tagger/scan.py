@@ -30,6 +30,7 @@ from .paths import absolute, default_db, is_under, printable, unreadable
 from .pool import Runner, insecure_scheduler, make_runner, run_chunks
 from .relabel import relabel, replaced_notice, split_relabel
 from .results import FileError, to_json
+from .similar import update_index
 from .store import Store, TrackRow
 from .walk import Exclude, WalkResult, walk
 from .worker import Item, TrackResult, fingerprint, read_tags, worker_threads
@@ -502,6 +503,8 @@ def scan(
                 engine,
                 notice if used and notice else None,
             )
+            # the index `tagger similar` searches
+            update_index(store, changed=bool(summary.scanned or summary.retagged))
             if opts.write is not None and summary.files_seen:
                 summary.tags = write_tags(
                     texts, options=opts.write, scan_id=summary.scan_id, store=store

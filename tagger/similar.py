@@ -1,9 +1,11 @@
 """``tagger similar``: the library's tracks that sound most like a given one.
 
-Similarity is the cosine between stored musicnn embeddings (``tagger.embeddings``),
-searched exactly: every stored track is compared, which over 100,000 tracks
-takes milliseconds once the embeddings are read (docs/speed.md: figures, and how it
-would scale further).  A file that is in the database and unchanged since its
+Similarity is the cosine between stored musicnn embeddings (``tagger.embeddings``).
+A scan keeps an index beside the database (``update_index``): each embedding
+projected on a few principal directions, so a query reads a small file and
+ranks exactly only the index's best candidates (recall@10 against exact
+search: ``benchmarks/similar.py``, docs/speed.md).  Without an index every
+stored track is compared exactly.  A file that is in the database and unchanged since its
 scan uses its stored embedding; any other audio file is decoded and embedded
 first (the database is not changed).
 """
@@ -17,11 +19,11 @@ from typing import Any
 
 import numpy as np
 
-from .embeddings import nearest
+from .embeddings import load_index, nearest, save_index, updated_index
 from .errors import TaggerError
 from .paths import absolute, default_db
 from .results import to_json
-from .store import Store
+from .store import Store, db_path
 from .tempo import in_range
 
 
@@ -71,6 +73,10 @@ def similar(
     those.  A file whose audio a stored track holds is searched with that
     track's embedding, decoded only where none does.  ``bpm`` (a range from
     ``tempo.parse_range``) keeps only stored tracks whose tempo lies in it.
+    With the index a scan keeps beside the database (``update_index``), only
+    the index's candidates and the embeddings stored since it was updated are
+    compared exactly; a ``bpm`` range, which may leave out most candidates,
+    compares every stored track.
     """
     from .models import current_embedder
     from .worker import fingerprint
@@ -81,63 +87,125 @@ def similar(
     embedder = current_embedder()
     store = Store(default_db(db), create=False, reading=True)
     try:
-        rows, matrix = store.embedded_tracks(embedder)
-        if not rows:
-            raise TaggerError(
-                f"no track in {store.path} has a stored embedding of {embedder}; "
-                f"scan the library first (`tagger scan PATH`)"
-            )
-        paths = [r.path for r in rows]
-        index = {p: j for j, p in enumerate(paths)}
-        own = index.get(path)
+        columns = ("path", "size", "mtime", "audio", "duration")
+        mine, mine_vectors = store.embedded_where(embedder, "e.path = ?", [db_path(path)], columns)
+        row = mine[0] if mine else None
         st = os.stat(path)
-        columns = ("size", "mtime", "audio", "duration")
-        row = store.tracks_at([path], columns)[0] if own is not None else None
         unchanged = row is not None and (row.size, row.mtime) == (st.st_size, st.st_mtime)
         audio = row.audio if row is not None and unchanged else fingerprint(path, None)
-        same = sorted(index[p] for p in store.paths_of_audio(audio) if p in index) if audio else []
-        heard = own if unchanged else same[0] if same else None
-        if heard is not None:  # the file as scanned, or a stored track of the same audio
-            query, source = matrix[heard], "stored"
-            if heard != own:
-                row = store.tracks_at([paths[heard]], ("duration",))[0]
+        same = sorted(set(store.paths_of_audio(audio)) - {path}) if audio else []
+        copies, copy_vectors = _embedded_at(store, embedder, same)
+        if unchanged:  # the file as scanned
             assert row is not None
-            duration = row.duration
+            query, source, duration = mine_vectors[0], "stored", row.duration
+        elif copies:  # a stored track of the same audio
+            query, source, duration = copy_vectors[0], "stored", copies[0].duration
         else:
             source = "decoded"
             query, duration = _embed(path)
-        copies = [j for j in same if j != own]
-        left_out = ([own] if own is not None else []) + ([] if include_copies else copies)
-        if bpm is not None:
-            tempo = {r.path: r.bpm for r in store.tracks(columns=("path", "bpm"))}
-            left_out += [j for j, p in enumerate(paths) if not in_range(tempo.get(p), bpm)]
-        idx, sims = nearest(query, matrix, top, exclude=left_out)
-        found = {
-            r.path: r
-            for r in store.tracks_at(
-                [paths[j] for j in idx.tolist()], ("path", "genre", "duration", "bpm")
-            )
-        }
+        with one_blas_thread():
+            rows, matrix, searched = _search_space(store, embedder, query, exact=bpm is not None)
     finally:
         store.close()
+    left_out = {path} | (set() if include_copies else {r.path for r in copies})
+    excluded = [
+        j
+        for j, r in enumerate(rows)
+        if r.path in left_out or (bpm is not None and not in_range(r.bpm, bpm))
+    ]
+    idx, sims = nearest(query, matrix, top, exclude=excluded)
     return Similar(
         query=path,
         query_duration=duration,
         source=source,
         embedder=embedder,
-        searched=len(rows),
-        copies=[paths[j] for j in copies],
+        searched=searched,
+        copies=[r.path for r in copies],
         results=[
             Neighbour(
-                paths[j],
-                found[paths[j]].genre,
-                round(float(s), 4),
-                found[paths[j]].duration,
-                found[paths[j]].bpm,
+                rows[j].path, rows[j].genre, round(float(s), 4), rows[j].duration, rows[j].bpm
             )
             for j, s in zip(idx.tolist(), sims.tolist())
         ],
     )
+
+
+def _embedded_at(store: Store, embedder: str, paths: list[str]) -> tuple[list, np.ndarray]:
+    """The stored tracks among ``paths`` (sorted) that have an embedding, and their vectors."""
+    if not paths:
+        return [], np.zeros((0, 0), np.float32)
+    marks = ", ".join("?" * len(paths))
+    rows, vectors = store.embedded_where(
+        embedder, f"e.path IN ({marks})", [db_path(p) for p in paths], ("path", "duration")
+    )
+    order = sorted(range(len(rows)), key=lambda j: rows[j].path)
+    return [rows[j] for j in order], vectors[order]
+
+
+def _search_space(
+    store: Store, embedder: str, query: np.ndarray, exact: bool = False
+) -> tuple[list, np.ndarray, int]:
+    """(rows, embeddings, how many stored embeddings were looked at) to rank exactly:
+    every stored track where there is no index (or ``exact``), else the index's
+    candidates for ``query`` and whatever was stored after the index was last updated."""
+    columns = ("path", "genre", "duration", "bpm")
+    index = None if exact else load_index(index_file(store.path))
+    if index is None or index.embedder != embedder:
+        rows, matrix = store.embedded_tracks(embedder, columns)
+        return rows, matrix, len(rows)
+    ids = index.candidates(query).tolist()
+    rows, matrix = store.embedded_where(
+        embedder, f"e.rowid IN ({', '.join('?' * len(ids))})", ids, columns
+    )
+    late, late_matrix = store.embedded_where(embedder, "e.rowid > ?", [index.last_rowid], columns)
+    if late:
+        rows, matrix = rows + late, np.concatenate([matrix, late_matrix]) if rows else late_matrix
+    return rows, matrix, len(index.rowids) + len(late)
+
+
+def one_blas_thread():
+    """BLAS on one thread for the index's products: they are small or bound by memory, and
+    OpenBLAS's threads waiting for a busy second core made them 20x slower (a 20,000 x 32
+    product: 26 ms instead of 1.2 ms)."""
+    from threadpoolctl import threadpool_limits
+
+    return threadpool_limits(1, user_api="blas")
+
+
+def index_file(db: Path) -> Path:
+    """Where the similarity index of the database ``db`` lives: beside it."""
+    return db.with_name(db.name + ".similar")
+
+
+def update_index(store: Store, changed: bool = True) -> None:
+    """Bring the similarity index beside ``store``'s database up to date with its stored
+    embeddings of the current musicnn (a scan calls this as it finishes).
+
+    Only the embeddings stored or changed since the last update are read and
+    projected; the file is replaced atomically, so a query beside it reads the
+    old index or the new one.  With ``changed`` False (the scan stored nothing)
+    an existing index is left as it is: telling what changed reads the rowid
+    and mtime of every stored embedding.
+    """
+    from .models import current_embedder
+
+    path = index_file(store.path)
+    if not changed and path.exists():
+        return
+    embedder = current_embedder()
+    rowids, stamps = store.embedding_stamps(embedder)
+    if not len(rowids):
+        path.unlink(missing_ok=True)
+        return
+    new = updated_index(
+        embedder,
+        rowids,
+        stamps,
+        lambda ids: store.embedding_vectors(embedder, ids),
+        load_index(path),
+    )
+    if new is not None:
+        save_index(path, new)
 
 
 def _embed(path: str) -> tuple[np.ndarray, float]:

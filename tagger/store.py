@@ -540,6 +540,49 @@ class Store(Database):
         rows = [TrackRow.from_db(dict(zip(columns, v[:-1]))) for v in data]
         return rows, unpack_embeddings([v[-1] for v in data])
 
+    def embedding_vectors(
+        self, embedder: str, rowids: np.ndarray | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """(rowids, float32 matrix) of the stored embeddings of ``embedder`` (those of
+        ``rowids`` only, when given), in rowid order: what the similarity index projects."""
+        sql = "SELECT rowid, vector FROM embeddings WHERE embedder = ?"
+        if rowids is None:
+            data = self.conn.execute(sql + " ORDER BY rowid", [embedder]).fetchall()
+        else:
+            ids = [int(r) for r in rowids]
+            data = []
+            for i in range(0, len(ids), 500):
+                chunk = ids[i : i + 500]
+                marks = ", ".join("?" * len(chunk))
+                data += self.conn.execute(f"{sql} AND rowid IN ({marks})", [embedder, *chunk])
+            data.sort()
+        return np.array([r for r, _ in data], np.int64), unpack_embeddings([v for _, v in data])
+
+    def embedding_stamps(self, embedder: str) -> tuple[np.ndarray, np.ndarray]:
+        """(rowids ascending, the file mtime each was made from) of ``embedder``'s embeddings:
+        enough to tell which the similarity index holds as they are."""
+        data = self.conn.execute(
+            "SELECT rowid, mtime FROM embeddings WHERE embedder = ? ORDER BY rowid", [embedder]
+        ).fetchall()
+        return (
+            np.array([r for r, _ in data], np.int64),
+            np.array([m if m is not None else np.nan for _, m in data], np.float64),
+        )
+
+    def embedded_where(
+        self, embedder: str, where: str, params: list, columns: tuple[str, ...] = ("path",)
+    ) -> tuple[list[TrackRow], np.ndarray]:
+        """``embedded_tracks`` limited by an SQL condition on ``e`` (the embeddings row)."""
+        cols = ", ".join(f"t.{c}" for c in columns)
+        data = self.conn.execute(
+            f"SELECT {cols}, e.vector FROM embeddings e JOIN tracks t ON e.path = t.path "
+            "AND e.size IS t.size AND e.mtime IS t.mtime "
+            f"WHERE e.embedder = ? AND t.missing = 0 AND t.error IS NULL AND ({where})",
+            [embedder, *params],
+        ).fetchall()
+        rows = [TrackRow.from_db(dict(zip(columns, v[:-1]))) for v in data]
+        return rows, unpack_embeddings([v[-1] for v in data])
+
     def original_genres(self) -> dict[str, list[str]]:
         """path -> the genres a file had before tagger first wrote it (writes not undone)."""
         out: dict[str, list[str]] = {}

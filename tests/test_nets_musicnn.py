@@ -37,3 +37,36 @@ def test_pruned_graph_gives_the_full_graphs_outputs_for_far_less_work(musicnn, f
         "checkpoint": multiply_adds(full_graph),
         "converted": multiply_adds(musicnn.net),
     }
+
+
+def test_a_quiet_filter_is_one_whose_channel_cannot_swing_by_the_threshold():
+    """The swing bound (module docstring): |kernel|_1 x input bound x |gamma| / sqrt(var + eps)."""
+    from tagger.nets.musicnn import BN_EPSILON, DeadFilters
+
+    kernel = np.zeros((7, 38, 1, 3), np.float32)
+    kernel[0, 0, 0, :] = [1e-9, 0.02, 2.0]  # dead, quiet at a swing under 0.1, loud
+    bias = np.array([0.5, -0.2, 0.1], np.float32)
+    gamma, beta = np.array([1.0, 2.0, 1.0]), np.array([0.1, 0.2, 0.3])
+    mean, var = np.array([0.4, 0.0, 0.0]), np.array([1.0, 1.0, 1.0]) - BN_EPSILON
+    bn = [w.astype(np.float32) for w in (gamma, beta, mean, var)]
+    assert DeadFilters.find(kernel, bias, bn).dead.tolist() == [0]
+    # filter 1 swings by at most 0.02 x 1.6 x 2 = 0.064 on inputs within 1.6 of zero
+    quiet = DeadFilters.find(kernel, bias, bn, quiet=0.1, input_bound=1.6)
+    assert quiet.dead.tolist() == [0, 1] and quiet.live.tolist() == [2]
+    # each stands for batch-norm of ReLU of its bias: (0.5 - 0.4) + 0.1, and 2 x 0 + 0.2
+    np.testing.assert_allclose(quiet.values, [0.2, 0.2], rtol=1e-6)
+    assert DeadFilters.find(kernel, bias, bn, quiet=0.05, input_bound=1.6).dead.tolist() == [0]
+
+
+def test_the_input_bound_covers_the_loudest_audio():
+    """The loudest signals a file can hold (full-scale square waves: the most power within
+    [-1, 1]; sines at 0 dBFS: all of theirs in one band) stay under ``LOGMEL_MAX``."""
+    from tagger.features import MUSICNN, extract
+    from tagger.nets.musicnn import LOGMEL_MAX
+
+    sr = MUSICNN.sr
+    t = np.arange(int(MUSICNN.slice_seconds * sr)) / sr
+    for f0 in (50.0, 440.0, 3000.0):
+        sine = np.sin(2 * np.pi * f0 * t).astype(np.float32)
+        for x in (np.sign(sine), sine):
+            assert extract([x], MUSICNN).max() < LOGMEL_MAX

@@ -13,6 +13,13 @@ or scans fall back to TensorFlow.  Before writing the card it checks the graph
 against the full Keras graph, dead filters and all, on the parity fixture's
 patches (float32 within 1e-4; bfloat16 within 1e-2 on the tags, where the CPU
 has bfloat16).
+
+It also writes the fast graph (``musicnn_fast.xml``, what ``--precision auto``
+runs): the same nets without their quiet filters as well, those that cannot
+move their channel by ``QUIET`` for any audio (``tagger.nets.musicnn``).  Its
+card entry records what it leaves out and how far its outputs move from the
+full graph's on the same patches (float32; it must stay within
+``FAST_TOLERANCE`` on every tag).
 """
 
 from __future__ import annotations
@@ -30,6 +37,9 @@ from tagger.nets.musicnn import DEAD_L1, find_dead, multiply_adds
 
 ROOT = Path(__file__).resolve().parent.parent
 TOLERANCE = {"float32": 1e-4, "bfloat16": 1e-2}
+# The fast graph: front-end filters whose channel moves by less than this are left out.
+QUIET = 0.1
+FAST_TOLERANCE = 1e-2
 
 
 def main(folder: Path) -> None:
@@ -56,6 +66,7 @@ def main(folder: Path) -> None:
         )
         if diff > TOLERANCE[precision]:
             sys.exit(f"the converted graph differs from Keras by {diff:.1e} in {precision}")
+    fast = fast_graph(card, folder, full, x, ref, weights)
     card.details["openvino"] = {
         **entry,
         "outputs": "MTT tags (50), MSD tags (50), MTT embedding (200), MSD embedding (200)",
@@ -70,9 +81,44 @@ def main(folder: Path) -> None:
             },
         },
         "command": "python training/convert_openvino.py models",
+        "fast": fast,
     }
     write_card(folder, card)
     print(f"wrote {folder / entry['file']} (+ .bin) and the card's openvino entry")
+
+
+def fast_graph(card, folder: Path, full, x: np.ndarray, ref: np.ndarray, weights) -> dict:
+    """Write ``musicnn_fast.xml`` (quiet filters left out too); its card entry."""
+    real = np.load(ROOT / "tests" / "fixtures" / "musicnn_real_patches.npz")["patches"]
+    x = np.concatenate([x, real.astype(np.float32)])
+    ref = np.concatenate([ref, compiled(full)(x[len(ref) :])])
+    net = build_combined(card, folder, quiet=QUIET)
+    entry = convert(net, folder / "musicnn_fast.xml", weights)
+    y = OpenVinoNet(folder / "musicnn_fast.xml", "float32")(x)
+    tags = float(np.abs(y[:, : 2 * N_TAGS] - ref[:, : 2 * N_TAGS]).max())
+    embeddings = float(np.abs(y[:, 2 * N_TAGS :] - ref[:, 2 * N_TAGS :]).max())
+    print(f"fast graph: largest tag difference from Keras {tags:.1e}, embeddings {embeddings:.1e}")
+    if tags > FAST_TOLERANCE:
+        sys.exit(f"the fast graph moves a tag by {tags:.1e}")
+    left_out = {
+        key: sum(
+            len(d.dead)
+            for d in find_dead(full.get_layer(f"musicnn_{key}_with_embedding"), QUIET).values()
+        )
+        for key in ("mtt", "msd")
+    }
+    return {
+        "file": entry["file"],
+        "weights_sha256": entry["weights_sha256"],
+        "quiet_swing": QUIET,
+        "filters_left_out": left_out,
+        "multiply_adds_per_patch": multiply_adds(net),
+        "largest_difference_float32": {
+            "tags": round(tags, 6),
+            "embeddings": round(embeddings, 5),
+            "patches": f"{len(x)}: the parity fixture's and 57 of two soundtracks",
+        },
+    }
 
 
 if __name__ == "__main__":

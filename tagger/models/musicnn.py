@@ -27,14 +27,27 @@ from .musicnn_genres import GENRES, merge_genres, tag_dict
 N_TAGS = 50
 EMBEDDING_UNITS = 200  # per net
 OUTPUTS = 2 * N_TAGS + 2 * EMBEDDING_UNITS
+# Patches per call of the net.  A compiled graph keeps buffers for the largest batch
+# it has seen, ~10 MB a patch in bfloat16 and ~20 MB in float32 (32 patches: +680 MB
+# in a worker), while a patch costs no more in a batch of 4 than of 32
+# (``benchmarks/worker_memory.py``, ``benchmarks/net_batch.py``): small calls keep a
+# worker lean.
+NET_BATCH = 4
 
 
-def build_combined(card: ModelCard, folder: Path, threads: int | None = None, prune: bool = True):
+def build_combined(
+    card: ModelCard,
+    folder: Path,
+    threads: int | None = None,
+    prune: bool = True,
+    quiet: float = 0.0,
+):
     """The Keras graph: (n, 187, 96) patches -> (n, 500) [MTT tags, MSD tags, MTT emb, MSD emb].
 
     ``prune`` leaves out the nets' dead filters (``prune_dead_filters``): the
     same outputs at 2.6x fewer multiply-adds.  ``prune=False`` is the graph
-    exactly as the checkpoints hold it.
+    exactly as the checkpoints hold it.  ``quiet`` > 0 also leaves out the
+    filters that cannot move their channel by that much (the fast graph).
     """
     from ..nets.musicnn import build_musicnn, prune_dead_filters
     from ..runtime import keras_module
@@ -46,7 +59,7 @@ def build_combined(card: ModelCard, folder: Path, threads: int | None = None, pr
         net = build_musicnn(len(card.details["nets"][key]["labels"]), name=f"musicnn_{key}")
         net.load_weights(folder / card.details["nets"][key]["file"])
         if prune:
-            net = prune_dead_filters(net)
+            net = prune_dead_filters(net, quiet)
         both = keras.Model(
             net.input,
             [net.output, net.get_layer("dense").output],
@@ -93,7 +106,11 @@ class MusicnnModel(Model):
         return self._net
 
     def forward(self, x: np.ndarray) -> np.ndarray:
-        return self._call(x)
+        if len(x) <= NET_BATCH:
+            return self._call(x)
+        return np.concatenate(
+            [self._call(x[i : i + NET_BATCH]) for i in range(0, len(x), NET_BATCH)]
+        )
 
     def to_genres(self, raw: np.ndarray) -> np.ndarray:
         return merge_genres(raw[..., :N_TAGS], raw[..., N_TAGS : 2 * N_TAGS])

@@ -26,6 +26,20 @@ after ReLU, batch-norm and pooling it is one constant channel.
 filled with those constants, in their places, and the outputs do not change
 beyond float32 rounding, at 2.6x fewer multiply-adds.  Scans run the pruned
 graph; the full one is what the checkpoint holds and what training would use.
+
+Quiet filters: many more front-end filters are still decaying (MTT's 7x38
+layer computes 150 filters, 81 of which can move their channel by under
+1e-3).  A bound says how far: the inputs are the batch-normed log-mel
+spectrogram, whose values lie within ``input_bound`` of zero for any audio
+(log-mel is ``log10(1 + 10000 mel)``, at most 8), so a filter's pre-activation
+stays within ``|kernel|_1 x input_bound`` of its bias, and after ReLU (which
+shrinks distances), batch-norm (which scales them by ``|gamma| / sqrt(var +
+eps)``) and pooling (a maximum: no larger) its channel stays within that
+``swing`` of the dead constant.  ``prune_dead_filters(net, quiet=s)`` also
+replaces every front-end filter whose swing is under ``s`` by that constant:
+not the same outputs any more, but within a measured distance
+(``benchmarks/musicnn_patches.py --quiet``), for about half the multiply-adds
+of MTT's net.
 """
 
 from __future__ import annotations
@@ -44,6 +58,9 @@ BN_EPSILON = 1e-3
 # pre-activation by less than 1e-6, about float32's rounding of the outputs.
 # Most dead filters sum to ~1e-28; a few, still decaying, to 1e-9..1e-7.
 DEAD_L1 = 1e-7
+# log10(1 + 10000 mel) of any audio in [-1, 1] stays under 7 (a full-scale square
+# wave reaches 6.9); the bound of the quiet-filter criterion uses 8.
+LOGMEL_MAX = 8.0
 FRONT = [  # (tf name, bn name, filters, kernel, padding, timbral)
     ("conv2d", "batch_normalization_1", 204, (7, 38), "valid", True),
     ("conv2d_1", "batch_normalization_2", 204, (7, 67), "valid", True),
@@ -72,13 +89,30 @@ class DeadFilters:
     values: np.ndarray  # each dead channel's output: batch-norm of ReLU of its bias
 
     @classmethod
-    def find(cls, kernel: np.ndarray, bias: np.ndarray, bn: list[np.ndarray]) -> DeadFilters:
-        """From a conv layer's kernel and bias and its batch-norm's [gamma, beta, mean, var]."""
+    def find(
+        cls,
+        kernel: np.ndarray,
+        bias: np.ndarray,
+        bn: list[np.ndarray],
+        quiet: float = 0.0,
+        input_bound: float = 0.0,
+    ) -> DeadFilters:
+        """From a conv layer's kernel and bias and its batch-norm's [gamma, beta, mean, var].
+
+        With ``quiet`` > 0, a filter whose channel can move by less than
+        ``quiet`` on inputs within ``input_bound`` of zero counts as dead too
+        (``swing``, in the module docstring).
+        """
         l1 = np.abs(kernel).reshape(-1, kernel.shape[-1]).sum(axis=0)
-        dead = np.flatnonzero(l1 < DEAD_L1)
-        gamma, beta, mean, var = (w[dead] for w in bn)
-        values = gamma * (np.maximum(bias[dead], 0) - mean) / np.sqrt(var + BN_EPSILON) + beta
-        return cls(np.flatnonzero(l1 >= DEAD_L1), dead, values.astype(np.float32))
+        gamma, beta, mean, var = bn
+        swing = l1 * input_bound * np.abs(gamma) / np.sqrt(var + BN_EPSILON)
+        is_dead = (l1 < DEAD_L1) | (swing < quiet)
+        dead = np.flatnonzero(is_dead)
+        values = (
+            gamma[dead] * (np.maximum(bias[dead], 0) - mean[dead]) / np.sqrt(var[dead] + BN_EPSILON)
+            + beta[dead]
+        )
+        return cls(np.flatnonzero(~is_dead), dead, values.astype(np.float32))
 
 
 @keras.saving.register_keras_serializable(package="tagger")
@@ -166,12 +200,32 @@ def build_musicnn(
     return keras.Model(inp, out, name=name)
 
 
-def find_dead(net: keras.Model) -> dict[str, DeadFilters]:
-    """Each conv layer's dead filters, by layer name, in a net with its weights loaded."""
+def input_bound(net: keras.Model) -> float:
+    """The largest magnitude of the front-end's input (the batch-normed log-mel) for any audio."""
+    gamma, beta, mean, var = (
+        float(w[0]) for w in net.get_layer("batch_normalization").get_weights()
+    )
+    scale = gamma / np.sqrt(var + BN_EPSILON)
+    return max(abs(scale * (x - mean) + beta) for x in (0.0, LOGMEL_MAX))
+
+
+def find_dead(net: keras.Model, quiet: float = 0.0) -> dict[str, DeadFilters]:
+    """Each conv layer's dead filters, by layer name, in a net with its weights loaded.
+
+    ``quiet`` > 0 adds the front-end's quiet filters (the module docstring); the
+    mid-end's inputs have no such bound, so only its dead filters are left out.
+    """
     dead = {}
+    bound = input_bound(net)
     for conv_name, bn_name in [(f[0], f[1]) for f in FRONT] + MID:
         kernel, bias = net.get_layer(conv_name).get_weights()
-        dead[conv_name] = DeadFilters.find(kernel, bias, net.get_layer(bn_name).get_weights())
+        bn = net.get_layer(bn_name).get_weights()
+        front = conv_name in {f[0] for f in FRONT}
+        dead[conv_name] = (
+            DeadFilters.find(kernel, bias, bn, quiet, bound)
+            if front and quiet
+            else DeadFilters.find(kernel, bias, bn)
+        )
     return dead
 
 
@@ -187,9 +241,14 @@ def multiply_adds(net: keras.Model) -> int:
     return total
 
 
-def prune_dead_filters(net: keras.Model) -> keras.Model:
-    """``net`` (weights loaded) rebuilt without its dead filters: the same outputs, less work."""
-    dead = find_dead(net)
+def prune_dead_filters(net: keras.Model, quiet: float = 0.0) -> keras.Model:
+    """``net`` (weights loaded) rebuilt without its dead filters: the same outputs, less work.
+
+    ``quiet`` > 0 also leaves out the front-end filters that cannot move their
+    channel by ``quiet`` (the module docstring): outputs within a measured
+    distance, fewer multiply-adds still.
+    """
+    dead = find_dead(net, quiet)
     by_bn = {f[1]: f[0] for f in FRONT} | {bn: conv for conv, bn in MID}
     n_tags = net.get_layer("dense_1").units
     pruned = build_musicnn(n_tags, net.name, dead)
