@@ -26,12 +26,13 @@ own for is a conjunction of groups of tags: when every group speaks for it
 (each group's best llr > 0) their evidence adds, as independent evidence
 does in log-odds, else the conjunction is as weak as its weakest group
 (disco: the best of ``dance``, ``funk``, ``soul`` *and* ``70s``; a 70s rock
-song is not disco, a funk groove of the 70s is).  With every named genre equally likely
-before listening, and one more outcome, *none of these*, whose evidence is 0
-(the audio says nothing either way), the genres' probabilities are the
-softmax of their evidence.  So a track whose every genre tag sits at its
-training prior (reggae: neither net has a tag for it) gets most of its mass
-on *none*, and no named genre wins clearly.
+song is not disco, a funk groove of the 70s is).  With every named genre
+equally likely before listening, and one more outcome, *none of these*,
+whose evidence is 0 (the audio says nothing either way), the genres'
+probabilities are the softmax of their evidence.  So a track whose every
+genre tag sits at its training prior (what a genre neither net has a tag
+for, reggae, can look like) spreads its mass evenly over the genres and
+*none*, and no named genre wins.
 
 **Classical.**  The MSD vocabulary is popular music's; given a symphony it
 has no right answer and spreads its mass over whatever is near (ambient,
