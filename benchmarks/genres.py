@@ -14,9 +14,12 @@ Per model (and rule): top-1 accuracy per genre and overall, balanced accuracy
 (the mean of the genres' accuracies), the confusion table, the expected
 calibration error of the top genre's confidence (ECE, 10 equal-width bins)
 with its reliability table, the share of clips flagged uncertain and the
-accuracy of the rest.  The dev clips are for checking: nothing in any model
-or rule was fitted to them.  Figures from 26 clips are coarse (one clip is
-4 points of overall accuracy); say so wherever they are quoted.
+accuracy of the rest, and how many of the clips were in the model's own
+training data (a model trained on GTZAN, by its card and the split lists in
+``<dev>/../splits``): its figures on those clips are not a test.  The dev
+clips are for checking: nothing in musicnn's rule was fitted to them.
+Figures from 26 clips are coarse (one clip is 4 points of overall
+accuracy); say so wherever they are quoted.
 
 Then the same figures for musicnn's genre rule on the committed pooled tag
 vectors of two real soundtracks (``tests/fixtures/musicnn_real_tags.npz``:
@@ -47,6 +50,7 @@ class Answers:
     """One model's (or rule's) answers on the clips."""
 
     name: str
+    trained_on: int = 0  # clips that were in the model's own training data
     truth: list[str] = field(default_factory=list)
     genre: list[str] = field(default_factory=list)
     confidence: list[float] = field(default_factory=list)
@@ -127,6 +131,7 @@ def figures(a: Answers, genres: list[str]) -> dict:
         "reliability": reliability,
         "uncertain_share": round(float(unc.mean()), 4),
         "accuracy_of_the_rest": round(float(right[kept].mean()), 4) if kept.any() else None,
+        "clips_in_its_training_data": a.trained_on,
     }
 
 
@@ -145,6 +150,27 @@ def shipped_models() -> list:
     return refs
 
 
+def fitted_on(card, dev: Path) -> set[str]:
+    """The GTZAN tracks (``genre/genre.000NN``) a model trained on GTZAN was fitted on.
+
+    Read from the split lists beside the dev folder (``splits/*_filtered.txt``)
+    and the card's ``split.fitted_on``; empty for a model not trained on GTZAN.
+    """
+    if "gtzan" not in json.dumps(card.get("data") or {}).lower():
+        return set()
+    parts = (
+        ["train", "valid"]
+        if "valid" in str((card.get("split") or {}).get("fitted_on"))
+        else ["train"]
+    )
+    names: set[str] = set()
+    for part in parts:
+        path = dev.parent / "splits" / f"{part}_filtered.txt"
+        if path.is_file():
+            names |= set(path.read_text().split())
+    return names
+
+
 def run(dev: Path) -> list[dict]:
     from tagger.models import load_model
     from tagger.worker import track_input
@@ -154,12 +180,14 @@ def run(dev: Path) -> list[dict]:
     out = []
     for ref in shipped_models():
         model = load_model(ref)
+        seen = fitted_on(ref.card, dev)
         answers = Answers(f"{ref.name} {ref.version} ({model.engine})")
         before = Answers(f"{ref.name}: the rule as it was (highest raw genre tag)")
         for clip in clips:
             _, x = track_input(clip, model.spec)
             p = model.predict_tracks([x])[0]
             answers.add(clip.parent.name, p.genre, p.confidence, p.uncertain)
+            answers.trained_on += f"{clip.parent.name}/{clip.stem}" in seen
             if ref.name == "musicnn" and p.tags:
                 genre, score = previous_rule(p.tags)
                 before.add(clip.parent.name, genre, score, False)
@@ -215,6 +243,7 @@ def table(results: list[dict]) -> str:
     """The figures as Markdown, for docs/models.md."""
     genres = list(results[0]["per_genre"])
     head = ["model", *genres, "overall", "balanced", "ECE", "uncertain", "right when certain"]
+    head.append("clips it trained on")
     lines = ["| " + " | ".join(head) + " |", "|" + " --- |" * len(head)]
     for r in results:
         rest = r["accuracy_of_the_rest"]
@@ -226,6 +255,7 @@ def table(results: list[dict]) -> str:
             f"{r['ece']:.2f}",
             f"{r['uncertain_share']:.0%}",
             "–" if rest is None else f"{rest:.0%}",
+            f"{r['clips_in_its_training_data']} of {r['clips']}",
         ]
         lines.append("| " + " | ".join(cells) + " |")
     for r in results:
