@@ -16,7 +16,8 @@ folder, so two untagged-artist ``Greatest Hits`` in two folders stay two.  A
 track without an album tag belongs to its folder.
 
 **Votes.**  A track votes when the model heard it: it has probabilities, it is
-not silent, too short or in error, and the model did not abstain on it.  Only
+not silent, too short or in error, and the model did not abstain on it (a
+multi-label model's uncertain tracks vote: see ``album_genre``).  Only
 tracks analysed by the album's most common model vote (probabilities of two
 models' vocabularies cannot be averaged).
 
@@ -359,13 +360,13 @@ def compilation_reason(tracks: Sequence[AlbumTrack]) -> str | None:
     return None
 
 
-def _silence_note(tracks: Sequence[AlbumTrack], include_abstained: bool) -> str:
+def _silence_note(tracks: Sequence[AlbumTrack], abstains: Callable[[AlbumTrack], bool]) -> str:
     """``2 abstained, 1 silent``: why tracks of an album did not vote."""
     why: Counter[str] = Counter()
     for t in tracks:
         if not t.heard:
             why[(t.status or "not analysed").replace("_", " ")] += 1
-        elif t.abstained and not include_abstained:
+        elif abstains(t):
             why["abstained"] += 1
     return ", ".join(f"{n} {w}" for w, n in sorted(why.items()))
 
@@ -381,16 +382,23 @@ def album_genre(
 
     ``multi_label`` says for a model name whether its scores are independent
     per genre (the model kind knows); ``include_abstained``: tracks the model
-    abstained on vote too (``--include-uncertain``).
+    abstained on vote too (``--include-uncertain``).  A multi-label model's
+    uncertain tracks always vote: musicnn flags a track whose evidence is
+    spread over several genres, and that evidence is what pooling adds up; a
+    softmax head abstains where a track is likely none of the genres it knows.
     """
     tracks = tuple(tracks)
-    heard = [t for t in tracks if t.heard and (include_abstained or not t.abstained)]
+
+    def abstains(t: AlbumTrack) -> bool:
+        return t.abstained and not include_abstained and not multi_label(t.model)
+
+    heard = [t for t in tracks if t.heard and not abstains(t)]
     models = Counter(t.model for t in heard)
     model = models.most_common(1)[0][0] if models else None
     voters = tuple(t for t in heard if t.model == model)
     ml = multi_label(model)
     pooled = pool([t.probabilities for t in voters if t.probabilities], ml)
-    note = _silence_note(tracks, include_abstained)
+    note = _silence_note(tracks, abstains)
     if len(heard) > len(voters):
         note = ", ".join(filter(None, [note, f"{len(heard) - len(voters)} of another model"]))
     album = AlbumGenre(key, tracks, voters, ml, pooled, not_voting=note, rule=rule)

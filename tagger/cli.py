@@ -520,6 +520,10 @@ def scan(
         "--write-tags",
         help="Then write the genres into the files' tags (with the options below).",
     ),
+    include_uncertain: bool = _switch(
+        "--include-uncertain",
+        help="With --write-tags: also write tracks the model is unsure of (as `tagger write`).",
+    ),
     json_out: bool = JsonOption,
 ) -> None:
     """Analyse audio files and store their genres in SQLite.
@@ -544,7 +548,9 @@ def scan(
         backend=backend.value,
         scheduler=scheduler,
         keep_workers=False,
-        write=WriteOptions.from_settings(settings, given.dry_run) if write_tags else None,
+        write=WriteOptions.from_settings(settings, given.dry_run, include_uncertain)
+        if write_tags
+        else None,
         dry_run=given.dry_run,
         resume=resume,
     )
@@ -591,8 +597,8 @@ def write(
     include_uncertain: bool = _switch(
         "--include-uncertain",
         help="Also write tracks the model abstained on (a "
-        "trained head's confidence under the threshold chosen on held-out tracks; "
-        "`tagger report` lists them).",
+        "trained head's confidence under the threshold chosen on held-out tracks, "
+        "or musicnn's top genre under half its probability; `tagger report` lists them).",
     ),
     json_out: bool = JsonOption,
 ) -> None:

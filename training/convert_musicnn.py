@@ -21,9 +21,10 @@ import zipfile
 from pathlib import Path
 
 import numpy as np
+from musicnn_genre_rule import behaviour, rule_dict
 
 from tagger.models import KINDS, card_for, write_card
-from tagger.models.musicnn_genres import GENRES, MSD_LABELS, MTT_LABELS, merge_description
+from tagger.models.musicnn_genres import MSD_LABELS, MTT_LABELS, GenreRule
 from tagger.voice import voice_description
 
 NETS = {"mtt": ("MTT_musicnn", MTT_LABELS, 0.9067), "msd": ("MSD_musicnn", MSD_LABELS, 0.8802)}
@@ -64,24 +65,6 @@ def load_into(model, tensors: dict[str, np.ndarray]) -> int:
     return copied
 
 
-def behaviour(real_tags: Path) -> dict:
-    """Top-genre counts per rule on real recordings (``training/musicnn_real_tags.py``)."""
-    from collections import Counter
-
-    from tagger.models.musicnn_genres import top_genres
-
-    d = np.load(real_tags)
-    out = {
-        "source": "pooled tag vectors of Battle for Wesnoth's orchestral score (41 tracks) "
-        "and Endgame: Singularity's electronic score (16 tracks), Debian packages "
-        "wesnoth-1.16-music and singularity-music; file " + real_tags.name
-    }
-    for kind in sorted(set(d["kinds"])):
-        rules = top_genres(d["tags"][d["kinds"] == kind])
-        out[str(kind)] = {rule: dict(Counter(v).most_common()) for rule, v in rules.items()}
-    return out
-
-
 def convert(wheel: Path, out_dir: Path, real_tags: Path | None = None) -> dict:
     from tagger.nets.musicnn import build_musicnn
     from tagger.runtime import keras_module
@@ -108,15 +91,18 @@ def convert(wheel: Path, out_dir: Path, real_tags: Path | None = None) -> dict:
                 "labels": labels,
                 "roc_auc": auc,
             }
+    rule = rule_dict()  # the genre rule's constants (training/musicnn_genre_rule.py)
     card = card_for(
         KINDS["musicnn"],
         "0.1.0+tagger1",
-        GENRES,
+        rule["genres"],
         architecture="musicnn (Pons & Serra 2019), Keras 3 re-implementation",
         nets=nets,
-        genres_from_tags=merge_description(),
+        genre_rule=rule,
         voice_from_tags=voice_description(),
-        behaviour_on_real_music=behaviour(real_tags) if real_tags else None,
+        behaviour_on_real_music=behaviour(GenreRule.from_dict(rule), real_tags)
+        if real_tags
+        else None,
         data={
             "mtt": "MagnaTagATune (25,863 clips), 50 tags",
             "msd": "Million Song Dataset with Last.fm tags, 50 tags",
@@ -155,7 +141,7 @@ def main(argv: list[str] | None = None) -> None:
         "--real-tags",
         type=Path,
         help="tag vectors of real recordings (made by "
-        "training/musicnn_real_tags.py) to show the genre merge in the card",
+        "training/musicnn_real_tags.py) to show the genre rule in the card",
     )
     args = ap.parse_args(argv)
     card = convert(args.wheel, args.out_dir, args.real_tags)

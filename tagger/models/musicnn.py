@@ -3,9 +3,11 @@
 Both nets run on one shared 16 kHz spectrogram.  Per patch the combined net
 gives 500 columns: MTT's 50 tags, MSD's 50 tags, then each net's penultimate
 layer (``dense``, 200 ReLU units: MTT's, then MSD's).  Pooled over a track's
-patches, the tags become genres (``musicnn_genres.merge_genres``) and the
-tag dict stored for the track; the 400 penultimate values are the track's
-embedding, which similarity search and user-trained heads use.
+patches, the tags are stored as they are (``tags``) and become genre
+probabilities by the card's genre rule (``musicnn_genres.genre_probabilities``:
+priors from the nets' training data, a calibrated confidence, and an
+``uncertain`` flag when no genre clearly wins); the 400 penultimate values
+are the track's embedding, which similarity search and user-trained heads use.
 
 The Keras graph (``build_combined``) is the source of truth; scans run the
 same graph converted to OpenVINO when it can (``tagger.inference``: bfloat16
@@ -20,9 +22,9 @@ from pathlib import Path
 import numpy as np
 
 from ..inference import TENSORFLOW, RuntimeUnavailable, open_openvino
-from .base import LoadRequest, Model, compiled
+from .base import LoadRequest, Model, TrackPrediction, compiled
 from .card import MUSICNN_NETS, ModelCard
-from .musicnn_genres import GENRES, merge_genres, tag_dict
+from .musicnn_genres import GenreRule, genre_probabilities, tag_dict
 
 N_TAGS = 50
 EMBEDDING_UNITS = 200  # per net
@@ -77,7 +79,7 @@ def embedder_id(card: ModelCard) -> str:
 
 
 class MusicnnModel(Model):
-    """Both pretrained musicnn nets, merged into genres, with an embedding per track."""
+    """Both pretrained musicnn nets, their tags read by the card's genre rule, with an embedding."""
 
     model_class = MUSICNN_NETS
     multilabel = True  # independent tag probabilities, merged into genres
@@ -85,7 +87,8 @@ class MusicnnModel(Model):
     def __init__(self, request: LoadRequest):
         super().__init__(request)
         card = request.card
-        self.genres = list(GENRES)
+        self.rule = GenreRule.from_dict(card.details["genre_rule"])
+        self.genres = list(self.rule.genres)
         self.embedder = embedder_id(card)
         self.folder, self.threads = request.path.parent, request.threads
         self._net = None
@@ -113,7 +116,14 @@ class MusicnnModel(Model):
         )
 
     def to_genres(self, raw: np.ndarray) -> np.ndarray:
-        return merge_genres(raw[..., :N_TAGS], raw[..., N_TAGS : 2 * N_TAGS])
+        return genre_probabilities(raw[..., :N_TAGS], raw[..., N_TAGS : 2 * N_TAGS], self.rule)
+
+    def pooled_prediction(self, pooled: np.ndarray) -> TrackPrediction:
+        """The base prediction, flagged uncertain when its top genre holds under the
+        rule's ``uncertain_below``."""
+        pred = super().pooled_prediction(pooled)
+        pred.uncertain = pred.confidence < self.rule.uncertain_below
+        return pred
 
     def to_tags(self, raw: np.ndarray) -> dict[str, float]:
         return tag_dict(raw[:N_TAGS], raw[N_TAGS : 2 * N_TAGS])

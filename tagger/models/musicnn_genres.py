@@ -1,35 +1,64 @@
-"""musicnn's two tag vocabularies, and how they become one set of genres.
+"""musicnn's two tag vocabularies, and the rule that turns their tags into genres.
 
 The MagnaTagATune net (MTT) and the Million Song Dataset net (MSD) each output
-50 independent tag probabilities (multi-label, sigmoid), in vocabularies that
-overlap only in part.  Most tags are not genres at all (moods, decades,
-voices, instruments): those are stored under ``tags`` and never written as a
-genre.
+50 independent tag probabilities (multi-label, sigmoid) in vocabularies that
+overlap only in part.  Most tags are not genres (moods, decades, voices,
+instruments): those are stored under ``tags`` as the nets gave them and never
+written as a genre.
 
-How genres are merged, and why:
+**Why a rule, not the highest tag.**  A sigmoid score is the probability of
+the tag *in the net's training data*, so it carries the tag's frequency
+there: ``rock`` is on 42% of the MSD's tagged tracks, ``country`` on 6%, so
+``rock`` outscores ``metal`` or ``country`` wherever those are merely likely.
+The rule takes that frequency out, as Bayes' rule does when the prior
+changes (label shift): each MSD tag's evidence is its log-likelihood ratio
 
-* MTT is the only net that knows classical music (``classical``, ``classic``,
-  ``choral``, ``opera``), so it decides classical, techno and new age.
-* MSD's vocabulary is popular music's (Last.fm tags); it splits rock, pop,
-  jazz, hip-hop, soul and the rest.  Given a symphony it has no right answer
-  and spreads its mass over ``ambient``/``jazz`` (measured on an orchestral
-  soundtrack: MTT's top genre is classical for 25 of 41 tracks, MSD's top is
-  ambient for 27, classical for none).  So every MSD genre score is gated by MTT's belief that the
-  track is *not* classical: ``msd_score * (1 - classical)``.
-* Genres both nets know (rock, pop, electronic, ambient, dance, country,
-  metal) take the mean of the two nets' scores, so neither net's base rate
-  dominates.
-* A net's score for a genre is the maximum over its tags for that genre
-  (``hard rock`` and ``classic rock`` both speak for rock).
+    llr(tag) = logit(score) - logit(prior)
 
-The result is still a set of independent probabilities, one per genre, not a
-distribution that sums to one; ``genre`` is the highest and ``confidence`` is
-its probability.
+where ``prior`` is the tag's published frequency in the MSD training data
+(``GenreRule.msd_priors``, from the card; ``training/musicnn_genre_rule.py``
+says where each number comes from).  llr > 0: the audio makes the tag more
+likely than it is on an average training track.
+
+**Genres.**  A genre's evidence is the best llr of its tags (``hard rock`` and
+``heavy metal`` both speak for metal); a genre the nets have no tag of its
+own for is a conjunction of groups of tags: when every group speaks for it
+(each group's best llr > 0) their evidence adds, as independent evidence
+does in log-odds, else the conjunction is as weak as its weakest group
+(disco: the best of ``dance``, ``funk``, ``soul`` *and* ``70s``; a 70s rock
+song is not disco, a funk groove of the 70s is).  With every named genre
+equally likely before listening, and one more outcome, *none of these*,
+whose evidence is 0 (the audio says nothing either way), the genres'
+probabilities are the softmax of their evidence.  So a track whose every
+genre tag sits at its training prior (what a genre neither net has a tag
+for, reggae, can look like) spreads its mass evenly over the genres and
+*none*, and no named genre wins.
+
+**Classical.**  The MSD vocabulary is popular music's; given a symphony it
+has no right answer and spreads its mass over whatever is near (ambient,
+jazz).  Only the MTT net knows classical music (``classical``, ``classic``,
+``choral``, ``opera``), so the probability of classical is MTT's best
+classical score ``c``, and every other genre's probability is scaled by
+``1 - c``.
+
+The result is one distribution over the named genres plus *none* (the
+stored ``probabilities`` sum to 1 minus the share of *none*); ``genre`` is
+the most probable named genre and ``confidence`` its probability.  A track
+whose top genre holds less than ``uncertain_below`` (0.5: it is more likely
+wrong than right) is flagged uncertain, stored, and not written unless
+``tagger write --include-uncertain``.
 """
 
 from __future__ import annotations
 
+import json
+from dataclasses import dataclass
+from functools import cache
+from typing import Any
+
 import numpy as np
+
+from ..paths import shipped_models_dir
 
 MTT_LABELS = [
     "guitar",
@@ -136,89 +165,99 @@ MSD_LABELS = [
     "happy",
 ]
 
-MTT_GENRE_TAGS: dict[str, list[str]] = {
-    "classical": ["classical", "classic", "choral", "opera"],
-    "techno": ["techno"],
-    "new age": ["new age"],
-    "electronic": ["electronic"],
-    "rock": ["rock"],
-    "pop": ["pop"],
-    "ambient": ["ambient"],
-    "dance": ["dance"],
-    "country": ["country"],
-    "metal": ["metal"],
-}
-MSD_GENRE_TAGS: dict[str, list[str]] = {
-    "rock": [
-        "rock",
-        "classic rock",
-        "hard rock",
-        "alternative rock",
-        "indie rock",
-        "Progressive rock",
-    ],
-    "pop": ["pop", "indie pop"],
-    "alternative": ["alternative"],
-    "indie": ["indie"],
-    "electronic": ["electronic", "electronica", "electro"],
-    "dance": ["dance"],
-    "jazz": ["jazz"],
-    "metal": ["metal", "heavy metal"],
-    "soul": ["soul"],
-    "folk": ["folk"],
-    "punk": ["punk"],
-    "blues": ["blues"],
-    "ambient": ["ambient", "chillout"],
-    "hiphop": ["Hip-Hop"],
-    "country": ["country"],
-    "funk": ["funk"],
-    "rnb": ["rnb"],
-    "house": ["House"],
-    "easy listening": ["easy listening"],
-}
-GENRES: list[str] = sorted(set(MTT_GENRE_TAGS) | set(MSD_GENRE_TAGS))
 
-_MTT_IDX = {g: [MTT_LABELS.index(t) for t in tags] for g, tags in MTT_GENRE_TAGS.items()}
-_MSD_IDX = {g: [MSD_LABELS.index(t) for t in tags] for g, tags in MSD_GENRE_TAGS.items()}
+# Scores are clipped this far from 0 and 1 before the logit: the nets' float
+# outputs reach 1e-7, where a logit says more than the net can know.
+_EPS = 1e-4
 
 
-def merge_genres(mtt: np.ndarray, msd: np.ndarray) -> np.ndarray:
-    """(..., 50) MTT and (..., 50) MSD tag probabilities -> (..., len(GENRES)) genre scores."""
-    mtt_g = {g: mtt[..., idx].max(axis=-1) for g, idx in _MTT_IDX.items()}
-    not_classical = 1.0 - mtt_g["classical"]
-    msd_g = {g: msd[..., idx].max(axis=-1) * not_classical for g, idx in _MSD_IDX.items()}
+@dataclass(frozen=True)
+class GenreRule:
+    """The genre rule's constants, as the model card holds them (``genre_rule``)."""
+
+    genres: tuple[str, ...]
+    # genre -> groups of MSD tags (a conjunction of "any of" groups; see the module notes)
+    evidence: dict[str, tuple[tuple[str, ...], ...]]
+    classical: str  # the genre that MTT's classical tags decide
+    classical_tags: tuple[str, ...]  # MTT tags
+    msd_priors: np.ndarray  # (50,) each MSD tag's frequency in the MSD training data
+    uncertain_below: float
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> GenreRule:
+        priors = d["msd_priors"]
+        return cls(
+            genres=tuple(d["genres"]),
+            evidence={g: tuple(tuple(grp) for grp in v) for g, v in d["evidence"].items()},
+            classical=d["classical"]["genre"],
+            classical_tags=tuple(d["classical"]["mtt_tags"]),
+            msd_priors=np.array([priors[t] for t in MSD_LABELS], dtype=np.float64),
+            uncertain_below=float(d["uncertain_below"]),
+        )
+
+    def _index(self) -> tuple[list[list[list[int]]], list[int], int]:
+        groups = [
+            [[MSD_LABELS.index(t) for t in grp] for grp in self.evidence[g]]
+            for g in self.genres
+            if g != self.classical
+        ]
+        return (
+            groups,
+            [MTT_LABELS.index(t) for t in self.classical_tags],
+            self.genres.index(self.classical),
+        )
+
+
+def _logit(p: np.ndarray) -> np.ndarray:
+    p = np.clip(p, _EPS, 1 - _EPS)
+    return np.log(p / (1 - p))
+
+
+def genre_evidence(msd: np.ndarray, rule: GenreRule) -> np.ndarray:
+    """(..., 50) MSD scores -> (..., genres but classical) log-likelihood ratios (see the notes)."""
+    llr = _logit(np.asarray(msd, np.float64)) - _logit(rule.msd_priors)
+    groups, _, _ = rule._index()
     cols = []
-    for g in GENRES:
-        parts = [d[g] for d in (mtt_g, msd_g) if g in d]
-        cols.append(sum(parts) / len(parts))
+    for gs in groups:
+        best = np.stack([llr[..., grp].max(axis=-1) for grp in gs], axis=-1)
+        weakest = best.min(axis=-1)
+        cols.append(np.where(weakest > 0, best.sum(axis=-1), weakest))
     return np.stack(cols, axis=-1)
 
 
-def top_genres(tags: np.ndarray) -> dict[str, list[str]]:
-    """(n, 100) pooled tag vectors -> each track's top genre under four rules.
+def genre_probabilities(mtt: np.ndarray, msd: np.ndarray, rule: GenreRule) -> np.ndarray:
+    """(..., 50) MTT and (..., 50) MSD tag scores -> (..., len(rule.genres)) probabilities.
 
-    ``merged`` is tagger's rule; ``mtt``/``msd`` use one net alone and
-    ``naive_max`` takes the highest genre score of either net: the
-    alternatives the model card compares it with.
+    A pure function of the nets' outputs and the card's constants (see the
+    module notes); the probabilities of the named genres sum to one minus the
+    share of *none of these* (``none_share``).
     """
-    mtt, msd = tags[:, :50], tags[:, 50:]
-    mtt_g = {g: mtt[:, idx].max(axis=1) for g, idx in _MTT_IDX.items()}
-    msd_g = {g: msd[:, idx].max(axis=1) for g, idx in _MSD_IDX.items()}
+    mtt = np.asarray(mtt, np.float64)
+    ev = genre_evidence(msd, rule)
+    z = np.concatenate([ev, np.zeros((*ev.shape[:-1], 1))], axis=-1)  # last: none of these
+    z = np.exp(z - z.max(axis=-1, keepdims=True))
+    q = z / z.sum(axis=-1, keepdims=True)
+    _, classical_idx, at = rule._index()
+    c = np.clip(mtt[..., classical_idx].max(axis=-1), 0.0, 1.0)
+    others = q[..., :-1] * (1 - c)[..., None]
+    return np.insert(others, at, c, axis=-1)
 
-    def best(scores: dict[str, np.ndarray]) -> list[str]:
-        names = list(scores)
-        return [names[i] for i in np.stack([scores[g] for g in names], axis=1).argmax(axis=1)]
 
-    naive = {
-        **{f"mtt:{g}": v for g, v in mtt_g.items()},
-        **{f"msd:{g}": v for g, v in msd_g.items()},
-    }
-    return {
-        "merged": [GENRES[i] for i in merge_genres(mtt, msd).argmax(axis=1)],
-        "mtt": best(mtt_g),
-        "msd": best(msd_g),
-        "naive_max": [n.split(":", 1)[1] for n in best(naive)],
-    }
+def none_share(probabilities: np.ndarray) -> np.ndarray:
+    """The probability that none of the named genres is the track's (what the rule leaves over)."""
+    return np.clip(1.0 - np.asarray(probabilities).sum(axis=-1), 0.0, 1.0)
+
+
+@cache
+def shipped_rule() -> GenreRule:
+    """The rule of the shipped musicnn card (``models/musicnn.json``)."""
+    with open(shipped_models_dir() / "musicnn.json", encoding="utf-8") as f:
+        return GenreRule.from_dict(json.load(f)["genre_rule"])
+
+
+def merge_genres(mtt: np.ndarray, msd: np.ndarray, rule: GenreRule | None = None) -> np.ndarray:
+    """``genre_probabilities`` under ``rule``, by default the shipped card's."""
+    return genre_probabilities(mtt, msd, rule or shipped_rule())
 
 
 def tag_dict(mtt: np.ndarray, msd: np.ndarray) -> dict[str, float]:
@@ -228,14 +267,8 @@ def tag_dict(mtt: np.ndarray, msd: np.ndarray) -> dict[str, float]:
     return out
 
 
-def merge_description() -> dict:
-    """The merge rules as data, for the model card."""
-    return {
-        "genres": GENRES,
-        "mtt_tags": MTT_GENRE_TAGS,
-        "msd_tags": MSD_GENRE_TAGS,
-        "rule": "score(net, genre) = max of the net's tags for the genre; MSD scores are "
-        "multiplied by (1 - MTT classical); genres both nets know take the mean of "
-        "the two scores",
-        "not_covered": ["reggae", "disco"],
-    }
+def __getattr__(name: str) -> Any:
+    """``GENRES``: the shipped rule's genres, read from the card on first use."""
+    if name == "GENRES":
+        return list(shipped_rule().genres)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -223,12 +223,14 @@ def _file_hash(path: Path) -> str:
 def ref_for_file(path: Path, source: str) -> ModelRef:
     """A model file (or card) and its card -> ModelRef.
 
-    A model file's version carries a hash of its bytes, so a retrained file
-    under the same card version is never mistaken for the old one.
+    The version carries a hash of the model file's bytes, so a retrained file
+    under the same card version is never mistaken for the old one; a model
+    that is its card (musicnn: the card names the nets' files and holds the
+    genre rule) hashes the card, so a new genre rule redoes stored results.
     """
     card_file = card_path(path)
     card = read_card(card_file)
-    version = card.version if path == card_file else f"{card.version}+{_file_hash(path)}"
+    version = f"{card.version}+{_file_hash(path)}"
     return ModelRef.of(card, path, card_file, source, version)
 
 
