@@ -209,6 +209,9 @@ class _Tally:
         self.error_files.append(FileError(path, error))
         if change is not None:
             change.action = Action.ERROR
+            for other in getattr(change, "fields", ()):  # a write's other fields fail with it
+                if other.action is Action.WRITE:
+                    other.action = Action.ERROR
 
     def _acted(self, done: int) -> int:
         """``done``, or with ``dry_run`` the files it would be."""
@@ -380,6 +383,17 @@ def _refuse(
         history.finish(entry, "refused", reason)
 
 
+def _field_failed(summary: WriteSummary, change: Change, name: str, reason: str) -> None:
+    """A field after the first failed: the file is counted and listed as an error, but only
+    that field is marked so, since the fields written before it stay written (and journaled)."""
+    summary.fail(change.path, f"{name}: {reason}")
+    if name == "genre":
+        change.action = Action.ERROR
+    for other in change.fields:
+        if other.field == name:
+            other.action = Action.ERROR
+
+
 def write_tags(
     paths: list | None = None,
     db=None,
@@ -487,7 +501,10 @@ def write_tags(
                     try:
                         old_field = read_field(path, row.format, name)
                     except TagError as exc:
-                        _refuse(summary, journal, change, str(exc))
+                        if done:  # the fields before it stay written
+                            _field_failed(summary, change, name, str(exc))
+                        else:
+                            _refuse(summary, journal, change, str(exc))
                         break
                     entry = history.begin(path, before, values, change.scan_id, old_field)
                     try:
@@ -504,7 +521,10 @@ def write_tags(
                         new_field = read_field(path, row.format, name)
                     except TagError as exc:
                         history.finish(entry, "failed", str(exc))
-                        summary.fail(path, str(exc), change)
+                        if done:  # the fields before it stay written
+                            _field_failed(summary, change, name, str(exc))
+                        else:
+                            summary.fail(path, str(exc), change)
                         break
                     written = (
                         {"written_genre": opts.separator.join(values), "written_at": now()}
@@ -518,7 +538,7 @@ def write_tags(
                         track_update={"path": path, **_stat_fields(path), **written},
                     )
                     done += 1
-                if done == len(writes):
+                if done:  # the file changed (a field that failed after it is listed)
                     summary.written += 1
     finally:
         if own:

@@ -307,6 +307,14 @@ def test_dry_run_predicts_refusals_stale_audio_is_not_written_and_undo_gives_mti
         f"tagger scan {replaced}"
     )
     assert replaced.read_bytes() == other.read_bytes()
+    both = run_cli(
+        *("write", "--include-uncertain", "--db", db, "--overwrite", "--fields", "genre,bpm"),
+        *("--dry-run", "--json"),
+        check=False,
+    )
+    for c in json.loads(both.stdout)["changes"]:  # a refused file writes none of its fields
+        if c["action"] == "error":
+            assert all(f["action"] == "error" for f in c.get("fields", [])), c
     written = json.loads(wet.stdout)
     assert written["written"] == 2  # the sound file, and the one only retagged
     assert {c["scan_id"] for c in written["changes"] if c["action"] == "write"} == {scan_id}
