@@ -261,11 +261,20 @@ def split_moved(
     fingerprinted, and only when some stored track is gone; nothing is decoded.
     """
     new = [item for item in todo if item[0] not in known]
+    if not new:
+        return {}, [], todo
     gone: dict[str, list[str]] = {}
     for path, row in known.items():
-        if row.audio is not None and row.error is None and path not in found:
+        # Outside the scanned folders a stored path is gone only if it is not on disk: a
+        # scan of one folder must not fingerprint its new files for every other folder's row.
+        if (
+            row.audio is not None
+            and row.error is None
+            and path not in found
+            and not os.path.lexists(path)
+        ):
             gone.setdefault(row.audio, []).append(path)
-    if not new or not gone:
+    if not gone:
         return {}, [], todo
     moved: dict[str, str] = {}
     for path, _, _ in new:
@@ -713,7 +722,7 @@ class LineProgress:
         clock: Callable[[], float] = time.monotonic,
         out: Any = None,
     ):
-        self.total, self.n, self.errors = total, initial, 0
+        self.total, self.n, self.initial, self.errors = total, initial, initial, 0
         self.every, self.clock, self.out = every, clock, out
         self.started = self.last = clock()
         self.leave = True  # False: a Ctrl-C, whose line is the last one
@@ -732,7 +741,9 @@ class LineProgress:
 
     def _line(self) -> None:
         self.last = now = self.clock()
-        rate = self.n / max(now - self.started, 1e-9)
+        # The rate of this run only: files done before it (a resumed scan's) took no time here.
+        rate = (self.n - self.initial) / max(now - self.started, 1e-9)
+        speed = f", {rate:.2f} files/s" if self.n > self.initial else ""
         left = (
             f", {_duration((self.total - self.n) / rate)} left"
             if rate and self.n < self.total
@@ -740,8 +751,7 @@ class LineProgress:
         )
         share = 100 * self.n // max(self.total, 1)
         print(
-            f"scanning: {self.n}/{self.total} files ({share}%), {self.errors} errors, "
-            f"{rate:.2f} files/s{left}",
+            f"scanning: {self.n}/{self.total} files ({share}%), {self.errors} errors{speed}{left}",
             file=self.out or sys.stderr,
             flush=True,
         )

@@ -72,3 +72,22 @@ def test_progress_for_a_log_is_a_line_at_a_steady_pace():
     stopped.leave = False
     stopped.close()
     assert len(out.getvalue().splitlines()) == 2 and "\r" not in out.getvalue()
+
+
+def test_a_resumed_scans_progress_rates_only_its_own_files():
+    """Files a resumed scan found done took no time in this run: the rate counts the rest."""
+    import io
+
+    from tagger.scan import LineProgress
+
+    t = [0.0]
+    out = io.StringIO()
+    bar = LineProgress(100, initial=40, clock=lambda: t[0], out=out)
+    bar.close()  # nothing done in this run yet: no rate, no estimate
+    t[0] += 10.0
+    bar.update(10)
+    bar.close()
+    assert out.getvalue().splitlines() == [
+        "scanning: 40/100 files (40%), 0 errors",
+        "scanning: 50/100 files (50%), 0 errors, 1.00 files/s, 50 s left",
+    ]
