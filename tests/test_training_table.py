@@ -119,11 +119,14 @@ def test_the_shipped_mlp_scores_what_its_card_says_on_the_real_table():
     truth = np.array([table.genres.index(t.genre) for t in split.test])
     probs = softmax(compiled(model.net)(x) / model.temperature)
     assert len(truth) == card["accuracy"]["test_tracks"] == 290
-    assert (
-        round(float((probs.argmax(axis=1) == truth).mean()), 4)
-        == (card["accuracy"]["track_accuracy"])
-    )
-    assert card["accuracy"]["ece"] == round(metrics.ece(probs, truth), 4)
+    # Another CPU's float32 kernels (AVX2, AVX-512) may round a near tie the other way: one
+    # track's answer (1/290 of the accuracy), or move one track to the next bin of the ECE
+    # (the bin it leaves and the one it joins each move by at most 1/290), beside the card's
+    # rounding to 4 decimals.
+    one_track = 1 / 290 + 5e-5
+    accuracy = float((probs.argmax(axis=1) == truth).mean())
+    assert abs(accuracy - card["accuracy"]["track_accuracy"]) <= one_track
+    assert abs(metrics.ece(probs, truth) - card["accuracy"]["ece"]) <= 2 * one_track
     rows = np.concatenate([table.features[t.id] for t in split.train + split.valid])
     scaler = model.net.get_layer("scaler")
     np.testing.assert_allclose(np.ravel(scaler.mean), rows.mean(axis=0), rtol=1e-4)
