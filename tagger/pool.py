@@ -23,7 +23,7 @@ from urllib.parse import urlsplit
 
 from .errors import TaggerError, one_line
 from .models import ModelRef
-from .worker import Item, TrackResult, analyse_files, worker_threads
+from .worker import Check, Item, TrackResult, analyse_files, worker_threads
 
 # A fresh worker imports TensorFlow and loads the model before its first file.
 STARTUP_GRACE = 180.0
@@ -117,9 +117,23 @@ class LokyRunner:
 
 
 def run_chunks(
-    runner: Runner, ref: ModelRef, chunks: list[list[Item]], timeout: float, threads: int
+    runner: Runner,
+    ref: ModelRef,
+    chunks: list[list[Item]],
+    timeout: float,
+    threads: int,
+    checks: dict[str, Check] | None = None,
 ) -> Iterator[list[TrackResult]]:
-    """Yield results for every item of ``chunks``; crashes and hangs become failed results."""
+    """Yield results for every item of ``chunks``; crashes and hangs become failed results.
+
+    ``checks``: the files a worker fingerprints first and leaves undecoded when their audio
+    is stored (``analyse_files``).
+    """
+    checks = checks or {}
+
+    def checks_of(items: list[Item]) -> dict[str, Check]:
+        return {i[0]: checks[i[0]] for i in items if i[0] in checks}
+
     suspects: list[Item] = []
     pending = deque(chunks)
     inflight: dict[Future, tuple[list[Item], float]] = {}
@@ -127,7 +141,7 @@ def run_chunks(
         while pending or inflight:
             while pending and len(inflight) < 2 * runner.slots:
                 items = pending.popleft()
-                fut = runner.submit(analyse_files, ref, items, timeout, threads)
+                fut = runner.submit(analyse_files, ref, items, timeout, threads, checks_of(items))
                 inflight[fut] = (items, time.monotonic() + STARTUP_GRACE + 2 * timeout * len(items))
             done, _ = wait(list(inflight), timeout=1.0, return_when=FIRST_COMPLETED)
             broken = False
@@ -148,16 +162,16 @@ def run_chunks(
                     suspects.extend(items)
                 inflight.clear()
         for item in suspects:
-            yield _run_alone(runner, ref, item, timeout, threads)
+            yield _run_alone(runner, ref, item, timeout, threads, checks_of([item]))
     finally:
         for fut in inflight:
             fut.cancel()
 
 
 def _run_alone(
-    runner: Runner, ref: ModelRef, item: Item, timeout: float, threads: int
+    runner: Runner, ref: ModelRef, item: Item, timeout: float, threads: int, checks: dict
 ) -> list[TrackResult]:
-    fut = runner.submit(analyse_files, ref, [item], timeout, threads)
+    fut = runner.submit(analyse_files, ref, [item], timeout, threads, checks)
     try:
         return fut.result(timeout=STARTUP_GRACE + 2 * timeout)
     except FutureTimeout:

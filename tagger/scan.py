@@ -33,7 +33,7 @@ from .results import FileError, to_json
 from .similar import update_index
 from .store import Store, TrackRow
 from .walk import Exclude, WalkResult, walk
-from .worker import Item, TrackResult, fingerprint, read_tags, worker_threads
+from .worker import KEPT, Check, Item, TrackResult, fingerprint, read_tags, worker_threads
 from .write import WriteOptions, WriteSummary, write_tags
 
 COMMIT_ROWS = 64
@@ -159,6 +159,14 @@ class Plan:
     # Analysed in ``reuse`` (another database): each file and its path there.
     copied: list[tuple[Item, str]] = field(default_factory=list)
     reuse: str | None = None
+    # A scan's changed and new files whose fingerprint decides whether they are stored audio
+    # (retagged, moved) or new: each fingerprinted in its worker (``checks``), decoded only
+    # when new; with ``known`` (the stored rows) and ``gone`` (fingerprint -> stored paths
+    # no longer found) to decide as the results come.  A dry run decides in the plan.
+    checked: list[Item] = field(default_factory=list)
+    checks: dict[str, Check] = field(default_factory=dict)
+    known: dict[str, TrackRow] = field(default_factory=dict)
+    gone_audio: dict[str, list[str]] = field(default_factory=dict)
 
     def summary(self, db: str, ref: ModelRef, engine: Engine) -> ScanSummary:
         """The scan's summary as the plan alone makes it: what is skipped, retagged, missing
@@ -263,17 +271,7 @@ def split_moved(
     new = [item for item in todo if item[0] not in known]
     if not new:
         return {}, [], todo
-    gone: dict[str, list[str]] = {}
-    for path, row in known.items():
-        # Outside the scanned folders a stored path is gone only if it is not on disk: a
-        # scan of one folder must not fingerprint its new files for every other folder's row.
-        if (
-            row.audio is not None
-            and row.error is None
-            and path not in found
-            and not os.path.lexists(path)
-        ):
-            gone.setdefault(row.audio, []).append(path)
+    gone = gone_audio(known, found)
     if not gone:
         return {}, [], todo
     moved: dict[str, str] = {}
@@ -291,6 +289,44 @@ def split_moved(
         [item for item in todo if item[0] in moved],
         [item for item in todo if item[0] not in moved],
     )
+
+
+def gone_audio(known: dict[str, TrackRow], found: set[str]) -> dict[str, list[str]]:
+    """Fingerprint -> the stored, analysed tracks of that audio the walk did not find."""
+    gone: dict[str, list[str]] = {}
+    for path, row in known.items():
+        # Outside the scanned folders a stored path is gone only if it is not on disk: a
+        # scan of one folder must not fingerprint its new files for every other folder's row.
+        if (
+            row.audio is not None
+            and row.error is None
+            and path not in found
+            and not os.path.lexists(path)
+        ):
+            gone.setdefault(row.audio, []).append(path)
+    return gone
+
+
+def pool_checks(
+    todo: list[Item], known: dict[str, TrackRow], gone: dict[str, list[str]], rescan: bool
+) -> tuple[list[Item], list[Item], dict[str, Check]]:
+    """(the files ``split_retagged`` and ``split_moved`` would fingerprint, the rest, what
+    their workers compare each one's fingerprint with): the pool's share of the plan."""
+    moved_from = frozenset(gone)
+    checks: dict[str, Check] = {}
+    for path, size, mtime in todo:
+        row = known.get(path)
+        if row is None:
+            if moved_from:
+                checks[path] = (None, moved_from)
+        elif (
+            not rescan
+            and row.audio is not None
+            and row.error is None
+            and (row.size, row.mtime) != (size, mtime)
+        ):
+            checks[path] = (row.format, frozenset([row.audio]))
+    return [i for i in todo if i[0] in checks], [i for i in todo if i[0] not in checks], checks
 
 
 def split_copied(
@@ -324,11 +360,15 @@ def plan(
     exclude: Exclude | None = None,
     resume: bool = False,
     reuse: Store | None = None,
+    in_pool: bool = False,
 ) -> Plan:
     """Walk ``paths`` and compare with the database: what to analyse, skip, mark missing.
 
     Excluded files that are still stored are left as they are, not marked missing.
     Reads the database and changes nothing (``store`` None: no database yet).
+    ``in_pool``: the fingerprints that tell retagged and moved files from new audio are
+    left to the workers (``Plan.checked``) rather than read here, one file after another,
+    before the first result; except with ``reuse``, whose look-up needs them here.
     """
     exclude = exclude or Exclude()
     walked = walk(list(paths), exclude)
@@ -339,6 +379,12 @@ def plan(
         copies, relabel, todo = _split_reused(todo, reuse, ref, rescan, unchanged)
         return Plan(walked, todo, relabel, unchanged, gone, [], [], copied=copies)
     found = {os.fspath(p) for p in walked.files}
+    new = any(item[0] not in known for item in todo)
+    gone_by_audio = gone_audio(known, found) if new else {}
+    checked: list[Item] = []
+    checks: dict[str, Check] = {}
+    if in_pool and reuse is None:
+        checked, todo, checks = pool_checks(todo, known, gone_by_audio, rescan)
     moved, moved_items, todo = split_moved(todo, known, found)
     retagged, todo = split_retagged(todo, known) if not rescan else ([], todo)
     # Both keep their analysis: skipped, unless another model runs (from the stored
@@ -384,6 +430,10 @@ def plan(
         moves,
         copies,
         str(reuse.path) if reuse else None,
+        checked,
+        checks,
+        known,
+        gone_by_audio,
     )
 
 
@@ -486,14 +536,21 @@ def scan(
             )
             with reusable(opts.reuse, store.path) as reuse:
                 the_plan = plan(
-                    store, texts, ref, opts.rescan, Exclude(opts.exclude), opts.resume, reuse
+                    store,
+                    texts,
+                    ref,
+                    opts.rescan,
+                    Exclude(opts.exclude),
+                    opts.resume,
+                    reuse,
+                    in_pool=True,
                 )
             used = bool(the_plan.todo or the_plan.relabel)  # the model runs
             replaced = replaced_notice(store, ref, the_plan.relabel)
             notice = "\n".join(n for n in (notice, replaced) if n) or None
             if notice and used:
                 say(notice)
-            if the_plan.todo:  # and the wait for the workers
+            if the_plan.todo or the_plan.checked:  # and the wait for the workers
                 say(
                     f"starting {jobs} worker{'s' * (jobs > 1)} (each loads the model once)..."
                     if not opts.scheduler and opts.backend == "loky"
@@ -644,7 +701,43 @@ def _run(
         store.put_retagged([_retagged(item, stored[item[0]]) for item in kept])
     summary = the_plan.summary(str(store.path), ref, engine)
     summary.notice = notice
-    chunks = chunked(the_plan.todo, opts.chunk_size, jobs)
+    later: list[Item] = []  # checked files still to analyse: another model, or a second copy
+    claimable = {audio: list(paths) for audio, paths in the_plan.gone_audio.items()}
+    vanished = set(the_plan.vanished)
+
+    def keep(results: list[TrackResult]) -> None:
+        """Checked files of stored audio, re-keyed as their workers return them: a moved
+        file takes over the gone track's row (one track, one new home: a second copy is
+        analysed), a retagged one keeps its own; either is then skipped, or analysed again
+        in a second round when another model runs or everything is analysed again."""
+        moves, kept = [], []
+        for r in results:
+            item: Item = (r.path, r.size, r.mtime)
+            row = the_plan.known.get(r.path)
+            if row is None:
+                paths = claimable.get(r.audio or "", [])
+                old = next((p for p in paths if not os.path.lexists(p)), None)
+                if old is None:
+                    later.append(item)
+                    continue
+                paths.remove(old)
+                moves.append((old, r.path))
+                row = the_plan.known[old]
+                summary.moved += 1
+                summary.missing -= old in vanished
+            else:
+                summary.retagged += 1
+            if (row.model, row.model_version) == (ref.name, ref.version) and not opts.rescan:
+                summary.skipped += 1
+            else:
+                later.append(item)
+            kept.append(item)
+        if moves:
+            store.move_tracks(moves)
+        if kept:
+            stored = {r.path: r for r in store.tracks_at([i[0] for i in kept], columns)}
+            store.put_retagged([_retagged(item, stored[item[0]]) for item in kept])
+
     buffer: list[TrackResult] = list(the_plan.gone)
     last_commit = time.monotonic()
 
@@ -662,7 +755,8 @@ def _run(
         (seconds) does not make the rate and the ETA look far off."""
         nonlocal bar
         if bar is None:
-            bar = _progress(len(the_plan.todo) + len(the_plan.relabel), opts.progress, initial=n)
+            total = len(the_plan.todo) + len(the_plan.checked) + len(the_plan.relabel)
+            bar = _progress(total, opts.progress, initial=n)
         else:
             bar.update(n)
         return bar
@@ -670,19 +764,34 @@ def _run(
     # The scans row is made last and the try follows at once: a Ctrl-C anywhere
     # after it exists marks it interrupted (it stayed 'running' when one came
     # while the progress bar was being set up).
-    summary.scan_id = store.start_scan(ref.name, ref.version, arguments)
-    try:
-        for results in relabel(store, ref, the_plan.relabel, summary.scan_id):
+    def analyse(relabels: list[Item], todo: list[Item], checks: dict[str, Check]) -> None:
+        for results in relabel(store, ref, relabels, summary.scan_id):
             summary.relabelled += len(results)
             advance(len(results))
             if on_results:
                 on_results(results)
-        for results in run_chunks(runner, ref, chunks, opts.timeout, worker_threads(jobs)):
-            buffer.extend(results)
-            summary.count(results)
+        chunks = [  # the checks first: most end in a fingerprint, no decode
+            *chunked([i for i in todo if i[0] in checks], opts.chunk_size, jobs),
+            *chunked([i for i in todo if i[0] not in checks], opts.chunk_size, jobs),
+        ]
+        threads = worker_threads(jobs)
+        for results in run_chunks(runner, ref, chunks, opts.timeout, threads, checks):
+            keep([r for r in results if r.status == KEPT])
+            done = [r for r in results if r.status != KEPT]
+            buffer.extend(done)
+            summary.count(done)
             advance(len(results)).set_postfix(errors=summary.errors, refresh=False)
             if len(buffer) >= COMMIT_ROWS or time.monotonic() - last_commit > COMMIT_SECONDS:
                 commit()
+
+    summary.scan_id = store.start_scan(ref.name, ref.version, arguments)
+    try:
+        analyse(the_plan.relabel, [*the_plan.checked, *the_plan.todo], the_plan.checks)
+        if later:  # kept files another model analyses: from their embeddings where it can
+            relabels, todo = split_relabel(store, ref, later) if not opts.rescan else ([], later)
+            if bar is not None:
+                bar.total += len(later)
+            analyse(relabels, todo, {})
     except BaseException:
         summary.status = "interrupted"
         if bar is not None:

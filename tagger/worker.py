@@ -22,7 +22,7 @@ from .clock import now
 from .decode import Decoded, DecodeError, decode
 from .errors import TaggerError, one_line
 from .features import FeatureSpec, extract
-from .formats import BY_NAME
+from .formats import BY_NAME, sniff_format
 from .models import ModelCache, ModelRef, TrackPrediction, fallback_notice, resolve, with_precision
 from .paths import absolute
 from .payload import audio_fingerprint
@@ -31,6 +31,12 @@ from .tempo import Tempo, of_track
 from .voice import voice
 
 Item = tuple[str, int | None, float | None]  # path, size, mtime as the scan saw them
+# A file the scan may keep without decoding: the format its fingerprint is read as (None:
+# sniffed from its first bytes) and the fingerprints that mean "stored audio" (its own row's:
+# only its tags changed; those of stored tracks whose path is gone: it was moved).
+Check = tuple[str | None, frozenset[str]]
+# The status of a checked file whose fingerprint is one of its check's: not decoded.
+KEPT = "kept"
 
 # The models this process has loaded.  A pool sends a worker process chunk after
 # chunk as separate calls of ``analyse_files``, so the cache lives as long as the
@@ -51,7 +57,8 @@ class TrackResult:
     model: str
     model_version: str
     # ok | truncated (classified from what decodes) | too_short | silent | error (no genre);
-    # ``reason`` is the one-line why of every status but ok.
+    # ``reason`` is the one-line why of every status but ok.  ``KEPT``: a checked file of
+    # stored audio, left undecoded for the scanning process to re-key (never stored as such).
     status: str = "ok"
     reason: str | None = None
     duration: float | None = None
@@ -142,10 +149,14 @@ def track_input(
 
 
 def _decode_one(
-    result: TrackResult, spec: FeatureSpec, timeout: float | None
+    result: TrackResult,
+    spec: FeatureSpec,
+    timeout: float | None,
+    read: tuple[str | None, str | None] | None = None,
 ) -> tuple[np.ndarray, list[np.ndarray]] | None:
     """Fill ``result``'s decode facts and status; the model input and the windows it was
-    made of, or None when no genre."""
+    made of, or None when no genre.  ``read``: (format, fingerprint) a check already read,
+    used when the decoder found that format rather than read again."""
     x: np.ndarray | None = None
     windows: list[np.ndarray] = []
     try:
@@ -167,7 +178,9 @@ def _decode_one(
         result.status, result.reason = dec.status, dec.reason
     if result.status == "error":
         return None
-    result.audio = fingerprint(result.path, result.format)
+    fmt, audio = read or (None, None)
+    result.audio = audio if audio and fmt == result.format else None
+    result.audio = result.audio or fingerprint(result.path, result.format)
     read_tags(result)
     return None if x is None else (x, windows)
 
@@ -193,12 +206,32 @@ def read_tags(result: TrackResult) -> None:
 
 
 def analyse_files(
-    ref: ModelRef, items: list[Item], timeout: float | None = 120.0, threads: int | None = None
+    ref: ModelRef,
+    items: list[Item],
+    timeout: float | None = 120.0,
+    threads: int | None = None,
+    checks: dict[str, Check] | None = None,
 ) -> list[TrackResult]:
-    """One result per (path, size, mtime); failures carry their one-line reason."""
-    model = MODELS.get(ref, threads)
+    """One result per (path, size, mtime); failures carry their one-line reason.
+
+    A file with a check is fingerprinted first: when that is stored audio (``Check``) it
+    is returned ``KEPT``, undecoded, and the model is loaded only if a file needs it.
+    """
+    checks = checks or {}
     results = [TrackResult(*item, model=ref.name, model_version=ref.version) for item in items]
-    inputs = [(r, _decode_one(r, model.spec, timeout)) for r in results]
+    read: dict[str, tuple[str | None, str | None]] = {}
+    for r in results:
+        if r.path in checks:
+            fmt, stored = checks[r.path]
+            fmt = fmt or sniff_format(r.path)
+            read[r.path] = fmt, fingerprint(r.path, fmt)
+            if read[r.path][1] in stored:
+                r.status, r.audio = KEPT, read[r.path][1]
+    todo = [r for r in results if r.status != KEPT]
+    if not todo:
+        return results
+    model = MODELS.get(ref, threads)
+    inputs = [(r, _decode_one(r, model.spec, timeout, read.get(r.path))) for r in todo]
     decoded = [(r, heard) for r, heard in inputs if heard is not None]
     if decoded:
         try:
