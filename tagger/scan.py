@@ -379,11 +379,12 @@ def plan(
         copies, relabel, todo = _split_reused(todo, reuse, ref, rescan, unchanged)
         return Plan(walked, todo, relabel, unchanged, gone, [], [], copied=copies)
     found = {os.fspath(p) for p in walked.files}
-    new = any(item[0] not in known for item in todo)
-    gone_by_audio = gone_audio(known, found) if new else {}
+    gone_by_audio: dict[str, list[str]] = {}
     checked: list[Item] = []
     checks: dict[str, Check] = {}
     if in_pool and reuse is None:
+        if any(item[0] not in known for item in todo):  # else no stat of gone paths
+            gone_by_audio = gone_audio(known, found)
         checked, todo, checks = pool_checks(todo, known, gone_by_audio, rescan)
     moved, moved_items, todo = split_moved(todo, known, found)
     retagged, todo = split_retagged(todo, known) if not rescan else ([], todo)
