@@ -38,6 +38,10 @@ from .write import WriteOptions, WriteSummary, write_tags
 
 COMMIT_ROWS = 64
 COMMIT_SECONDS = 2.0
+# Changed or new files whose fingerprints, totalling fewer bytes than this, are read in the
+# scanning process when nothing else needs the workers: a few tenths of a second at the
+# speeds in docs/speed.md, less than starting the workers would cost.
+SERIAL_CHECK_BYTES = 256 * 2**20
 
 
 @dataclass
@@ -368,7 +372,8 @@ def plan(
     Reads the database and changes nothing (``store`` None: no database yet).
     ``in_pool``: the fingerprints that tell retagged and moved files from new audio are
     left to the workers (``Plan.checked``) rather than read here, one file after another,
-    before the first result; except with ``reuse``, whose look-up needs them here.
+    before the first result; except with ``reuse``, whose look-up needs them here, and
+    when they are few (``SERIAL_CHECK_BYTES``) and nothing else needs the workers.
     """
     exclude = exclude or Exclude()
     walked = walk(list(paths), exclude)
@@ -386,6 +391,8 @@ def plan(
         if any(item[0] not in known for item in todo):  # else no stat of gone paths
             gone_by_audio = gone_audio(known, found)
         checked, todo, checks = pool_checks(todo, known, gone_by_audio, rescan)
+        if not todo and sum(item[1] or 0 for item in checked) < SERIAL_CHECK_BYTES:
+            todo, checked, checks = checked, [], {}  # read below, the workers not started
     moved, moved_items, todo = split_moved(todo, known, found)
     retagged, todo = split_retagged(todo, known) if not rescan else ([], todo)
     # Both keep their analysis: skipped, unless another model runs (from the stored

@@ -91,6 +91,7 @@ def test_a_rescan_after_a_retag_stores_its_first_result_before_the_rest_are_fing
         real_put_retagged(store, results)
 
     monkeypatch.setattr(Store, "put_retagged", put_retagged)
+    monkeypatch.setattr(scan_module, "SERIAL_CHECK_BYTES", 0)  # six files: the pool too
     summary = scan_module.scan([music], db=db, jobs=1, progress=False, runner=InProcessRunner())
     assert (summary.scanned, summary.retagged, summary.skipped) == (0, 6, 6)
     assert sorted(events) == ["fingerprint"] * 6 + ["stored"] * 6  # none in the plan, no decode
@@ -103,10 +104,11 @@ def test_a_rescan_after_a_retag_stores_its_first_result_before_the_rest_are_fing
         )
 
 
-def test_two_copies_of_a_moved_file_one_takes_its_row_the_other_is_analysed(tmp_path):
+def test_two_copies_of_a_moved_file_one_takes_its_row_the_other_is_analysed(tmp_path, monkeypatch):
     """The workers find both new paths hold a gone track's audio; one track has one new
     home, so the second is analysed as a track of its own."""
     scan_module = importlib.import_module("tagger.scan")
+    monkeypatch.setattr(scan_module, "SERIAL_CHECK_BYTES", 0)  # two files: the pool too
     music = tmp_path / "Music"
     shutil.copytree(FIXTURES / "real_clips" / "wesnoth", music)
     db = tmp_path / "lib.db"
