@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 from conftest import store_scan
 
-from tagger.models import TrackPrediction, current_embedder
+from tagger.models import TrackPrediction, current_embedder, resolve
 from tagger.worker import TrackResult
 
 FIXTURE = Path(__file__).parent / "fixtures" / "real_embeddings.npz"
@@ -78,7 +78,7 @@ def musicnn_result(f: Path, vector: np.ndarray, **fields) -> TrackResult:
         st.st_size,
         st.st_mtime,
         "musicnn",
-        embedder.split(" ", 1)[1],
+        resolve("musicnn")[0].version,  # the installed musicnn's: its results are current
         prediction=TrackPrediction(
             "ambient", 0.3, {"ambient": 0.3}, embedding=np.asarray(vector, np.float32)
         ),
