@@ -209,9 +209,10 @@ class _Tally:
         self.error_files.append(FileError(path, error))
         if change is not None:
             change.action = Action.ERROR
-            for other in getattr(change, "fields", ()):  # a write's other fields fail with it
-                if other.action is Action.WRITE:
-                    other.action = Action.ERROR
+            if isinstance(change, Change):  # a write's other fields fail with it
+                for other in change.fields:
+                    if other.action is Action.WRITE:
+                        other.action = Action.ERROR
 
     def _acted(self, done: int) -> int:
         """``done``, or with ``dry_run`` the files it would be."""

@@ -87,8 +87,10 @@ def test_tempo_and_voice_from_scan_to_tags_and_back(library, tmp_path):
         f["action"] in ("already set", "no value") for c in again["changes"] for f in c["fields"]
     )
     undone = run_json("undo", "--db", db)
-    assert undone["restored"] == len(FORMATS)
-    assert digest(library) == before  # every format, byte for byte
+    # Every file a field was written to (a track the genre rule flags uncertain and that has
+    # no tempo gets nothing), each format, byte for byte.
+    assert undone["restored"] == summary["written"] >= len(with_bpm)
+    assert digest(library) == before
 
     # The voice only under a key the user names in the config file.
     refused = run_cli("write", "--db", db, "--fields", "voice", check=False)
