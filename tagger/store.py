@@ -342,13 +342,7 @@ class Store(Database):
             for r in results
             if r.embedder and r.prediction is not None and r.prediction.embedding is not None
         ]
-        with self.transaction():
-            self.db.table("tracks").upsert_all(rows, pk="path")
-            self.conn.executemany(
-                "INSERT OR REPLACE INTO embeddings (path, embedder, size, mtime, vector) "
-                "VALUES (?, ?, ?, ?, ?)",
-                vectors,
-            )
+        self._put(rows, vectors)
 
     def put_retagged(self, results: Iterable[TrackResult]) -> None:
         """Files whose tags, not audio, changed since their scan: each row and its embeddings
@@ -427,13 +421,7 @@ class Store(Database):
                 [db_path(there)],
             ):
                 vectors.append((db_path(path), embedder, size, mtime, vector))
-        with self.transaction():
-            self.db.table("tracks").upsert_all(rows, pk="path")
-            self.conn.executemany(
-                "INSERT OR REPLACE INTO embeddings (path, embedder, size, mtime, vector) "
-                "VALUES (?, ?, ?, ?, ?)",
-                vectors,
-            )
+        self._put(rows, vectors)
 
     def paths_of_audio(self, audio: str) -> list[str]:
         """The present tracks whose audio fingerprint is ``audio`` (copies of the same audio)."""
@@ -481,6 +469,17 @@ class Store(Database):
     def genres(self) -> set[str]:
         """Every genre a stored track has (the models' names)."""
         return {g for (g,) in self.conn.execute("SELECT DISTINCT genre FROM tracks") if g}
+
+    def _put(self, rows: list[dict], vectors: list[tuple]) -> None:
+        """Track rows (insert or replace) and their embeddings, in one transaction: a row is
+        never stored without the embedding its analysis made."""
+        with self.transaction():
+            self.db.table("tracks").upsert_all(rows, pk="path")
+            self.conn.executemany(
+                "INSERT OR REPLACE INTO embeddings (path, embedder, size, mtime, vector) "
+                "VALUES (?, ?, ?, ?, ?)",
+                vectors,
+            )
 
     def _tracks(self, where: str, params: list, columns: tuple[str, ...] | None) -> list[TrackRow]:
         wanted = ("path", *(c for c in columns if c != "path")) if columns else TRACK_COLUMNS

@@ -41,17 +41,17 @@ picks = st.lists(
 )
 
 
+# The same cases on every run and machine, however long each takes.
+REPEATABLE = dict(
+    deadline=None, derandomize=True, database=None, suppress_health_check=list(HealthCheck)
+)
+
+
 def test_fuzzed_writes_are_refused_or_change_only_the_genre(originals, tmp_path_factory):
     work = tmp_path_factory.mktemp("fuzz")
     names = sorted(originals)
 
-    @settings(
-        max_examples=CASES,
-        deadline=None,
-        derandomize=True,
-        database=None,
-        suppress_health_check=list(HealthCheck),
-    )
+    @settings(max_examples=CASES, **REPEATABLE)
     @given(name=st.sampled_from(names), changes=picks)
     def case(name: str, changes: list) -> None:
         data = mutate(originals[name], changes)
@@ -79,13 +79,7 @@ def test_fuzzed_writes_of_other_fields_are_refused_or_change_only_that_field(
     names = sorted(originals)
     seen: collections.Counter = collections.Counter()
 
-    @settings(
-        max_examples=BPM_CASES,
-        deadline=None,
-        derandomize=True,
-        database=None,
-        suppress_health_check=list(HealthCheck),
-    )
+    @settings(max_examples=BPM_CASES, **REPEATABLE)
     @given(name=st.sampled_from(names), changes=picks)
     def case(name: str, changes: list) -> None:
         data = mutate(originals[name], changes)
