@@ -25,6 +25,7 @@ import functools
 import hashlib
 import importlib.util
 import os
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -75,9 +76,32 @@ def check_precision(precision: str | None) -> str:
     return precision
 
 
+def _openvino() -> Any:
+    """The ``openvino`` module, imported without its usage telemetry.
+
+    ``import openvino`` imports OpenVINO's model converter, which by default
+    counts every import, writes a client id under ``~/intel`` and reports
+    usage to Google Analytics unless the user has opted out.  tagger promises
+    that nothing leaves the machine, and its scans import OpenVINO in every
+    worker.  The converter has its own no-op stand-in for when the optional
+    ``openvino_telemetry`` package is absent, so tagger makes that package
+    unimportable in its process first (unless something imported it before).
+    """
+    sys.modules.setdefault("openvino_telemetry", None)  # type: ignore[arg-type]
+    import openvino as ov
+
+    return ov
+
+
+def _cache() -> str:
+    from .paths import cache_dir
+
+    return str(cache_dir() / "openvino")
+
+
 def _core() -> Any:
     try:
-        import openvino as ov
+        ov = _openvino()
     except Exception as exc:  # ImportError, or a broken native library
         raise RuntimeUnavailable(f"OpenVINO cannot be imported ({type(exc).__name__})") from None
     return ov.Core()
@@ -221,7 +245,13 @@ class OpenVinoNet:
         if threads:
             config["INFERENCE_NUM_THREADS"] = int(threads)
         try:
-            compiled = core.compile_model(str(xml), "CPU", config)
+            try:
+                # OpenVINO keeps the compiled graph (keyed by the graph's bytes and this config)
+                # and reloads it in a fraction of the compile time: every scan starts its
+                # workers afresh, and each would compile its graph again.
+                compiled = core.compile_model(str(xml), "CPU", {**config, "CACHE_DIR": _cache()})
+            except Exception:  # a cache it cannot write or read: compile without one
+                compiled = core.compile_model(str(xml), "CPU", config)
         except Exception as exc:
             first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
             raise RuntimeUnavailable(f"OpenVINO cannot load {xml.name}: {first[:200]}") from None
@@ -249,8 +279,9 @@ def convert(net: Any, xml: Path, weights: list[Path]) -> dict:
     Returns the card entry naming the graph and the weights it was made from.
     Needs TensorFlow and OpenVINO; runs once, when the shipped model is built.
     """
-    import openvino as ov
     import tensorflow as tf
+
+    ov = _openvino()
 
     sig = tf.TensorSpec([None, *net.input_shape[1:]], tf.float32)
     fn = tf.function(lambda x: net(x, training=False), input_signature=[sig])

@@ -19,6 +19,15 @@ def data_dir() -> Path:
     return Path(home) if home else Path(platformdirs.user_data_dir("tagger", appauthor=False))
 
 
+def cache_dir() -> Path:
+    """Files tagger can always rebuild (OpenVINO's compiled graphs): ``$TAGGER_HOME/cache``,
+    else the platform's user cache folder (``~/.cache/tagger``)."""
+    home = os.environ.get("TAGGER_HOME")
+    if home:
+        return Path(home) / "cache"
+    return Path(platformdirs.user_cache_dir("tagger", appauthor=False))
+
+
 def default_db(db: str | os.PathLike | None = None) -> Path:
     """``--db``, else ``$TAGGER_DB``, else ``<data dir>/library.db``."""
     if db:

@@ -182,6 +182,28 @@ def test_show_prints_top_three(library):
     assert set(printed) <= {display_name(g) for g in js["probabilities"]}, printed
 
 
+def test_a_scan_sends_nothing_and_its_workers_reuse_the_compiled_graph(library, tmp_path):
+    """OpenVINO's converter reports usage by default (a client id under ``~/intel``, events
+    to Google Analytics) unless it sees a CI server; tagger promises nothing leaves the machine."""
+    home = tmp_path / "user"
+    home.mkdir()
+    env = {**os.environ, "HOME": str(home)}
+    for ci in ("CI", "TF_BUILD", "JENKINS_URL"):  # the converter stays quiet on CI servers
+        env.pop(ci, None)
+    db = tmp_path / "lib.db"
+    first = run_json("scan", library, "--db", db, "--jobs", "2", env=env)
+    assert first["scanned"] == len(FORMATS) and first["engine"].startswith("openvino")
+    assert not (home / "intel").exists(), sorted(p.name for p in (home / "intel").iterdir())
+    cache = Path(os.environ["TAGGER_HOME"]) / "cache" / "openvino"
+    assert list(cache.glob("*.blob")), "no compiled graph kept"
+    before = {t["path"]: json.loads(t["tags"]) for t in rows(db)}
+    again = run_json("scan", library, "--db", db, "--jobs", "2", "--rescan", env=env)
+    assert again["scanned"] == len(FORMATS)
+    # The graph compiled from the cache is the one compiled before: the same stored tags.
+    assert {t["path"]: json.loads(t["tags"]) for t in rows(db)} == before
+    assert not (home / "intel").exists()
+
+
 def test_help_explains_every_command():
     out = run_cli("--help").stdout
     for cmd in ("scan", "show", "models"):
