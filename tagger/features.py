@@ -20,10 +20,13 @@ from __future__ import annotations
 
 import functools
 import json
+import os
 from dataclasses import asdict, dataclass
 
 import librosa
 import numpy as np
+
+from .paths import cache_dir
 
 SUMMARY_NAMES: tuple[str, ...] = tuple(
     [
@@ -244,11 +247,30 @@ def median_filter(x: np.ndarray, size: int, axis: int) -> np.ndarray:
 @functools.cache
 def _median_kernel():
     """``_running_median_rows`` compiled by numba (which librosa brings), on first use only:
-    the musicnn and ResNet workers never import numba.  The machine code is cached on disk,
-    so a fresh worker loads it in milliseconds."""
-    import numba
+    the musicnn and ResNet workers never import numba.
 
-    return numba.njit(cache=True, nogil=True)(_running_median_rows)
+    The machine code is cached on disk (compiling takes seconds, loading it
+    milliseconds), in ``$NUMBA_CACHE_DIR`` where the user set one, else in
+    tagger's cache folder: numba's own default is a ``__pycache__`` beside this
+    module, which would write into the installed package.  Where neither can be
+    written the kernel is compiled in every worker rather than cached there.
+    """
+    import numba
+    from numba.core import config
+
+    folder = config.CACHE_DIR or str(cache_dir() / "numba")  # config: $NUMBA_CACHE_DIR
+    try:
+        os.makedirs(folder, exist_ok=True)
+        cached = os.access(folder, os.W_OK | os.X_OK)
+    except OSError:
+        cached = False
+    if not cached:
+        return numba.njit(nogil=True)(_running_median_rows)
+    saved, config.CACHE_DIR = config.CACHE_DIR, folder  # read once, as the cache is located
+    try:
+        return numba.njit(cache=True, nogil=True)(_running_median_rows)
+    finally:
+        config.CACHE_DIR = saved
 
 
 @functools.lru_cache(maxsize=8)

@@ -1,4 +1,4 @@
-"""Where tagger keeps things: the database, user-trained models, shipped models.
+"""Where tagger keeps things: the database, user-trained models, shipped models, caches.
 
 Resolved at call time (not import time) so that ``$TAGGER_DB`` and
 ``$TAGGER_HOME`` set by a test or a script take effect.
@@ -62,6 +62,13 @@ def shipped_models_dir() -> Path:
         return Path(str(files("tagger.shipped")))
     except ModuleNotFoundError:  # running from a checkout that was never installed
         return Path(__file__).resolve().parent.parent / "models"
+
+
+def cache_dir() -> Path:
+    """The platform's user cache folder (``$XDG_CACHE_HOME/tagger``, ``~/.cache/tagger``):
+    what can be made again (extracted training features, numba's compiled code), never
+    beside the installed package, which may be read-only or shared."""
+    return Path(platformdirs.user_cache_dir("tagger", appauthor=False))
 
 
 def printable(path: str | os.PathLike) -> str:

@@ -195,3 +195,42 @@ def test_spectrogram_matches_the_recorded_input(parity):
     # own rounding adds u of the patch's value.
     atol = 2 * (257 + 4) * U32 / np.log(10) + 2 * U32 * np.abs(parity["patches"]).max()
     np.testing.assert_allclose(patches, parity["patches"], atol=atol, rtol=0)
+
+
+@pytest.mark.slow
+def test_numba_caches_the_median_kernel_outside_the_package(tmp_path):
+    """The compiled running median is cached in tagger's cache folder, or in the user's own
+    ``$NUMBA_CACHE_DIR``, never in a ``__pycache__`` of the installed package (which may be
+    read-only, and is not tagger's to fill)."""
+    import os
+    import shutil
+    import subprocess
+    import sys
+
+    package = tmp_path / "site" / "tagger"  # an installed copy of the package
+    shutil.copytree(Path(F.__file__).parent, package, ignore=shutil.ignore_patterns("__pycache__"))
+    run = (
+        "import numpy as np; from tagger import features; "
+        f"assert features.__file__ == {str(package / 'features.py')!r}; "
+        "features.median_filter(np.ones((2, 9)), 3, 1)"
+    )
+
+    def compiled(env: dict[str, str]) -> None:
+        base = {k: v for k, v in os.environ.items() if k != "NUMBA_CACHE_DIR"}
+        subprocess.run(
+            [sys.executable, "-c", run],
+            env=base | {"PYTHONPATH": str(package.parent), **env},
+            cwd=tmp_path,  # not a checkout: ``-c`` puts the working folder first on the path
+            check=True,
+            timeout=600,
+        )
+
+    def cached(folder: Path) -> list[str]:
+        return sorted(p.suffix for p in folder.rglob("*") if p.suffix in (".nbi", ".nbc"))
+
+    compiled({"XDG_CACHE_HOME": str(tmp_path / "cache")})
+    assert cached(package) == []
+    assert cached(tmp_path / "cache" / "tagger" / "numba") == [".nbc", ".nbi"]
+    compiled({"XDG_CACHE_HOME": str(tmp_path / "cache2"), "NUMBA_CACHE_DIR": str(tmp_path / "own")})
+    assert cached(package) == [] and not (tmp_path / "cache2" / "tagger" / "numba").exists()
+    assert cached(tmp_path / "own") == [".nbc", ".nbi"]

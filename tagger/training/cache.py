@@ -15,10 +15,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import platformdirs
 
 from tagger.decode import DecodeError
 from tagger.features import FeatureSpec
+from tagger.paths import cache_dir
 from tagger.worker import track_input
 
 from .data import Track
@@ -28,7 +28,7 @@ TRAIN_SLICES = 10
 
 
 def default_cache_dir() -> Path:
-    return Path(platformdirs.user_cache_dir("tagger", appauthor=False)) / "features"
+    return cache_dir() / "features"
 
 
 def cache_key(path: str, spec: FeatureSpec) -> str:
