@@ -22,6 +22,7 @@ import functools
 import json
 import os
 from dataclasses import asdict, dataclass
+from typing import Any
 
 import librosa
 import numpy as np
@@ -256,8 +257,9 @@ def _median_kernel():
     written the kernel is compiled in every worker rather than cached there.
     """
     import numba
-    from numba.core import config
+    import numba.core.config
 
+    config: Any = numba.core.config  # its settings are made from the environment at import
     folder = config.CACHE_DIR or str(cache_dir() / "numba")  # config: $NUMBA_CACHE_DIR
     try:
         os.makedirs(folder, exist_ok=True)
