@@ -9,8 +9,13 @@ refused before anything in it changes; all-or-nothing transactions whose
 failures (read-only, disk full) are one line naming the real cause; and an
 exclusive writer lock, so a second writer is told at once instead of waiting.
 
-``PRAGMA user_version`` is the number of steps applied: it is what an older
-program reads to refuse a database it does not understand.
+Which steps a database has had is decided by their names, not their number:
+a step inserted between released ones, or steps reordered, still run once
+each.  A database from before names were recorded has had its first
+``user_version`` steps (the steps of that time keep their places at the head
+of the list); its record is written by name the first time it is opened for
+writing.  ``PRAGMA user_version`` is the number of steps applied: it is what
+an older program reads to refuse a database it does not understand.
 """
 
 from __future__ import annotations
@@ -64,6 +69,7 @@ class Database:
             raise TaggerError(f"cannot open database {self.path}: it is a directory")
         if not create and not self.path.exists():
             raise TaggerError(f"no database at {self.path} (run `tagger scan` first)")
+        read_only: str | None = None  # why the database cannot be written, when it cannot
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             conn = sqlite3.connect(self.path, timeout=30, isolation_level=None)
@@ -74,27 +80,32 @@ class Database:
                     conn.execute("PRAGMA journal_mode = WAL")
                 conn.execute("PRAGMA synchronous = NORMAL")
         except (sqlite3.Error, OSError) as exc:
-            why = unwritable(self.path, exc)
+            read_only = unwritable(self.path, exc)
             if not reading:
-                raise TaggerError(f"cannot open database {self.path}: {why}") from None
-            conn, version = self._read_only(why)
-            if version < latest:
-                conn.close()
-                raise TaggerError(
-                    f"cannot open database {self.path}: it needs the upgrade of a newer "
-                    f"tagger, which cannot write it ({why})"
-                ) from None
-        if version > latest:  # refuse before changing anything, even the journal
-            conn.close()
-            raise TaggerError(
-                f"database {self.path} has schema version {version}, newer "
-                f"than this tagger understands ({latest}); upgrade tagger"
-            )
+                raise TaggerError(f"cannot open database {self.path}: {read_only}") from None
+            conn, version = self._read_only(read_only)
         self.conn = conn
         self.db = sqlite_utils.Database(conn)
+        try:  # refuse before changing anything, even the journal
+            unknown = self._unknown()
+            if version > latest or unknown:
+                raise TaggerError(
+                    f"database {self.path} has schema version {version}, newer than this "
+                    f"tagger understands ({latest}"
+                    + (f"; steps it does not know: {', '.join(unknown)}" if unknown else "")
+                    + "); upgrade tagger"
+                )
+            if read_only and self._pending():
+                raise TaggerError(
+                    f"cannot open database {self.path}: it needs the upgrade of a newer "
+                    f"tagger, which cannot write it ({read_only})"
+                )
+        except TaggerError:
+            conn.close()
+            raise
         # A reader of an up-to-date database writes nothing, not even the record of its steps.
-        if version < latest or not (reading or self._recording()):
-            self._migrate(version)
+        if self._pending() or not (reading or self._recording()):
+            self._migrate()
 
     def _read_only(self, why: str) -> tuple[sqlite3.Connection, int]:
         """A connection that never writes, and the schema version.
@@ -121,19 +132,42 @@ class Database:
             ).fetchone()
         )
 
-    def _migrate(self, version: int) -> None:
-        """Apply the steps after ``version`` and record them; steps applied before records
-        were kept are recorded with no time (they ran, when is not known)."""
+    def _applied_names(self) -> list[str]:
+        """The names of the steps this database has had, oldest first: its record, or for a
+        database from before records were kept, the first ``user_version`` steps."""
+        if self._recording():
+            return [n for (n,) in self.conn.execute("SELECT name FROM migrations ORDER BY rowid")]
+        version = self.conn.execute("PRAGMA user_version").fetchone()[0]
+        return [m.name for m in self.migrations[:version]]
+
+    def _pending(self) -> list[Migration]:
+        """The steps not applied yet, in the order of the list."""
+        done = set(self._applied_names())
+        return [m for m in self.migrations if m.name not in done]
+
+    def _unknown(self) -> list[str]:
+        """Steps the database has had that this program does not know (a newer one's)."""
+        known = {m.name for m in self.migrations}
+        return [n for n in self._applied_names() if n not in known]
+
+    def _migrate(self) -> None:
+        """Apply the steps not applied yet and record them by name; steps applied before
+        records were kept are recorded with no time (they ran, when is not known).
+
+        What is pending is read again inside the transaction, so that two
+        programs opening the database at once do not both apply a step.
+        """
         try:
             with self.transaction():
-                recorded = self._recording()
-                self.conn.execute(_RECORD)
-                if not recorded:
+                positional = self._applied_names()
+                pending = self._pending()
+                if not self._recording():
+                    self.conn.execute(_RECORD)
                     self.conn.executemany(
                         "INSERT OR IGNORE INTO migrations (name, applied_at) VALUES (?, NULL)",
-                        [(m.name,) for m in self.migrations[:version]],
+                        [(name,) for name in positional],
                     )
-                for step in self.migrations[version:]:
+                for step in pending:
                     for sql in step.statements:
                         self.conn.execute(sql)
                     self.conn.execute(
@@ -141,15 +175,14 @@ class Database:
                         [step.name, now()],
                     )
                 self.conn.execute(f"PRAGMA user_version = {len(self.migrations)}")
-            self.upgraded = tuple(m.name for m in self.migrations[version:])
+            self.upgraded = tuple(m.name for m in pending)
         except sqlite3.Error as exc:
             raise TaggerError(f"cannot set up database {self.path}: {exc}") from None
 
     def applied(self) -> list[tuple[str, str | None]]:
         """(name, applied_at) of every step this database has had, oldest first."""
         if not self._recording():  # read-only, never opened for writing by this version
-            version = self.conn.execute("PRAGMA user_version").fetchone()[0]
-            return [(m.name, None) for m in self.migrations[:version]]
+            return [(name, None) for name in self._applied_names()]
         return list(self.conn.execute("SELECT name, applied_at FROM migrations ORDER BY rowid"))
 
     def query(self, sql: str, params: Sequence[Any] = ()) -> Iterator[dict[str, Any]]:

@@ -38,7 +38,8 @@ UNHEARD_NOTICE = (
 )
 
 # The library's schema, step by step (``tagger.db``): each step is applied once and
-# recorded by its name.  Never edit a released step: append a new one.
+# recorded by its name.  Never edit or rename a released step; a new one may go anywhere
+# after the first six (databases from before names were recorded hold those by position).
 MIGRATIONS: list[Migration] = [
     Migration(
         "tracks, scans and the tag journal",

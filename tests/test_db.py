@@ -65,6 +65,57 @@ def test_steps_applied_before_they_were_recorded_are_recorded_without_a_time(tmp
     assert applied[1][1] is not None
 
 
+def test_a_step_inserted_or_moved_between_released_ones_runs_once_by_its_name(tmp_path):
+    """Steps are applied by name: a database made before a step was inserted between two
+    released ones gets that step and no other again, whatever the positions."""
+    db = tmp_path / "old.db"
+    released = [STEPS[0], Migration("tags", ("CREATE TABLE tags (name TEXT)",))]
+    old = Database(db, released)
+    with old.transaction():
+        old.conn.execute("INSERT INTO notes (text) VALUES ('kept')")
+    old.close()
+    now = [STEPS[0], STEPS[1], released[1]]  # "note authors" inserted before "tags"
+    d = Database(db, now)
+    assert d.upgraded == ("note authors",)
+    assert [n for n, _ in d.applied()] == ["notes", "tags", "note authors"]
+    assert [dict(r) for r in d.query("SELECT text, author FROM notes")] == [
+        {"text": "kept", "author": None}
+    ]
+    d.close()
+    again = Database(db, [now[0], now[2], now[1]])  # reordered: nothing is pending
+    assert again.upgraded == () and again.conn.execute("PRAGMA user_version").fetchone()[0] == 3
+    again.close()
+
+
+def test_a_database_recorded_by_position_is_recorded_by_name_then_steps_may_be_inserted(
+    tmp_path,
+):
+    """A database from before names were recorded (``user_version`` alone) had the first
+    steps of the list; once opened its record holds their names, so a step inserted later
+    among them is applied by name."""
+    db = _unrecorded(tmp_path / "old.db")
+    Database(db, STEPS[:1]).close()
+    assert _names(db) == ["notes"]
+    inserted = Migration("labels", ("CREATE TABLE labels (name TEXT)",))
+    d = Database(db, [inserted, *STEPS])
+    assert d.upgraded == ("labels", "note authors")
+    d.close()
+    assert _names(db) == ["notes", "labels", "note authors"]
+
+
+def test_a_step_this_program_does_not_know_is_refused_before_anything_changes(tmp_path):
+    """A newer program inserted a step: the count alone would look current, the name does not."""
+    db = tmp_path / "newer.db"
+    newer = [STEPS[0], Migration("labels", ("CREATE TABLE labels (name TEXT)",))]
+    Database(db, newer).close()
+    before = db.read_bytes()
+    with pytest.raises(
+        TaggerError, match=r"newer than this tagger.*steps it does not know: labels"
+    ):
+        Database(db, STEPS)
+    assert db.read_bytes() == before
+
+
 def test_a_reader_of_an_up_to_date_database_writes_nothing(tmp_path):
     db = _unrecorded(tmp_path / "r.db")
     before = db.read_bytes()

@@ -148,6 +148,28 @@ def test_every_older_schema_migrates_to_the_current_one(tmp_path, start):
     conn.close()
 
 
+def test_a_step_inserted_among_released_ones_upgrades_a_library_by_name(tmp_path):
+    """A library made by this schema, opened by a program that inserted a step between two
+    released ones: that step alone runs, the rows stay; this program then refuses the
+    database, whose step it does not know, though the count of steps alone would not tell."""
+    from tagger.db import Database, Migration
+
+    db = tmp_path / "lib.db"
+    store = Store(db)
+    with store.transaction():
+        store.conn.execute("INSERT INTO tracks (path, genre) VALUES ('/m/a.ogg', 'rock')")
+    store.close()
+    inserted = Migration("a later step", ("ALTER TABLE scans ADD COLUMN host TEXT",))
+    later = Database(db, [*MIGRATIONS[:3], inserted, *MIGRATIONS[3:]])
+    assert later.upgraded == ("a later step",)
+    assert [r["genre"] for r in later.query("SELECT genre FROM tracks")] == ["rock"]
+    later.close()
+    before = db.read_bytes()
+    with pytest.raises(TaggerError, match="steps it does not know: a later step"):
+        Store(db)
+    assert db.read_bytes() == before
+
+
 def test_a_newer_database_is_refused_untouched(tmp_path):
     db = tmp_path / "new.db"
     conn = sqlite3.connect(db)
