@@ -122,6 +122,12 @@ class ScanSummary:
     def to_dict(self) -> dict:
         return to_json(self)
 
+    @property
+    def embeddings_changed(self) -> bool:
+        """Whether this scan stored or re-keyed an embedding (what the similarity index must
+        follow): files analysed, retagged, moved or copied from another database."""
+        return bool(self.scanned or self.retagged or self.moved or self.copied)
+
     def count(self, results: list[TrackResult]) -> None:
         for r in results:
             self.statuses[r.status] = self.statuses.get(r.status, 0) + 1
@@ -578,7 +584,7 @@ def scan(
                 notice if used and notice else None,
             )
             # the index `tagger similar` searches
-            update_index(store, changed=bool(summary.scanned or summary.retagged))
+            update_index(store, changed=summary.embeddings_changed)
             if opts.write is not None and summary.files_seen:
                 summary.tags = write_tags(
                     texts, options=opts.write, scan_id=summary.scan_id, store=store

@@ -183,9 +183,10 @@ def update_index(store: Store, changed: bool = True) -> None:
 
     Only the embeddings stored or changed since the last update are read and
     projected; the file is replaced atomically, so a query beside it reads the
-    old index or the new one.  With ``changed`` False (the scan stored nothing)
-    an existing index is left as it is: telling what changed reads the rowid
-    and mtime of every stored embedding.
+    old index or the new one.  With ``changed`` False (the scan stored, moved
+    and re-keyed no embedding: ``ScanSummary.embeddings_changed``) an existing
+    index is left as it is: telling what changed reads the rowid and mtime of
+    every stored embedding.
     """
     from .models import current_embedder
 

@@ -14,7 +14,11 @@ import pytest
 from conftest import FORMATS, SR, make_library, rows, run_cli, run_json
 from tolerance import rounded
 
+from tagger.embeddings import load_index
 from tagger.genres import display_name
+from tagger.models import current_embedder
+from tagger.similar import index_file
+from tagger.store import Store
 from tagger.training.synth import synth_track, write_audio
 
 pytestmark = pytest.mark.slow  # TensorFlow, worker pools or the real CLI: seconds each
@@ -304,3 +308,19 @@ def test_moved_and_renamed_files_keep_their_analysis(tmp_path):
     assert embedded == set(after)
     text = run_cli("scan", lib, "--db", db).stdout.splitlines()[0]
     assert text.startswith("5 audio files: 0 analysed, 5 unchanged, 0 errors, 0 missing")
+
+    # A scan that only moved a file (and another program retagged it: its embedding is
+    # re-keyed) brings the index `similar` searches up to date as an analysis does.
+    last = lib / "Artist" / "04 Moved again.flac"
+    new_home.rename(last)
+    f = mutagen.File(last)
+    f["genre"] = "Jazz"
+    f.save()
+    summary = run_json("scan", lib, "--db", db)
+    assert (summary["scanned"], summary["moved"], summary["retagged"]) == (0, 1, 0)
+    index = load_index(index_file(db))
+    store = Store(db, create=False, reading=True)
+    rowids, stamps = store.embedding_stamps(current_embedder())
+    store.close()
+    assert index is not None and len(index.rowids) == len(rowids)
+    assert index.current(rowids, stamps).all()
