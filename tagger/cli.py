@@ -784,6 +784,7 @@ def report(
     Agreement: how often the stored genre matches the genre tag a file already had.
     """
     from . import report as rp
+    from .write import WriteOptions
 
     _one_of_json_csv(json_out, csv_out)
     if by not in rp.GROUPINGS:
@@ -798,8 +799,8 @@ def report(
         low_confidence=low_confidence,
         paths=[str(p) for p in paths] if paths else None,
         genre_map=settings.genre_map,
-        overwrite=settings.overwrite,
-        min_confidence=settings.min_confidence,
+        # tagger write's options, for the low-confidence tracks it would write (the genre's)
+        write=settings.options_for(WriteOptions, fields=("genre",)),
     )
     if plot:
         rep.plot = str(rp.plot(rep, plot))

@@ -15,6 +15,7 @@ track by track and why, and the tracks that disagree.
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 import json
 import os
@@ -28,9 +29,10 @@ from .albums import AlbumGenre, AlbumTrack, album_genres
 from .genres import GenreMap, canonical, display_name, spelling_key
 from .listing import roots_of, status_of
 from .paths import default_db, is_under, printable
-from .results import to_json
+from .results import Action, to_json
 from .store import Store, TrackRow
 from .tempo import MAX_BPM, MIN_BPM
+from .write import WriteOptions, albums_of, genre_decision, known_genres
 
 GROUPINGS = ("genre", "folder", "format", "model", "album", "voice")
 # What --by album reads beyond the other groupings' columns (the probabilities are
@@ -112,7 +114,7 @@ class Totals:
     low_confidence_threshold: float
     abstained: int
     # Of the low-confidence tracks, those ``tagger write`` would write with the settings in
-    # force (not abstained, over ``min_confidence``, no genre of their own unless overwrite).
+    # force (``write.genre_decision``, with each file's genre as the database knows it).
     low_confidence_to_write: int = 0
 
 
@@ -220,18 +222,21 @@ def build_report(
     low_confidence: float = 0.4,
     paths: list | None = None,
     genre_map: GenreMap | None = None,
-    overwrite: bool = False,
-    min_confidence: float = 0.0,
+    write: WriteOptions | None = None,
 ) -> Report:
     """The report of the database's tracks (under ``paths``, where given).
 
     ``genre_map`` (the config's ``[genres]``) spells the genres as the user does;
-    ``overwrite`` and ``min_confidence`` are ``tagger write``'s, for the count of
-    low-confidence tracks it would write.
+    ``write``: ``tagger write``'s options, for the count of low-confidence
+    tracks it would write (decided as the write decides, from the database).
     """
     if by not in GROUPINGS:
         raise ValueError(by)
     gmap = genre_map or GenreMap()
+    write = write or WriteOptions(genre_map=gmap)
+    # What the write's decision reads beyond the report's columns: the probabilities of
+    # the low-confidence tracks (below), or with --album every album's tracks'.
+    pooled = by == "album" or write.album
     store = Store(default_db(db), create=False, reading=True)
     try:
         # Not the probability and tag JSON: parsing it for 100,000 rows would
@@ -253,9 +258,16 @@ def build_report(
                 "bpm",
                 "bpm_reason",
                 "voice",
-                *(ALBUM_COLUMNS if by == "album" else ()),
+                *(ALBUM_COLUMNS if pooled else ()),
             )
         )
+        if not pooled:  # their probabilities: those of all 100,000 rows would cost seconds
+            low = [r.path for r in rows if _confidence(r) < low_confidence and r.genre]
+            heard = {r.path: r.probabilities for r in store.tracks_at(low, ("probabilities",))}
+            rows = [
+                dataclasses.replace(r, probabilities=heard[r.path]) if r.path in heard else r
+                for r in rows
+            ]
         scans = store.scans()
         unwritten = [
             Unwritten(e["path"], e["status"], e["error"], e["written_at"], e["scan_id"])
@@ -270,16 +282,17 @@ def build_report(
         if (by == "album")
         else []
     )
+    album_of = albums_of([r for r in rows if not r.missing], write) if write.album else {}
     roots = roots_of(paths)
     if roots is not None:
         rows = [r for r in rows if is_under(r.path, roots)]
     present = [r for r in rows if not r.missing]
     analysed = [r for r in present if r.error is None and r.genre]
     groups: dict[str, list[TrackRow]] = defaultdict(list)
-    album_of: dict[str, AlbumGenre] = {}  # --by album: each group's album, by its label
+    labelled: dict[str, AlbumGenre] = {}  # --by album: each group's album, by its label
     if by == "album":
         for album in albums:
-            album_of[album.key.label] = album
+            labelled[album.key.label] = album
         label = {t.path: a.key.label for a in albums for t in a.tracks}
         for r in analysed:
             groups[label[r.path]].append(r)
@@ -299,7 +312,7 @@ def build_report(
                 low_confidence=sum(c < low_confidence for c in conf),
                 written=sum(bool(r.written_genre) for r in rs),
                 genres=None if by in ("genre", "album") else _genre_counts(rs, gmap),
-                album=album_of.get(key),
+                album=labelled.get(key),
                 spell=gmap.spell,
             )
         )
@@ -317,12 +330,8 @@ def build_report(
 
     def writes(r: TrackRow) -> bool:
         """Whether ``tagger write`` would write this analysed track (from the database)."""
-        return (
-            not r.uncertain
-            and _confidence(r) >= min_confidence
-            and (overwrite or not r.tag_genre)
-            and not r.written_genre
-        )
+        existing = known_genres(r, write.separator)
+        return genre_decision(r, existing, write, album_of.get(r.path))[1] is Action.WRITE
 
     def listed(abstained: bool) -> list[Listed]:
         chosen = (r for r in analysed if bool(r.uncertain) is abstained)

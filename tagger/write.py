@@ -305,6 +305,48 @@ def decide(
     return Action.WRITE
 
 
+def genre_decision(
+    row: TrackRow,
+    existing: list[str],
+    opts: WriteOptions,
+    album: AlbumGenre | None = None,
+) -> tuple[list[str], Action]:
+    """Rules 1-3 for one analysed track's genre: the genres proposed (its album's pooled
+    scores where ``album`` decides, else its own) and what happens to a file whose genre is
+    ``existing``.
+
+    The one home of "would ``tagger write`` write this track": ``write_tags``
+    asks it with the file's genre as it is now, ``tagger report`` with the
+    genre the database last knew (``known_genres``), opening no file.
+    """
+    pooled = album.probabilities if album is not None and not album.per_track else None
+    probabilities = (pooled if pooled is not None else row.probabilities) or {}
+    proposed = proposal(probabilities, opts.top, opts.min_confidence, opts.genre_map)
+    # The album decides for an abstained track, unless the album is per track.
+    abstained = bool(row.uncertain) and not opts.include_uncertain and pooled is None
+    return proposed, decide(existing, proposed, opts.overwrite, abstained)
+
+
+def known_genres(row: TrackRow, separator: str = "; ") -> list[str]:
+    """The genre values of a track's file as the database last knew them: what ``tagger
+    write`` wrote there (joined by ``separator``), else what the scan read (joined by
+    ``"; "``, ``tagger.worker``)."""
+    if row.written_genre:
+        return row.written_genre.split(separator)
+    return row.tag_genre.split("; ") if row.tag_genre else []
+
+
+def albums_of(present: Iterable[TrackRow], opts: WriteOptions) -> dict[str, AlbumGenre]:
+    """path -> its album, pooled over all the album's present tracks (``album_genres``: with
+    ``include_uncertain`` the abstained tracks vote too), for ``write --album``."""
+    out: dict[str, AlbumGenre] = {}
+    for album in album_genres(
+        (AlbumTrack.from_row(r) for r in present), include_abstained=opts.include_uncertain
+    ):
+        out.update(dict.fromkeys((t.path for t in album.tracks), album))
+    return out
+
+
 def bpm_values(bpm: float | None) -> list[str]:
     """The tempo as written: a whole number (ID3's TBPM and MP4's tmpo hold no fraction)."""
     return [str(round(bpm))] if bpm is not None else []
@@ -425,17 +467,13 @@ def write_tags(
                 summary.considered += 1
                 path = row.path
                 album = albums.get(path)
-                pooled = album.probabilities if album and not album.per_track else None
-                probs = (pooled if pooled is not None else row.probabilities) or {}
-                new = proposal(probs, opts.top, opts.min_confidence, opts.genre_map)
                 try:
                     old = read_genres(path, row.format)
                 except TagError as exc:
                     summary.fail(path, str(exc))
                     continue
-                # The album decides for an abstained track, unless the album is per track.
-                abstained = bool(row.uncertain) and not opts.include_uncertain and pooled is None
-                album_genre = album.genre if album and pooled is not None else None
+                new, action = genre_decision(row, old, opts, album)
+                album_genre = album.genre if album and not album.per_track else None
                 genre_asked = "genre" in opts.fields
                 change = Change(
                     path=path,
@@ -443,9 +481,7 @@ def write_tags(
                     proposed=new if genre_asked else [],
                     model_genre=opts.genre_map.spell(row.genre or ""),  # analysed rows only
                     confidence=row.confidence or 0.0,
-                    action=decide(old, new, opts.overwrite, abstained)
-                    if genre_asked
-                    else Action.NOT_ASKED,
+                    action=action if genre_asked else Action.NOT_ASKED,
                     album_mode=opts.album,
                     album=album.key.label if album else None,
                     album_genre=opts.genre_map.spell(album_genre) if album_genre else None,
@@ -557,20 +593,14 @@ def _albums(
     album holding a selected track is listed in ``summary.albums``.
     """
     selected = {r.path for r in rows}
-    out: dict[str, AlbumGenre] = {}
-    for album in album_genres(
-        (AlbumTrack.from_row(r) for r in present), include_abstained=opts.include_uncertain
-    ):
-        paths = {t.path for t in album.tracks} & selected
-        if not paths:
-            continue
+    out = {p: a for p, a in albums_of(present, opts).items() if p in selected}
+    for album in {id(a): a for a in out.values()}.values():  # each album once, in order
         proposed = (
             []
             if album.per_track
             else proposal(album.probabilities, opts.top, opts.min_confidence, opts.genre_map)
         )
         summary.albums.append(AlbumChoice(album, proposed, opts.genre_map.spell))
-        out.update(dict.fromkeys(paths, album))
     return out
 
 

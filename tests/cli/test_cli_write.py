@@ -340,3 +340,50 @@ def test_dry_run_predicts_refusals_stale_audio_is_not_written_and_undo_gives_mti
     assert replaced.name not in {
         Path(u["path"]).name for u in run_json("report", "--db", db)["unwritten"]
     }
+
+
+@pytest.mark.slow
+def test_report_counts_the_low_confidence_tracks_write_would_write(library, tmp_path):
+    """``report``'s count of the low-confidence tracks ``tagger write`` would write is the
+    write's own decision, whatever the settings: a file already holding the proposal is not
+    counted even with ``overwrite``, an abstained track is when its album decides."""
+    import sqlite3
+
+    from conftest import store_scan
+    from soundtracks import musicnn_result
+
+    from tagger.formats import sniff_format
+
+    files = sorted(library.iterdir())
+    by_hand = {files[0]: "Ambient", files[1]: "Jazz"}  # the proposal itself, and another
+    for f, genre in by_hand.items():
+        write_genres(f, [genre])
+    results = [
+        musicnn_result(
+            f, np.ones(400), format=sniff_format(f), tag_genre=by_hand.get(f), album="One"
+        )
+        for f in files
+    ]
+    db = tmp_path / "lib.db"
+    store_scan(db, results, "musicnn")
+    with sqlite3.connect(db) as conn:  # the model abstained on one
+        conn.execute("UPDATE tracks SET uncertain = 1 WHERE path = ?", [str(files[2])])
+    config = tmp_path / "config.toml"
+    counted = {}
+    for settings in (
+        "",
+        "overwrite = true\n",
+        "album = true\n",
+        "album = true\noverwrite = true\n",
+    ):
+        config.write_text(settings)
+        env = {"TAGGER_CONFIG": str(config)}
+        dry = run_json("write", "--db", db, "--dry-run", env=env)
+        would = sum(c["action"] == "write" and c["confidence"] < 0.4 for c in dry["changes"])
+        report = run_json("report", "--db", db, env=env)["totals"]
+        assert report["low_confidence"] == len(files)
+        counted[settings] = (report["low_confidence_to_write"], would)
+    assert all(r == w for r, w in counted.values()), counted
+    # per track: five to write (the abstained one, the kept one and the one already set not);
+    # with overwrite the kept one too, never the one already set; by album the abstained too
+    assert [w for _, w in counted.values()] == [5, 6, 6, 7], counted
