@@ -15,7 +15,7 @@ from pathlib import Path
 
 from .errors import TaggerError
 from .models import ModelRef, TrackPrediction, resolve
-from .paths import absolute, default_db, printable, unreadable
+from .paths import absolute, data_dir, default_db, printable, unreadable
 from .store import Store, TrackRow
 
 
@@ -100,20 +100,53 @@ def show(
     from .worker import hear_file
 
     ref, prediction, tempo, notice = hear_file(Path(text), model, precision)
-    if default_notice and notice and _announced(db, ref.name):
-        said = set(default_notice.splitlines())
-        notice = "\n".join(line for line in notice.splitlines() if line not in said) or None
+    if default_notice and notice:
+        if _announced(db, ref.name):
+            said = set(default_notice.splitlines())
+            notice = "\n".join(line for line in notice.splitlines() if line not in said) or None
+        else:
+            _remember(db, ref.name)
     return Shown(ref, prediction, notice, None, tempo.bpm, tempo.reason, voice(prediction.tags))
 
 
 def _announced(db, model: str) -> bool:
-    """Whether the database's scans already said the default model's notice (once per
-    database: not again on every ``show --fresh``)."""
+    """Whether the default model's notice was said for this database already (once per
+    database, not on every ``show``): by one of its scans, or by an earlier ``show``."""
     db_file = default_db(db)
-    if not db_file.is_file():
-        return False
-    store = Store(db_file, create=False, reading=True)
+    if db_file.is_file():
+        store = Store(db_file, create=False, reading=True)
+        try:
+            if store.scanned_with(model):
+                return True
+        finally:
+            store.close()
     try:
-        return store.scanned_with(model)
-    finally:
-        store.close()
+        return _notice_key(db_file, model) in _notices_file().read_bytes().splitlines()
+    except OSError:
+        return False
+
+
+def _remember(db, model: str) -> None:
+    """Record that ``show`` said the notice for this database.
+
+    ``show`` never changes the database (there may be none yet), so the
+    record is a line in tagger's data folder; a folder that cannot be written
+    only means the notice is said again next time.
+    """
+    path = _notices_file()
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with open(path, "ab") as f:
+            f.write(_notice_key(default_db(db), model) + b"\n")
+    except OSError:
+        pass
+
+
+def _notices_file() -> Path:
+    """Where ``show`` records the databases it said the default model's notice for."""
+    return data_dir() / "notices"
+
+
+def _notice_key(db: Path, model: str) -> bytes:
+    """One line of the record: the model and the database's absolute path (its bytes)."""
+    return os.fsencode(model) + b"\t" + os.fsencode(absolute(db))

@@ -208,6 +208,20 @@ def test_a_scan_sends_nothing_and_its_workers_reuse_the_compiled_graph(library, 
     assert not (home / "intel").exists()
 
 
+@pytest.mark.slow
+def test_show_says_the_default_models_notice_once_per_database(library, tmp_path):
+    """``show`` without a database says that the shipped musicnn runs once, as a scan says it
+    once per database, not on every run; another database hears it once too.  No database
+    is made: ``show`` remembers in tagger's data folder."""
+    track, notice = library / "track2.ogg", "notice: using the shipped"
+    assert run_cli("show", track).stderr.count(notice) == 1
+    assert notice not in run_cli("show", track).stderr
+    other = tmp_path / "other.db"
+    assert run_cli("show", track, "--db", other, "--json").stderr.count(notice) == 1
+    assert notice not in run_cli("show", track, "--db", other).stderr
+    assert not other.exists()
+
+
 def test_help_explains_every_command():
     out = run_cli("--help").stdout
     for cmd in ("scan", "show", "models"):
