@@ -31,6 +31,7 @@ from .listing import roots_of, status_of
 from .paths import default_db, is_under, printable
 from .results import Action, to_json
 from .store import Store, TrackRow
+from .tagedit import field_of
 from .tempo import MAX_BPM, MIN_BPM
 from .write import WriteOptions, albums_of, genre_decision, known_genres
 
@@ -84,13 +85,41 @@ class Failed:
 
 @dataclass(frozen=True)
 class Unwritten:
-    """A file ``tagger write`` left as it was (refused, or failed its checks), from the journal."""
+    """A file whose last write by ``tagger write`` was refused or failed, from the journal."""
 
     path: str
     status: str  # refused | failed
     error: str
     at: str  # when the write was tried
     scan_id: int | None  # the result's scan: what ``tagger undo --scan ID`` takes
+    # The field left as it was (``bpm``); None: the whole file (refused before any field
+    # was written, or a write from before each field was journaled on its own).
+    field: str | None = None
+    # The fields of the file that hold tagger's write, not undone: a field written before
+    # another one failed stays written.
+    written: list[str] = dataclasses.field(default_factory=list)
+
+    @property
+    def left(self) -> str:
+        """What was left as it was, and what stays written, in words."""
+        kept = f"{self.field} left as it was" if self.field else "left as it was"
+        return kept + (f", {' and '.join(self.written)} written" if self.written else "")
+
+    @classmethod
+    def from_journal(cls, entry: dict[str, Any]) -> Unwritten:
+        """From ``History.unwritten``'s record: the raw fields named (one written before each
+        field was journaled on its own is the genre)."""
+        failed = entry["old_field"]
+        written = [field_of(raw) if raw else "genre" for raw in entry["written"]]
+        return cls(
+            entry["path"],
+            entry["status"],
+            entry["error"],
+            entry["written_at"],
+            entry["scan_id"],
+            field_of(failed) if failed else None,
+            list(dict.fromkeys(written)),
+        )
 
 
 @dataclass(frozen=True)
@@ -269,10 +298,7 @@ def build_report(
                 for r in rows
             ]
         scans = store.scans()
-        unwritten = [
-            Unwritten(e["path"], e["status"], e["error"], e["written_at"], e["scan_id"])
-            for e in store.history.unwritten()
-        ]
+        unwritten = [Unwritten.from_journal(e) for e in store.history.unwritten()]
         by_scan = [WrittenScan(k, n) for k, n in store.history.written_by_scan().items()]
     finally:
         store.close()
@@ -551,8 +577,12 @@ def to_text(rep: Report, errors: int | None = ERRORS_SHOWN) -> str:
             lines.append(f"  ... and {len(failed) - len(first)} more (--errors lists all)")
     if rep.unwritten:
         listed = rep.unwritten if errors is None else rep.unwritten[:errors]
-        lines += ["", f"not written by `tagger write` ({len(rep.unwritten)}, left as they were):"]
-        lines += [f"  {printable(u.path)}: {u.error} ({u.at})" for u in listed]
+        lines += ["", f"not written by `tagger write` ({len(rep.unwritten)}):"]
+        lines += [
+            f"  {printable(u.path)}: {f'{u.field}: ' if u.field else ''}{u.error} ({u.at}): "
+            f"{u.left}"
+            for u in listed
+        ]
         if len(listed) < len(rep.unwritten):
             lines.append(f"  ... and {len(rep.unwritten) - len(listed)} more (--errors lists all)")
     counts = ", ".join(f"{w.files} of scan #{w.scan_id}" for w in rep.written_by_scan)

@@ -756,14 +756,32 @@ class History:
         return out
 
     def unwritten(self) -> list[dict]:
-        """Files whose newest journal entry is a write that was *refused* or *failed*: the
-        file was left as it was (oldest first)."""
+        """Files whose newest journal entry is a write that was *refused* or *failed* (oldest
+        first), with ``old_field`` (the raw field it was to change: None for a refusal, which
+        left the whole file as it was) and ``written``: the raw fields before each write of
+        the file that holds, not undone (a field written before another one failed stays
+        written)."""
         sql = (
-            "SELECT path, status, error, written_at, scan_id FROM tag_history t WHERE status "
-            "IN ('refused', 'failed') AND id = (SELECT MAX(id) FROM tag_history u WHERE "
-            "u.path = t.path) ORDER BY id"
+            "SELECT path, status, error, written_at, scan_id, old_field FROM tag_history t "
+            "WHERE status IN ('refused', 'failed') AND id = (SELECT MAX(id) FROM tag_history "
+            "u WHERE u.path = t.path) ORDER BY id"
         )
-        return [{**row, "path": fs_path(row["path"])} for row in self.store.query(sql)]
+        out = [
+            {**row, "path": fs_path(row["path"]), **_fields(row, "old_field"), "written": []}
+            for row in self.store.query(sql)
+        ]
+        by_path = {row["path"]: row for row in out}
+        if out:
+            holding = (
+                "SELECT path, old_field FROM tag_history t WHERE status IN ('written', "
+                "'pending') AND undone_at IS NULL AND EXISTS (SELECT 1 FROM tag_history u WHERE "
+                "u.path = t.path AND u.status IN ('refused', 'failed')) ORDER BY id"
+            )
+            for row in self.store.query(holding):
+                listed = by_path.get(fs_path(row["path"]))
+                if listed is not None:
+                    listed["written"].append(_fields(row, "old_field")["old_field"])
+        return out
 
     def written_by_scan(self) -> dict[int | None, int]:
         """scan id -> files written and not undone (``tagger undo --scan ID`` takes the id)."""
@@ -843,6 +861,11 @@ class Temps:
             self.store.conn.execute("DELETE FROM tag_temps WHERE path = ?", [db_path(path)])
 
 
+def _fields(row: dict, *keys: str) -> dict:
+    """The raw fields (JSON) under ``keys`` of a ``tag_history`` row, decoded (None: none)."""
+    return {key: json.loads(row[key]) if row.get(key) else None for key in keys}
+
+
 def _entry(row: dict) -> dict:
     """A ``tag_history`` row with its JSON decoded and its undo record rebuilt."""
     from .tags import Undo
@@ -850,8 +873,7 @@ def _entry(row: dict) -> dict:
     row = dict(row)
     row["old_values"] = json.loads(row["old_values"] or "[]")
     row["new_values"] = json.loads(row["new_values"] or "[]")
-    for key in ("old_field", "new_field"):
-        row[key] = json.loads(row[key]) if row.get(key) else None
+    row |= _fields(row, "old_field", "new_field")
     row["path"] = fs_path(row["path"])
     meta = json.loads(row["undo"]) if row.get("undo") else None
     row["undo"] = Undo(**meta, data=row.pop("undo_bytes", None)) if meta else None

@@ -387,3 +387,48 @@ def test_report_counts_the_low_confidence_tracks_write_would_write(library, tmp_
     # per track: five to write (the abstained one, the kept one and the one already set not);
     # with overwrite the kept one too, never the one already set; by album the abstained too
     assert [w for _, w in counted.values()] == [5, 6, 6, 7], counted
+
+
+@pytest.mark.slow
+def test_a_field_that_fails_after_another_was_written_is_reported_field_by_field(tmp_path):
+    """``write --fields genre,bpm`` on a file with a second hard link (a seeding copy, say)
+    whose tag has room for the genre alone: the genre is written in place, the BPM, which
+    would need the file rewritten, is not.  The report says so per field, not that the file
+    was left as it was; undo gives the genre back."""
+    import mutagen.id3 as id3
+    from conftest import store_scan
+    from soundtracks import musicnn_result
+
+    (track,) = make_library(tmp_path / "lib", seconds=3.0, formats=(".mp3",))
+    tag = id3.ID3()
+    tag.add(id3.TIT2(encoding=3, text="Song"))
+    # Room for exactly the genre frame the write adds: a 10-byte header, the encoding byte
+    # and "Ambient" in UTF-8 (ID3v2.4).
+    tag.save(track, v2_version=4, padding=lambda info: 10 + 1 + len("Ambient"))
+    os.link(track, tmp_path / "seeding.mp3")
+    db = tmp_path / "lib.db"
+    store_scan(db, [musicnn_result(track, np.ones(400), format="mp3", bpm=120.0)], "musicnn")
+    before = track.read_bytes()
+
+    proc = run_cli("write", "--db", db, "--fields", "genre,bpm", "--json", check=False)
+    assert proc.returncode == 4, proc.stderr
+    assert raw_genre(track) == ["Ambient"] and "TBPM" not in id3.ID3(track)
+    summary = json.loads(proc.stdout)
+    assert summary["written"] == 1
+    assert [e["error"] for e in summary["error_files"]] == [
+        "bpm: has 2 hard links and its tag has no room to change in place; skipped so that "
+        "the links stay one file"
+    ]
+    text = run_cli("report", "--db", db).stdout
+    assert "left as they were" not in text
+    (line,) = [line for line in text.splitlines() if line.startswith(f"  {track}: ")]
+    assert line.startswith(f"  {track}: bpm: has 2 hard links") and line.endswith(
+        ": bpm left as it was, genre written"
+    )
+    (entry,) = run_json("report", "--db", db)["unwritten"]
+    assert (entry["status"], entry["field"], entry["written"]) == ("failed", "bpm", ["genre"])
+
+    assert run_json("undo", "--db", db)["restored"] == 1
+    assert track.read_bytes() == before
+    (entry,) = run_json("report", "--db", db)["unwritten"]
+    assert (entry["field"], entry["written"]) == ("bpm", [])
