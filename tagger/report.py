@@ -265,7 +265,7 @@ def build_report(
     write = write or WriteOptions(genre_map=gmap)
     # What the write's decision reads beyond the report's columns: the probabilities of
     # the low-confidence tracks (below), or with --album every album's tracks'.
-    pooled = by == "album" or write.album
+    all_probabilities = by == "album" or write.album
     store = Store(default_db(db), create=False, reading=True)
     try:
         # Not the probability and tag JSON: parsing it for 100,000 rows would
@@ -287,10 +287,10 @@ def build_report(
                 "bpm",
                 "bpm_reason",
                 "voice",
-                *(ALBUM_COLUMNS if pooled else ()),
+                *(ALBUM_COLUMNS if all_probabilities else ()),
             )
         )
-        if not pooled:  # their probabilities: those of all 100,000 rows would cost seconds
+        if not all_probabilities:  # the low ones alone: 100,000 rows would cost seconds
             low = [r.path for r in rows if _confidence(r) < low_confidence and r.genre]
             heard = {r.path: r.probabilities for r in store.tracks_at(low, ("probabilities",))}
             rows = [
