@@ -20,8 +20,10 @@ def data_dir() -> Path:
 
 
 def cache_dir() -> Path:
-    """Files tagger can always rebuild (OpenVINO's compiled graphs): ``$TAGGER_HOME/cache``,
-    else the platform's user cache folder (``~/.cache/tagger``)."""
+    """Files tagger can always rebuild (OpenVINO's compiled graphs, numba's compiled code,
+    extracted training features): ``$TAGGER_HOME/cache``, else the platform's user cache
+    folder (``~/.cache/tagger``); never beside the installed package, which may be
+    read-only or shared."""
     home = os.environ.get("TAGGER_HOME")
     if home:
         return Path(home) / "cache"
@@ -62,13 +64,6 @@ def shipped_models_dir() -> Path:
         return Path(str(files("tagger.shipped")))
     except ModuleNotFoundError:  # running from a checkout that was never installed
         return Path(__file__).resolve().parent.parent / "models"
-
-
-def cache_dir() -> Path:
-    """The platform's user cache folder (``$XDG_CACHE_HOME/tagger``, ``~/.cache/tagger``):
-    what can be made again (extracted training features, numba's compiled code), never
-    beside the installed package, which may be read-only or shared."""
-    return Path(platformdirs.user_cache_dir("tagger", appauthor=False))
 
 
 def printable(path: str | os.PathLike) -> str:

@@ -216,7 +216,7 @@ def test_numba_caches_the_median_kernel_outside_the_package(tmp_path):
     )
 
     def compiled(env: dict[str, str]) -> None:
-        base = {k: v for k, v in os.environ.items() if k != "NUMBA_CACHE_DIR"}
+        base = {k: v for k, v in os.environ.items() if k not in ("NUMBA_CACHE_DIR", "TAGGER_HOME")}
         subprocess.run(
             [sys.executable, "-c", run],
             env=base | {"PYTHONPATH": str(package.parent), **env},
@@ -228,9 +228,9 @@ def test_numba_caches_the_median_kernel_outside_the_package(tmp_path):
     def cached(folder: Path) -> list[str]:
         return sorted(p.suffix for p in folder.rglob("*") if p.suffix in (".nbi", ".nbc"))
 
-    compiled({"XDG_CACHE_HOME": str(tmp_path / "cache")})
+    compiled({"XDG_CACHE_HOME": str(tmp_path / "cache")})  # the platform's cache folder
     assert cached(package) == []
     assert cached(tmp_path / "cache" / "tagger" / "numba") == [".nbc", ".nbi"]
-    compiled({"XDG_CACHE_HOME": str(tmp_path / "cache2"), "NUMBA_CACHE_DIR": str(tmp_path / "own")})
-    assert cached(package) == [] and not (tmp_path / "cache2" / "tagger" / "numba").exists()
+    compiled({"TAGGER_HOME": str(tmp_path / "home"), "NUMBA_CACHE_DIR": str(tmp_path / "own")})
+    assert cached(package) == [] and not (tmp_path / "home" / "cache" / "numba").exists()
     assert cached(tmp_path / "own") == [".nbc", ".nbi"]
