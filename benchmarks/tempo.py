@@ -110,7 +110,7 @@ def main() -> None:
         dec, x = worker.track_input(f, model.spec)
         tags = model.predict_tracks([x])[0].tags or {}
         t0 = time.perf_counter()
-        ours = of_track(model.spec, x, dec.windows)
+        ours = of_track(model.spec, x, dec.windows, dec.duration)
         tempo_seconds += time.perf_counter() - t0
         own_stft = estimate(dec.windows, model.spec.sr)
         fast, slow = tags.get("mtt:fast", 0.0), tags.get("mtt:slow", 0.0)

@@ -54,6 +54,11 @@ N_BANDS = 40  # mel bands of the onset envelope
 TOP_DB = 80.0  # the log-mel floor below each window's loudest bin (librosa's power_to_db)
 
 NO_PULSE = "no steady beat"
+TOO_SHORT = "too short for a tempo"
+# A tempo needs this much real audio: two beats of the slowest tempo searched.  A track
+# shorter than a window is repeated to fill it, and the repetition's period would pass for
+# a beat (1.3 s of audio looped "beats" at 47 BPM).
+MIN_AUDIO_SECONDS = 2 * 60.0 / MIN_BPM
 
 
 @dataclass(frozen=True)
@@ -153,7 +158,7 @@ def from_envelopes(envelopes: np.ndarray, frame_rate: float, centre: float = PRI
     lo = max(1, int(math.floor(60.0 * fps / MAX_BPM)))
     hi = min(len(r) // 2, int(math.ceil(60.0 * fps / MIN_BPM)))  # lags a window holds twice
     if hi <= lo + 2:
-        return Tempo(None, "too short for a tempo")
+        return Tempo(None, TOO_SHORT)
     band = lags[lo : hi + 1]
     bpm = 60.0 * fps / band
     log_prior = -0.5 * (np.log2(bpm / centre) / PRIOR_OCTAVES) ** 2
@@ -208,9 +213,14 @@ def in_range(bpm: float | None, bounds: tuple[float | None, float | None]) -> bo
     return bpm is not None and (lo is None or bpm >= lo) and (hi is None or bpm <= hi)
 
 
-def of_track(spec: FeatureSpec, model_input: np.ndarray, windows: Sequence[np.ndarray]) -> Tempo:
+def of_track(
+    spec: FeatureSpec, model_input: np.ndarray, windows: Sequence[np.ndarray], seconds: float
+) -> Tempo:
     """A scanned track's tempo from what the scan already has: the model's mel slices where
-    its input is a spectrogram (musicnn, ResNet), else the decoded windows."""
+    its input is a spectrogram (musicnn, ResNet), else the decoded windows.  ``seconds``: how
+    much audio the track decodes to (its windows may repeat a short track's)."""
+    if seconds < MIN_AUDIO_SECONDS:
+        return Tempo(None, TOO_SHORT)
     if spec.kind in ("musicnn", "logmel") and model_input.ndim == 3:
         return from_envelopes(mel_envelopes(model_input), spec.sr / spec.hop)
     return estimate(windows, spec.sr)

@@ -241,7 +241,10 @@ def analyse_files(
                 r.fail(f"model failed: {one_line(exc)}")
         else:
             for (r, (x, windows)), pred in zip(decoded, preds):
-                r.hear(model.for_track(pred, r.path, r.album), of_track(model.spec, x, windows))
+                r.hear(
+                    model.for_track(pred, r.path, r.album),
+                    of_track(model.spec, x, windows, r.duration or 0.0),
+                )
                 r.embedder = model.embedder if pred.embedding is not None else None
     return results
 
@@ -275,7 +278,7 @@ def hear_file(
     except TagError:
         album = None
     pred = loaded.for_track(loaded.predict_tracks([x])[0], absolute(path), album)
-    return ref, pred, of_track(loaded.spec, x, dec.windows), notice
+    return ref, pred, of_track(loaded.spec, x, dec.windows, dec.duration), notice
 
 
 def top_k(probabilities: dict[str, float], k: int = 3) -> list[tuple[str, float]]:

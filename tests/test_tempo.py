@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from tagger.features import MUSICNN, SUMMARY, extract
-from tagger.tempo import NO_PULSE, estimate, in_range, of_track, parse_range
+from tagger.tempo import NO_PULSE, TOO_SHORT, estimate, in_range, of_track, parse_range
 
 SR = 16000
 
@@ -62,9 +62,10 @@ def test_a_scan_hears_the_tempo_in_the_nets_own_mel_slices():
     """musicnn's input (log-compressed mel slices) gives the tempo the windows give."""
     windows = [clicks(100.0, offset=0.05 * i, seed=i) for i in range(5)]
     x = extract(windows, MUSICNN)
-    got = of_track(MUSICNN, x, windows).bpm
+    got = of_track(MUSICNN, x, windows, 15.0).bpm
     assert got is not None and min(abs(got * f - 100) / 100 for f in (1, 2, 0.5)) < 0.02, got
-    assert of_track(SUMMARY, np.zeros((5, 57)), windows).bpm == estimate(windows, SUMMARY.sr).bpm
+    summary = of_track(SUMMARY, np.zeros((5, 57)), windows, 15.0)
+    assert summary.bpm == estimate(windows, SUMMARY.sr).bpm
 
 
 @pytest.mark.parametrize(
@@ -89,3 +90,20 @@ def test_a_range_that_is_not_one_is_refused(text):
 def test_no_tempo_is_in_no_range():
     assert in_range(125.0, (120.0, 130.0)) and in_range(140.0, (140.0, None))
     assert not in_range(None, (None, None)) and not in_range(119.9, (120.0, 130.0))
+
+
+@pytest.mark.slow  # loads musicnn
+def test_a_track_shorter_than_two_slow_beats_gets_no_tempo(tmp_path):
+    """The decoder repeats a short track to fill a window, and the repetition's period would
+    pass for a beat: 1.3 s of a steady 100 BPM "beat" at 60/1.3 = 46 BPM."""
+    import soundfile as sf
+
+    from tagger.worker import hear_file
+
+    beat = clicks(100.0, seconds=8.0)
+    sf.write(tmp_path / "short.wav", beat[: int(1.3 * SR)], SR)
+    sf.write(tmp_path / "long.wav", beat, SR)
+    short = hear_file(tmp_path / "short.wav", "musicnn")[2]
+    assert (short.bpm, short.reason) == (None, TOO_SHORT)
+    long = hear_file(tmp_path / "long.wav", "musicnn")[2].bpm  # the same beat, long enough
+    assert long is not None and min(abs(long * f - 100) / 100 for f in (1, 2, 0.5)) < 0.02
