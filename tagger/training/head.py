@@ -104,8 +104,11 @@ def choose_threshold(
     its accuracy stays at or above ``target``, and the threshold is the
     confidence of the last track kept.  The first ``min_kept`` tracks are
     always considered together, so that one early mistake on a tiny held-out
-    set does not make the head abstain on everything.  0.0 when every track
-    can be kept; 1.0 when no such set exists (the head then never writes).
+    set does not make the head abstain on everything.  1.0 when no such set
+    exists (the head then never writes).  When every held-out track can be
+    kept, the threshold is still the lowest confidence held out: below it the
+    folds showed nothing, and a confidence no held-out track had (a near tie
+    between genres, a track like none it learnt) is not vouched for.
     """
     order = np.argsort(-confidence, kind="stable")
     hits = np.cumsum(correct[order])
@@ -114,10 +117,7 @@ def choose_threshold(
     ok = ok[ok >= min(min_kept, len(order)) - 1]
     if len(ok) == 0:
         return 1.0
-    last = int(ok[-1])
-    if last == len(order) - 1:
-        return 0.0
-    return float(confidence[order[last]])
+    return float(confidence[order[int(ok[-1])]])
 
 
 def head_figures(
