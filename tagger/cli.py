@@ -6,7 +6,6 @@ command line wins.  Exit codes are defined once, in ``tagger.errors``.
 
 from __future__ import annotations
 
-import enum
 import functools
 import inspect
 import json
@@ -435,9 +434,7 @@ def _one_of_json_csv(json_out: bool, csv_out: bool) -> None:
         _usage_error("--json and --csv cannot be used together")
 
 
-class Backend(str, enum.Enum):
-    loky = "loky"
-    dask = "dask"
+BACKENDS = ("loky", "dask")  # what runs a scan's workers: ``pool.make_runner``
 
 
 # --- commands ---------------------------------------------------------------------------
@@ -503,8 +500,8 @@ def scan(
         metavar="S",
         help="Seconds one file may take before it is recorded as an error.",
     ),
-    backend: Backend = typer.Option(
-        Backend.loky,
+    backend: str = typer.Option(
+        "loky",
         "--backend",
         metavar="loky|dask",
         help="loky (worker processes on this machine) or dask (a Dask cluster; see --scheduler).",
@@ -540,12 +537,14 @@ def scan(
     from .write import WriteOptions
 
     settings = _settings(given)
+    if backend not in BACKENDS:  # a usage error in its own words, not a validator's
+        _usage_error(f"--backend must be {' or '.join(BACKENDS)}, not {backend!r}")
     options = settings.options_for(  # model, jobs, exclude, precision: the settings
         ScanOptions,
         rescan=rescan,
         timeout=timeout,
         progress=not json_out,
-        backend=backend.value,
+        backend=backend,
         scheduler=scheduler,
         keep_workers=False,
         write=WriteOptions.from_settings(settings, given.dry_run, include_uncertain)
@@ -839,7 +838,9 @@ def show(
     settings = _settings(given)
     shown = run_show(file, settings.model, settings.db, fresh=fresh, precision=settings.precision)
     ref, pred = shown.ref, shown.prediction
-    best = top_k(pred.probabilities, top)
+    label = settings.genre_map.label  # one spelling in every output, --json too
+    probabilities = settings.genre_map.labelled(pred.probabilities)
+    best = top_k(probabilities, top)
     if shown.notice:
         _err(shown.notice)
     if json_out:
@@ -850,11 +851,11 @@ def show(
                 "model_version": ref.version,
                 "engine": pred.engine,
                 "kind": ref.kind,
-                "genre": pred.genre,
+                "genre": label(pred.genre),
                 "confidence": pred.confidence,
                 "uncertain": pred.uncertain,
                 "top": [{"genre": g, "probability": p} for g, p in best],
-                "probabilities": pred.probabilities,
+                "probabilities": probabilities,
                 "tags": pred.tags,
                 "bpm": shown.bpm,
                 "bpm_reason": shown.bpm_reason,
@@ -870,10 +871,14 @@ def show(
     )
     typer.echo(
         f"{printable(file)}  [{ref.name}, {where}]"
-        + ("  (uncertain: under the model's threshold)" if pred.uncertain else "")
+        + (
+            "  (abstained: under the model's threshold; not written unless --include-uncertain)"
+            if pred.uncertain
+            else ""
+        )
     )
     for g, p in best:  # spelt as ls, report and write spell it
-        typer.echo(f"  {settings.genre_map.label(g):<16} {p:6.3f}")
+        typer.echo(f"  {g:<16} {p:6.3f}")
     typer.echo(f"  tempo: {shown.tempo_text}; voice: {shown.voice or 'unsure'}")
 
 
@@ -910,7 +915,7 @@ def similar(
     from .similar import write_m3u
 
     settings = _settings(given)
-    result = find(file, settings.db, top, include_copies, _bpm_range(bpm))
+    result = find(file, settings.db, top, include_copies, _bpm_range(bpm), settings.genre_map)
     if m3u:
         result.m3u = str(write_m3u(result, m3u))
     if json_out:
@@ -918,7 +923,7 @@ def similar(
         return
     typer.echo(f"most similar to {printable(result.query)} (of {result.searched} stored tracks):")
     for r in result.results:
-        genre = settings.genre_map.label(r.genre) if r.genre else "-"  # as ls spells it
+        genre = r.genre or "-"
         tempo = f"{r.bpm:5.1f}" if r.bpm is not None else "    -"
         typer.echo(f"  {r.similarity:.3f}  {genre:<16} {tempo}  {printable(r.path)}")
     if result.copies and not include_copies:
@@ -961,7 +966,7 @@ def models_cmd(json_out: bool = JsonOption) -> None:
                 "runtime": engine.runtime,
                 "precision": engine.precision,
                 "runtime_note": slow_why,
-                "genres": list(ref.genres),
+                "genres": [settings.genre_map.label(g) for g in ref.genres],
                 "source": ref.source,
                 "path": ref.path,
                 "licence": card.get("licence"),
@@ -1087,15 +1092,28 @@ def retrain(
     epochs: int = typer.Option(
         60, "--epochs", min=1, help="Maximum epochs (early stopping on the validation split)."
     ),
-    batch: int = typer.Option(64, "--batch", min=1),
-    seed: int = typer.Option(0, "--seed"),
+    batch: int = typer.Option(
+        64, "--batch", min=1, metavar="N", help="Training examples per step of the nets."
+    ),
+    seed: int = typer.Option(
+        0,
+        "--seed",
+        metavar="N",
+        help="Seed of a random split, of the folds and of the training's shuffling.",
+    ),
     out: Optional[Path] = _optional(
         "--out",
         help="Where to write <model>.keras and its "
         "card (default: the user model folder, used by scans).",
     ),
     cache_dir: Optional[Path] = CacheDirOption,
-    jobs: Optional[int] = typer.Option(None, "--jobs", "-j", min=1),
+    jobs: Optional[int] = _optional(
+        "--jobs",
+        "-j",
+        min=1,
+        metavar="N",
+        help="Processes that decode the collection's audio for --data (default: one per CPU).",
+    ),
     json_out: bool = JsonOption,
 ) -> None:
     """Train a model on your own genre tags or a genre collection.

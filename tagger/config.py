@@ -350,8 +350,9 @@ class Settings:
     id3_version: str = _setting(
         "2.4",
         _choice("2.3", "2.4"),
-        "ID3 version for MP3/WAV/AIFF: v2.3 for old players (several genres then joined by "
-        "--separator) or v2.4",
+        "ID3 version of the tag a write creates in an MP3/WAV/AIFF that has no ID3v2 tag: "
+        "v2.3 for old players (several genres then joined by --separator) or v2.4; a file's "
+        "existing tag keeps its version",
         option="--id3v23/--id3v24",
         flag_values=("2.3", "2.4"),
         write=True,

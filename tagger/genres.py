@@ -293,6 +293,15 @@ class GenreMap:
         and ``Hip-Hop`` there)."""
         return self.spell(genre)
 
+    def labelled(self, probabilities: dict[str, float]) -> dict[str, float]:
+        """``probabilities`` keyed by ``label``, for output (``show --json``): genres mapped
+        to one spelling count once, at their highest probability, as ``choose`` counts them."""
+        out: dict[str, float] = {}
+        for genre, p in probabilities.items():
+            name = self.label(genre)
+            out[name] = max(p, out.get(name, p))
+        return out
+
     def allows(self, spelling: str) -> bool:
         return self._allowed is None or _key(spelling) in self._allowed
 

@@ -3,9 +3,12 @@
 Reads the database only (no file is opened).  Each track has one status:
 ``ok``, the decode status a scan recorded (``truncated``, ``too_short``,
 ``silent``, ``error``; older databases only know ``ok``/``error``), or
-``missing`` when the file has vanished since it was scanned.  The listing
-shows ``abstained`` for an ``ok`` track a trained head was unsure of, and
-every status it shows is one ``--status`` takes.
+``missing`` when the file has vanished since it was scanned.  An ``ok``
+track the model abstained on (``uncertain``: its confidence under the model's
+threshold, musicnn's top genre under half or a trained head's under the one
+chosen on held-out tracks) is ``abstained``: stored, not written unless
+``--include-uncertain``.  ``shown_status`` is that one status, the same in the
+text, ``--json``, ``--csv``, ``--status`` and ``tagger report``'s counts.
 
 File names are bytes on POSIX and need not be UTF-8.  ``--json`` keeps such a
 name exact: ``path`` holds it as Python reads it (each undecodable byte an
@@ -22,12 +25,13 @@ import io
 import os
 from dataclasses import asdict, dataclass
 
+from .errors import TaggerError
 from .genres import GenreMap, canonical, nearest_genres, spelling_key
 from .paths import absolute, default_db, is_under, printable
 from .store import Store, TrackRow
 from .tempo import in_range
 
-# What ``ls`` shows (``status_of``, with ``abstained``), each one a ``--status`` filter.
+# What ``ls`` shows (``shown_status``), each one a ``--status`` filter.
 STATUSES = ("ok", "abstained", "truncated", "too_short", "silent", "error", "missing")
 HEADER = ("genre", "conf", "status", "bpm", "voice", "path")
 COLUMNS = (
@@ -72,20 +76,16 @@ class Track:
     path: str
     genre: str | None
     confidence: float | None
-    status: str
+    status: str  # ``shown_status``: ``abstained`` for an ``ok`` track the model abstained on
     error: str | None  # the reason of any status but ok
     model: str | None
     model_version: str | None
     tag_genre: str | None
     written_genre: str | None
-    uncertain: bool = False  # a trained head abstained: not written unless --include-uncertain
+    # The model abstained (whatever the status): not written unless --include-uncertain.
+    uncertain: bool = False
     bpm: float | None = None  # ``tagger.tempo``: None without a steady beat or not heard yet
     voice: str | None = None  # instrumental | vocal | None (unsure)
-
-    @property
-    def shown(self) -> str:
-        """The status ``ls`` prints: ``abstained`` for an ``ok`` track a head was unsure of."""
-        return "abstained" if self.uncertain and self.status == "ok" else self.status
 
     def to_dict(self) -> dict:
         return asdict(self) | {"path_bytes": path_bytes(self.path)}
@@ -109,8 +109,29 @@ def status_of(row: TrackRow) -> str:
     return "ok" if row.error is None else "error"
 
 
-def roots_of(paths: list | None) -> list[str] | None:
-    return [absolute(p) for p in paths] if paths else None
+def shown_status(row: TrackRow) -> str:
+    """The status every read-side output gives a row: ``status_of``, with ``abstained`` for
+    an ``ok`` track the model abstained on (see the module docstring)."""
+    st = status_of(row)
+    return "abstained" if row.uncertain and st == "ok" else st
+
+
+def roots_of(paths: list | None, stored: list[str] | None = None) -> list[str] | None:
+    """Absolute roots of ``paths`` (None: no paths, all tracks).
+
+    With ``stored`` (the database's paths), a path that does not exist and
+    holds no stored track is an error, as for ``scan`` and ``write``: a typo
+    must not read as an empty library.  A vanished folder whose tracks are
+    stored (``missing``) still lists them.
+    """
+    if not paths:
+        return None
+    roots = [absolute(p) for p in paths]
+    for p, root in zip(paths, roots):
+        gone = stored is not None and not os.path.lexists(root)
+        if gone and not any(is_under(s, {root}) for s in stored or ()):
+            raise TaggerError(f"no such file or folder: {printable(p)}")
+    return roots
 
 
 def matches_genre(genre: str | None, wanted: str, genre_map: GenreMap) -> bool:
@@ -160,13 +181,12 @@ def list_tracks(
         rows = store.tracks(columns=LISTED_COLUMNS)
     finally:
         store.close()
-    roots = roots_of(paths)
+    roots = roots_of(paths, [r.path for r in rows])
     out = []
     for r in rows:
-        st = status_of(r)
         if roots is not None and not is_under(r.path, roots):
             continue
-        shown = "abstained" if r.uncertain and st == "ok" else st
+        shown = shown_status(r)
         if status is not None and shown != status:
             continue
         if model is not None and r.model != model:
@@ -184,7 +204,7 @@ def list_tracks(
                 path=r.path,
                 genre=gmap.label(r.genre) if r.genre else None,
                 confidence=r.confidence,
-                status=st,
+                status=shown,
                 error=r.reason or r.error,
                 model=r.model,
                 model_version=r.model_version,
@@ -202,8 +222,8 @@ def to_text(tracks: list[Track]) -> str:
     """A header, then one line per track: genre, confidence, status, tempo, voice, path (the
     error after it).
 
-    A track a trained head abstained on shows ``abstained`` where its status
-    would say ``ok``: its genre is stored but not written by default.
+    A track the model abstained on shows ``abstained`` where its status would
+    say ``ok``: its genre is stored but not written by default.
     """
     width = max([5] + [len(t.genre or "-") for t in tracks])
     genre, conf, status, bpm, voice, path = HEADER
@@ -212,7 +232,7 @@ def to_text(tracks: list[Track]) -> str:
         conf = f"{t.confidence:.2f}" if t.confidence is not None else "   -"
         bpm = f"{t.bpm:5.1f}" if t.bpm is not None else "    -"
         line = (
-            f"{t.genre or '-':<{width}}  {conf}  {t.shown:<9}  {bpm}  {t.voice or '-':<12}  "
+            f"{t.genre or '-':<{width}}  {conf}  {t.status:<9}  {bpm}  {t.voice or '-':<12}  "
             f"{printable(t.path)}"
         )
         if t.error:

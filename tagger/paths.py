@@ -6,11 +6,14 @@ Resolved at call time (not import time) so that ``$TAGGER_DB`` and
 
 from __future__ import annotations
 
+import contextlib
 import os
-from collections.abc import Collection
+from collections.abc import Collection, Iterator
 from pathlib import Path
 
 import platformdirs
+
+from .errors import TaggerError
 
 
 def data_dir() -> Path:
@@ -137,3 +140,25 @@ def unreadable(path: str | os.PathLike) -> str | None:
         what = "the folder cannot be listed" if folder else "the file cannot be opened"
         return f"permission denied ({what})"
     return None
+
+
+@contextlib.contextmanager
+def output_file(path: str | os.PathLike, what: str) -> Iterator[Path]:
+    """A temporary file beside ``path`` for the block to write the user's output file into
+    (a plot, a playlist), put in its place when the block ends.
+
+    Every file a user names for output is written through here, so that a folder
+    that does not exist, a read-only disk or a full one is one line naming the
+    file and the operating system's reason (exit 1), never a traceback, and a
+    half-written file never takes the place of a good one.  The temporary file
+    keeps the suffix, which is what plotting libraries read the format from.
+    """
+    out = Path(path)
+    tmp = out.with_name(f".{out.stem}.tmp{out.suffix}")
+    try:
+        yield tmp
+        os.replace(tmp, out)
+    except OSError as exc:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise TaggerError(f"cannot write {what} {printable(out)}: {exc.strerror or exc}") from None

@@ -27,8 +27,8 @@ from typing import Any
 
 from .albums import AlbumGenre, AlbumTrack, album_genres
 from .genres import GenreMap, canonical, display_name, spelling_key
-from .listing import roots_of, status_of
-from .paths import default_db, is_under, printable
+from .listing import roots_of, shown_status, status_of
+from .paths import default_db, is_under, output_file, printable
 from .results import Action, to_json
 from .store import Store, TrackRow
 from .tagedit import field_of
@@ -135,7 +135,8 @@ class Totals:
     tracks: int
     analysed: int
     errors: int
-    # ok, truncated, too_short, silent, error; "unchecked": scanned before tagger had statuses
+    # ok, abstained, truncated, too_short, silent, error (``listing.shown_status``);
+    # "unchecked": scanned before tagger had statuses
     statuses: dict[str, int]
     missing: int
     written: int
@@ -309,7 +310,7 @@ def build_report(
         else []
     )
     album_of = albums_of([r for r in rows if not r.missing], write) if write.album else {}
-    roots = roots_of(paths)
+    roots = roots_of(paths, [r.path for r in rows])
     if roots is not None:
         rows = [r for r in rows if is_under(r.path, roots)]
     present = [r for r in rows if not r.missing]
@@ -374,7 +375,8 @@ def build_report(
             tracks=len(rows),
             analysed=len(analysed),
             errors=sum(r.error is not None for r in present),
-            statuses=dict(Counter(r.status or "unchecked" for r in present)),
+            # As ``ls`` shows them (``abstained`` apart from ``ok``).
+            statuses=dict(Counter(shown_status(r) if r.status else "unchecked" for r in present)),
             missing=len(rows) - len(present),
             written=sum(bool(r.written_genre) for r in present),
             low_confidence=sum(_confidence(r) < low_confidence for r in analysed),
@@ -387,7 +389,7 @@ def build_report(
         groups=table,
         confidence_histogram=histogram([_confidence(r) for r in analysed]),
         tempi=tempi(analysed),
-        agreement=agreement(analysed, _held_out(analysed)),
+        agreement=_spelt(agreement(analysed, _held_out(analysed)), gmap),
         # Abstained tracks are listed under "abstained", not twice.
         uncertain=listed(abstained=False),
         abstained=listed(abstained=True),
@@ -396,6 +398,16 @@ def build_report(
         unwritten=[u for u in unwritten if roots is None or is_under(u.path, roots)],
         written_by_scan=by_scan,
         unreadable_folders=unreadable,
+    )
+
+
+def _spelt(a: Agreement, gmap: GenreMap) -> Agreement:
+    """The agreement with its genres spelt as every command spells them (``GenreMap.label``),
+    compared by the model's names."""
+    return dataclasses.replace(
+        a,
+        tag_genres=[gmap.label(g) for g in a.tag_genres],
+        predicted_genres=[gmap.label(g) for g in a.predicted_genres],
     )
 
 
@@ -503,9 +515,12 @@ def to_text(rep: Report, errors: int | None = ERRORS_SHOWN) -> str:
     """A table that fits a terminal; ``errors`` failed files listed (None: all)."""
     t = rep.totals
     by = rep.by
+    # Not "analysed": a scan's summary counts every file decoded, with a genre or not.
+    heard = t.tracks - t.analysed - t.errors - t.missing  # too short, silent: no genre
     lines = [
-        f"{t.tracks} tracks: {t.analysed} analysed, {t.errors} errors, "
-        f"{t.missing} missing, {t.written} tags written",
+        f"{t.tracks} tracks: {t.analysed} with a genre, "
+        + (f"{heard} heard without one (too short or silent), " if heard else "")
+        + f"{t.errors} errors, {t.missing} missing; {t.written} genre tags written",
         "status: " + (", ".join(f"{n} {k}" for k, n in sorted(t.statuses.items())) or "no tracks"),
         "",
     ]
@@ -587,7 +602,11 @@ def to_text(rep: Report, errors: int | None = ERRORS_SHOWN) -> str:
             lines.append(f"  ... and {len(rep.unwritten) - len(listed)} more (--errors lists all)")
     counts = ", ".join(f"{w.files} of scan #{w.scan_id}" for w in rep.written_by_scan)
     if counts:
-        lines += ["", f"tags written, not undone: {counts} (`tagger undo --scan ID` undoes one)"]
+        lines += [
+            "",
+            f"files written by tagger (any field), not undone: {counts} "
+            "(`tagger undo --scan ID` undoes one)",
+        ]
     if rep.unreadable_folders:
         folders = rep.unreadable_folders
         first = folders if errors is None else folders[:errors]
@@ -790,6 +809,9 @@ def plot(rep: Report, path: str | os.PathLike) -> Path:
             f"({a.rate:.0%}) agree (bold); colour = share of the tag's row"
         )
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    try:
+        with output_file(path, "plot") as tmp:
+            fig.savefig(tmp, dpi=110)
+    finally:
+        plt.close(fig)
     return Path(path)

@@ -719,11 +719,13 @@ def _run(
     claimable = {audio: list(paths) for audio, paths in the_plan.gone_audio.items()}
     vanished = set(the_plan.vanished)
 
-    def keep(results: list[TrackResult]) -> None:
+    def keep(results: list[TrackResult]) -> int:
         """Checked files of stored audio, re-keyed as their workers return them: a moved
         file takes over the gone track's row (one track, one new home: a second copy is
         analysed), a retagged one keeps its own; either is then skipped, or analysed again
-        in a second round when another model runs or everything is analysed again."""
+        in a second round when another model runs or everything is analysed again.  Returns
+        how many go to that second round (the progress counts them when they are done)."""
+        waiting = len(later)
         moves, kept = [], []
         for r in results:
             item: Item = (r.path, r.size, r.mtime)
@@ -751,6 +753,7 @@ def _run(
         if kept:
             stored = {r.path: r for r in store.tracks_at([i[0] for i in kept], columns)}
             store.put_retagged([_retagged(item, stored[item[0]]) for item in kept])
+        return len(later) - waiting
 
     buffer: list[TrackResult] = list(the_plan.gone)
     last_commit = time.monotonic()
@@ -790,11 +793,12 @@ def _run(
         ]
         threads = worker_threads(jobs)
         for results in run_chunks(runner, ref, chunks, opts.timeout, threads, checks):
-            keep([r for r in results if r.status == KEPT])
+            again = keep([r for r in results if r.status == KEPT])
             done = [r for r in results if r.status != KEPT]
             buffer.extend(done)
             summary.count(done)
-            advance(len(results)).set_postfix(errors=summary.errors, refresh=False)
+            # A file is one step of the bar: one analysed in a second round counts then.
+            advance(len(results) - again).set_postfix(errors=summary.errors, refresh=False)
             if len(buffer) >= COMMIT_ROWS or time.monotonic() - last_commit > COMMIT_SECONDS:
                 commit()
 
@@ -803,8 +807,6 @@ def _run(
         analyse(the_plan.relabel, [*the_plan.checked, *the_plan.todo], the_plan.checks)
         if later:  # kept files another model analyses: from their embeddings where it can
             relabels, todo = split_relabel(store, ref, later) if not opts.rescan else ([], later)
-            if bar is not None:
-                bar.total += len(later)
             analyse(relabels, todo, {})
     except BaseException:
         summary.status = "interrupted"

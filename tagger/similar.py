@@ -21,7 +21,8 @@ import numpy as np
 
 from .embeddings import load_index, nearest, save_index, updated_index
 from .errors import TaggerError
-from .paths import absolute, default_db
+from .genres import GenreMap
+from .paths import absolute, default_db, output_file
 from .results import to_json
 from .store import Store, db_path
 from .tempo import in_range
@@ -32,7 +33,7 @@ class Neighbour:
     """One stored track in the answer."""
 
     path: str
-    genre: str | None
+    genre: str | None  # as every command spells it (``GenreMap.label``)
     similarity: float  # cosine of the two embeddings, 4 decimals
     duration: float | None  # seconds of decoded audio
     bpm: float | None = None  # the stored tempo (None: no steady beat, or not heard yet)
@@ -64,6 +65,7 @@ def similar(
     top: int = 10,
     include_copies: bool = False,
     bpm: tuple[float | None, float | None] | None = None,
+    genre_map: GenreMap | None = None,
 ) -> Similar:
     """The ``top`` most similar stored tracks to ``file``, best first.
 
@@ -76,7 +78,8 @@ def similar(
     With the index a scan keeps beside the database (``update_index``), only
     the index's candidates and the embeddings stored since it was updated are
     compared exactly; a ``bpm`` range, which may leave out most candidates,
-    compares every stored track.
+    compares every stored track.  Genres are spelt as every command spells them
+    (``genre_map``: the config's ``[genres]``; see ``GenreMap.label``).
     """
     from .models import current_embedder
     from .worker import fingerprint
@@ -114,6 +117,7 @@ def similar(
         if r.path in left_out or (bpm is not None and not in_range(r.bpm, bpm))
     ]
     idx, sims = nearest(query, matrix, top, exclude=excluded)
+    label = (genre_map or GenreMap()).label
     return Similar(
         query=path,
         query_duration=duration,
@@ -123,7 +127,11 @@ def similar(
         copies=[r.path for r in copies],
         results=[
             Neighbour(
-                rows[j].path, rows[j].genre, round(float(s), 4), rows[j].duration, rows[j].bpm
+                rows[j].path,
+                label(rows[j].genre) if rows[j].genre else None,
+                round(float(s), 4),
+                rows[j].duration,
+                rows[j].bpm,
             )
             for j, s in zip(idx.tolist(), sims.tolist())
         ],
@@ -256,10 +264,6 @@ def write_m3u(result: Similar, out: str | os.PathLike) -> Path:
         *((r.path, r.duration) for r in result.results),
     ]:
         lines += [f"#EXTINF:{_seconds(duration)},{_entry_title(path)}", path]
-    tmp = out.with_name(f".{out.name}.tmp")
-    try:
+    with output_file(out, "playlist") as tmp:
         tmp.write_text("\n".join(lines) + "\n", encoding="utf-8", errors="surrogateescape")
-        os.replace(tmp, out)
-    except OSError as exc:
-        raise TaggerError(f"cannot write playlist {out}: {exc.strerror}") from None
     return out

@@ -14,7 +14,7 @@ import numpy as np
 
 from tagger.errors import TaggerError
 from tagger.models import KINDS
-from tagger.paths import user_models_dir
+from tagger.paths import output_file, user_models_dir
 
 from . import metrics
 from .cache import load_features
@@ -215,8 +215,11 @@ def plot_confusion(conf: dict, path: str | os.PathLike, title: str) -> Path:
     ax.set_ylabel("true genre")
     ax.set_title(title)
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    try:
+        with output_file(path, "plot") as tmp:
+            fig.savefig(tmp, dpi=120)
+    finally:
+        plt.close(fig)
     return Path(path)
 
 
