@@ -35,6 +35,7 @@ from .errors import (
     EXIT_FINISHED_WITH_ERRORS,
     EXIT_INTERRUPTED,
     EXIT_USAGE,
+    Interrupted,
     TaggerError,
 )
 from .formats import BY_EXTENSION
@@ -555,7 +556,12 @@ def scan(
     )
     if resume and not rescan:
         _usage_error("--resume finishes an interrupted --rescan; give both")
-    summary = run_scan([str(p) for p in paths], db=settings.db, options=options, notify=_err)
+    try:
+        summary = run_scan([str(p) for p in paths], db=settings.db, options=options, notify=_err)
+    except Interrupted as exc:
+        if json_out:  # a script still learns what was done (status "interrupted")
+            _print_json(exc.summary.to_dict())
+        raise
     if json_out:
         _print_json(summary.to_dict())
     elif summary.dry_run:
@@ -696,8 +702,10 @@ def ls_cmd(
     status: Optional[str] = _optional(
         "--status",
         metavar="S",
-        help="Only tracks with this status: ok, abstained (a trained head was unsure: not "
-        "written unless --include-uncertain), truncated, too_short, silent, error, missing.",
+        help="Only tracks with this status: ok, abstained (the model abstained: its top genre "
+        "under its threshold, half for musicnn, the one chosen on held-out tracks for a "
+        "trained head; `uncertain` in --json and --csv; not written unless "
+        "--include-uncertain), truncated, too_short, silent, error, missing.",
     ),
     model: Optional[str] = _optional(
         "--model", "-m", metavar="NAME", help="Only tracks analysed by this model."

@@ -4,6 +4,8 @@ The CLI turns these into one line on stderr and a non-zero exit, never a
 traceback; anything else escaping is a bug and keeps its traceback.
 """
 
+from typing import Any
+
 # The exit codes of every tagger command (README "Exit codes", `tagger --help`).
 EXIT_OK = 0  # done; files that could not be decoded are recorded, not fatal
 EXIT_ERROR = 1  # a user-facing error stated in one line
@@ -23,6 +25,16 @@ class BusyError(TaggerError):
     """Another tagger process holds the database for writing."""
 
     exit_code = EXIT_BUSY
+
+
+class Interrupted(KeyboardInterrupt):
+    """A Ctrl-C that came while a command was under way, with what it had done so far
+    (``summary``: a scan's ``ScanSummary``, status ``interrupted``), so that ``--json``
+    still prints it.  A ``KeyboardInterrupt``: whatever catches that catches this."""
+
+    def __init__(self, summary: Any):
+        super().__init__()
+        self.summary = summary
 
 
 def one_line(exc: BaseException) -> str:

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from .errors import TaggerError
+from .errors import Interrupted, TaggerError
 from .formats import AUDIO_EXTENSIONS, is_audio_name, sniff, sniff_format
 from .inference import Engine
 from .models import ModelRef, resolve, with_precision
@@ -808,11 +808,13 @@ def _run(
         if later:  # kept files another model analyses: from their embeddings where it can
             relabels, todo = split_relabel(store, ref, later) if not opts.rescan else ([], later)
             analyse(relabels, todo, {})
-    except BaseException:
+    except BaseException as exc:
         summary.status = "interrupted"
         if bar is not None:
             bar.leave = False  # cleared, not drawn a second time under the ^C
         runner.kill()
+        if isinstance(exc, KeyboardInterrupt) and not isinstance(exc, Interrupted):
+            raise Interrupted(summary) from None  # what was done, for `scan --json`
         raise
     finally:
         if bar is not None:

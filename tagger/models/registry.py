@@ -312,14 +312,17 @@ def resolve(model: str | os.PathLike | None = None) -> tuple[ModelRef, str | Non
     """
     if model is None:
         name, why = default_kind()
+        ref = resolve(name)[0]
         notice = None
         if name == "musicnn":  # only the fallback is announced; a trained default is chosen
-            notice = (  # two short lines: what runs, then what would do better
+            notice = (  # short lines: what runs, what it can name, what would do better
                 f"notice: using the shipped pretrained musicnn taggers ({why})\n"
+                f"notice: they name {len(ref.genres)} genres and no others "
+                f"(`tagger models` lists them)\n"
                 f"hint: after a scan, `tagger retrain --from-library` learns your library's "
                 f"own genres"
             )
-        return resolve(name)[0], notice
+        return ref, notice
     text = os.fspath(model)
     if text in KINDS:
         ref = _ref_for_kind(text)
