@@ -33,7 +33,6 @@ import sqlite_utils
 
 from .clock import now
 from .errors import BusyError, TaggerError
-from .paths import data_dir
 
 _RECORD = "CREATE TABLE IF NOT EXISTS migrations (name TEXT PRIMARY KEY, applied_at TEXT)"
 
@@ -70,18 +69,9 @@ class Database:
             raise TaggerError(f"cannot open database {self.path}: it is a directory")
         if not create and not self.path.exists():
             raise TaggerError(f"no database at {self.path} (run `tagger scan` first)")
-        folder = self.path.parent
-        if create and not folder.is_dir() and folder != data_dir():
-            # A database named in a folder that does not exist is most likely a typo: making
-            # the folders would hide it.  Only tagger's own data folder is made.
-            raise TaggerError(
-                f"cannot create database {self.path}: no such folder {folder}"
-                if not folder.exists()
-                else f"cannot create database {self.path}: {folder} is not a folder"
-            )
         read_only: str | None = None  # why the database cannot be written, when it cannot
         try:
-            folder.mkdir(parents=True, exist_ok=True)
+            self.path.parent.mkdir(parents=True, exist_ok=True)
             conn = sqlite3.connect(self.path, timeout=30, isolation_level=None)
             conn.execute("PRAGMA busy_timeout = 30000")
             version = conn.execute("PRAGMA user_version").fetchone()[0]

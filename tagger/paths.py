@@ -43,6 +43,25 @@ def default_db(db: str | os.PathLike | None = None) -> Path:
     return data_dir() / "library.db"
 
 
+def database_folder(db: str | os.PathLike) -> None:
+    """Make the folder of the database ``db`` is about to be created in, only where it is
+    tagger's own data folder (the default database's).
+
+    A database named (``--db``, ``$TAGGER_DB``, the config's ``db``) in a folder
+    that does not exist is most likely a typo: making the folders would hide it.
+    """
+    folder = Path(db).parent
+    if folder.is_dir():
+        return
+    if folder == data_dir():
+        folder.mkdir(parents=True, exist_ok=True)  # an error here: ``Database`` says why
+        return
+    why = "is not a folder" if folder.exists() else "does not exist"
+    raise TaggerError(
+        f"cannot create database {printable(db)}: the folder {printable(folder)} {why}"
+    )
+
+
 def user_models_dir() -> Path:
     """Models written by ``tagger retrain``; they take precedence over shipped ones."""
     return data_dir() / "models"

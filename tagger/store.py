@@ -25,6 +25,7 @@ import numpy as np
 from .clock import now
 from .db import Database, Migration
 from .embeddings import pack_embedding, unpack_embeddings
+from .paths import database_folder
 
 if TYPE_CHECKING:
     from .tags import Undo
@@ -294,6 +295,8 @@ class Store(Database):
     def __init__(self, path: str | os.PathLike, create: bool = True, reading: bool = False):
         """Open (or with ``create``, make) the library at ``path``; ``reading``: see
         ``Database``."""
+        if create:
+            database_folder(path)
         super().__init__(path, MIGRATIONS, create=create, reading=reading)
         if (
             TEMPO_AND_VOICE in self.upgraded

@@ -312,17 +312,17 @@ def resolve(model: str | os.PathLike | None = None) -> tuple[ModelRef, str | Non
     """
     if model is None:
         name, why = default_kind()
-        ref = resolve(name)[0]
+        chosen = resolve(name)[0]
         notice = None
         if name == "musicnn":  # only the fallback is announced; a trained default is chosen
             notice = (  # short lines: what runs, what it can name, what would do better
                 f"notice: using the shipped pretrained musicnn taggers ({why})\n"
-                f"notice: they name {len(ref.genres)} genres and no others "
+                f"notice: they name {len(chosen.genres)} genres and no others "
                 f"(`tagger models` lists them)\n"
                 f"hint: after a scan, `tagger retrain --from-library` learns your library's "
                 f"own genres"
             )
-        return ref, notice
+        return chosen, notice
     text = os.fspath(model)
     if text in KINDS:
         ref = _ref_for_kind(text)

@@ -147,12 +147,15 @@ def test_models_says_how_to_choose_the_default_and_points_to_installed_help(isol
     )
 
 
-def test_the_default_model_notice_is_two_short_lines(tmp_path):
+def test_the_default_model_notice_is_three_short_lines(tmp_path):
     f = write_audio(tmp_path / "a.flac", synth_track("drone", 4.0, 22050, seed=1), 22050)
     proc = run_cli("show", f)
     notice = [line for line in proc.stderr.splitlines() if line]
     assert notice[0].startswith("tagger: notice: using the shipped pretrained musicnn taggers (")
-    assert notice[1] == (
+    assert notice[1] == (  # what it can name, then what would do better
+        "tagger: notice: they name 15 genres and no others (`tagger models` lists them)"
+    )
+    assert notice[2] == (
         "tagger: hint: after a scan, `tagger retrain --from-library` learns your library's own "
         "genres"
     )

@@ -77,7 +77,7 @@ def test_a_database_named_in_a_missing_folder_is_refused_the_default_one_made(
     db = tmp_path / "typo" / "lib.db"
     proc = run_cli("scan", empty, "--db", db, check=False)
     assert _one_error_line(proc) == (
-        f"tagger: error: cannot create database {db}: no such folder {db.parent}"
+        f"tagger: error: cannot create database {db}: the folder {db.parent} does not exist"
     )
     assert not db.parent.exists()
     # The default database's own folder (here $TAGGER_HOME) is made for it.
