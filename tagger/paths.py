@@ -181,3 +181,18 @@ def output_file(path: str | os.PathLike, what: str) -> Iterator[Path]:
         with contextlib.suppress(OSError):
             tmp.unlink()
         raise TaggerError(f"cannot write {what} {printable(out)}: {exc.strerror or exc}") from None
+
+
+@contextlib.contextmanager
+def output_folder(path: str | os.PathLike, what: str) -> Iterator[Path]:
+    """The folder ``path``, made if need be, for the block to write ``what`` into (a trained
+    model and its card): an ``OSError`` on the way is one line naming the folder and the
+    operating system's reason (exit 1), as ``output_file`` says it for one file."""
+    folder = Path(path)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        yield folder
+    except OSError as exc:
+        raise TaggerError(
+            f"cannot write {what} into {printable(folder)}: {exc.strerror or exc}"
+        ) from None

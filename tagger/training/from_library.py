@@ -78,6 +78,7 @@ from tagger.errors import TaggerError
 from tagger.genres import same_genre, spelling_key
 from tagger.models import softmax
 from tagger.models.head import SoftmaxHead, album_evidence, album_key
+from tagger.paths import output_folder
 
 from .head import average_heads, choose_threshold, fit_head, head_figures
 from .metrics import ece, fit_temperature
@@ -651,8 +652,8 @@ def install_head(head: SoftmaxHead, card, out: Path) -> None:
     """Write ``<name>.npz`` then its card, each atomically (a scan never sees half a file)."""
     from tagger.models import write_card
 
-    out.mkdir(parents=True, exist_ok=True)
-    tmp = out / f".{card.name}.npz.tmp"
-    head.save(tmp)
-    os.replace(tmp, out / f"{card.name}.npz")
-    write_card(out, card)
+    with output_folder(out, "the model"):
+        tmp = out / f".{card.name}.npz.tmp"
+        head.save(tmp)
+        os.replace(tmp, out / f"{card.name}.npz")
+        write_card(out, card)

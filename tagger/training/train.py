@@ -32,6 +32,7 @@ import numpy as np
 
 from tagger import __version__
 from tagger.models import ModelCard, ModelKind, card_for, write_card
+from tagger.paths import output_folder
 from tagger.runtime import keras_module
 
 from . import metrics
@@ -300,18 +301,18 @@ def install(trained: Trained, out_dir: Path) -> Path:
     from ..inference import RuntimeUnavailable, convert_checked
 
     name = trained.card.name
-    out_dir.mkdir(parents=True, exist_ok=True)
-    tmp = out_dir / f".{name}.tmp.keras"
-    trained.net.save(tmp)
-    keras_file = out_dir / f"{name}.keras"
-    os.replace(tmp, keras_file)
-    probe = np.random.default_rng(0).standard_normal((8, *trained.net.input_shape[1:]))
-    trained.card.details.pop("openvino", None)
-    try:
-        trained.card.details["openvino"] = convert_checked(
-            trained.net, out_dir / f"{name}.xml", [keras_file], probe.astype(np.float32)
-        )
-    except RuntimeUnavailable:
-        pass  # scans run the .keras file on TensorFlow
-    write_card(out_dir, trained.card)
+    with output_folder(out_dir, "the model"):
+        tmp = out_dir / f".{name}.tmp.keras"
+        trained.net.save(tmp)
+        keras_file = out_dir / f"{name}.keras"
+        os.replace(tmp, keras_file)
+        probe = np.random.default_rng(0).standard_normal((8, *trained.net.input_shape[1:]))
+        trained.card.details.pop("openvino", None)
+        try:
+            trained.card.details["openvino"] = convert_checked(
+                trained.net, out_dir / f"{name}.xml", [keras_file], probe.astype(np.float32)
+            )
+        except RuntimeUnavailable:
+            pass  # scans run the .keras file on TensorFlow
+        write_card(out_dir, trained.card)
     return out_dir / f"{name}.keras"

@@ -10,9 +10,11 @@ import signal
 import subprocess
 from pathlib import Path
 
+import numpy as np
 import psutil
 import typer
 from conftest import make_library, rows, run_cli, run_json, spawn, stop_when, store_scan, tagger_cmd
+from soundtracks import store_library
 from test_cli_messages import LIBRARY, stored
 from typer.core import TyperArgument
 
@@ -259,4 +261,21 @@ def test_the_first_scan_notice_says_how_many_genres_the_default_names(tmp_path):
     assert (
         f"tagger: notice: they name {n} genres and no others (`tagger models` lists them)"
         in proc.stderr.splitlines()
+    )
+
+
+def test_a_model_folder_that_cannot_be_written_is_one_line(tmp_path):
+    rng = np.random.default_rng(0)
+    n = 24
+    albums = [f"album{i % 6}" for i in range(n)]
+    genres = [["Rock", "Jazz"][i % 2] for i in range(n)]
+    db = tmp_path / "lib.db"
+    names = [f"t{i:02d}.ogg" for i in range(n)]
+    store_library(tmp_path / "lib", db, names, albums, albums, genres, rng.normal(size=(n, 400)))
+    out = tmp_path / "lib.db" / "models"  # under a file: no folder can be made there
+    args = ("retrain", "--from-library", "--db", db, "--min-tracks", "4", "--out", out)
+    proc = run_cli(*args, check=False)
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr, proc.stderr
+    assert proc.stderr.splitlines()[-1] == (
+        f"tagger: error: cannot write the model into {out}: Not a directory"
     )
