@@ -879,11 +879,7 @@ def show(
     )
     typer.echo(
         f"{printable(file)}  [{ref.name}, {where}]"
-        + (
-            "  (abstained: under the model's threshold; not written unless --include-uncertain)"
-            if pred.uncertain
-            else ""
-        )
+        + ("  (abstained: under the model's threshold)" if pred.uncertain else "")
     )
     for g, p in best:  # spelt as ls, report and write spell it
         typer.echo(f"  {g:<16} {p:6.3f}")

@@ -172,7 +172,7 @@ def test_show_prints_top_three(library):
     # musicnn's genre rule flags a synthetic sound with no clear genre as uncertain
     assert re.search(
         r"\[musicnn, on openvino (bfloat16|float32), fast graph, computed now\]"
-        r"(  \(uncertain: under the model's threshold\))?$",
+        r"(  \(abstained: under the model's threshold\))?$",
         out[0],
     )
     assert len(out) == 5 and out[4].startswith("  tempo: ")  # then tempo and voice
