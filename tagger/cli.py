@@ -572,8 +572,10 @@ def scan(
             if summary.relabelled
             else ""
         )
+        unheard = sum(summary.statuses.get(k, 0) for k in ("too_short", "silent"))
+        no_genre = f" ({unheard} without a genre: too short or silent)" if unheard else ""
         typer.echo(
-            f"{summary.files_seen} audio files: {summary.scanned} analysed, {relabelled}"
+            f"{summary.files_seen} audio files: {summary.scanned} analysed{no_genre}, {relabelled}"
             f"{summary.skipped} unchanged{_retagged(summary.retagged)}{_moved(summary.moved)}, "
             f"{summary.errors} errors, "
             f"{summary.missing} missing  [{summary.model} {summary.model_version} on "
