@@ -115,7 +115,7 @@ def test_help_reads_like_a_unix_tool():
     [
         (["scan"], "Missing argument 'PATH'"),
         (["scan", "--bogus", "x"], "No such option: --bogus"),
-        (["scan", "--backend", "nonsense", "x"], "'nonsense' is not one of 'loky', 'dask'"),
+        (["scan", "--backend", "nonsense", "x"], "--backend must be loky or dask, not 'nonsense'"),
         (["report", "--json", "--csv"], "--json and --csv cannot be used together"),
         (["ls", "--status", "fine"], "--status must be one of ok, abstained, truncated"),
     ],
