@@ -706,8 +706,8 @@ def ls_cmd(
         metavar="S",
         help="Only tracks with this status: ok, abstained (the model abstained: its top genre "
         "under its threshold, half for musicnn, the one chosen on held-out tracks for a "
-        "trained head; `uncertain` in --json and --csv; not written unless "
-        "--include-uncertain), truncated, too_short, silent, error, missing.",
+        "trained head; not written unless --include-uncertain), truncated, too_short, "
+        "silent, error, missing.",
     ),
     model: Optional[str] = _optional(
         "--model", "-m", metavar="NAME", help="Only tracks analysed by this model."
