@@ -282,3 +282,20 @@ def test_a_model_folder_that_cannot_be_written_is_one_line(tmp_path):
     assert proc.stderr.splitlines()[-1] == (
         f"tagger: error: cannot write the model into {out}: Not a directory"
     )
+
+
+def test_similar_spells_genres_as_ls_and_says_why_a_playlist_cannot_be_written(tmp_path):
+    rng = np.random.default_rng(1)
+    db = tmp_path / "lib.db"
+    names = [f"t{i}.ogg" for i in range(4)]
+    files = store_library(
+        tmp_path / "lib", db, names, ["a"] * 4, ["A"] * 4, [None] * 4, rng.normal(size=(4, 400))
+    )
+    found = run_json("similar", files[0], "--db", db)
+    assert [r["genre"] for r in found["results"]] == ["Ambient"] * 3  # stored as "ambient"
+    assert {t["genre"] for t in run_json("ls", "--db", db)} == {"Ambient"}
+    m3u = tmp_path / "no" / "x.m3u"
+    proc = run_cli("similar", files[0], "--db", db, "--m3u", m3u, check=False)
+    assert _one_error_line(proc) == (
+        f"tagger: error: cannot write playlist {m3u}: No such file or directory"
+    )
