@@ -540,6 +540,7 @@ def scan(
     if opts.dry_run:
         return _dry_run(texts, default_db(db), ref, opts, engine, say)
     store = Store(default_db(db))
+    done: ScanSummary | None = None
     try:
         with store.writer_lock():
             opts = resumable(store, opts, say)
@@ -586,9 +587,16 @@ def scan(
             # the index `tagger similar` searches
             update_index(store, changed=summary.embeddings_changed)
             if opts.write is not None and summary.files_seen:
+                done = summary  # what an interrupted --write-tags reports
                 summary.tags = write_tags(
                     texts, options=opts.write, scan_id=summary.scan_id, store=store
                 )
+    except KeyboardInterrupt as exc:  # before the analysis (walk, plan) or in --write-tags
+        if isinstance(exc, Interrupted):
+            raise
+        so_far = done or ScanSummary(0, str(store.path), ref.name, ref.version)
+        so_far.status = "interrupted"
+        raise Interrupted(so_far) from None
     finally:
         store.close()
     return summary
