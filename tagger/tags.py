@@ -48,7 +48,7 @@ from dataclasses import dataclass
 from typing import Any, BinaryIO, Protocol
 
 from .errors import TagError
-from .formats import BY_NAME, Format, sniff
+from .formats import BY_NAME, FORMATS, Format, sniff
 from .payload import Demuxed, Unsafe, check, demuxed, digest_ranges
 from .tagedit import GENRE, Field, TagFamily, field_of
 
@@ -59,6 +59,7 @@ __all__ = [
     "Temps",
     "Undo",
     "Unsafe",
+    "field_values",
     "file_digest",
     "give_mtime_back",
     "plan",
@@ -70,12 +71,16 @@ __all__ = [
     "restore_bytes",
     "restore_field",
     "same_field",
+    "same_value",
     "write_genres",
 ]
 
 _PAGE = 4096
 # Keys of a field that describe layout (padding, sizes), not the genre itself.
 _LAYOUT = {"padding", "length", "size", "tag", "free", "fill", "declared", "udta", "values"}
+# Where each family's raw field keeps its entries, as [position, hex] pairs.
+_ENTRIES = ("frames", "pairs", "items", "descriptors")
+_FAMILIES = {f.family.name: f.family for f in FORMATS if f.family is not None}
 # The journal keeps the original bytes of the region an edit changed up to this size; a larger
 # change (an Ogg file whose pages were renumbered) is undone by putting the field back, which
 # the write checks gives back every byte before it counts.
@@ -137,6 +142,18 @@ class FileTags:
     title: str | None = None
     album_artist: str | None = None
     compilation: bool = False
+
+    def columns(self) -> dict[str, Any]:
+        """What these tags give a track's row (``store.TAG_COLUMNS``): the genres joined by
+        ``"; "``, the text fields a scan records; kept wherever a file's tags are read again
+        (a scan, an undo), so the row holds the file's own tags, never tagger's undone ones."""
+        return {
+            "tag_genre": "; ".join(self.genres) or None,
+            "album": self.album,
+            "artist": self.artist,
+            "album_artist": self.album_artist,
+            "compilation": self.compilation,
+        }
 
 
 def read_file_tags(path: str | os.PathLike, fmt: str | None = None) -> FileTags:
@@ -612,7 +629,16 @@ def restore_field(
     sep: str = "; ",
     temps: Temps | None = None,
 ) -> None:
-    """Put back the raw genre field ``read_field``/``write_genres`` returned, exactly."""
+    """Put back the raw genre field ``read_field``/``write_genres`` returned, exactly.
+
+    In a file another program re-saved since, the field's entries go back
+    among that program's (where they were, as near as its order allows) and
+    its changes stay; a tag container the write created is removed only when
+    it holds nothing else.  An ID3 tag re-saved in another version gets the
+    field's values in a frame of its own version.  Verified like a write:
+    the audio is untouched and the field reads back with its old values (its
+    exact entries, where the tag's version is the journaled one).
+    """
 
     def change(f: BinaryIO, tag_format: Format) -> Field:
         if field.get("family") != tag_format.tag_family:
@@ -625,7 +651,7 @@ def restore_field(
 
     def expect(f: BinaryIO, tag_format: Format) -> str | None:
         now = _family(tag_format).read(f, tag_format, field_of(field))
-        if same_field(now, field):
+        if same_field(now, field) or _put_back(now, field):
             return None
         return f"not restored: the {field_of(field)} did not read back"
 
@@ -689,3 +715,40 @@ def same_field(a: Field, b: Field) -> bool:
     return {k: v for k, v in a.items() if k not in _LAYOUT} == {
         k: v for k, v in b.items() if k not in _LAYOUT
     }
+
+
+def _entries(field: Field) -> list[str]:
+    """The field's frames, pairs, items or descriptors as bytes (hex), their places aside."""
+    return [h for key in _ENTRIES for _, h in field.get(key, [])]
+
+
+def field_values(field: Field) -> list[str] | None:
+    """The values a raw field holds, decoded from its bytes (None: they cannot be told)."""
+    family = _FAMILIES.get(str(field.get("family")))
+    return family.genres_of(field) if family is not None else None
+
+
+def same_value(a: Field, b: Field) -> bool:
+    """True when two raw fields of one file hold the same values.
+
+    This, not the bytes, tells whether something else changed a field tagger
+    wrote: another tagger re-saving the file (mutagen re-encodes an ID3 text
+    frame, ends it with a NUL, moves an MP4 item or a Vorbis pair when it adds
+    another) keeps the field's value though its bytes or place change.  A
+    field whose bytes cannot be decoded is compared by its bytes (places aside).
+    """
+    if a.get("family") != b.get("family") or field_of(a) != field_of(b):
+        return False
+    va, vb = field_values(a), field_values(b)
+    if va is not None and vb is not None:
+        return va == vb
+    return bool(a.get("exists")) == bool(b.get("exists")) and _entries(a) == _entries(b)
+
+
+def _put_back(now: Field, field: Field) -> bool:
+    """Whether ``restore_field`` gave ``field`` back: its values, and its exact entries unless
+    the tag's version changed since (an ID3 tag re-saved as another version holds the values
+    in frames of its own version)."""
+    if not same_value(now, field):
+        return False
+    return now.get("version") != field.get("version") or _entries(now) == _entries(field)

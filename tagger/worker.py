@@ -200,9 +200,8 @@ def read_tags(result: TrackResult) -> None:
         tags = read_file_tags(result.path, result.format)
     except TagError:
         return  # an unreadable tag block does not make the audio unusable
-    result.tag_genre = "; ".join(tags.genres) or None
-    result.album, result.artist = tags.album, tags.artist
-    result.album_artist, result.compilation = tags.album_artist, tags.compilation
+    for name, value in tags.columns().items():
+        setattr(result, name, value)
 
 
 def analyse_files(

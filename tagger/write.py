@@ -77,12 +77,13 @@ from .tags import (
     give_mtime_back,
     plan,
     read_field,
+    read_file_tags,
     read_genres,
     read_values,
     refusal,
     restore_bytes,
     restore_field,
-    same_field,
+    same_value,
     write_genres,
 )
 
@@ -642,15 +643,18 @@ class UndoSummary(_Tally):
 
 
 def _changed_since(entries: list[dict], current: dict) -> bool:
-    """True when the file's genre field is neither what tagger wrote last nor what was there.
+    """True when the file's field holds neither the value tagger wrote last nor the one that
+    was there before tagger.
 
-    A write killed before it was marked done is 'pending' with no written field:
-    the file then holds either the old field or the new one, both tagger's.
+    Values, not bytes, decide (``same_value``): another tagger re-saving the
+    file re-encodes or moves the field without changing it.  A write killed
+    before it was marked done is 'pending' with no written field: the file then
+    holds either the old field or the new one, both tagger's.
     """
     last = entries[-1]
-    if last["new_field"] is not None:
-        return not same_field(current, last["new_field"])
-    return False
+    if last["new_field"] is None or same_value(current, last["new_field"]):
+        return False
+    return not same_value(current, entries[0]["old_field"])
 
 
 def undo(
@@ -698,7 +702,6 @@ def undo(
                     name
                     for name, now_field in now_fields.items()
                     if _changed_since(groups[name], now_field)
-                    and not same_field(now_field, groups[name][0]["old_field"])
                 ]
                 if changed and not force:
                     summary.changed_since += 1
@@ -712,20 +715,18 @@ def undo(
                     continue
                 try:
                     exact = _give_bytes_back(path, entries, history.temps)
-                    if not exact:
+                    if not exact:  # changed by something else since: field by field
                         for group in reversed(list(groups.values())):  # newest field first
-                            field = group[0]["old_field"]
-                            if field is not None:
-                                restore_field(path, field, temps=history.temps)
-                            elif read_genres(path) != group[0]["old_values"]:
-                                # journaled before raw fields were kept (genres only)
-                                write_genres(path, group[0]["old_values"], temps=history.temps)
+                            _restore(path, group, history.temps)
                     # Every byte the original's: so is the modification time.
                     if entries[0]["undo"] is not None:
                         give_mtime_back(path, entries[0]["undo"], verified=exact)
+                    own_tags = read_file_tags(path).columns()
                 except TagError as exc:
                     summary.fail(path, str(exc), change)
                     continue
+                # The row takes the file's own tags as they are now: a scan since the write
+                # read tagger's genre there, which must not count as the user's.
                 history.mark_undone(
                     ids,
                     track_update={
@@ -733,12 +734,26 @@ def undo(
                         **_stat_fields(path),
                         "written_genre": None,
                         "written_at": None,
+                        **own_tags,
                     },
                 )
                 summary.restored += 1
     finally:
         store.close()
     return summary
+
+
+def _restore(path: str, group: list[dict], temps: Temps) -> None:
+    """Put one field back as it was before tagger's first write of it, in a file something
+    else changed since; a field that holds that value already (whatever its bytes) is left
+    as the other program saved it."""
+    field = group[0]["old_field"]
+    if field is not None:
+        if not same_value(read_field(path, None, field_of(field)), field):
+            restore_field(path, field, temps=temps)
+    elif read_genres(path) != group[0]["old_values"]:
+        # journaled before raw fields were kept (genres only)
+        write_genres(path, group[0]["old_values"], temps=temps)
 
 
 def _by_field(entries: list[dict]) -> dict[str, list[dict]]:

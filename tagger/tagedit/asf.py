@@ -144,8 +144,8 @@ def _change(f: BinaryIO, key: str, genres: list[str] | None, restore: Field | No
         new_desc = kept[:at] + [_descriptor(key, g) for g in genres or []] + kept[at:]
     body = len(new_desc).to_bytes(2, "little") + b"".join(new_desc)
     new_children = list(children)
-    if restore is not None and not restore["exists"]:
-        if ecd is not None:
+    if restore is not None and not restore["exists"] and not new_desc:
+        if ecd is not None:  # created by the write, and nothing else was added since
             new_children.pop(ecd)
     elif ecd is None:
         new_children.append(_object(_ASF_EXT_CONTENT, body))

@@ -236,11 +236,24 @@ def _split_text(frame: bytes, at: int) -> tuple[str, list[str]] | None:
     codec = ("latin-1", "utf-16", "utf-16-be", "utf-8")[enc] if enc < 4 else None
     if codec is None:
         return None
-    sep = b"\x00\x00" if enc in (1, 2) else b"\x00"
     try:
-        return codec, [v.decode(codec) for v in text.split(sep) if v]
+        return codec, [v.decode(codec) for v in _values(text, 2 if enc in (1, 2) else 1) if v]
     except UnicodeDecodeError:
         return None
+
+
+def _values(text: bytes, width: int) -> list[bytes]:
+    """A text frame's values, split at its NUL separators (two aligned bytes in UTF-16: a
+    ``l\x00`` before the terminator ``\x00\x00`` that mutagen writes is no separator)."""
+    if width == 1:
+        return text.split(b"\x00")
+    out, start = [], 0
+    for i in range(0, len(text) - 1, 2):
+        if text[i : i + 2] == b"\x00\x00":
+            out.append(text[start:i])
+            start = i + 2
+    out.append(text[start:])
+    return out
 
 
 def genre_indices(tag: Tag, field: str = GENRE) -> list[int]:
@@ -557,13 +570,14 @@ class ID3Family(TagFamily):
         return raw
 
     def restore(self, f: BinaryIO, fmt: Format, field: Field, sep: str) -> None:
-        """Put back the field ``write`` returned, exactly; remove a tag the write created."""
+        """Put back the field ``write`` returned, exactly; remove a tag the write created (when
+        it holds nothing else: another program may have added frames since)."""
         place = _Place(f, fmt)
         name = field_of(field)
-        if not field["exists"]:
-            place.write(None)
-            return
         container = place.read()
+        if not field["exists"]:
+            _remove_created(place, container, name)
+            return
         if container is None:
             raise TagError("the ID3 tag tagger wrote is gone")
         tag_len = tag_size(container[:10]) or len(container)
@@ -575,14 +589,40 @@ class ID3Family(TagFamily):
             tag = parse(container[:tag_len])
         except Unsupported as exc:
             raise TagError(f"cannot restore the genre: {exc}") from None
-        if "values" in field:  # converted without a copy of the tag: the values, not the bytes
-            values = field["values"]
-            frames = [genre_frame(tag, values, sep, None, name)] if values else []
-            positions = None
-        else:
-            frames = [bytes.fromhex(h) for _, h in field["frames"]]
-            positions = [i for i, _ in field["frames"]]
-        place.write(render(replace_genre(tag, frames, positions, name), field["size"]) + rest)
+        frames = [bytes.fromhex(h) for _, h in field.get("frames", [])]
+        places = [i for i, _ in field.get("frames", [])]
+        values = field.get("values")
+        if values is None and tag.version != field["version"]:
+            # Re-saved in another version since (beets and Picard save v2.4 unless told):
+            # the values, in a frame of the tag's own version.
+            values = self._genres_in(field)
+            if values is None:
+                raise TagError(
+                    f"cannot restore the {name}: the ID3 tag is now v2.{tag.version}, and its "
+                    f"old v2.{field['version']} frame cannot be read"
+                )
+            places = places[:1]
+        if values is not None:  # converted without a copy of the tag: the values, not the bytes
+            same_header = _header_len(field["version"]) == _header_len(tag.version)
+            old_frame = frames[0] if frames and same_header else None  # its text encoding
+            frames = [genre_frame(tag, values, sep, old_frame, name)] if values else []
+        place.write(render(replace_genre(tag, frames, places or None, name), field["size"]) + rest)
+
+
+def _remove_created(place: _Place, container: bytes | None, name: str) -> None:
+    """Undo a write that created the tag: the tag goes, unless it holds other frames now (a
+    title another program added since), which stay, in a tag without the field's frames."""
+    if container is None:
+        return
+    tag_len = tag_size(container[:10]) or len(container)
+    try:
+        tag = parse(container[:tag_len])
+    except Unsupported:
+        tag = None
+    if tag is None or len(genre_indices(tag, name)) == len(tag.frames):
+        place.write(None)
+        return
+    place.write(render(replace_genre(tag, [], None, name), tag.size) + container[tag_len:])
 
 
 FAMILY = ID3Family()

@@ -182,9 +182,15 @@ class MP4Family(TagFamily):
         )
 
     def restore(self, f: BinaryIO, fmt: Format, field: Field, sep: str = "; ") -> None:
-        """Put back the items ``write`` returned; remove the ``meta`` (and ``udta``) it created."""
+        """Put back the items ``write`` returned; remove the ``meta`` (and ``udta``) it created,
+        when it holds nothing else."""
+        name = field_of(field)
         if not field["exists"]:
-            _remove_created(f, keep_udta=field.get("udta", True))
+            items = _scan(f, name)[2]
+            if all(any(_is_key(it, k) for k in _keys(name)) for it in items):
+                _remove_created(f, keep_udta=field.get("udta", True))
+            else:  # another program added items since: they stay, in the list tagger made
+                _change(f, lambda kept, at: kept, None, name)
             return
 
         def put_back(kept: list[bytes], at: int) -> list[bytes]:
@@ -192,7 +198,7 @@ class MP4Family(TagFamily):
                 kept.insert(min(i, len(kept)), bytes.fromhex(h))
             return kept
 
-        _change(f, put_back, field, field_of(field))
+        _change(f, put_back, field, name)
 
 
 def _change(f: BinaryIO, items_for, restore: Field | None, name: str = GENRE) -> Field:
@@ -237,6 +243,7 @@ def _remove_created(f: BinaryIO, keep_udta: bool) -> None:
         meta = atoms.path(b"moov", b"udta", b"meta")[-1]
     except KeyError:
         raise TagError("the MP4 tag tagger wrote is gone") from None
+    keep_udta = keep_udta or len(udta[-1].children or []) > 1  # udta holds more now
     gone, parents = (meta, udta) if keep_udta else (udta[-1], udta[:-1])
     delete_bytes(f, gone.length, gone.offset)
     _mutagen("update_parents")(f, parents, -gone.length)

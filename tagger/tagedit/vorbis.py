@@ -412,15 +412,17 @@ class VorbisFamily(TagFamily):
         return _ogg_change(f, edit, None, field)
 
     def restore(self, f: BinaryIO, fmt: Format, field: Field, sep: str = "; ") -> None:
-        """Put back the pairs ``write`` returned, at their positions; remove a block it created."""
+        """Put back the pairs ``write`` returned, at their positions; remove a block it created
+        (when it holds no other pair)."""
         framing = _framing(f, fmt)
         name = field_of(field)
 
         def edit(block: bytes | None) -> bytes | None:
-            if not field["exists"]:
-                if fmt.container == "flac":
+            if not field["exists"]:  # the block goes, unless another program added pairs since
+                stripped = _edit_pairs(block, None, [], framing, name)
+                if fmt.container == "flac" and not _split(stripped)[1]:
                     return None
-                return _edit_pairs(block, None, [], framing, name)
+                return stripped
             return _edit_pairs(block, None, field["pairs"], framing, name)
 
         if fmt.container == "flac":
