@@ -325,7 +325,7 @@ def _print_write(summary: WriteSummary, changes: bool) -> None:
         f"tags: {'would write' if summary.dry_run else 'wrote'} {summary.to_write}, "
         f"kept existing {summary.kept_existing}, already set {summary.already_set}, "
         f"low confidence {summary.low_confidence}, uncertain {summary.uncertain}, "
-        f"errors {summary.errors}"
+        f"errors {summary.errors}{', stopped by Ctrl-C' if summary.interrupted else ''}"
     )
     _print_failures(summary.error_files)
 
@@ -622,15 +622,31 @@ def write(
     a scan holds the database.  Exits 4 when some files could not (with
     --dry-run: would not) be written.
     """
-    from .write import WriteOptions
+    from .write import WriteInterrupted, WriteOptions, undo_command
     from .write import write_tags as run_write
 
     settings = _settings(given)
-    summary = run_write(
-        [str(p) for p in paths] if paths else None,
-        db=settings.db,
-        options=WriteOptions.from_settings(settings, given.dry_run, include_uncertain),
-    )
+    try:
+        summary = run_write(
+            [str(p) for p in paths] if paths else None,
+            db=settings.db,
+            options=WriteOptions.from_settings(settings, given.dry_run, include_uncertain),
+            show_progress=not json_out,
+        )
+    except WriteInterrupted as stop:  # what it wrote, and how to put it back; then exit 130
+        summary = stop.summary
+        if json_out:
+            _print_json(summary.to_dict())
+        else:
+            _print_write(summary, changes=True)
+        written = [c.path for c in summary.changes if c.writes]
+        if written and not summary.dry_run:
+            db = given.settings.get("db")
+            _err(
+                f"interrupted after writing {_count(len(written), 'file')} (listed above); "
+                f"`{undo_command(written, str(db) if db else None)}` puts them back"
+            )
+        raise KeyboardInterrupt from None
     if json_out:
         _print_json(summary.to_dict())
     else:

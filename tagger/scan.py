@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import sys
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
@@ -28,6 +27,7 @@ from .models import ModelRef, resolve, with_precision
 from .models.head import HeadModel, embedder_of
 from .paths import absolute, default_db, is_under, printable, unreadable
 from .pool import Runner, insecure_scheduler, make_runner, run_chunks
+from .progress import progress
 from .relabel import relabel, replaced_notice, split_relabel
 from .results import FileError, to_json
 from .similar import update_index
@@ -589,7 +589,11 @@ def scan(
             if opts.write is not None and summary.files_seen:
                 done = summary  # what an interrupted --write-tags reports
                 summary.tags = write_tags(
-                    texts, options=opts.write, scan_id=summary.scan_id, store=store
+                    texts,
+                    options=opts.write,
+                    scan_id=summary.scan_id,
+                    store=store,
+                    show_progress=opts.progress,
                 )
     except KeyboardInterrupt as exc:  # before the analysis (walk, plan) or in --write-tags
         if isinstance(exc, Interrupted):
@@ -781,7 +785,7 @@ def _run(
         nonlocal bar
         if bar is None:
             total = len(the_plan.todo) + len(the_plan.checked) + len(the_plan.relabel)
-            bar = _progress(total, opts.progress, initial=n)
+            bar = progress(total, opts.progress, "scanning", initial=n)
         else:
             bar.update(n)
         return bar
@@ -839,79 +843,3 @@ def _run(
         finally:  # even when the database cannot be written (disk full)
             runner.close()
     return summary
-
-
-class LineProgress:
-    """Progress where stderr is not a terminal (a log, cron, a pipe): a plain line at a
-    steady pace, at most one every ``every`` seconds and one at the end, never a carriage
-    return.  The interface of the tqdm bar the scan drives (``update``, ``set_postfix``,
-    ``close``, ``leave``)."""
-
-    EVERY = 30.0
-
-    def __init__(
-        self,
-        total: int,
-        initial: int = 0,
-        every: float = EVERY,
-        clock: Callable[[], float] = time.monotonic,
-        out: Any = None,
-    ):
-        self.total, self.n, self.initial, self.errors = total, initial, initial, 0
-        self.every, self.clock, self.out = every, clock, out
-        self.started = self.last = clock()
-        self.leave = True  # False: a Ctrl-C, whose line is the last one
-
-    def update(self, n: int) -> None:
-        self.n += n
-        if self.clock() - self.last >= self.every:
-            self._line()
-
-    def set_postfix(self, errors: int = 0, refresh: bool = False) -> None:
-        self.errors = errors
-
-    def close(self) -> None:
-        if self.leave:
-            self._line()
-
-    def _line(self) -> None:
-        self.last = now = self.clock()
-        # The rate of this run only: files done before it (a resumed scan's) took no time here.
-        rate = (self.n - self.initial) / max(now - self.started, 1e-9)
-        speed = f", {rate:.2f} files/s" if self.n > self.initial else ""
-        left = (
-            f", {_duration((self.total - self.n) / rate)} left"
-            if rate and self.n < self.total
-            else ""
-        )
-        share = 100 * self.n // max(self.total, 1)
-        print(
-            f"scanning: {self.n}/{self.total} files ({share}%), {self.errors} errors{speed}{left}",
-            file=self.out or sys.stderr,
-            flush=True,
-        )
-
-
-def _duration(seconds: float) -> str:
-    """``45 s``, ``12 min``, ``3.5 h``."""
-    if seconds < 90:
-        return f"{seconds:.0f} s"
-    if seconds < 5400:
-        return f"{seconds / 60:.0f} min"
-    return f"{seconds / 3600:.1f} h"
-
-
-def _progress(total: int, enabled: bool, initial: int = 0):
-    from tqdm import tqdm
-
-    if enabled and not sys.stderr.isatty():  # a log: lines, not carriage-return updates
-        return LineProgress(total, initial)
-    return tqdm(
-        total=total,
-        initial=initial,
-        unit="file",
-        desc="scanning",
-        disable=None if enabled else True,
-        dynamic_ncols=True,
-        file=sys.stderr,
-    )

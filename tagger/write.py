@@ -56,7 +56,7 @@ import contextlib
 import functools
 import os
 import shlex
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -68,6 +68,7 @@ from .formats import BY_NAME
 from .genres import GenreMap
 from .paths import absolute, default_db, is_under, printable
 from .payload import audio_fingerprint
+from .progress import progress
 from .results import Action, FileError, to_json
 from .store import History, Store, TrackRow
 from .tagedit import field_of
@@ -243,6 +244,12 @@ class WriteSummary(_Tally):
     changes: list[Change] = field(default_factory=list)
     error_files: list[FileError] = field(default_factory=list)
     albums: list[AlbumChoice] = field(default_factory=list)  # with ``album`` only
+    interrupted: bool = False  # a Ctrl-C stopped it: ``changes`` holds the files reached
+
+    @property
+    def written_changes(self) -> list[Change]:
+        """The files written, each with the fields it got (with ``dry_run``: would get)."""
+        return [c for c in self.changes if c.writes]
 
     def add(self, change: Change) -> None:
         self.changes.append(change)
@@ -256,6 +263,15 @@ class WriteSummary(_Tally):
         if self.dry_run:
             return sum(c.writes for c in self.changes)
         return self.written
+
+
+class WriteInterrupted(KeyboardInterrupt):
+    """A Ctrl-C stopped ``write_tags``: ``summary`` holds what it did up to there (every file
+    it wrote is written and journaled; the field in hand when it stopped is *interrupted*)."""
+
+    def __init__(self, summary: WriteSummary):
+        super().__init__()
+        self.summary = summary
 
 
 def proposal(
@@ -386,6 +402,15 @@ def _shell_word(path: str) -> str:
         return "$'" + "".join(escaped) + "'"
 
 
+def undo_command(paths: list[str], db: str | None = None, most: int = 10) -> str:
+    """The command that puts back the writes of ``paths`` (naming them when ``most`` or
+    fewer), for a write that was interrupted."""
+    words = ["tagger", "undo", *(["--db", _shell_word(db)] if db else [])]
+    if len(paths) > most:
+        return " ".join([*words, "FILE..."])
+    return " ".join([*words, *map(_shell_word, paths)])
+
+
 def audio_changed(row: TrackRow) -> str | None:
     """Why the stored result of ``row`` is not of the file's audio any more (None: it is).
 
@@ -444,13 +469,21 @@ def write_tags(
     options: WriteOptions | None = None,
     scan_id: int | None = None,
     store: Store | None = None,
+    show_progress: bool = False,
 ) -> WriteSummary:
     """Write stored genres (and the other ``fields``) into files under ``paths`` (all analysed
-    tracks if None)."""
+    tracks if None).
+
+    ``show_progress``: a bar on stderr (plain lines when it is not a terminal,
+    ``tagger.progress``).  A Ctrl-C raises ``WriteInterrupted``, which holds
+    the summary of what was done up to there.
+    """
     opts = options or WriteOptions()
     own = store is None
     store = store or Store(default_db(db), create=False)
     summary = WriteSummary(dry_run=opts.dry_run)
+    bar = None
+    inflight: list[Any] = []  # the change being written, and the fields written so far
     try:
         roots = _roots(paths, store.known())
         # A dry run changes nothing, so it needs no writer lock: it may run
@@ -464,7 +497,9 @@ def write_tags(
             ]
             albums = _albums(present, rows, opts, summary) if opts.album else {}
             history = store.history
-            for row in rows:
+            bar = progress(len(rows), show_progress, "checking" if opts.dry_run else "writing")
+            for row in _ticking(rows, bar, summary):
+                inflight.clear()
                 summary.considered += 1
                 path = row.path
                 album = albums.get(path)
@@ -496,6 +531,7 @@ def write_tags(
                     summary.fail(path, str(exc))
                     continue
                 summary.add(change)
+                inflight[:] = [change, set()]
                 if not change.writes:
                     continue
                 change.scan_id = scan_id if scan_id is not None else row.scan_id
@@ -533,6 +569,7 @@ def write_tags(
                         except TagError as exc:
                             summary.fail(path, str(exc), change)
                             break
+                        inflight[1].add(name)
                     continue
                 done = 0
                 for name, before, values in writes:
@@ -575,13 +612,42 @@ def write_tags(
                         new_field=new_field,
                         track_update={"path": path, **_stat_fields(path), **written},
                     )
+                    inflight[1].add(name)
                     done += 1
                 if done:  # the file changed (a field that failed after it is listed)
                     summary.written += 1
+    except KeyboardInterrupt:
+        summary.interrupted = True
+        if inflight:
+            _stopped(inflight[0], inflight[1])
+        if bar is not None:
+            bar.leave = False  # cleared: the lines of what was done follow
+        raise WriteInterrupted(summary) from None
     finally:
+        if bar is not None:
+            bar.close()
         if own:
             store.close()
     return summary
+
+
+def _ticking(rows: list[TrackRow], bar: Any, summary: WriteSummary) -> Iterator[TrackRow]:
+    """``rows``, moving the progress ``bar`` on as each one is done."""
+    for row in rows:
+        yield row
+        bar.set_postfix(errors=summary.errors, refresh=False)
+        bar.update(1)
+
+
+def _stopped(change: Change, written: set[str]) -> None:
+    """A Ctrl-C came while ``change``'s file was in hand: its fields not ``written`` yet are
+    *interrupted*, not written (one whose file had already changed is journaled *pending*,
+    and the next command that writes the database tells by the file's digest)."""
+    if change.action is Action.WRITE and "genre" not in written:
+        change.action = Action.INTERRUPTED
+    for other in change.fields:
+        if other.action is Action.WRITE and other.field not in written:
+            other.action = Action.INTERRUPTED
 
 
 def _albums(

@@ -48,7 +48,7 @@ def test_progress_for_a_log_is_a_line_at_a_steady_pace():
     finish meanwhile, one at the end, none after a Ctrl-C (a clock the test moves)."""
     import io
 
-    from tagger.scan import LineProgress
+    from tagger.progress import LineProgress
 
     t = [0.0]
     out = io.StringIO()
@@ -78,7 +78,7 @@ def test_a_resumed_scans_progress_rates_only_its_own_files():
     """Files a resumed scan found done took no time in this run: the rate counts the rest."""
     import io
 
-    from tagger.scan import LineProgress
+    from tagger.progress import LineProgress
 
     t = [0.0]
     out = io.StringIO()
