@@ -670,8 +670,11 @@ def undo(
 ) -> None:
     """Put back the genre fields tagger wrote, byte for byte.
 
-    A file whose genre was changed by something else since is left alone unless
-    --force.  Exits 4 when some files could not be restored.
+    A file another program re-saved since keeps that program's changes and gets
+    back the fields tagger wrote, when they still hold what tagger wrote.  A
+    file whose genre (or BPM) was changed by something else since is left
+    alone unless --force.  Exits 4 when some files were not restored (left
+    alone, or failed; with --dry-run: would not be).
     """
     from .write import undo as run_undo
 
@@ -700,7 +703,12 @@ def undo(
             f"{_count(summary.errors, 'error')}"
         )
         _print_failures(summary.error_files, limit=None)
-    _exit_if_failed(summary.errors)
+    if summary.changed_since:
+        _err(
+            f"{_count(summary.changed_since, 'file')} left as they are (changed since tagger "
+            "wrote them, listed above); `tagger undo --force` restores them anyway"
+        )
+    _exit_if_failed(summary.errors + summary.changed_since)  # some files not restored: 4
 
 
 @command("ls")

@@ -1,0 +1,283 @@
+"""``tagger undo`` after other taggers, and a ``tagger write`` stopped with Ctrl-C, through the
+real CLI on real files: files as Picard, beets and mutagen leave them (``tagfiles``), their
+tags re-saved by mutagen between the write and the undo, checked at the raw level
+(``rawtags``); the database's record of each file's own tags after an undo."""
+
+from __future__ import annotations
+
+import os
+import shlex
+import shutil
+import signal
+import sqlite3
+import subprocess
+import time
+from pathlib import Path
+
+import mutagen
+import pytest
+from conftest import run_cli, run_json, rows, store_scan, tagger_cmd
+from mutagen import id3
+from rawtags import _vorbis_sections, diff, snapshot, without_genre
+from tagfiles import make_files
+
+from tagger.formats import sniff
+from tagger.models import TrackPrediction
+from tagger.payload import audio_fingerprint
+from tagger.tags import read_values
+from tagger.training.synth import synth_track, write_audio
+from tagger.worker import TrackResult
+
+TITLE = "Re-saved Elsewhere"
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory) -> dict[str, Path]:
+    return make_files(tmp_path_factory.mktemp("taggers"))
+
+
+def _store(db: Path, paths: list[Path], genre: str = "Classical", bpm: float = 80.0) -> None:
+    """The files stored as a scan stores them (their audio fingerprints included), each heard
+    as ``genre`` at ``bpm``."""
+    results = []
+    for p in paths:
+        st = p.stat()
+        fmt = sniff(str(p))
+        assert fmt is not None
+        results.append(
+            TrackResult(
+                str(p),
+                st.st_size,
+                st.st_mtime,
+                "test",
+                "1",
+                format=fmt.name,
+                duration=1.0,
+                bpm=bpm,
+                audio=audio_fingerprint(p),
+                prediction=TrackPrediction(genre, 0.9, {genre: 0.9, "Rock": 0.1}),
+            )
+        )
+    store_scan(db, results)
+
+
+def _retitle(path: Path, id3_version: int | None) -> None:
+    """Another mutagen-based tagger (Picard, beets) changes only the title and saves the
+    whole tag its own way (``id3_version``: the ID3 version it saves, as Picard's and beets'
+    settings choose)."""
+    f = mutagen.File(path)
+    if isinstance(f.tags, id3.ID3):
+        f.tags.add(id3.TIT2(encoding=3, text=TITLE))
+        f.save(v2_version=id3_version or 4)
+        return
+    key = {"MP4": "\xa9nam", "ASF": "Title"}.get(type(f).__name__, "title")
+    f[key] = TITLE
+    f.save()
+
+
+def _others(snap: dict) -> dict:
+    """A raw snapshot without the genre and BPM fields."""
+    return without_genre(without_genre(snap), "bpm")
+
+
+def _fields(snap: dict) -> list:
+    """The genre and BPM as stored, raw: ID3 frames, Vorbis pairs, MP4 items, ASF attributes."""
+    out: list = [f for t in snap["id3v2"] for f in t["frames"] if f[0] in ("TCON", "TBPM")]
+    for v in _vorbis_sections(snap):
+        out += [p for p in v["pairs"] if p.split("=", 1)[0].upper() in ("GENRE", "BPM")]
+    out += [i for i in snap.get("mp4", {}).get("items", []) if i[0] in ("\xa9gen", "tmpo")]
+    for attrs in snap.get("asf", {}).get("attributes", {}).values():
+        out += [a for a in attrs if a[0] in ("WM/Genre", "WM/BeatsPerMinute")]
+    return out
+
+
+# (the file as a tagger left it, the ID3 version the other tagger re-saves it as)
+RESAVED = [
+    ("mp3-v23-v1", 3),  # Picard set to ID3v2.3: its UTF-16 TCON gains a terminator
+    ("mp3-v23-v1", 4),  # beets' default: the v2.3 tag becomes v2.4
+    ("mp3-v24", 4),
+    ("flac", None),  # the GENRE and BPM pairs move when mutagen rewrites the block
+    ("opus", None),
+    ("vorbis", None),
+    ("m4a", None),  # mutagen sorts the items
+    ("wma", None),
+]
+
+
+@pytest.mark.parametrize(("kind", "version"), RESAVED)
+def test_undo_after_another_tagger_resaved_the_file_keeps_its_change(
+    files, tmp_path, kind, version
+):
+    path = tmp_path / files[kind].name
+    shutil.copy(files[kind], path)
+    before, audio = snapshot(path), audio_fingerprint(path)
+    genre, bpm = read_values(path, "genre"), read_values(path, "bpm")
+    db = tmp_path / "lib.db"
+    _store(db, [path])
+    run_cli("write", "--db", db, "--fields", "genre,bpm", "--overwrite")
+    assert read_values(path, "genre") == ["Classical"] and read_values(path, "bpm") == ["80"]
+
+    _retitle(path, version)
+    resaved = snapshot(path)
+    assert read_values(path, "genre") == ["Classical"]  # what tagger wrote, bytes aside
+
+    proc = run_cli("undo", "--db", db, "--json")
+    assert proc.returncode == 0
+    undone = run_json("undo", "--db", db)  # a second undo finds nothing
+    assert undone["restored"] == 0 and undone["changes"] == []
+    assert read_values(path, "genre") == genre and read_values(path, "bpm") == bpm
+    assert read_values(path, "title") == [TITLE]
+    after = snapshot(path)
+    assert not diff(_others(resaved), _others(after))  # the other tagger's tags, raw
+    if version in (None, before["id3v2"][0]["version"][1] if before["id3v2"] else None):
+        assert _fields(after) == _fields(before)  # the very frames, pairs, items
+    assert after["audio"] == before["audio"] and audio_fingerprint(path) == audio
+
+
+@pytest.mark.parametrize("ext", [".mp3", ".flac", ".m4a"])
+def test_undo_keeps_what_another_tagger_added_to_a_tag_tagger_created(tmp_path, ext):
+    """A file without tags: tagger's write creates the tag, then another tagger adds a title
+    to it; undo takes out the genre and keeps the tag with the title."""
+    path = write_audio(tmp_path / f"bare{ext}", synth_track("bells", 1.0, 22050, 1), 22050)
+    if mutagen.File(path).tags:
+        mutagen.File(path).delete()
+    assert read_values(path, "genre") == []
+    db = tmp_path / "lib.db"
+    _store(db, [path])
+    run_cli("write", "--db", db)
+    _retitle(path, 3)
+    assert run_json("undo", "--db", db)["restored"] == 1
+    assert read_values(path, "genre") == [] and read_values(path, "title") == [TITLE]
+
+
+def test_undo_leaves_a_field_changed_by_hand_and_exits_4_naming_it(files, tmp_path):
+    """Undo's verdict is the field's value: a BPM set by hand is a change (the file is left
+    alone, the field named, exit 4), a title is not."""
+    paths = []
+    for kind in ("flac", "mp3-v23-v1"):
+        paths.append(tmp_path / files[kind].name)
+        shutil.copy(files[kind], paths[-1])
+    db = tmp_path / "lib.db"
+    _store(db, paths)
+    run_cli("write", "--db", db, "--fields", "genre,bpm", "--overwrite")
+    f = mutagen.File(paths[0])
+    f["bpm"] = "100"
+    f.save()
+    proc = run_cli("undo", "--db", db, "--json", check=False)
+    assert proc.returncode == 4
+    summary = __import__("json").loads(proc.stdout)
+    assert summary["restored"] == 1 and summary["changed_since"] == 1
+    left = [c for c in summary["changes"] if c["action"] == "changed since"]
+    assert [c["path"] for c in left] == [str(paths[0])]
+    assert left[0]["reason"].startswith("its bpm was changed by something else")
+    assert "undo --force" in proc.stderr
+    assert read_values(paths[0], "bpm") == ["100"]
+    text = run_cli("undo", "--db", db, check=False)
+    assert text.returncode == 4 and f"left alone {paths[0]}: its bpm was changed" in text.stdout
+    dry = run_cli("undo", "--db", db, "--dry-run", check=False)
+    assert dry.returncode == 4  # as the undo would
+    assert run_cli("undo", "--db", db, "--force").returncode == 0
+
+
+@pytest.mark.slow
+def test_undo_gives_the_database_the_files_own_tags_back(library, tmp_path):
+    """The trial's run: scan, write, scan --rescan (which reads tagger's genres from the
+    files), undo: the rows hold the files' own tags again, and the report's agreement counts
+    only those."""
+    music = tmp_path / "M3"
+    music.mkdir()
+    for name in ("track0.mp3", "track1.flac", "track4.m4a"):
+        shutil.copy(library / name, music / name)
+    f = mutagen.File(music / "track1.flac")
+    f["genre"] = "Orchestral"
+    f.save()
+    originals = {p.name: p.read_bytes() for p in music.iterdir()}
+    db = tmp_path / "e.db"
+    run_cli("scan", "--db", db, "--model", "musicnn", music)
+    own = {Path(r["path"]).name: r["tag_genre"] for r in rows(db)}
+    assert own == {"track0.mp3": None, "track1.flac": "Orchestral", "track4.m4a": None}
+    run_cli("write", "--db", db, "--overwrite", "--include-uncertain", music)
+    run_cli("scan", "--db", db, "--model", "musicnn", "--rescan", music)
+    assert all(r["tag_genre"] for r in rows(db))  # the rescan read tagger's genres
+    run_cli("undo", "--db", db)
+    assert {p.name: p.read_bytes() for p in music.iterdir()} == originals
+    assert {Path(r["path"]).name: r["tag_genre"] for r in rows(db)} == own
+    assert run_json("report", "--db", db)["agreement"]["compared"] == 1
+    run_cli("scan", "--db", db, "--model", "musicnn", music)  # nothing to correct
+    assert {Path(r["path"]).name: r["tag_genre"] for r in rows(db)} == own
+
+
+def _journal(db: Path, status: str) -> int:
+    try:
+        conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=30)
+        try:
+            sql = "SELECT COUNT(*) FROM tag_history WHERE status = ?"
+            return int(conn.execute(sql, [status]).fetchone()[0])
+        finally:
+            conn.close()
+    except sqlite3.OperationalError:
+        return 0  # the write holds the database for a moment
+
+
+def test_a_write_stopped_with_ctrl_c_lists_what_it_wrote_and_how_to_undo_it(tmp_path):
+    """The write is stopped where it cannot go on by itself: the last file is a FIFO that no
+    one writes to, whose opening blocks; the signal is sent once the journal holds every file
+    before it as written (an event, not a guess at how long the write takes)."""
+    music = tmp_path / "Music"
+    music.mkdir()
+    paths = [
+        write_audio(music / f"{i:02d}.flac", synth_track("bells", 1.0, 22050, i), 22050)
+        for i in range(4)
+    ]
+    db = tmp_path / "lib.db"
+    _store(db, paths)
+    originals = {p: p.read_bytes() for p in paths[:-1]}
+    last = paths[-1]
+    last.unlink()
+    os.mkfifo(last)  # the write blocks opening it, until the Ctrl-C
+
+    proc = subprocess.Popen(
+        [*tagger_cmd(), "write", "--db", str(db)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 600  # a bound, not a timing: the event ends the wait
+        while _journal(db, "written") < len(originals):
+            assert proc.poll() is None, proc.communicate()
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=600)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 130, err
+    lines = out.splitlines()
+    for p in originals:
+        assert f"write {p}: (none) -> Classical" in lines
+    assert lines[-1].startswith("tags: wrote 3, ") and lines[-1].endswith(", stopped by Ctrl-C")
+    err_lines = err.splitlines()
+    assert err_lines[-1].startswith("tagger: interrupted; everything finished so far is saved")
+    hint = next(line for line in err_lines if "interrupted after writing 3 files" in line)
+    command = shlex.split(hint.split("`")[1])
+    assert command[:4] == ["tagger", "undo", "--db", str(db)]
+    assert sorted(command[4:]) == sorted(map(str, originals))
+    assert all(read_values(p, "genre") == ["Classical"] for p in originals)
+    run_cli(*command[1:])
+    assert all(p.read_bytes() == data for p, data in originals.items())
+
+
+def test_write_shows_progress_as_lines_when_stderr_is_a_log(tmp_path):
+    paths = [
+        write_audio(tmp_path / f"{i}.flac", synth_track("bells", 1.0, 22050, i), 22050)
+        for i in range(2)
+    ]
+    db = tmp_path / "lib.db"
+    _store(db, paths)
+    proc = run_cli("write", "--db", db)
+    assert "writing: 2/2 files (100%), 0 errors" in proc.stderr
+    dry = run_cli("write", "--db", db, "--dry-run", "--overwrite")
+    assert "checking: 2/2 files (100%), 0 errors" in dry.stderr
+    assert "writing:" not in run_cli("write", "--db", db, "--json").stderr
