@@ -664,7 +664,8 @@ def undo(
     ),
     force: bool = _switch(
         "--force",
-        help="Also restore files whose genre was changed by something else after tagger wrote it.",
+        help="Also restore files whose genre or BPM was changed by something else after "
+        "tagger wrote it.",
     ),
     json_out: bool = JsonOption,
 ) -> None:
@@ -705,8 +706,8 @@ def undo(
         _print_failures(summary.error_files, limit=None)
     if summary.changed_since:
         _err(
-            f"{_count(summary.changed_since, 'file')} left as they are (changed since tagger "
-            "wrote them, listed above); `tagger undo --force` restores them anyway"
+            f"not restored: {_count(summary.changed_since, 'file')} changed by something else "
+            "since tagger's write (listed above); `tagger undo --force` restores anyway"
         )
     _exit_if_failed(summary.errors + summary.changed_since)  # some files not restored: 4
 

@@ -12,6 +12,7 @@ EXIT_ERROR = 1  # a user-facing error stated in one line
 EXIT_USAGE = 2  # bad usage: unknown option, missing argument, bad value
 EXIT_BUSY = 3  # the database is in use by another tagger process
 EXIT_FINISHED_WITH_ERRORS = 4  # write/undo (or scan --write-tags) finished, some files failed
+# (or, for undo, were left alone: changed since tagger wrote them)
 EXIT_INTERRUPTED = 130  # Ctrl-C; everything finished so far is saved
 
 

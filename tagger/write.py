@@ -45,9 +45,12 @@ with the same reasons; it changes no file and journals nothing.
 has not undone yet (``tags.restore_field``: byte for byte where the format
 allows, removing a tag the write created), and the file's modification time
 when every byte is the original's, and marks those entries undone; a
-second undo finds nothing to do.  A file whose genre field is no longer what
-tagger wrote was changed by something else since: it is left alone, with
-that reason, unless ``force``.
+second undo finds nothing to do; the track's row takes the file's own tags
+as they are then.  Whether something else changed a field since is told by
+its value (``tags.same_value``), not its bytes: another tagger re-saving the
+file keeps the value tagger wrote, and its changes stay.  A file whose field
+holds another value was changed by something else since: it is left alone,
+with that reason, unless ``force``.
 """
 
 from __future__ import annotations

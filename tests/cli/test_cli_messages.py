@@ -62,13 +62,19 @@ def test_undo_counts_in_words_and_says_left_alone_once(tmp_path):
     audio = mutagen.File(one)
     audio["genre"] = "Changed By Hand"
     audio.save()
-    lines = run_cli("undo", "--db", db).stdout.splitlines()
+    proc = run_cli("undo", "--db", db, check=False)
+    assert proc.returncode == 4  # a file not restored: finished with errors
+    lines = proc.stdout.splitlines()
     assert (
         f"left alone {one}: its genre was changed by something else after tagger wrote it "
         "(--force restores anyway)" in lines
     )
     assert all(line.count("left alone") <= 1 for line in lines)
     assert lines[-1] == "1 file restored, 1 changed since tagger wrote them (left alone), 0 errors"
+    assert proc.stderr == (
+        "tagger: not restored: 1 file changed by something else since tagger's write (listed "
+        "above); `tagger undo --force` restores anyway\n"
+    )
 
 
 def test_ls_matches_spellings_as_retrain_does_and_hints_at_near_genres(tmp_path):

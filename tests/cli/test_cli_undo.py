@@ -5,6 +5,7 @@ tags re-saved by mutagen between the write and the undo, checked at the raw leve
 
 from __future__ import annotations
 
+import json
 import os
 import shlex
 import shutil
@@ -16,7 +17,7 @@ from pathlib import Path
 
 import mutagen
 import pytest
-from conftest import run_cli, run_json, rows, store_scan, tagger_cmd
+from conftest import rows, run_cli, run_json, store_scan, tagger_cmd
 from mutagen import id3
 from rawtags import _vorbis_sections, diff, snapshot, without_genre
 from tagfiles import make_files
@@ -165,7 +166,7 @@ def test_undo_leaves_a_field_changed_by_hand_and_exits_4_naming_it(files, tmp_pa
     f.save()
     proc = run_cli("undo", "--db", db, "--json", check=False)
     assert proc.returncode == 4
-    summary = __import__("json").loads(proc.stdout)
+    summary = json.loads(proc.stdout)
     assert summary["restored"] == 1 and summary["changed_since"] == 1
     left = [c for c in summary["changes"] if c["action"] == "changed since"]
     assert [c["path"] for c in left] == [str(paths[0])]
