@@ -686,6 +686,7 @@ def undo(
         scan_id=scan,
         dry_run=dry_run,
         force=force,
+        show_progress=not json_out,
     )
     if json_out:
         _print_json(summary.to_dict())

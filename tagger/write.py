@@ -61,7 +61,7 @@ import os
 import shlex
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
 
 from .albums import AlbumGenre, AlbumTrack, album_genres
 from .clock import now
@@ -90,6 +90,8 @@ from .tags import (
     same_value,
     write_genres,
 )
+
+T = TypeVar("T")
 
 
 @dataclass
@@ -634,10 +636,10 @@ def write_tags(
     return summary
 
 
-def _ticking(rows: list[TrackRow], bar: Any, summary: WriteSummary) -> Iterator[TrackRow]:
-    """``rows``, moving the progress ``bar`` on as each one is done."""
-    for row in rows:
-        yield row
+def _ticking(items: list[T], bar: Any, summary: _Tally) -> Iterator[T]:
+    """``items``, moving the progress ``bar`` on as each one is done."""
+    for item in items:
+        yield item
         bar.set_postfix(errors=summary.errors, refresh=False)
         bar.update(1)
 
@@ -732,25 +734,27 @@ def undo(
     scan_id: int | None = None,
     dry_run: bool = False,
     force: bool = False,
+    show_progress: bool = False,
 ) -> UndoSummary:
     """Restore the fields (genre, bpm) journaled before tagger's writes (``tagger undo``).
 
     The raw field is put back exactly (same frames, pairs, encodings, version;
     a tag container the write created is removed).  A file whose genre was
     changed by something else after tagger wrote it is left alone, and said so,
-    unless ``force``.
+    unless ``force``.  ``show_progress``: a bar on stderr, as ``write_tags``.
     """
     store = Store(default_db(db), create=False)
     summary = UndoSummary(dry_run=dry_run)
+    bar = None
     try:
         roots = _roots(paths, store.known())
         if scan_id is not None and not any(s["id"] == scan_id for s in store.scans()):
             raise TaggerError(f"no scan #{scan_id} in {store.path} (see `tagger report`)")
         with store.writer_lock() if not dry_run else contextlib.nullcontext():
             history = store.history
-            for path, entries in history.undoable(scan_id).items():
-                if not _selected(path, roots):
-                    continue
+            todo = [(p, e) for p, e in history.undoable(scan_id).items() if _selected(p, roots)]
+            bar = progress(len(todo), show_progress, "checking" if dry_run else "restoring")
+            for path, entries in _ticking(todo, bar, summary):
                 groups = _by_field(entries)  # each field's entries, oldest first
                 shown = "genre" if "genre" in groups else next(iter(groups))
                 original = groups[shown][0]["old_values"]
@@ -807,7 +811,13 @@ def undo(
                     },
                 )
                 summary.restored += 1
+    except KeyboardInterrupt:
+        if bar is not None:
+            bar.leave = False  # cleared: the line that says what resumes follows
+        raise
     finally:
+        if bar is not None:
+            bar.close()
         store.close()
     return summary
 

@@ -270,7 +270,7 @@ def test_a_write_stopped_with_ctrl_c_lists_what_it_wrote_and_how_to_undo_it(tmp_
     assert all(p.read_bytes() == data for p, data in originals.items())
 
 
-def test_write_shows_progress_as_lines_when_stderr_is_a_log(tmp_path):
+def test_write_and_undo_show_progress_as_lines_when_stderr_is_a_log(tmp_path):
     paths = [
         write_audio(tmp_path / f"{i}.flac", synth_track("bells", 1.0, 22050, i), 22050)
         for i in range(2)
@@ -282,3 +282,4 @@ def test_write_shows_progress_as_lines_when_stderr_is_a_log(tmp_path):
     dry = run_cli("write", "--db", db, "--dry-run", "--overwrite")
     assert "checking: 2/2 files (100%), 0 errors" in dry.stderr
     assert "writing:" not in run_cli("write", "--db", db, "--json").stderr
+    assert "restoring: 2/2 files (100%), 0 errors" in run_cli("undo", "--db", db).stderr
