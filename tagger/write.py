@@ -76,6 +76,7 @@ from .results import Action, FileError, to_json
 from .store import History, Store, TrackRow
 from .tagedit import field_of
 from .tags import (
+    FileTags,
     TagError,
     Temps,
     give_mtime_back,
@@ -250,11 +251,6 @@ class WriteSummary(_Tally):
     error_files: list[FileError] = field(default_factory=list)
     albums: list[AlbumChoice] = field(default_factory=list)  # with ``album`` only
     interrupted: bool = False  # a Ctrl-C stopped it: ``changes`` holds the files reached
-
-    @property
-    def written_changes(self) -> list[Change]:
-        """The files written, each with the fields it got (with ``dry_run``: would get)."""
-        return [c for c in self.changes if c.writes]
 
     def add(self, change: Change) -> None:
         self.changes.append(change)
@@ -794,10 +790,13 @@ def undo(
                     # Every byte the original's: so is the modification time.
                     if entries[0]["undo"] is not None:
                         give_mtime_back(path, entries[0]["undo"], verified=exact)
-                    own_tags = read_file_tags(path).columns()
                 except TagError as exc:
                     summary.fail(path, str(exc), change)
                     continue
+                try:
+                    own_tags = read_file_tags(path).columns()
+                except TagError:  # as a scan records a file whose tags it cannot read: none
+                    own_tags = FileTags([]).columns()
                 # The row takes the file's own tags as they are now: a scan since the write
                 # read tagger's genre there, which must not count as the user's.
                 history.mark_undone(
