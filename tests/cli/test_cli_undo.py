@@ -152,27 +152,31 @@ def test_undo_keeps_what_another_tagger_added_to_a_tag_tagger_created(tmp_path, 
 
 
 def test_undo_leaves_a_field_changed_by_hand_and_exits_4_naming_it(files, tmp_path):
-    """Undo's verdict is the field's value: a BPM set by hand is a change (the file is left
-    alone, the field named, exit 4), a title is not."""
+    """Undo's verdict is the field's value: a BPM or a genre set by hand is a change (the
+    file is left alone, that field named, exit 4), a title is not, nor a BPM pair that only
+    moved when the genre was changed."""
     paths = []
-    for kind in ("flac", "mp3-v23-v1"):
+    for kind in ("flac", "opus", "mp3-v23-v1"):
         paths.append(tmp_path / files[kind].name)
         shutil.copy(files[kind], paths[-1])
     db = tmp_path / "lib.db"
     _store(db, paths)
     run_cli("write", "--db", db, "--fields", "genre,bpm", "--overwrite")
-    f = mutagen.File(paths[0])
-    f["bpm"] = "100"
-    f.save()
+    for path, key, value in ((paths[0], "bpm", "100"), (paths[1], "genre", "Chamber Pop")):
+        f = mutagen.File(path)
+        f[key] = value
+        f.save()
+    _retitle(paths[2], 3)
     proc = run_cli("undo", "--db", db, "--json", check=False)
     assert proc.returncode == 4
     summary = json.loads(proc.stdout)
-    assert summary["restored"] == 1 and summary["changed_since"] == 1
-    left = [c for c in summary["changes"] if c["action"] == "changed since"]
-    assert [c["path"] for c in left] == [str(paths[0])]
-    assert left[0]["reason"].startswith("its bpm was changed by something else")
+    assert summary["restored"] == 1 and summary["changed_since"] == 2
+    left = {c["path"]: c["reason"] for c in summary["changes"] if c["action"] == "changed since"}
+    assert sorted(left) == sorted(map(str, paths[:2]))
+    assert left[str(paths[0])].startswith("its bpm was changed by something else")
+    assert left[str(paths[1])].startswith("its genre was changed by something else")
     assert "undo --force" in proc.stderr
-    assert read_values(paths[0], "bpm") == ["100"]
+    assert read_values(paths[0], "bpm") == ["100"] and read_values(paths[1], "bpm") == ["80"]
     text = run_cli("undo", "--db", db, check=False)
     assert text.returncode == 4 and f"left alone {paths[0]}: its bpm was changed" in text.stdout
     dry = run_cli("undo", "--db", db, "--dry-run", check=False)
