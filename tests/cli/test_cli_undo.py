@@ -133,6 +133,7 @@ def test_undo_after_another_tagger_resaved_the_file_keeps_its_change(
     if version in (None, before["id3v2"][0]["version"][1] if before["id3v2"] else None):
         assert _fields(after) == _fields(before)  # the very frames, pairs, items
     assert after["audio"] == before["audio"] and audio_fingerprint(path) == audio
+    assert rows(db)[0]["tag_genre"] == ("; ".join(genre) or None)  # the file's own, again
 
 
 @pytest.mark.parametrize("ext", [".mp3", ".flac", ".m4a"])
