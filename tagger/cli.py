@@ -48,7 +48,7 @@ from .voice import VOICES
 if TYPE_CHECKING:
     from .results import FileError
     from .scan import ScanSummary
-    from .write import AlbumChoice, Change, FieldChange, WriteSummary
+    from .write import AlbumChoice, Change, FieldChange, UndoSummary, WriteSummary
 
 EXIT_CODES_HELP = (
     f"Exit codes: 0 done (files that cannot be decoded are recorded, not fatal); "
@@ -622,7 +622,7 @@ def write(
     a scan holds the database.  Exits 4 when some files could not (with
     --dry-run: would not) be written.
     """
-    from .write import WriteInterrupted, WriteOptions, undo_command
+    from .write import Interrupted, WriteOptions, WriteSummary, undo_command
     from .write import write_tags as run_write
 
     settings = _settings(given)
@@ -633,7 +633,8 @@ def write(
             options=WriteOptions.from_settings(settings, given.dry_run, include_uncertain),
             show_progress=not json_out,
         )
-    except WriteInterrupted as stop:  # what it wrote, and how to put it back; then exit 130
+    except Interrupted as stop:  # what it wrote, and how to put it back; then exit 130
+        assert isinstance(stop.summary, WriteSummary)
         summary = stop.summary
         if json_out:
             _print_json(summary.to_dict())
@@ -677,40 +678,53 @@ def undo(
     alone unless --force.  Exits 4 when some files were not restored (left
     alone, or failed; with --dry-run: would not be).
     """
+    from .write import Interrupted, UndoSummary
     from .write import undo as run_undo
 
     settings = _settings(given)
-    summary = run_undo(
-        [str(p) for p in paths] if paths else None,
-        db=settings.db,
-        scan_id=scan,
-        dry_run=dry_run,
-        force=force,
-        show_progress=not json_out,
-    )
-    if json_out:
-        _print_json(summary.to_dict())
-    else:
-        for c in summary.changes:
-            if c.action is Action.CHANGED_SINCE:
-                typer.echo(f"left alone {printable(c.path)}: {c.reason}")
-            elif c.action is Action.RESTORE:  # failures are listed below, on stderr
-                typer.echo(
-                    f"{'would restore' if dry_run else 'restored'} "
-                    f"{printable(c.path)}: {_genres(c.current)} -> {_genres(c.restore)}"
-                )
-        typer.echo(
-            f"{_count(summary.to_restore, 'file')} {'to restore' if dry_run else 'restored'}, "
-            f"{summary.changed_since} changed since tagger wrote them (left alone), "
-            f"{_count(summary.errors, 'error')}"
+    try:
+        summary = run_undo(
+            [str(p) for p in paths] if paths else None,
+            db=settings.db,
+            scan_id=scan,
+            dry_run=dry_run,
+            force=force,
+            show_progress=not json_out,
         )
-        _print_failures(summary.error_files, limit=None)
+    except Interrupted as stop:  # what it restored so far; then exit 130
+        assert isinstance(stop.summary, UndoSummary)
+        _print_undo(stop.summary, json_out)
+        raise KeyboardInterrupt from None
+    _print_undo(summary, json_out)
     if summary.changed_since:
         _err(
             f"not restored: {_count(summary.changed_since, 'file')} changed by something else "
             "since tagger's write (listed above); `tagger undo --force` restores anyway"
         )
     _exit_if_failed(summary.errors + summary.changed_since)  # some files not restored: 4
+
+
+def _print_undo(summary: UndoSummary, json_out: bool) -> None:
+    """Per file what undo did (or would), then one line of counts; failures on stderr."""
+    if json_out:
+        _print_json(summary.to_dict())
+        return
+    dry_run = summary.dry_run
+    for c in summary.changes:
+        if c.action is Action.CHANGED_SINCE:
+            typer.echo(f"left alone {printable(c.path)}: {c.reason}")
+        elif c.action is Action.RESTORE:  # failures are listed below, on stderr
+            typer.echo(
+                f"{'would restore' if dry_run else 'restored'} "
+                f"{printable(c.path)}: {_genres(c.current)} -> {_genres(c.restore)}"
+            )
+    typer.echo(
+        f"{_count(summary.to_restore, 'file')} {'to restore' if dry_run else 'restored'}, "
+        f"{summary.changed_since} changed since tagger wrote them (left alone), "
+        f"{_count(summary.errors, 'error')}"
+        f"{', stopped by Ctrl-C' if summary.interrupted else ''}"
+    )
+    _print_failures(summary.error_files, limit=None)
 
 
 @command("ls")

@@ -26,7 +26,7 @@ class Action(enum.StrEnum):
     NO_VALUE = "no value"  # nothing to write: no tempo was heard (no steady beat)
     NOT_ASKED = "not asked"  # the genre is not among the fields written (``--fields bpm``)
     ERROR = "error"  # the file could not be read, written or restored; see error_files
-    INTERRUPTED = "interrupted"  # a Ctrl-C stopped the write before this field was written
+    INTERRUPTED = "interrupted"  # a Ctrl-C came before this field was written (or restored)
     RESTORE = "restore"  # undo puts the journaled field back
     CHANGED_SINCE = "changed since"  # undo leaves alone a genre changed by something else
 

@@ -266,11 +266,12 @@ class WriteSummary(_Tally):
         return self.written
 
 
-class WriteInterrupted(KeyboardInterrupt):
-    """A Ctrl-C stopped ``write_tags``: ``summary`` holds what it did up to there (every file
-    it wrote is written and journaled; the field in hand when it stopped is *interrupted*)."""
+class Interrupted(KeyboardInterrupt):
+    """A Ctrl-C stopped ``write_tags`` or ``undo``: ``summary`` holds what it did up to there
+    (every file it wrote or restored is so, and journaled; the one in hand when it stopped
+    is *interrupted*)."""
 
-    def __init__(self, summary: WriteSummary):
+    def __init__(self, summary: WriteSummary | UndoSummary):
         super().__init__()
         self.summary = summary
 
@@ -476,7 +477,7 @@ def write_tags(
     tracks if None).
 
     ``show_progress``: a bar on stderr (plain lines when it is not a terminal,
-    ``tagger.progress``).  A Ctrl-C raises ``WriteInterrupted``, which holds
+    ``tagger.progress``).  A Ctrl-C raises ``Interrupted``, which holds
     the summary of what was done up to there.
     """
     opts = options or WriteOptions()
@@ -623,7 +624,7 @@ def write_tags(
             _stopped(inflight[0], inflight[1])
         if bar is not None:
             bar.leave = False  # cleared: the lines of what was done follow
-        raise WriteInterrupted(summary) from None
+        raise Interrupted(summary) from None
     finally:
         if bar is not None:
             bar.close()
@@ -702,6 +703,7 @@ class UndoSummary(_Tally):
     dry_run: bool = False
     changes: list[Restore] = field(default_factory=list)
     error_files: list[FileError] = field(default_factory=list)
+    interrupted: bool = False  # a Ctrl-C stopped it: ``changes`` holds the files reached
 
     @property
     def to_restore(self) -> int:
@@ -737,11 +739,13 @@ def undo(
     The raw field is put back exactly (same frames, pairs, encodings, version;
     a tag container the write created is removed).  A file whose genre was
     changed by something else after tagger wrote it is left alone, and said so,
-    unless ``force``.  ``show_progress``: a bar on stderr, as ``write_tags``.
+    unless ``force``.  ``show_progress``: a bar on stderr, as ``write_tags``; a
+    Ctrl-C raises ``Interrupted`` with the summary so far.
     """
     store = Store(default_db(db), create=False)
     summary = UndoSummary(dry_run=dry_run)
     bar = None
+    inflight: list[Restore] = []  # the file being restored
     try:
         roots = _roots(paths, store.known())
         if scan_id is not None and not any(s["id"] == scan_id for s in store.scans()):
@@ -751,6 +755,7 @@ def undo(
             todo = [(p, e) for p, e in history.undoable(scan_id).items() if _selected(p, roots)]
             bar = progress(len(todo), show_progress, "checking" if dry_run else "restoring")
             for path, entries in _ticking(todo, bar, summary):
+                inflight.clear()
                 groups = _by_field(entries)  # each field's entries, oldest first
                 shown = "genre" if "genre" in groups else next(iter(groups))
                 original = groups[shown][0]["old_values"]
@@ -767,6 +772,8 @@ def undo(
                     continue
                 change = Restore(path, current, original, fields=list(groups))
                 summary.changes.append(change)
+                if not dry_run:
+                    inflight[:] = [change]
                 changed = [
                     name
                     for name, now_field in now_fields.items()
@@ -810,10 +817,15 @@ def undo(
                     },
                 )
                 summary.restored += 1
+                inflight.clear()
     except KeyboardInterrupt:
+        summary.interrupted = True
+        for change in inflight:  # not marked undone: the next undo finishes it
+            if change.action is Action.RESTORE:
+                change.action = Action.INTERRUPTED
         if bar is not None:
-            bar.leave = False  # cleared: the line that says what resumes follows
-        raise
+            bar.leave = False  # cleared: the lines of what was done follow
+        raise Interrupted(summary) from None
     finally:
         if bar is not None:
             bar.close()

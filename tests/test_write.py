@@ -88,4 +88,12 @@ def test_an_undo_record_gives_its_reason_only_when_it_leaves_a_file_alone():
     d = s.to_dict()
     assert list(d["changes"][0]) == ["path", "current", "restore", "action"]
     assert d["changes"][1]["reason"] == "changed" and d["changes"][1]["action"] == "changed since"
-    assert list(d) == ["restored", "changed_since", "errors", "dry_run", "changes", "error_files"]
+    assert list(d) == [
+        "restored",
+        "changed_since",
+        "errors",
+        "dry_run",
+        "changes",
+        "error_files",
+        "interrupted",
+    ]

@@ -213,6 +213,28 @@ def test_undo_gives_the_database_the_files_own_tags_back(library, tmp_path):
     assert {Path(r["path"]).name: r["tag_genre"] for r in rows(db)} == own
 
 
+def _stopped(db: Path, args: list, status: str, count: int) -> tuple[str, str]:
+    """Run ``tagger ARGS`` until the journal holds ``count`` entries of ``status`` (the
+    command is then blocked opening a FIFO), Ctrl-C it; its stdout and stderr, exit 130."""
+    proc = subprocess.Popen(
+        [*tagger_cmd(), *map(str, args)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    try:
+        deadline = time.monotonic() + 600  # a bound, not a timing: the event ends the wait
+        while _journal(db, status) < count:
+            assert proc.poll() is None, proc.communicate()
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=600)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 130, err
+    assert err.splitlines()[-1].startswith("tagger: interrupted; everything finished so far")
+    return out, err
+
+
 def _journal(db: Path, status: str) -> int:
     try:
         conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=30)
@@ -242,37 +264,42 @@ def test_a_write_stopped_with_ctrl_c_lists_what_it_wrote_and_how_to_undo_it(tmp_
     last.unlink()
     os.mkfifo(last)  # the write blocks opening it, until the Ctrl-C
 
-    proc = subprocess.Popen(
-        [*tagger_cmd(), "write", "--db", str(db)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        deadline = time.monotonic() + 600  # a bound, not a timing: the event ends the wait
-        while _journal(db, "written") < len(originals):
-            assert proc.poll() is None, proc.communicate()
-            assert time.monotonic() < deadline
-            time.sleep(0.05)
-        proc.send_signal(signal.SIGINT)
-        out, err = proc.communicate(timeout=600)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-    assert proc.returncode == 130, err
+    out, err = _stopped(db, ["write", "--db", db], "written", len(originals))
     lines = out.splitlines()
     for p in originals:
         assert f"write {p}: (none) -> Classical" in lines
     assert lines[-1].startswith("tags: wrote 3, ") and lines[-1].endswith(", stopped by Ctrl-C")
-    err_lines = err.splitlines()
-    assert err_lines[-1].startswith("tagger: interrupted; everything finished so far is saved")
-    hint = next(line for line in err_lines if "interrupted after writing 3 files" in line)
+    hint = next(line for line in err.splitlines() if "interrupted after writing 3 files" in line)
     command = shlex.split(hint.split("`")[1])
     assert command[:4] == ["tagger", "undo", "--db", str(db)]
     assert sorted(command[4:]) == sorted(map(str, originals))
     assert all(read_values(p, "genre") == ["Classical"] for p in originals)
     run_cli(*command[1:])
     assert all(p.read_bytes() == data for p, data in originals.items())
+
+
+def test_an_undo_stopped_with_ctrl_c_lists_what_it_restored(tmp_path):
+    """As the write above: the undo blocks opening the last file journaled, now a FIFO."""
+    paths = [
+        write_audio(tmp_path / f"{i}.flac", synth_track("bells", 1.0, 22050, i), 22050)
+        for i in range(4)
+    ]
+    originals = {p: p.read_bytes() for p in paths}
+    db = tmp_path / "lib.db"
+    _store(db, paths)
+    run_cli("write", "--db", db)
+    paths[-1].unlink()
+    os.mkfifo(paths[-1])
+    out, _ = _stopped(db, ["undo", "--db", db], "undone", 3)
+    lines = out.splitlines()
+    assert [line for line in lines if line.startswith("restored ")] == [
+        f"restored {p}: Classical -> (none)" for p in paths[:-1]
+    ]
+    assert lines[-1] == (
+        "3 files restored, 0 changed since tagger wrote them (left alone), 0 errors, "
+        "stopped by Ctrl-C"
+    )
+    assert all(p.read_bytes() == originals[p] for p in paths[:-1])
 
 
 def test_write_and_undo_show_progress_as_lines_when_stderr_is_a_log(tmp_path):
