@@ -49,7 +49,8 @@ def build_combined(
     ``prune`` leaves out the nets' dead filters (``prune_dead_filters``): the
     same outputs at 2.6x fewer multiply-adds.  ``prune=False`` is the graph
     exactly as the checkpoints hold it.  ``quiet`` > 0 also leaves out the
-    filters that cannot move their channel by that much (the fast graph).
+    filters that cannot move their channel by that much and folds the
+    resulting constant channels into the layers that read them (the fast graph).
     """
     from ..nets.musicnn import build_musicnn, prune_dead_filters
     from ..runtime import keras_module
@@ -61,7 +62,7 @@ def build_combined(
         net = build_musicnn(len(card.details["nets"][key]["labels"]), name=f"musicnn_{key}")
         net.load_weights(folder / card.details["nets"][key]["file"])
         if prune:
-            net = prune_dead_filters(net, quiet)
+            net = prune_dead_filters(net, quiet, fold=quiet > 0)
         both = keras.Model(
             net.input,
             [net.output, net.get_layer("dense").output],

@@ -38,8 +38,19 @@ eps)``) and pooling (a maximum: no larger) its channel stays within that
 ``swing`` of the dead constant.  ``prune_dead_filters(net, quiet=s)`` also
 replaces every front-end filter whose swing is under ``s`` by that constant:
 not the same outputs any more, but within a measured distance
-(``benchmarks/musicnn_patches.py --quiet``), for about half the multiply-adds
+(``benchmarks/musicnn_patches.py``), for about half the multiply-adds
 of MTT's net.
+
+Folded constants: once most front-end channels are constants, carrying them
+through the graph costs more than they are worth (the first mid-end layer
+reads all 561 channels, the back-end pools every one of them).
+``prune_dead_filters(net, quiet, fold=True)`` (the fast graph) leaves them out
+of the front-end's output altogether: what they add to the first mid-end
+convolution is one fixed (frames x filters) map, added before its ReLU (fixed,
+not a bias: the convolution's zero padding makes the edge frames see fewer of
+them), and what they add through the back-end's pooling and batch-norm to its
+first dense layer goes into that layer's bias.  The same arithmetic in another
+order: outputs within float32 rounding of the unfolded graph.
 """
 
 from __future__ import annotations
@@ -139,22 +150,42 @@ class ConstantChannels(layers.Layer):
         return {**super().get_config(), "values": values, "order": order}
 
 
-def _unit(src, conv, bn_name: str, pool, dead: DeadFilters | None):
-    """conv (ReLU) -> batch-norm -> pool, computing only the live filters where ``dead`` says."""
+@keras.saving.register_keras_serializable(package="tagger")
+class ShiftMap(layers.Layer):
+    """Adds a fixed (frames, channels) map: what folded constant channels gave a convolution."""
+
+    def build(self, input_shape):
+        self.shift = self.add_weight(
+            shape=tuple(input_shape[1:]), initializer="zeros", trainable=False, name="shift"
+        )
+
+    def call(self, x):
+        return x + ops.cast(self.shift, x.dtype)
+
+
+def _unit(src, conv, bn_name: str, pool, dead: DeadFilters | None, constants: bool = True):
+    """conv (ReLU) -> batch-norm -> pool, computing only the live filters where ``dead`` says;
+    their constants put back in place unless ``constants`` is False (folded, see above)."""
     if dead is None or not len(dead.dead):
         return pool(_bn(bn_name)(conv(None)(src)))
     y = pool(_bn(bn_name)(conv(len(dead.live))(src)))
+    if not constants:
+        return y
     order = np.argsort(np.concatenate([dead.live, dead.dead]))
     return ConstantChannels(dead.values, order)(y)
 
 
 def build_musicnn(
-    n_tags: int = 50, name: str = "musicnn", dead: Mapping[str, DeadFilters] | None = None
+    n_tags: int = 50,
+    name: str = "musicnn",
+    dead: Mapping[str, DeadFilters] | None = None,
+    fold: bool = False,
 ) -> keras.Model:
     """One musicnn tagger: (batch, 187, 96) log-mel patches -> (batch, n_tags) sigmoid.
 
-    ``dead`` (conv layer name -> its dead filters) builds the pruned net; use
-    ``prune_dead_filters`` rather than passing it by hand.
+    ``dead`` (conv layer name -> its dead filters) builds the pruned net, ``fold``
+    without the front-end's constant channels (the module docstring); use
+    ``prune_dead_filters`` rather than passing them by hand.
     """
     dead = dead or {}
     inp = keras.Input((N_FRAMES, N_MELS), name="mel")
@@ -175,15 +206,19 @@ def build_musicnn(
             return layers.Reshape((N_FRAMES, y.shape[-1]))(y)
 
         src = padded if timbral else x
-        branches.append(_unit(src, conv, bn_name, pool, dead.get(conv_name)))
-    front = layers.Concatenate(axis=-1)(branches)  # (187, 561)
+        branches.append(_unit(src, conv, bn_name, pool, dead.get(conv_name), not fold))
+    front = layers.Concatenate(axis=-1)(branches)  # (187, 561), or the live channels if folded
 
     mids = [front]
     h = front
     for i, (conv_name, bn_name) in enumerate(MID):
 
-        def conv1d(n, conv_name=conv_name):
-            return layers.Conv1D(n or 64, 7, padding="valid", activation="relu", name=conv_name)
+        def conv1d(n, conv_name=conv_name, shifted=fold and i == 0):
+            if not shifted:
+                return layers.Conv1D(n or 64, 7, activation="relu", name=conv_name)
+            conv = layers.Conv1D(n or 64, 7, name=conv_name)
+            shift, relu = ShiftMap(name=f"{conv_name}_constants"), layers.ReLU()
+            return lambda src: relu(shift(conv(src)))
 
         y = _unit(layers.ZeroPadding1D(3)(h), conv1d, bn_name, lambda y: y, dead.get(conv_name))
         h = y if i == 0 else layers.Add()([y, h])
@@ -241,19 +276,24 @@ def multiply_adds(net: keras.Model) -> int:
     return total
 
 
-def prune_dead_filters(net: keras.Model, quiet: float = 0.0) -> keras.Model:
+def prune_dead_filters(net: keras.Model, quiet: float = 0.0, fold: bool = False) -> keras.Model:
     """``net`` (weights loaded) rebuilt without its dead filters: the same outputs, less work.
 
     ``quiet`` > 0 also leaves out the front-end filters that cannot move their
     channel by ``quiet`` (the module docstring): outputs within a measured
-    distance, fewer multiply-adds still.
+    distance, fewer multiply-adds still.  ``fold`` folds the front-end's
+    constant channels into the layers that read them (the module docstring).
     """
     dead = find_dead(net, quiet)
     by_bn = {f[1]: f[0] for f in FRONT} | {bn: conv for conv, bn in MID}
     n_tags = net.get_layer("dense_1").units
-    pruned = build_musicnn(n_tags, net.name, dead)
+    pruned = build_musicnn(n_tags, net.name, dead, fold)
+    folded = _folded_weights(net, dead) if fold else {}
     for layer in pruned.layers:
         if not layer.weights:
+            continue
+        if layer.name in folded:
+            layer.set_weights(folded[layer.name])
             continue
         weights = net.get_layer(layer.name).get_weights()
         unit = dead.get(layer.name) or dead.get(by_bn.get(layer.name, ""))
@@ -261,3 +301,37 @@ def prune_dead_filters(net: keras.Model, quiet: float = 0.0) -> keras.Model:
             weights = [w[..., unit.live] for w in weights]
         layer.set_weights(weights)
     return pruned
+
+
+def _folded_weights(net: keras.Model, dead: Mapping[str, DeadFilters]) -> dict[str, list]:
+    """The weights of the layers that read the front-end's channels, its constants folded in:
+    the first mid-end convolution (live inputs only, plus its ``ShiftMap``), the back-end's
+    batch-norm (live channels' rows) and first dense layer (live rows, constants in the bias)."""
+    width = sum(f[2] for f in FRONT)
+    value = np.full(width, np.nan, np.float64)  # each front-end channel's constant, NaN if live
+    offset = 0
+    for conv_name, _, filters, *_ in FRONT:
+        value[offset + dead[conv_name].dead] = dead[conv_name].values
+        offset += filters
+    live, const = np.flatnonzero(np.isnan(value)), np.flatnonzero(~np.isnan(value))
+    conv_name = MID[0][0]
+    kernel, bias = net.get_layer(conv_name).get_weights()  # (7, 561, 64), (64,)
+    out = dead[conv_name].live
+    per_tap = np.einsum("kco,c->ko", kernel[:, const][..., out], value[const])
+    shift = np.zeros((N_FRAMES, len(out)))
+    for k in range(kernel.shape[0]):  # tap k reads frame t + k - 3: zero padding outside
+        lo, hi = max(0, 3 - k), min(N_FRAMES, N_FRAMES + 3 - k)
+        shift[lo:hi] += per_tap[k]
+    # Back-end rows: channel c pools to rows 2c (max) and 2c + 1 (mean); a constant's are both it.
+    rows = np.stack([2 * np.arange(width + 3 * 64), 2 * np.arange(width + 3 * 64) + 1], 1)
+    keep = np.concatenate([rows[live], rows[width:]]).ravel()
+    gone = rows[const].ravel()
+    gamma, beta, mean, var = net.get_layer("batch_normalization_9").get_weights()
+    z = gamma[gone] * (np.repeat(value[const], 2) - mean[gone]) / np.sqrt(var[gone] + BN_EPSILON)
+    dense, dense_bias = net.get_layer("dense").get_weights()
+    return {
+        conv_name: [kernel[:, live][..., out], bias[out]],
+        f"{conv_name}_constants": [shift.astype(np.float32)],
+        "batch_normalization_9": [w[keep] for w in (gamma, beta, mean, var)],
+        "dense": [dense[keep], (dense_bias + (z + beta[gone]) @ dense[gone]).astype(np.float32)],
+    }
