@@ -70,3 +70,45 @@ def test_the_input_bound_covers_the_loudest_audio():
         sine = np.sin(2 * np.pi * f0 * t).astype(np.float32)
         for x in (np.sign(sine), sine):
             assert extract([x], MUSICNN).max() < LOGMEL_MAX
+
+
+def test_the_shared_front_end_changes_only_the_rounding(musicnn, parity):
+    """The fast graph runs both nets' front-ends as one convolution per layer (each net's input
+    batch-norm folded into its filters, its shift a fixed map because of the zero padding) and
+    folds the constant channels into the layers that read them: the same sums in another order
+    as each net pruned on its own, tags and embeddings, on the parity patches and real music,
+    for fewer multiply-adds; the shared front-end outputs only the channels it computes."""
+    import keras
+
+    from tagger.models.base import compiled
+    from tagger.nets.musicnn import (
+        FRONT,
+        build_musicnn,
+        find_dead,
+        multiply_adds,
+        prune_dead_filters,
+        shared_front,
+    )
+
+    real = np.load(FIXTURES / "musicnn_real_patches.npz")["patches"].astype(np.float32)
+    x = np.concatenate([parity["patches"], real])
+    nets = []
+    for key in ("mtt", "msd"):
+        nets.append(build_musicnn(50, name=key))
+        nets[-1].load_weights(musicnn.folder / musicnn.card.details["nets"][key]["file"])
+    shared = shared_front(nets, quiet=0.1)
+    out = compiled(keras.Model(shared.input, keras.layers.Concatenate()(shared.output)))(x)
+    for i, net in enumerate(nets):
+        alone = prune_dead_filters(net, quiet=0.1)
+        both = keras.Model(alone.input, [alone.output, alone.get_layer("dense").output])
+        tags, embedding = (np.asarray(y) for y in both(x, training=False))
+        assert np.abs(tags - 0.5).max() > 0.1  # real tags, not all at one value
+        np.testing.assert_allclose(
+            out[:, 50 * i : 50 * i + 50], tags, atol=sigmoid_atol(tags), rtol=0
+        )
+        np.testing.assert_allclose(
+            out[:, 100 + 200 * i : 300 + 200 * i], embedding, atol=scaled(embedding), rtol=0
+        )
+    assert multiply_adds(shared) < sum(multiply_adds(prune_dead_filters(n, 0.1)) for n in nets)
+    live = sum(len(find_dead(n, 0.1)[f[0]].live) for n in nets for f in FRONT)
+    assert sum(shared.get_layer(f[0]).output.shape[-1] for f in FRONT) == live < 2 * 561

@@ -49,20 +49,26 @@ def build_combined(
     ``prune`` leaves out the nets' dead filters (``prune_dead_filters``): the
     same outputs at 2.6x fewer multiply-adds.  ``prune=False`` is the graph
     exactly as the checkpoints hold it.  ``quiet`` > 0 also leaves out the
-    filters that cannot move their channel by that much and folds the
-    resulting constant channels into the layers that read them (the fast graph).
+    filters that cannot move their channel by that much, and runs both nets'
+    front-ends as one with their constant channels folded into the layers that
+    read them (``shared_front``: the fast graph).
     """
-    from ..nets.musicnn import build_musicnn, prune_dead_filters
+    from ..nets.musicnn import build_musicnn, prune_dead_filters, shared_front
     from ..runtime import keras_module
 
     keras = keras_module(threads)
     inp = keras.Input(card.spec.input_shape())
-    tags, embeddings = [], []
+    nets = []
     for key in ("mtt", "msd"):
         net = build_musicnn(len(card.details["nets"][key]["labels"]), name=f"musicnn_{key}")
         net.load_weights(folder / card.details["nets"][key]["file"])
+        nets.append(net)
+    if prune and quiet > 0:
+        return keras.Model(inp, keras.layers.Concatenate()(shared_front(nets, quiet)(inp)))
+    tags, embeddings = [], []
+    for key, net in zip(("mtt", "msd"), nets):
         if prune:
-            net = prune_dead_filters(net, quiet, fold=quiet > 0)
+            net = prune_dead_filters(net)
         both = keras.Model(
             net.input,
             [net.output, net.get_layer("dense").output],

@@ -41,16 +41,22 @@ not the same outputs any more, but within a measured distance
 (``benchmarks/musicnn_patches.py``), for about half the multiply-adds
 of MTT's net.
 
-Folded constants: once most front-end channels are constants, carrying them
-through the graph costs more than they are worth (the first mid-end layer
-reads all 561 channels, the back-end pools every one of them).
-``prune_dead_filters(net, quiet, fold=True)`` (the fast graph) leaves them out
-of the front-end's output altogether: what they add to the first mid-end
-convolution is one fixed (frames x filters) map, added before its ReLU (fixed,
-not a bias: the convolution's zero padding makes the edge frames see fewer of
-them), and what they add through the back-end's pooling and batch-norm to its
-first dense layer goes into that layer's bias.  The same arithmetic in another
-order: outputs within float32 rounding of the unfolded graph.
+One front-end for both nets (``shared_front``, the fast graph): MTT's and
+MSD's front-ends read the same log-mel patch, each through its own input
+batch-norm (a scale ``a`` and shift ``b``).  Folding that into each filter
+(kernel ``a K``; the shift adds ``b`` times the kernel's taps that fall inside
+the patch, a fixed (frames x filters) map, since the zero padding of the
+edge frames holds no ``b``) lets one convolution per layer compute both nets'
+live filters: fewer, fuller calls on the same input (output channels come in
+blocks of 8 or 16, a layer of 14 filters costs nearly as much as one of 16).
+And once most front-end channels are constants, carrying them through the
+graph costs more than they are worth (the first mid-end layer reads all 561
+channels, the back-end pools every one of them): they are folded into the
+layers that read them, what they add to the first mid-end convolution as a
+fixed (frames x filters) map before its ReLU (its zero padding makes the edge
+frames see fewer of them), what they add through the back-end's pooling and
+batch-norm into its first dense layer's bias.  The same arithmetic in another
+order: outputs within float32 rounding of the pruned nets.
 """
 
 from __future__ import annotations
@@ -152,40 +158,53 @@ class ConstantChannels(layers.Layer):
 
 @keras.saving.register_keras_serializable(package="tagger")
 class ShiftMap(layers.Layer):
-    """Adds a fixed (frames, channels) map: what folded constant channels gave a convolution."""
+    """Adds a fixed (frames, channels) map, the same for every frequency: what folded shifts
+    and constants give a convolution (the module docstring)."""
 
     def build(self, input_shape):
+        shape = (input_shape[1], *[1] * (len(input_shape) - 3), input_shape[-1])
         self.shift = self.add_weight(
-            shape=tuple(input_shape[1:]), initializer="zeros", trainable=False, name="shift"
+            shape=shape, initializer="zeros", trainable=False, name="shift"
         )
 
     def call(self, x):
         return x + ops.cast(self.shift, x.dtype)
 
 
-def _unit(src, conv, bn_name: str, pool, dead: DeadFilters | None, constants: bool = True):
-    """conv (ReLU) -> batch-norm -> pool, computing only the live filters where ``dead`` says;
-    their constants put back in place unless ``constants`` is False (folded, see above)."""
+@keras.saving.register_keras_serializable(package="tagger")
+class ChannelRange(layers.Layer):
+    """Channels ``start`` to ``stop`` (one net's share of a shared layer)."""
+
+    def __init__(self, start: int, stop: int, **kwargs):
+        super().__init__(**kwargs)
+        self.start, self.stop = int(start), int(stop)
+
+    def call(self, x):
+        return x[..., self.start : self.stop]
+
+    def compute_output_shape(self, input_shape):
+        return (*input_shape[:-1], self.stop - self.start)
+
+    def get_config(self):
+        return {**super().get_config(), "start": self.start, "stop": self.stop}
+
+
+def _unit(src, conv, bn_name: str, pool, dead: DeadFilters | None):
+    """conv (ReLU) -> batch-norm -> pool, computing only the live filters where ``dead`` says."""
     if dead is None or not len(dead.dead):
         return pool(_bn(bn_name)(conv(None)(src)))
     y = pool(_bn(bn_name)(conv(len(dead.live))(src)))
-    if not constants:
-        return y
     order = np.argsort(np.concatenate([dead.live, dead.dead]))
     return ConstantChannels(dead.values, order)(y)
 
 
 def build_musicnn(
-    n_tags: int = 50,
-    name: str = "musicnn",
-    dead: Mapping[str, DeadFilters] | None = None,
-    fold: bool = False,
+    n_tags: int = 50, name: str = "musicnn", dead: Mapping[str, DeadFilters] | None = None
 ) -> keras.Model:
     """One musicnn tagger: (batch, 187, 96) log-mel patches -> (batch, n_tags) sigmoid.
 
-    ``dead`` (conv layer name -> its dead filters) builds the pruned net, ``fold``
-    without the front-end's constant channels (the module docstring); use
-    ``prune_dead_filters`` rather than passing them by hand.
+    ``dead`` (conv layer name -> its dead filters) builds the pruned net; use
+    ``prune_dead_filters`` rather than passing it by hand.
     """
     dead = dead or {}
     inp = keras.Input((N_FRAMES, N_MELS), name="mel")
@@ -206,9 +225,14 @@ def build_musicnn(
             return layers.Reshape((N_FRAMES, y.shape[-1]))(y)
 
         src = padded if timbral else x
-        branches.append(_unit(src, conv, bn_name, pool, dead.get(conv_name), not fold))
-    front = layers.Concatenate(axis=-1)(branches)  # (187, 561), or the live channels if folded
+        branches.append(_unit(src, conv, bn_name, pool, dead.get(conv_name)))
+    front = layers.Concatenate(axis=-1)(branches)  # (187, 561)
+    return keras.Model(inp, _rest(front, n_tags, dead)[0], name=name)
 
+
+def _rest(front, n_tags: int, dead: Mapping[str, DeadFilters], fold: bool = False):
+    """Mid-end and back-end on the front-end's channels (only its live ones where ``fold``):
+    the tags, and the penultimate layer (the embedding)."""
     mids = [front]
     h = front
     for i, (conv_name, bn_name) in enumerate(MID):
@@ -223,16 +247,15 @@ def build_musicnn(
         y = _unit(layers.ZeroPadding1D(3)(h), conv1d, bn_name, lambda y: y, dead.get(conv_name))
         h = y if i == 0 else layers.Add()([y, h])
         mids.append(h)
-    feat = layers.Concatenate(axis=-1)(mids)  # (187, 753)
+    feat = layers.Concatenate(axis=-1)(mids)  # (187, 753), fewer where folded
 
     mx = layers.Reshape((-1, 1))(layers.GlobalMaxPooling1D()(feat))
     mean = layers.Reshape((-1, 1))(layers.GlobalAveragePooling1D()(feat))
     pooled = layers.Flatten()(layers.Concatenate(axis=-1)([mx, mean]))  # max0, mean0, max1, ...
     z = _bn("batch_normalization_9")(pooled)
-    z = layers.Dense(200, activation="relu", name="dense")(z)
-    z = _bn("batch_normalization_10")(z)
-    out = layers.Dense(n_tags, activation="sigmoid", name="dense_1")(z)
-    return keras.Model(inp, out, name=name)
+    embedding = layers.Dense(200, activation="relu", name="dense")(z)
+    z = _bn("batch_normalization_10")(embedding)
+    return layers.Dense(n_tags, activation="sigmoid", name="dense_1")(z), embedding
 
 
 def input_bound(net: keras.Model) -> float:
@@ -276,20 +299,85 @@ def multiply_adds(net: keras.Model) -> int:
     return total
 
 
-def prune_dead_filters(net: keras.Model, quiet: float = 0.0, fold: bool = False) -> keras.Model:
+def prune_dead_filters(net: keras.Model, quiet: float = 0.0) -> keras.Model:
     """``net`` (weights loaded) rebuilt without its dead filters: the same outputs, less work.
 
     ``quiet`` > 0 also leaves out the front-end filters that cannot move their
     channel by ``quiet`` (the module docstring): outputs within a measured
-    distance, fewer multiply-adds still.  ``fold`` folds the front-end's
-    constant channels into the layers that read them (the module docstring).
+    distance, fewer multiply-adds still.
     """
     dead = find_dead(net, quiet)
+    pruned = build_musicnn(net.get_layer("dense_1").units, net.name, dead)
+    _copy_weights(pruned, net, dead)
+    return pruned
+
+
+def shared_front(nets: list[keras.Model], quiet: float) -> keras.Model:
+    """The nets (weights loaded), each without its dead and quiet filters, as one graph with one
+    front-end (the module docstring): (batch, 187, 96) patches -> each net's tags, then each
+    net's embedding.  Within float32 rounding of ``prune_dead_filters(net, quiet)``."""
+    dead = [find_dead(net, quiet) for net in nets]
+    inp = keras.Input((N_FRAMES, N_MELS), name="mel")
+    x = layers.Reshape((N_FRAMES, N_MELS, 1))(inp)
+    padded = layers.ZeroPadding2D(((3, 3), (0, 0)))(x)
+    fronts: list[list] = [[] for _ in nets]
+    weights = {}
+    for conv_name, bn_name, _, kernel, padding, timbral in FRONT:
+        counts = [len(d[conv_name].live) for d in dead]
+        y = layers.Conv2D(sum(counts), kernel, padding=padding, use_bias=False, name=conv_name)(
+            padded if timbral else x
+        )
+        y = _bn(bn_name)(layers.ReLU()(ShiftMap(name=f"{conv_name}_shift")(y)))
+        y = layers.MaxPooling2D(pool_size=(1, y.shape[2]))(y)
+        y = layers.Reshape((N_FRAMES, sum(counts)))(y)
+        for i, stop in enumerate(np.cumsum(counts)):
+            fronts[i].append(ChannelRange(stop - counts[i], stop)(y))
+        weights.update(_shared_weights(nets, dead, conv_name, bn_name, kernel[0]))
+    outputs = []
+    for net, d, branches in zip(nets, dead, fronts):
+        front = keras.Input((N_FRAMES, sum(b.shape[-1] for b in branches)))
+        rest = keras.Model(
+            front, _rest(front, net.get_layer("dense_1").units, d, True), name=net.name
+        )
+        _copy_weights(rest, net, d, _folded_weights(net, d))
+        outputs.append(rest(layers.Concatenate(axis=-1)(branches)))
+    shared = keras.Model(inp, [o[0] for o in outputs] + [o[1] for o in outputs])
+    for name, w in weights.items():
+        shared.get_layer(name).set_weights(w)
+    return shared
+
+
+def _shared_weights(nets, dead, conv_name: str, bn_name: str, taps: int) -> dict[str, list]:
+    """One shared front-end layer's kernel, shift map and batch-norm: each net's live filters,
+    its input batch-norm folded in (the module docstring)."""
+    kernels, shifts, norms = [], [], []
+    frames = np.arange(N_FRAMES)[:, None] - (taps - 1) // 2 + np.arange(taps)  # frame read
+    inside = ((frames >= 0) & (frames < N_FRAMES)).astype(np.float64)  # (187, taps)
+    for net, d in zip(nets, dead):
+        live = d[conv_name].live
+        g, b, m, v = (float(w[0]) for w in net.get_layer("batch_normalization").get_weights())
+        scale = g / np.sqrt(v + BN_EPSILON)
+        shift = b - m * scale
+        kernel, bias = net.get_layer(conv_name).get_weights()
+        kernel = kernel[..., live].astype(np.float64)
+        kernels.append(scale * kernel)
+        shifts.append(bias[live] + shift * inside @ kernel.sum(axis=(1, 2)))
+        norms.append([w[live] for w in net.get_layer(bn_name).get_weights()])
+    return {
+        conv_name: [np.concatenate(kernels, axis=-1).astype(np.float32)],
+        f"{conv_name}_shift": [np.concatenate(shifts, axis=-1)[:, None].astype(np.float32)],
+        bn_name: [np.concatenate(w) for w in zip(*norms)],
+    }
+
+
+def _copy_weights(
+    target: keras.Model, net: keras.Model, dead: Mapping[str, DeadFilters], folded=None
+) -> None:
+    """``net``'s weights into ``target``'s layers of the same names: only the live filters'
+    where ``dead`` leaves some out, ``folded``'s (layer name -> weights) where given."""
     by_bn = {f[1]: f[0] for f in FRONT} | {bn: conv for conv, bn in MID}
-    n_tags = net.get_layer("dense_1").units
-    pruned = build_musicnn(n_tags, net.name, dead, fold)
-    folded = _folded_weights(net, dead) if fold else {}
-    for layer in pruned.layers:
+    folded = folded or {}
+    for layer in target.layers:
         if not layer.weights:
             continue
         if layer.name in folded:
@@ -300,7 +388,6 @@ def prune_dead_filters(net: keras.Model, quiet: float = 0.0, fold: bool = False)
         if unit is not None:  # keep the live filters' kernel, bias and batch-norm
             weights = [w[..., unit.live] for w in weights]
         layer.set_weights(weights)
-    return pruned
 
 
 def _folded_weights(net: keras.Model, dead: Mapping[str, DeadFilters]) -> dict[str, list]:
