@@ -90,7 +90,7 @@ def test_bfloat16_path_stays_within_1e_2_and_keeps_real_top_genres(inputs, keras
 @pytest.mark.slow
 def test_auto_runs_the_fast_graph_within_its_bound(inputs, keras_outputs):
     """``auto`` leaves out the quiet filters too: tags within ``FAST_ATOL`` of the full graph
-    (plus bfloat16's own 1e-2 where the CPU has it), the same top genres, fewer multiply-adds."""
+    (plus bfloat16's own, where the CPU has it), the same top genres, fewer multiply-adds."""
     model, out = run("auto", inputs)
     assert model.engine.fast and str(model.engine).endswith(", fast graph")
     entry = model.card.details["openvino"]
@@ -99,7 +99,10 @@ def test_auto_runs_the_fast_graph_within_its_bound(inputs, keras_outputs):
         < 0.6 * entry["pruned"]["multiply_adds_per_patch"]["converted"]
     )
     assert entry["fast"]["largest_difference_float32"]["tags"] <= FAST_ATOL
-    bound = FAST_ATOL + (BF16_ATOL if model.engine.precision == "bfloat16" else 0.0)
+    # In bfloat16 the fast graph rounds each front-end value twice (its pre-activation, stored
+    # before the maximum over frequency, and its batch-norm output) where the exact graph's
+    # fused convolution rounds it once: twice the exact graph's stated bfloat16 accuracy.
+    bound = FAST_ATOL + (2 * BF16_ATOL if model.engine.precision == "bfloat16" else 0.0)
     assert np.abs(out[:, TAGS] - keras_outputs[:, TAGS]).max() <= bound
     assert top_genres_agree(out, keras_outputs) >= 0.98
     if model.engine.precision == "float32":  # the quiet filters really are left out

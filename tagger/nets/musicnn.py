@@ -158,17 +158,30 @@ class ConstantChannels(layers.Layer):
 
 @keras.saving.register_keras_serializable(package="tagger")
 class ShiftMap(layers.Layer):
-    """Adds a fixed (frames, channels) map, the same for every frequency: what folded shifts
-    and constants give a convolution (the module docstring)."""
+    """Adds a fixed (frames, channels) map to a (batch, frames, channels) input, each channel
+    first multiplied by its ``scale`` where ``scaled``: what folded shifts and constants give
+    a convolution (the module docstring)."""
+
+    def __init__(self, scaled: bool = False, **kwargs):
+        super().__init__(**kwargs)
+        self.scaled = bool(scaled)
 
     def build(self, input_shape):
-        shape = (input_shape[1], *[1] * (len(input_shape) - 3), input_shape[-1])
         self.shift = self.add_weight(
-            shape=shape, initializer="zeros", trainable=False, name="shift"
+            shape=tuple(input_shape[1:]), initializer="zeros", trainable=False, name="shift"
         )
+        if self.scaled:
+            self.scale = self.add_weight(
+                shape=(input_shape[-1],), initializer="ones", trainable=False, name="scale"
+            )
 
     def call(self, x):
+        if self.scaled:
+            x = x * ops.cast(self.scale, x.dtype)
         return x + ops.cast(self.shift, x.dtype)
+
+    def get_config(self):
+        return {**super().get_config(), "scaled": self.scaled}
 
 
 @keras.saving.register_keras_serializable(package="tagger")
@@ -258,13 +271,17 @@ def _rest(front, n_tags: int, dead: Mapping[str, DeadFilters], fold: bool = Fals
     return layers.Dense(n_tags, activation="sigmoid", name="dense_1")(z), embedding
 
 
+def _input_norm(net: keras.Model) -> tuple[float, float]:
+    """The net's input batch-norm as ``scale * x + shift``."""
+    g, b, m, v = (float(w[0]) for w in net.get_layer("batch_normalization").get_weights())
+    scale = g / np.sqrt(v + BN_EPSILON)
+    return scale, b - m * scale
+
+
 def input_bound(net: keras.Model) -> float:
     """The largest magnitude of the front-end's input (the batch-normed log-mel) for any audio."""
-    gamma, beta, mean, var = (
-        float(w[0]) for w in net.get_layer("batch_normalization").get_weights()
-    )
-    scale = gamma / np.sqrt(var + BN_EPSILON)
-    return max(abs(scale * (x - mean) + beta) for x in (0.0, LOGMEL_MAX))
+    scale, shift = _input_norm(net)
+    return max(abs(scale * x + shift) for x in (0.0, LOGMEL_MAX))
 
 
 def find_dead(net: keras.Model, quiet: float = 0.0) -> dict[str, DeadFilters]:
@@ -317,22 +334,23 @@ def shared_front(nets: list[keras.Model], quiet: float) -> keras.Model:
     front-end (the module docstring): (batch, 187, 96) patches -> each net's tags, then each
     net's embedding.  Within float32 rounding of ``prune_dead_filters(net, quiet)``."""
     dead = [find_dead(net, quiet) for net in nets]
+    centre = _centre(nets)
     inp = keras.Input((N_FRAMES, N_MELS), name="mel")
-    x = layers.Reshape((N_FRAMES, N_MELS, 1))(inp)
+    x = layers.Reshape((N_FRAMES, N_MELS, 1))(layers.Rescaling(1.0, offset=-centre)(inp))
     padded = layers.ZeroPadding2D(((3, 3), (0, 0)))(x)
     fronts: list[list] = [[] for _ in nets]
     weights = {}
     for conv_name, bn_name, _, kernel, padding, timbral in FRONT:
         counts = [len(d[conv_name].live) for d in dead]
-        y = layers.Conv2D(sum(counts), kernel, padding=padding, use_bias=False, name=conv_name)(
+        y = layers.Conv2D(sum(counts), kernel, padding=padding, name=conv_name)(
             padded if timbral else x
         )
-        y = _bn(bn_name)(layers.ReLU()(ShiftMap(name=f"{conv_name}_shift")(y)))
-        y = layers.MaxPooling2D(pool_size=(1, y.shape[2]))(y)
+        y = layers.MaxPooling2D(pool_size=(1, y.shape[2]))(y)  # then the rest, on 187 frames
         y = layers.Reshape((N_FRAMES, sum(counts)))(y)
+        y = _bn(bn_name)(layers.ReLU()(ShiftMap(True, name=f"{conv_name}_shift")(y)))
         for i, stop in enumerate(np.cumsum(counts)):
             fronts[i].append(ChannelRange(stop - counts[i], stop)(y))
-        weights.update(_shared_weights(nets, dead, conv_name, bn_name, kernel[0]))
+        weights.update(_shared_weights(nets, dead, conv_name, bn_name, kernel[0], centre))
     outputs = []
     for net, d, branches in zip(nets, dead, fronts):
         front = keras.Input((N_FRAMES, sum(b.shape[-1] for b in branches)))
@@ -347,25 +365,53 @@ def shared_front(nets: list[keras.Model], quiet: float) -> keras.Model:
     return shared
 
 
-def _shared_weights(nets, dead, conv_name: str, bn_name: str, taps: int) -> dict[str, list]:
+def _centre(nets: list[keras.Model]) -> float:
+    """The log-mel value the shared front-end subtracts first: the mean of the values each
+    net's input batch-norm maps to zero.  Without it the convolutions would sum log-mels of
+    2 to 8 that the shift then cancels, which costs bfloat16 (8 bits) precision."""
+    return float(np.mean([-shift / scale for scale, shift in map(_input_norm, nets)]))
+
+
+def _shared_weights(
+    nets, dead, conv_name: str, bn_name: str, taps: int, centre: float
+) -> dict[str, list]:
     """One shared front-end layer's kernel, shift map and batch-norm: each net's live filters,
-    its input batch-norm folded in (the module docstring)."""
-    kernels, shifts, norms = [], [], []
+    its input batch-norm folded in (the module docstring).
+
+    The maximum over frequency is taken straight after the convolution, the ReLU and
+    batch-norm after it, on 187 values a channel instead of up to 96 times as many: ReLU never
+    lowers an order, so a channel whose batch-norm keeps the order gives the same maximum; one
+    whose batch-norm reverses it needs the minimum, so its kernel and bias are negated (``max
+    -c = -min c``) and ``scale`` -1 turns it back.  The convolution's bias is the shift of the
+    frames whose taps all fall inside the patch; the map adds what differs at the edge frames
+    (zero elsewhere, so in bfloat16 the other frames are rounded no more often than before).
+    """
+    kernels, biases, shifts, signs, norms = [], [], [], [], []
     frames = np.arange(N_FRAMES)[:, None] - (taps - 1) // 2 + np.arange(taps)  # frame read
     inside = ((frames >= 0) & (frames < N_FRAMES)).astype(np.float64)  # (187, taps)
     for net, d in zip(nets, dead):
         live = d[conv_name].live
-        g, b, m, v = (float(w[0]) for w in net.get_layer("batch_normalization").get_weights())
-        scale = g / np.sqrt(v + BN_EPSILON)
-        shift = b - m * scale
+        scale, shift = _input_norm(net)
+        shift += scale * centre  # on the log-mel less the centre
         kernel, bias = net.get_layer(conv_name).get_weights()
         kernel = kernel[..., live].astype(np.float64)
-        kernels.append(scale * kernel)
-        shifts.append(bias[live] + shift * inside @ kernel.sum(axis=(1, 2)))
-        norms.append([w[live] for w in net.get_layer(bn_name).get_weights()])
+        norm = [w[live] for w in net.get_layer(bn_name).get_weights()]
+        sign = np.where(norm[0] < 0, -1.0, 1.0)
+        kernels.append(sign * scale * kernel)
+        edge = shift * (inside - 1) @ kernel.sum(axis=(1, 2))  # taps in the zero padding
+        biases.append(sign * (bias[live] + shift * kernel.sum(axis=(0, 1, 2))))
+        shifts.append(edge)
+        signs.append(sign)
+        norms.append(norm)
     return {
-        conv_name: [np.concatenate(kernels, axis=-1).astype(np.float32)],
-        f"{conv_name}_shift": [np.concatenate(shifts, axis=-1)[:, None].astype(np.float32)],
+        conv_name: [
+            np.concatenate(kernels, axis=-1).astype(np.float32),
+            np.concatenate(biases).astype(np.float32),
+        ],
+        f"{conv_name}_shift": [
+            np.concatenate(shifts, axis=-1).astype(np.float32),
+            np.concatenate(signs).astype(np.float32),
+        ],
         bn_name: [np.concatenate(w) for w in zip(*norms)],
     }
 
@@ -405,10 +451,11 @@ def _folded_weights(net: keras.Model, dead: Mapping[str, DeadFilters]) -> dict[s
     kernel, bias = net.get_layer(conv_name).get_weights()  # (7, 561, 64), (64,)
     out = dead[conv_name].live
     per_tap = np.einsum("kco,c->ko", kernel[:, const][..., out], value[const])
-    shift = np.zeros((N_FRAMES, len(out)))
+    shift = np.zeros((N_FRAMES, len(out)))  # in the bias, but for the edge frames' difference
     for k in range(kernel.shape[0]):  # tap k reads frame t + k - 3: zero padding outside
         lo, hi = max(0, 3 - k), min(N_FRAMES, N_FRAMES + 3 - k)
-        shift[lo:hi] += per_tap[k]
+        shift[:lo] -= per_tap[k]
+        shift[hi:] -= per_tap[k]
     # Back-end rows: channel c pools to rows 2c (max) and 2c + 1 (mean); a constant's are both it.
     rows = np.stack([2 * np.arange(width + 3 * 64), 2 * np.arange(width + 3 * 64) + 1], 1)
     keep = np.concatenate([rows[live], rows[width:]]).ravel()
@@ -417,7 +464,7 @@ def _folded_weights(net: keras.Model, dead: Mapping[str, DeadFilters]) -> dict[s
     z = gamma[gone] * (np.repeat(value[const], 2) - mean[gone]) / np.sqrt(var[gone] + BN_EPSILON)
     dense, dense_bias = net.get_layer("dense").get_weights()
     return {
-        conv_name: [kernel[:, live][..., out], bias[out]],
+        conv_name: [kernel[:, live][..., out], (bias[out] + per_tap.sum(0)).astype(np.float32)],
         f"{conv_name}_constants": [shift.astype(np.float32)],
         "batch_normalization_9": [w[keep] for w in (gamma, beta, mean, var)],
         "dense": [dense[keep], (dense_bias + (z + beta[gone]) @ dense[gone]).astype(np.float32)],
