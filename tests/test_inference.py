@@ -27,7 +27,7 @@ from tagger.models.musicnn_genres import merge_genres
 
 TAGS = slice(0, 2 * N_TAGS)
 # What leaving out the quiet filters may move a tag by: the card records the largest move
-# measured on these patches when the graph was made (1.6e-4); the converter refuses 1e-2.
+# measured on these patches when the graph was made (1.7e-4); the converter refuses 1e-2.
 FAST_ATOL = 1e-3
 
 
@@ -98,7 +98,7 @@ def test_auto_runs_the_fast_graph_within_its_bound(inputs, keras_outputs):
         entry["fast"]["multiply_adds_per_patch"]
         < 0.6 * entry["pruned"]["multiply_adds_per_patch"]["converted"]
     )
-    assert entry["fast"]["largest_difference_float32"]["tags"] <= FAST_ATOL
+    assert entry["fast"]["largest_difference"]["tags"] <= FAST_ATOL
     # In bfloat16 the fast graph rounds each front-end value twice (its pre-activation, stored
     # before the maximum over frequency, and its batch-norm output) where the exact graph's
     # fused convolution rounds it once: twice the exact graph's stated bfloat16 accuracy.
