@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 from tagfiles import make_files
 from tagfuzz import OPERATIONS, VOICE, check, mutate
 
-CASES = 3000
+CASES = 2000
 _files: dict[str, bytes] = {}
 outcomes: collections.Counter = collections.Counter()
 
