@@ -11,6 +11,7 @@ imports TensorFlow and loads the model a single time.
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import time
 from collections import deque
@@ -103,9 +104,23 @@ class LokyRunner:
         return self._executor().submit(fn, *args)
 
     def kill(self) -> None:
+        """End every worker now; the futures still open fail (the pool is broken).
+
+        The worker processes are killed, and loky's manager thread then takes
+        its broken-pool path, which fails every pending future, cancelled or
+        not.  ``shutdown(kill_workers=True)`` would race that thread instead:
+        on a future cancelled just before it raises ``InvalidStateError``, on
+        one submitted but not yet handed to a worker ``KeyError``, each printed
+        as a traceback under an interrupted scan's last line.
+        """
         if self._ex is not None:
-            self._ex.shutdown(wait=False, kill_workers=True)
-            self._ex = None
+            from joblib.externals.loky.backend.utils import kill_process_tree
+
+            ex, self._ex = self._ex, None
+            for process in list(ex._processes.values()):
+                with contextlib.suppress(ProcessLookupError):  # it ended meanwhile
+                    kill_process_tree(process)  # SIGKILL, as loky's own shutdown sends
+            ex.shutdown(wait=False)
 
     def close(self) -> None:
         # Workers stay alive for reuse within this process (loky's idle timeout
@@ -164,8 +179,8 @@ def run_chunks(
         for item in suspects:
             yield _run_alone(runner, ref, item, timeout, threads, checks_of([item]))
     finally:
-        for fut in inflight:
-            fut.cancel()
+        if inflight:  # abandoned (a Ctrl-C, a failing store): nobody will read these
+            runner.kill()
 
 
 def _run_alone(
