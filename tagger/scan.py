@@ -34,6 +34,7 @@ from .similar import update_index
 from .store import Store, TrackRow
 from .walk import Exclude, WalkResult, walk
 from .worker import KEPT, Check, Item, TrackResult, fingerprint, read_tags, worker_threads
+from .write import Interrupted as WriteInterrupted
 from .write import WriteOptions, WriteSummary, write_tags
 
 COMMIT_ROWS = 64
@@ -532,7 +533,7 @@ def scan(
                 f"(tagger reads {' '.join(sorted(AUDIO_EXTENSIONS))})"
             )
     say = notify or (lambda message: None)
-    ref, default_notice = resolve(opts.model)
+    ref, default_notice = resolve(opts.model, db)
     ref, engine, engine_notice = with_precision(ref, opts.precision)
     if opts.scheduler and (warning := insecure_scheduler(opts.scheduler)):
         say(warning)
@@ -600,6 +601,8 @@ def scan(
             raise
         so_far = done or ScanSummary(0, str(store.path), ref.name, ref.version)
         so_far.status = "interrupted"
+        if isinstance(exc, WriteInterrupted) and isinstance(exc.summary, WriteSummary):
+            so_far.tags = exc.summary  # the files written before it, and their undo
         raise Interrupted(so_far) from None
     finally:
         store.close()

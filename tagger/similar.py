@@ -71,10 +71,11 @@ def similar(
 
     Never ``file`` itself (nor under another of its names: a hard link, a
     symlink), each file once whatever names it is stored under, and, unless
-    ``include_copies``, no stored track holding the same audio (the same audio fingerprint: a byte copy, or a
-    retagged copy such as the one beets makes at import); ``copies`` lists
-    those.  A file whose audio a stored track holds is searched with that
-    track's embedding, decoded only where none does.  ``bpm`` (a range from
+    ``include_copies``, no stored track holding the same audio (the same
+    audio fingerprint: a byte copy, or a retagged copy such as the one beets
+    makes at import); ``copies`` lists those.  A file whose audio a stored
+    track holds is searched with that track's embedding, decoded only where
+    none does.  ``bpm`` (a range from
     ``tempo.parse_range``) keeps only stored tracks whose tempo lies in it.
     With the index a scan keeps beside the database (``update_index``), only
     the index's candidates and the embeddings stored since it was updated are
