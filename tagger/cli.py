@@ -1248,6 +1248,9 @@ def retrain(
         jobs=jobs,
         log=lambda m: typer.echo(m, err=True),
     )
+    from .training.metrics import spelt
+
+    result = spelt(result, _settings(given).genre_map.label)  # as every command spells genres
     if json_out:
         _print_json(result)
         return
@@ -1264,9 +1267,12 @@ def retrain(
 
 
 def _print_head(card: dict, json_out: bool) -> None:
-    """A trained head's figures, as its card records them."""
+    """A trained head's figures, as its card records them (genres spelt as every command
+    prints them)."""
     from .training.from_library import CASES, head_warning
+    from .training.metrics import spelt
 
+    card = spelt(card, _settings().genre_map.label)
     a = card["accuracy"]
     if warning := head_warning(card):
         typer.echo(f"tagger: warning: {warning}", err=True)
@@ -1406,7 +1412,14 @@ def evaluate(
     from .training.retrain import evaluate as run
 
     rep = run(
-        data, model, split=split, split_dir=split_dir, seed=seed, cache_dir=cache_dir, plot=plot
+        data,
+        model,
+        split=split,
+        split_dir=split_dir,
+        seed=seed,
+        cache_dir=cache_dir,
+        plot=plot,
+        genre_map=_settings().genre_map,
     )
     if json_out:
         _print_json(rep)
@@ -1423,7 +1436,7 @@ def evaluate(
         f"  inference       {rep['inference_seconds']:.2f} s "
         f"({rep['tracks_per_second']} tracks/s, features cached)"
     )
-    if rep.get("training"):
+    if (rep.get("training") or {}).get("epochs"):  # a net's (a head's card has no epochs)
         typer.echo(
             f"  training        {rep['training'].get('seconds_this_run')} s, "
             f"{rep['training'].get('epochs')} epochs"
