@@ -342,7 +342,7 @@ def default_kind(db: str | os.PathLike | None = None) -> tuple[str, str]:
         if installed(name, db) and not not_default(name, db):
             rank = KINDS[name].default_rank
             better = [
-                k.title
+                f"{k.title} learnt from this database" if k.trained_from == "library" else k.title
                 for k in KINDS.values()  # in the registry's order
                 if k.default_rank is not None and rank is not None and k.default_rank < rank
             ]

@@ -246,7 +246,7 @@ def test_generated_library_scan_retrain_relabel_without_decoding(tmp_path, isola
     card = run_json("retrain", "--from-library", "--db", db, "--min-tracks", "3")
     assert card["genres"] == sorted(KINDS.values())
     assert card["accuracy"]["per_genre"]["Drone Doom"]["albums"] == 2
-    shown = run_json("show", lib / "pulse" / "pulse1.flac", "--model", "library")
+    shown = run_json("show", lib / "pulse" / "pulse1.flac", "--db", db, "--model", "library")
     assert shown["genre"] == "Four To The Floor" and set(shown["probabilities"]) == set(
         KINDS.values()
     )
