@@ -342,7 +342,7 @@ def default_kind(db: str | os.PathLike | None = None) -> tuple[str, str]:
         if installed(name, db) and not not_default(name, db):
             rank = KINDS[name].default_rank
             better = [
-                f"{k.title} learnt from this database" if k.trained_from == "library" else k.title
+                k.title
                 for k in KINDS.values()  # in the registry's order
                 if k.default_rank is not None and rank is not None and k.default_rank < rank
             ]
@@ -368,15 +368,12 @@ def others_heads(db: str | os.PathLike | None = None) -> str | None:
     heads = library_heads()
     if not heads:
         return None
-    learnt = sorted({d for d in heads.values() if d})
-    whose = (f"learnt from {', '.join(learnt)}" if learnt else "whose card names no database") + (
-        " (and one whose card names no database)" if learnt and None in heads.values() else ""
-    )
+    learnt = sorted({d or "a database its card does not name" for d in heads.values()})
+    several = len(heads) > 1
     return (
-        f"notice: the library head{'s' * (len(heads) > 1)} installed "
-        f"{'are' if len(heads) > 1 else 'is'} {whose}, not {database_of(db)}: each serves only "
-        f"its own database; `tagger retrain --from-library --db {database_of(db)}` learns "
-        f"this one's genres"
+        f"notice: the library head{'s' * several} installed {'were' if several else 'was'} "
+        f"learnt from {', '.join(learnt)}, not this database; "
+        f"`tagger retrain --from-library --db {database_of(db)}` learns its genres"
     )
 
 

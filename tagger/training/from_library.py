@@ -646,7 +646,7 @@ def retrain_from_library(
     # One head per database, beside the others in the user model folder (or ``out_dir``).
     file = library_head_file(store.path, Path(out_dir).expanduser() if out_dir else None)
     path = install_head(trained.head, card, file.parent, file.stem)
-    if not out_dir:  # the head a tagger kept for every database, when it was this one's
+    if not out_dir:  # the single head earlier versions kept for every database, if this one's
         for old, database in library_heads().items():
             if old.stem == kind.name and database == os.path.realpath(store.path):
                 old.unlink(missing_ok=True)
