@@ -402,12 +402,11 @@ def test_a_library_head_labels_only_the_database_it_was_learnt_from(tmp_path, is
     (tmp_path / "b").mkdir()
     db_a, _ = _real_library(tmp_path / "a", 2)
     db_b, _ = _real_library(tmp_path / "b", 3)
-    card = run_json("retrain", "--from-library", "--db", db_a, "--min-tracks", "4")
+    trained = run_cli("retrain", "--from-library", "--db", db_a, "--min-tracks", "4").stdout
+    assert "learnt from: " + str(db_a.resolve()) in trained
+    (card_file,) = (isolated_home / "models").glob("library-*.json")
+    card = json.loads(card_file.read_text())
     assert card["data"]["database"] == str(db_a.resolve()) and not card["not_default"]
-    assert (
-        "learnt from: " + str(db_a.resolve())
-        in run_cli("retrain", "--from-library", "--db", db_a, "--min-tracks", "4").stdout
-    )
 
     assert run_json("scan", tmp_path / "b" / "Music", "--db", db_b)["model"] == "musicnn"
     assert {r["model"] for r in rows(db_b)} == {"musicnn"}  # not re-labelled by A's head
