@@ -561,6 +561,10 @@ def scan(
     except Interrupted as exc:
         if json_out:  # a script still learns what was done (status "interrupted")
             _print_json(exc.summary.to_dict())
+        elif exc.summary.tags:  # --write-tags: the files it wrote before the Ctrl-C
+            _print_write(exc.summary.tags, changes=True)
+        if exc.summary.tags:
+            _undo_hint(exc.summary.tags, given)
         raise
     if json_out:
         _print_json(summary.to_dict())
@@ -622,7 +626,7 @@ def write(
     a scan holds the database.  Exits 4 when some files could not (with
     --dry-run: would not) be written.
     """
-    from .write import Interrupted, WriteOptions, WriteSummary, undo_command
+    from .write import Interrupted, WriteOptions, WriteSummary
     from .write import write_tags as run_write
 
     settings = _settings(given)
@@ -640,19 +644,27 @@ def write(
             _print_json(summary.to_dict())
         else:
             _print_write(summary, changes=True)
-        written = [c.path for c in summary.changes if c.writes]
-        if written and not summary.dry_run:
-            db = given.settings.get("db")
-            _err(
-                f"interrupted after writing {_count(len(written), 'file')} (listed above); "
-                f"`{undo_command(written, str(db) if db else None)}` puts them back"
-            )
+        _undo_hint(summary, given)
         raise KeyboardInterrupt from None
     if json_out:
         _print_json(summary.to_dict())
     else:
         _print_write(summary, changes=True)
     _exit_if_failed(summary.errors)
+
+
+def _undo_hint(summary: WriteSummary, given: Given) -> None:
+    """After a Ctrl-C stopped a write (``write``, ``scan --write-tags``): how many files it
+    wrote and the ``tagger undo`` that puts exactly those back."""
+    from .write import undo_command
+
+    written = [c.path for c in summary.changes if c.writes]
+    if written and not summary.dry_run:
+        db = given.settings.get("db")
+        _err(
+            f"interrupted after writing {_count(len(written), 'file')} (listed above); "
+            f"`{undo_command(written, str(db) if db else None)}` puts them back"
+        )
 
 
 @command("undo")
@@ -983,22 +995,24 @@ def similar(
 
 
 @command("models")
-def models_cmd(json_out: bool = JsonOption) -> None:
+def models_cmd(given: Given, json_out: bool = JsonOption) -> None:
     """List the installed models, their figures and the missing ones.
 
     The figures come from each model's card.
 
     The default is the config's `model` when set, else the best model
-    installed; the last line says how to choose another.
+    installed for the database (--db): the library head is the one learnt
+    from that database; the last line says how to choose another.
     """
-    from .models import KINDS, available, default_kind, planned_engine
+    from .models import KINDS, available, default_kind, library_heads, planned_engine
+    from .models.registry import database_of
 
-    settings = _settings()
-    default, why = default_kind()
+    settings = _settings(given)
+    default, why = default_kind(settings.db)
     if settings.model:
         default, why = settings.model, f"set by `model` in {settings.source('model')}"
     rows = []
-    for ref in available():
+    for ref in available(settings.db):
         card = ref.card
         engine, slow_why = planned_engine(ref)
         rows.append(
@@ -1019,14 +1033,22 @@ def models_cmd(json_out: bool = JsonOption) -> None:
                 "data": card.get("data"),
                 "accuracy": card.get("accuracy"),
                 "not_default": card.get("not_default"),
+                # the database a library head was learnt from: the only one it labels
+                "database": (card.get("data") or {}).get("database")
+                if KINDS[ref.name].trained_from == "library"
+                else None,
             }
         )
     if json_out:  # the installed models, as scripts have always read them
         _print_json(rows)
         return
+    here = database_of(settings.db)
     for kind in KINDS.values():
         if not any(r["name"] == kind.name for r in rows):
-            rows.append({"name": kind.name, "installed": False, "how": kind.how_to_get})
+            how = kind.how_to_get
+            if kind.trained_from == "library":  # each database learns its own
+                how = f"none learnt from {here}; {how[:-1]} --db {here}`"
+            rows.append({"name": kind.name, "installed": False, "how": how})
     for r in rows:
         if not r["installed"]:
             typer.echo(f"{r['name']}  not installed; {r['how']} (`tagger retrain --help`)")
@@ -1046,7 +1068,12 @@ def models_cmd(json_out: bool = JsonOption) -> None:
         figures = ", ".join(f"{k} {v}" for k, v in acc.items() if isinstance(v, (int, float)))
         if figures:
             typer.echo(f"  figures: {figures}")
+        if r["database"]:
+            typer.echo(f"  learnt from: {r['database']} (the only database it labels)")
         typer.echo(f"  file:    {r['path']}")
+    others = sorted({d or "(no database named)" for d in library_heads().values()} - {here})
+    if others:
+        typer.echo(f"library heads of other databases (`--db FILE` chooses): {', '.join(others)}")
     typer.echo(
         f'default: {default}; to choose another, set `model = "NAME"` in {config_path()} '
         f"(`--model NAME` for one command)"
@@ -1221,6 +1248,9 @@ def retrain(
         jobs=jobs,
         log=lambda m: typer.echo(m, err=True),
     )
+    from .training.metrics import spelt
+
+    result = spelt(result, _settings(given).genre_map.label)  # as every command spells genres
     if json_out:
         _print_json(result)
         return
@@ -1237,9 +1267,12 @@ def retrain(
 
 
 def _print_head(card: dict, json_out: bool) -> None:
-    """A trained head's figures, as its card records them."""
+    """A trained head's figures, as its card records them (genres spelt as every command
+    prints them)."""
     from .training.from_library import CASES, head_warning
+    from .training.metrics import spelt
 
+    card = spelt(card, _settings().genre_map.label)
     a = card["accuracy"]
     if warning := head_warning(card):
         typer.echo(f"tagger: warning: {warning}", err=True)
@@ -1311,6 +1344,10 @@ def _print_head(card: dict, json_out: bool) -> None:
         typer.echo(f"  merged: {src} -> {dst} (--map with `{src} = {src}` keeps it apart)")
     typer.echo(f"model: {card['path']}")
     if card["name"] == "library":
+        typer.echo(
+            f"learnt from: {data['database']} (it labels that database only; each database "
+            f"learns its own)"
+        )
         for line in _default_lines(card["name"], card.get("not_default")):
             typer.echo(line)
 
@@ -1375,7 +1412,14 @@ def evaluate(
     from .training.retrain import evaluate as run
 
     rep = run(
-        data, model, split=split, split_dir=split_dir, seed=seed, cache_dir=cache_dir, plot=plot
+        data,
+        model,
+        split=split,
+        split_dir=split_dir,
+        seed=seed,
+        cache_dir=cache_dir,
+        plot=plot,
+        genre_map=_settings().genre_map,
     )
     if json_out:
         _print_json(rep)
@@ -1392,7 +1436,7 @@ def evaluate(
         f"  inference       {rep['inference_seconds']:.2f} s "
         f"({rep['tracks_per_second']} tracks/s, features cached)"
     )
-    if rep.get("training"):
+    if (rep.get("training") or {}).get("epochs"):  # a net's (a head's card has no epochs)
         typer.echo(
             f"  training        {rep['training'].get('seconds_this_run')} s, "
             f"{rep['training'].get('epochs')} epochs"

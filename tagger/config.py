@@ -297,7 +297,7 @@ class Settings:
         Check(Path, _path),
         "SQLite database",
         option="--db FILE",
-        commands=("scan", "write", "undo", "ls", "report", "show", "similar", "retrain"),
+        commands=("scan", "write", "undo", "ls", "report", "show", "similar", "retrain", "models"),
         env="TAGGER_DB",
         default_help="~/.local/share/tagger/library.db",
         beets=True,

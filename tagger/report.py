@@ -389,7 +389,7 @@ def build_report(
         groups=table,
         confidence_histogram=histogram([_confidence(r) for r in analysed]),
         tempi=tempi(analysed),
-        agreement=_spelt(agreement(analysed, _held_out(analysed)), gmap),
+        agreement=_spelt(agreement(analysed, _held_out(analysed, store.path)), gmap),
         # Abstained tracks are listed under "abstained", not twice.
         uncertain=listed(abstained=False),
         abstained=listed(abstained=True),
@@ -453,18 +453,18 @@ def tempi_text(t: Tempi) -> list[str]:
     return lines
 
 
-def _held_out(rows: list[TrackRow]) -> dict[str, str]:
-    """The installed library head's out-of-fold genres of the tracks it learnt from, where
-    the rows' results are that head's (else nothing to substitute)."""
+def _held_out(rows: list[TrackRow], db: str | os.PathLike) -> dict[str, str]:
+    """The library head of the database ``db``: its out-of-fold genres of the tracks it learnt
+    from, where the rows' results are that head's (else nothing to substitute)."""
     if not any(r.model == "library" for r in rows):
         return {}
     from .models import installed, resolve
     from .models.head import held_out_genres
 
-    path = installed("library")
+    path = installed("library", db)
     if path is None:
         return {}
-    version = resolve("library")[0].version
+    version = resolve("library", db)[0].version
     held = held_out_genres(path)
     return {r.path: held[r.path] for r in rows if r.model_version == version and r.path in held}
 

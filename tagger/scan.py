@@ -23,7 +23,7 @@ from typing import Any
 from .errors import Interrupted, TaggerError
 from .formats import AUDIO_EXTENSIONS, is_audio_name, sniff, sniff_format
 from .inference import Engine
-from .models import ModelRef, resolve, with_precision
+from .models import ModelRef, installed, resolve, with_precision
 from .models.head import HeadModel, embedder_of
 from .paths import absolute, default_db, is_under, printable, unreadable
 from .pool import Runner, insecure_scheduler, make_runner, run_chunks
@@ -34,6 +34,7 @@ from .similar import update_index
 from .store import Store, TrackRow
 from .walk import Exclude, WalkResult, walk
 from .worker import KEPT, Check, Item, TrackResult, fingerprint, read_tags, worker_threads
+from .write import Interrupted as WriteInterrupted
 from .write import WriteOptions, WriteSummary, write_tags
 
 COMMIT_ROWS = 64
@@ -532,7 +533,7 @@ def scan(
                 f"(tagger reads {' '.join(sorted(AUDIO_EXTENSIONS))})"
             )
     say = notify or (lambda message: None)
-    ref, default_notice = resolve(opts.model)
+    ref, default_notice = resolve(opts.model, head_database(db, opts.reuse))
     ref, engine, engine_notice = with_precision(ref, opts.precision)
     if opts.scheduler and (warning := insecure_scheduler(opts.scheduler)):
         say(warning)
@@ -600,10 +601,23 @@ def scan(
             raise
         so_far = done or ScanSummary(0, str(store.path), ref.name, ref.version)
         so_far.status = "interrupted"
+        if isinstance(exc, WriteInterrupted) and isinstance(exc.summary, WriteSummary):
+            so_far.tags = exc.summary  # the files written before it, and their undo
         raise Interrupted(so_far) from None
     finally:
         store.close()
     return summary
+
+
+def head_database(
+    db: str | os.PathLike | None, reuse: str | os.PathLike | None
+) -> str | os.PathLike | None:
+    """Whose library head a scan into ``db`` uses: ``db``'s own; for a database that reuses
+    another's analyses (``ScanOptions.reuse``: the beets plugin's, beside the user's tagger
+    library, holding copies of the same music) that database's, until it learns its own."""
+    if reuse and installed("library", db) is None:
+        return reuse
+    return db
 
 
 @contextlib.contextmanager

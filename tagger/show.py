@@ -91,7 +91,7 @@ def show(
         raise TaggerError(f"no such file: {printable(text)}")
     if problem:
         raise TaggerError(f"cannot read {printable(text)}: {problem}")
-    ref, default_notice = resolve(model)
+    ref, default_notice = resolve(model, db)
     stored = None if fresh else stored_prediction(absolute(text), ref, db)
     if stored is not None:
         row = stored[1]
@@ -99,7 +99,7 @@ def show(
     from .voice import voice
     from .worker import hear_file
 
-    ref, prediction, tempo, notice = hear_file(Path(text), model, precision)
+    ref, prediction, tempo, notice = hear_file(Path(text), model, precision, db)
     if default_notice and notice:
         if _announced(db, ref.name):
             said = set(default_notice.splitlines())

@@ -69,11 +69,13 @@ def similar(
 ) -> Similar:
     """The ``top`` most similar stored tracks to ``file``, best first.
 
-    Never ``file`` itself, and, unless ``include_copies``, no stored track
-    holding the same audio (the same audio fingerprint: a byte copy, or a
-    retagged copy such as the one beets makes at import); ``copies`` lists
-    those.  A file whose audio a stored track holds is searched with that
-    track's embedding, decoded only where none does.  ``bpm`` (a range from
+    Never ``file`` itself (nor under another of its names: a hard link, a
+    symlink), each file once whatever names it is stored under, and, unless
+    ``include_copies``, no stored track holding the same audio (the same
+    audio fingerprint: a byte copy, or a retagged copy such as the one beets
+    makes at import); ``copies`` lists those.  A file whose audio a stored
+    track holds is searched with that track's embedding, decoded only where
+    none does.  ``bpm`` (a range from
     ``tempo.parse_range``) keeps only stored tracks whose tempo lies in it.
     With the index a scan keeps beside the database (``update_index``), only
     the index's candidates and the embeddings stored since it was updated are
@@ -110,13 +112,15 @@ def similar(
             rows, matrix, searched = _search_space(store, embedder, query, exact=bpm is not None)
     finally:
         store.close()
+    me = _file_id(path)
+    copies = [r for r in copies if _file_id(r.path) != me]  # another name of the query itself
     left_out = {path} | (set() if include_copies else {r.path for r in copies})
     excluded = [
         j
         for j, r in enumerate(rows)
         if r.path in left_out or (bpm is not None and not in_range(r.bpm, bpm))
     ]
-    idx, sims = nearest(query, matrix, top, exclude=excluded)
+    idx, sims = _one_per_file(query, matrix, rows, top, excluded, me)
     label = (genre_map or GenreMap()).label
     return Similar(
         query=path,
@@ -136,6 +140,44 @@ def similar(
             for j, s in zip(idx.tolist(), sims.tolist())
         ],
     )
+
+
+def _file_id(path: str) -> tuple[int, int] | None:
+    """The file ``path`` names (device and inode, links followed); None when it is gone."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return st.st_dev, st.st_ino
+
+
+def _one_per_file(
+    query: np.ndarray,
+    matrix: np.ndarray,
+    rows: list,
+    top: int,
+    excluded: list[int],
+    me: tuple[int, int] | None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """``nearest``'s ``top`` rows, one per file: of the stored names of one file (hard links,
+    symlinks to it) only the best-ranked is kept, and none of the query's own (``me``).
+
+    Only the ranked rows are looked at on disk, a few more each round until ``top`` remain
+    or none is left, never the whole library."""
+    want = top
+    while True:
+        idx, sims = nearest(query, matrix, want, exclude=excluded)
+        seen: set[tuple[int, int]] = {me} if me else set()
+        keep: list[int] = []
+        for k, j in enumerate(idx.tolist()):
+            key = _file_id(rows[j].path)
+            if key is None or key not in seen:  # a vanished file is its own
+                keep.append(k)
+                if key is not None:
+                    seen.add(key)
+        if len(keep) >= top or len(idx) < want:
+            return idx[keep[:top]], sims[keep[:top]]
+        want *= 2
 
 
 def _embedded_at(store: Store, embedder: str, paths: list[str]) -> tuple[list, np.ndarray]:

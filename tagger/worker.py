@@ -249,20 +249,28 @@ def analyse_files(
 
 
 def predict_file(
-    path: str | os.PathLike, model: str | None = None, precision: str | None = None
+    path: str | os.PathLike,
+    model: str | None = None,
+    precision: str | None = None,
+    db: str | os.PathLike | None = None,
 ) -> tuple[ModelRef, TrackPrediction, str | None]:
-    """(model used, prediction, notice) for one file, without the database (``tagger show``)."""
-    ref, prediction, _, notice = hear_file(path, model, precision)
+    """(model used, prediction, notice) for one file, without the database (``tagger show``);
+    ``db``: whose library head ``library`` (or the default) means."""
+    ref, prediction, _, notice = hear_file(path, model, precision, db)
     return ref, prediction, notice
 
 
 def hear_file(
-    path: str | os.PathLike, model: str | None = None, precision: str | None = None
+    path: str | os.PathLike,
+    model: str | None = None,
+    precision: str | None = None,
+    db: str | os.PathLike | None = None,
 ) -> tuple[ModelRef, TrackPrediction, Tempo, str | None]:
-    """(model used, prediction, tempo, notice) for one file, without the database."""
+    """(model used, prediction, tempo, notice) for one file, without the database (``db``
+    says only whose library head ``library``, or the default, means)."""
     if not os.path.isfile(path):
         raise TaggerError(f"no such file: {path}")
-    ref, notice = resolve(model)
+    ref, notice = resolve(model, db)
     ref, _, engine_notice = with_precision(ref, precision)
     loaded = MODELS.get(ref)
     # The graph can pass the cheap check and still fail to compile here.

@@ -91,6 +91,8 @@ KNOWN_REASONS = [
         r"not written: a player would no longer find the same audio packets",
         r"not written: the first or last audio packet would no longer decode",
         r"not written: the genre reads back as .*, not as written",
+        r"not written: the bpm value .+ is (not a whole number|out of range) \(0 to 32767.*\); "
+        r"left unchanged",
         r"not written: undo could not give this file back byte for byte",
         r"cannot read tags: the \w+ file's tags are damaged",
         r"cannot read the file \([a-z ]+\)",

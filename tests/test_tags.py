@@ -24,9 +24,17 @@ from corpus import CORPORA, corpus_copy, mutagen_data
 from mutagen import id3
 from mutagen.id3._util import BitPaddedInt, unsynch
 from rawtags import _id3_header_at, audio_samples, diff, raw_genre, snapshot, without_genre
+from tagfiles import make_files
 
 from tagger.formats import sniff
-from tagger.tags import TagError, read_field, read_genres, restore_field, write_genres
+from tagger.tags import (
+    TagError,
+    read_field,
+    read_genres,
+    read_values,
+    restore_field,
+    write_genres,
+)
 
 
 def _syncsafe(n: int) -> bytes:
@@ -224,3 +232,30 @@ def test_identity_symlink_hardlink_owner_mode_xattrs(tmp_path):
     with pytest.raises(TagError, match="2 hard links"):
         write_genres(bare, ["Jazz"])
     assert bare.read_bytes() == before and bare.stat().st_nlink == 2
+
+
+@pytest.mark.parametrize(
+    ("value", "cause"),
+    [
+        ("70000", "the bpm value 70000 is out of range (0 to 32767, the most MP4's tmpo holds"),
+        ("65535", "the bpm value 65535 is out of range (0 to 32767"),
+        ("-5", "the bpm value '-5' is not a whole number (0 to 32767)"),
+        ("12.5", "the bpm value '12.5' is not a whole number (0 to 32767)"),
+        ("fast", "the bpm value 'fast' is not a whole number (0 to 32767)"),
+    ],
+)
+def test_every_format_refuses_the_same_bpm_values_with_the_same_cause(tmp_path, value, cause):
+    """One rule for the BPM in every tag family (the range MP4's tmpo holds): ID3, Vorbis
+    comments and ASF could hold any text, but a value refused in an M4A is refused alike
+    everywhere, by its true cause in one line, the file untouched; the top of the range is
+    written and read back in every format."""
+    for name, path in make_files(tmp_path / "files").items():
+        original = path.read_bytes()
+        with pytest.raises(TagError) as refused:
+            write_genres(path, [value], field="bpm")
+        reason = str(refused.value)
+        assert reason.startswith(f"not written: {cause}"), (name, reason)
+        assert reason.endswith("; left unchanged") and "\n" not in reason, (name, reason)
+        assert path.read_bytes() == original, name
+        write_genres(path, ["32767"], field="bpm")
+        assert read_values(path, "bpm") == ["32767"], name

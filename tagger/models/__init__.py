@@ -17,6 +17,8 @@ from .registry import (
     current_embedder,
     default_kind,
     installed,
+    library_head_file,
+    library_heads,
     resolve,
 )
 
@@ -34,6 +36,8 @@ __all__ = [
     "default_kind",
     "fallback_notice",
     "installed",
+    "library_head_file",
+    "library_heads",
     "load_model",
     "planned_engine",
     "read_card",

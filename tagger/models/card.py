@@ -98,12 +98,14 @@ def read_card(path: Path) -> ModelCard:
         raise TaggerError(f"cannot read model card {path}: {exc}") from None
 
 
-def write_card(folder: Path, card: ModelCard | dict) -> Path:
-    """Write ``<folder>/<name>.json`` atomically; the one place cards are written."""
+def write_card(folder: Path, card: ModelCard | dict, stem: str | None = None) -> Path:
+    """Write ``<folder>/<name>.json`` (``<stem>.json``, for a model file named otherwise: a
+    library head's) atomically; the one place cards are written."""
     data = card.to_dict() if isinstance(card, ModelCard) else card
     folder.mkdir(parents=True, exist_ok=True)
-    path = folder / f"{data['name']}.json"
-    tmp = folder / f".{data['name']}.json.tmp"
+    stem = stem or data["name"]
+    path = folder / f"{stem}.json"
+    tmp = folder / f".{stem}.json.tmp"
     tmp.write_text(json.dumps(data, indent=2) + "\n")
     os.replace(tmp, path)
     return path

@@ -11,7 +11,9 @@ which reads this table (never the reverse).
 
 Resolution: a registered name means the user's trained copy (written by
 ``tagger retrain`` into the user model folder), else the shipped one; anything
-else is a path to a model file with its card beside it.  Which class loads a
+else is a path to a model file with its card beside it.  The ``library`` head
+belongs to the database it was learnt from (one file per database, its card
+naming it): it resolves, and is the default, only for that database.  Which class loads a
 model comes from its card (``model_class``), never from its name.  Without
 ``--model`` the default is the installed kind with the lowest ``default_rank``
 whose card does not say ``not_default``.
@@ -30,7 +32,7 @@ import numpy as np
 
 from ..errors import TaggerError
 from ..features import LOGMEL, MUSICNN, SUMMARY, FeatureSpec
-from ..paths import shipped_models_dir, unreachable, user_models_dir
+from ..paths import default_db, shipped_models_dir, unreachable, user_models_dir
 from .base import Model
 from .card import MULTICLASS, MULTILABEL, ModelCard, card_path, read_card
 from .head import HeadModel
@@ -234,28 +236,82 @@ def ref_for_file(path: Path, source: str) -> ModelRef:
     return ModelRef.of(card, path, card_file, source, version)
 
 
-def installed(name: str) -> Path | None:
+def database_of(db: str | os.PathLike | None) -> str:
+    """The database ``db`` names (``--db``, else ``$TAGGER_DB``, else the default) as a library
+    head's card records it: absolute, symlinks resolved, so that every way of naming one
+    database finds its head."""
+    return os.path.realpath(default_db(db))
+
+
+def library_head_file(db: str | os.PathLike | None = None, folder: Path | None = None) -> Path:
+    """Where the library head learnt from the database ``db`` is installed: one per database,
+    ``library-<digest of the database's path>.npz`` in the user model folder."""
+    kind = KINDS["library"]
+    digest = hashlib.sha256(os.fsencode(database_of(db))).hexdigest()[:12]
+    return (folder or user_models_dir()) / f"{kind.name}-{digest}{kind.file_suffix}"
+
+
+def _legacy_head() -> Path:
+    """Where a tagger that kept one library head for every database installed it."""
+    kind = KINDS["library"]
+    return user_models_dir() / f"{kind.name}{kind.file_suffix}"
+
+
+def library_heads() -> dict[Path, str | None]:
+    """Every installed library head (model file) -> the database it was learnt from (None: its
+    card names none it can be told by)."""
+    heads: dict[Path, str | None] = {}
+    for path in sorted(user_models_dir().glob("library*.npz")):
+        try:
+            card = read_card(card_path(path))
+        except TaggerError:
+            continue
+        if card.name != "library" or card.get("synthetic"):
+            continue
+        database = (card.get("data") or {}).get("database")
+        heads[path] = database if database and os.path.isabs(database) else None
+    return heads
+
+
+def _present(path: Path) -> bool:
+    try:
+        present = path.is_file() and card_path(path).is_file()
+    except OSError:  # a folder we may not enter: say which, never skip it silently
+        raise TaggerError(
+            f"cannot read the model folder {path.parent}: "
+            f"{unreachable(path) or 'permission denied'}"
+        ) from None
+    return present and not read_card(card_path(path)).get("synthetic")
+
+
+def installed(name: str, db: str | os.PathLike | None = None) -> Path | None:
     """The model file of a registered kind, user folder first, else None.
 
-    Models whose card says they were trained on synthetic data are skipped:
-    they can be used by path, never under a registered name.
+    The library head is the one learnt from the database ``db`` (a head
+    learnt from another library knows other genres, other albums): its own
+    file, else a head a tagger that kept one for every database installed,
+    where its card names ``db``.  Models whose card says they were trained on
+    synthetic data are skipped: they can be used by path, never under a
+    registered name.
     """
     kind = KINDS[name]
+    if kind.trained_from == "library":
+        own = library_head_file(db)
+        if _present(own):
+            return own
+        legacy = _legacy_head()
+        if _present(legacy) and library_heads().get(legacy) == database_of(db):
+            return legacy
+        return None
     for folder in (user_models_dir(), shipped_models_dir()):
         path = folder / f"{name}{kind.file_suffix}"
-        try:
-            present = path.is_file() and card_path(path).is_file()
-        except OSError:  # a folder we may not enter: say which, never skip it silently
-            raise TaggerError(
-                f"cannot read the model folder {folder}: {unreachable(path) or 'permission denied'}"
-            ) from None
-        if present and not read_card(card_path(path)).get("synthetic"):
+        if _present(path):
             return path
     return None
 
 
-def _ref_for_kind(name: str) -> ModelRef | None:
-    path = installed(name)
+def _ref_for_kind(name: str, db: str | os.PathLike | None = None) -> ModelRef | None:
+    path = installed(name, db)
     if path is None:
         return None
     return ref_for_file(path, "user" if path.parent == user_models_dir() else "shipped")
@@ -269,21 +325,21 @@ def _ranked() -> list[ModelKind]:
     )
 
 
-def not_default(name: str) -> str | None:
+def not_default(name: str, db: str | os.PathLike | None = None) -> str | None:
     """Why the installed model ``name`` is not made the default although installed (its card's
     ``not_default``: a head no better than always answering the most common genre), else None."""
-    path = installed(name)
+    path = installed(name, db)
     return read_card(card_path(path)).get("not_default") if path else None
 
 
-def default_kind() -> tuple[str, str]:
-    """(name of the default model, why it is the default).
+def default_kind(db: str | os.PathLike | None = None) -> tuple[str, str]:
+    """(name of the default model for the database ``db``, why it is the default).
 
     A model whose card says ``not_default`` is skipped: it is used only where
     the user names it (``--model``, config ``model``).
     """
     for name in (k.name for k in _ranked()):
-        if installed(name) and not not_default(name):
+        if installed(name, db) and not not_default(name, db):
             rank = KINDS[name].default_rank
             better = [
                 k.title
@@ -291,7 +347,7 @@ def default_kind() -> tuple[str, str]:
                 if k.default_rank is not None and rank is not None and k.default_rank < rank
             ]
             why = (
-                "a model you trained on your own library's genres"
+                "a model you trained on this library's own genres"
                 if name == "library"
                 else "the preferred model"
                 if not better
@@ -304,32 +360,60 @@ def default_kind() -> tuple[str, str]:
     )
 
 
-def resolve(model: str | os.PathLike | None = None) -> tuple[ModelRef, str | None]:
+def others_heads(db: str | os.PathLike | None = None) -> str | None:
+    """One line when library heads are installed but none was learnt from ``db``: whose they
+    are, and how this database gets its own; else None."""
+    if installed("library", db) is not None:
+        return None
+    heads = library_heads()
+    if not heads:
+        return None
+    learnt = sorted({d or "a database its card does not name" for d in heads.values()})
+    several = len(heads) > 1
+    return (
+        f"notice: the library head{'s' * several} installed {'were' if several else 'was'} "
+        f"learnt from {', '.join(learnt)}, not this database; "
+        f"`tagger retrain --from-library --db {database_of(db)}` learns its genres"
+    )
+
+
+def resolve(
+    model: str | os.PathLike | None = None, db: str | os.PathLike | None = None
+) -> tuple[ModelRef, str | None]:
     """A model name or path -> (ModelRef, notice for stderr or None).
 
-    The notice says, when no model was named and the default is not the
-    preferred kind, which model is used and how to get a better one.
+    ``db``: the database the model will label (a library head is that
+    database's own).  The notice says, when no model was named and the
+    default is not the preferred kind, which model is used and how to get a
+    better one.
     """
     if model is None:
-        name, why = default_kind()
-        chosen = resolve(name)[0]
+        name, why = default_kind(db)
+        chosen = resolve(name, db)[0]
         notice = None
         if name == "musicnn":  # only the fallback is announced; a trained default is chosen
             notice = (  # short lines: what runs, what it can name, what would do better
                 f"notice: using the shipped pretrained musicnn taggers ({why})\n"
                 f"notice: they name {len(chosen.genres)} genres and no others "
                 f"(`tagger models` lists them)\n"
-                f"hint: after a scan, `tagger retrain --from-library` learns your library's "
-                f"own genres"
+                + (
+                    others_heads(db)
+                    or "hint: after a scan, `tagger retrain --from-library` learns your "
+                    "library's own genres"
+                )
             )
         return chosen, notice
     text = os.fspath(model)
     if text in KINDS:
-        ref = _ref_for_kind(text)
+        ref = _ref_for_kind(text, db)
         if ref is None:
+            how = KINDS[text].how_to_get
+            if KINDS[text].trained_from == "library":
+                how = f"{how[:-1]} --db {database_of(db)}`"
             raise TaggerError(
-                f"no trained {text} model is installed; {KINDS[text].how_to_get}, "
-                f"or use --model musicnn"
+                f"no trained {text} model is installed"
+                + (f" for {database_of(db)}" if KINDS[text].trained_from == "library" else "")
+                + f"; {how}, or use --model musicnn"
             )
         return ref, None
     path = Path(text).expanduser()
@@ -338,9 +422,10 @@ def resolve(model: str | os.PathLike | None = None) -> tuple[ModelRef, str | Non
     return ref_for_file(path.resolve(), "file"), None
 
 
-def available() -> list[ModelRef]:
-    """Every installed model of a registered kind, for ``tagger models``."""
-    return [ref for ref in map(_ref_for_kind, KINDS) if ref is not None]
+def available(db: str | os.PathLike | None = None) -> list[ModelRef]:
+    """Every installed model of a registered kind (the library head: ``db``'s), for
+    ``tagger models``."""
+    return [ref for ref in (_ref_for_kind(k, db) for k in KINDS) if ref is not None]
 
 
 def card_for(kind: ModelKind, version: str, genres: list[str], **details: Any) -> ModelCard:

@@ -58,6 +58,8 @@ class TagField:
     mp4: tuple[str, ...]
     asf: tuple[str, ...]
     numbers: tuple[str, ...] = ()  # the families whose key holds an integer, not text
+    # A field whose values are whole numbers: the range every family is held to.
+    whole: tuple[int, int] | None = None
 
 
 # mp4 ``gnre``: iTunes' numeric genre; Vorbis comments spell the album artist three ways.
@@ -74,8 +76,18 @@ FIELDS = (
         ("WM/AlbumArtist",),
     ),
     TagField("compilation", ("TCMP",), ("COMPILATION",), ("cpil",), ("WM/IsCompilation",)),
-    # ID3's TBPM is a whole number as text (the ID3v2 standard); MP4's tmpo a 16-bit integer.
-    TagField("bpm", ("TBPM",), ("BPM",), ("tmpo",), ("WM/BeatsPerMinute",), numbers=("mp4",)),
+    # ID3's TBPM is a whole number as text (the ID3v2 standard); MP4's tmpo a 16-bit integer,
+    # signed as its data atom's type says (mutagen, like iTunes, reads 65535 as -1): 0 to
+    # 32767 in every format, so that one BPM is written alike everywhere or refused alike.
+    TagField(
+        "bpm",
+        ("TBPM",),
+        ("BPM",),
+        ("tmpo",),
+        ("WM/BeatsPerMinute",),
+        numbers=("mp4",),
+        whole=(0, 32767),
+    ),
 )
 BY_NAME = {f.name: f for f in FIELDS}
 GENRE = "genre"
@@ -94,6 +106,24 @@ def field_named(name: str) -> TagField:
     return TagField(
         name, (f"TXXX:{key}",), (key.upper(),), (f"----:com.apple.iTunes:{key}",), (key,)
     )
+
+
+def value_problem(field: str, values: list[str]) -> str | None:
+    """Why ``values`` cannot be written into ``field`` in any family (a BPM that is not a
+    whole number in the field's range), as one line; None when they can."""
+    spec = field_named(field)
+    if spec.whole is None:
+        return None
+    low, high = spec.whole
+    for value in values:
+        if not (value.isascii() and value.isdigit()):
+            return f"the {field} value {value!r} is not a whole number ({low} to {high})"
+        if not low <= int(value) <= high:
+            return (
+                f"the {field} value {value} is out of range ({low} to {high}, the most MP4's tmpo "
+                f"holds; every format is held to it)"
+            )
+    return None
 
 
 def named(raw: Field, field: str) -> Field:

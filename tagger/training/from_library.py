@@ -564,8 +564,8 @@ def retrain_from_library(
     has since written, the genres it had before: the journal keeps them), so a
     head is never trained on tagger's own output.  Returns the model card.
     """
-    from tagger.models import KINDS, card_for, current_embedder
-    from tagger.paths import default_db, user_models_dir
+    from tagger.models import KINDS, card_for, current_embedder, library_head_file, library_heads
+    from tagger.paths import default_db
     from tagger.store import Store
 
     started = time.monotonic()
@@ -625,7 +625,7 @@ def retrain_from_library(
         not_default=not_default(trained.evaluation),
         accuracy=trained.evaluation,
         data={
-            "database": str(store.path),
+            "database": os.path.realpath(store.path),  # the one database it serves
             "tracks_with_embeddings": len(rows),
             "tagged_tracks": len(tagged),
             "labelled_tracks": int((labels.y >= 0).sum()),
@@ -643,17 +643,26 @@ def retrain_from_library(
         command=command,
         trained_at=now(),
     )
-    out = Path(out_dir).expanduser() if out_dir else user_models_dir()
-    install_head(trained.head, card, out)
-    return card.to_dict() | {"path": str(out / f"{kind.name}{kind.file_suffix}")}
+    # One head per database, beside the others in the user model folder (or ``out_dir``).
+    file = library_head_file(store.path, Path(out_dir).expanduser() if out_dir else None)
+    path = install_head(trained.head, card, file.parent, file.stem)
+    if not out_dir:  # the single head earlier versions kept for every database, if this one's
+        for old, database in library_heads().items():
+            if old.stem == kind.name and database == os.path.realpath(store.path):
+                old.unlink(missing_ok=True)
+                old.with_suffix(".json").unlink(missing_ok=True)
+    return card.to_dict() | {"path": str(path)}
 
 
-def install_head(head: SoftmaxHead, card, out: Path) -> None:
-    """Write ``<name>.npz`` then its card, each atomically (a scan never sees half a file)."""
+def install_head(head: SoftmaxHead, card, out: Path, stem: str | None = None) -> Path:
+    """Write ``<name>.npz`` (``<stem>.npz``) then its card, each atomically (a scan never sees
+    half a file); the model file's path."""
     from tagger.models import write_card
 
+    stem = stem or card.name
     with output_folder(out, "the model"):
-        tmp = out / f".{card.name}.npz.tmp"
+        tmp = out / f".{stem}.npz.tmp"
         head.save(tmp)
-        os.replace(tmp, out / f"{card.name}.npz")
-        write_card(out, card)
+        os.replace(tmp, out / f"{stem}.npz")
+        write_card(out, card, stem)
+    return out / f"{stem}.npz"

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 import numpy as np
 
 from tagger.models import softmax
@@ -87,3 +90,25 @@ def report(
         },
         "confusion": {"genres": genres, "matrix": cm.tolist()},
     }
+
+
+def spelt(record: Any, label: Callable[[str], str]) -> Any:
+    """A report or card (``report``'s figures, a model card, ``tagger retrain``'s result) with
+    its genre names as every command prints them (``label``: ``GenreMap.label``, so GTZAN's
+    ``hiphop`` is ``Hip-Hop`` here as in ``ls`` and ``report``): the ``genres`` lists, the
+    keys of ``per_genre`` and ``baseline_genre``, at any depth.  The record is not changed."""
+    if isinstance(record, list):
+        return [spelt(v, label) for v in record]
+    if not isinstance(record, dict):
+        return record
+    out: dict[str, Any] = {}
+    for key, value in record.items():
+        if key == "genres" and isinstance(value, list) and all(isinstance(g, str) for g in value):
+            out[key] = [label(g) for g in value]
+        elif key == "per_genre" and isinstance(value, dict):
+            out[key] = {label(g): spelt(v, label) for g, v in value.items()}
+        elif key == "baseline_genre" and isinstance(value, str):
+            out[key] = label(value)
+        else:
+            out[key] = spelt(value, label)
+    return out

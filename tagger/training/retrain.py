@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from tagger.errors import TaggerError
+from tagger.genres import GenreMap
 from tagger.models import KINDS
 from tagger.paths import output_file, user_models_dir
 
@@ -135,8 +136,12 @@ def evaluate(
     cache_dir: str | os.PathLike | None = None,
     jobs: int | None = None,
     plot: str | os.PathLike | None = None,
+    genre_map: GenreMap | None = None,
 ) -> dict:
-    """Evaluate a trained model on the test split of ``data_dir`` (the split it was trained on)."""
+    """Evaluate a trained model on the test split of ``data_dir`` (the split it was trained on).
+
+    Genres are spelt as every command prints them (``genre_map``: the config's
+    ``[genres]``; GTZAN's ``hiphop`` is ``Hip-Hop``), in the figures and the plot."""
     from tagger.models import load_model, resolve
 
     ref, _ = resolve(model or NETS[0])
@@ -179,6 +184,7 @@ def evaluate(
         training=card.details.get("training"),
         data={"path": str(data_dir), "files": len(tracks)},
     )
+    rep = metrics.spelt(rep, (genre_map or GenreMap()).label)
     if plot:
         rep["plot"] = str(
             plot_confusion(

@@ -441,13 +441,15 @@ def test_beets_before_2_7_gets_one_genre_string(beets, beets_2_6, tmp_path):
 
 
 def test_after_a_change_to_a_trained_head_nothing_is_decoded(beets, tmp_path):
-    """The user trains a head on their tagger library and names it: the plugin predicts the
-    items from the musicnn embeddings its first run stored, decoding none (last: the
-    plugin's rows then hold the head's results)."""
+    """The user trains a head on their tagger library (the one the plugin reuses: tagger's
+    default database) and names it: the plugin's database, copies of that music, uses the
+    head learnt from it and predicts the items from the musicnn embeddings its first run
+    stored, decoding none (last: the plugin's rows then hold the head's results)."""
     from soundtracks import USER_NAMES, real_fixture, store_real_library
 
     d = real_fixture()
-    library_db = tmp_path / "library.db"
+    library_db = Path(beets.env["TAGGER_HOME"]) / "library.db"
+    assert not library_db.exists()  # the plugin's database is its own
     store_real_library(tmp_path / "Music", library_db, [USER_NAMES[g] for g in d["groups"]])
     run_cli("retrain", "--from-library", "--db", library_db, "--min-tracks", "3", env=beets.env)
     embedded = {  # the items the plugin has analysed (an earlier test's Ctrl-C left one not)

@@ -29,7 +29,7 @@ from conftest import rows, run_cli, run_json
 from soundtracks import USER_NAMES, half_tagged, real_fixture, store_library, store_real_library
 
 from tagger.embeddings import nearest, unpack_embeddings
-from tagger.models import current_embedder
+from tagger.models import current_embedder, resolve
 from tagger.store import Store
 from tagger.training.synth import synth_track, write_audio
 
@@ -85,7 +85,7 @@ def test_real_library_half_tagged_then_the_rest_labelled_from_stored_embeddings(
     assert "optimistic" not in acc["per_genre"]["synthwave"]  # two albums
     assert card["data"]["counts"]["Orchestral Score"] == 20  # lower-case spelling merged
 
-    models = run_json("models")
+    models = run_json("models", "--db", db)
     assert [m["name"] for m in models if m["default"]] == ["library"]
 
     # No --model: the head the user trained is the default.  Every file is a
@@ -190,11 +190,11 @@ def test_a_head_that_would_abstain_on_everything_says_so(tmp_path, isolated_home
 
     # Saved, but not the default: the musicnn results stay, and the user is told how to
     # choose the head anyway and how to go back.
-    assert card["not_default"] and card["path"].endswith("library.npz")
-    models = {m["name"]: m for m in run_json("models")}
+    assert card["not_default"] and Path(card["path"]).parent == isolated_home / "models"
+    models = {m["name"]: m for m in run_json("models", "--db", db)}
     assert not models["library"]["default"] and models["musicnn"]["default"]
     assert models["library"]["not_default"] == card["not_default"]
-    listed = run_cli("models").stdout
+    listed = run_cli("models", "--db", db).stdout
     assert "not made the default" in listed and 'model = "library"' in listed
     text = run_cli("retrain", "--from-library", "--db", db, "--min-tracks", "4").stdout
     assert 'to make it the default: set `model = "library"`' in text
@@ -209,7 +209,9 @@ def test_a_head_that_would_abstain_on_everything_says_so(tmp_path, isolated_home
     assert "replacing the results 24 of musicnn stored" in proc.stderr, proc.stderr
     assert "`tagger scan PATH --model musicnn` analyses them again" in proc.stderr
     assert {r["model"] for r in rows(db)} == {"library"}
-    (line,) = [ln for ln in run_cli("models").stdout.splitlines() if ln.startswith("library")]
+    (line,) = [
+        ln for ln in run_cli("models", "--db", db).stdout.splitlines() if ln.startswith("library")
+    ]
     assert "[default: set by `model`" in line
 
 
@@ -244,7 +246,7 @@ def test_generated_library_scan_retrain_relabel_without_decoding(tmp_path, isola
     card = run_json("retrain", "--from-library", "--db", db, "--min-tracks", "3")
     assert card["genres"] == sorted(KINDS.values())
     assert card["accuracy"]["per_genre"]["Drone Doom"]["albums"] == 2
-    shown = run_json("show", lib / "pulse" / "pulse1.flac", "--model", "library")
+    shown = run_json("show", lib / "pulse" / "pulse1.flac", "--db", db, "--model", "library")
     assert shown["genre"] == "Four To The Floor" and set(shown["probabilities"]) == set(
         KINDS.values()
     )
@@ -390,3 +392,49 @@ def test_a_head_abstaining_on_most_untagged_tracks_warns_in_one_line(tmp_path):
     assert lower["accuracy"]["threshold"] <= card["accuracy"]["threshold"]
     assert lower["accuracy"]["kept_fraction"] >= card["accuracy"]["kept_fraction"]
     assert lower["data"]["untagged"]["abstained"] <= out["abstained"]
+
+
+def test_a_library_head_labels_only_the_database_it_was_learnt_from(tmp_path, isolated_home):
+    """Two libraries, two databases: the head learnt from one is never the default (nor
+    `--model library`) for the other, `tagger models` says whose it is, and a head installed
+    by a tagger that kept one for every database serves only the database its card names."""
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    db_a, _ = _real_library(tmp_path / "a", 2)
+    db_b, _ = _real_library(tmp_path / "b", 3)
+    trained = run_cli("retrain", "--from-library", "--db", db_a, "--min-tracks", "4").stdout
+    assert "learnt from: " + str(db_a.resolve()) in trained
+    (card_file,) = (isolated_home / "models").glob("library-*.json")
+    card = json.loads(card_file.read_text())
+    assert card["data"]["database"] == str(db_a.resolve()) and not card["not_default"]
+
+    assert run_json("scan", tmp_path / "b" / "Music", "--db", db_b)["model"] == "musicnn"
+    assert {r["model"] for r in rows(db_b)} == {"musicnn"}  # not re-labelled by A's head
+    ref, notice = resolve(None, db_b)  # what a scan of B that runs the model says first
+    assert ref.name == "musicnn" and f"learnt from {db_a.resolve()}, not this database" in notice
+    assert f"`tagger retrain --from-library --db {db_b.resolve()}`" in notice
+    refused = run_cli("scan", tmp_path / "b" / "Music", "--db", db_b, "--model", "library",
+                      check=False)  # fmt: skip
+    assert refused.returncode == 1 and len(refused.stderr.splitlines()) == 1
+    assert f"no trained library model is installed for {db_b.resolve()}" in refused.stderr
+    assert run_json("scan", tmp_path / "a" / "Music", "--db", db_a)["model"] == "library"
+
+    models_a = {m["name"]: m for m in run_json("models", "--db", db_a)}
+    assert models_a["library"]["default"] and models_a["library"]["database"] == str(db_a.resolve())
+    models_b = {m["name"]: m for m in run_json("models", "--db", db_b)}
+    assert "library" not in models_b and models_b["musicnn"]["default"]
+    text_b = run_cli("models", "--db", db_b).stdout
+    assert f"library  not installed; none learnt from {db_b.resolve()}" in text_b
+    assert f"library heads of other databases (`--db FILE` chooses): {db_a.resolve()}" in text_b
+    assert f"learnt from: {db_a.resolve()}" in run_cli("models", "--db", db_a).stdout
+
+    # An older tagger's single `library.npz`: its card names A, so it is A's alone.
+    models = isolated_home / "models"
+    (head,) = models.glob("library-*.npz")
+    head.rename(models / "library.npz")
+    head.with_suffix(".json").rename(models / "library.json")
+    assert run_json("models", "--db", db_a)[-1]["name"] == "library"
+    assert "library" not in {m["name"] for m in run_json("models", "--db", db_b)}
+    assert resolve(None, db_b)[0].name == "musicnn" and resolve(None, db_a)[0].name == "library"
+    run_cli("retrain", "--from-library", "--db", db_a, "--min-tracks", "4")  # replaces it
+    assert {p.name for p in models.iterdir()} == {head.name, head.with_suffix(".json").name}

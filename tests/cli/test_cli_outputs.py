@@ -299,3 +299,39 @@ def test_similar_spells_genres_as_ls_and_says_why_a_playlist_cannot_be_written(t
     assert _one_error_line(proc) == (
         f"tagger: error: cannot write playlist {m3u}: No such file or directory"
     )
+
+
+def test_retrain_and_evaluate_spell_gtzan_genres_as_every_command_does(tmp_path):
+    """A GTZAN-shaped folder names its genres as GTZAN does (``hiphop``, ``rnb``): a head
+    trained on it, and its evaluation, print them as ls, report and show do, text and JSON,
+    and in the user's own spelling once the config maps one."""
+    root = tmp_path / "gtzan"
+    for g, recipe in (("hiphop", "pulse"), ("rnb", "bells")):
+        (root / "genres" / g).mkdir(parents=True)
+        for i in range(3):
+            y = synth_track(recipe, 6.0, 22050, seed=i)
+            write_audio(root / "genres" / g / f"{g}.{i:05d}.wav", y, 22050)
+    (root / "splits").mkdir()
+    for i, side in enumerate(("train", "valid", "test")):
+        ids = [f"{g}/{g}.{i:05d}" for g in ("hiphop", "rnb")]
+        (root / "splits" / f"{side}_filtered.txt").write_text("\n".join(ids) + "\n")
+    out = tmp_path / "models"
+    trained = run_cli("retrain", "--data", root, "--model", "head", "--out", out)
+    card = run_json("retrain", "--data", root, "--model", "head", "--out", out)
+    head = out / "head.npz"
+    assert json.loads((out / "head.json").read_text())["genres"] == ["hiphop", "rnb"]  # the model's
+    rep = run_json("evaluate", "--data", root, "--model", head)
+    evaluated = run_cli("evaluate", "--data", root, "--model", head)
+    for text in (trained.stdout, evaluated.stdout):
+        assert "Hip-Hop" in text and "R&B" in text and "hiphop" not in text and "rnb" not in text
+    assert card["genres"] == ["Hip-Hop", "R&B"]
+    assert set(card["accuracy"]["per_genre"]) == {"Hip-Hop", "R&B"}
+    assert set(rep["per_genre"]) == {"Hip-Hop", "R&B"}
+    assert rep["confusion"]["genres"] == ["Hip-Hop", "R&B"]
+    assert "training" not in evaluated.stdout  # a head's card has no epochs to print
+
+    Path(os.environ["TAGGER_CONFIG"]).write_text('[genres]\nmap = { hiphop = "Hip Hop" }\n')
+    assert set(run_json("evaluate", "--data", root, "--model", head)["per_genre"]) == {
+        "Hip Hop",
+        "R&B",
+    }

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 from pathlib import Path
 
@@ -98,3 +99,33 @@ def test_copies_of_the_querys_audio_are_left_out_unless_asked(tmp_path):
     from_copy = run_json("similar", copy, "--db", db)
     assert from_copy["source"] == "stored" and from_copy["copies"] == [str(files[0])]
     assert {r["path"] for r in from_copy["results"]} == {str(f) for f in files[1:]}
+
+
+def test_a_file_stored_under_two_names_is_listed_once_and_never_the_query_by_another(tmp_path):
+    """Hard links (and symlinks) are one file: listed once, under its best-ranked name; the
+    query's own other names are neither results nor copies, even with --include-copies."""
+    rng = np.random.default_rng(2)
+    vectors = rng.normal(size=(3, 400))
+    music, db = tmp_path / "Music", tmp_path / "lib.db"
+    files = stored_library(music, db, [{"title": "A"}, {"title": "B"}, {"title": "C"}], vectors)
+    query_link, other_link, other_symlink = music / "A again.flac", music / "B.flac", music / "Bs"
+    os.link(files[0], query_link)
+    os.link(files[1], other_link)
+    other_symlink.symlink_to(files[1])
+    store_scan(
+        db,
+        [
+            musicnn_result(p, vectors[i], format="flac", audio=audio_fingerprint(p))
+            for p, i in ((query_link, 0), (other_link, 1), (other_symlink, 1))
+        ],
+        "musicnn",
+        current_embedder(),
+    )
+    for extra in ([], ["--include-copies"]):
+        result = run_json("similar", files[0], "--db", db, *extra)
+        got = [r["path"] for r in result["results"]]
+        assert len(got) == 2, got  # B under one of its three names, and C
+        assert {os.stat(p).st_ino for p in got} == {files[1].stat().st_ino, files[2].stat().st_ino}
+        assert result["copies"] == []  # its own hard link is the query, not a copy
+    text = run_cli("similar", files[0], "--db", db).stdout
+    assert "cop" not in text and str(query_link) not in text

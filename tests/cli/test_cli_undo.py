@@ -23,7 +23,7 @@ from rawtags import _vorbis_sections, diff, snapshot, without_genre
 from tagfiles import make_files
 
 from tagger.formats import sniff
-from tagger.models import TrackPrediction
+from tagger.models import TrackPrediction, resolve
 from tagger.payload import audio_fingerprint
 from tagger.tags import read_values
 from tagger.training.synth import synth_track, write_audio
@@ -37,9 +37,15 @@ def files(tmp_path_factory) -> dict[str, Path]:
     return make_files(tmp_path_factory.mktemp("taggers"))
 
 
-def _store(db: Path, paths: list[Path], genre: str = "Classical", bpm: float = 80.0) -> None:
-    """The files stored as a scan stores them (their audio fingerprints included), each heard
-    as ``genre`` at ``bpm``."""
+def _store(
+    db: Path,
+    paths: list[Path],
+    genre: str = "Classical",
+    bpm: float = 80.0,
+    model: tuple[str, str] = ("test", "1"),
+) -> None:
+    """The files stored as a scan by ``model`` (name, version) stores them (their audio
+    fingerprints included), each heard as ``genre`` at ``bpm``."""
     results = []
     for p in paths:
         st = p.stat()
@@ -50,8 +56,7 @@ def _store(db: Path, paths: list[Path], genre: str = "Classical", bpm: float = 8
                 str(p),
                 st.st_size,
                 st.st_mtime,
-                "test",
-                "1",
+                *model,
                 format=fmt.name,
                 duration=1.0,
                 bpm=bpm,
@@ -59,7 +64,7 @@ def _store(db: Path, paths: list[Path], genre: str = "Classical", bpm: float = 8
                 prediction=TrackPrediction(genre, 0.9, {genre: 0.9, "Rock": 0.1}),
             )
         )
-    store_scan(db, results)
+    store_scan(db, results, *model)
 
 
 def _retitle(path: Path, id3_version: int | None) -> None:
@@ -315,3 +320,48 @@ def test_write_and_undo_show_progress_as_lines_when_stderr_is_a_log(tmp_path):
     assert "checking: 2/2 files (100%), 0 errors" in dry.stderr
     assert "writing:" not in run_cli("write", "--db", db, "--json").stderr
     assert "restoring: 2/2 files (100%), 0 errors" in run_cli("undo", "--db", db).stderr
+
+
+@pytest.mark.parametrize("json_out", [False, True])
+def test_a_scan_write_tags_stopped_with_ctrl_c_lists_what_it_wrote_and_how_to_undo_it(
+    tmp_path, isolated_home, json_out
+):
+    """As the write above, through `scan --write-tags`: the scan finds every file unchanged
+    (stored as the installed musicnn's results) and writes; the last file is a FIFO in a
+    folder the config excludes from the walk (the walk would skip a FIFO anyway), whose
+    stored row the write reaches last and blocks opening, until the Ctrl-C."""
+    music = tmp_path / "Music"
+    (music / "zz-excluded").mkdir(parents=True)
+    paths = [
+        write_audio(music / name, synth_track("bells", 1.0, 22050, i), 22050)
+        for i, name in enumerate(["00.flac", "01.flac", "02.flac", "zz-excluded/03.flac"])
+    ]
+    db = tmp_path / "lib.db"
+    _store(db, paths, model=("musicnn", resolve("musicnn")[0].version))
+    originals = {p: p.read_bytes() for p in paths[:-1]}
+    paths[-1].unlink()
+    os.mkfifo(paths[-1])
+    (isolated_home / "config.toml").write_text('exclude = ["*/zz-excluded"]\n')
+
+    args = ["scan", music, "--db", db, "--model", "musicnn", "--write-tags"]
+    out, err = _stopped(db, [*args, *(["--json"] if json_out else [])], "written", 3)
+    if json_out:
+        summary = json.loads(out)
+        assert summary["status"] == "interrupted" and summary["skipped"] == 3
+        tags = summary["tags"]
+        assert tags["interrupted"] and tags["written"] == 3
+        assert [c["path"] for c in tags["changes"] if c["action"] == "write"] == [
+            str(p) for p in originals
+        ]
+    else:
+        lines = out.splitlines()
+        for p in originals:
+            assert f"write {p}: (none) -> Classical" in lines
+        assert lines[-1].startswith("tags: wrote 3, ") and lines[-1].endswith(", stopped by Ctrl-C")
+    hint = next(line for line in err.splitlines() if "interrupted after writing 3 files" in line)
+    command = shlex.split(hint.split("`")[1])
+    assert command[:4] == ["tagger", "undo", "--db", str(db)]
+    assert sorted(command[4:]) == sorted(map(str, originals))
+    assert all(read_values(p, "genre") == ["Classical"] for p in originals)
+    run_cli(*command[1:])
+    assert all(p.read_bytes() == data for p, data in originals.items())
