@@ -1,0 +1,306 @@
+"""int8 for musicnn's nets: how fast, on which instruction sets, and how far the tags move.
+
+    python benchmarks/musicnn_int8.py [--calibration DIR ...] [--held-out DIR ...]
+
+Post-training quantization (OpenVINO's NNCF, a training-time tool: the product
+never imports it) of the shipped graphs, calibrated on the *calibration*
+recordings' scan patches (Debian game soundtracks, as in
+``benchmarks/musicnn_cuts.py``) and checked on those and on *held-out* ones
+(the GTZAN development clips, Warzone 2100's, Planet Blupi's and Fish Fillets'
+soundtracks), never calibrated on.  The recipes:
+
+* NNCF's default (performance preset: symmetric 8-bit activations, per-channel
+  symmetric weights) on the exact graph and on the fast graph;
+* the mixed preset (asymmetric activations);
+* the front-end's convolutions (the spectrogram's, one input channel) left in
+  float32, or the last layers (the dense ones);
+* the overflow fix (7-bit weights) on every layer, not only the first: CPUs
+  without VNNI multiply int8 pairs into 16-bit sums that can saturate;
+* the fast graph with each *timbral* convolution (one input channel, 7 frames by
+  38 or 67 mel bins, then the maximum over its frequency positions) re-expressed
+  as a dense one: a 1-D convolution over time whose input channels are a block
+  of mel bins and whose output channels are the filters at 8 frequency positions,
+  the blocks in the batch axis (``dense_timbral``; the same arithmetic in
+  float32, more multiply-adds, but a shape the int8 kernels run well), in
+  float32 and quantized, with and without the temporal convolutions and the
+  maxima left in float32.
+
+Then, under ``ONEDNN_MAX_CPU_ISA=AVX2`` (an AVX2-only CPU's instruction sets)
+and without a cap, each in a fresh process: every engine compiled for one
+thread, in float32 where it is not int8, run on every track's 5 patches, the
+engines alternating track by track (load on the machine falls on all alike);
+the nets' ms per track and the ratio to the fast graph in float32 (what
+``auto`` runs on a CPU without bfloat16) measured in the same run; and per set
+the largest raw-tag difference from a full analysis (the exact graph in
+float32, same run), the share of tracks within 0.05 on every raw tag and with
+the same top genre (raw tags: both nets' 100 tag probabilities, pooled over
+the track's patches as a scan pools them).  Each int8 engine also says which
+convolutions the CPU plugin actually runs in int8 (the compiled graph's
+runtime info: ``jit_avx2_I8`` against ``brgconv_avx2_f32``, say).
+
+The patches and the quantized graphs are kept under
+``$TMPDIR/tagger-bench/musicnn_int8`` (``--fresh`` makes them again).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from musicnn_cuts import CALIBRATION, HELD_OUT, patches
+
+from tagger.inference import ISA_ENV, _openvino, vector_extensions
+from tagger.models import load_model, resolve
+
+TOLERANCE = 0.05
+BLOCK = 8  # frequency positions per block of a dense timbral convolution
+CACHE = Path(tempfile.gettempdir()) / "tagger-bench" / "musicnn_int8"
+
+
+def _src(inp: Any) -> Any:
+    return inp.get_source_output().get_node()
+
+
+def _front_convs(model: Any) -> dict[str, list[str]]:
+    """The front-end's convolutions (one input channel) by kind: ``timbral`` (several mel
+    bins a tap) and ``temporal`` (one)."""
+    kinds: dict[str, list[str]] = {"timbral": [], "temporal": []}
+    for op in model.get_ops():
+        if op.get_type_name() == "Convolution" and op.input(0).get_partial_shape()[1] == 1:
+            bins = op.input(1).get_partial_shape()[3].get_length()
+            kinds["timbral" if bins > 1 else "temporal"].append(op.get_friendly_name())
+    return kinds
+
+
+def dense_timbral(model: Any, block: int = BLOCK) -> Any:
+    """``model`` with each timbral convolution and its maximum over frequency re-expressed
+    densely (the module docstring); the same outputs in float32, within rounding.
+
+    A timbral filter at frequency position ``p`` reads mel bins ``p .. p+K-1``; a block of
+    ``block`` positions starting at ``s`` reads bins ``s .. s+block+K-2``, so one 1-D
+    convolution over time with those ``block+K-1`` bins as input channels and one output
+    channel per (filter, position) computes the block, with the filter's kernel shifted by
+    ``p`` in each.  The kernel is the same for every block, so the blocks go into the batch
+    axis: one dense convolution.  The last block may overlap the one before it (a maximum
+    counts a position twice harmlessly).  The time axis's zero padding becomes the
+    convolution's own, so a quantizer before it reaches the convolution."""
+    import openvino.opset13 as ops
+
+    model = model.clone()
+    names = set(_front_convs(model)["timbral"])
+    for conv in [op for op in model.get_ops() if op.get_friendly_name() in names]:
+        w = _src(conv.input(1)).get_data()  # (filters, 1, taps, K)
+        c, _, taps, k = w.shape
+        add = next(iter(conv.output(0).get_target_inputs())).get_node()
+        pool = next(iter(add.output(0).get_target_inputs())).get_node()
+        pad = _src(conv.input(0))
+        assert (add.get_type_name(), pool.get_type_name(), pad.get_type_name()) == (
+            "Add",
+            "MaxPool",
+            "Pad",
+        )
+        before, after = (list(_src(pad.input(i)).get_data()) for i in (1, 2))
+        assert before[:2] == after[:2] == [0, 0] and before[3] == after[3] == 0
+        assert before[2] + after[2] == taps - 1
+        bias = next(_src(i).get_data() for i in add.inputs() if _src(i) is not conv)
+        frames, bins = (pad.input(0).get_partial_shape()[i].get_length() for i in (2, 3))
+        positions = bins - k + 1
+        b = min(block, positions)
+        starts = list(range(0, positions - b + 1, b))
+        if starts[-1] != positions - b:
+            starts.append(positions - b)
+        width = b + k - 1
+        x = ops.transpose(ops.reshape(pad.input_value(0), [-1, frames, bins], False), [0, 2, 1])
+        rows = np.stack([np.arange(s, s + width) for s in starts], axis=1)  # (width, blocks)
+        x = ops.gather(x, ops.constant(rows.astype(np.int64)), ops.constant(np.int64(1)))
+        y = None
+        for p in range(b):  # one convolution a position, then the maximum over positions
+            kernel = np.zeros((c, width, 1, taps), np.float32)
+            kernel[:, p : p + k, 0, :] = w[:, 0].transpose(0, 2, 1)
+            out = ops.convolution(
+                x, ops.constant(kernel), [1, 1], [0, before[2]], [0, after[2]], [1, 1]
+            )  # (batch, filters, blocks, frames)
+            y = out if y is None else ops.maximum(y, out)
+        y = ops.max_pool(y, [1, 1], [1, 1], [0, 0], [0, 0], [len(starts), 1])  # over the blocks
+        y = ops.add(y.output(0), ops.constant(bias.reshape(1, c, 1, 1).astype(np.float32)))
+        y = ops.reshape(y, [-1, c, frames, 1], False)
+        pool.output(0).replace(y.output(0))
+    model.validate_nodes_and_infer_types()
+    return model
+
+
+def recipes(fast: Any, exact: Any, dense: Any) -> dict[str, tuple[Any, dict]]:
+    """name -> (float32 graph, nncf.quantize keyword arguments)."""
+    import nncf
+    from nncf.quantization.advanced_parameters import AdvancedQuantizationParameters, OverflowFix
+
+    front = _front_convs(fast)
+    temporal = _front_convs(dense)["temporal"]
+    every = AdvancedQuantizationParameters(overflow_fix=OverflowFix.ENABLE)
+    return {
+        "exact graph, NNCF default (performance preset)": (exact, {}),
+        "fast graph, NNCF default (performance preset)": (fast, {}),
+        "fast graph, mixed preset": (fast, {"preset": nncf.QuantizationPreset.MIXED}),
+        "fast graph, front-end convolutions in float32": (
+            fast,
+            {"ignored_scope": nncf.IgnoredScope(names=front["timbral"] + front["temporal"])},
+        ),
+        "fast graph, dense layers in float32": (
+            fast,
+            {"ignored_scope": nncf.IgnoredScope(types=["MatMul"])},
+        ),
+        "fast graph, overflow fix on every layer": (fast, {"advanced_parameters": every}),
+        "dense timbral, NNCF default": (dense, {}),
+        "dense timbral, temporal convolutions and maxima in float32": (
+            dense,
+            {"ignored_scope": nncf.IgnoredScope(names=temporal, types=["MaxPool", "ReduceMax"])},
+        ),
+        "dense timbral, temporal convolutions and maxima in float32, overflow fix everywhere": (
+            dense,
+            {
+                "ignored_scope": nncf.IgnoredScope(names=temporal, types=["MaxPool", "ReduceMax"]),
+                "advanced_parameters": every,
+            },
+        ),
+    }
+
+
+def build(args: argparse.Namespace, cache: Path) -> None:
+    """The patch sets and every graph, into ``cache`` (``graphs.json``: name -> file)."""
+    ov = _openvino()  # first: it keeps OpenVINO's (and so NNCF's) usage telemetry unimportable
+    import nncf
+
+    ref = resolve("musicnn")[0]
+    model = load_model(ref, threads=1)
+    folder = Path(ref.card_file).parent
+    entry = ref.card.details["openvino"]
+    for name, folders in (("calibration", args.calibration), ("held-out", args.held_out)):
+        if not (cache / f"{name}.npz").is_file():
+            x, track = patches(folders, model.spec)
+            np.savez(cache / f"{name}.npz", x=x, track=track)
+    core = ov.Core()
+    fast = core.read_model(str(folder / entry["fast"]["file"]))
+    exact = core.read_model(str(folder / entry["file"]))
+    dense = dense_timbral(fast)
+    graphs = {
+        "exact graph, float32 (full analysis)": str(folder / entry["file"]),
+        "fast graph, float32 (auto without bfloat16)": str(folder / entry["fast"]["file"]),
+        "dense timbral, float32": str(cache / "dense.xml"),
+    }
+    ov.save_model(dense, graphs["dense timbral, float32"], compress_to_fp16=False)
+    x = np.load(cache / "calibration.npz")["x"]
+    calibration = nncf.Dataset([x[i : i + 1] for i in range(len(x))])  # one patch a sample
+    for i, (name, (graph, kwargs)) in enumerate(recipes(fast, exact, dense).items()):
+        xml = cache / f"int8_{i}.xml"
+        if not xml.is_file():
+            t = time.time()
+            q = nncf.quantize(graph, calibration, subset_size=len(x), **kwargs)
+            ov.save_model(q, str(xml))
+            print(f"quantized: {name} [{time.time() - t:.0f} s]", flush=True)
+        graphs[f"int8: {name}"] = str(xml)
+    (cache / "graphs.json").write_text(json.dumps(graphs, indent=1))
+
+
+def kernels(compiled: Any) -> str:
+    """Which kernels run the compiled graph's convolutions: ``5 jit_avx2_I8, 6 brgconv_avx2_f32``
+    and, apart, the front-end's (its convolutions' names start with the original's)."""
+    count: Counter[str] = Counter()
+    for op in compiled.get_runtime_model().get_ops():
+        info = op.get_rt_info()
+        if info["layerType"].value == "Convolution":
+            count[info["primitiveType"].value] += 1
+    return ", ".join(f"{n} {k}" for k, n in count.most_common())
+
+
+def measure(cache: Path) -> None:
+    """Time and compare every graph in this process's instruction sets (the module docstring)."""
+    ov = _openvino()
+    ref = resolve("musicnn")[0]
+    model = load_model(ref, threads=1)
+    graphs = json.loads((cache / "graphs.json").read_text())
+    core = ov.Core()
+    config = {
+        "INFERENCE_PRECISION_HINT": "f32",
+        "PERFORMANCE_HINT": "LATENCY",
+        "NUM_STREAMS": 1,
+        "INFERENCE_NUM_THREADS": 1,
+        "ENABLE_CPU_PINNING": False,
+    }
+    requests, used = {}, {}
+    for name, xml in graphs.items():
+        compiled = core.compile_model(xml, "CPU", config)
+        requests[name] = compiled.create_infer_request()
+        used[name] = kernels(compiled)
+    sets = {s: np.load(cache / f"{s}.npz") for s in ("calibration", "held-out")}
+    raw: dict[str, dict[str, list[np.ndarray]]] = {n: {s: [] for s in sets} for n in graphs}
+    seconds = dict.fromkeys(graphs, 0.0)
+    names = list(graphs)
+    tracks = 0
+    for s, data in sets.items():
+        x, track = data["x"], data["track"]
+        for t in range(track.max() + 1):
+            patch = np.ascontiguousarray(x[track == t])
+            for name in names[t % len(names) :] + names[: t % len(names)]:  # each first in turn
+                start = time.perf_counter()
+                out = requests[name].infer([patch])[0]
+                seconds[name] += time.perf_counter() - start
+                raw[name][s].append(np.array(out[:, :100]))
+            tracks += 1
+    print(f"CPU: {vector_extensions()}; {tracks} tracks, 1 thread")
+    full, base = names[0], names[1]
+    heads = " | ".join(f"{s}: {h}" for s in sets for h in ("largest", "within 0.05", "same top"))
+    print(f"| engine | ms/track | vs fast float32 | {heads} | convolutions run by |")
+    print("|" + " --- |" * (3 + 3 * len(sets) + 1))
+    for name in names:
+        cells = []
+        for s in sets:
+            ours = np.stack([r.mean(0) for r in raw[name][s]])
+            want = np.stack([r.mean(0) for r in raw[full][s]])
+            gap = np.abs(ours - want).max(1)
+            top = model.to_genres(ours).argmax(1) == model.to_genres(want).argmax(1)
+            cells += [f"{gap.max():.4f}", f"{np.mean(gap <= TOLERANCE):.1%}", f"{top.mean():.1%}"]
+        ms = 1000 * seconds[name] / tracks
+        print(
+            f"| {name} | {ms:.0f} | {seconds[base] / seconds[name]:.2f}x | "
+            f"{' | '.join(cells)} | {used[name]} |",
+            flush=True,
+        )
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--calibration", nargs="*", default=CALIBRATION)
+    ap.add_argument("--held-out", nargs="*", default=HELD_OUT)
+    ap.add_argument("--fresh", action="store_true", help="make the patches and graphs again")
+    ap.add_argument("--measure", type=Path, help=argparse.SUPPRESS)  # the per-ISA child
+    args = ap.parse_args()
+    if args.measure:
+        measure(args.measure)
+        return
+    if args.fresh:
+        shutil.rmtree(CACHE, ignore_errors=True)
+    CACHE.mkdir(parents=True, exist_ok=True)
+    build(args, CACHE)
+    for s in ("calibration", "held-out"):
+        track = np.load(CACHE / f"{s}.npz")["track"]
+        print(f"{s}: {track.max() + 1} tracks, {len(track)} patches")
+    for cap in ("AVX2", None):
+        env = {k: v for k, v in os.environ.items() if k != ISA_ENV}
+        if cap:
+            env[ISA_ENV] = cap
+        print(f"\n{ISA_ENV}={cap or '(unset)'}:", flush=True)
+        subprocess.run([sys.executable, __file__, "--measure", str(CACHE)], env=env, check=True)
+
+
+if __name__ == "__main__":
+    main()
