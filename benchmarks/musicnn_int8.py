@@ -59,6 +59,10 @@ from typing import Any
 import numpy as np
 from musicnn_cuts import CALIBRATION, HELD_OUT, patches
 
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "training"))
+
+from quantize_musicnn import dense_timbral
+
 from tagger.inference import ISA_ENV, _openvino, vector_extensions
 from tagger.models import load_model, resolve
 
@@ -82,70 +86,12 @@ def _front_convs(model: Any) -> dict[str, list[str]]:
     return kinds
 
 
-def dense_timbral(model: Any, block: int = BLOCK) -> Any:
-    """``model`` with each timbral convolution and its maximum over frequency re-expressed
-    densely (the module docstring); the same outputs in float32, within rounding.
-
-    A timbral filter at frequency position ``p`` reads mel bins ``p .. p+K-1``; a block of
-    ``block`` positions starting at ``s`` reads bins ``s .. s+block+K-2``, so one 1-D
-    convolution over time with those ``block+K-1`` bins as input channels and one output
-    channel per (filter, position) computes the block, with the filter's kernel shifted by
-    ``p`` in each.  The kernel is the same for every block, so the blocks go into the batch
-    axis: one dense convolution.  The last block may overlap the one before it (a maximum
-    counts a position twice harmlessly).  The time axis's zero padding becomes the
-    convolution's own, so a quantizer before it reaches the convolution."""
-    import openvino.opset13 as ops
-
-    model = model.clone()
-    names = set(_front_convs(model)["timbral"])
-    for conv in [op for op in model.get_ops() if op.get_friendly_name() in names]:
-        w = _src(conv.input(1)).get_data()  # (filters, 1, taps, K)
-        c, _, taps, k = w.shape
-        add = next(iter(conv.output(0).get_target_inputs())).get_node()
-        pool = next(iter(add.output(0).get_target_inputs())).get_node()
-        pad = _src(conv.input(0))
-        assert (add.get_type_name(), pool.get_type_name(), pad.get_type_name()) == (
-            "Add",
-            "MaxPool",
-            "Pad",
-        )
-        before, after = (list(_src(pad.input(i)).get_data()) for i in (1, 2))
-        assert before[:2] == after[:2] == [0, 0] and before[3] == after[3] == 0
-        assert before[2] + after[2] == taps - 1
-        bias = next(_src(i).get_data() for i in add.inputs() if _src(i) is not conv)
-        frames, bins = (pad.input(0).get_partial_shape()[i].get_length() for i in (2, 3))
-        positions = bins - k + 1
-        b = min(block, positions)
-        starts = list(range(0, positions - b + 1, b))
-        if starts[-1] != positions - b:
-            starts.append(positions - b)
-        width = b + k - 1
-        x = ops.transpose(ops.reshape(pad.input_value(0), [-1, frames, bins], False), [0, 2, 1])
-        rows = np.stack([np.arange(s, s + width) for s in starts], axis=1)  # (width, blocks)
-        x = ops.gather(x, ops.constant(rows.astype(np.int64)), ops.constant(np.int64(1)))
-        y = None
-        for p in range(b):  # one convolution a position, then the maximum over positions
-            kernel = np.zeros((c, width, 1, taps), np.float32)
-            kernel[:, p : p + k, 0, :] = w[:, 0].transpose(0, 2, 1)
-            out = ops.convolution(
-                x, ops.constant(kernel), [1, 1], [0, before[2]], [0, after[2]], [1, 1]
-            )  # (batch, filters, blocks, frames)
-            y = out if y is None else ops.maximum(y, out)
-        y = ops.max_pool(y, [1, 1], [1, 1], [0, 0], [0, 0], [len(starts), 1])  # over the blocks
-        y = ops.add(y.output(0), ops.constant(bias.reshape(1, c, 1, 1).astype(np.float32)))
-        y = ops.reshape(y, [-1, c, frames, 1], False)
-        pool.output(0).replace(y.output(0))
-    model.validate_nodes_and_infer_types()
-    return model
-
-
-def recipes(fast: Any, exact: Any, dense: Any) -> dict[str, tuple[Any, dict]]:
+def recipes(fast: Any, exact: Any) -> dict[str, tuple[Any, dict]]:
     """name -> (float32 graph, nncf.quantize keyword arguments)."""
     import nncf
     from nncf.quantization.advanced_parameters import AdvancedQuantizationParameters, OverflowFix
 
     front = _front_convs(fast)
-    temporal = _front_convs(dense)["temporal"]
     every = AdvancedQuantizationParameters(overflow_fix=OverflowFix.ENABLE)
     return {
         "exact graph, NNCF default (performance preset)": (exact, {}),
@@ -160,18 +106,6 @@ def recipes(fast: Any, exact: Any, dense: Any) -> dict[str, tuple[Any, dict]]:
             {"ignored_scope": nncf.IgnoredScope(types=["MatMul"])},
         ),
         "fast graph, overflow fix on every layer": (fast, {"advanced_parameters": every}),
-        "dense timbral, NNCF default": (dense, {}),
-        "dense timbral, temporal convolutions and maxima in float32": (
-            dense,
-            {"ignored_scope": nncf.IgnoredScope(names=temporal, types=["MaxPool", "ReduceMax"])},
-        ),
-        "dense timbral, temporal convolutions and maxima in float32, overflow fix everywhere": (
-            dense,
-            {
-                "ignored_scope": nncf.IgnoredScope(names=temporal, types=["MaxPool", "ReduceMax"]),
-                "advanced_parameters": every,
-            },
-        ),
     }
 
 
@@ -191,23 +125,23 @@ def build(args: argparse.Namespace, cache: Path) -> None:
     core = ov.Core()
     fast = core.read_model(str(folder / entry["fast"]["file"]))
     exact = core.read_model(str(folder / entry["file"]))
-    dense = dense_timbral(fast)
     graphs = {
-        "exact graph, float32 (full analysis)": str(folder / entry["file"]),
-        "fast graph, float32 (auto without bfloat16)": str(folder / entry["fast"]["file"]),
-        "dense timbral, float32": str(cache / "dense.xml"),
+        "exact graph, float32 (full analysis, --precision float32)": str(folder / entry["file"]),
+        "fast graph, float32 (auto before the int8 graph)": str(folder / entry["fast"]["file"]),
+        "fast graph, timbral layers dense, float32": str(cache / "dense.xml"),
+        "int8 graph as shipped (--precision int8)": str(folder / entry["int8"]["file"]),
     }
-    ov.save_model(dense, graphs["dense timbral, float32"], compress_to_fp16=False)
+    ov.save_model(dense_timbral(fast), str(cache / "dense.xml"), compress_to_fp16=False)
     x = np.load(cache / "calibration.npz")["x"]
     calibration = nncf.Dataset([x[i : i + 1] for i in range(len(x))])  # one patch a sample
-    for i, (name, (graph, kwargs)) in enumerate(recipes(fast, exact, dense).items()):
-        xml = cache / f"int8_{i}.xml"
+    for name, (graph, kwargs) in recipes(fast, exact).items():
+        xml = cache / f"nncf {name}.xml".replace(",", "").replace(" ", "_")
         if not xml.is_file():
             t = time.time()
             q = nncf.quantize(graph, calibration, subset_size=len(x), **kwargs)
             ov.save_model(q, str(xml))
             print(f"quantized: {name} [{time.time() - t:.0f} s]", flush=True)
-        graphs[f"int8: {name}"] = str(xml)
+        graphs[f"NNCF int8: {name}"] = str(xml)
     (cache / "graphs.json").write_text(json.dumps(graphs, indent=1))
 
 

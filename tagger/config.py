@@ -32,7 +32,7 @@ Example::
     fields = ["genre", "bpm"]  # what `tagger write` writes (default: the genre alone)
     voice_field = "VOICE_INSTRUMENTAL"  # with "voice" in fields: the key the voice goes under
     album = false              # true: one genre per album (`tagger write --album`)
-    precision = "auto"         # or "float32"
+    precision = "auto"         # or "float32", "int8"
     exclude = ["~/Music/Audiobooks", "*/Podcasts/*"]
 
     [genres]
@@ -275,10 +275,11 @@ def _setting(default: Any, check: Check | Callable[[Any], Any], help: str, **abo
 
 
 _PRECISION_HELP = (
-    "auto: bfloat16 where the CPU computes it natively (AVX-512 BF16 or AMX; tags within "
-    "1e-2 of float32; musicnn's nets run 1.7x as fast, a whole scan 1.5x, on an AVX-512 BF16 "
-    "CPU without AMX), else float32.  float32: always float32.  Only models with a converted "
-    "OpenVINO graph (musicnn, and models `tagger retrain` made) have the choice"
+    "auto: musicnn's fast graph in bfloat16 where the CPU computes it natively (AVX-512 BF16 or "
+    "AMX; tags within 2e-2 of a full analysis), else its int8 graph where the CPU has AVX2 "
+    "(tags within 0.05; faster than float32 there), else float32.  float32: the exact graph "
+    "in float32, a full analysis.  int8: the int8 graph on any CPU.  Only models with a "
+    "converted OpenVINO graph (musicnn, and models `tagger retrain` made) have the choice"
 )
 
 
@@ -396,9 +397,9 @@ class Settings:
     )
     precision: str = _setting(
         "auto",
-        _choice("auto", "float32"),
+        _choice("auto", "float32", "int8"),
         _PRECISION_HELP,
-        option="--precision auto|float32",
+        option="--precision auto|float32|int8",
         commands=("scan", "show"),
         beets=True,
     )

@@ -12,6 +12,11 @@ by ``training/convert_openvino.py``), and scans run that instead:
   (``benchmarks/runtimes.py``).  bfloat16 keeps 8 bits of mantissa, so tag
   probabilities move by up to ~1e-2; ``precision="float32"`` keeps OpenVINO in
   float32 (within 1e-6 of Keras).
+* where a card ships an int8 graph (musicnn's: its fast graph with the
+  timbral convolutions in int8, ``training/quantize_musicnn.py``), ``auto``
+  runs it on a CPU with AVX2 but without native bfloat16, where it measured
+  faster than float32 (``benchmarks/musicnn_int8.py``); ``precision="int8"``
+  asks for it anywhere.
 
 The card's entry records the SHA-256 of the Keras weights the graph was made
 from: a graph that no longer matches its weights is never used.  Where
@@ -32,7 +37,7 @@ from typing import Any
 
 import numpy as np
 
-PRECISIONS = ("auto", "float32")
+PRECISIONS = ("auto", "float32", "int8")
 # Set to "tensorflow" to run every model on TensorFlow (a debugging aid).
 RUNTIME_ENV = "TAGGER_RUNTIME"
 # oneDNN's cap on the instruction sets it uses (``AVX2`` runs a CPU with AVX-512 as an
@@ -170,25 +175,54 @@ def bfloat16_supported() -> bool:
         return False
 
 
-def resolved_precision(precision: str | None) -> str:
-    """``auto`` -> ``bfloat16`` where the CPU supports it, else ``float32``."""
-    if check_precision(precision) == "auto" and bfloat16_supported():
+def int8_preferred() -> bool:
+    """Whether ``auto`` runs a card's int8 graph here: AVX2 but no native bfloat16.
+
+    The rule follows ``benchmarks/musicnn_int8.py``: on AVX2 (no VNNI; an
+    AVX2-only CPU, emulated with the ``ONEDNN_MAX_CPU_ISA=AVX2`` cap) and on
+    AVX-512 with VNNI, musicnn's int8 graph ran faster than its fast graph in
+    float32; where the CPU has bfloat16, ``auto`` keeps bfloat16 (the int8
+    graph was not measured faster there).  Without AVX2 (or off x86, where
+    Linux lists no such flag) int8 was never measured, so float32 stays.
+    """
+    if bfloat16_supported():
+        return False
+    cap = isa_cap()
+    if cap is not None and not any(s in cap for s in ("AVX2", "AVX512", "AVX10", "AMX")):
+        return False
+    return "avx2" in (cpu_flags() or set())
+
+
+def resolved_precision(precision: str | None, entry: dict | None = None) -> str:
+    """The precision a net runs at, given the card's OpenVINO ``entry``: ``int8`` where asked
+    for, or where ``auto`` prefers it (``int8_preferred``), and the entry has an int8 graph;
+    else ``bfloat16`` for ``auto`` where the CPU supports it, else ``float32``."""
+    precision = check_precision(precision)
+    if entry and entry.get("int8") and (
+        precision == "int8" or (precision == "auto" and int8_preferred())
+    ):
+        return "int8"
+    if precision != "float32" and bfloat16_supported():
         return "bfloat16"
     return "float32"
 
 
 def uses_fast_graph(entry: dict | None, precision: str | None) -> bool:
-    """Whether ``precision`` runs the card's fast graph: ``auto`` does where the card has one.
+    """Whether ``precision`` runs one of the card's faster graphs, fast or int8: ``auto`` and
+    ``int8`` do where the card has one.
 
     A fast graph (``entry["fast"]``) leaves out work whose effect on the
-    outputs was measured and bounded (musicnn's quiet filters); ``float32``
-    always runs the exact graph, for the outputs of a full analysis.
+    outputs was measured and bounded (musicnn's quiet filters), and so does
+    the int8 graph made from it (``entry["int8"]``); ``float32`` always runs
+    the exact graph, for the outputs of a full analysis.
     """
-    return check_precision(precision) == "auto" and bool(entry and entry.get("fast"))
+    return check_precision(precision) != "float32" and bool(entry and entry.get("fast"))
 
 
-def graph_file(entry: dict | None, folder: Path, fast: bool = False) -> Path:
-    """The card's converted graph (``fast``: its fast one), checked without loading it: present,
+def graph_file(
+    entry: dict | None, folder: Path, fast: bool = False, int8: bool = False
+) -> Path:
+    """The card's converted graph (``fast``: its fast one; ``int8``: its int8 one), checked without loading it: present,
     and made from these weights.
 
     Raises ``RuntimeUnavailable`` saying why it cannot be used.
@@ -198,6 +232,8 @@ def graph_file(entry: dict | None, folder: Path, fast: bool = False) -> Path:
     if not entry:
         raise RuntimeUnavailable("no converted OpenVINO graph is installed")
     xml = folder / (entry["fast"]["file"] if fast else entry["file"])
+    if int8:
+        xml = folder / entry["int8"]["file"]
     if not xml.is_file() or not xml.with_suffix(".bin").is_file():
         raise RuntimeUnavailable(f"{xml.name} or its .bin is missing")
     for name, digest in entry.get("weights_sha256", {}).items():
@@ -218,13 +254,14 @@ def engine_for(
     the graph and its weights, and that OpenVINO can be imported.
     """
     fast = uses_fast_graph(entry, precision)
+    resolved = resolved_precision(precision, entry)
     try:
-        graph_file(entry, folder, fast)
+        graph_file(entry, folder, fast, resolved == "int8")
         if importlib.util.find_spec("openvino") is None:
             raise RuntimeUnavailable("OpenVINO is not installed")
     except RuntimeUnavailable as exc:
         return TENSORFLOW, str(exc) if entry else None
-    return Engine("openvino", resolved_precision(precision), fast), None
+    return Engine("openvino", resolved, fast), None
 
 
 class OpenVinoNet:
@@ -237,6 +274,7 @@ class OpenVinoNet:
     def __init__(self, xml: Path, precision: str, threads: int | None = None, fast: bool = False):
         core = _core()
         config: dict[str, Any] = {
+            # an int8 graph holds its own quantizers; the rest of it runs in float32
             "INFERENCE_PRECISION_HINT": "bf16" if precision == "bfloat16" else "f32",
             "PERFORMANCE_HINT": "LATENCY",
             "NUM_STREAMS": 1,
@@ -266,11 +304,12 @@ class OpenVinoNet:
 def open_openvino(
     entry: dict | None, folder: Path, precision: str | None, threads: int | None = None
 ) -> OpenVinoNet:
-    """The card's converted graph compiled for this CPU (its fast one where ``precision`` is
-    ``auto`` and the card has one); ``RuntimeUnavailable`` if it cannot be."""
+    """The card's converted graph compiled for this CPU (its int8 or fast one where
+    ``precision`` picks it and the card has one); ``RuntimeUnavailable`` if it cannot be."""
     fast = uses_fast_graph(entry, precision)
-    xml = graph_file(entry, folder, fast)
-    return OpenVinoNet(xml, resolved_precision(precision), threads, fast)
+    resolved = resolved_precision(precision, entry)
+    xml = graph_file(entry, folder, fast, resolved == "int8")
+    return OpenVinoNet(xml, resolved, threads, fast)
 
 
 def convert(net: Any, xml: Path, weights: list[Path]) -> dict:
