@@ -2,12 +2,19 @@
 
     python benchmarks/musicnn_int8.py [--calibration DIR ...] [--held-out DIR ...]
 
-Post-training quantization (OpenVINO's NNCF, a training-time tool: the product
-never imports it) of the shipped graphs, calibrated on the *calibration*
-recordings' scan patches (Debian game soundtracks, as in
+The engines: a full analysis (the exact graph, float32), the fast graph in
+float32 (what ``auto`` ran on a CPU without bfloat16 before the int8 graph),
+the fast graph with its timbral convolutions re-expressed densely
+(``training/quantize_musicnn.py``'s ``dense_timbral``) in float32, the
+shipped int8 graph (``models/musicnn_int8.xml``: that dense graph with only
+the timbral convolutions in int8, 7-bit weights), the same with 8-bit
+weights (which AVX2's 16-bit sums saturate), and post-training
+quantization by OpenVINO's NNCF of the shipped graphs (NNCF is a
+benchmark-only dependency: the product never imports it), calibrated on
+the *calibration* recordings' scan patches (Debian game soundtracks, as in
 ``benchmarks/musicnn_cuts.py``) and checked on those and on *held-out* ones
-(the GTZAN development clips, Warzone 2100's, Planet Blupi's and Fish Fillets'
-soundtracks), never calibrated on.  The recipes:
+(the GTZAN development clips, Warzone 2100's, Planet Blupi's and Fish
+Fillets' soundtracks), never calibrated on.  The NNCF recipes:
 
 * NNCF's default (performance preset: symmetric 8-bit activations, per-channel
   symmetric weights) on the exact graph and on the fast graph;
@@ -15,15 +22,7 @@ soundtracks), never calibrated on.  The recipes:
 * the front-end's convolutions (the spectrogram's, one input channel) left in
   float32, or the last layers (the dense ones);
 * the overflow fix (7-bit weights) on every layer, not only the first: CPUs
-  without VNNI multiply int8 pairs into 16-bit sums that can saturate;
-* the fast graph with each *timbral* convolution (one input channel, 7 frames by
-  38 or 67 mel bins, then the maximum over its frequency positions) re-expressed
-  as a dense one: a 1-D convolution over time whose input channels are a block
-  of mel bins and whose output channels are the filters at 8 frequency positions,
-  the blocks in the batch axis (``dense_timbral``; the same arithmetic in
-  float32, more multiply-adds, but a shape the int8 kernels run well), in
-  float32 and quantized, with and without the temporal convolutions and the
-  maxima left in float32.
+  without VNNI multiply int8 pairs into 16-bit sums that can saturate.
 
 Then, under ``ONEDNN_MAX_CPU_ISA=AVX2`` (an AVX2-only CPU's instruction sets)
 and without a cap, each in a fresh process: every engine compiled for one
@@ -61,7 +60,7 @@ from musicnn_cuts import CALIBRATION, HELD_OUT, patches
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "training"))
 
-from quantize_musicnn import dense_timbral
+from quantize_musicnn import dense_timbral, quantize_timbral
 
 from tagger.inference import ISA_ENV, _openvino, vector_extensions
 from tagger.models import load_model, resolve
@@ -130,8 +129,12 @@ def build(args: argparse.Namespace, cache: Path) -> None:
         "fast graph, float32 (auto before the int8 graph)": str(folder / entry["fast"]["file"]),
         "fast graph, timbral layers dense, float32": str(cache / "dense.xml"),
         "int8 graph as shipped (--precision int8)": str(folder / entry["int8"]["file"]),
+        "int8 graph with 8-bit weights": str(cache / "int8_weights8.xml"),
     }
     ov.save_model(dense_timbral(fast), str(cache / "dense.xml"), compress_to_fp16=False)
+    ranges = [tuple(r) for r in entry["int8"]["calibration"]["input_range"]]  # the shipped ones
+    eight = quantize_timbral(dense_timbral(fast), ranges, weight_max=127)
+    ov.save_model(eight, graphs["int8 graph with 8-bit weights"], compress_to_fp16=False)
     x = np.load(cache / "calibration.npz")["x"]
     calibration = nncf.Dataset([x[i : i + 1] for i in range(len(x))])  # one patch a sample
     for name, (graph, kwargs) in recipes(fast, exact).items():
@@ -146,8 +149,7 @@ def build(args: argparse.Namespace, cache: Path) -> None:
 
 
 def kernels(compiled: Any) -> str:
-    """Which kernels run the compiled graph's convolutions: ``5 jit_avx2_I8, 6 brgconv_avx2_f32``
-    and, apart, the front-end's (its convolutions' names start with the original's)."""
+    """Which kernels run the compiled graph's convolutions (``5 jit_avx2_I8, 6 ...``)."""
     count: Counter[str] = Counter()
     for op in compiled.get_runtime_model().get_ops():
         info = op.get_rt_info()

@@ -198,8 +198,10 @@ def resolved_precision(precision: str | None, entry: dict | None = None) -> str:
     for, or where ``auto`` prefers it (``int8_preferred``), and the entry has an int8 graph;
     else ``bfloat16`` for ``auto`` where the CPU supports it, else ``float32``."""
     precision = check_precision(precision)
-    if entry and entry.get("int8") and (
-        precision == "int8" or (precision == "auto" and int8_preferred())
+    if (
+        entry
+        and entry.get("int8")
+        and (precision == "int8" or (precision == "auto" and int8_preferred()))
     ):
         return "int8"
     if precision != "float32" and bfloat16_supported():
@@ -219,11 +221,9 @@ def uses_fast_graph(entry: dict | None, precision: str | None) -> bool:
     return check_precision(precision) != "float32" and bool(entry and entry.get("fast"))
 
 
-def graph_file(
-    entry: dict | None, folder: Path, fast: bool = False, int8: bool = False
-) -> Path:
-    """The card's converted graph (``fast``: its fast one; ``int8``: its int8 one), checked without loading it: present,
-    and made from these weights.
+def graph_file(entry: dict | None, folder: Path, fast: bool = False, int8: bool = False) -> Path:
+    """The card's converted graph (``fast``: its fast one; ``int8``: its int8 one), checked
+    without loading it: present, and made from these weights.
 
     Raises ``RuntimeUnavailable`` saying why it cannot be used.
     """

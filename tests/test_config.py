@@ -95,7 +95,7 @@ BAD = [
     ("jobs", "0", "must be a whole number >= 1, not 0"),
     ("min_confidence", "1.5", "must be a number from 0 to 1, not 1.5"),
     ("top", "0", "must be a whole number >= 1, not 0"),
-    ("precision", '"fast"', "must be auto or float32, not 'fast'"),
+    ("precision", '"fast"', "must be one of auto, float32, int8, not 'fast'"),
 ]
 
 

@@ -379,7 +379,7 @@ def test_user_mistakes_are_one_line(beets):
         "audiogenre: {jobs: two}\n"
     )
     assert "audiogenre.top: must be a whole number >= 1, not 0" in mistake("", "--top", "0")
-    assert "audiogenre.precision: must be auto or float32, not 'fast'" in mistake(
+    assert "audiogenre.precision: must be one of auto, float32, int8, not 'fast'" in mistake(
         "audiogenre: {precision: fast}\n", "title:four"
     )
 
