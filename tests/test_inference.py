@@ -5,7 +5,9 @@ rounding in another summation order (``tolerance``), the bfloat16 path to 1e-2
 and on the top genre of real tracks
 (patches of two freely licensed soundtracks, see
 ``fixtures/musicnn_real_patches.LICENSE``); the fast graph that ``auto`` runs
-(quiet filters left out too) within ``FAST_ATOL`` more.
+(quiet filters left out too) within ``FAST_ATOL`` more; the int8 graph within
+the largest move its card recorded when it was made, and ``auto`` choosing it
+only where the CPU has AVX2 and no native bfloat16.
 """
 
 from __future__ import annotations
