@@ -182,8 +182,9 @@ def int8_preferred() -> bool:
     AVX2-only CPU, emulated with the ``ONEDNN_MAX_CPU_ISA=AVX2`` cap) and on
     AVX-512 with VNNI, musicnn's int8 graph ran faster than its fast graph in
     float32; where the CPU has bfloat16, ``auto`` keeps bfloat16 (the int8
-    graph was not measured faster there).  Without AVX2 (or off x86, where
-    Linux lists no such flag) int8 was never measured, so float32 stays.
+    graph was not measured faster there).  Without AVX2, off x86, or where the
+    CPU's flags cannot be read (no ``/proc/cpuinfo``: not Linux) int8 was never
+    measured, so ``auto`` keeps float32 there; ``precision="int8"`` still runs it.
     """
     if bfloat16_supported():
         return False
