@@ -13,7 +13,8 @@ hold even on a shared machine; musicnn runs at ``--precision auto`` and
 ``float32``.  The header names the CPU's vector extensions; with
 ``ONEDNN_MAX_CPU_ISA=AVX2`` in the environment (OpenVINO and TensorFlow then
 use AVX2 and FMA only, as on a CPU without AVX-512) the baseline runs at
-``--precision float32``, which is what its ``auto`` chose on such a CPU.
+``--precision float32``, which is what its ``auto`` chose on such a CPU
+before the fast graph (``--baseline-precision auto`` runs its ``auto``).
 Files: ``--audio`` folders (real recordings; ``--transcode`` re-encodes them
 in turn into the formats given, once, under ``$TMPDIR/tagger-bench``, as a
 library of mixed formats), else generated 4-minute tracks (half MP3, half
@@ -212,6 +213,10 @@ def main() -> None:
     ap.add_argument("--models", default="resnet,mlp,musicnn")
     ap.add_argument("--baseline", help="git revision to measure beside the working tree")
     ap.add_argument("--rounds", type=int, default=1, help="repeat every measurement")
+    ap.add_argument(
+        "--baseline-precision",
+        help="musicnn's precision for the baseline (default: auto, float32 under an ISA cap)",
+    )
     ap.add_argument("--measure", help=argparse.SUPPRESS)
     ap.add_argument("--work", help=argparse.SUPPRESS)
     ap.add_argument("--precision", help=argparse.SUPPRESS)
@@ -257,6 +262,8 @@ def main() -> None:
             floor = decode_rate(files, model, args.jobs)
             # An AVX2-only CPU has no bfloat16: there the baseline's auto was float32.
             first = "float32" if isa_cap() and name == "musicnn" else None
+            if args.baseline_precision and name == "musicnn":
+                first = args.baseline_precision
             variants = [(label, code, first) for label, code in codes]
             if name == "musicnn":
                 variants = [*variants[:-1], ("new", ROOT, "auto"), ("new", ROOT, "float32")]
