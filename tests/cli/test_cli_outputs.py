@@ -234,7 +234,7 @@ def test_scan_json_interrupted_prints_what_it_did(tmp_path):
     proc = spawn(
         [*tagger_cmd(), "scan", str(lib), "--db", str(db), "--jobs", "1", "--json"],
         stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
         text=True,
     )
 
@@ -246,8 +246,8 @@ def test_scan_json_interrupted_prints_what_it_did(tmp_path):
     stop_when(proc, analysing, "the scan ended before its workers started", db=db)
     os.killpg(proc.pid, signal.SIGINT)  # what Ctrl-C in a terminal sends, to the stopped group
     os.killpg(proc.pid, signal.SIGCONT)
-    out, _ = proc.communicate(timeout=600)
-    assert proc.returncode == 130
+    out, err = proc.communicate(timeout=600)
+    assert proc.returncode == 130, err
     summary = json.loads(out)
     assert summary["status"] == "interrupted" and summary["files_seen"] == len(list(lib.iterdir()))
     (scan_row,) = rows(db, "SELECT status FROM scans")
