@@ -43,10 +43,15 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 import time
 from pathlib import Path
 
 import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "training"))
+
+from quantize_musicnn import CALIBRATION  # the shipped int8 graph's calibration recordings
 
 from tagger.decode import DecodeError
 from tagger.inference import OpenVinoNet, vector_extensions
@@ -56,14 +61,6 @@ from tagger.walk import walk
 from tagger.worker import track_input
 
 ROOT = Path(__file__).resolve().parent.parent
-CALIBRATION = [
-    "/usr/share/games/wesnoth",
-    "/usr/share/games/singularity",
-    "/usr/share/games/fretsonfire",
-    "/usr/share/games/asc",
-    "/usr/share/hyperrogue/music",
-    "/usr/share/scummvm/drascula/audio",
-]
 HELD_OUT = [
     "/work/shared/gtzan/dev",
     str(ROOT.parent / "shared" / "gtzan" / "dev"),

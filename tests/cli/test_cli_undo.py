@@ -252,6 +252,25 @@ def _journal(db: Path, status: str) -> int:
         return 0  # the write holds the database for a moment
 
 
+def _listed_as_written(out: str, originals: dict[Path, bytes]) -> None:
+    """Each file written before the Ctrl-C is listed, and the last line says it was stopped."""
+    lines = out.splitlines()
+    for p in originals:
+        assert f"write {p}: (none) -> Classical" in lines
+    assert lines[-1].startswith("tags: wrote 3, ") and lines[-1].endswith(", stopped by Ctrl-C")
+
+
+def _undo_hint_gives_back(err: str, db: Path, originals: dict[Path, bytes]) -> None:
+    """The hint names exactly the files written, and running it gives back their bytes."""
+    hint = next(line for line in err.splitlines() if "interrupted after writing 3 files" in line)
+    command = shlex.split(hint.split("`")[1])
+    assert command[:4] == ["tagger", "undo", "--db", str(db)]
+    assert sorted(command[4:]) == sorted(map(str, originals))
+    assert all(read_values(p, "genre") == ["Classical"] for p in originals)
+    run_cli(*command[1:])
+    assert all(p.read_bytes() == data for p, data in originals.items())
+
+
 def test_a_write_stopped_with_ctrl_c_lists_what_it_wrote_and_how_to_undo_it(tmp_path):
     """The write is stopped where it cannot go on by itself: the last file is a FIFO that no
     one writes to, whose opening blocks; the signal is sent once the journal holds every file
@@ -270,17 +289,8 @@ def test_a_write_stopped_with_ctrl_c_lists_what_it_wrote_and_how_to_undo_it(tmp_
     os.mkfifo(last)  # the write blocks opening it, until the Ctrl-C
 
     out, err = _stopped(db, ["write", "--db", db], "written", len(originals))
-    lines = out.splitlines()
-    for p in originals:
-        assert f"write {p}: (none) -> Classical" in lines
-    assert lines[-1].startswith("tags: wrote 3, ") and lines[-1].endswith(", stopped by Ctrl-C")
-    hint = next(line for line in err.splitlines() if "interrupted after writing 3 files" in line)
-    command = shlex.split(hint.split("`")[1])
-    assert command[:4] == ["tagger", "undo", "--db", str(db)]
-    assert sorted(command[4:]) == sorted(map(str, originals))
-    assert all(read_values(p, "genre") == ["Classical"] for p in originals)
-    run_cli(*command[1:])
-    assert all(p.read_bytes() == data for p, data in originals.items())
+    _listed_as_written(out, originals)
+    _undo_hint_gives_back(err, db, originals)
 
 
 def test_an_undo_stopped_with_ctrl_c_lists_what_it_restored(tmp_path):
@@ -354,14 +364,5 @@ def test_a_scan_write_tags_stopped_with_ctrl_c_lists_what_it_wrote_and_how_to_un
             str(p) for p in originals
         ]
     else:
-        lines = out.splitlines()
-        for p in originals:
-            assert f"write {p}: (none) -> Classical" in lines
-        assert lines[-1].startswith("tags: wrote 3, ") and lines[-1].endswith(", stopped by Ctrl-C")
-    hint = next(line for line in err.splitlines() if "interrupted after writing 3 files" in line)
-    command = shlex.split(hint.split("`")[1])
-    assert command[:4] == ["tagger", "undo", "--db", str(db)]
-    assert sorted(command[4:]) == sorted(map(str, originals))
-    assert all(read_values(p, "genre") == ["Classical"] for p in originals)
-    run_cli(*command[1:])
-    assert all(p.read_bytes() == data for p, data in originals.items())
+        _listed_as_written(out, originals)
+    _undo_hint_gives_back(err, db, originals)
