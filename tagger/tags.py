@@ -50,7 +50,7 @@ from typing import Any, BinaryIO, Protocol
 from .errors import TagError
 from .formats import BY_NAME, FORMATS, Format, sniff
 from .payload import Demuxed, Unsafe, check, demuxed, digest_ranges
-from .tagedit import GENRE, Field, TagFamily, field_of, value_problem
+from .tagedit import GENRE, Field, TagFamily, check_values, field_of
 
 __all__ = [
     "Field",
@@ -576,8 +576,7 @@ def write_genres(
     the library, raising what the write would raise; the file is not touched.
     """
     genres = list(genres)
-    if problem := value_problem(field, genres):  # before the file is opened: nothing to undo
-        raise TagError(f"not written: {problem}; left unchanged")
+    check_values(field, genres)  # before the file is opened: nothing to undo
     field_before: list[Field] = []
 
     def change(f: BinaryIO, tag_format: Format) -> Field:

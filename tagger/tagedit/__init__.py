@@ -39,6 +39,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, BinaryIO, ClassVar, Literal
 
+from ..errors import TagError
+
 if TYPE_CHECKING:
     from ..formats import Format
 
@@ -108,9 +110,15 @@ def field_named(name: str) -> TagField:
     )
 
 
-def value_problem(field: str, values: list[str]) -> str | None:
-    """Why ``values`` cannot be written into ``field`` in any family (a BPM that is not a
-    whole number in the field's range), as one line; None when they can."""
+def check_values(field: str, values: list[str]) -> None:
+    """Refuse ``values`` that cannot be written into ``field`` in any family (a BPM that is not
+    a whole number in the field's range): ``TagError`` with the cause in one line."""
+    if problem := _value_problem(field, values):
+        raise TagError(f"not written: {problem}; left unchanged")
+
+
+def _value_problem(field: str, values: list[str]) -> str | None:
+    """Why ``values`` cannot be written into ``field``, or None when they can."""
     spec = field_named(field)
     if spec.whole is None:
         return None

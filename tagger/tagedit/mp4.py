@@ -17,7 +17,7 @@ from mutagen._util import delete_bytes, resize_bytes
 from mutagen.mp4 import Atoms, MP4Tags
 
 from ..errors import TagError
-from . import GENRE, Field, TagFamily, field_named, field_of, named, value_problem
+from . import GENRE, Field, TagFamily, check_values, field_named, field_of, named
 
 if TYPE_CHECKING:
     from ..formats import Format
@@ -171,8 +171,7 @@ class MP4Family(TagFamily):
         """Replace the field's items (one item, a value per genre; ``tmpo`` one 16-bit integer,
         as iTunes writes it); returns the field before."""
         if self.holds_number(field):
-            if problem := value_problem(field, genres):  # never an integer that wraps round
-                raise TagError(f"not written: {problem}; left unchanged")
+            check_values(field, genres)  # never an integer that wraps round
             values = [
                 _INTEGER.to_bytes(4, "big") + b"\0" * 4 + int(v).to_bytes(2, "big") for v in genres
             ]
