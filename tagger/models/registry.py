@@ -268,9 +268,15 @@ def library_heads() -> dict[Path, str | None]:
             continue
         if card.name != "library" or card.get("synthetic"):
             continue
-        database = (card.get("data") or {}).get("database")
-        heads[path] = database if database and os.path.isabs(database) else None
+        heads[path] = _learnt_from(card)
     return heads
+
+
+def _learnt_from(card: ModelCard) -> str | None:
+    """The database a library head's card says it was learnt from (None: none it can be told
+    by, such as a relative path)."""
+    database = (card.get("data") or {}).get("database")
+    return database if database and os.path.isabs(database) else None
 
 
 def _present(path: Path) -> bool:
@@ -300,7 +306,7 @@ def installed(name: str, db: str | os.PathLike | None = None) -> Path | None:
         if _present(own):
             return own
         legacy = _legacy_head()
-        if _present(legacy) and library_heads().get(legacy) == database_of(db):
+        if _present(legacy) and _learnt_from(read_card(card_path(legacy))) == database_of(db):
             return legacy
         return None
     for folder in (user_models_dir(), shipped_models_dir()):
