@@ -42,7 +42,6 @@ skipped.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import time
 from pathlib import Path
@@ -51,14 +50,14 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "training"))
 
-from quantize_musicnn import CALIBRATION  # the shipped int8 graph's calibration recordings
+from quantize_musicnn import (  # the shipped int8 graph's calibration recordings
+    CALIBRATION,
+    patches,
+)
 
-from tagger.decode import DecodeError
 from tagger.inference import OpenVinoNet, vector_extensions
 from tagger.models import load_model, resolve
 from tagger.models.musicnn_genres import merge_genres
-from tagger.walk import walk
-from tagger.worker import track_input
 
 ROOT = Path(__file__).resolve().parent.parent
 HELD_OUT = [
@@ -70,20 +69,6 @@ HELD_OUT = [
 ]
 TOLERANCE = 0.05
 FRAMES = 187
-
-
-def patches(folders: list[str], spec) -> tuple[np.ndarray, np.ndarray]:
-    """Every decodable file's scan patches, and the track index of each patch."""
-    folders = list(dict.fromkeys(os.path.realpath(d) for d in folders if os.path.isdir(d)))
-    xs, track = [], []
-    for f in walk(folders).files:
-        try:
-            _, x = track_input(f, spec)
-        except DecodeError:
-            continue
-        track += [len(xs)] * len(x)
-        xs.append(x.astype(np.float32))
-    return np.concatenate(xs), np.array(track)
 
 
 class Net:

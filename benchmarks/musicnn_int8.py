@@ -56,11 +56,11 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from musicnn_cuts import CALIBRATION, HELD_OUT, patches
+from musicnn_cuts import CALIBRATION, HELD_OUT
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "training"))
 
-from quantize_musicnn import dense_timbral, quantize_timbral
+from quantize_musicnn import dense_timbral, patches, quantize_timbral
 
 from tagger.inference import ISA_ENV, _openvino, vector_extensions
 from tagger.models import load_model, resolve
@@ -68,10 +68,6 @@ from tagger.models import load_model, resolve
 TOLERANCE = 0.05
 BLOCK = 8  # frequency positions per block of a dense timbral convolution
 CACHE = Path(tempfile.gettempdir()) / "tagger-bench" / "musicnn_int8"
-
-
-def _src(inp: Any) -> Any:
-    return inp.get_source_output().get_node()
 
 
 def _front_convs(model: Any) -> dict[str, list[str]]:

@@ -214,19 +214,21 @@ def loudest_tone(spec) -> np.ndarray:
     return extract(wave[None, :], spec).astype(np.float32)
 
 
-def calibration_patches(folders: list[str], spec) -> tuple[np.ndarray, int]:
+def patches(folders: list[str], spec) -> tuple[np.ndarray, np.ndarray]:
     """Every decodable file's scan patches under ``folders`` (absent ones skipped), and the
-    number of files."""
+    track index of each patch."""
     folders = list(dict.fromkeys(os.path.realpath(d) for d in folders if os.path.isdir(d)))
-    xs = []
+    xs, track = [], []
     for f in walk(folders).files:
         try:
-            xs.append(track_input(f, spec)[1].astype(np.float32))
+            _, x = track_input(f, spec)
         except DecodeError:
             continue
+        track += [len(xs)] * len(x)
+        xs.append(x.astype(np.float32))
     if not xs:
-        sys.exit(f"no calibration audio under {', '.join(CALIBRATION)} (apt install the games)")
-    return np.concatenate(xs), len(xs)
+        sys.exit(f"no audio under {', '.join(folders)} (apt install the games)")
+    return np.concatenate(xs), np.array(track)
 
 
 def fixture_gaps(full_xml: Path, int8_xml: Path) -> dict:
@@ -261,7 +263,8 @@ def main(folder: Path) -> None:
     entry = card.details["openvino"]
     ref = resolve("musicnn")[0]
     spec = load_model(ref, threads=1).spec
-    x, tracks = calibration_patches(CALIBRATION, spec)
+    x, track = patches(CALIBRATION, spec)
+    tracks = int(track[-1]) + 1
     print(f"calibration: {tracks} tracks, {len(x)} patches")
     fast = ov.Core().read_model(str(folder / entry["fast"]["file"]))
     dense = dense_timbral(fast)
