@@ -100,8 +100,14 @@ def previous_rule(tags: dict[str, float]) -> tuple[str, float]:
 
 
 def figures(a: Answers, genres: list[str]) -> dict:
-    """Accuracy per genre and overall, balanced accuracy, confusion, ECE, uncertain share."""
-    truth, pred = np.array(a.truth), np.array(a.genre)
+    """Accuracy per genre and overall, balanced accuracy, confusion, ECE, uncertain share.
+
+    Genres are spelt as every command prints them (GTZAN's ``hiphop`` is ``Hip-Hop``)."""
+    from tagger.genres import GenreMap
+
+    label = GenreMap().label
+    genres = [label(g) for g in genres]
+    truth, pred = np.array([label(g) for g in a.truth]), np.array([label(g) for g in a.genre])
     conf, unc = np.array(a.confidence), np.array(a.uncertain)
     right = truth == pred
     per = {g: float(right[truth == g].mean()) for g in genres}

@@ -1005,7 +1005,7 @@ def models_cmd(given: Given, json_out: bool = JsonOption) -> None:
     from that database; the last line says how to choose another.
     """
     from .models import KINDS, available, default_kind, library_heads, planned_engine
-    from .models.registry import database_of
+    from .models.registry import database_of, learnt_from
 
     settings = _settings(given)
     default, why = default_kind(settings.db)
@@ -1033,10 +1033,7 @@ def models_cmd(given: Given, json_out: bool = JsonOption) -> None:
                 "data": card.get("data"),
                 "accuracy": card.get("accuracy"),
                 "not_default": card.get("not_default"),
-                # the database a library head was learnt from: the only one it labels
-                "database": (card.get("data") or {}).get("database")
-                if KINDS[ref.name].trained_from == "library"
-                else None,
+                "database": learnt_from(ref),
             }
         )
     if json_out:  # the installed models, as scripts have always read them
@@ -1045,9 +1042,9 @@ def models_cmd(given: Given, json_out: bool = JsonOption) -> None:
     here = database_of(settings.db)
     for kind in KINDS.values():
         if not any(r["name"] == kind.name for r in rows):
-            how = kind.how_to_get
+            how = kind.how_to_get(here)
             if kind.trained_from == "library":  # each database learns its own
-                how = f"none learnt from {here}; {how[:-1]} --db {here}`"
+                how = f"none learnt from {here}; {how}"
             rows.append({"name": kind.name, "installed": False, "how": how})
     for r in rows:
         if not r["installed"]:

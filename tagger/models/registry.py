@@ -77,10 +77,13 @@ class ModelKind:
     def trainable(self) -> bool:
         return self.trained_from is not None
 
-    @property
-    def how_to_get(self) -> str:
+    def how_to_get(self, database: str | None = None) -> str:
+        """The command that makes one; a library head's names the ``database`` it learns from
+        (each database has its own)."""
         if self.trained_from == "library":
-            return "train it with `tagger retrain --from-library`"
+            return "train it with `tagger retrain --from-library" + (
+                f" --db {database}`" if database else "`"
+            )
         if self.trained_from == "data":
             return f"train it with `tagger retrain --data DIR --model {self.name}`"
         return "shipped with tagger"
@@ -272,6 +275,13 @@ def library_heads() -> dict[Path, str | None]:
     return heads
 
 
+def learnt_from(ref: ModelRef) -> str | None:
+    """The database a library head was learnt from, the only one it labels (None for every
+    other kind of model)."""
+    kind = KINDS.get(ref.name)
+    return _learnt_from(ref.card) if kind and kind.trained_from == "library" else None
+
+
 def _learnt_from(card: ModelCard) -> str | None:
     """The database a library head's card says it was learnt from (None: none it can be told
     by, such as a relative path)."""
@@ -413,9 +423,7 @@ def resolve(
     if text in KINDS:
         ref = _ref_for_kind(text, db)
         if ref is None:
-            how = KINDS[text].how_to_get
-            if KINDS[text].trained_from == "library":
-                how = f"{how[:-1]} --db {database_of(db)}`"
+            how = KINDS[text].how_to_get(database_of(db))
             raise TaggerError(
                 f"no trained {text} model is installed"
                 + (f" for {database_of(db)}" if KINDS[text].trained_from == "library" else "")
