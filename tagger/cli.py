@@ -200,16 +200,12 @@ CacheDirOption = _optional(
 
 # Options whose help the model registry writes (the kinds and their engines).
 OPTION_HELP = {"model": model_help()}
-_DRY_RUN = inspect.Parameter(
-    "dry_run",
-    inspect.Parameter.POSITIONAL_OR_KEYWORD,
-    annotation=bool,
-    default=_switch(
-        "--dry-run",
-        help="Print what would happen to each file (with --album, each album first) "
-        "and change nothing.",
-    ),
-)
+_DRY_RUN_HELP = {
+    "write": "Print what would happen to each file (with --album, each album first) "
+    "and change nothing.",
+    "scan": "Print what the scan would do to each file (analyse, re-label, skip as "
+    "moved, mark missing) and change nothing: no database is made or changed.",
+}
 
 
 @dataclass(frozen=True)
@@ -234,9 +230,14 @@ def with_settings(cmd: str) -> Callable[[Callable], Callable]:
         )
         for name in names
     ]
-    writes = cmd in WRITE_COMMANDS  # its --dry-run is the write options' own
+    writes = cmd in WRITE_COMMANDS  # it takes the write options, and a --dry-run
     if writes:
-        params.append(_DRY_RUN)
+        dry_run = _switch("--dry-run", help=_DRY_RUN_HELP[cmd])
+        params.append(
+            inspect.Parameter(
+                "dry_run", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=bool, default=dry_run
+            )
+        )
 
     def decorate(fn: Callable) -> Callable:
         sig = inspect.signature(fn)
@@ -771,7 +772,7 @@ def ls_cmd(
     json_out: bool = JsonOption,
     csv_out: bool = _switch("--csv", help="Print CSV."),
 ) -> None:
-    """List stored tracks: genre, confidence, status, tempo (BPM) and voice.
+    """List stored tracks: genre, confidence, status, tempo, voice.
 
     As `beet ls` lists a beets library, under a header line.  With --json, a
     file name that is not valid UTF-8 also comes as its exact bytes in base64
@@ -1097,10 +1098,10 @@ def config_cmd(json_out: bool = JsonOption) -> None:
             ""
             if settings.path
             else "  (not found: the built-in defaults below; it takes any of these keys as "
-            "`key = value` lines)"
+            "`key = value` lines, and a [name] as a TOML table)"
         )
     )
-    for key, v in values.items():
+    for name, v in values.items():
         value = v["value"]
         shown = (
             "(automatic)"
@@ -1109,7 +1110,10 @@ def config_cmd(json_out: bool = JsonOption) -> None:
             if isinstance(value, str)
             else json.dumps(value)
         )
-        typer.echo(f"  {key:<15} {shown:<40} ({v['source']})")
+        key = SETTINGS[name].key  # as the file spells it: a table is its [header]
+        typer.echo(
+            f"  {f'[{key}]' if isinstance(value, dict) else key:<15} {shown:<40} ({v['source']})"
+        )
 
 
 @command("retrain")

@@ -277,7 +277,8 @@ def _setting(default: Any, check: Check | Callable[[Any], Any], help: str, **abo
 _PRECISION_HELP = (
     "auto: musicnn's fast graph in bfloat16 where the CPU computes it natively (AVX-512 BF16 or "
     "AMX; tags within 2e-2 of a full analysis), else its int8 graph where the CPU has AVX2 "
-    "(tags within 0.05; faster than float32 there), else float32.  float32: the exact graph "
+    "(tags within 0.05; its nets 1.45x the fast graph's float32 speed there, docs/speed.md), "
+    "else the fast graph in float32 (tags within 2e-4).  float32: the exact graph "
     "in float32, a full analysis.  int8: the int8 graph on any CPU.  Only models with a "
     "converted OpenVINO graph (musicnn, and models `tagger retrain` made) have the choice"
 )

@@ -228,7 +228,7 @@ class Report:
     tempi: Tempi
     agreement: Agreement
     uncertain: list[Listed]  # the least certain tracks the model did not abstain on
-    abstained: list[Listed]  # tracks a trained head abstained on: stored, not written
+    abstained: list[Listed]  # the least certain tracks the model abstained on: not written
     errors: list[Failed]
     last_scan: dict[str, Any] | None  # the newest ``scans`` row
     # Folders the last scan could not read (their files could not even be listed).
@@ -583,6 +583,11 @@ def to_text(rep: Report, errors: int | None = ERRORS_SHOWN) -> str:
             f"written unless `tagger write --include-uncertain`):",
         ]
         lines += [f"  {u.confidence:.2f}  {u.genre:<12} {printable(u.path)}" for u in rep.abstained]
+        if len(rep.abstained) < t.abstained:
+            lines.append(
+                f"  ... and {t.abstained - len(rep.abstained)} more "
+                f"(`tagger ls --status abstained` lists all)"
+            )
     failed = rep.errors
     if failed:
         first = failed if errors is None else failed[:errors]

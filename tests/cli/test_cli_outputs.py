@@ -166,6 +166,10 @@ def test_a_track_the_model_abstained_on_has_one_status_everywhere(tmp_path):
     rep = run_json("report", "--db", db)
     assert rep["totals"]["statuses"] == {"ok": 5, "abstained": 2}
     assert "status: 2 abstained, 5 ok" in run_cli("report", "--db", db).stdout.splitlines()
+    capped = run_cli("report", "--db", db, "--uncertain", "1").stdout.splitlines()
+    listed_apart = capped[capped.index(next(x for x in capped if x.startswith("abstained (2"))) :]
+    assert listed_apart[1].split()[-1] in flagged  # the least certain one, then how many more
+    assert listed_apart[2] == "  ... and 1 more (`tagger ls --status abstained` lists all)"
     helped = run_cli("ls", "--help").stdout
     assert "musicnn" in helped.split("--status")[1].split("--model")[0]
 

@@ -364,7 +364,10 @@ def test_hostile_corpus_every_file_ends_as_result_or_error(tmp_path):
         "abstained" if r["uncertain"] and r["status"] == "ok" else r["status"] for r in stored
     )
     assert report["totals"]["statuses"] == dict(shown)
-    assert set(shown) - {"abstained"} == {"ok", "truncated", "too_short", "silent", "error"}
+    # Whether the model abstains on these generated tones depends on the engine (int8 on AVX2,
+    # bfloat16 elsewhere); that the audio decoded is what is checked here.
+    decoded = {"ok" if status == "abstained" else status for status in shown}
+    assert decoded == {"ok", "truncated", "too_short", "silent", "error"}
     text = run_cli("report", "--db", db, "--uncertain", "100").stdout
     assert "\\xe9" in text  # non-UTF-8 names print, escaped
     run_json("write", "--db", db)
