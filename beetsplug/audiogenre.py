@@ -66,8 +66,10 @@ if TYPE_CHECKING:
 GENRE_FIELD = "genres" if "genres" in Item._fields else "genre"
 
 
-FILES_WRITTEN = "files written"  # the summary's count of files beets rewrote
-TEMPO_SET = "items given a tempo or voice"  # the summary's count of items whose bpm/voice changed
+# The summary's counts (keys of its Counter, each printed as "N <noun> <rest>"): files beets
+# rewrote, items whose bpm or voice changed.
+FILES_WRITTEN = ("file", "written")
+TEMPO_SET = ("item", "given a tempo or voice")
 VOICE_FIELD = "voice"  # the flexible attribute: instrumental | vocal (unset: unsure)
 
 
@@ -443,7 +445,7 @@ class AudioGenrePlugin(BeetsPlugin):
             self._log.debug("{}: already {}", target, "; ".join(existing))
             if write and not pretend:  # set earlier without writing (-W): write it now
                 for item, path in files:
-                    if _file_genre_differs(item) and item.try_write():
+                    if _file_differs(item, GENRE_FIELD) and item.try_write():
                         self._log.info("{}: genre written to the file", item)
                         rewritten.append(path)
             return Outcome.ALREADY_SET
@@ -503,6 +505,11 @@ class AudioGenrePlugin(BeetsPlugin):
                 item[VOICE_FIELD] = row.voice
                 changed.append(VOICE_FIELD)
         if not changed:
+            # Set earlier without writing (-W): the file is written now, as a genre is.
+            ours = row.bpm is not None and item.bpm == round(row.bpm)
+            if write and not pretend and ours and _file_differs(item, "bpm") and item.try_write():
+                self._log.info("{}: tempo written to the file", item)
+                rewritten.append(path)
             return False
         ui.show_model_changes(item, fields=changed)
         if not pretend:
@@ -515,10 +522,10 @@ class AudioGenrePlugin(BeetsPlugin):
         n = counts[Outcome.CHANGED]
         noun = ("album" if targets and isinstance(targets[0], Album) else "item") + "s" * (n != 1)
         parts = [f"pretend: {n} {noun} would change" if pretend else f"{n} {noun} changed"]
-        if counts[TEMPO_SET]:
-            parts.append(f"{counts[TEMPO_SET]} {TEMPO_SET}")
-        if counts[FILES_WRITTEN]:
-            parts.append(f"{counts[FILES_WRITTEN]} {FILES_WRITTEN}")
+        for key in (TEMPO_SET, FILES_WRITTEN):
+            if counts[key]:
+                noun, rest = key
+                parts.append(f"{counts[key]} {noun}{'s' * (counts[key] != 1)} {rest}")
         parts += [f"{counts[o]} {o}" for o in list(Outcome)[1:] if counts[o]]
         self._log.info("{}", ", ".join(parts))
         return counts
@@ -544,14 +551,17 @@ def _scan_options(**fields: Any) -> Any:
     return BeetsScanOptions(**fields)
 
 
-def _file_genre_differs(item: Item) -> bool:
-    """Whether the file's genre is not the item's (set with writing off): what ``beet write
-    -p`` would show for the genre, read from the file as beets reads it."""
+def _file_differs(item: Item, field: str) -> bool:
+    """Whether the file's ``field`` (the genre field, or ``bpm``) is not the item's (set with
+    writing off): what ``beet write -p`` would show for it, read from the file as beets
+    reads it."""
     try:
         on_disk = Item.from_path(item.path)
     except ReadError:  # beets cannot read the file: beets could not write it either
         return False
-    return _existing(on_disk) != _existing(item)
+    if field == GENRE_FIELD:
+        return _existing(on_disk) != _existing(item)
+    return bool(on_disk.get(field) != item.get(field))
 
 
 def _existing(target: Target) -> list[str]:

@@ -163,7 +163,7 @@ def test_a_second_run_decodes_nothing(beets):
     proc = beets("audiogenre")
     assert beets.scans()[-1]["scanned"] == 0 and beets.scans()[-1]["skipped"] == 4
     assert {t: r["scanned_at"] for t, r in beets.heard().items()} == before
-    assert "0 items changed" in proc.stderr and "files written" not in proc.stderr
+    assert "0 items changed" in proc.stderr and "written" not in proc.stderr
     for title, row in beets.heard().items():
         assert row["size"] == beets.files()[title].stat().st_size
 
@@ -201,12 +201,28 @@ def test_write_writes_a_genre_set_earlier_without_writing(beets):
     assert "three" in beets("write", "-p").stdout  # pending for beets too
 
     proc = beets("audiogenre", "-w", "title:three")
-    assert "0 items changed, 1 files written, 1 already set" in proc.stderr
+    assert "0 items changed, 1 file written, 1 already set" in proc.stderr
     assert raw_genres(path) == [heard]
     assert beets("write", "-p").stdout.strip() == ""
     assert beets.scans()[-1]["scanned"] == 0  # nothing analysed again
     again = beets("audiogenre", "-w", "title:three")  # nothing pending: nothing written
-    assert "files written" not in again.stderr
+    assert "written" not in again.stderr
+
+
+def test_write_writes_a_tempo_set_earlier_without_writing(beets):
+    """A tempo set with ``-W`` is pending for the file, as a genre is: ``-w`` later writes it."""
+    title = next(t for t, r in beets.heard().items() if r["bpm"] is not None and t != "three")
+    bpm = round(beets.heard()[title]["bpm"])
+    beets("modify", "-y", f"title:{title}", "bpm=0")  # written: the file holds no tempo
+    path = beets.files()[title]
+    beets("audiogenre", "-W", f"title:{title}")
+    assert tempo_and_voice(beets, f"title:{title}")[title][0] == str(bpm)
+    assert file_bpm(path) in (None, 0) and title in beets("write", "-p").stdout
+
+    proc = beets("audiogenre", "-w", f"title:{title}")
+    assert "1 file written" in proc.stderr and file_bpm(path) == bpm
+    assert beets("write", "-p").stdout.strip() == ""
+    assert "written" not in beets("audiogenre", "-w", f"title:{title}").stderr
 
 
 def test_what_tagger_scan_analysed_is_copied_not_decoded(tmp_path):
