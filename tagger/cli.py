@@ -356,6 +356,11 @@ def _field_line(path: str, f: FieldChange, dry_run: bool) -> str:
         )
     if f.action is Action.KEEP_EXISTING:
         return f"keep {where}: {_genres(f.existing)} (tagger: {_genres(f.proposed)})"
+    if f.action is Action.ERROR:  # the reason is among the errors, on stderr
+        return (
+            f"{'would not write' if dry_run else 'error'} {where}: {_genres(f.existing)} -> "
+            f"{_genres(f.proposed)}"
+        )
     return f"{f.action} {where}: {_genres(f.existing)}"
 
 
@@ -727,9 +732,13 @@ def _print_undo(summary: UndoSummary, json_out: bool) -> None:
         if c.action is Action.CHANGED_SINCE:
             typer.echo(f"left alone {printable(c.path)}: {c.reason}")
         elif c.action is Action.RESTORE:  # failures are listed below, on stderr
+            # As write names them: the genre plainly, another field by its name.
+            first, *rest = c.fields
             typer.echo(
                 f"{'would restore' if dry_run else 'restored'} "
-                f"{printable(c.path)}: {_genres(c.current)} -> {_genres(c.restore)}"
+                f"{'' if first == 'genre' else f'{first} '}{printable(c.path)}: "
+                f"{_genres(c.current)} -> {_genres(c.restore)}"
+                + (f" (and {', '.join(rest)})" if rest else "")
             )
     typer.echo(
         f"{_count(summary.to_restore, 'file')} {'to restore' if dry_run else 'restored'}, "

@@ -106,6 +106,24 @@ def plan_windows(duration: float, n_windows: int, length: float) -> list[tuple[f
     return [(lo + i * step, length) for i in range(n_windows)]
 
 
+def id3_cut_short(head: bytes, size: int) -> str | None:
+    """Why a file of ``size`` bytes starting with ``head`` (its first 10) holds no audio, where
+    it ends inside the ID3v2 tag its header declares (a download or copy cut short: the
+    decoders only say "invalid data"); None otherwise."""
+    if len(head) < 10 or head[:3] != b"ID3" or any(b & 0x80 for b in head[6:10]):
+        return None
+    # The tag's size after its 10-byte header, 7 bits a byte ("synchsafe").
+    declared = 10 + sum(b << (7 * (3 - i)) for i, b in enumerate(head[6:10]))
+    if head[5] & 0x10:  # a footer follows the tag
+        declared += 10
+    if size >= declared:
+        return None
+    return (
+        f"truncated: the file ends inside its ID3 tag ({size:,} of the {declared:,} bytes "
+        "the tag declares; no audio)"
+    )
+
+
 def fit_length(x: np.ndarray, n: int) -> np.ndarray:
     """Exactly ``n`` samples of real audio: cut, or repeat a short track's audio."""
     if len(x) == 0:
@@ -511,8 +529,12 @@ def _decode(path: str, sr: int, n_windows: int, length: float) -> Decoded:
         raise DecodeError(problem)
     try:
         with open(path, "rb") as f:
-            if not f.read(1):
+            head = f.read(10)
+            if not head:
                 raise DecodeError("empty file (0 bytes)")
+            inside = id3_cut_short(head, os.fstat(f.fileno()).st_size)
+            if inside:
+                raise DecodeError(inside)
     except IsADirectoryError:
         raise DecodeError("a folder, not an audio file") from None
     except PermissionError:  # the one place "permission denied" is true: opening is refused

@@ -161,6 +161,22 @@ def unreadable(path: str | os.PathLike) -> str | None:
     return None
 
 
+def one_file(path: str | os.PathLike, command: str) -> None:
+    """Raise the one-line error of a command that takes one file (``show``, ``similar``) when
+    ``path`` is a folder, missing or unreadable, naming the true cause."""
+    text = os.fspath(path)
+    if os.path.isdir(text):
+        raise TaggerError(
+            f"{printable(text)} is a folder; `tagger {command}` takes one file "
+            f"(`tagger ls {printable(text)}` lists a folder's stored results)"
+        )
+    problem = unreadable(text)
+    if problem == "no such file or folder":
+        raise TaggerError(f"no such file: {printable(text)}")
+    if problem:
+        raise TaggerError(f"cannot read {printable(text)}: {problem}")
+
+
 @contextlib.contextmanager
 def output_file(path: str | os.PathLike, what: str) -> Iterator[Path]:
     """A temporary file beside ``path`` for the block to write the user's output file into

@@ -13,9 +13,8 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from .errors import TaggerError
 from .models import ModelRef, TrackPrediction, resolve
-from .paths import absolute, data_dir, default_db, printable, unreadable
+from .paths import absolute, data_dir, default_db, one_file
 from .store import Store, TrackRow
 
 
@@ -81,16 +80,7 @@ def show(
 ) -> Shown:
     """``path``'s prediction: the stored one when current (unless ``fresh``), else the model's."""
     text = os.fspath(path)
-    if os.path.isdir(text):
-        raise TaggerError(
-            f"{printable(text)} is a folder; `tagger show` takes one file "
-            f"(`tagger ls {printable(text)}` lists a folder's stored results)"
-        )
-    problem = unreadable(text)
-    if problem == "no such file or folder":
-        raise TaggerError(f"no such file: {printable(text)}")
-    if problem:
-        raise TaggerError(f"cannot read {printable(text)}: {problem}")
+    one_file(text, "show")
     ref, default_notice = resolve(model, db)
     stored = None if fresh else stored_prediction(absolute(text), ref, db)
     if stored is not None:

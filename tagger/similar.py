@@ -22,7 +22,7 @@ import numpy as np
 from .embeddings import load_index, nearest, save_index, updated_index
 from .errors import TaggerError
 from .genres import GenreMap
-from .paths import absolute, default_db, output_file
+from .paths import absolute, default_db, one_file, output_file
 from .results import to_json
 from .store import Store, db_path
 from .tempo import in_range
@@ -86,9 +86,8 @@ def similar(
     from .models import current_embedder
     from .worker import fingerprint
 
+    one_file(file, "similar")
     path = absolute(file)
-    if not os.path.isfile(path):
-        raise TaggerError(f"no such file: {file}")
     embedder = current_embedder()
     store = Store(default_db(db), create=False, reading=True)
     try:

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .formats import is_audio_name
-from .paths import absolute
+from .paths import absolute, unreadable
 
 IGNORE_FILE = ".taggerignore"
 
@@ -73,7 +73,7 @@ def _walk_dir(
     try:
         st = root.stat()
     except OSError as exc:
-        out.problems.append((str(root), exc.strerror or str(exc)))
+        out.problems.append((str(root), _why(root, exc)))
         return
     key = (st.st_dev, st.st_ino)
     if key in seen:  # a symlink loop or a second link to a folder already walked
@@ -83,7 +83,7 @@ def _walk_dir(
         with os.scandir(root) as it:
             entries = sorted(it, key=lambda e: e.name)
     except OSError as exc:
-        out.problems.append((str(root), exc.strerror or str(exc)))
+        out.problems.append((str(root), _why(root, exc)))
         return
     if any(e.name == IGNORE_FILE for e in entries):
         return
@@ -106,6 +106,12 @@ def _walk_dir(
         yield from _walk_dir(sub, seen, out, exclude)
 
 
+def _why(path: Path, exc: OSError) -> str:
+    """Why a folder could not be walked, as every command says it: the folder that cannot
+    be entered or listed named (``paths.unreadable``), else the system's reason."""
+    return unreadable(path) or exc.strerror or str(exc)
+
+
 def walk(paths: list[str | os.PathLike], exclude: Exclude | None = None) -> WalkResult:
     """Collect audio files under ``paths`` (folders or single files), each once.
 
@@ -123,7 +129,7 @@ def walk(paths: list[str | os.PathLike], exclude: Exclude | None = None) -> Walk
         try:
             is_dir = path.is_dir()
         except OSError as exc:  # a parent folder we may not enter
-            out.problems.append((str(path), exc.strerror or str(exc)))
+            out.problems.append((str(path), _why(path, exc)))
             continue
         if exclude.covers(os.fspath(path)):
             continue

@@ -215,12 +215,17 @@ class _Tally:
         """``path`` could not be handled: counted, listed, and its change marked."""
         self.errors += 1
         self.error_files.append(FileError(path, error))
-        if change is not None:
+        if change is None:
+            return
+        if not isinstance(change, Change):
             change.action = Action.ERROR
-            if isinstance(change, Change):  # a write's other fields fail with it
-                for other in change.fields:
-                    if other.action is Action.WRITE:
-                        other.action = Action.ERROR
+            return
+        # A write: what it would have written fails with it.  A genre it keeps (or leaves
+        # for another reason) stays so: only its other fields were to change.
+        parts: list[Change | FieldChange] = [change, *change.fields]
+        for part in parts:
+            if part.action is Action.WRITE:
+                part.action = Action.ERROR
 
     def _acted(self, done: int) -> int:
         """``done``, or with ``dry_run`` the files it would be."""

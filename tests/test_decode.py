@@ -357,3 +357,28 @@ def test_windows_never_reach_past_the_end():
 
 def test_no_windows_for_nothing():
     assert plan_windows(0.0, 5, 3.0) == [] and plan_windows(10.0, 0, 3.0) == []
+
+
+def test_a_file_cut_short_inside_its_id3_tag_says_so(tmp_path):
+    """An MP3 copied or downloaded only partly, ending inside the tag before its audio (a
+    large cover art, say): the decoders only report "invalid data"; the reason names the
+    true cause, from the tag's own declared size."""
+    import mutagen.id3 as id3
+    from conftest import make_library
+
+    (track,) = make_library(tmp_path / "lib", seconds=3.0, formats=(".mp3",))
+    tag = id3.ID3()
+    tag.add(id3.APIC(encoding=0, mime="image/png", type=3, data=bytes(range(256)) * 64))
+    tag.save(track, v2_version=3)
+    declared = id3.ID3(track).size  # the whole tag, header included, as mutagen reads it
+    assert declared > 3000
+    cut = tmp_path / "cut.mp3"
+    cut.write_bytes(track.read_bytes()[:3000])
+    with pytest.raises(DecodeError) as caught:
+        decode(cut, 16000, 5, 3.0)
+    assert caught.value.status == "error"
+    assert str(caught.value) == (
+        f"truncated: the file ends inside its ID3 tag (3,000 of the {declared:,} bytes the tag "
+        "declares; no audio)"
+    )
+    assert decode(track, 16000, 5, 3.0).status == "ok"  # the whole file is sound

@@ -79,4 +79,6 @@ def test_unreadable_folder_is_reported_not_fatal():
     (tmp_path / "closed").chmod(0o755)
     shutil.rmtree(tmp_path)
     assert files == [str(tmp_path / "open" / "a.mp3")]
-    assert problems == [(str(tmp_path / "closed"), "Permission denied")]
+    assert problems == [
+        (str(tmp_path / "closed"), "permission denied (the folder cannot be listed)")
+    ]

@@ -249,13 +249,20 @@ def test_report_lists_failed_files_and_limits_to_paths(stored, tmp_path):
     assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
-def test_models_says_what_is_missing_and_show_refuses_a_folder(library):
+def test_models_says_what_is_missing_and_show_and_similar_refuse_a_folder(library):
     text = run_cli("models").stdout
     assert "musicnn" in text
     assert "resnet  not installed; train it with `tagger retrain --data DIR --model resnet" in text
     assert re.search(r"^mlp  \S+  \(multiclass, shipped\)", text, re.M)  # trained on GTZAN
-    proc = run_cli("show", library, check=False)
-    assert proc.returncode == 1 and "is a folder" in proc.stderr and "notice" not in proc.stderr
+    for command in ("show", "similar"):  # the true cause, never "no such file"
+        proc = run_cli(command, library, check=False)
+        assert proc.returncode == 1 and "notice" not in proc.stderr
+        assert proc.stderr == (
+            f"tagger: error: {library} is a folder; `tagger {command}` takes one file "
+            f"(`tagger ls {library}` lists a folder's stored results)\n"
+        )
+        missing = run_cli(command, library / "gone.mp3", check=False)
+        assert missing.stderr == f"tagger: error: no such file: {library / 'gone.mp3'}\n"
 
 
 @pytest.mark.slow

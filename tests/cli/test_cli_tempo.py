@@ -86,6 +86,14 @@ def test_tempo_and_voice_from_scan_to_tags_and_back(library, tmp_path):
     assert all(
         f["action"] in ("already set", "no value") for c in again["changes"] for f in c["fields"]
     )
+    preview = run_cli("undo", "--db", db, "--dry-run").stdout.splitlines()
+    named = {n: [line for line in preview if f"/{n}: " in line] for n in stored}
+    for name, lines in named.items():  # each line names the fields it puts back, as write does
+        if name in with_bpm:
+            (line,) = lines
+            assert line.startswith("would restore bpm ") or line.endswith(" (and bpm)"), line
+        else:
+            assert all("bpm" not in line for line in lines), lines
     undone = run_json("undo", "--db", db)
     # Every file a field was written to (a track the genre rule flags uncertain and that has
     # no tempo gets nothing), each format, byte for byte.

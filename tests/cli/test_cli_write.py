@@ -391,6 +391,39 @@ def test_report_counts_the_low_confidence_tracks_write_would_write(library, tmp_
     assert [w for _, w in counted.values()] == [5, 6, 6, 7], counted
 
 
+def test_a_genre_kept_stays_kept_when_only_the_bpm_cannot_be_written(tmp_path):
+    """A file with a genre of its own (kept without --overwrite), a second hard link and no
+    room in its tag: only the BPM was to change, and only the BPM is the error, with the
+    value that was not written; the genre is reported kept, as it is."""
+    import mutagen.id3 as id3
+    from conftest import store_scan
+    from soundtracks import musicnn_result
+
+    (track,) = make_library(tmp_path / "lib", seconds=3.0, formats=(".mp3",))
+    tag = id3.ID3()
+    tag.add(id3.TCON(encoding=1, text="(17)Rock"))  # as ID3v2.3 taggers leave it
+    tag.save(track, v2_version=3, padding=lambda info: 0)
+    os.link(track, tmp_path / "seeding.mp3")
+    db = tmp_path / "lib.db"
+    store_scan(db, [musicnn_result(track, np.ones(400), format="mp3", bpm=120.0)], "musicnn")
+    before = track.read_bytes()
+
+    for dry in (["--dry-run"], []):
+        proc = run_cli("write", "--db", db, "--fields", "genre,bpm", "--json", *dry, check=False)
+        assert proc.returncode == 4, proc.stderr
+        summary = json.loads(proc.stdout)
+        (change,) = summary["changes"]
+        assert change["action"] == "keep existing" and change["existing"] == ["Rock"]
+        assert change["fields"] == [
+            {"field": "bpm", "existing": [], "proposed": ["120"], "action": "error"}
+        ]
+        assert (summary["kept_existing"], summary["errors"]) == (1, 1)
+        assert track.read_bytes() == before
+    text = run_cli("write", "--db", db, "--fields", "genre,bpm", "--dry-run", check=False).stdout
+    assert f"keep {track}: Rock (tagger: " in text
+    assert f"would not write bpm {track}: (none) -> 120" in text.splitlines()
+
+
 @pytest.mark.slow
 def test_a_field_that_fails_after_another_was_written_is_reported_field_by_field(tmp_path):
     """``write --fields genre,bpm`` on a file with a second hard link (a seeding copy, say)
