@@ -990,10 +990,12 @@ def similar(
         _print_json(result.to_dict())
         return
     typer.echo(f"most similar to {printable(result.query)} (of {result.searched} stored tracks):")
+    if result.results:  # a header line, as `ls` has
+        typer.echo(f"  {'cosine':<6}  {'genre':<16} {'bpm':>5}  path")
     for r in result.results:
         genre = r.genre or "-"
         tempo = f"{r.bpm:5.1f}" if r.bpm is not None else "    -"
-        typer.echo(f"  {r.similarity:.3f}  {genre:<16} {tempo}  {printable(r.path)}")
+        typer.echo(f"  {r.similarity:<6.3f}  {genre:<16} {tempo}  {printable(r.path)}")
     if result.copies and not include_copies:
         n = len(result.copies)
         typer.echo(

@@ -90,6 +90,7 @@ def test_copies_of_the_querys_audio_are_left_out_unless_asked(tmp_path):
     assert text.splitlines()[-1] == "left out 1 copy of the same audio (--include-copies lists it)"
     listed = [line for line in text.splitlines() if line.startswith("  0.")]
     assert listed and all(line.split()[1] == "Ambient" for line in listed)  # as ls spells it
+    assert text.splitlines()[1].split() == ["cosine", "genre", "bpm", "path"]  # what each is
 
     asked = run_json("similar", files[0], "--db", db, "--include-copies")
     assert asked["results"][0]["path"] == str(copy) and asked["results"][0]["similarity"] == 1.0
