@@ -171,7 +171,7 @@ def test_show_prints_top_three(library):
     out = run_cli("show", library / "track2.ogg").stdout.splitlines()
     # musicnn's genre rule flags a synthetic sound with no clear genre as uncertain
     assert re.search(
-        r"\[musicnn, on openvino (bfloat16|float32), fast graph, computed now\]"
+        r"\[musicnn, on openvino (bfloat16|float32|int8), fast graph, computed now\]"
         r"(  \(abstained: under the model's threshold\))?$",
         out[0],
     )
