@@ -532,9 +532,8 @@ def _decode(path: str, sr: int, n_windows: int, length: float) -> Decoded:
             head = f.read(10)
             if not head:
                 raise DecodeError("empty file (0 bytes)")
-            inside = id3_cut_short(head, os.fstat(f.fileno()).st_size)
-            if inside:
-                raise DecodeError(inside)
+            # Said only where nothing decodes: a decoder is the judge of what is audio.
+            cut_short = id3_cut_short(head, os.fstat(f.fileno()).st_size)
     except IsADirectoryError:
         raise DecodeError("a folder, not an audio file") from None
     except PermissionError:  # the one place "permission denied" is true: opening is refused
@@ -571,7 +570,7 @@ def _decode(path: str, sr: int, n_windows: int, length: float) -> Decoded:
     except Exception as exc:
         _unless_out_of_memory(exc)
         failures.append(translate(exc))
-        raise DecodeError(_explain(fmt, failures)) from None
+        raise DecodeError(cut_short or _explain(fmt, failures)) from None
     return _judge(windows, duration, header, sr, n, name, samplerate or sr, channels or 1)
 
 
