@@ -66,8 +66,10 @@ class WalkResult:
 
 
 def _walk_dir(
-    root: Path, seen: set[tuple[int, int]], out: WalkResult, exclude: Exclude
+    root: Path, seen: set[tuple[int, int]], out: WalkResult, exclude: Exclude, links: list[Path]
 ) -> Iterator[Path]:
+    """The audio files under ``root``, each folder entered once; symlinked folders met on the
+    way are added to ``links`` for the caller to walk after every real folder."""
     if exclude and exclude.matches(os.fspath(root)):
         return
     try:
@@ -87,13 +89,13 @@ def _walk_dir(
         return
     if any(e.name == IGNORE_FILE for e in entries):
         return
-    subdirs = []
+    subdirs: list[Path] = []
     for entry in entries:
         if entry.name.startswith("."):
             continue
         try:
             if entry.is_dir(follow_symlinks=True):
-                subdirs.append(Path(entry.path))
+                (links if entry.is_symlink() else subdirs).append(Path(entry.path))
             elif (
                 entry.is_file(follow_symlinks=True)
                 and is_audio_name(entry.name)
@@ -103,7 +105,7 @@ def _walk_dir(
         except OSError:
             continue
     for sub in subdirs:
-        yield from _walk_dir(sub, seen, out, exclude)
+        yield from _walk_dir(sub, seen, out, exclude, links)
 
 
 def _why(path: Path, exc: OSError) -> str:
@@ -124,6 +126,19 @@ def walk(paths: list[str | os.PathLike], exclude: Exclude | None = None) -> Walk
     exclude = exclude or Exclude()
     seen_dirs: set[tuple[int, int]] = set()
     seen_files: set[str] = set()
+    # A folder reached both through a symlink and by its own path is walked by its own path,
+    # whatever the names: symlinked folders wait until every real folder has been entered.
+    # Otherwise adding a link named before the folder (``A_link -> B``) moved B's files to
+    # the link's paths and left B's rows "missing".
+    links: list[Path] = []
+
+    def take(found: Iterable[Path]) -> None:
+        for f in found:
+            s = os.fspath(f)
+            if s not in seen_files:
+                seen_files.add(s)
+                out.files.append(f)
+
     for p in paths:
         path = Path(absolute(p))
         try:
@@ -133,10 +148,7 @@ def walk(paths: list[str | os.PathLike], exclude: Exclude | None = None) -> Walk
             continue
         if exclude.covers(os.fspath(path)):
             continue
-        found = _walk_dir(path, seen_dirs, out, exclude) if is_dir else iter([path])
-        for f in found:
-            s = os.fspath(f)
-            if s not in seen_files:
-                seen_files.add(s)
-                out.files.append(f)
+        take(_walk_dir(path, seen_dirs, out, exclude, links) if is_dir else [path])
+    while links:
+        take(_walk_dir(links.pop(0), seen_dirs, out, exclude, links))
     return out

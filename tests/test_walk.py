@@ -40,6 +40,29 @@ def test_walk_rules(tmp_path):
     assert found == ["a/b/y.FLAC", "a/c.M4A", "a/x.mp3"]
 
 
+@pytest.mark.parametrize("link", ["A_link", "Z_link"])
+def test_a_folder_reached_through_a_symlink_keeps_its_own_paths(tmp_path, link):
+    """A folder that a symlink in the library also points at is walked by its own path,
+    whether the link's name sorts before it or after: adding the link must not move the
+    folder's files to other paths (their stored rows would be called missing)."""
+    (tmp_path / "B_real" / "sub").mkdir(parents=True)
+    for p in ["B_real/a.mp3", "B_real/sub/b.flac"]:
+        (tmp_path / p).write_bytes(b"x")
+    os.symlink("B_real", tmp_path / link)
+    (tmp_path / "C").mkdir()
+    os.symlink("../B_real/sub", tmp_path / "C" / "deep_link")  # met before B_real/sub itself
+    found = [os.path.relpath(p, tmp_path) for p in walk([tmp_path]).files]
+    assert found == ["B_real/a.mp3", "B_real/sub/b.flac"]
+    outside = tmp_path / "elsewhere"  # a link to a folder the walk meets nowhere else: followed
+    outside.mkdir()
+    (outside / "c.ogg").write_bytes(b"x")
+    os.symlink(outside, tmp_path / "C" / "more")
+    found = [
+        os.path.relpath(p, tmp_path) for p in walk([tmp_path / "B_real", tmp_path / "C"]).files
+    ]
+    assert found == ["B_real/a.mp3", "B_real/sub/b.flac", "C/more/c.ogg"]
+
+
 def test_explicit_files_and_duplicates(tmp_path):
     f = tmp_path / "one.wav"
     f.write_bytes(b"x")
