@@ -4,7 +4,8 @@ Rules, chosen so that a scan of a real library does what its owner expects:
 hidden folders are skipped, a folder holding a ``.taggerignore`` file is skipped
 with everything below it, and so is anything the config's ``exclude`` names
 (``Exclude``), symlinked folders are followed but a folder is never
-entered twice (so symlink loops end), and an unreadable folder is reported, not
+entered twice (so symlink loops end; a folder also reached through a link keeps its
+own path), and an unreadable folder is reported, not
 fatal.  A file is a candidate by its extension (``tagger.formats``); its real
 format is sniffed later from its first bytes, so an Opus stream named ``.ogg``
 or an ALAC file named ``.m4a`` is decoded and tagged as what it is.
