@@ -62,14 +62,17 @@ class TagField:
     numbers: tuple[str, ...] = ()  # the families whose key holds an integer, not text
     # A field whose values are whole numbers: the range every family is held to.
     whole: tuple[int, int] | None = None
+    # Its id in a WAV file's LIST/INFO chunk, read where the ID3 chunk has none (never written:
+    # ``tagedit.riff_info``).
+    info: str | None = None
 
 
 # mp4 ``gnre``: iTunes' numeric genre; Vorbis comments spell the album artist three ways.
 FIELDS = (
-    TagField("genre", ("TCON",), ("GENRE",), ("\xa9gen", "gnre"), ("WM/Genre",)),
-    TagField("album", ("TALB",), ("ALBUM",), ("\xa9alb",), ("WM/AlbumTitle",)),
-    TagField("artist", ("TPE1",), ("ARTIST",), ("\xa9ART",), ("Author",)),
-    TagField("title", ("TIT2",), ("TITLE",), ("\xa9nam",), ("Title",)),
+    TagField("genre", ("TCON",), ("GENRE",), ("\xa9gen", "gnre"), ("WM/Genre",), info="IGNR"),
+    TagField("album", ("TALB",), ("ALBUM",), ("\xa9alb",), ("WM/AlbumTitle",), info="IPRD"),
+    TagField("artist", ("TPE1",), ("ARTIST",), ("\xa9ART",), ("Author",), info="IART"),
+    TagField("title", ("TIT2",), ("TITLE",), ("\xa9nam",), ("Title",), info="INAM"),
     TagField(
         "album_artist",
         ("TPE2",),

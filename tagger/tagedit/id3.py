@@ -33,6 +33,7 @@ from mutagen.wave import _WaveFile
 
 from ..errors import TagError
 from . import GENRE, Field, TagFamily, field_named, field_of, named
+from .riff_info import read_info
 
 if TYPE_CHECKING:
     from ..formats import Format
@@ -492,9 +493,18 @@ class ID3Family(TagFamily):
             audio = self.mutagen_file(path, fmt)
         except mutagen.id3.ID3NoHeaderError:  # a bare ID3 reader (ADTS AAC) on an untagged file
             return None
-        return audio if isinstance(audio, mutagen.id3.ID3) else audio.tags
+        tags = audio if isinstance(audio, mutagen.id3.ID3) else audio.tags
+        if fmt.container == "riff":
+            with open(path, "rb") as f:
+                info = read_info(f)
+            if info:
+                return _WavTags(tags, info)
+        return tags
 
     def values(self, tags: Any, field: str) -> list[str]:
+        if isinstance(tags, _WavTags):  # the ID3 chunk's, else the INFO chunk's
+            info = field_named(field).info
+            return self.values(tags.id3, field) or ([tags.info[info]] if info in tags.info else [])
         if field == "genre":  # TCON's genres: "(17)" and ID3v1 numbers as names
             frame = tags.get(self.genre_key) if tags is not None else None
             return [g for g in frame.genres if g] if frame else []
@@ -607,6 +617,15 @@ class ID3Family(TagFamily):
             old_frame = frames[0] if frames and same_header else None  # its text encoding
             frames = [genre_frame(tag, values, sep, old_frame, name)] if values else []
         place.write(render(replace_genre(tag, frames, places or None, name), field["size"]) + rest)
+
+
+@dataclass(frozen=True)
+class _WavTags:
+    """A WAV file's tags: its ID3 chunk's (mutagen's, None when it has none) and its INFO
+    chunk's texts, read where the ID3 chunk does not hold a field."""
+
+    id3: Any
+    info: dict[str, str]
 
 
 def _remove_created(place: _Place, container: bytes | None, name: str) -> None:
