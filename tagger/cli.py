@@ -312,8 +312,18 @@ def _genres(names: list[str]) -> str:
 def _print_write(summary: WriteSummary, changes: bool) -> None:
     """Per album (with --album) and per file what happens (or would), then one line of counts."""
     if changes:
+        # A track alone in its album (a loose single) is written per track, plainly: one line
+        # counts them rather than one line each.
+        alone = [a for a in summary.albums if len(a.album.tracks) == 1]
         for a in summary.albums:
-            typer.echo(_album_line(a))
+            if len(a.album.tracks) > 1:
+                typer.echo(_album_line(a))
+        if alone:
+            their = "its" if len(alone) == 1 else "their"
+            typer.echo(
+                f"per track: {_count(len(alone), 'track')} alone in {their} album or folder "
+                "(an album genre needs 2 voting tracks)"
+            )
         for c in summary.changes:
             if c.action is Action.WRITE or summary.dry_run:
                 typer.echo(_change_line(c, summary.dry_run))

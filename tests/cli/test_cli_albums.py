@@ -320,6 +320,22 @@ def test_an_album_of_one_voting_track_stays_per_track(tmp_path):
     assert summary["uncertain"] == 1 and genres_of(files) == [["Classical"], [], []]
 
 
+def test_loose_singles_are_counted_in_one_line_not_one_each(tmp_path):
+    """Tracks alone in their album or folder (singles) are written per track; the dry run
+    counts them in one line instead of a line of album reasons for each."""
+    music = tmp_path / "Music"
+    files = [tagged_file(music / f"single{i}" / "track.flac") for i in range(3)]
+    db = tmp_path / "lib.db"
+    store(db, [t(f, CLASSICAL) for f in files])
+    out = run_cli("write", music, "--db", db, "--album", "--dry-run").stdout.splitlines()
+    assert out[0] == (
+        "per track: 3 tracks alone in their album or folder (an album genre needs 2 voting tracks)"
+    )
+    assert not any(line.startswith("per track ") for line in out)
+    albums = run_json("write", music, "--db", db, "--album", "--dry-run")["albums"]
+    assert len(albums) == 3  # --json still gives each
+
+
 def test_top_and_min_confidence_apply_to_the_pooled_scores(two_disc_album):
     music, db, files = two_disc_album
     two = run_json("write", music, "--db", db, "--album", "--top", "2", "--dry-run")
