@@ -240,6 +240,8 @@ _DECODE_REASONS = [
         r"too short \(\d+\.\d s( of [\d.]+ (s|min) decodable)?\)",
         r"truncated: .* decodable",
         r"truncated: the file ends inside its header",
+        r"truncated: the file ends inside its ID3 tag \([\d,]+ of the [\d,]+ bytes the tag "
+        r"declares; no audio\)",
         r"silent \(.*\)",
         r"empty file \(0 bytes\)",
         r"not an audio file",
