@@ -154,3 +154,41 @@ def test_too_few_album_mates_to_calibrate_apart_are_judged_as_unheard_albums_and
     cases = untagged_outcome(head, probe, keys)["by_case"]
     assert (cases["known_album"]["tracks"], cases["unseen_album"]["tracks"]) == (2, 2)
     assert not_default(trained.evaluation) is None  # three well-separated genres
+
+
+def test_albums_tagged_only_with_genres_too_rare_to_learn_are_never_labelled(tmp_path):
+    """An album whose tagged tracks all carry a genre left out (too few tracks to learn) says
+    its genre is one the head cannot name: its untagged tracks abstain, however confident the
+    head (which can only answer a genre it knows), and ``retrain`` counts them as their own
+    case; the head keeps that across a save and a load."""
+    from tagger.models.head import SoftmaxHead
+
+    rng = np.random.default_rng(1)
+    centres = rng.normal(0, 1, (3, 16))
+    tracks = []
+    for c, genre in enumerate(("Rock", "Classical")):  # two learnt genres, two albums each
+        for i in range(12):
+            album = f"{genre} vol {i // 6}"
+            vec = (centres[c] + 0.3 * rng.normal(0, 1, 16)).astype(np.float32)
+            tracks.append(LibraryTrack(f"/m/{album}/{i}.ogg", genre, album, vec))
+    for i in range(3):  # a third genre, too rare to learn, on a third album
+        vec = (centres[2] + 0.3 * rng.normal(0, 1, 16)).astype(np.float32)
+        tracks.append(LibraryTrack(f"/m/jazz/{i}.ogg", "Jazz", "Blue Album", vec))
+    labels = make_labels([t.tag_genre for t in tracks], min_tracks=5)
+    assert labels.left_out == {"Jazz": 3} and labels.outside.tolist() == [False] * 24 + [True] * 3
+    x = np.stack([t.embedding for t in tracks])
+    head = train_from_embeddings(x, labels, album_groups(tracks), tracks=tracks).head
+    assert head.foreign == [album_key("/m/jazz/0.ogg", "Blue Album")]
+    untagged = np.stack([x[0] + 0.05, x[-1] + 0.05])  # a Rock-album track, a Blue Album one
+    keys = [album_key("/m/a.ogg", "Rock vol 0"), album_key("/m/jazz/9.ogg", "blue album")]
+    head.save(tmp_path / "head.npz")
+    for h in (head, SoftmaxHead.load(tmp_path / "head.npz")):
+        probs, thresholds, _ = h.predict(untagged, keys)
+        assert probs[0].max() >= thresholds[0] and np.isinf(thresholds[1])
+        outcome = untagged_outcome(h, untagged, keys)
+        assert outcome["by_case"]["foreign_album"] == {"tracks": 1, "labelled": 0, "abstained": 1}
+        assert outcome["by_case"]["known_album"]["tracks"] == 1
+        assert "unseen_album" in outcome["by_case"]
+    # Nothing changes for a library without such albums.
+    plain = make_labels([t.tag_genre for t in tracks[:24]], min_tracks=5)
+    assert train_from_embeddings(x[:24], plain, album_groups(tracks[:24])).head.foreign == []

@@ -100,6 +100,9 @@ class SoftmaxHead:
     album_weight: float = 0.0
     album_threshold: float = 0.0
     trained: dict[str, tuple[int, int]] = field(default_factory=dict)
+    # Albums whose tagged tracks all carry genres it left out (too few to learn): their tags say
+    # the album's genre is one it cannot name, so it labels none of their tracks.
+    foreign: list[str] = field(default_factory=list)
 
     def logits(self, x: np.ndarray) -> np.ndarray:
         z = (np.asarray(x, np.float32) - self.mean) / self.scale
@@ -123,12 +126,18 @@ class SoftmaxHead:
                 out[n, self.trained[path][0]] -= 1
         return out
 
+    def foreign_of(self, keys: list[str]) -> np.ndarray:
+        """Per track of the albums ``keys``: whether its album is one of ``foreign``."""
+        foreign = set(self.foreign)
+        return np.array([k in foreign for k in keys], bool)
+
     def predict(
         self, x: np.ndarray, keys: list[str] | None = None, paths: list[str] | None = None
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(probabilities, thresholds, known) for (n, dim) embeddings of tracks whose albums
         are ``keys`` (``album_key``; None: no album known).  ``known``: the track's album
-        has tagged tracks the head learnt from (the second case of the module notes)."""
+        has tagged tracks the head learnt from (the second case of the module notes).  A
+        track of a ``foreign`` album gets an infinite threshold: it abstains."""
         logits = self.logits(x)
         probs = softmax(logits / self.temperature)
         thresholds = np.full(len(probs), self.threshold)
@@ -136,6 +145,7 @@ class SoftmaxHead:
             return probs, thresholds, np.zeros(len(probs), bool)
         counts = self.album_counts_of(keys, paths)
         known = counts.sum(axis=1) > 0
+        thresholds[self.foreign_of(keys) & ~known] = np.inf
         if known.any():
             probs[known] = softmax(
                 logits[known] / self.album_temperature
@@ -166,6 +176,7 @@ class SoftmaxHead:
                 trained_labels=np.array([self.trained[p] for p in paths], dtype=np.int32).reshape(
                     -1, 2
                 ),
+                foreign_albums=np.array(self.foreign, dtype=str),
             )
 
     @classmethod
@@ -190,6 +201,8 @@ class SoftmaxHead:
                         str(p): (int(label), int(oof))
                         for p, (label, oof) in zip(d["trained_paths"], d["trained_labels"])
                     }
+                    if "foreign_albums" in d.files:  # heads learnt before it was kept: none
+                        head.foreign = [str(k) for k in d["foreign_albums"]]
                 return head
         except (OSError, ValueError, KeyError) as exc:
             raise TaggerError(f"cannot load model {path}: {exc}") from None

@@ -109,6 +109,8 @@ class Labels:
     counts: dict[str, int]
     left_out: dict[str, int]  # too few tracks
     merged: dict[str, str] = field(default_factory=dict)  # spelling -> class it joined
+    # Per track: tagged, but only with genres left out (too few tracks to learn).
+    outside: np.ndarray = field(default_factory=lambda: np.zeros(0, bool))
 
 
 def read_mapping(path: str | os.PathLike) -> dict[str, str]:
@@ -189,6 +191,7 @@ def make_labels(
         counts={names[k]: used[k] for k in used},
         left_out=dict(sorted(left_out.items(), key=lambda kv: (-kv[1], kv[0]))),
         merged=dict(sorted(merged.items(), key=lambda kv: kv[0].lower())),
+        outside=np.array([bool(k) and lab is None for k, lab in zip(per_track, labels)], bool),
     )
 
 
@@ -361,6 +364,11 @@ def train_from_embeddings(
     ``tracks`` (aligned with ``x``): their album tags, to judge the head by album too.
     """
     use = labels.y >= 0
+    # Albums whose tags name only genres too rare to learn: the head cannot name their genre,
+    # and their tags say it is none it knows (``SoftmaxHead.foreign``).
+    outside = labels.outside if len(labels.outside) == len(use) else np.zeros(len(use), bool)
+    learnt = {g for g, u in zip(groups, use) if u}
+    foreign = sorted({g for g, o in zip(groups, outside) if o} - learnt)
     x, y = np.asarray(x, np.float32)[use], labels.y[use]
     groups = [g for g, u in zip(groups, use) if u]
     n_classes = len(labels.genres)
@@ -401,6 +409,7 @@ def train_from_embeddings(
     head = average_heads(heads)  # the heads the thresholds were measured on (see average_heads)
     head.temperature, head.threshold, head.prior = temperature, threshold, prior
     head.album_keys = sorted(set(groups))
+    head.foreign = foreign
     index = {k: i for i, k in enumerate(head.album_keys)}
     head.album_counts = np.zeros((len(index), n_classes))
     np.add.at(head.album_counts, (np.array([index[g] for g in groups]), y), 1)
@@ -464,6 +473,7 @@ def _out_of_fold(
 CASES = {
     "known_album": "in albums it learnt from (some of their tracks are tagged)",
     "unseen_album": "in albums it never heard (none of their tracks is tagged)",
+    "foreign_album": "in albums tagged only with genres too rare to learn (never labelled)",
 }
 
 
@@ -474,8 +484,16 @@ def untagged_outcome(head: SoftmaxHead, x: np.ndarray, keys: list[str]) -> dict:
         return {"tracks": 0, "labelled": 0, "abstained": 0, "by_case": {}}
     probs, thresholds, known = head.predict(x, keys)
     abstain = probs.max(axis=1) < thresholds
+    foreign = head.foreign_of(keys) & ~known
     by_case = {}
-    for case, sel in (("known_album", known), ("unseen_album", ~known)):
+    cases = (
+        ("known_album", known),
+        ("unseen_album", ~known & ~foreign),
+        ("foreign_album", foreign),
+    )
+    for case, sel in cases:
+        if case == "foreign_album" and not sel.any():
+            continue
         n = int(sel.sum())
         by_case[case] = {
             "tracks": n,
