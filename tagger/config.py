@@ -120,6 +120,17 @@ def _text(value: Any) -> str:
     return value
 
 
+def _model(value: Any) -> str:
+    """A registered kind's name or a model file that exists; whether a kind is installed is
+    ``resolve``'s to say (it names the command that makes one)."""
+    from .models.registry import KINDS  # the registry, where the kinds are declared
+
+    text = _text(value)
+    if text not in KINDS and not Path(text).expanduser().is_file():
+        raise Invalid(f"no such model: {text} (use {', '.join(KINDS)} or a model file)")
+    return text
+
+
 def _separator(value: Any) -> str:
     if not _text(value):
         raise Invalid("must not be empty")
@@ -307,7 +318,7 @@ class Settings:
     )
     model: str | None = _setting(
         None,
-        Check(str, _text),
+        Check(str, _model),
         "The model (`tagger models` lists them)",
         option="--model -m NAME",
         commands=("scan", "show"),

@@ -7,6 +7,7 @@ Resolved at call time (not import time) so that ``$TAGGER_DB`` and
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 from collections.abc import Collection, Iterator
 from pathlib import Path
@@ -197,6 +198,17 @@ def output_file(path: str | os.PathLike, what: str) -> Iterator[Path]:
         with contextlib.suppress(OSError):
             tmp.unlink()
         raise TaggerError(f"cannot write {what} {printable(out)}: {exc.strerror or exc}") from None
+
+
+def writable_folder(path: str | os.PathLike, what: str) -> Path:
+    """The folder ``path``, made if need be, checked before any long work that ends by
+    writing ``what`` into it: one line naming the folder and the reason (exit 1), not a
+    traceback after minutes of training."""
+    folder = Path(path)
+    with output_folder(folder, what):
+        if not os.access(folder, os.W_OK | os.X_OK):
+            raise PermissionError(errno.EACCES, "permission denied")
+    return folder
 
 
 @contextlib.contextmanager

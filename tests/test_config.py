@@ -96,6 +96,11 @@ BAD = [
     ("min_confidence", "1.5", "must be a number from 0 to 1, not 1.5"),
     ("top", "0", "must be a whole number >= 1, not 0"),
     ("precision", '"fast"', "must be one of auto, float32, int8, not 'fast'"),
+    (  # neither a kind nor a file: said where it was given, not when a scan resolves it
+        "model",
+        '"nosuchmodel"',
+        "no such model: nosuchmodel (use musicnn, resnet, mlp, library, head or a model file)",
+    ),
 ]
 
 

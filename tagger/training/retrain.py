@@ -15,7 +15,7 @@ import numpy as np
 from tagger.errors import TaggerError
 from tagger.genres import GenreMap
 from tagger.models import KINDS
-from tagger.paths import output_file, user_models_dir
+from tagger.paths import output_file, user_models_dir, writable_folder
 
 from . import metrics
 from .cache import load_features
@@ -59,6 +59,8 @@ def retrain(
     data_dir = Path(data_dir).expanduser()
     out = Path(out_dir).expanduser() if out_dir else user_models_dir()
     work = Path(work_dir).expanduser() if work_dir else out / "work"
+    writable_folder(out, "the model")  # before any decoding or training
+    writable_folder(work, "the training checkpoints")
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         tracks = find_tracks(data_dir)

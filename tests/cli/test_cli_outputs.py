@@ -52,6 +52,21 @@ def test_an_output_file_that_cannot_be_written_is_one_line_naming_it(tmp_path):
     ]  # no temporary file left beside it
 
 
+def test_a_model_folder_that_cannot_be_made_is_one_line_before_any_work(tmp_path):
+    """``retrain --out`` under a file: one line naming the folder and the reason, before a
+    file is decoded (no "features ... ready" line first), not a traceback after training."""
+    from tagger.training.synth import make_dataset
+
+    data = make_dataset(tmp_path / "data", per_genre=2, seconds=1.0)
+    not_a_folder = tmp_path / "afile" / "models"
+    (tmp_path / "afile").write_text("")
+    proc = run_cli("retrain", "--data", data, "--model", "mlp", "--out", not_a_folder, check=False)
+    assert proc.returncode == 1 and "ready" not in proc.stderr, proc.stderr
+    assert _one_error_line(proc) == (
+        f"tagger: error: cannot write the model into {not_a_folder}: Not a directory"
+    )
+
+
 def test_ls_and_report_refuse_a_path_that_does_not_exist(tmp_path):
     db = tmp_path / "lib.db"
     files = stored(tmp_path / "Music", db, LIBRARY)
