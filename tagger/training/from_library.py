@@ -81,7 +81,7 @@ from tagger.models.head import SoftmaxHead, album_evidence, album_key
 from tagger.paths import output_folder
 
 from .head import average_heads, choose_threshold, fit_head, head_figures
-from .metrics import ece, fit_temperature
+from .metrics import ece, fit_temperature, no_better_than_baseline
 
 FOLDS = 5
 MIN_TRACKS = 5
@@ -554,11 +554,10 @@ def not_default(evaluation: dict) -> str | None:
     away for nothing: it is saved, and used only where the user names it.
     """
     base = evaluation.get("baseline_accuracy")
-    if base is not None and evaluation["accuracy"] <= base:
-        return (
-            f"its accuracy on albums held out, {evaluation['accuracy']:.3f}, is no better than "
-            f"always answering {evaluation['baseline_genre']} ({base:.3f})"
-        )
+    if base is not None:
+        genre, where = evaluation["baseline_genre"], "accuracy on albums held out"
+        if worse := no_better_than_baseline(evaluation["accuracy"], base, genre, where):
+            return worse
     known = evaluation.get("known_album") or {}
     if not evaluation["kept_fraction"] and not known.get("kept_fraction"):
         return "it abstains on every track"

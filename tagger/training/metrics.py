@@ -112,3 +112,20 @@ def spelt(record: Any, label: Callable[[str], str]) -> Any:
         else:
             out[key] = spelt(value, label)
     return out
+
+
+def majority_baseline(confusion: list[list[int]], genres: list[str]) -> tuple[float, str]:
+    """The accuracy of always answering the most common true genre of a confusion matrix (rows:
+    true genres), and that genre: what a model must beat to be worth anything."""
+    counts = [sum(row) for row in confusion]
+    best = max(range(len(counts)), key=counts.__getitem__)
+    return counts[best] / max(sum(counts), 1), genres[best]
+
+
+def no_better_than_baseline(accuracy: float, base: float, genre: str, what: str) -> str | None:
+    """Why a trained model must not become the default, where its ``accuracy`` does not beat
+    always answering ``genre`` (``base``): it would replace, at the next scan, every result the
+    model before it stored.  None where it beats it."""
+    if accuracy > base:
+        return None
+    return f"its {what}, {accuracy:.3f}, is no better than always answering {genre} ({base:.3f})"

@@ -117,6 +117,8 @@ def retrain(
             f"{kind}: test track accuracy {card['accuracy']['track_accuracy']:.3f}, "
             f"slice accuracy {card['accuracy']['slice_accuracy']:.3f} -> {out / (kind + '.keras')}"
         )
+        if card.get("not_default"):  # saved, used only where named (`--model PATH|NAME`)
+            log(f"warning: {kind} is not made the default model: {card['not_default']}")
     return result
 
 

@@ -236,10 +236,14 @@ def card_of(
 ) -> ModelCard:
     """The model card of a training run (data, command and licence are added by the caller)."""
     test, raw = measured["test"], measured["raw"]
+    base, base_genre = metrics.majority_baseline(test["confusion"]["matrix"], genres)
     return card_for(
         kind,
         dt.datetime.now(dt.timezone.utc).strftime("%Y.%m.%d.%H%M%S"),
         genres,
+        not_default=metrics.no_better_than_baseline(
+            test["track_accuracy"], base, base_genre, "test track accuracy"
+        ),
         parameters=int(fitted.net.count_params()),
         temperature=round(measured["temperature"], 5),
         split=split.describe() | {"seed": cfg.seed},
@@ -250,6 +254,8 @@ def card_of(
             "ece_before_calibration": raw["ece"],
             "ece": test["ece"],
             "valid_track_accuracy": measured["valid"]["track_accuracy"],
+            "baseline_accuracy": round(base, 4),
+            "baseline_genre": base_genre,
             "measured_on": "test split, once, after choosing on validation",
         },
         per_genre=test["per_genre"],
