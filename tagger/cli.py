@@ -633,9 +633,9 @@ def write(
 
     The files' own tags: ID3, Vorbis comments, MP4 or ASF.
 
-    Only the genre field changes; every other tag, the tag version and the
-    audio stay byte for byte.  Each file's genre field is journaled first, so
-    `tagger undo` can put it back exactly.  A file whose audio changed since
+    Only the fields asked change (--fields: the genre unless told); every other
+    tag, the tag version and the audio stay byte for byte.  Each field is
+    journaled first, so `tagger undo` can put it back exactly.  A file whose audio changed since
     its scan is not written (`tagger scan` it again first).  A --dry-run makes
     every check of the write on a copy outside the library, so it lists the
     files the write would refuse and why; it changes nothing and may run while

@@ -119,7 +119,7 @@ def fold_splits(tracks: list[Track], k: int, seed: int = 0, valid: float = 0.15)
             n_va = max(1, round(valid * len(ts)))
             va += ts[:n_va]
             tr += ts[n_va:]
-        split = Split(f"fold {i + 1}/{k}(seed={seed})", tr, va, folds[i])
+        split = Split(f"fold {i + 1}/{k} (seed={seed})", tr, va, folds[i])
         assert_disjoint(split)
         splits.append(split)
     return splits
