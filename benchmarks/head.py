@@ -127,7 +127,7 @@ def main() -> None:
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
     sys.path.insert(0, str(ROOT))
-    from tagger.training.from_library import TARGET_PRECISION
+    from tagger.training.head import TARGET_PRECISION
 
     target = args.target or TARGET_PRECISION
     started = time.time()

@@ -93,6 +93,9 @@ class Model(ABC):
     embedder: str | None = None
     engine: Engine = TENSORFLOW
     fallback: str | None = None  # why not the fast runtime, where a model has one
+    # Abstain under this top-genre probability (the card's, chosen on held-out tracks); a
+    # model whose card has none never abstains.
+    threshold: float = 0.0
 
     def __init__(self, request: LoadRequest):
         """Every class is loaded alike, from a ``LoadRequest``."""
@@ -150,6 +153,7 @@ class Model(ABC):
             genre=self.genres[best],
             confidence=float(probs[best]),
             probabilities={g: round(float(p), 5) for g, p in zip(self.genres, probs)},
+            uncertain=bool(probs[best] < self.threshold),
             tags=self.to_tags(pooled),
             embedding=self.to_embedding(pooled),
             engine=str(self.engine),

@@ -38,6 +38,7 @@ class KerasClassifier(Model):
         self.path, self.threads = request.path, request.threads
         self._net = None
         self.temperature = float(card.details.get("temperature", 1.0))
+        self.threshold = float(card.details.get("threshold", 0.0))
         self._call: Callable[[np.ndarray], np.ndarray]
         entry = card.details.get("openvino")
         try:

@@ -80,12 +80,11 @@ from tagger.models import softmax
 from tagger.models.head import SoftmaxHead, album_evidence, album_key
 from tagger.paths import output_folder
 
-from .head import average_heads, choose_threshold, fit_head, head_figures
+from .head import TARGET_PRECISION, average_heads, choose_threshold, fit_head, head_figures
 from .metrics import ece, fit_temperature, no_better_than_baseline
 
 FOLDS = 5
 MIN_TRACKS = 5
-TARGET_PRECISION = 0.9
 
 
 @dataclass

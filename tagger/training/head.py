@@ -95,6 +95,11 @@ def average_heads(heads: list[SoftmaxHead]) -> SoftmaxHead:
     )
 
 
+# The share of the tracks a model labels that must be right: where it is not, it abstains
+# (``choose_threshold``); every trained model and head is calibrated to it.
+TARGET_PRECISION = 0.9
+
+
 def choose_threshold(
     confidence: np.ndarray, correct: np.ndarray, target: float = 0.95, min_kept: int = 10
 ) -> float:

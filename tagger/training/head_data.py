@@ -24,8 +24,8 @@ from tagger.models import KINDS, card_for, current_embedder, load_model, resolve
 
 from .cache import cache_key, default_cache_dir
 from .data import Track, find_tracks, is_synthetic
-from .from_library import TARGET_PRECISION, install_head
-from .head import choose_threshold, fit_head, head_figures
+from .from_library import install_head
+from .head import TARGET_PRECISION, choose_threshold, fit_head, head_figures
 from .metrics import fit_temperature
 from .splits import make_split
 

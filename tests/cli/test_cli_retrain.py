@@ -156,6 +156,9 @@ def test_scan_with_a_trained_model(trained, library, tmp_path):
         assert summary["model"] == kind and summary["scanned"] == 8 and summary["errors"] == 0
         from conftest import rows
 
+        # The net abstains under the threshold its validation tracks chose, as a head does.
+        card = json.loads((trained["out"] / f"{kind}.json").read_text())
+        assert 0 < card["threshold"] <= 1 and card["accuracy"]["target_precision"] == 0.9
         for t in rows(db):
             probs = json.loads(t["probabilities"])
             assert set(probs) == {"bells", "drone", "noise", "pulse"}
@@ -163,6 +166,7 @@ def test_scan_with_a_trained_model(trained, library, tmp_path):
             n = len(probs)
             assert abs(sum(probs.values()) - 1) <= rounded(5, n) + 4 * n * U32
             assert t["tags"] is None
+            assert bool(t["uncertain"]) == (t["confidence"] < card["threshold"]), t
 
 
 def test_trained_models_run_on_openvino_without_tensorflow(trained, library):
