@@ -222,8 +222,9 @@ def uses_fast_graph(entry: dict | None, precision: str | None) -> bool:
     return check_precision(precision) != "float32" and bool(entry and entry.get("fast"))
 
 
-def graph_file(entry: dict | None, folder: Path, fast: bool = False, int8: bool = False) -> Path:
-    """The card's converted graph (``fast``: its fast one; ``int8``: its int8 one), checked
+def chosen_graph(entry: dict | None, folder: Path, precision: str | None) -> tuple[Path, str, bool]:
+    """The card's converted graph that ``precision`` runs here (its int8, fast or exact one),
+    the precision it runs at and whether it leaves out work (``uses_fast_graph``), checked
     without loading it: present, and made from these weights.
 
     Raises ``RuntimeUnavailable`` saying why it cannot be used.
@@ -232,9 +233,10 @@ def graph_file(entry: dict | None, folder: Path, fast: bool = False, int8: bool 
         raise RuntimeUnavailable(f"{RUNTIME_ENV}=tensorflow")
     if not entry:
         raise RuntimeUnavailable("no converted OpenVINO graph is installed")
-    xml = folder / (entry["fast"]["file"] if fast else entry["file"])
-    if int8:
-        xml = folder / entry["int8"]["file"]
+    fast = uses_fast_graph(entry, precision)
+    resolved = resolved_precision(precision, entry)
+    chosen = "int8" if resolved == "int8" else "fast" if fast else None
+    xml = folder / (entry[chosen]["file"] if chosen else entry["file"])
     if not xml.is_file() or not xml.with_suffix(".bin").is_file():
         raise RuntimeUnavailable(f"{xml.name} or its .bin is missing")
     for name, digest in entry.get("weights_sha256", {}).items():
@@ -243,7 +245,7 @@ def graph_file(entry: dict | None, folder: Path, fast: bool = False, int8: bool 
                 f"{xml.name} was converted from other weights than {name} "
                 f"(run training/convert_openvino.py)"
             )
-    return xml
+    return xml, resolved, fast
 
 
 def engine_for(
@@ -254,10 +256,8 @@ def engine_for(
     Cheap enough for the scanning process (no graph is compiled): it checks
     the graph and its weights, and that OpenVINO can be imported.
     """
-    fast = uses_fast_graph(entry, precision)
-    resolved = resolved_precision(precision, entry)
     try:
-        graph_file(entry, folder, fast, resolved == "int8")
+        _, resolved, fast = chosen_graph(entry, folder, precision)
         if importlib.util.find_spec("openvino") is None:
             raise RuntimeUnavailable("OpenVINO is not installed")
     except RuntimeUnavailable as exc:
@@ -307,9 +307,7 @@ def open_openvino(
 ) -> OpenVinoNet:
     """The card's converted graph compiled for this CPU (its int8 or fast one where
     ``precision`` picks it and the card has one); ``RuntimeUnavailable`` if it cannot be."""
-    fast = uses_fast_graph(entry, precision)
-    resolved = resolved_precision(precision, entry)
-    xml = graph_file(entry, folder, fast, resolved == "int8")
+    xml, resolved, fast = chosen_graph(entry, folder, precision)
     return OpenVinoNet(xml, resolved, threads, fast)
 
 

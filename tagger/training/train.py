@@ -202,20 +202,22 @@ def measure(net: Any, split: Split, feats: dict[str, np.ndarray], genres: list[s
             [np.asarray(net.predict_on_batch(x[i : i + 256])) for i in range(0, len(x), 256)]
         )
 
-    def scored(lg: np.ndarray, y: np.ndarray, idx: np.ndarray, kept: list[Track], t: float):
+    def tracks(lg: np.ndarray, idx: np.ndarray, kept: list[Track], t: float):
+        """(slice probabilities, pooled track probabilities, each track's true genre)."""
         probs = metrics.softmax(lg / t)
-        return metrics.report(
-            genres,
+        return (
+            probs,
             metrics.pool_tracks(probs, idx),
             np.array([genres.index(k.genre) for k in kept]),
-            probs,
-            y,
         )
 
-    def tracks(lg: np.ndarray, idx: np.ndarray, kept: list[Track], t: float):
+    def scored(lg: np.ndarray, y: np.ndarray, idx: np.ndarray, kept: list[Track], t: float):
+        probs, pooled, truth = tracks(lg, idx, kept, t)
+        return metrics.report(genres, pooled, truth, probs, y)
+
+    def right(lg: np.ndarray, idx: np.ndarray, kept: list[Track], t: float):
         """(pooled track probabilities, whether each track's top genre is right)."""
-        pooled = metrics.pool_tracks(metrics.softmax(lg / t), idx)
-        truth = np.array([genres.index(k.genre) for k in kept])
+        _, pooled, truth = tracks(lg, idx, kept, t)
         return pooled, pooled.argmax(axis=1) == truth
 
     x_va, y_va, i_va, tr_va = slices_of(split.valid, feats, genres)
@@ -227,9 +229,9 @@ def measure(net: Any, split: Split, feats: dict[str, np.ndarray], genres: list[s
     seconds = time.time() - t0
     # Abstain where the validation tracks say a confidence is not right often enough, as a
     # head does (``choose_threshold``): a track no genre clearly wins is flagged, not written.
-    pv, right_va = tracks(lv, i_va, tr_va, temperature)
+    pv, right_va = right(lv, i_va, tr_va, temperature)
     threshold = choose_threshold(pv.max(axis=1), right_va, TARGET_PRECISION)
-    pt, right_te = tracks(lt, i_te, tr_te, temperature)
+    pt, right_te = right(lt, i_te, tr_te, temperature)
     kept = pt.max(axis=1) >= threshold
     return {
         "temperature": temperature,
