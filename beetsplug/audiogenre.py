@@ -103,6 +103,42 @@ Target = Item | Album  # what gets a genre: one track, or an album
 Files = list[tuple[Item, str]]  # its tracks that exist on disk, with their paths
 
 
+class Pending:
+    """Each item's changes of this run, shown and saved once the genre, tempo and voice are
+    all set: one block per item in ``-p``'s listing and one write of its file, however many
+    of its fields changed."""
+
+    def __init__(self) -> None:
+        self.items: dict[str, tuple[Item, list[str], bool]] = {}  # path: item, fields, write
+
+    def changed(self, item: Item, path: str, fields: list[str]) -> None:
+        """``item``'s ``fields`` were set: show them, store the item, write its file."""
+        _, old, _ = self.items.get(path, (item, [], False))
+        self.items[path] = (item, old + fields, True)
+
+    def to_write(self, item: Item, path: str) -> None:
+        """``item`` differs from its file (set earlier without writing, or an album's genre
+        copied to its items): write the file, with nothing more to show."""
+        _, fields, _ = self.items.get(path, (item, [], False))
+        self.items[path] = (item, fields, True)
+
+    def save(self, write: bool, pretend: bool, log: Any) -> list[str]:
+        """Show, store and (with ``write``) write each item once; the paths beets rewrote."""
+        rewritten = []
+        for path, (item, fields, needs_write) in self.items.items():
+            if fields:
+                ui.show_model_changes(item, fields=fields)
+            if pretend:
+                continue
+            if write and needs_write and item.try_write():
+                rewritten.append(path)
+                if not fields:
+                    log.info("{}: written to the file (set earlier without writing)", item)
+            if fields:
+                item.store()
+        return rewritten
+
+
 class AudioGenrePlugin(BeetsPlugin):
     def __init__(self) -> None:
         super().__init__()
@@ -350,14 +386,17 @@ class AudioGenrePlugin(BeetsPlugin):
             )
         try:
             rows = {r.path: r for r in store.tracks_at([os.fspath(p) for p in paths])}
-            rewritten: list[str] = []
+            pending = Pending()
             for target, files in work:
-                outcome = self._tag_one(target, files, rows, rules, write, pretend, rewritten)
+                outcome = self._tag_one(target, files, rows, rules, write, pretend, pending)
                 counts[outcome] += 1
             for _, files in work:  # each track's own tempo and voice, in both modes
                 for item, path in files:
-                    if self._tempo_and_voice(item, path, rows, rules, write, pretend, rewritten):
+                    if self._tempo_and_voice(
+                        item, path, rows, rules, write and not pretend, pending
+                    ):
                         counts[TEMPO_SET] += 1
+            rewritten = pending.save(write, pretend, self._log)
             _record_rewrites(store, sorted(set(rewritten)))
             counts[FILES_WRITTEN] = len(set(rewritten))
         finally:
@@ -372,9 +411,11 @@ class AudioGenrePlugin(BeetsPlugin):
         rules: Rules,
         write: bool,
         pretend: bool,
-        rewritten: list[str],
+        pending: Pending,
     ) -> Outcome:
-        """Set one target's genres; returns what happened, adds the files beets rewrote.
+        """Set one target's genres; returns what happened.  An item's change goes to
+        ``pending``; an album's is shown and stored here (beets copies it to the album's
+        items, whose files ``pending`` writes).
 
         An album is pooled and judged as ``tagger write --album`` does
         (``tagger.albums``), beets' album being the album: a compilation, an
@@ -413,7 +454,7 @@ class AudioGenrePlugin(BeetsPlugin):
             if album.per_track:
                 self._log.info("{}: per track: {}", target, album.why(rules.genre_map.spell))
                 for item, path in files:
-                    self._tag_one(item, [(item, path)], rows, rules, write, pretend, rewritten)
+                    self._tag_one(item, [(item, path)], rows, rules, write, pretend, pending)
                 return Outcome.PER_TRACK
             heard, abstained = album.probabilities, False
         else:
@@ -445,9 +486,8 @@ class AudioGenrePlugin(BeetsPlugin):
             self._log.debug("{}: already {}", target, "; ".join(existing))
             if write and not pretend:  # set earlier without writing (-W): write it now
                 for item, path in files:
-                    if _file_differs(item, GENRE_FIELD) and item.try_write():
-                        self._log.info("{}: genre written to the file", item)
-                        rewritten.append(path)
+                    if _file_differs(item, GENRE_FIELD):
+                        pending.to_write(item, path)
             return Outcome.ALREADY_SET
         if action is Action.KEEP_EXISTING:
             self._log.info(
@@ -458,17 +498,16 @@ class AudioGenrePlugin(BeetsPlugin):
             )
             return Outcome.KEPT
         _set_genres(target, names, separator)
-        ui.show_model_changes(target, fields=[GENRE_FIELD])
-        if pretend:
+        if isinstance(target, Item):
+            pending.changed(target, files[0][1], [GENRE_FIELD])
             return Outcome.CHANGED
-        if isinstance(target, Album):
+        ui.show_model_changes(target, fields=[GENRE_FIELD])
+        if not pretend:
             target.store(inherit=True)  # beets copies album-level genres to the album's items
-            present = {item.id: path for item, path in files}
-            files = [(item, present[item.id]) for item in target.items() if item.id in present]
-        for item, path in files:  # Item.try_sync(write, move=False), keeping try_write's answer
-            if write and item.try_write():
-                rewritten.append(path)
-            item.store()
+            for item, path in files:
+                item.load()  # the genre beets copied to it
+                if write:
+                    pending.to_write(item, path)
         return Outcome.CHANGED
 
     def _tempo_and_voice(
@@ -478,21 +517,17 @@ class AudioGenrePlugin(BeetsPlugin):
         rows: dict[str, TrackRow],
         rules: Rules,
         write: bool,
-        pretend: bool,
-        rewritten: list[str],
+        pending: Pending,
     ) -> bool:
         """Set beets' ``bpm`` (a whole number, as beets keeps it) and the ``voice`` flexible
         attribute from the track's stored result; True when either changed.
 
         A value the item has already is kept unless ``overwrite``, as genres are; beets'
-        ``bpm`` of 0 means none.  The item is read again first: the genre pass may have
-        stored it (an album's genre is copied to its items).
+        ``bpm`` of 0 means none.  The change goes to ``pending``, beside the item's genre.
         """
         row = rows.get(path)
         if row is None or row.error:
             return False
-        if item.id is not None and not pretend:
-            item.load()
         changed = []
         if row.bpm is not None:
             bpm = round(row.bpm)
@@ -504,19 +539,14 @@ class AudioGenrePlugin(BeetsPlugin):
             if old != row.voice and (not old or rules.overwrite):
                 item[VOICE_FIELD] = row.voice
                 changed.append(VOICE_FIELD)
-        if not changed:
-            # Set earlier without writing (-W): the file is written now, as a genre is.
-            ours = row.bpm is not None and item.bpm == round(row.bpm)
-            if write and not pretend and ours and _file_differs(item, "bpm") and item.try_write():
-                self._log.info("{}: tempo written to the file", item)
-                rewritten.append(path)
-            return False
-        ui.show_model_changes(item, fields=changed)
-        if not pretend:
-            if write and item.try_write():
-                rewritten.append(path)
-            item.store()
-        return True
+        if changed:
+            pending.changed(item, path, changed)
+            return True
+        # Set earlier without writing (-W): the file is written now, as a genre is.
+        ours = row.bpm is not None and item.bpm == round(row.bpm)
+        if write and ours and _file_differs(item, "bpm"):
+            pending.to_write(item, path)
+        return False
 
     def _summary(self, counts: Counter, targets: list[Target], pretend: bool) -> Counter:
         n = counts[Outcome.CHANGED]

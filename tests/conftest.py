@@ -86,12 +86,25 @@ def end_group(proc: subprocess.Popen) -> None:
     SIGKILL ends a stopped process too.  ``killpg`` is only sent while ``proc`` is not yet
     reaped: until then its pid (the group's id) cannot be reused by an unrelated process.
     After that, the group's members are found one by one (psutil checks each one's identity
-    before it kills, so a reused pid is never hit).
+    before it kills, so a reused pid is never hit).  A group id is not handed out again
+    while any member of the group lives, so once a process holds ``proc``'s old pid the
+    group is gone, and the processes with that group id are someone else's (a long suite
+    wraps pids): none is touched then.
     """
     import psutil
 
+    def group() -> list[psutil.Process]:
+        found = []
+        for p in psutil.process_iter():
+            try:
+                if os.getpgid(p.pid) == proc.pid:
+                    found.append(p)
+            except (OSError, psutil.Error):
+                continue
+        return found
+
     members: list[psutil.Process] = []
-    if proc.returncode is None:
+    if proc.returncode is None:  # not reaped: the pid, and so the group's id, is still ours
         try:
             members = psutil.Process(proc.pid).children(recursive=True)
         except psutil.Error:
@@ -100,12 +113,11 @@ def end_group(proc: subprocess.Popen) -> None:
             os.killpg(proc.pid, signal.SIGKILL)
         except ProcessLookupError:
             pass
-    for p in psutil.process_iter():
-        try:
-            if os.getpgid(p.pid) == proc.pid:
-                members.append(p)
-        except (OSError, psutil.Error):
-            continue
+        members += group()
+    elif not psutil.pid_exists(proc.pid):
+        found = group()
+        if not psutil.pid_exists(proc.pid):  # the id was not handed out meanwhile
+            members += found
     for p in members:
         try:
             p.kill()

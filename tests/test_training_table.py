@@ -90,6 +90,9 @@ def test_the_recipe_chooses_on_valid_refits_on_train_and_valid_and_tests_once(tm
     assert sum(map(sum, card["confusion"]["matrix"])) == 9
     assert acc["track_accuracy"] > 1 / 3 + 0.3  # three well-separated genres
     assert card["temperature"] == round(run.temperature, 5) and run.best_epoch >= 1
+    # The threshold, like the temperature, was chosen on the validation side.
+    assert 0 < card["threshold"] <= 1 and acc["target_precision"] == 0.9
+    assert 0 <= acc["kept_fraction"] <= 1
     # The scaler inside the net: the refit rows' mean, not the train side's alone.
     rows = np.concatenate([table.features[t.id] for t in split.train + split.valid])
     scaler = run.trained.net.get_layer("scaler")
@@ -127,6 +130,13 @@ def test_the_shipped_mlp_scores_what_its_card_says_on_the_real_table():
     accuracy = float((probs.argmax(axis=1) == truth).mean())
     assert abs(accuracy - card["accuracy"]["track_accuracy"]) <= one_track
     assert abs(metrics.ece(probs, truth) - card["accuracy"]["ece"]) <= 2 * one_track
+    # It abstains as every trained net does, under the threshold its validation side chose.
+    assert model.threshold == card["threshold"] and 0 < model.threshold < 1
+    kept = probs.max(axis=1) >= model.threshold
+    assert abs(kept.mean() - card["accuracy"]["kept_fraction"]) <= one_track
+    # One track crossing the threshold moves the share right among k kept by at most 1/(k-1).
+    right = (probs.argmax(axis=1) == truth)[kept]
+    assert abs(right.mean() - card["accuracy"]["kept_accuracy"]) <= 1 / (len(right) - 1) + 5e-5
     rows = np.concatenate([table.features[t.id] for t in split.train + split.valid])
     scaler = model.net.get_layer("scaler")
     np.testing.assert_allclose(np.ravel(scaler.mean), rows.mean(axis=0), rtol=1e-4)

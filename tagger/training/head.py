@@ -125,6 +125,29 @@ def choose_threshold(
     return float(confidence[order[int(ok[-1])]])
 
 
+def abstention(
+    valid_conf: np.ndarray,
+    valid_right: np.ndarray,
+    test_conf: np.ndarray,
+    test_right: np.ndarray,
+    target: float = TARGET_PRECISION,
+) -> dict:
+    """A trained net's threshold, chosen on its validation tracks, and what it keeps of the test.
+
+    Why a net needs one as a head does: a track no genre clearly wins is then
+    flagged uncertain and not written, instead of getting a confident wrong
+    genre.  ``*_conf`` are the top-genre probabilities (after the temperature),
+    ``*_right`` whether each track's top genre is its true one.
+    """
+    threshold = choose_threshold(valid_conf, valid_right, target)
+    kept = test_conf >= threshold
+    return {
+        "threshold": threshold,
+        "kept_fraction": round(float(kept.mean()), 4),
+        "kept_accuracy": round(float(test_right[kept].mean()), 4) if kept.any() else None,
+    }
+
+
 def head_figures(
     probs: np.ndarray,
     y: np.ndarray,

@@ -10,8 +10,9 @@ The recipe, the same for every split it is measured on:
 
 1. fit on the split's train side, early-stopped on its validation side (the
    MLP recipe of ``tagger.training.train``: AdamW, warm-up and cosine decay,
-   mixup); the epoch that was best there and a temperature fitted on the
-   validation side are kept;
+   mixup); the epoch that was best there, a temperature fitted on the
+   validation side and the threshold under which it abstains (chosen there,
+   as for every trained net) are kept;
 2. fit again from scratch on train + valid for that many epochs, its scaler
    (a ``Normalization`` layer inside the net) set from those rows;
 3. test once, with the temperature of step 1, pooled per track (one row each).
@@ -37,6 +38,7 @@ from tagger.models import KINDS, card_for
 
 from . import metrics
 from .data import KNOWN_CORRUPT, Track
+from .head import TARGET_PRECISION, abstention
 from .splits import Split, assert_disjoint, filtered_split, random_split
 from .train import Job, TrainConfig, Trained, code_version, fit, slices_of
 
@@ -93,10 +95,16 @@ class Run:
 
 
 def _report(net, tracks: list[Track], table: Table, temperature: float) -> dict:
+    """``metrics.report`` of ``net`` on ``tracks``, with each track's top-genre probability
+    (``confidence``) and whether that genre is its own (``right``) for the threshold."""
     x, y, idx, kept = slices_of(tracks, table.features, table.genres)
     probs = metrics.softmax(np.asarray(net.predict_on_batch(x)) / temperature)
     labels = np.array([table.genres.index(t.genre) for t in kept])
-    return metrics.report(table.genres, metrics.pool_tracks(probs, idx), labels, probs, y)
+    pooled = metrics.pool_tracks(probs, idx)
+    return metrics.report(table.genres, pooled, labels, probs, y) | {
+        "confidence": pooled.max(axis=1),
+        "right": pooled.argmax(axis=1) == labels,
+    }
 
 
 def run_recipe(table: Table, split: Split, cfg: TrainConfig, work_dir: Path, log=print) -> Run:
@@ -126,13 +134,20 @@ def run_recipe(table: Table, split: Split, cfg: TrainConfig, work_dir: Path, log
     )
     test = _report(final.net, split.test, table, temperature)
     raw = _report(final.net, split.test, table, 1.0)
-    log(f"{split.name}: test track accuracy {test['track_accuracy']:.3f} ({test['tracks']} tracks)")
+    # The threshold comes from the first net's validation tracks, as the temperature does.
+    abstains = abstention(valid["confidence"], valid["right"], test["confidence"], test["right"])
+    log(
+        f"{split.name}: test track accuracy {test['track_accuracy']:.3f} ({test['tracks']} "
+        f"tracks); abstains below {abstains['threshold']:.3f}, keeping "
+        f"{abstains['kept_fraction']:.0%}"
+    )
     card = card_for(
         kind,
         dt.datetime.now(dt.timezone.utc).strftime("%Y.%m.%d.%H%M%S"),
         table.genres,
         parameters=int(final.clean.count_params()),
         temperature=round(temperature, 5),
+        threshold=round(abstains["threshold"], 5),
         split=split.describe() | {"seed": cfg.seed, "fitted_on": "train + valid"},
         accuracy={
             "track_accuracy": test["track_accuracy"],
@@ -141,8 +156,12 @@ def run_recipe(table: Table, split: Split, cfg: TrainConfig, work_dir: Path, log
             "ece_before_calibration": raw["ece"],
             "ece": test["ece"],
             "valid_track_accuracy": valid["track_accuracy"],
-            "measured_on": "test split, once, after choosing the epochs and temperature on "
-            "validation and refitting on train + valid",
+            "threshold": round(abstains["threshold"], 4),
+            "target_precision": TARGET_PRECISION,
+            "kept_fraction": abstains["kept_fraction"],
+            "kept_accuracy": abstains["kept_accuracy"],
+            "measured_on": "test split, once, after choosing the epochs, temperature and "
+            "threshold on validation and refitting on train + valid",
         },
         per_genre=test["per_genre"],
         confusion=test["confusion"],

@@ -38,7 +38,7 @@ from tagger.runtime import keras_module
 from . import metrics
 from .augment import augment_batch
 from .data import Track
-from .head import TARGET_PRECISION, choose_threshold
+from .head import TARGET_PRECISION, abstention
 from .splits import Split, assert_disjoint
 
 
@@ -230,18 +230,14 @@ def measure(net: Any, split: Split, feats: dict[str, np.ndarray], genres: list[s
     # Abstain where the validation tracks say a confidence is not right often enough, as a
     # head does (``choose_threshold``): a track no genre clearly wins is flagged, not written.
     pv, right_va = right(lv, i_va, tr_va, temperature)
-    threshold = choose_threshold(pv.max(axis=1), right_va, TARGET_PRECISION)
     pt, right_te = right(lt, i_te, tr_te, temperature)
-    kept = pt.max(axis=1) >= threshold
     return {
         "temperature": temperature,
-        "threshold": threshold,
         "inference_seconds": seconds,
         "raw": scored(lt, y_te, i_te, tr_te, 1.0),
         "test": scored(lt, y_te, i_te, tr_te, temperature),
         "valid": scored(lv, y_va, i_va, tr_va, temperature),
-        "kept_fraction": round(float(kept.mean()), 4),
-        "kept_accuracy": round(float(right_te[kept].mean()), 4) if kept.any() else None,
+        **abstention(pv.max(axis=1), right_va, pt.max(axis=1), right_te),
     }
 
 

@@ -147,8 +147,11 @@ def test_pretend_changes_nothing_but_keeps_the_analysis(beets):
     assert beets.before_pretend == beets.after_pretend
     assert all(not g for g in beets.before_pretend["genres"].values())
     assert "pretend: 4 items would change" in beets.pretend.stderr
-    for title in ("one", "two", "three", "four"):
-        assert f"{title}\n  genres:" in beets.pretend.stdout
+    listing = beets.pretend.stdout
+    for title in ("one", "two", "three", "four"):  # one block per item, all its changes in it
+        assert listing.count(f" - incoming - {title}\n") == 1, listing
+        block = listing.split(f" - incoming - {title}\n")[1].split("\n - ")[0]
+        assert "  genres:" in block and "  bpm:" in block, listing
     scans = beets.scans()
     # the pretend run analysed the four files; the real run decoded nothing
     assert [(s["scanned"], s["skipped"]) for s in scans[:2]] == [(4, 0), (0, 4)]
