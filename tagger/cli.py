@@ -693,7 +693,7 @@ def undo(
     ),
     force: bool = _switch(
         "--force",
-        help="Also restore files whose genre or BPM was changed by something else after "
+        help="Also restore a genre or BPM that was changed by something else after "
         "tagger wrote it.",
     ),
     json_out: bool = JsonOption,
@@ -702,9 +702,10 @@ def undo(
 
     A file another program re-saved since keeps that program's changes and gets
     back the fields tagger wrote, when they still hold what tagger wrote.  A
-    file whose genre (or BPM) was changed by something else since is left
-    alone unless --force.  Exits 4 when some files were not restored (left
-    alone, or failed; with --dry-run: would not be).
+    genre (or BPM) changed by something else since is left as it is unless
+    --force; the file's other fields come back.  Exits 4 when some files or
+    fields were not restored (left alone, or failed; with --dry-run: would
+    not be).
     """
     from .write import Interrupted, UndoSummary
     from .write import undo as run_undo
@@ -724,12 +725,17 @@ def undo(
         _print_undo(stop.summary, json_out)
         raise KeyboardInterrupt from None
     _print_undo(summary, json_out)
-    if summary.changed_since:
+    if summary.changed_since or summary.partly:
+        left = [
+            f"{_count(summary.changed_since, 'file')}" if summary.changed_since else "",
+            f"a field of {_count(summary.partly, 'file')}" if summary.partly else "",
+        ]
         _err(
-            f"not restored: {_count(summary.changed_since, 'file')} changed by something else "
+            f"not restored: {' and '.join(w for w in left if w)} changed by something else "
             "since tagger's write (listed above); `tagger undo --force` restores anyway"
         )
-    _exit_if_failed(summary.errors + summary.changed_since)  # some files not restored: 4
+    # some files, or fields, not restored: 4
+    _exit_if_failed(summary.errors + summary.changed_since + summary.partly)
 
 
 def _print_undo(summary: UndoSummary, json_out: bool) -> None:
@@ -749,10 +755,12 @@ def _print_undo(summary: UndoSummary, json_out: bool) -> None:
                 f"{'' if first == 'genre' else f'{first} '}{printable(c.path)}: "
                 f"{_genres(c.current)} -> {_genres(c.restore)}"
                 + (f" (and {', '.join(rest)})" if rest else "")
+                + (f"; left alone: {c.reason}" if c.reason else "")
             )
     typer.echo(
-        f"{_count(summary.to_restore, 'file')} {'to restore' if dry_run else 'restored'}, "
-        f"{summary.changed_since} changed since tagger wrote them (left alone), "
+        f"{_count(summary.to_restore, 'file')} {'to restore' if dry_run else 'restored'}"
+        + (f" ({summary.partly} of them partly)" if summary.partly else "")
+        + f", {summary.changed_since} changed since tagger wrote them (left alone), "
         f"{_count(summary.errors, 'error')}"
         f"{', stopped by Ctrl-C' if summary.interrupted else ''}"
     )

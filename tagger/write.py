@@ -48,9 +48,10 @@ when every byte is the original's, and marks those entries undone; a
 second undo finds nothing to do; the track's row takes the file's own tags
 as they are then.  Whether something else changed a field since is told by
 its value (``tags.same_value``), not its bytes: another tagger re-saving the
-file keeps the value tagger wrote, and its changes stay.  A file whose field
-holds another value was changed by something else since: it is left alone,
-with that reason, unless ``force``.
+file keeps the value tagger wrote, and its changes stay.  A field that holds
+another value was changed by something else since: it is left as it is, with
+that reason, unless ``force``, and the file's other fields still come back
+(a user's new BPM does not keep tagger's genre in the file).
 """
 
 from __future__ import annotations
@@ -703,7 +704,8 @@ class UndoSummary(_Tally):
     acts: ClassVar[Action] = Action.RESTORE
 
     restored: int = 0
-    changed_since: int = 0
+    changed_since: int = 0  # files left alone: every field tagger wrote was changed since
+    partly: int = 0  # files restored but for a field changed since, left as it is
     errors: int = 0
     dry_run: bool = False
     changes: list[Restore] = field(default_factory=list)
@@ -762,43 +764,46 @@ def undo(
             for path, entries in _ticking(todo, bar, summary):
                 inflight.clear()
                 groups = _by_field(entries)  # each field's entries, oldest first
-                shown = "genre" if "genre" in groups else next(iter(groups))
-                original = groups[shown][0]["old_values"]
-                ids = [e["id"] for e in entries]
                 try:
-                    current = read_values(path, shown)
-                    now_fields = {
-                        name: read_field(path, None, name)
+                    changed = [
+                        name
                         for name, group in groups.items()
                         if group[0]["old_field"] is not None
-                    }
+                        and _changed_since(group, read_field(path, None, name))
+                    ]
+                    # A field something else changed since is left as it is (unless
+                    # ``force``); the file's other fields still come back.
+                    back = list(groups) if force else [n for n in groups if n not in changed]
+                    shown = next(n for n in ("genre", *groups) if n in (back or groups))
+                    current = read_values(path, shown)
                 except TagError as exc:
                     summary.fail(path, str(exc))
                     continue
-                change = Restore(path, current, original, fields=list(groups))
+                change = Restore(
+                    path, current, groups[shown][0]["old_values"], fields=back or list(groups)
+                )
                 summary.changes.append(change)
                 if not dry_run:
                     inflight[:] = [change]
-                changed = [
-                    name
-                    for name, now_field in now_fields.items()
-                    if _changed_since(groups[name], now_field)
-                ]
                 if changed and not force:
-                    summary.changed_since += 1
-                    change.action = Action.CHANGED_SINCE
                     change.reason = (
-                        f"its {' and '.join(changed)} was changed by something else after "
+                        f"its {' and '.join(changed)} "
+                        f"{'were' if len(changed) > 1 else 'was'} changed by something else after "
                         "tagger wrote it (--force restores anyway)"
                     )
-                    continue
+                    if not back:
+                        summary.changed_since += 1
+                        change.action = Action.CHANGED_SINCE
+                        continue
+                    summary.partly += 1
                 if dry_run:
                     continue
+                ids = [e["id"] for name in back for e in groups[name]]
                 try:
-                    exact = _give_bytes_back(path, entries, history.temps)
+                    exact = back == list(groups) and _give_bytes_back(path, entries, history.temps)
                     if not exact:  # changed by something else since: field by field
-                        for group in reversed(list(groups.values())):  # newest field first
-                            _restore(path, group, history.temps)
+                        for name in reversed(back):  # newest field first
+                            _restore(path, groups[name], history.temps)
                     # Every byte the original's: so is the modification time.
                     if entries[0]["undo"] is not None:
                         give_mtime_back(path, entries[0]["undo"], verified=exact)
@@ -816,8 +821,7 @@ def undo(
                     track_update={
                         "path": path,
                         **_stat_fields(path),
-                        "written_genre": None,
-                        "written_at": None,
+                        **({"written_genre": None, "written_at": None} if "genre" in back else {}),
                         **own_tags,
                     },
                 )

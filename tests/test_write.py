@@ -91,6 +91,7 @@ def test_an_undo_record_gives_its_reason_only_when_it_leaves_a_file_alone():
     assert list(d) == [
         "restored",
         "changed_since",
+        "partly",
         "errors",
         "dry_run",
         "changes",

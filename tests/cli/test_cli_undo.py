@@ -158,36 +158,59 @@ def test_undo_keeps_what_another_tagger_added_to_a_tag_tagger_created(tmp_path, 
 
 
 def test_undo_leaves_a_field_changed_by_hand_and_exits_4_naming_it(files, tmp_path):
-    """Undo's verdict is the field's value: a BPM or a genre set by hand is a change (the
-    file is left alone, that field named, exit 4), a title is not, nor a BPM pair that only
-    moved when the genre was changed."""
+    """Undo's verdict is each field's value: a BPM or a genre set by hand is a change (that
+    field is left as it is and named, exit 4) while the file's other fields come back; a
+    file whose every field changed is left alone; a title is no change, nor a BPM pair that
+    only moved when the genre was changed."""
     paths = []
-    for kind in ("flac", "opus", "mp3-v23-v1"):
+    for kind in ("flac", "opus", "mp3-v23-v1", "mp3-v24"):
         paths.append(tmp_path / files[kind].name)
         shutil.copy(files[kind], paths[-1])
+    before = {p: (read_values(p, "genre"), read_values(p, "bpm")) for p in paths}
     db = tmp_path / "lib.db"
     _store(db, paths)
     run_cli("write", "--db", db, "--fields", "genre,bpm", "--overwrite")
-    for path, key, value in ((paths[0], "bpm", "100"), (paths[1], "genre", "Chamber Pop")):
+    by_hand = (
+        (paths[0], "bpm", "100"),
+        (paths[1], "genre", "Chamber Pop"),
+        (paths[3], "TBPM", "100"),
+        (paths[3], "TCON", "Chamber Pop"),
+    )
+    for path, key, value in by_hand:
         f = mutagen.File(path)
-        f[key] = value
+        if key.isupper():  # an ID3 frame
+            f.tags.add(getattr(mutagen.id3, key)(encoding=3, text=[value]))
+        else:
+            f[key] = value
         f.save()
     _retitle(paths[2], 3)
     proc = run_cli("undo", "--db", db, "--json", check=False)
     assert proc.returncode == 4
     summary = json.loads(proc.stdout)
-    assert summary["restored"] == 1 and summary["changed_since"] == 2
-    left = {c["path"]: c["reason"] for c in summary["changes"] if c["action"] == "changed since"}
-    assert sorted(left) == sorted(map(str, paths[:2]))
-    assert left[str(paths[0])].startswith("its bpm was changed by something else")
-    assert left[str(paths[1])].startswith("its genre was changed by something else")
+    assert summary["restored"] == 3 and summary["partly"] == 2 and summary["changed_since"] == 1
+    reasons = {c["path"]: (c["action"], c.get("reason")) for c in summary["changes"]}
+    assert reasons[str(paths[0])][0] == reasons[str(paths[1])][0] == "restore"
+    assert reasons[str(paths[0])][1].startswith("its bpm was changed by something else")
+    assert reasons[str(paths[1])][1].startswith("its genre was changed by something else")
+    assert reasons[str(paths[3])][0] == "changed since"
+    assert reasons[str(paths[3])][1].startswith("its genre and bpm were changed")
+    assert reasons[str(paths[2])] == ("restore", None)
     assert "undo --force" in proc.stderr
-    assert read_values(paths[0], "bpm") == ["100"] and read_values(paths[1], "bpm") == ["80"]
-    text = run_cli("undo", "--db", db, check=False)
+    # The field set by hand stays; the one tagger wrote beside it is given back.
+    assert read_values(paths[0], "bpm") == ["100"]
+    assert read_values(paths[0], "genre") == before[paths[0]][0]
+    assert read_values(paths[1], "genre") == ["Chamber Pop"]
+    assert read_values(paths[1], "bpm") == before[paths[1]][1]
+    assert read_values(paths[3], "bpm") == ["100"]
+    assert read_values(paths[3], "genre") == ["Chamber Pop"]
+    text = run_cli("undo", "--db", db, check=False)  # the fields left alone, listed again
     assert text.returncode == 4 and f"left alone {paths[0]}: its bpm was changed" in text.stdout
+    assert f"left alone {paths[1]}: its genre was changed" in text.stdout
     dry = run_cli("undo", "--db", db, "--dry-run", check=False)
     assert dry.returncode == 4  # as the undo would
     assert run_cli("undo", "--db", db, "--force").returncode == 0
+    for path in paths:
+        assert (read_values(path, "genre"), read_values(path, "bpm")) == before[path], path
 
 
 @pytest.mark.slow
