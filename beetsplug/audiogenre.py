@@ -430,7 +430,8 @@ class AudioGenrePlugin(BeetsPlugin):
         for item, path in files:
             row = rows.get(path)
             if row is None or row.error or not row.probabilities:
-                reason = row.error if row and row.error else "no result in tagger's database"
+                # too short, silent, failed: the reason the scan stored
+                reason = (row and (row.error or row.reason)) or "no result in tagger's database"
                 self._log.warning("{}: not analysed: {}", item, reason)
             else:
                 analysed.append(row)

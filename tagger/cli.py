@@ -9,6 +9,7 @@ from __future__ import annotations
 import functools
 import inspect
 import json
+import signal
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -1509,6 +1510,9 @@ def main(args: list[str] | None = None) -> int:
     except typer.Abort:
         _err("interrupted")
         code = EXIT_INTERRUPTED
+    # The command is done and has said so: a Ctrl-C from here on could only break into the
+    # interpreter's exit (the worker pool's exit handler), a traceback after a full summary.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     sys.exit(code if isinstance(code, int) else 0)
 
 

@@ -90,7 +90,7 @@ class Unwritten:
     path: str
     status: str  # refused | failed
     error: str
-    at: str  # when the write was tried
+    at: str | None  # when the write was tried (None: stopped before the file was changed)
     scan_id: int | None  # the result's scan: what ``tagger undo --scan ID`` takes
     # The field left as it was (``bpm``); None: the whole file (refused before any field
     # was written, or a write from before each field was journaled on its own).
@@ -599,8 +599,8 @@ def to_text(rep: Report, errors: int | None = ERRORS_SHOWN) -> str:
         listed = rep.unwritten if errors is None else rep.unwritten[:errors]
         lines += ["", f"not written by `tagger write` ({len(rep.unwritten)}):"]
         lines += [
-            f"  {printable(u.path)}: {f'{u.field}: ' if u.field else ''}{u.error} ({u.at}): "
-            f"{u.left}"
+            f"  {printable(u.path)}: {f'{u.field}: ' if u.field else ''}{u.error}"
+            f"{f' ({u.at})' if u.at else ''}: {u.left}"
             for u in listed
         ]
         if len(listed) < len(rep.unwritten):
@@ -625,11 +625,16 @@ def to_text(rep: Report, errors: int | None = ERRORS_SHOWN) -> str:
         relabelled = (
             f"{s['relabelled']} re-labelled from stored embeddings, " if s.get("relabelled") else ""
         )
+        counted = s["scanned"] is not None  # none for a scan killed before its summary
         lines += [
             "",
-            f"last scan #{s['id']}: {s['started']} ({s['status']}), model {s['model']}: "
-            f"{s['scanned']} analysed, {relabelled}{s['skipped']} unchanged, "
-            f"{s['errors']} errors, {s['missing']} missing",
+            f"last scan #{s['id']}: {s['started']} ({s['status']}), model {s['model']}"
+            + (
+                f": {s['scanned']} analysed, {relabelled}{s['skipped']} unchanged, "
+                f"{s['errors']} errors, {s['missing']} missing"
+                if counted
+                else ""
+            ),
         ]
     lines.append(f"database: {rep.db}")
     return "\n".join(lines)

@@ -86,6 +86,7 @@ _FAMILIES = {f.family.name: f.family for f in FORMATS if f.family is not None}
 # the write checks gives back every byte before it counts.
 UNDO_LIMIT = 16 << 20
 TEMP_PREFIX = ".tagger-"
+NOT_FOUND = "file not found (moved or deleted since the scan)"
 
 
 def _family(fmt: Format) -> TagFamily:
@@ -96,6 +97,8 @@ def _family(fmt: Format) -> TagFamily:
 def _format(path: str, fmt_name: str | None) -> Format:
     fmt = BY_NAME.get(fmt_name) if fmt_name else sniff(path)
     if fmt is None:
+        if not os.path.exists(path):  # sniff reads nothing there either
+            raise TagError(NOT_FOUND)
         raise TagError("not an audio format tagger knows, so no genre tag can be written")
     if fmt.family is None:
         raise TagError(f"{fmt.name.upper()} files have no tag that can hold a genre")
@@ -125,7 +128,7 @@ def _open_tags(path: str, fmt: str | None) -> tuple[Format, Any]:
     except PermissionError:
         raise TagError("permission denied") from None
     except FileNotFoundError:
-        raise TagError("file not found") from None
+        raise TagError(NOT_FOUND) from None
     except TagError:
         raise
     except Exception:  # mutagen raises many types for damaged headers
@@ -185,7 +188,7 @@ def _real(path: str, writable: bool = True) -> tuple[str, os.stat_result]:
         real = os.path.realpath(path)  # a symlink is written at its target and stays a link
         st = os.stat(real)
     except FileNotFoundError:
-        raise TagError("file not found (moved or deleted since the scan)") from None
+        raise TagError(NOT_FOUND) from None
     except OSError as exc:
         raise TagError(exc.strerror or str(exc)) from None
     if not stat.S_ISREG(st.st_mode):

@@ -487,3 +487,15 @@ def test_after_a_change_to_a_trained_head_nothing_is_decoded(beets, tmp_path):
     assert (last["model"], last["relabelled"]) == ("library", len(embedded & files))
     assert last["scanned"] == len(files - embedded)  # only what was never analysed is decoded
     assert {r["model"] for r in beets.heard().values()} == {"library"}
+
+
+def test_an_item_too_short_to_hear_says_why_it_got_no_genre(beets):
+    src = beets.root / "jingles"
+    (path,) = make_library(src, seconds=0.5, formats=(".flac",))
+    f = mutagen.File(path, easy=True)
+    f["title"], f["album"] = "jingle", "jingles"
+    f.save()
+    beets("import", "-A", "-q", src)
+    proc = beets("audiogenre", "title:jingle")
+    assert "jingle: not analysed: too short" in proc.stderr, proc.stderr
+    assert "no result in tagger's database" not in proc.stderr

@@ -389,3 +389,38 @@ def test_a_scan_write_tags_stopped_with_ctrl_c_lists_what_it_wrote_and_how_to_un
     else:
         _listed_as_written(out, originals)
     _undo_hint_gives_back(err, db, originals)
+
+
+def test_undo_of_a_file_moved_since_says_it_is_not_found(files, tmp_path):
+    path = tmp_path / files["mp3-v24"].name
+    shutil.copy(files["mp3-v24"], path)
+    db = tmp_path / "lib.db"
+    _store(db, [path])
+    run_cli("write", "--db", db, "--overwrite")
+    path.rename(tmp_path / "moved.mp3")
+    proc = run_cli("undo", "--db", db, check=False)
+    assert proc.returncode == 4
+    assert f"{path}: file not found (moved or deleted since the scan)" in proc.stderr, proc.stderr
+
+
+def test_a_write_killed_before_it_changed_the_file_is_reported_without_a_time(files, tmp_path):
+    """A journal entry killed while preparing has no time of writing: the report says what
+    happened, not ``(None)``."""
+    from tagger.store import Store
+    from tagger.tags import read_field
+
+    path = tmp_path / files["flac"].name
+    shutil.copy(files["flac"], path)
+    db = tmp_path / "lib.db"
+    _store(db, [path])
+    store = Store(db)
+    try:
+        with store.writer_lock():
+            store.history.begin(str(path), [], ["Jazz"], None, read_field(path))
+            store.history.sweep()  # as the next write does: the entry failed, file untouched
+    finally:
+        store.close()
+    text = run_cli("report", "--db", db).stdout
+    assert f"{path}: genre: interrupted before the file was changed: genre left as it" in text
+    # Nor does a scan without counts (killed before its summary, or stored as here) say None.
+    assert "None" not in text, text
