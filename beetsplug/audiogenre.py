@@ -209,7 +209,8 @@ class AudioGenrePlugin(BeetsPlugin):
             "--top",
             type="int",
             metavar="K",
-            help="set up to K genres that pass --min-confidence",
+            help="set up to K genres that pass --min-confidence, each after the first "
+            "at least half as likely as the first",
         )
         cmd.parser.add_option(
             "--include-uncertain",

@@ -346,7 +346,8 @@ class Settings:
     top: int = _setting(
         1,
         _whole(1),
-        "Write up to K genres that pass --min-confidence",
+        "Write up to K genres that pass --min-confidence, each after the first at least "
+        "half as likely as the first",
         option="--top K",
         beets=True,
         write=True,

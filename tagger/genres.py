@@ -14,6 +14,11 @@ from __future__ import annotations
 import functools
 import re
 
+# ``--top K``: a genre after the first is written only when at least this share as likely as
+# the first one written.  Half: a second genre the model hears nearly as well, a product rule
+# (not fitted to any clips), documented in docs/writing-tags.md.
+RUNNER_UP_SHARE = 0.5
+
 _DISPLAY = {
     "hiphop": "Hip-Hop",
     "rnb": "R&B",
@@ -311,14 +316,22 @@ class GenreMap:
         """Spellings of up to ``top`` whitelisted genres whose probability passes the threshold.
 
         Genres mapped to one spelling count once, at their highest probability.
+        A genre after the first is chosen only when it is at least
+        ``RUNNER_UP_SHARE`` as likely as the first: ``--top 2`` asks for a second
+        genre the model also hears, not for whatever comes second (a 0.007 beside
+        a 0.6 is noise, yet it passes the default ``min_confidence`` of 0).
         """
         chosen: list[str] = []
+        first = 0.0
         for genre, p in sorted(probabilities.items(), key=lambda kv: -kv[1]):
             if len(chosen) >= max(1, top) or p < min_confidence:
+                break
+            if chosen and p < RUNNER_UP_SHARE * first:
                 break
             name = self.spell(genre)
             if self.allows(name) and name not in chosen:
                 chosen.append(name)
+                first = first or p
         return chosen
 
     def to_dict(self) -> dict:

@@ -44,3 +44,11 @@ def test_genre_map_spells_filters_and_merges():
     assert gmap.choose(probs, top=2) == ["Electronic", "Jazz"]
     assert gmap.choose(probs, top=2, min_confidence=0.21) == ["Electronic"]
     assert GenreMap().choose(probs, top=2) == ["Rock", "Techno"]
+    # A genre after the first needs at least half the first's probability: noise is not a
+    # second genre, whatever --top asks.
+    assert GenreMap().choose({"metal": 0.6, "punk": 0.007, "rock": 0.3}, top=3) == [
+        "Metal",
+        "Rock",
+    ]
+    assert GenreMap().choose({"metal": 0.6, "punk": 0.29}, top=2) == ["Metal"]
+    assert gmap.choose({"rock": 0.9, "jazz": 0.2, "house": 0.09}, top=2) == ["Jazz"]

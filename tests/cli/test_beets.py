@@ -258,7 +258,9 @@ def test_threshold_and_top_k(beets):
     ranked = sorted(probs.values(), reverse=True)
     between_2nd_and_3rd = (ranked[1] + ranked[2]) / 2
     beets("audiogenre", "-o", "--top", "3", "--min-confidence", between_2nd_and_3rd, "title:two")
-    names = [display_name(g) for g in sorted(probs, key=probs.get, reverse=True)[:2]]
+    # The second genre only where the model hears it at least half as well as the first.
+    kept = 2 if ranked[1] >= 0.5 * ranked[0] else 1
+    names = [display_name(g) for g in sorted(probs, key=probs.get, reverse=True)[:kept]]
     assert beets.genres("title:two") == {"two": "; ".join(names)}
     assert raw_genres(beets.files()["two"]) == names
 
