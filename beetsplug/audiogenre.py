@@ -60,6 +60,7 @@ from beets.plugins import BeetsPlugin
 if TYPE_CHECKING:
     from tagger.config import Settings
     from tagger.genres import GenreMap
+    from tagger.results import Action
     from tagger.store import Store, TrackRow
 
 # beets 2.7 replaced the single ``genre`` string with the multi-valued ``genres``.
@@ -415,8 +416,8 @@ class AudioGenrePlugin(BeetsPlugin):
         pending: Pending,
     ) -> Outcome:
         """Set one target's genres; returns what happened.  An item's change goes to
-        ``pending``; an album's is shown and stored here (beets copies it to the album's
-        items, whose files ``pending`` writes).
+        ``pending``; an album's own field is shown and stored here, its items' changes go
+        to ``pending`` (``_set_album``).
 
         An album is pooled and judged as ``tagger write --album`` does
         (``tagger.albums``), beets' album being the album: a compilation, an
@@ -465,9 +466,9 @@ class AudioGenrePlugin(BeetsPlugin):
             abstained = bool(analysed[0].uncertain) and not rules.include_uncertain
         best = max(heard, key=heard.__getitem__)
         heard_text = f"{rules.genre_map.spell(best)} {heard[best]:.2f}"
-        separator = self.config["separator"].as_str()
         names = proposal(heard, rules.top, rules.min_confidence, rules.genre_map)
         existing = _existing(target)
+        separator = self.config["separator"].as_str()
         action = decide(existing, _as_field(names, separator), rules.overwrite, abstained)
         if action is Action.LOW_CONFIDENCE:
             self._log.info(
@@ -484,12 +485,12 @@ class AudioGenrePlugin(BeetsPlugin):
                 heard_text,
             )
             return Outcome.UNCERTAIN
+        if isinstance(target, Album):
+            return self._set_album(target, files, names, action, rules, write, pretend, pending)
         if action is Action.ALREADY_SET:
             self._log.debug("{}: already {}", target, "; ".join(existing))
-            if write and not pretend:  # set earlier without writing (-W): write it now
-                for item, path in files:
-                    if _file_differs(item, GENRE_FIELD):
-                        pending.to_write(item, path)
+            if write and not pretend and _file_differs(target, GENRE_FIELD):
+                pending.to_write(target, files[0][1])  # set earlier without writing (-W)
             return Outcome.ALREADY_SET
         if action is Action.KEEP_EXISTING:
             self._log.info(
@@ -499,18 +500,57 @@ class AudioGenrePlugin(BeetsPlugin):
                 heard_text,
             )
             return Outcome.KEPT
-        _set_genres(target, names, separator)
-        if isinstance(target, Item):
-            pending.changed(target, files[0][1], [GENRE_FIELD])
-            return Outcome.CHANGED
-        ui.show_model_changes(target, fields=[GENRE_FIELD])
-        if not pretend:
-            target.store(inherit=True)  # beets copies album-level genres to the album's items
-            for item, path in files:
-                item.load()  # the genre beets copied to it
-                if write:
-                    pending.to_write(item, path)
+        _set_genres(target, names, self.config["separator"].as_str())
+        pending.changed(target, files[0][1], [GENRE_FIELD])
         return Outcome.CHANGED
+
+    def _set_album(
+        self,
+        album: Album,
+        files: Files,
+        names: list[str],
+        action: Action,
+        rules: Rules,
+        write: bool,
+        pretend: bool,
+        pending: Pending,
+    ) -> Outcome:
+        """An album's pooled genre, set as ``tagger write --album`` writes it: the album's
+        own field and each of its items is given it where empty (or with ``overwrite``),
+        every genre already there kept otherwise.  An album whose field already holds a
+        genre still gets it into its items that have none (beets takes an imported album's
+        genre from one of its tracks, so the untagged ones would never get theirs)."""
+        from tagger.results import Action
+
+        separator = self.config["separator"].as_str()
+        value = _as_field(names, separator)
+        album_changed = action is Action.WRITE
+        if album_changed:
+            _set_genres(album, names, separator)
+            ui.show_model_changes(album, fields=[GENRE_FIELD])
+            if not pretend:
+                album.store(inherit=False)  # each item below, by the same rules
+        items_changed = 0
+        for item, path in files:
+            own = _existing(item)
+            if own != value and (not own or rules.overwrite):
+                _set_genres(item, names, separator)
+                pending.changed(item, path, [GENRE_FIELD])
+                items_changed += 1
+            elif own == value and write and not pretend and _file_differs(item, GENRE_FIELD):
+                pending.to_write(item, path)  # set earlier without writing (-W)
+        if album_changed or items_changed:
+            return Outcome.CHANGED
+        if action is Action.ALREADY_SET:
+            self._log.debug("{}: already {}", album, "; ".join(names))
+            return Outcome.ALREADY_SET
+        self._log.info(
+            "{}: keep {} (tagger: {}; --overwrite replaces it)",
+            album,
+            "; ".join(_existing(album)),
+            "; ".join(names),
+        )
+        return Outcome.KEPT
 
     def _tempo_and_voice(
         self,
