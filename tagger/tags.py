@@ -61,6 +61,7 @@ __all__ = [
     "Unsafe",
     "field_values",
     "file_digest",
+    "give_id3v1_genre_back",
     "give_mtime_back",
     "plan",
     "read_field",
@@ -624,6 +625,36 @@ def _restores_exactly(
         raise TagError("not written: undo could not give this file back byte for byte") from None
     finally:
         _drop_temp(copy, temps)
+
+
+def give_id3v1_genre_back(
+    path: str | os.PathLike, written: list[str], before: list[str]
+) -> str | None:
+    """After an undo of an MP3's genre: where another tagger copied the genre tagger wrote
+    into the file's ID3v1 tag since (``tagger.tagedit.id3v1``), that copy goes back to the
+    genre the file had before (``before``: its values then, ID3v1's own where ID3v2 had
+    none; none when ID3v1 cannot hold it).  An ID3v1 genre that names anything else is the
+    file's own and stays.  Returns the genre it gave back ("" for none), None when it
+    changed nothing."""
+    from .tagedit import id3v1
+
+    real, _ = _real(os.fspath(path))
+    fmt = sniff(real)
+    if fmt is None or fmt.name != "mp3" or not written:
+        return None
+    try:
+        now = id3v1.genre_index(real)
+        copied = now is not None and (id3v1.name_of(now) or "").casefold() == (
+            written[0].casefold()
+        )
+        old = id3v1.index_of(before[0] if before else None)
+        if not copied or now == old:
+            return None
+        assert now is not None
+        id3v1.set_genre_index(real, now, old)
+    except OSError as exc:
+        raise TagError(f"cannot give its ID3v1 genre back: {exc.strerror or exc}") from None
+    return id3v1.name_of(old) or ""
 
 
 def restore_field(

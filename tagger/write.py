@@ -80,6 +80,7 @@ from .tags import (
     FileTags,
     TagError,
     Temps,
+    give_id3v1_genre_back,
     give_mtime_back,
     plan,
     read_field,
@@ -718,6 +719,11 @@ class UndoSummary(_Tally):
         return self._acted(self.restored)
 
 
+# What ``Restore.fields`` calls an MP3's ID3v1 genre that another tagger copied tagger's genre
+# into, given back with the genre (``tags.give_id3v1_genre_back``).
+ID3V1_COPY = "ID3v1 genre"
+
+
 def _changed_since(entries: list[dict], current: dict) -> bool:
     """True when the file's field holds neither the value tagger wrote last nor the one that
     was there before tagger.
@@ -804,6 +810,16 @@ def undo(
                     if not exact:  # changed by something else since: field by field
                         for name in reversed(back):  # newest field first
                             _restore(path, groups[name], history.temps)
+                        if (
+                            "genre" in back
+                            and give_id3v1_genre_back(
+                                path,
+                                groups["genre"][-1]["new_values"],
+                                groups["genre"][0]["old_values"],
+                            )
+                            is not None
+                        ):
+                            change.fields.append(ID3V1_COPY)  # another tagger's copy of ours
                     # Every byte the original's: so is the modification time.
                     if entries[0]["undo"] is not None:
                         give_mtime_back(path, entries[0]["undo"], verified=exact)

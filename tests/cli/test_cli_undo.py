@@ -424,3 +424,33 @@ def test_a_write_killed_before_it_changed_the_file_is_reported_without_a_time(fi
     assert f"{path}: genre: interrupted before the file was changed: genre left as it" in text
     # Nor does a scan without counts (killed before its summary, or stored as here) say None.
     assert "None" not in text, text
+
+
+@pytest.mark.parametrize("kind", ["mp3-v23-v1", "mp3-v24"])
+def test_undo_takes_back_the_copy_of_its_genre_another_tagger_put_in_id3v1(files, tmp_path, kind):
+    """Picard (``write_id3v1``), beets and MP3Tag keep an ID3v1 tag in step with ID3v2 when
+    they save: after such a save tagger's genre is in ID3v1 too, and undo takes it back from
+    there as well; a genre of ID3v1 that is not tagger's stays."""
+    from tagger.tagedit import id3v1
+
+    path = tmp_path / files[kind].name
+    shutil.copy(files[kind], path)
+    before, v1_before = read_values(path, "genre"), id3v1.genre_index(str(path))
+    db = tmp_path / "lib.db"
+    _store(db, [path], genre="electronic")
+    run_cli("write", "--db", db, "--overwrite")
+    assert read_values(path, "genre") == ["Electronic"]
+    id3.ID3(path).save(v2_version=3, v1=2)  # Picard's save: ID3v1 made or updated from ID3v2
+    assert id3v1.name_of(id3v1.genre_index(str(path)) or 255) == "Electronic"
+    summary = run_json("undo", "--db", db)
+    assert summary["restored"] == 1 and summary["changes"][0]["fields"] == ["genre", "ID3v1 genre"]
+    assert read_values(path, "genre") == before
+    # ID3v1 names the genre from before again, as the other tagger's save would have made it.
+    v1 = id3v1.genre_index(str(path))
+    assert v1 == id3v1.index_of(before[0] if before else None), (before, v1_before, v1)
+    # The user's own ID3v1 genre is theirs: a second write, a save, then a hand edit of it.
+    run_cli("write", "--db", db, "--overwrite")
+    id3.ID3(path).save(v2_version=3, v1=2)
+    id3v1.set_genre_index(str(path), id3v1.index_of("Electronic"), id3v1.index_of("Jazz"))
+    assert run_json("undo", "--db", db)["changes"][0].get("fields") is None  # the genre alone
+    assert id3v1.name_of(id3v1.genre_index(str(path)) or 255) == "Jazz"
