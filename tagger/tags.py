@@ -635,10 +635,14 @@ def give_id3v1_genre_back(
     genre the file had before (``before``: its values then, ID3v1's own where ID3v2 had
     none; none when ID3v1 cannot hold it).  An ID3v1 genre that names anything else is the
     file's own and stays.  Returns the genre it gave back ("" for none), None when it
-    changed nothing."""
+    changed nothing: also when the file cannot be read or written here, since the genre
+    itself is back already and this is the other tagger's copy of it."""
     from .tagedit import id3v1
 
-    real, _ = _real(os.fspath(path))
+    try:
+        real, _ = _real(os.fspath(path))
+    except TagError:
+        return None
     fmt = sniff(real)
     if fmt is None or fmt.name != "mp3" or not written:
         return None
@@ -652,8 +656,8 @@ def give_id3v1_genre_back(
             return None
         assert now is not None
         id3v1.set_genre_index(real, now, old)
-    except OSError as exc:
-        raise TagError(f"cannot give its ID3v1 genre back: {exc.strerror or exc}") from None
+    except (OSError, TagError):
+        return None
     return id3v1.name_of(old) or ""
 
 

@@ -770,7 +770,9 @@ def undo(
             for path, entries in _ticking(todo, bar, summary):
                 inflight.clear()
                 groups = _by_field(entries)  # each field's entries, oldest first
+                shown = "genre" if "genre" in groups else next(iter(groups))
                 try:
+                    current = read_values(path, shown)
                     changed = [
                         name
                         for name, group in groups.items()
@@ -780,8 +782,9 @@ def undo(
                     # A field something else changed since is left as it is (unless
                     # ``force``); the file's other fields still come back.
                     back = list(groups) if force else [n for n in groups if n not in changed]
-                    shown = next(n for n in ("genre", *groups) if n in (back or groups))
-                    current = read_values(path, shown)
+                    if back and shown not in back:  # the line names a field put back
+                        shown = back[0]
+                        current = read_values(path, shown)
                 except TagError as exc:
                     summary.fail(path, str(exc))
                     continue
@@ -810,12 +813,12 @@ def undo(
                     if not exact:  # changed by something else since: field by field
                         for name in reversed(back):  # newest field first
                             _restore(path, groups[name], history.temps)
+                        genre = groups["genre"] if "genre" in back else []
                         if (
-                            "genre" in back
+                            genre
+                            and (genre[0]["old_field"] or {}).get("family") == "id3"
                             and give_id3v1_genre_back(
-                                path,
-                                groups["genre"][-1]["new_values"],
-                                groups["genre"][0]["old_values"],
+                                path, genre[-1]["new_values"], genre[0]["old_values"]
                             )
                             is not None
                         ):

@@ -134,7 +134,11 @@ def test_undo_after_another_tagger_resaved_the_file_keeps_its_change(
     assert read_values(path, "genre") == genre and read_values(path, "bpm") == bpm
     assert read_values(path, "title") == [TITLE]
     after = snapshot(path)
-    assert not diff(_others(resaved), _others(after))  # the other tagger's tags, raw
+    others_resaved, others_after = _others(resaved), _others(after)
+    if resaved["id3v1"]:  # the other tagger's save copied tagger's genre there: taken back
+        assert others_after["id3v1"][:-2] == others_resaved["id3v1"][:-2]  # hex: last byte
+        del others_resaved["id3v1"], others_after["id3v1"]
+    assert not diff(others_resaved, others_after)  # the other tagger's tags, raw
     if version in (None, before["id3v2"][0]["version"][1] if before["id3v2"] else None):
         assert _fields(after) == _fields(before)  # the very frames, pairs, items
     assert after["audio"] == before["audio"] and audio_fingerprint(path) == audio
