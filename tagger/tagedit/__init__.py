@@ -65,14 +65,23 @@ class TagField:
     # Its id in a WAV file's LIST/INFO chunk, read where the ID3 chunk has none (never written:
     # ``tagedit.riff_info``).
     info: str | None = None
+    # Its key in an MP3's APEv2 tag (MP3Tag, foobar2000), read where ID3 has none (never
+    # written, as the INFO chunk).
+    ape: str | None = None
 
 
 # mp4 ``gnre``: iTunes' numeric genre; Vorbis comments spell the album artist three ways.
 FIELDS = (
-    TagField("genre", ("TCON",), ("GENRE",), ("\xa9gen", "gnre"), ("WM/Genre",), info="IGNR"),
-    TagField("album", ("TALB",), ("ALBUM",), ("\xa9alb",), ("WM/AlbumTitle",), info="IPRD"),
-    TagField("artist", ("TPE1",), ("ARTIST",), ("\xa9ART",), ("Author",), info="IART"),
-    TagField("title", ("TIT2",), ("TITLE",), ("\xa9nam",), ("Title",), info="INAM"),
+    TagField(
+        "genre", ("TCON",), ("GENRE",), ("\xa9gen", "gnre"), ("WM/Genre",), info="IGNR", ape="Genre"
+    ),
+    TagField(
+        "album", ("TALB",), ("ALBUM",), ("\xa9alb",), ("WM/AlbumTitle",), info="IPRD", ape="Album"
+    ),
+    TagField(
+        "artist", ("TPE1",), ("ARTIST",), ("\xa9ART",), ("Author",), info="IART", ape="Artist"
+    ),
+    TagField("title", ("TIT2",), ("TITLE",), ("\xa9nam",), ("Title",), info="INAM", ape="Title"),
     TagField(
         "album_artist",
         ("TPE2",),

@@ -32,7 +32,7 @@ from mutagen.aiff import AIFFFile
 from mutagen.wave import _WaveFile
 
 from ..errors import TagError
-from . import GENRE, Field, TagFamily, field_named, field_of, named
+from . import FIELDS, GENRE, Field, TagFamily, field_named, field_of, named
 from .riff_info import read_info
 
 if TYPE_CHECKING:
@@ -498,13 +498,17 @@ class ID3Family(TagFamily):
             with open(path, "rb") as f:
                 info = read_info(f)
             if info:
-                return _WavTags(tags, info)
+                return _SideTags(tags, {k: [v] for k, v in info.items()}, "info")
+        if fmt.name == "mp3":
+            ape = _read_ape(path)
+            if ape:
+                return _SideTags(tags, ape, "ape")
         return tags
 
     def values(self, tags: Any, field: str) -> list[str]:
-        if isinstance(tags, _WavTags):  # the ID3 chunk's, else the INFO chunk's
-            info = field_named(field).info
-            return self.values(tags.id3, field) or ([tags.info[info]] if info in tags.info else [])
+        if isinstance(tags, _SideTags):  # ID3's, else those of the tag beside it
+            key = getattr(field_named(field), tags.column)
+            return self.values(tags.id3, field) or tags.texts.get(key or "", [])
         if field == "genre":  # TCON's genres: "(17)" and ID3v1 numbers as names
             frame = tags.get(self.genre_key) if tags is not None else None
             return [g for g in frame.genres if g] if frame else []
@@ -620,12 +624,34 @@ class ID3Family(TagFamily):
 
 
 @dataclass(frozen=True)
-class _WavTags:
-    """A WAV file's tags: its ID3 chunk's (mutagen's, None when it has none) and its INFO
-    chunk's texts, read where the ID3 chunk does not hold a field."""
+class _SideTags:
+    """A file's ID3 tag (mutagen's, None when it has none) and the texts of the tag kept
+    beside it, read where ID3 does not hold a field: a WAV file's INFO chunk (``column``
+    ``info``), an MP3's APEv2 tag (``ape``), each key of that column in the field table."""
 
     id3: Any
-    info: dict[str, str]
+    texts: dict[str, list[str]]
+    column: str
+
+
+def _read_ape(path: str) -> dict[str, list[str]]:
+    """An MP3's APEv2 text items (MP3Tag and foobar2000 write one, often with no ID3 genre
+    beside it), keyed as ``FIELDS``' ``ape`` column spells them; empty when there is none
+    or it cannot be read (a damaged APE tag is not tagger's to judge: ID3 still counts)."""
+    import mutagen.apev2
+
+    try:
+        ape = mutagen.apev2.APEv2(path)
+    except (mutagen.MutagenError, OSError, ValueError):
+        return {}
+    keys = {f.ape.casefold(): f.ape for f in FIELDS if f.ape}
+    out = {}
+    for key, value in ape.items():
+        if key.casefold() in keys and isinstance(value, mutagen.apev2.APETextValue):
+            texts = [t for t in value if t.strip()]
+            if texts:
+                out[keys[key.casefold()]] = texts
+    return out
 
 
 def _remove_created(place: _Place, container: bytes | None, name: str) -> None:
