@@ -23,6 +23,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
+import re
 import sqlite3
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -87,6 +88,7 @@ class Database:
         self.conn = conn
         self.db = sqlite_utils.Database(conn)
         try:  # refuse before changing anything, even the journal
+            self._refuse_foreign()
             unknown = self._unknown()
             if version > latest or unknown:
                 raise TaggerError(
@@ -123,6 +125,26 @@ class Database:
             except sqlite3.Error:
                 continue
         raise TaggerError(f"cannot open database {self.path}: {why}") from None
+
+    def _refuse_foreign(self) -> None:
+        """Another program's SQLite file (a beets ``library.db``) is refused as what it is,
+        before its tables are read as this program's (beets has a ``migrations`` table too)."""
+        tables = {
+            name
+            for (name,) in self.conn.execute(
+                "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'"
+            )
+        }
+        first = {
+            m.group(1).strip('"')
+            for sql in (self.migrations[0].statements if self.migrations else ())
+            if (m := re.match(r"\s*CREATE TABLE (?:IF NOT EXISTS )?(\S+)", sql, re.I))
+        }
+        if tables and first and not tables & first:
+            raise TaggerError(
+                f"{self.path} is not a tagger database (it holds the tables "
+                f"{', '.join(sorted(tables)[:5])}{', ...' if len(tables) > 5 else ''})"
+            )
 
     def _recording(self) -> bool:
         """Whether the database records its migrations (older tagger versions did not)."""

@@ -235,3 +235,21 @@ def test_a_library_scanned_before_tempo_is_told_once_that_a_rescan_adds_it(tmp_p
     empty = tmp_path / "new.db"
     Store(empty).close()
     assert capfd.readouterr().err == ""
+
+
+def test_another_programs_database_is_refused_as_what_it_is(tmp_path):
+    """A beets library (it has a ``migrations`` table too) named as tagger's database: one
+    line saying it is not tagger's, and the file stays as it was."""
+    import sqlite3
+
+    db = tmp_path / "library.db"
+    conn = sqlite3.connect(db)
+    for table in ("items", "albums", "migrations"):
+        conn.execute(f"CREATE TABLE {table} (id INTEGER PRIMARY KEY, name TEXT)")
+    conn.execute("INSERT INTO migrations (name) VALUES ('beets_step')")
+    conn.commit()
+    conn.close()
+    before = db.read_bytes()
+    with pytest.raises(TaggerError, match=r"is not a tagger database \(it holds the tables"):
+        Store(db, create=False)
+    assert db.read_bytes() == before
