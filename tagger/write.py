@@ -293,11 +293,14 @@ def proposal(
     return (genre_map or GenreMap()).choose(probabilities, top, min_confidence)
 
 
-def _roots(paths: list | None, known: Iterable[str]) -> set[str] | None:
+def _roots(
+    paths: list | None, known: Iterable[str], hint: str = "scan it first"
+) -> set[str] | None:
     """Absolute roots of ``paths``; a path under which the database holds no track is an error.
 
     ``write /no/such/path`` doing nothing and exiting 0 hides a typo, so it is
-    refused the way ``scan`` refuses a missing path.
+    refused the way ``scan`` refuses a missing path; ``hint`` says what to do
+    about a path the database does not hold.
     """
     if not paths:
         return None
@@ -308,7 +311,7 @@ def _roots(paths: list | None, known: Iterable[str]) -> set[str] | None:
             continue
         if not os.path.exists(root):
             raise TaggerError(f"no such file or folder: {printable(p)}")
-        raise TaggerError(f"no track in the database under {printable(p)} (scan it first)")
+        raise TaggerError(f"no track in the database under {printable(p)} ({hint})")
     return set(roots)
 
 
@@ -760,7 +763,7 @@ def undo(
     bar = None
     inflight: list[Restore] = []  # the file being restored
     try:
-        roots = _roots(paths, store.known())
+        roots = _roots(paths, store.known(), "so nothing tagger wrote there to undo")
         if scan_id is not None and not any(s["id"] == scan_id for s in store.scans()):
             raise TaggerError(f"no scan #{scan_id} in {store.path} (see `tagger report`)")
         with store.writer_lock() if not dry_run else contextlib.nullcontext():

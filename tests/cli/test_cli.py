@@ -142,6 +142,8 @@ def test_write_and_undo_refuse_paths_and_ids_that_match_nothing(stored, tmp_path
         elsewhere.mkdir(exist_ok=True)
         proc = run_cli(cmd, elsewhere, "--db", db, "--dry-run", check=False)  # never scanned
         assert proc.returncode == 1 and "no track in the database under" in proc.stderr
+        hint = "(scan it first)" if cmd == "write" else "(so nothing tagger wrote there to undo)"
+        assert proc.stderr.strip().endswith(hint), proc.stderr
     proc = run_cli("undo", "--scan", "999", "--db", db, check=False)
     assert proc.returncode == 1 and "no scan #999" in proc.stderr
     assert run_cli("write", library / "track1.flac", "--db", db, "--dry-run").returncode == 0
