@@ -135,12 +135,13 @@ class Database:
                 "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'"
             )
         }
-        first = {
+        ours = {
             m.group(1).strip('"')
-            for sql in (self.migrations[0].statements if self.migrations else ())
+            for step in self.migrations
+            for sql in step.statements
             if (m := re.match(r"\s*CREATE TABLE (?:IF NOT EXISTS )?(\S+)", sql, re.I))
         }
-        if tables and first and not tables & first:
+        if tables and ours and not tables & ours:  # not one table any step of ours makes
             raise TaggerError(
                 f"{self.path} is not a tagger database (it holds the tables "
                 f"{', '.join(sorted(tables)[:5])}{', ...' if len(tables) > 5 else ''})"
