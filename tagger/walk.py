@@ -26,19 +26,23 @@ IGNORE_FILE = ".taggerignore"
 
 
 class Exclude:
-    """The config's ``exclude`` list: paths (``~`` expanded) and globs matched on full paths.
+    """The config's ``exclude`` list: paths (``~`` expanded), bare names and globs matched on
+    full paths.
 
     A path excludes itself and everything below it; a glob (``*/Podcasts``,
     ``*.m4b``; ``*`` also matches ``/``) excludes what it matches and, for a
-    folder, everything below it.
+    folder, everything below it.  A bare name (``Audiobooks``: no folder, no
+    wildcard) is a file or folder of that name anywhere, as ``*/Audiobooks``:
+    read as a path it would name a folder of whatever directory tagger was
+    started in, which no one writing a config file means.
     """
 
     def __init__(self, patterns: Iterable[str] = ()):
         pats = [os.path.expanduser(p) for p in patterns]
-        self.paths = {
-            absolute(p).rstrip(os.sep) or os.sep for p in pats if not any(c in p for c in "*?[")
-        }
-        self.globs = [p for p in pats if any(c in p for c in "*?[")]
+        globs = [p for p in pats if any(c in p for c in "*?[")]
+        bare = [p for p in pats if p not in globs and os.sep not in p.strip(os.sep)]
+        self.paths = {absolute(p).rstrip(os.sep) or os.sep for p in pats if p not in globs + bare}
+        self.globs = globs + [f"*{os.sep}{p.strip(os.sep)}" for p in bare]
 
     def __bool__(self) -> bool:
         return bool(self.paths or self.globs)

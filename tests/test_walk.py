@@ -26,6 +26,10 @@ def test_exclude_paths_and_globs_in_the_walk(tmp_path):
     assert exclude.covers(str(tmp_path / "b/Podcasts/deeper/x.mp3"))
     assert not exclude.covers(str(tmp_path / "a/1.mp3"))
     assert walk([tmp_path / "c" / "2.flac"], exclude).files == []  # even when named directly
+    # A bare name is that folder (or file) anywhere, wherever tagger was started.
+    bare = Exclude(["Podcasts", "book.m4b"])
+    found = sorted(p.relative_to(tmp_path).as_posix() for p in walk([tmp_path], bare).files)
+    assert found == ["a/1.mp3", "c/2.flac"]
 
 
 def test_walk_rules(tmp_path):
