@@ -110,28 +110,27 @@ class Pending:
     of its fields changed."""
 
     def __init__(self) -> None:
-        self.items: dict[str, tuple[Item, list[str], bool]] = {}  # path: item, fields, write
+        # path: the item and the fields set on it (none: its file only needs writing)
+        self.items: dict[str, tuple[Item, list[str]]] = {}
 
     def changed(self, item: Item, path: str, fields: list[str]) -> None:
         """``item``'s ``fields`` were set: show them, store the item, write its file."""
-        _, old, _ = self.items.get(path, (item, [], False))
-        self.items[path] = (item, old + fields, True)
+        self.items[path] = (item, self.items.get(path, (item, []))[1] + fields)
 
     def to_write(self, item: Item, path: str) -> None:
-        """``item`` differs from its file (set earlier without writing, or an album's genre
-        copied to its items): write the file, with nothing more to show."""
-        _, fields, _ = self.items.get(path, (item, [], False))
-        self.items[path] = (item, fields, True)
+        """``item`` differs from its file (set earlier without writing): write the file,
+        with nothing more to show."""
+        self.items.setdefault(path, (item, []))
 
     def save(self, write: bool, pretend: bool, log: Any) -> list[str]:
         """Show, store and (with ``write``) write each item once; the paths beets rewrote."""
         rewritten = []
-        for path, (item, fields, needs_write) in self.items.items():
+        for path, (item, fields) in self.items.items():
             if fields:
                 ui.show_model_changes(item, fields=fields)
             if pretend:
                 continue
-            if write and needs_write and item.try_write():
+            if write and item.try_write():
                 rewritten.append(path)
                 if not fields:
                     log.info("{}: written to the file (set earlier without writing)", item)
@@ -500,7 +499,7 @@ class AudioGenrePlugin(BeetsPlugin):
                 heard_text,
             )
             return Outcome.KEPT
-        _set_genres(target, names, self.config["separator"].as_str())
+        _set_genres(target, names, separator)
         pending.changed(target, files[0][1], [GENRE_FIELD])
         return Outcome.CHANGED
 

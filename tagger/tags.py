@@ -639,22 +639,17 @@ def give_id3v1_genre_back(
     itself is back already and this is the other tagger's copy of it."""
     from .tagedit import id3v1
 
+    if not written:
+        return None
+    old = id3v1.index_of(before[0] if before else None)
     try:
         real, _ = _real(os.fspath(path))
-    except TagError:
-        return None
-    fmt = sniff(real)
-    if fmt is None or fmt.name != "mp3" or not written:
-        return None
-    try:
-        now = id3v1.genre_index(real)
-        copied = now is not None and (id3v1.name_of(now) or "").casefold() == (
-            written[0].casefold()
-        )
-        old = id3v1.index_of(before[0] if before else None)
-        if not copied or now == old:
+        fmt = sniff(real)
+        now = id3v1.genre_index(real) if fmt is not None and fmt.name == "mp3" else None
+        if now is None or now == old:
             return None
-        assert now is not None
+        if (id3v1.name_of(now) or "").casefold() != written[0].casefold():
+            return None  # the file's own ID3v1 genre, not a copy of tagger's
         id3v1.set_genre_index(real, now, old)
     except (OSError, TagError):
         return None

@@ -140,11 +140,16 @@ def abstention(
     ``*_right`` whether each track's top genre is its true one.
     """
     threshold = choose_threshold(valid_conf, valid_right, target)
-    kept = test_conf >= threshold
+    return {"threshold": threshold, **kept_figures(test_conf, test_right, threshold)}
+
+
+def kept_figures(confidence: np.ndarray, right: np.ndarray, threshold: float) -> dict:
+    """The share of tracks at or above ``threshold`` (``kept_fraction``) and the share of
+    those whose top genre is right (``kept_accuracy``; None when none is kept)."""
+    kept = confidence >= threshold
     return {
-        "threshold": threshold,
         "kept_fraction": round(float(kept.mean()), 4),
-        "kept_accuracy": round(float(test_right[kept].mean()), 4) if kept.any() else None,
+        "kept_accuracy": round(float(right[kept].mean()), 4) if kept.any() else None,
     }
 
 
@@ -160,7 +165,6 @@ def head_figures(
     from .metrics import confusion, ece, per_class
 
     pred = probs.argmax(axis=1)
-    kept = probs.max(axis=1) >= threshold
     cm = confusion(y, pred, len(genres))
     precision, recall, f1 = per_class(cm)
     return {
@@ -171,8 +175,7 @@ def head_figures(
         "temperature": round(temperature, 4),
         "threshold": round(threshold, 4),
         "threshold_target_precision": target,
-        "kept_fraction": round(float(kept.mean()), 4),
-        "kept_accuracy": round(float((pred[kept] == y[kept]).mean()), 4) if kept.any() else None,
+        **kept_figures(probs.max(axis=1), pred == y, threshold),
         "per_genre": {
             g: {
                 "precision": round(float(precision[i]), 4),
